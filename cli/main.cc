@@ -1,0 +1,563 @@
+// orderflow: one binary for the services, the replay tool and the CLI.
+//
+// `orderflow COMMAND [options]`; every command takes --help. Errors are one line
+// on stderr and a non-zero exit (1: the operation failed, 2: bad usage).
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/output.h"
+#include "domain/catalog.h"
+#include "eventstore/embedded_broker.h"
+#include "eventstore/topics.h"
+#include "projections/projector.h"
+#include "projections/store.h"
+#include "replay/replay.h"
+#include "services/order_service.h"
+#include "services/up.h"
+
+namespace po = boost::program_options;
+using nlohmann::json;
+
+namespace orderflow::cli {
+namespace {
+
+// Set by SIGINT/SIGTERM; a second signal exits at once.
+std::atomic<bool> g_stop{false};
+
+extern "C" void OnSignal(int) {
+  if (g_stop.exchange(true)) _exit(130);
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// A usage error: printed with a pointer to --help, exit code 2.
+struct UsageError {
+  std::string message;
+};
+
+struct Common {
+  std::string brokers;
+  std::string data_dir;
+  std::vector<std::string> kafka;
+  std::string log_level;
+  bool json = false;
+  bool help = false;
+};
+
+po::options_description CommonOptions(Common& c, const char* default_level) {
+  po::options_description desc("Common options");
+  desc.add_options()
+      ("help,h", po::bool_switch(&c.help), "show this help and exit")
+      ("brokers", po::value(&c.brokers)->value_name("LIST"), "Kafka bootstrap servers, host:port[,host:port...]")
+      ("data-dir", po::value(&c.data_dir)->default_value("orderflow-data")->value_name("DIR"),
+       "local state directory (RocksDB)")
+      ("kafka", po::value(&c.kafka)->composing()->value_name("PROP=VALUE"),
+       "librdkafka property, repeatable (e.g. --kafka security.protocol=ssl)")
+      ("log-level", po::value(&c.log_level)->default_value(default_level)->value_name("LEVEL"),
+       "trace, debug, info, warn, error or off")
+      ("json", po::bool_switch(&c.json), "machine-readable JSON output");
+  return desc;
+}
+
+struct Parsed {
+  Common common;
+  po::variables_map vm;
+};
+
+// Parses `args` (after the command name) against `specific` + the common options.
+// Returns false if --help was printed.
+bool Parse(const std::vector<std::string>& args, const std::string& usage, po::options_description specific,
+           const po::positional_options_description& positional, Parsed& out, const char* default_level = "warn") {
+  po::options_description all;
+  all.add(specific).add(CommonOptions(out.common, default_level));
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), out.vm);
+    po::notify(out.vm);
+  } catch (const po::error& e) {
+    throw UsageError{e.what()};
+  }
+  if (out.common.help) {
+    std::cout << "Usage: " << usage << "\n\n" << all << "\n";
+    return false;
+  }
+  auto level = spdlog::level::from_str(out.common.log_level);
+  if (level == spdlog::level::off && out.common.log_level != "off") {
+    throw UsageError{"unknown --log-level '" + out.common.log_level + "'"};
+  }
+  spdlog::set_level(level);
+  return true;
+}
+
+eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers) {
+  eventstore::KafkaConfig config;
+  config.brokers = c.brokers;
+  if (require_brokers && config.brokers.empty()) {
+    throw UsageError{"--brokers is required (the bootstrap list that `orderflow broker` or `orderflow up` prints)"};
+  }
+  for (const std::string& kv : c.kafka) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError{"--kafka expects PROP=VALUE, got '" + kv + "'"};
+    config.overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return config;
+}
+
+// Prints "orderflow: <message>" and returns 1.
+int Fail(const Status& status) {
+  std::cerr << "orderflow: " << status.ToString() << "\n";
+  return 1;
+}
+
+std::unique_ptr<projections::ProjectionStore> OpenReadOnly(const Common& c) {
+  auto store = projections::ProjectionStore::Open(c.data_dir, {.read_only = true});
+  if (!store.ok()) throw store.status();
+  return std::move(store).value();
+}
+
+void PrintJson(const json& j) { std::cout << j.dump(2) << std::endl; }
+
+// ---- commands ---------------------------------------------------------------
+
+int CmdBroker(const std::vector<std::string>& args) {
+  po::options_description d("broker options");
+  int partitions = eventstore::kDefaultPartitions;
+  int brokers = 3;
+  d.add_options()("partitions", po::value(&partitions)->default_value(partitions), "partitions per topic")(
+      "broker-count", po::value(&brokers)->default_value(brokers), "mock brokers in the cluster");
+  Parsed p;
+  if (!Parse(args, "orderflow broker [--partitions N]\n\n"
+                   "Runs the embedded Kafka-protocol broker (librdkafka's mock cluster) until SIGINT/SIGTERM.\n"
+                   "The first line on stdout is its bootstrap list. Data lives in memory only.",
+             d, {}, p, "info")) {
+    return 0;
+  }
+  if (partitions < 1 || partitions > 1000) throw UsageError{"--partitions must be between 1 and 1000"};
+  auto broker = eventstore::EmbeddedBroker::Start(brokers);
+  if (!broker.ok()) return Fail(broker.status());
+  Status created = (*broker)->CreateTopics(eventstore::DefaultTopics(partitions));
+  if (!created.ok()) return Fail(created);
+  std::cout << (*broker)->bootstraps() << std::endl;
+  spdlog::info("embedded broker up: {} brokers, topics with {} partitions; Ctrl-C to stop", brokers, partitions);
+  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  spdlog::info("embedded broker stopping");
+  return 0;
+}
+
+int CmdUp(const std::vector<std::string>& args) {
+  po::options_description d("up options");
+  services::UpOptions o;
+  d.add_options()
+      ("simulate", po::value(&o.simulate)->default_value(0)->value_name("N"), "place N random valid orders")
+      ("rate", po::value(&o.rate)->default_value(0)->value_name("R"), "orders per second (0: as fast as possible)")
+      ("exit-when-done", po::bool_switch(&o.exit_when_done),
+       "exit 0 once every simulated order is projected and the projector reached the end of the log")
+      ("seed", po::value(&o.seed)->default_value(1), "simulator random seed")
+      ("partitions", po::value(&o.partitions)->default_value(eventstore::kDefaultPartitions),
+       "partitions per topic on the embedded broker")
+      ("batch-size", po::value(&o.batch_size)->default_value(5000), "events per projection batch");
+  Parsed p;
+  if (!Parse(args, "orderflow up [--brokers LIST] [--data-dir DIR] [--simulate N] [--rate R] [--exit-when-done]\n\n"
+                   "Runs the order service and the projector. Without --brokers it starts the embedded broker\n"
+                   "in this process (in-memory: its log is gone when orderflow exits).",
+             d, {}, p, "info")) {
+    return 0;
+  }
+  if (o.rate < 0) throw UsageError{"--rate must be >= 0"};
+  if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
+  o.kafka = KafkaFrom(p.common, false);
+  o.data_dir = p.common.data_dir;
+  const bool embedded = o.kafka.brokers.empty();
+  auto summary = services::RunUp(o, domain::Catalog::Demo(), g_stop, [&](const std::string& brokers) {
+    spdlog::info("orderflow up: brokers {}{}, data in {}; Ctrl-C to stop", brokers, embedded ? " (embedded)" : "",
+                 o.data_dir);
+  });
+  if (!summary.ok()) return Fail(summary.status());
+  const auto& s = *summary;
+  if (p.common.json) {
+    PrintJson({{"brokers", s.brokers},
+               {"orders_placed", s.orders_placed},
+               {"orders_failed", s.orders_rejected},
+               {"events_applied", s.events_applied},
+               {"duplicates_dropped", s.duplicates},
+               {"records_rejected", s.records_rejected},
+               {"orders_by_status", s.orders_by_status},
+               {"seconds", s.seconds},
+               {"digest", s.digest}});
+  } else {
+    std::printf("placed %llu orders, projected %llu events in %.2f s\n",
+                static_cast<unsigned long long>(s.orders_placed), static_cast<unsigned long long>(s.events_applied),
+                s.seconds);
+    for (const auto& [status, count] : s.orders_by_status) {
+      std::printf("  %-20s %llu\n", status.c_str(), static_cast<unsigned long long>(count));
+    }
+    if (s.duplicates || s.records_rejected) {
+      std::printf("dropped %llu duplicate events, rejected %llu undecodable records\n",
+                  static_cast<unsigned long long>(s.duplicates), static_cast<unsigned long long>(s.records_rejected));
+    }
+    std::printf("digest %s\n", s.digest.c_str());
+  }
+  return 0;
+}
+
+int CmdCatalog(const std::vector<std::string>& args) {
+  Parsed p;
+  if (!Parse(args, "orderflow catalog [--json]\n\nLists the demo catalog: SKU, name, price.", {}, {}, p)) return 0;
+  auto catalog = domain::Catalog::Demo();
+  if (p.common.json) {
+    PrintJson(CatalogJson(catalog));
+  } else {
+    std::cout << CatalogText(catalog);
+  }
+  return 0;
+}
+
+std::vector<domain::RequestedLine> ParseItems(const std::vector<std::string>& items) {
+  std::vector<domain::RequestedLine> lines;
+  for (const std::string& item : items) {
+    auto colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == item.size()) {
+      throw UsageError{"--item expects SKU:QTY, got '" + item + "'"};
+    }
+    int32_t qty = 0;
+    const char* begin = item.data() + colon + 1;
+    const char* end = item.data() + item.size();
+    auto [ptr, ec] = std::from_chars(begin, end, qty);
+    if (ec != std::errc() || ptr != end) {
+      throw UsageError{"--item '" + item + "': quantity must be a whole number"};
+    }
+    lines.push_back({item.substr(0, colon), qty});
+  }
+  return lines;
+}
+
+int CmdOrder(const std::vector<std::string>& args) {
+  const std::string usage =
+      "orderflow order place --customer C --item SKU:QTY [--item ...]\n"
+      "       orderflow order get ID\n"
+      "       orderflow order cancel ID [--reason TEXT]";
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << "Usage: " << usage << "\n\nRun `orderflow order SUBCOMMAND --help` for its options.\n";
+    if (args.empty()) throw UsageError{"order needs a subcommand: place, get or cancel"};
+    return 0;
+  }
+  const std::string sub = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  Parsed p;
+  if (sub == "place") {
+    std::string customer;
+    std::vector<std::string> items;
+    po::options_description d("order place options");
+    d.add_options()("customer", po::value(&customer)->value_name("C"), "customer id (required)")(
+        "item", po::value(&items)->composing()->value_name("SKU:QTY"), "a line of the order, repeatable (required)");
+    if (!Parse(rest, "orderflow order place --customer C --item SKU:QTY [--item ...] --brokers LIST\n\n"
+                     "Places an order (appends OrderPlaced) and prints its id.",
+               d, {}, p)) {
+      return 0;
+    }
+    auto kafka = KafkaFrom(p.common, true);
+    if (customer.empty()) throw UsageError{"--customer is required"};
+    if (items.empty()) throw UsageError{"at least one --item SKU:QTY is required"};
+    domain::PlaceOrder command{customer, ParseItems(items)};
+    auto catalog = domain::Catalog::Demo();
+    auto producer = eventstore::Producer::Create(kafka, "orderflow-cli");
+    if (!producer.ok()) return Fail(producer.status());
+    services::OrderService service(**producer, catalog);
+    eventstore::Position position;
+    std::string id = services::NewOrderId();
+    auto placed = service.Place(command, id, services::NowMs(),
+                                [&position](const Status&, eventstore::Position pos) { position = pos; });
+    if (!placed.ok()) return Fail(placed.status());
+    Status flushed = (*producer)->Flush(std::chrono::seconds(30));
+    if (!flushed.ok()) return Fail(flushed);
+    if (p.common.json) {
+      PrintJson({{"order_id", id},
+                 {"event_id", domain::UuidToString(placed->id)},
+                 {"topic", eventstore::kOrdersTopic},
+                 {"partition", position.partition},
+                 {"offset", position.offset}});
+    } else {
+      std::cout << id << std::endl;
+    }
+    return 0;
+  }
+  if (sub == "get" || sub == "cancel") {
+    std::string id;
+    std::string reason = "customer request";
+    po::options_description d("order " + sub + " options");
+    d.add_options()("id", po::value(&id)->value_name("ID"), "order id");
+    if (sub == "cancel") d.add_options()("reason", po::value(&reason), "why the order is cancelled");
+    po::positional_options_description pos;
+    pos.add("id", 1);
+    const std::string text = sub == "get" ? "orderflow order get ID [--data-dir DIR] [--json]\n\n"
+                                            "Shows an order's current state from the local store."
+                                          : "orderflow order cancel ID [--reason TEXT] --brokers LIST\n\n"
+                                            "Cancels an order that has not shipped (state read from the local store).";
+    if (!Parse(rest, text, d, pos, p)) return 0;
+    if (id.empty()) throw UsageError{"order " + sub + " needs an order id"};
+    auto store = OpenReadOnly(p.common);
+    auto order = store->GetOrder(id);
+    if (!order.ok()) return Fail(order.status());
+    if (!order->has_value()) return Fail(Status::NotFound("order " + id + " is not in " + p.common.data_dir));
+    if (sub == "get") {
+      if (p.common.json) {
+        PrintJson(OrderJson(**order));
+      } else {
+        std::cout << OrderText(**order);
+      }
+      return 0;
+    }
+    auto kafka = KafkaFrom(p.common, true);
+    auto catalog = domain::Catalog::Demo();
+    auto producer = eventstore::Producer::Create(kafka, "orderflow-cli");
+    if (!producer.ok()) return Fail(producer.status());
+    services::OrderService service(**producer, catalog);
+    auto events = service.Execute(**order, domain::CancelOrder{reason, domain::CancelSource::kCustomer},
+                                  services::NowMs());
+    if (!events.ok()) return Fail(events.status());
+    Status flushed = (*producer)->Flush(std::chrono::seconds(30));
+    if (!flushed.ok()) return Fail(flushed);
+    if (p.common.json) {
+      PrintJson({{"order_id", id}, {"cancelled", true}});
+    } else {
+      std::cout << "cancelled " << id << std::endl;
+    }
+    return 0;
+  }
+  throw UsageError{"unknown order subcommand '" + sub + "' (place, get or cancel)"};
+}
+
+int CmdHistory(const std::vector<std::string>& args) {
+  std::string id;
+  po::options_description d("history options");
+  d.add_options()("id", po::value(&id)->value_name("ID"), "order id");
+  po::positional_options_description pos;
+  pos.add("id", 1);
+  Parsed p;
+  if (!Parse(args, "orderflow history ID [--data-dir DIR] [--json]\n\n"
+                   "Prints the order's event timeline from the local store: offset, time, type, schema version,\n"
+                   "summary. Works with the services stopped.",
+             d, pos, p)) {
+    return 0;
+  }
+  if (id.empty()) throw UsageError{"history needs an order id"};
+  auto store = OpenReadOnly(p.common);
+  auto history = store->GetHistory(id);
+  if (!history.ok()) return Fail(history.status());
+  if (history->empty()) return Fail(Status::NotFound("order " + id + " has no history in " + p.common.data_dir));
+  if (p.common.json) {
+    json events = json::array();
+    for (const auto& e : *history) events.push_back(HistoryJson(e));
+    PrintJson({{"order_id", id}, {"events", events}});
+  } else {
+    std::printf("%-8s %-24s %-18s %-4s %s\n", "OFFSET", "TIME", "TYPE", "VER", "SUMMARY");
+    for (const auto& e : *history) std::cout << HistoryLine(e) << "\n";
+  }
+  return 0;
+}
+
+int CmdReplay(const std::vector<std::string>& args) {
+  replay::ReplayOptions o;
+  po::options_description d("replay options");
+  d.add_options()("batch-size", po::value(&o.batch_size)->default_value(10000), "events per WriteBatch");
+  Parsed p;
+  if (!Parse(args, "orderflow replay --brokers LIST --data-dir NEW_DIR [--json]\n\n"
+                   "Rebuilds the projections into an empty directory from offset zero of every partition and\n"
+                   "prints events, elapsed seconds, events/s and the state digest.",
+             d, {}, p, "warn")) {
+    return 0;
+  }
+  if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
+  o.kafka = KafkaFrom(p.common, true);
+  o.data_dir = p.common.data_dir;
+  const bool tty = isatty(STDERR_FILENO) && !p.common.json;
+  if (tty) {
+    o.on_progress = [](const replay::ReplayProgress& pr) {
+      double pct = pr.total ? 100.0 * pr.records / pr.total : 100.0;
+      double eta = pr.records_per_second > 0 ? (pr.total - std::min(pr.total, pr.records)) / pr.records_per_second : 0;
+      std::fprintf(stderr, "\rreplay: %llu/%llu events (%.0f%%), %.0f events/s, ETA %.0f s   ",
+                   static_cast<unsigned long long>(pr.records), static_cast<unsigned long long>(pr.total), pct,
+                   pr.records_per_second, eta);
+    };
+  }
+  auto result = replay::Replay(o);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!result.ok()) return Fail(result.status());
+  const auto& r = *result;
+  if (p.common.json) {
+    json offsets = json::object();
+    for (const auto& [tp, off] : r.end) offsets[tp.topic + "/" + std::to_string(tp.partition)] = off;
+    PrintJson({{"events", r.records},
+               {"applied", r.events},
+               {"duplicates_dropped", r.duplicates},
+               {"records_rejected", r.rejected},
+               {"seconds", r.seconds},
+               {"events_per_second", r.events_per_second},
+               {"offsets", offsets},
+               {"digest", r.digest}});
+  } else {
+    std::printf("replayed %llu events in %.3f s (%.0f events/s) into %s\n",
+                static_cast<unsigned long long>(r.records), r.seconds, r.events_per_second, o.data_dir.c_str());
+    std::printf("digest %s\n", r.digest.c_str());
+  }
+  return 0;
+}
+
+int CmdDigest(const std::vector<std::string>& args) {
+  Parsed p;
+  if (!Parse(args, "orderflow digest [--data-dir DIR] [--json]\n\n"
+                   "Prints the SHA-256 over the sorted contents of the local projections.",
+             {}, {}, p)) {
+    return 0;
+  }
+  auto store = OpenReadOnly(p.common);
+  auto digest = store->Digest();
+  if (!digest.ok()) return Fail(digest.status());
+  if (p.common.json) {
+    auto offsets = store->GetOffsets();
+    if (!offsets.ok()) return Fail(offsets.status());
+    json o = json::object();
+    for (const auto& [tp, off] : *offsets) o[tp.topic + "/" + std::to_string(tp.partition)] = off;
+    PrintJson({{"digest", *digest}, {"offsets", o}});
+  } else {
+    std::cout << *digest << std::endl;
+  }
+  return 0;
+}
+
+int CmdService(const std::vector<std::string>& args) {
+  std::string name;
+  std::string instance = "1";
+  bool exit_when_caught_up = false;
+  size_t batch_size = 5000;
+  po::options_description d("service options");
+  d.add_options()("name", po::value(&name)->value_name("NAME"), "service to run: projector")(
+      "instance", po::value(&instance)->default_value(instance), "instance id within the service's group")(
+      "exit-when-caught-up", po::bool_switch(&exit_when_caught_up),
+      "exit 0 once the end of the log (as when started) is applied")(
+      "batch-size", po::value(&batch_size)->default_value(batch_size), "events per batch");
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  Parsed p;
+  if (!Parse(args, "orderflow service NAME --brokers LIST [--data-dir DIR]\n\n"
+                   "Runs one service as its own process until SIGINT/SIGTERM. Services: projector.",
+             d, pos, p, "info")) {
+    return 0;
+  }
+  if (name != "projector") throw UsageError{"unknown service '" + name + "' (available: projector)"};
+  auto kafka = KafkaFrom(p.common, true);
+  auto store = projections::ProjectionStore::Open(p.common.data_dir, {});
+  if (!store.ok()) return Fail(store.status());
+  auto reader = eventstore::Reader::Create(kafka, "orderflow-projector-" + instance);
+  if (!reader.ok()) return Fail(reader.status());
+  projections::ProjectorOptions popts;
+  popts.topics = {eventstore::kOrdersTopic};
+  popts.batch_size = batch_size;
+  projections::Projector projector(**store, **reader, popts);
+  Status started = projector.Start();
+  if (!started.ok()) return Fail(started);
+  spdlog::info("projector {} running on {}, data in {}", instance, kafka.brokers, p.common.data_dir);
+  if (exit_when_caught_up) {
+    auto end = projector.LogEnd();
+    if (!end.ok()) return Fail(end.status());
+    while (!g_stop.load()) {
+      auto reached = projector.Reached(*end);
+      if (!reached.ok()) return Fail(reached.status());
+      if (*reached) break;
+      auto n = projector.Step();
+      if (!n.ok() && !n.status().IsRetryable()) return Fail(n.status());
+    }
+  } else {
+    Status s = projector.Run(g_stop);
+    if (!s.ok()) return Fail(s);
+  }
+  spdlog::info("projector {} stopped: applied {} events", instance, projector.totals().applied);
+  return 0;
+}
+
+struct CommandInfo {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>&);
+};
+
+const CommandInfo kCommands[] = {
+    {"up", "run the services and the projector (embedded broker unless --brokers)", CmdUp},
+    {"broker", "run the embedded Kafka-protocol broker", CmdBroker},
+    {"service", "run one service as its own process", CmdService},
+    {"order", "place, get or cancel an order", CmdOrder},
+    {"history", "an order's event timeline from the local store", CmdHistory},
+    {"catalog", "the demo catalog", CmdCatalog},
+    {"replay", "rebuild the projections from offset zero", CmdReplay},
+    {"digest", "the state digest of a data directory", CmdDigest},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "Usage: orderflow COMMAND [options]\n\n"
+         "An event-sourced order-processing system on Kafka, RocksDB and Cap'n Proto.\n\nCommands:\n";
+  for (const auto& c : kCommands) {
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-10s %s\n", c.name, c.summary);
+    out << line;
+  }
+  out << "\nRun `orderflow COMMAND --help` for a command's options.\n";
+}
+
+int Main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("orderflow");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  InstallSignalHandlers();
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    PrintUsage(std::cerr);
+    return 2;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    PrintUsage(std::cout);
+    return 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "orderflow 0.1.0 (schema version " << domain::kCurrentSchemaVersion << ")\n";
+    return 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  for (const auto& c : kCommands) {
+    if (command != c.name) continue;
+    try {
+      return c.run(args);
+    } catch (const UsageError& e) {
+      std::cerr << "orderflow " << command << ": " << e.message << " (see `orderflow " << command << " --help`)\n";
+      return 2;
+    } catch (const Status& s) {
+      return Fail(s);
+    }
+  }
+  std::cerr << "orderflow: unknown command '" << command << "' (see `orderflow --help`)\n";
+  return 2;
+}
+
+}  // namespace
+}  // namespace orderflow::cli
+
+int main(int argc, char** argv) { return orderflow::cli::Main(argc, argv); }

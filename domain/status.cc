@@ -1,0 +1,34 @@
+#include "domain/status.h"
+
+#include <cstdio>
+
+namespace orderflow {
+
+const char* StatusCodeName(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return "ok";
+    case StatusCode::kInvalidArgument: return "invalid argument";
+    case StatusCode::kNotFound: return "not found";
+    case StatusCode::kAlreadyExists: return "already exists";
+    case StatusCode::kFailedPrecondition: return "failed precondition";
+    case StatusCode::kOutOfRange: return "out of range";
+    case StatusCode::kUnavailable: return "unavailable";
+    case StatusCode::kCorruption: return "corruption";
+    case StatusCode::kInternal: return "internal";
+  }
+  return "unknown";
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "ok";
+  return std::string(StatusCodeName(code_)) + ": " + message_;
+}
+
+namespace internal {
+void CheckFailed(const char* cond, const char* file, int line) {
+  std::fprintf(stderr, "orderflow: check failed: %s at %s:%d\n", cond, file, line);
+  std::abort();
+}
+}  // namespace internal
+
+}  // namespace orderflow

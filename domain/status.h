@@ -1,0 +1,100 @@
+// Status and Result<T>: expected failures as values.
+//
+// Every fallible call in orderflow returns one of these, [[nodiscard]], so an
+// ignored error is a compiler warning. Ignoring one on purpose is spelled
+// `.IgnoreError()` so it stays searchable. Codes say whether a retry can help:
+// kUnavailable is transient (retry with backoff); everything else is not.
+#pragma once
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace orderflow {
+
+enum class StatusCode {
+  kOk = 0,
+  kInvalidArgument,     // the caller's input is wrong; fix it and retry
+  kNotFound,
+  kAlreadyExists,
+  kFailedPrecondition,  // the system is not in a state that allows this
+  kOutOfRange,          // an offset or position outside what exists
+  kUnavailable,         // transient: broker down, timeout, busy; retry
+  kCorruption,          // bytes that do not decode; never retry
+  kInternal,            // a bug or an unexpected library failure
+};
+
+const char* StatusCodeName(StatusCode code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Status Ok() { return Status(); }
+  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+  static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
+  static Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
+  static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status Corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
+  static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+
+  bool ok() const { return code_ == StatusCode::kOk; }
+  bool IsRetryable() const { return code_ == StatusCode::kUnavailable; }
+  StatusCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "kind: message", for logs and one-line CLI errors.
+  std::string ToString() const;
+  // Explicitly discards the status; grep for it when auditing.
+  void IgnoreError() const {}
+
+ private:
+  StatusCode code_ = StatusCode::kOk;
+  std::string message_;
+};
+
+// Holds either a value or a non-OK Status.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status) : status_(std::move(status)) {  // NOLINT
+    if (status_.ok()) std::abort();  // a Result must not hold an OK status without value
+  }
+
+  bool ok() const { return value_.has_value(); }
+  const Status& status() const { return status_; }
+  T& value() & { return *value_; }
+  const T& value() const& { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+  T& operator*() & { return *value_; }
+  const T& operator*() const& { return *value_; }
+
+ private:
+  std::optional<T> value_;
+  Status status_;
+};
+
+}  // namespace orderflow
+
+// Returns early from the enclosing function when `expr` yields a non-OK Status.
+#define ORDERFLOW_RETURN_IF_ERROR(expr)               \
+  do {                                                \
+    ::orderflow::Status of_status_ = (expr);          \
+    if (!of_status_.ok()) return of_status_;          \
+  } while (0)
+
+// Always-on check for bugs (never for bad input).
+#define ORDERFLOW_CHECK(cond)                                                        \
+  do {                                                                               \
+    if (!(cond)) ::orderflow::internal::CheckFailed(#cond, __FILE__, __LINE__);      \
+  } while (0)
+
+namespace orderflow::internal {
+[[noreturn]] void CheckFailed(const char* cond, const char* file, int line);
+}

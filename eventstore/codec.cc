@@ -1,0 +1,212 @@
+#include "eventstore/codec.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize-packed.h>
+#include <kj/exception.h>
+#include <kj/io.h>
+
+#include "eventstore/capnp_util.h"
+#include "schemas/events.capnp.h"
+
+namespace orderflow::eventstore {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+namespace s = orderflow::schema;
+
+
+capnp::Data::Reader IdData(const domain::EventId& id) { return capnp::Data::Reader(id.data(), id.size()); }
+
+void WriteLines(capnp::List<s::LineItem>::Builder out, const std::vector<domain::LineItem>& lines) {
+  for (size_t i = 0; i < lines.size(); ++i) {
+    out[i].setSku(lines[i].sku);
+    out[i].setQuantity(lines[i].quantity);
+    out[i].setUnitPriceMinor(lines[i].unit_price_minor);
+  }
+}
+
+std::vector<domain::LineItem> ReadLines(capnp::List<s::LineItem>::Reader in) {
+  std::vector<domain::LineItem> lines;
+  lines.reserve(in.size());
+  for (auto l : in) lines.push_back({ToString(l.getSku()), l.getQuantity(), l.getUnitPriceMinor()});
+  return lines;
+}
+
+Status ReadId(capnp::Data::Reader data, bool required, const char* field, domain::EventId* out) {
+  if (data.size() == 0 && !required) {
+    *out = {};
+    return Status::Ok();
+  }
+  if (data.size() != out->size()) {
+    return Status::Corruption(std::string(field) + " must be 16 bytes, got " + std::to_string(data.size()));
+  }
+  std::copy(data.begin(), data.end(), out->begin());
+  return Status::Ok();
+}
+
+Result<domain::EventPayload> ReadPayload(s::Envelope::Payload::Reader p) {
+  switch (p.which()) {
+    case s::Envelope::Payload::ORDER_PLACED: {
+      auto e = p.getOrderPlaced();
+      return domain::EventPayload(domain::OrderPlaced{ToString(e.getCustomerId()), ReadLines(e.getLines()),
+                                                      e.getTotalMinor(), ToString(e.getCurrency())});
+    }
+    case s::Envelope::Payload::PAYMENT_AUTHORIZED: {
+      auto e = p.getPaymentAuthorized();
+      return domain::EventPayload(domain::PaymentAuthorized{ToString(e.getPaymentId()), e.getAmountMinor()});
+    }
+    case s::Envelope::Payload::PAYMENT_DECLINED: {
+      auto e = p.getPaymentDeclined();
+      return domain::EventPayload(domain::PaymentDeclined{ToString(e.getReason()), e.getAmountMinor()});
+    }
+    case s::Envelope::Payload::INVENTORY_RESERVED: {
+      auto e = p.getInventoryReserved();
+      return domain::EventPayload(
+          domain::InventoryReserved{ToString(e.getReservationId()), ReadLines(e.getLines())});
+    }
+    case s::Envelope::Payload::INVENTORY_REJECTED: {
+      auto e = p.getInventoryRejected();
+      return domain::EventPayload(domain::InventoryRejected{ToString(e.getSku()), e.getRequested(),
+                                                            e.getAvailable(), ToString(e.getReason())});
+    }
+    case s::Envelope::Payload::PAYMENT_REFUNDED: {
+      auto e = p.getPaymentRefunded();
+      return domain::EventPayload(
+          domain::PaymentRefunded{ToString(e.getPaymentId()), e.getAmountMinor(), ToString(e.getReason())});
+    }
+    case s::Envelope::Payload::ORDER_SHIPPED: {
+      auto e = p.getOrderShipped();
+      return domain::EventPayload(domain::OrderShipped{ToString(e.getCarrier()), ToString(e.getTrackingNumber())});
+    }
+    case s::Envelope::Payload::ORDER_DELIVERED: {
+      auto e = p.getOrderDelivered();
+      return domain::EventPayload(domain::OrderDelivered{ToString(e.getReceivedBy())});
+    }
+    case s::Envelope::Payload::ORDER_CANCELLED: {
+      auto e = p.getOrderCancelled();
+      auto source = static_cast<uint16_t>(e.getSource());
+      if (source > static_cast<uint16_t>(s::CancelSource::SYSTEM)) {
+        return Status::Corruption("unknown cancel source " + std::to_string(source));
+      }
+      return domain::EventPayload(
+          domain::OrderCancelled{ToString(e.getReason()), static_cast<domain::CancelSource>(source)});
+    }
+    case s::Envelope::Payload::NOTIFICATION_SENT: {
+      auto e = p.getNotificationSent();
+      auto priority = static_cast<uint16_t>(e.getPriority());
+      if (priority > static_cast<uint16_t>(s::NotificationPriority::HIGH)) {
+        return Status::Corruption("unknown notification priority " + std::to_string(priority));
+      }
+      return domain::EventPayload(domain::NotificationSent{ToString(e.getNotificationId()),
+                                                           ToString(e.getTemplate()), ToString(e.getRecipient()),
+                                                           static_cast<domain::NotificationPriority>(priority)});
+    }
+  }
+  return Status::Corruption("unknown event type (union discriminant " +
+                            std::to_string(static_cast<int>(p.which())) + ")");
+}
+
+Result<domain::Event> ReadEnvelope(s::Envelope::Reader env) {
+  domain::Event event;
+  event.schema_version = env.getSchemaVersion();
+  if (event.schema_version == 0) return Status::Corruption("schema version 0 is not a valid version");
+  if (event.schema_version > domain::kCurrentSchemaVersion) {
+    return Status::FailedPrecondition("event has schema version " + std::to_string(event.schema_version) +
+                                      ", newer than this build's " +
+                                      std::to_string(domain::kCurrentSchemaVersion) + "; upgrade orderflow");
+  }
+  ORDERFLOW_RETURN_IF_ERROR(ReadId(env.getEventId(), true, "event id", &event.id));
+  ORDERFLOW_RETURN_IF_ERROR(ReadId(env.getCausationId(), false, "causation id", &event.causation_id));
+  ORDERFLOW_RETURN_IF_ERROR(ReadId(env.getCorrelationId(), false, "correlation id", &event.correlation_id));
+  event.order_id = ToString(env.getAggregateId());
+  if (event.order_id.empty()) return Status::Corruption("aggregate id is empty");
+  event.occurred_at_ms = env.getOccurredAtMs();
+  event.producer = ToString(env.getProducer());
+  auto payload = ReadPayload(env.getPayload());
+  if (!payload.ok()) return payload.status();
+  event.payload = std::move(payload).value();
+  return event;
+}
+
+}  // namespace
+
+std::string EncodeEvent(const domain::Event& event) {
+  capnp::MallocMessageBuilder message(256);
+  auto env = message.initRoot<s::Envelope>();
+  env.setEventId(IdData(event.id));
+  env.setAggregateId(event.order_id);
+  env.setOccurredAtMs(event.occurred_at_ms);
+  env.setSchemaVersion(event.schema_version);
+  if (event.causation_id != domain::EventId{}) env.setCausationId(IdData(event.causation_id));
+  if (event.correlation_id != domain::EventId{}) env.setCorrelationId(IdData(event.correlation_id));
+  env.setProducer(event.producer);
+  auto p = env.initPayload();
+  std::visit(Overloaded{
+                 [&](const domain::OrderPlaced& e) {
+                   auto b = p.initOrderPlaced();
+                   b.setCustomerId(e.customer_id);
+                   WriteLines(b.initLines(e.lines.size()), e.lines);
+                   b.setTotalMinor(e.total_minor);
+                   b.setCurrency(e.currency);
+                 },
+                 [&](const domain::PaymentAuthorized& e) {
+                   auto b = p.initPaymentAuthorized();
+                   b.setPaymentId(e.payment_id);
+                   b.setAmountMinor(e.amount_minor);
+                 },
+                 [&](const domain::PaymentDeclined& e) {
+                   auto b = p.initPaymentDeclined();
+                   b.setReason(e.reason);
+                   b.setAmountMinor(e.amount_minor);
+                 },
+                 [&](const domain::InventoryReserved& e) {
+                   auto b = p.initInventoryReserved();
+                   b.setReservationId(e.reservation_id);
+                   WriteLines(b.initLines(e.lines.size()), e.lines);
+                 },
+                 [&](const domain::InventoryRejected& e) {
+                   auto b = p.initInventoryRejected();
+                   b.setSku(e.sku);
+                   b.setRequested(e.requested);
+                   b.setAvailable(e.available);
+                   b.setReason(e.reason);
+                 },
+                 [&](const domain::PaymentRefunded& e) {
+                   auto b = p.initPaymentRefunded();
+                   b.setPaymentId(e.payment_id);
+                   b.setAmountMinor(e.amount_minor);
+                   b.setReason(e.reason);
+                 },
+                 [&](const domain::OrderShipped& e) {
+                   auto b = p.initOrderShipped();
+                   b.setCarrier(e.carrier);
+                   b.setTrackingNumber(e.tracking_number);
+                 },
+                 [&](const domain::OrderDelivered& e) { p.initOrderDelivered().setReceivedBy(e.received_by); },
+                 [&](const domain::OrderCancelled& e) {
+                   auto b = p.initOrderCancelled();
+                   b.setReason(e.reason);
+                   b.setSource(static_cast<s::CancelSource>(e.source));
+                 },
+                 [&](const domain::NotificationSent& e) {
+                   auto b = p.initNotificationSent();
+                   b.setNotificationId(e.notification_id);
+                   b.setTemplate(e.template_name);
+                   b.setRecipient(e.recipient);
+                   b.setPriority(static_cast<s::NotificationPriority>(e.priority));
+                 },
+             },
+             event.payload);
+  return WritePacked(message);
+}
+
+Result<domain::Event> DecodeEvent(std::string_view bytes) {
+  return ReadPackedRoot<s::Envelope, domain::Event>(bytes, "event",
+                                                    [](s::Envelope::Reader r) { return ReadEnvelope(r); });
+}
+
+}  // namespace orderflow::eventstore

@@ -1,0 +1,335 @@
+#include "eventstore/kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+#include "eventstore/codec.h"
+#include "eventstore/kafka_internal.h"
+
+namespace orderflow::eventstore {
+
+void KafkaHandleDeleter::operator()(rd_kafka_s* rk) const {
+  if (rk != nullptr) rd_kafka_destroy(rk);
+}
+
+std::string_view Record::HeaderValue(std::string_view name) const {
+  for (const Header& h : headers) {
+    if (h.name == name) return h.value;
+  }
+  return {};
+}
+
+Status KafkaError(int code, std::string_view context) {
+  auto err = static_cast<rd_kafka_resp_err_t>(code);
+  std::string message = std::string(context) + ": " + rd_kafka_err2str(err);
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+      return Status::Ok();
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+      return Status::Unavailable(message);
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+      return Status::NotFound(message);
+    case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
+    case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
+      return Status::OutOfRange(message);
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+      return Status::InvalidArgument(message);
+    default:
+      return Status::Internal(message);
+  }
+}
+
+namespace internal {
+
+namespace {
+void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+  // syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug
+  auto lvl = level <= 3 ? spdlog::level::err : level == 4 ? spdlog::level::warn
+                                               : level <= 6 ? spdlog::level::info
+                                                            : spdlog::level::debug;
+  spdlog::log(lvl, "rdkafka {}: {}", fac, buf);
+}
+}  // namespace
+
+rd_kafka_conf_t* MakeConf(const KafkaConfig& config, const std::string& client_id,
+                          const std::vector<std::pair<std::string, std::string>>& defaults, Status* status) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char errstr[512];
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      *status = Status::InvalidArgument("kafka property " + k + "=" + v + ": " + errstr);
+      return false;
+    }
+    return true;
+  };
+  bool ok = set("bootstrap.servers", config.brokers) && set("client.id", client_id) &&
+            set("log.connection.close", "false") && set("topic.metadata.refresh.interval.ms", "10000");
+  for (const auto& [k, v] : defaults) ok = ok && set(k, v);
+  for (const auto& [k, v] : config.overrides) ok = ok && set(k, v);
+  if (!ok) {
+    rd_kafka_conf_destroy(conf);
+    return nullptr;
+  }
+  rd_kafka_conf_set_log_cb(conf, LogCallback);
+  return conf;
+}
+
+}  // namespace internal
+
+// ---- Producer -----------------------------------------------------------------
+
+struct Producer::State {
+  std::mutex mu;
+  Status first_error;  // first delivery failure since the last Flush
+};
+
+namespace {
+
+void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+  auto* state = static_cast<Producer::State*>(opaque);
+  std::unique_ptr<DeliveryCallback> callback(static_cast<DeliveryCallback*>(msg->_private));
+  Status status = msg->err ? KafkaError(msg->err, "delivery to " + std::string(rd_kafka_topic_name(msg->rkt)))
+                           : Status::Ok();
+  if (!status.ok()) {
+    std::lock_guard lock(state->mu);
+    if (state->first_error.ok()) state->first_error = status;
+  }
+  if (callback && *callback) (*callback)(status, Position{msg->partition, msg->offset});
+}
+
+}  // namespace
+
+Producer::Producer(KafkaHandle rk, std::unique_ptr<State> state) : rk_(std::move(rk)), state_(std::move(state)) {}
+
+Producer::~Producer() {
+  if (rk_) {
+    rd_kafka_flush(rk_.get(), 10000);
+    rk_.reset();
+  }
+}
+
+Result<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& config, const std::string& client_id) {
+  Status status;
+  rd_kafka_conf_t* conf = internal::MakeConf(config, client_id,
+                                             {{"enable.idempotence", "true"},
+                                              {"acks", "all"},
+                                              {"compression.type", "lz4"},
+                                              {"linger.ms", "5"},
+                                              {"batch.num.messages", "10000"},
+                                              {"queue.buffering.max.messages", "200000"},
+                                              {"message.timeout.ms", "120000"}},
+                                             &status);
+  if (conf == nullptr) return status;
+  auto state = std::make_unique<State>();
+  rd_kafka_conf_set_opaque(conf, state.get());
+  rd_kafka_conf_set_dr_msg_cb(conf, DeliveryReport);
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return Status::InvalidArgument(std::string("cannot create Kafka producer: ") + errstr);
+  }
+  return std::unique_ptr<Producer>(new Producer(KafkaHandle(rk), std::move(state)));
+}
+
+Status Producer::Append(std::string_view topic, std::string_view key, std::string_view value,
+                        const std::vector<Header>& headers, DeliveryCallback on_delivery) {
+  auto callback = on_delivery ? std::make_unique<DeliveryCallback>(std::move(on_delivery)) : nullptr;
+  for (int attempt = 0;; ++attempt) {
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
+    for (const Header& h : headers) {
+      rd_kafka_header_add(hdrs, h.name.data(), h.name.size(), h.value.data(), h.value.size());
+    }
+    std::string topic_name(topic);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_OPAQUE(callback.get()), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      callback.release();  // owned by the delivery report now
+      rd_kafka_poll(rk_.get(), 0);
+      return Status::Ok();
+    }
+    rd_kafka_headers_destroy(hdrs);  // only freed by librdkafka on success
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || attempt >= 600) {
+      return KafkaError(err, "append to " + topic_name);
+    }
+    rd_kafka_poll(rk_.get(), 100);  // queue full: serve delivery reports to make room
+  }
+}
+
+Status Producer::AppendEvent(std::string_view topic, const domain::Event& event, DeliveryCallback on_delivery) {
+  std::string value = EncodeEvent(event);
+  std::vector<Header> headers = {
+      {std::string(kHeaderEventType), std::string(domain::EventTypeName(event.payload))},
+      {std::string(kHeaderSchemaVersion), std::to_string(event.schema_version)},
+      {std::string(kHeaderContentType), std::string(kContentType)},
+  };
+  return Append(topic, event.order_id, value, headers, std::move(on_delivery));
+}
+
+void Producer::Poll() { rd_kafka_poll(rk_.get(), 0); }
+
+Status Producer::Flush(std::chrono::milliseconds timeout) {
+  rd_kafka_resp_err_t err = rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()));
+  std::lock_guard lock(state_->mu);
+  Status first = std::move(state_->first_error);
+  state_->first_error = Status::Ok();
+  if (!first.ok()) return first;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Unavailable("flush: " + std::to_string(rd_kafka_outq_len(rk_.get())) +
+                               " record(s) still unacknowledged after " + std::to_string(timeout.count()) + " ms");
+  }
+  return Status::Ok();
+}
+
+// ---- Reader -------------------------------------------------------------------
+
+struct Reader::State {
+  rd_kafka_queue_t* queue = nullptr;
+  std::vector<rd_kafka_message_t*> buffer;
+  ~State() {
+    if (queue != nullptr) rd_kafka_queue_destroy(queue);
+  }
+};
+
+Reader::Reader(KafkaHandle rk, std::unique_ptr<State> state) : rk_(std::move(rk)), state_(std::move(state)) {}
+
+Reader::~Reader() {
+  if (rk_) {
+    rd_kafka_assign(rk_.get(), nullptr);
+    state_.reset();  // the queue must go before the handle
+    rd_kafka_consumer_close(rk_.get());
+    rk_.reset();
+  }
+}
+
+Result<std::unique_ptr<Reader>> Reader::Create(const KafkaConfig& config, const std::string& client_id) {
+  Status status;
+  rd_kafka_conf_t* conf = internal::MakeConf(config, client_id,
+                                             {{"group.id", client_id},
+                                              {"enable.auto.commit", "false"},
+                                              {"enable.auto.offset.store", "false"},
+                                              {"auto.offset.reset", "error"},
+                                              {"enable.partition.eof", "false"},
+                                              {"fetch.wait.max.ms", "50"},
+                                              {"queued.min.messages", "200000"},
+                                              {"queued.max.messages.kbytes", "131072"},
+                                              {"fetch.message.max.bytes", "4194304"}},
+                                             &status);
+  if (conf == nullptr) return status;
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return Status::InvalidArgument(std::string("cannot create Kafka consumer: ") + errstr);
+  }
+  rd_kafka_poll_set_consumer(rk);
+  auto state = std::make_unique<State>();
+  state->queue = rd_kafka_queue_get_consumer(rk);
+  return std::unique_ptr<Reader>(new Reader(KafkaHandle(rk), std::move(state)));
+}
+
+Result<int32_t> Reader::PartitionCount(const std::string& topic, std::chrono::milliseconds timeout) {
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
+  rd_kafka_topic_destroy(rkt);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "metadata for " + topic);
+  std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(md, rd_kafka_metadata_destroy);
+  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    auto topic_err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    return KafkaError(topic_err, "topic " + topic);
+  }
+  if (md->topics[0].partition_cnt <= 0) return Status::NotFound("topic " + topic + " has no partitions");
+  return static_cast<int32_t>(md->topics[0].partition_cnt);
+}
+
+Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& tp, std::chrono::milliseconds timeout) {
+  Watermarks w;
+  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &w.low,
+                                                             &w.high, static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaError(err, "watermarks of " + tp.topic + "[" + std::to_string(tp.partition) + "]");
+  }
+  return w;
+}
+
+Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions) {
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(positions.size()));
+  for (const auto& [tp, offset] : positions) {
+    rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)->offset = offset;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list);
+  rd_kafka_topic_partition_list_destroy(list);
+  return KafkaError(err, "assign partitions");
+}
+
+Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds timeout) {
+  state_->buffer.resize(max);
+  ssize_t n = rd_kafka_consume_batch_queue(state_->queue, static_cast<int>(timeout.count()),
+                                           state_->buffer.data(), max);
+  if (n < 0) return KafkaError(rd_kafka_last_error(), "consume");
+  std::vector<Record> records;
+  records.reserve(static_cast<size_t>(n));
+  Status fatal;
+  for (ssize_t i = 0; i < n; ++i) {
+    rd_kafka_message_t* m = state_->buffer[i];
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::string where = m->rkt ? std::string(rd_kafka_topic_name(m->rkt)) + "[" + std::to_string(m->partition) +
+                                       "] at offset " + std::to_string(m->offset)
+                                 : std::string("consumer");
+      Status st = KafkaError(m->err, where);
+      if (st.code() == StatusCode::kOutOfRange || st.code() == StatusCode::kNotFound) {
+        if (fatal.ok()) fatal = st;
+      } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        spdlog::warn("consumer: {} (will retry)", st.ToString());
+      }
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    Record r;
+    r.topic = rd_kafka_topic_name(m->rkt);
+    r.partition = m->partition;
+    r.offset = m->offset;
+    rd_kafka_timestamp_type_t tstype;
+    r.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name;
+      const void* val;
+      size_t size;
+      for (size_t idx = 0; rd_kafka_header_get_all(hdrs, idx, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++idx) {
+        r.headers.push_back({name, val ? std::string(static_cast<const char*>(val), size) : std::string()});
+      }
+    }
+    records.push_back(std::move(r));
+    rd_kafka_message_destroy(m);
+  }
+  if (!fatal.ok()) return fatal;
+  return records;
+}
+
+}  // namespace orderflow::eventstore

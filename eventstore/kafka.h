@@ -1,0 +1,151 @@
+// Thin, owning wrappers over librdkafka: a producer that appends records and an
+// assign-based reader that consumes from explicit offsets.
+//
+// Offsets are never committed to Kafka: each consumer keeps its position in its
+// own RocksDB store, written in the same batch as its state (DESIGN.md).
+// librdkafka errors are converted to Status at this boundary; transient ones
+// (broker down, timeouts) are kUnavailable.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "domain/events.h"
+#include "domain/status.h"
+
+struct rd_kafka_s;
+struct rd_kafka_conf_s;
+
+namespace orderflow::eventstore {
+
+// Connection settings shared by every client of one process.
+struct KafkaConfig {
+  std::string brokers;  // bootstrap list, "host:port,host:port"
+  // Extra librdkafka properties (from --kafka PROP=VALUE), applied last, so
+  // they override orderflow's defaults.
+  std::vector<std::pair<std::string, std::string>> overrides;
+};
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// One consumed record. Owns its bytes.
+struct Record {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  std::string key;
+  std::string value;
+  std::vector<Header> headers;
+
+  // Value of the first header named `name`, or "" if absent.
+  std::string_view HeaderValue(std::string_view name) const;
+};
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  bool operator<(const TopicPartition& o) const {
+    return topic != o.topic ? topic < o.topic : partition < o.partition;
+  }
+  bool operator==(const TopicPartition&) const = default;
+};
+
+struct Watermarks {
+  int64_t low = 0;   // first offset still in the log
+  int64_t high = 0;  // offset the next record will get (end of log)
+};
+
+// Where a delivered record landed.
+struct Position {
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+using DeliveryCallback = std::function<void(const Status&, Position)>;
+
+// Deleters for the librdkafka handles, so unique_ptr can own them.
+struct KafkaHandleDeleter {
+  void operator()(rd_kafka_s* rk) const;
+};
+using KafkaHandle = std::unique_ptr<rd_kafka_s, KafkaHandleDeleter>;
+
+// Appends records. Idempotent producer, acks=all, lz4 compression.
+// Thread-safe: Append and Flush may be called from several threads.
+class Producer {
+ public:
+  // `client_id` names this producer in broker logs ("orderflow-order").
+  static Result<std::unique_ptr<Producer>> Create(const KafkaConfig& config, const std::string& client_id);
+  ~Producer();
+
+  // Enqueues one record; returns once librdkafka owns a copy. Blocks (serving
+  // delivery reports) while the local queue is full. `on_delivery`, if set, runs
+  // on a thread inside Poll/Flush once the broker acknowledged or the record
+  // finally failed. Errors: kInvalidArgument for an unknown topic or oversized
+  // record, kUnavailable when the queue stays full.
+  Status Append(std::string_view topic, std::string_view key, std::string_view value,
+                const std::vector<Header>& headers, DeliveryCallback on_delivery = nullptr);
+
+  // Encodes `event` and appends it keyed by its order id with the standard headers.
+  Status AppendEvent(std::string_view topic, const domain::Event& event, DeliveryCallback on_delivery = nullptr);
+
+  // Serves pending delivery reports without blocking.
+  void Poll();
+
+  // Waits until every record appended so far is acknowledged. Returns the first
+  // delivery error since the previous Flush (and clears it), or kUnavailable on timeout.
+  Status Flush(std::chrono::milliseconds timeout);
+
+  rd_kafka_s* handle() const { return rk_.get(); }
+
+  struct State;  // delivery bookkeeping, shared with the delivery-report callback
+
+ private:
+  Producer(KafkaHandle rk, std::unique_ptr<State> state);
+  KafkaHandle rk_;
+  std::unique_ptr<State> state_;
+};
+
+// Reads records from explicitly assigned partitions and offsets. Not thread-safe:
+// one thread polls a Reader.
+class Reader {
+ public:
+  static Result<std::unique_ptr<Reader>> Create(const KafkaConfig& config, const std::string& client_id);
+  ~Reader();
+
+  // Number of partitions of `topic`; kNotFound if it does not exist.
+  Result<int32_t> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout);
+
+  // Low and high watermark of one partition, asked of the broker.
+  Result<Watermarks> QueryWatermarks(const TopicPartition& tp, std::chrono::milliseconds timeout);
+
+  // Starts consuming each partition at the given offset (replacing any earlier assignment).
+  Status Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions);
+
+  // Waits up to `timeout` for records and returns at most `max` of them, in
+  // offset order within each partition. An empty vector means nothing arrived.
+  // Errors: kOutOfRange when an assigned offset no longer exists in the log
+  // (retention, a recreated topic); kUnavailable is transient.
+  Result<std::vector<Record>> Poll(size_t max, std::chrono::milliseconds timeout);
+
+ private:
+  struct State;
+  Reader(KafkaHandle rk, std::unique_ptr<State> state);
+  KafkaHandle rk_;
+  std::unique_ptr<State> state_;
+};
+
+// Converts a librdkafka error code to a Status, choosing kUnavailable for the
+// transient ones.
+Status KafkaError(int err, std::string_view context);
+
+}  // namespace orderflow::eventstore

@@ -1,0 +1,103 @@
+#include "projections/projector.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace orderflow::projections {
+
+Projector::Projector(ProjectionStore& store, eventstore::Reader& reader, ProjectorOptions options)
+    : store_(store), reader_(reader), options_(std::move(options)) {}
+
+Result<Offsets> Projector::LogEnd() const {
+  Offsets out;
+  for (const auto& tp : partitions_) {
+    auto w = reader_.QueryWatermarks(tp, options_.metadata_timeout);
+    if (!w.ok()) return w.status();
+    out[tp] = w->high;
+  }
+  return out;
+}
+
+Status Projector::Start() {
+  partitions_.clear();
+  for (const std::string& topic : options_.topics) {
+    auto count = reader_.PartitionCount(topic, options_.metadata_timeout);
+    if (!count.ok()) return count.status();
+    for (int32_t p = 0; p < *count; ++p) partitions_.push_back({topic, p});
+  }
+  auto stored = store_.GetOffsets();
+  if (!stored.ok()) return stored.status();
+  std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
+  for (const auto& tp : partitions_) {
+    int64_t offset = stored->count(tp) ? stored->at(tp) : 0;
+    auto w = reader_.QueryWatermarks(tp, options_.metadata_timeout);
+    if (!w.ok()) return w.status();
+    std::string where = tp.topic + "[" + std::to_string(tp.partition) + "]";
+    if (w->low > offset) {
+      return Status::OutOfRange(where + ": the log now starts at offset " + std::to_string(w->low) +
+                                " but the store in " + store_.dir() + " needs offset " + std::to_string(offset) +
+                                "; events " + std::to_string(offset) + ".." + std::to_string(w->low - 1) +
+                                " are gone (retention, or the embedded broker's per-partition size limit)."
+                                " Rebuild with `orderflow replay` or restore a snapshot");
+    }
+    if (w->high < offset) {
+      return Status::OutOfRange(where + ": the log ends at offset " + std::to_string(w->high) +
+                                " but the store in " + store_.dir() + " has consumed up to offset " +
+                                std::to_string(offset) +
+                                "; the topic was recreated or this store belongs to another cluster."
+                                " Rebuild with `orderflow replay` into a new directory");
+    }
+    positions.emplace_back(tp, offset);
+  }
+  for (const auto& [tp, offset] : *stored) {
+    if (std::find(partitions_.begin(), partitions_.end(), tp) == partitions_.end()) {
+      return Status::OutOfRange(tp.topic + "[" + std::to_string(tp.partition) +
+                                "] is in the store but not in the cluster; the topic was recreated with fewer"
+                                " partitions. Rebuild with `orderflow replay` into a new directory");
+    }
+  }
+  return reader_.Assign(positions);
+}
+
+Result<size_t> Projector::Step() {
+  auto records = reader_.Poll(options_.batch_size, options_.poll_timeout);
+  if (!records.ok()) return records.status();
+  if (records->empty()) return size_t{0};
+  auto stats = store_.ApplyBatch(*records);
+  if (!stats.ok()) return stats.status();
+  totals_.applied += stats->applied;
+  totals_.duplicates += stats->duplicates;
+  totals_.rejected += stats->rejected;
+  totals_.records += records->size();
+  return records->size();
+}
+
+Result<bool> Projector::Reached(const Offsets& targets) const {
+  auto stored = store_.GetOffsets();
+  if (!stored.ok()) return stored.status();
+  for (const auto& [tp, target] : targets) {
+    int64_t have = stored->count(tp) ? stored->at(tp) : 0;
+    if (have < target) return false;
+  }
+  return true;
+}
+
+Status Projector::Run(const std::atomic<bool>& stop) {
+  auto backoff = std::chrono::milliseconds(50);
+  while (!stop.load()) {
+    auto n = Step();
+    if (n.ok()) {
+      backoff = std::chrono::milliseconds(50);
+      continue;
+    }
+    if (!n.status().IsRetryable()) return n.status();
+    spdlog::warn("projector: {}; retrying in {} ms", n.status().ToString(), backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+  return Status::Ok();
+}
+
+}  // namespace orderflow::projections

@@ -1,0 +1,70 @@
+// Projector: feeds a ProjectionStore from the log, batch by batch.
+//
+// Start() checks that the log still holds every offset the store needs (the
+// log start is not past the stored offset, the log end is not before it) and
+// assigns the reader there; Step() polls one batch and applies it atomically
+// with its offsets. Not thread-safe: one thread drives a Projector; the store
+// may be queried from other threads meanwhile.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "domain/status.h"
+#include "eventstore/kafka.h"
+#include "projections/store.h"
+
+namespace orderflow::projections {
+
+struct ProjectorOptions {
+  std::vector<std::string> topics;  // every partition of each is consumed
+  size_t batch_size = 5000;         // records per WriteBatch at most
+  std::chrono::milliseconds poll_timeout{100};
+  std::chrono::milliseconds metadata_timeout{10000};
+};
+
+struct ProjectorTotals {
+  uint64_t applied = 0;
+  uint64_t duplicates = 0;
+  uint64_t rejected = 0;
+  uint64_t records = 0;  // records read from the log (incl. re-deliveries)
+};
+
+class Projector {
+ public:
+  // `store` and `reader` must outlive the projector.
+  Projector(ProjectionStore& store, eventstore::Reader& reader, ProjectorOptions options);
+
+  // Verifies log bounds and assigns every partition at its stored offset (0 if
+  // none). Errors: kOutOfRange naming topic, partition and offsets when the log
+  // no longer covers the stored offset; kNotFound for a missing topic.
+  Status Start();
+
+  // Polls one batch and applies it. Returns the number of records read.
+  Result<size_t> Step();
+
+  // True when every partition's stored offset has reached `targets`.
+  Result<bool> Reached(const Offsets& targets) const;
+
+  // Current end of the log (high watermark) of every assigned partition.
+  Result<Offsets> LogEnd() const;
+
+  // Runs Step until `stop` is set or an error occurs (transient errors are
+  // retried with backoff).
+  Status Run(const std::atomic<bool>& stop);
+
+  const ProjectorTotals& totals() const { return totals_; }
+  const std::vector<eventstore::TopicPartition>& partitions() const { return partitions_; }
+
+ private:
+  ProjectionStore& store_;
+  eventstore::Reader& reader_;
+  ProjectorOptions options_;
+  std::vector<eventstore::TopicPartition> partitions_;
+  ProjectorTotals totals_;
+};
+
+}  // namespace orderflow::projections

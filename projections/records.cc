@@ -1,0 +1,130 @@
+#include "eventstore/capnp_util.h"
+#include "projections/records_internal.h"
+#include "schemas/projections.capnp.h"
+
+namespace orderflow::projections::internal {
+namespace {
+
+namespace s = orderflow::schema;
+using eventstore::ReadPackedRoot;
+using eventstore::ToString;
+using eventstore::WritePacked;
+
+constexpr uint16_t kMaxStatus = static_cast<uint16_t>(s::OrderStatus::CANCELLED);
+
+}  // namespace
+
+std::string EncodeOrder(const domain::OrderState& o) {
+  capnp::MallocMessageBuilder message(256);
+  auto r = message.initRoot<s::OrderRecord>();
+  r.setOrderId(o.order_id);
+  r.setCustomerId(o.customer_id);
+  r.setStatus(static_cast<s::OrderStatus>(o.status));
+  auto lines = r.initLines(o.lines.size());
+  for (size_t i = 0; i < o.lines.size(); ++i) {
+    lines[i].setSku(o.lines[i].sku);
+    lines[i].setQuantity(o.lines[i].quantity);
+    lines[i].setUnitPriceMinor(o.lines[i].unit_price_minor);
+  }
+  r.setTotalMinor(o.total_minor);
+  r.setCurrency(o.currency);
+  r.setPaidMinor(o.paid_minor);
+  r.setRefundedMinor(o.refunded_minor);
+  r.setPlacedAtMs(o.placed_at_ms);
+  r.setUpdatedAtMs(o.updated_at_ms);
+  r.setDeliveredAtMs(o.delivered_at_ms);
+  r.setPaymentId(o.payment_id);
+  r.setCarrier(o.carrier);
+  r.setTrackingNumber(o.tracking_number);
+  r.setCancelReason(o.cancel_reason);
+  r.setVersion(o.version);
+  auto ids = r.initAppliedEventIds(o.applied_event_ids.size());
+  for (size_t i = 0; i < o.applied_event_ids.size(); ++i) {
+    ids.set(i, capnp::Data::Reader(o.applied_event_ids[i].data(), o.applied_event_ids[i].size()));
+  }
+  r.setNotificationsSent(o.notifications_sent);
+  return WritePacked(message);
+}
+
+Result<domain::OrderState> DecodeOrder(std::string_view bytes) {
+  return ReadPackedRoot<s::OrderRecord, domain::OrderState>(
+      bytes, "order", [](s::OrderRecord::Reader r) -> Result<domain::OrderState> {
+        domain::OrderState o;
+        o.order_id = ToString(r.getOrderId());
+        o.customer_id = ToString(r.getCustomerId());
+        auto status = static_cast<uint16_t>(r.getStatus());
+        if (status > kMaxStatus) return Status::Corruption("unknown order status " + std::to_string(status));
+        o.status = static_cast<domain::OrderStatus>(status);
+        for (auto l : r.getLines()) o.lines.push_back({ToString(l.getSku()), l.getQuantity(), l.getUnitPriceMinor()});
+        o.total_minor = r.getTotalMinor();
+        o.currency = ToString(r.getCurrency());
+        o.paid_minor = r.getPaidMinor();
+        o.refunded_minor = r.getRefundedMinor();
+        o.placed_at_ms = r.getPlacedAtMs();
+        o.updated_at_ms = r.getUpdatedAtMs();
+        o.delivered_at_ms = r.getDeliveredAtMs();
+        o.payment_id = ToString(r.getPaymentId());
+        o.carrier = ToString(r.getCarrier());
+        o.tracking_number = ToString(r.getTrackingNumber());
+        o.cancel_reason = ToString(r.getCancelReason());
+        o.version = r.getVersion();
+        for (auto id : r.getAppliedEventIds()) {
+          if (id.size() != 16) return Status::Corruption("stored event id is not 16 bytes");
+          domain::EventId e;
+          std::copy(id.begin(), id.end(), e.begin());
+          o.applied_event_ids.push_back(e);
+        }
+        o.notifications_sent = r.getNotificationsSent();
+        return o;
+      });
+}
+
+std::string EncodeHistory(const StoredHistory& h) {
+  capnp::MallocMessageBuilder message(128);
+  auto r = message.initRoot<s::HistoryRecord>();
+  r.setTopic(h.topic);
+  r.setPartition(h.partition);
+  r.setOffset(h.offset);
+  r.setRecordTimestampMs(h.record_timestamp_ms);
+  r.setEventType(h.event_type);
+  r.setSchemaVersion(h.schema_version);
+  r.setEnvelope(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(h.envelope.data()), h.envelope.size()));
+  return WritePacked(message);
+}
+
+Result<StoredHistory> DecodeHistory(std::string_view bytes) {
+  return ReadPackedRoot<s::HistoryRecord, StoredHistory>(
+      bytes, "history", [](s::HistoryRecord::Reader r) -> Result<StoredHistory> {
+        StoredHistory h;
+        h.topic = ToString(r.getTopic());
+        h.partition = r.getPartition();
+        h.offset = r.getOffset();
+        h.record_timestamp_ms = r.getRecordTimestampMs();
+        h.event_type = ToString(r.getEventType());
+        h.schema_version = r.getSchemaVersion();
+        auto env = r.getEnvelope();
+        h.envelope.assign(reinterpret_cast<const char*>(env.begin()), env.size());
+        return h;
+      });
+}
+
+std::string EncodeRejected(const eventstore::Record& record, const std::string& error) {
+  capnp::MallocMessageBuilder message(128);
+  auto r = message.initRoot<s::RejectedRecord>();
+  r.setTopic(record.topic);
+  r.setPartition(record.partition);
+  r.setOffset(record.offset);
+  r.setError(error);
+  r.setKey(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(record.key.data()), record.key.size()));
+  r.setValue(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(record.value.data()), record.value.size()));
+  return WritePacked(message);
+}
+
+Result<RejectedEntry> DecodeRejected(std::string_view bytes) {
+  return ReadPackedRoot<s::RejectedRecord, RejectedEntry>(
+      bytes, "rejected", [](s::RejectedRecord::Reader r) -> Result<RejectedEntry> {
+        return RejectedEntry{ToString(r.getTopic()), r.getPartition(), r.getOffset(), ToString(r.getError())};
+      });
+}
+
+}  // namespace orderflow::projections::internal

@@ -1,0 +1,31 @@
+// Cap'n Proto encodings of the records stored in the projection column families.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "domain/order.h"
+#include "domain/status.h"
+#include "projections/store.h"
+
+namespace orderflow::projections::internal {
+
+std::string EncodeOrder(const domain::OrderState& state);
+Result<domain::OrderState> DecodeOrder(std::string_view bytes);
+
+struct StoredHistory {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t record_timestamp_ms = 0;
+  std::string event_type;
+  uint16_t schema_version = 0;
+  std::string envelope;
+};
+std::string EncodeHistory(const StoredHistory& h);
+Result<StoredHistory> DecodeHistory(std::string_view bytes);
+
+std::string EncodeRejected(const eventstore::Record& record, const std::string& error);
+Result<RejectedEntry> DecodeRejected(std::string_view bytes);
+
+}  // namespace orderflow::projections::internal

@@ -1,0 +1,413 @@
+#include "projections/store.h"
+
+#include <openssl/evp.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <mutex>
+#include <unordered_map>
+
+#include "eventstore/codec.h"
+#include "projections/records_internal.h"
+
+namespace orderflow::projections {
+namespace {
+
+enum Family { kOrders = 0, kHistory, kByStatus, kByCustomer, kRejected, kMeta, kFamilyCount };
+// Index = Family. "default" is opened too (RocksDB requires it) but unused.
+const char* const kFamilyNames[kFamilyCount] = {"orders", "history", "by_status", "by_customer", "rejected", "meta"};
+// Families that make up the projected state (and so the digest).
+constexpr Family kStateFamilies[] = {kOrders, kHistory, kByStatus, kByCustomer, kRejected};
+
+constexpr char kOffsetPrefix[] = "offset/";
+constexpr char kProjectionVersionKey[] = "projection_version";
+
+void PutBE32(std::string* out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>((v >> shift) & 0xff));
+}
+void PutBE64(std::string* out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>((v >> shift) & 0xff));
+}
+uint64_t GetBE(std::string_view in) {
+  uint64_t v = 0;
+  for (char c : in) v = v << 8 | static_cast<uint8_t>(c);
+  return v;
+}
+
+std::string OffsetKey(const eventstore::TopicPartition& tp) {
+  std::string key = kOffsetPrefix + tp.topic + "/";
+  PutBE32(&key, static_cast<uint32_t>(tp.partition));
+  return key;
+}
+
+std::string HistoryPrefix(const std::string& order_id) { return order_id + '\0'; }
+std::string HistoryKey(const std::string& order_id, uint32_t seq) {
+  std::string key = HistoryPrefix(order_id);
+  PutBE32(&key, seq);
+  return key;
+}
+std::string IndexKey(std::string_view a, std::string_view b) {
+  std::string key(a);
+  key.push_back('\0');
+  key.append(b);
+  return key;
+}
+std::string RejectedKey(const eventstore::Record& r) {
+  std::string key = r.topic + '\0';
+  PutBE32(&key, static_cast<uint32_t>(r.partition));
+  PutBE64(&key, static_cast<uint64_t>(r.offset));
+  return key;
+}
+
+Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(context) + ": " + s.ToString();
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(msg);
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return Status::FailedPrecondition(std::string(context) +
+                                      ": the data directory is in use by another orderflow process");
+  }
+  return Status::Internal(msg);
+}
+
+}  // namespace
+
+struct ProjectionStore::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> families;  // indexed by Family; last is "default"
+  StoreOptions options;
+  mutable std::mutex offsets_mu;
+  Offsets offsets;  // mirror of the committed offsets in meta
+
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return families[f]; }
+
+  ~Impl() {
+    for (auto* h : families) {
+      if (h != nullptr && db) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    if (db) db->Close().PermitUncheckedError();
+  }
+
+  Result<Offsets> LoadOffsets() const {
+    Offsets out;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(kMeta)));
+    for (it->Seek(kOffsetPrefix); it->Valid() && it->key().starts_with(kOffsetPrefix); it->Next()) {
+      std::string_view key = it->key().ToStringView();
+      if (key.size() < sizeof(kOffsetPrefix) - 1 + 5 || it->value().size() != 8) {
+        return Status::Corruption("malformed offset entry in meta");
+      }
+      eventstore::TopicPartition tp;
+      tp.topic = std::string(key.substr(sizeof(kOffsetPrefix) - 1, key.size() - (sizeof(kOffsetPrefix) - 1) - 5));
+      tp.partition = static_cast<int32_t>(GetBE(key.substr(key.size() - 4)));
+      out[tp] = static_cast<int64_t>(GetBE(it->value().ToStringView()));
+    }
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read offsets"));
+    return out;
+  }
+};
+
+ProjectionStore::ProjectionStore(std::unique_ptr<Impl> impl, std::string dir)
+    : impl_(std::move(impl)), dir_(std::move(dir)) {}
+
+ProjectionStore::~ProjectionStore() {
+  if (impl_ && impl_->options.bulk_load && !impl_->options.read_only) {
+    Flush().IgnoreError();  // best effort; explicit Flush() reports errors
+  }
+}
+
+Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string& dir, const StoreOptions& options) {
+  namespace fs = std::filesystem;
+  if (options.read_only && !fs::exists(fs::path(dir) / "CURRENT")) {
+    return Status::NotFound("no orderflow store in " + dir +
+                            "; run `orderflow up` or `orderflow replay` with --data-dir " + dir + " first");
+  }
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.atomic_flush = true;  // families and offsets stay consistent even without the WAL
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 3;
+
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.compression = rocksdb::kLZ4Compression;
+  cf_options.write_buffer_size = 64 << 20;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : kFamilyNames) descriptors.emplace_back(name, cf_options);
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (options.read_only) {
+    s = rocksdb::DB::OpenForReadOnly(db_options, dir, descriptors, &impl->families, &raw);
+  } else {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Status::InvalidArgument("cannot create data directory " + dir + ": " + ec.message());
+    s = rocksdb::DB::Open(db_options, dir, descriptors, &impl->families, &raw);
+  }
+  impl->db.reset(raw);
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "open store " + dir));
+
+  std::string version;
+  rocksdb::Status vs = impl->db->Get(rocksdb::ReadOptions(), impl->cf(kMeta), kProjectionVersionKey, &version);
+  if (vs.IsNotFound() && !options.read_only) {
+    std::string v;
+    PutBE32(&v, kProjectionVersion);
+    ORDERFLOW_RETURN_IF_ERROR(
+        FromRocks(impl->db->Put(rocksdb::WriteOptions(), impl->cf(kMeta), kProjectionVersionKey, v), "write meta"));
+  } else if (vs.ok() && GetBE(version) != kProjectionVersion) {
+    return Status::FailedPrecondition("store " + dir + " has projection version " + std::to_string(GetBE(version)) +
+                                      ", this build needs " + std::to_string(kProjectionVersion) +
+                                      "; rebuild it with `orderflow replay` into a new directory");
+  } else if (!vs.ok() && !vs.IsNotFound()) {
+    return FromRocks(vs, "read meta");
+  }
+
+  auto offsets = impl->LoadOffsets();
+  if (!offsets.ok()) return offsets.status();
+  impl->offsets = std::move(offsets).value();
+  return std::unique_ptr<ProjectionStore>(new ProjectionStore(std::move(impl), dir));
+}
+
+Result<BatchStats> ProjectionStore::ApplyBatch(const std::vector<eventstore::Record>& records) {
+  if (impl_->options.read_only) return Status::FailedPrecondition("store opened read-only");
+  struct Loaded {
+    domain::OrderState state;
+    bool dirty = false;
+  };
+  BatchStats stats;
+  rocksdb::WriteBatch batch;
+  std::unordered_map<std::string, Loaded> orders;
+  Offsets next;  // partitions touched by this batch
+  Offsets committed;
+  {
+    std::lock_guard lock(impl_->offsets_mu);
+    committed = impl_->offsets;
+  }
+  rocksdb::DB* db = impl_->db.get();
+
+  for (const eventstore::Record& record : records) {
+    eventstore::TopicPartition tp{record.topic, record.partition};
+    auto done = next.count(tp) ? next[tp] : (committed.count(tp) ? committed[tp] : 0);
+    if (record.offset < done) continue;  // consumed before: re-delivery after a restart
+    next[tp] = record.offset + 1;
+
+    auto event = eventstore::DecodeEvent(record.value);
+    std::string error;
+    if (!event.ok()) {
+      error = event.status().ToString();
+    } else if (event->order_id != record.key) {
+      error = "record key '" + record.key + "' does not match the event's order id '" + event->order_id + "'";
+    }
+    if (!error.empty()) {
+      spdlog::warn("{}[{}] offset {}: rejected record: {}", record.topic, record.partition, record.offset, error);
+      ORDERFLOW_RETURN_IF_ERROR(FromRocks(
+          batch.Put(impl_->cf(kRejected), RejectedKey(record), internal::EncodeRejected(record, error)), "batch"));
+      ++stats.rejected;
+      continue;
+    }
+
+    auto [it, inserted] = orders.try_emplace(event->order_id);
+    Loaded& loaded = it->second;
+    if (inserted) {
+      std::string bytes;
+      rocksdb::Status s = db->Get(rocksdb::ReadOptions(), impl_->cf(kOrders), event->order_id, &bytes);
+      if (s.ok()) {
+        auto state = internal::DecodeOrder(bytes);
+        if (!state.ok()) return Status::Corruption("stored order " + event->order_id + ": " + state.status().message());
+        loaded.state = std::move(state).value();
+      } else if (!s.IsNotFound()) {
+        return FromRocks(s, "read order " + event->order_id);
+      }
+    }
+    domain::OrderState& state = loaded.state;
+    if (state.HasApplied(event->id)) {
+      ++stats.duplicates;
+      continue;
+    }
+    const domain::OrderStatus before = state.status;
+    domain::Apply(state, *event);
+    loaded.dirty = true;
+    ++stats.applied;
+
+    internal::StoredHistory h{record.topic,
+                              record.partition,
+                              record.offset,
+                              record.timestamp_ms,
+                              std::string(domain::EventTypeName(event->payload)),
+                              event->schema_version,
+                              record.value};
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(
+        batch.Put(impl_->cf(kHistory), HistoryKey(state.order_id, state.version), internal::EncodeHistory(h)),
+        "batch"));
+    if (before != state.status) {
+      if (before != domain::OrderStatus::kNone) {
+        ORDERFLOW_RETURN_IF_ERROR(FromRocks(
+            batch.Delete(impl_->cf(kByStatus), IndexKey(domain::OrderStatusName(before), state.order_id)), "batch"));
+      } else {
+        ORDERFLOW_RETURN_IF_ERROR(
+            FromRocks(batch.Put(impl_->cf(kByCustomer), IndexKey(state.customer_id, state.order_id), ""), "batch"));
+      }
+      ORDERFLOW_RETURN_IF_ERROR(FromRocks(
+          batch.Put(impl_->cf(kByStatus), IndexKey(domain::OrderStatusName(state.status), state.order_id), ""),
+          "batch"));
+    }
+  }
+
+  for (const auto& [id, loaded] : orders) {
+    if (!loaded.dirty) continue;
+    ORDERFLOW_RETURN_IF_ERROR(
+        FromRocks(batch.Put(impl_->cf(kOrders), id, internal::EncodeOrder(loaded.state)), "batch"));
+  }
+  for (const auto& [tp, offset] : next) {
+    std::string value;
+    PutBE64(&value, static_cast<uint64_t>(offset));
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(impl_->cf(kMeta), OffsetKey(tp), value), "batch"));
+  }
+  if (batch.Count() == 0) return stats;
+
+  rocksdb::WriteOptions write_options;
+  write_options.disableWAL = impl_->options.bulk_load;
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(db->Write(write_options, &batch), "write batch"));
+  std::lock_guard lock(impl_->offsets_mu);
+  for (const auto& [tp, offset] : next) impl_->offsets[tp] = offset;
+  return stats;
+}
+
+Result<Offsets> ProjectionStore::GetOffsets() const {
+  if (impl_->options.read_only) return impl_->LoadOffsets();
+  std::lock_guard lock(impl_->offsets_mu);
+  return impl_->offsets;
+}
+
+Result<std::optional<domain::OrderState>> ProjectionStore::GetOrder(const std::string& order_id) const {
+  std::string bytes;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kOrders), order_id, &bytes);
+  if (s.IsNotFound()) return std::optional<domain::OrderState>();
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "read order " + order_id));
+  auto state = internal::DecodeOrder(bytes);
+  if (!state.ok()) return state.status();
+  return std::optional<domain::OrderState>(std::move(state).value());
+}
+
+Result<std::vector<HistoryEntry>> ProjectionStore::GetHistory(const std::string& order_id) const {
+  std::vector<HistoryEntry> out;
+  const std::string prefix = HistoryPrefix(order_id);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kHistory)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto stored = internal::DecodeHistory(it->value().ToStringView());
+    if (!stored.ok()) return stored.status();
+    HistoryEntry e;
+    e.sequence = static_cast<uint32_t>(GetBE(it->key().ToStringView().substr(prefix.size())));
+    e.topic = stored->topic;
+    e.partition = stored->partition;
+    e.offset = stored->offset;
+    e.record_timestamp_ms = stored->record_timestamp_ms;
+    e.event_type = stored->event_type;
+    e.schema_version = stored->schema_version;
+    auto event = eventstore::DecodeEvent(stored->envelope);
+    if (event.ok()) {
+      e.event = std::move(event).value();
+    } else {
+      e.decode_error = event.status().ToString();
+    }
+    out.push_back(std::move(e));
+  }
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
+  return out;
+}
+
+Result<std::vector<std::string>> ProjectionStore::OrdersWithStatus(domain::OrderStatus status, size_t limit) const {
+  std::vector<std::string> out;
+  const std::string prefix = IndexKey(domain::OrderStatusName(status), "");
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kByStatus)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+    out.push_back(it->key().ToString().substr(prefix.size()));
+  }
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read status index"));
+  return out;
+}
+
+Result<std::map<std::string, uint64_t>> ProjectionStore::CountByStatus() const {
+  std::map<std::string, uint64_t> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kByStatus)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view key = it->key().ToStringView();
+    out[std::string(key.substr(0, key.find('\0')))] += 1;
+  }
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read status index"));
+  return out;
+}
+
+Result<std::vector<RejectedEntry>> ProjectionStore::GetRejected(size_t limit) const {
+  std::vector<RejectedEntry> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kRejected)));
+  for (it->SeekToFirst(); it->Valid() && out.size() < limit; it->Next()) {
+    auto entry = internal::DecodeRejected(it->value().ToStringView());
+    if (!entry.ok()) return entry.status();
+    out.push_back(std::move(entry).value());
+  }
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read rejected records"));
+  return out;
+}
+
+Result<std::string> ProjectionStore::Digest() const {
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return Status::Internal("sha256 init");
+  auto update = [&](std::string_view bytes) {
+    std::string len;
+    PutBE32(&len, static_cast<uint32_t>(bytes.size()));
+    EVP_DigestUpdate(ctx.get(), len.data(), len.size());
+    EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
+  };
+  // One snapshot for every family, so a digest taken while writing is consistent.
+  const rocksdb::Snapshot* snapshot = impl_->db->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  ro.fill_cache = false;
+  Status status;
+  for (Family f : kStateFamilies) {
+    update(kFamilyNames[f]);
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(f)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      update(it->key().ToStringView());
+      update(it->value().ToStringView());
+    }
+    status = FromRocks(it->status(), "digest");
+    if (!status.ok()) break;
+  }
+  impl_->db->ReleaseSnapshot(snapshot);
+  ORDERFLOW_RETURN_IF_ERROR(status);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &md_len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < md_len; ++i) {
+    hex.push_back(kHex[md[i] >> 4]);
+    hex.push_back(kHex[md[i] & 0xf]);
+  }
+  return hex;
+}
+
+Status ProjectionStore::Flush() {
+  if (impl_->options.read_only) return Status::Ok();
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  std::vector<rocksdb::ColumnFamilyHandle*> families(impl_->families.begin(), impl_->families.end());
+  return FromRocks(impl_->db->Flush(fo, families), "flush store");
+}
+
+}  // namespace orderflow::projections

@@ -1,0 +1,75 @@
+#include "replay/replay.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "eventstore/topics.h"
+#include "projections/projector.h"
+
+namespace orderflow::replay {
+
+Result<ReplayResult> Replay(const ReplayOptions& options) {
+  namespace fs = std::filesystem;
+  using Clock = std::chrono::steady_clock;
+  std::error_code ec;
+  if (fs::exists(options.data_dir, ec) && !fs::is_empty(options.data_dir, ec)) {
+    return Status::FailedPrecondition("data directory " + options.data_dir +
+                                      " is not empty; replay rebuilds into an empty directory (pass a new --data-dir)");
+  }
+  auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .bulk_load = true});
+  if (!store.ok()) return store.status();
+  auto reader = eventstore::Reader::Create(options.kafka, "orderflow-replay");
+  if (!reader.ok()) return reader.status();
+
+  projections::ProjectorOptions popts;
+  popts.topics = options.topics.empty() ? std::vector<std::string>{eventstore::kOrdersTopic} : options.topics;
+  popts.batch_size = options.batch_size;
+  projections::Projector projector(**store, **reader, popts);
+  ORDERFLOW_RETURN_IF_ERROR(projector.Start());
+  auto end = projector.LogEnd();
+  if (!end.ok()) return end.status();
+  uint64_t total = 0;
+  for (const auto& [tp, high] : *end) total += static_cast<uint64_t>(high);
+
+  const auto started = Clock::now();
+  auto last_progress = started;
+  auto report = [&](Clock::time_point now) {
+    if (!options.on_progress) return;
+    ReplayProgress p;
+    p.records = projector.totals().records;
+    p.total = total;
+    p.seconds = std::chrono::duration<double>(now - started).count();
+    p.records_per_second = p.seconds > 0 ? p.records / p.seconds : 0;
+    options.on_progress(p);
+  };
+  while (true) {
+    auto reached = projector.Reached(*end);
+    if (!reached.ok()) return reached.status();
+    if (*reached) break;
+    auto n = projector.Step();
+    if (!n.ok() && !n.status().IsRetryable()) return n.status();
+    auto now = Clock::now();
+    if (now - last_progress > std::chrono::milliseconds(500)) {
+      last_progress = now;
+      report(now);
+    }
+  }
+  ORDERFLOW_RETURN_IF_ERROR((*store)->Flush());
+  const auto finished = Clock::now();
+  report(finished);
+
+  ReplayResult result;
+  result.records = projector.totals().records;
+  result.events = projector.totals().applied;
+  result.duplicates = projector.totals().duplicates;
+  result.rejected = projector.totals().rejected;
+  result.seconds = std::chrono::duration<double>(finished - started).count();
+  result.events_per_second = result.seconds > 0 ? result.records / result.seconds : 0;
+  result.end = std::move(end).value();
+  auto digest = (*store)->Digest();
+  if (!digest.ok()) return digest.status();
+  result.digest = std::move(digest).value();
+  return result;
+}
+
+}  // namespace orderflow::replay

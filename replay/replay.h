@@ -1,0 +1,47 @@
+// Rebuilds the projections into an empty data directory from offset zero of
+// every partition, in batches (one WriteBatch per batch).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "domain/status.h"
+#include "eventstore/kafka.h"
+#include "projections/store.h"
+
+namespace orderflow::replay {
+
+struct ReplayProgress {
+  uint64_t records = 0;       // read so far
+  uint64_t total = 0;         // records to read (end of log at start)
+  double seconds = 0;
+  double records_per_second = 0;
+};
+
+struct ReplayOptions {
+  eventstore::KafkaConfig kafka;
+  std::string data_dir;             // must be empty or absent
+  std::vector<std::string> topics;  // default: orders.events
+  size_t batch_size = 10000;
+  // Called about twice a second while replaying, and once at the end.
+  std::function<void(const ReplayProgress&)> on_progress;
+};
+
+struct ReplayResult {
+  uint64_t records = 0;  // records read
+  uint64_t events = 0;   // events applied
+  uint64_t duplicates = 0;
+  uint64_t rejected = 0;
+  double seconds = 0;
+  double events_per_second = 0;
+  projections::Offsets end;  // offsets reached per partition
+  std::string digest;
+};
+
+// Errors: kFailedPrecondition if the directory is not empty; kOutOfRange
+// naming partition and offsets if a partition no longer starts at offset 0.
+Result<ReplayResult> Replay(const ReplayOptions& options);
+
+}  // namespace orderflow::replay

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs orderflow's build and run dependencies from Debian 12's packages.
+# Idempotent: packages already present are skipped; safe to run on every build.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build ccache pkg-config g++
+  librdkafka-dev
+  librocksdb-dev
+  capnproto libcapnp-dev
+  libboost-program-options-dev
+  libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev
+  nlohmann-json3-dev libssl-dev libboost-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,168 @@
+#include "services/up.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "eventstore/embedded_broker.h"
+#include "eventstore/topics.h"
+#include "projections/projector.h"
+#include "projections/store.h"
+#include "services/order_service.h"
+#include "services/simulator.h"
+
+namespace orderflow::services {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Sleeps until `deadline` or until `stop` is set, in small steps.
+void SleepUntil(Clock::time_point deadline, const std::atomic<bool>& stop) {
+  while (!stop.load() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::min<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(20)));
+  }
+}
+
+}  // namespace
+
+Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop,
+                        const std::function<void(const std::string& brokers)>& on_ready) {
+  const auto started = Clock::now();
+  UpSummary summary;
+  eventstore::KafkaConfig kafka = options.kafka;
+
+  std::unique_ptr<eventstore::EmbeddedBroker> broker;
+  if (kafka.brokers.empty()) {
+    auto started_broker = eventstore::EmbeddedBroker::Start(3);
+    if (!started_broker.ok()) return started_broker.status();
+    broker = std::move(started_broker).value();
+    ORDERFLOW_RETURN_IF_ERROR(broker->CreateTopics(eventstore::DefaultTopics(options.partitions)));
+    kafka.brokers = broker->bootstraps();
+  } else {
+    ORDERFLOW_RETURN_IF_ERROR(
+        eventstore::ProvisionTopics(kafka, eventstore::DefaultTopics(options.partitions), std::chrono::seconds(15)));
+  }
+  summary.brokers = kafka.brokers;
+
+  auto store = projections::ProjectionStore::Open(options.data_dir, {});
+  if (!store.ok()) return store.status();
+  auto reader = eventstore::Reader::Create(kafka, "orderflow-projector");
+  if (!reader.ok()) return reader.status();
+  auto meta_reader = eventstore::Reader::Create(kafka, "orderflow-up-meta");
+  if (!meta_reader.ok()) return meta_reader.status();
+  projections::ProjectorOptions popts;
+  popts.topics = {eventstore::kOrdersTopic};
+  popts.batch_size = options.batch_size;
+  projections::Projector projector(**store, **reader, popts);
+  ORDERFLOW_RETURN_IF_ERROR(projector.Start());
+
+  auto producer = eventstore::Producer::Create(kafka, "orderflow-order");
+  if (!producer.ok()) return producer.status();
+  OrderService orders(**producer, catalog);
+
+  if (on_ready) on_ready(kafka.brokers);
+
+  // The projector runs on its own thread; `halt` stops it (and everything else).
+  std::atomic<bool> halt{false};
+  std::mutex error_mu;
+  Status first_error;
+  auto fail = [&](const Status& s) {
+    std::lock_guard lock(error_mu);
+    if (first_error.ok()) first_error = s;
+    halt.store(true);
+  };
+  std::thread projector_thread([&] {
+    Status s = projector.Run(halt);
+    if (!s.ok()) fail(s);
+  });
+  auto should_stop = [&] { return stop.load() || halt.load(); };
+
+  // Place the simulated orders, paced by --rate.
+  OrderSimulator simulator(catalog, options.seed);
+  std::vector<std::string> placed_ids;
+  placed_ids.reserve(options.simulate);
+  std::atomic<uint64_t> delivery_failures{0};
+  auto last_report = Clock::now();
+  for (uint64_t i = 0; i < options.simulate && !should_stop(); ++i) {
+    if (options.rate > 0) {
+      SleepUntil(started + std::chrono::microseconds(static_cast<int64_t>(1e6 * i / options.rate)), stop);
+    }
+    std::string id = NewOrderId();
+    auto placed = orders.Place(simulator.Next(), id, NowMs(), [&delivery_failures](const Status& s, auto) {
+      if (!s.ok()) delivery_failures.fetch_add(1);
+    });
+    if (!placed.ok()) {
+      fail(placed.status());
+      break;
+    }
+    placed_ids.push_back(std::move(id));
+    if (Clock::now() - last_report > std::chrono::seconds(2)) {
+      last_report = Clock::now();
+      spdlog::info("placed {}/{} orders, projected {} events", i + 1, options.simulate, projector.totals().applied);
+    }
+  }
+  Status flushed = (*producer)->Flush(std::chrono::seconds(60));
+  if (!flushed.ok() && !should_stop()) fail(flushed);
+  summary.orders_placed = placed_ids.size() - delivery_failures.load();
+  summary.orders_rejected = delivery_failures.load();
+  if (options.simulate > 0) spdlog::info("placed {} orders", summary.orders_placed);
+
+  if (options.exit_when_done) {
+    // Done when the projector reached the end of the log as it is now, and
+    // every simulated order is in the store.
+    Result<projections::Offsets> targets = Status::Unavailable("not asked yet");
+    while (!should_stop()) {
+      targets = [&]() -> Result<projections::Offsets> {
+        projections::Offsets out;
+        for (const auto& tp : projector.partitions()) {
+          auto w = (*meta_reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+          if (!w.ok()) return w.status();
+          out[tp] = w->high;
+        }
+        return out;
+      }();
+      if (targets.ok()) break;
+      spdlog::warn("end of log: {}; retrying", targets.status().ToString());
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    while (!should_stop()) {
+      auto reached = projector.Reached(*targets);
+      if (!reached.ok()) {
+        fail(reached.status());
+        break;
+      }
+      if (*reached) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (const std::string& id : placed_ids) {
+      if (should_stop()) break;
+      auto order = (*store)->GetOrder(id);
+      if (!order.ok() || !order->has_value()) {
+        fail(order.ok() ? Status::Internal("order " + id + " was placed but is not in the store")
+                        : order.status());
+      }
+    }
+  } else {
+    while (!should_stop()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  halt.store(true);
+  projector_thread.join();
+  ORDERFLOW_RETURN_IF_ERROR(first_error);
+
+  summary.events_applied = projector.totals().applied;
+  summary.duplicates = projector.totals().duplicates;
+  summary.records_rejected = projector.totals().rejected;
+  auto counts = (*store)->CountByStatus();
+  if (!counts.ok()) return counts.status();
+  summary.orders_by_status = std::move(counts).value();
+  auto digest = (*store)->Digest();
+  if (!digest.ok()) return digest.status();
+  summary.digest = std::move(digest).value();
+  summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  return summary;
+}
+
+}  // namespace orderflow::services

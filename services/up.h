@@ -1,0 +1,47 @@
+// `orderflow up`: the embedded broker (unless brokers are given), the order
+// service with an optional order simulator, and the projector, in one process.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "domain/catalog.h"
+#include "domain/status.h"
+#include "eventstore/kafka.h"
+
+namespace orderflow::services {
+
+struct UpOptions {
+  eventstore::KafkaConfig kafka;  // brokers empty: start the embedded broker
+  std::string data_dir;
+  int partitions = 6;             // for the embedded broker's topics
+  uint64_t simulate = 0;          // orders to place
+  double rate = 0;                // orders per second; 0 = as fast as possible
+  uint64_t seed = 1;
+  bool exit_when_done = false;    // exit once the simulation is fully projected
+  size_t batch_size = 5000;
+};
+
+struct UpSummary {
+  std::string brokers;
+  uint64_t orders_placed = 0;
+  uint64_t orders_rejected = 0;   // simulated placements that failed to append
+  uint64_t events_applied = 0;
+  uint64_t duplicates = 0;
+  uint64_t records_rejected = 0;
+  double seconds = 0;
+  std::map<std::string, uint64_t> orders_by_status;
+  std::string digest;
+};
+
+// Runs until `stop` is set, or (with exit_when_done) until every simulated
+// order is projected and the projector has reached the end of the log.
+// `on_ready` is called once with the bootstrap list when the services run.
+// Errors: the first fatal error of any part (the others are then stopped).
+Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop,
+                        const std::function<void(const std::string& brokers)>& on_ready);
+
+}  // namespace orderflow::services
