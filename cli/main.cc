@@ -411,6 +411,8 @@ int CmdReplay(const std::vector<std::string>& args) {
                {"records_rejected", r.rejected},
                {"seconds", r.seconds},
                {"events_per_second", r.events_per_second},
+               {"poll_seconds", r.poll_seconds},
+               {"apply_seconds", r.apply_seconds},
                {"offsets", offsets},
                {"digest", r.digest}});
   } else {
@@ -418,6 +420,7 @@ int CmdReplay(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(r.records), r.seconds, r.events_per_second, o.data_dir.c_str());
     std::printf("digest %s\n", r.digest.c_str());
   }
+  spdlog::debug("replay: {:.3f} s polling, {:.3f} s applying", r.poll_seconds, r.apply_seconds);
   return 0;
 }
 

@@ -14,9 +14,43 @@ void KafkaHandleDeleter::operator()(rd_kafka_s* rk) const {
   if (rk != nullptr) rd_kafka_destroy(rk);
 }
 
+namespace {
+// Backing store of a Record built from copies.
+struct OwnedRecord {
+  std::string topic, key, value;
+  std::vector<Header> headers;
+};
+}  // namespace
+
+Record Record::Make(std::string topic, int32_t partition, int64_t offset, std::string key, std::string value,
+                    std::vector<Header> headers, int64_t timestamp_ms) {
+  auto* owned = new OwnedRecord{std::move(topic), std::move(key), std::move(value), std::move(headers)};
+  Record r;
+  r.owner_ = Owner(owned, [](void* p) { delete static_cast<OwnedRecord*>(p); });
+  r.topic_ = owned->topic;
+  r.key_ = owned->key;
+  r.value_ = owned->value;
+  r.partition_ = partition;
+  r.offset_ = offset;
+  r.timestamp_ms_ = timestamp_ms;
+  return r;
+}
+
 std::string_view Record::HeaderValue(std::string_view name) const {
-  for (const Header& h : headers) {
-    if (h.name == name) return h.value;
+  if (!owner_) return {};
+  if (owner_is_message_) {
+    auto* m = static_cast<rd_kafka_message_t*>(owner_.get());
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+    const void* val = nullptr;
+    size_t size = 0;
+    std::string key(name);
+    if (rd_kafka_header_get_last(hdrs, key.c_str(), &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !val) return {};
+    return std::string_view(static_cast<const char*>(val), size);
+  }
+  const auto* owned = static_cast<const OwnedRecord*>(owner_.get());
+  for (auto it = owned->headers.rbegin(); it != owned->headers.rend(); ++it) {
+    if (it->name == name) return it->value;
   }
   return {};
 }
@@ -308,25 +342,16 @@ Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds t
       continue;
     }
     Record r;
-    r.topic = rd_kafka_topic_name(m->rkt);
-    r.partition = m->partition;
-    r.offset = m->offset;
+    r.owner_ = Record::Owner(m, [](void* p) { rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(p)); });
+    r.owner_is_message_ = true;
+    r.topic_ = rd_kafka_topic_name(m->rkt);
+    r.partition_ = m->partition;
+    r.offset_ = m->offset;
     rd_kafka_timestamp_type_t tstype;
-    r.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
-    if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
-    if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
-    rd_kafka_headers_t* hdrs = nullptr;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name;
-      const void* val;
-      size_t size;
-      for (size_t idx = 0; rd_kafka_header_get_all(hdrs, idx, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++idx) {
-        r.headers.push_back({name, val ? std::string(static_cast<const char*>(val), size) : std::string()});
-      }
-    }
+    r.timestamp_ms_ = rd_kafka_message_timestamp(m, &tstype);
+    if (m->key != nullptr) r.key_ = std::string_view(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload != nullptr) r.value_ = std::string_view(static_cast<const char*>(m->payload), m->len);
     records.push_back(std::move(r));
-    rd_kafka_message_destroy(m);
   }
   if (!fatal.ok()) return fatal;
   return records;

@@ -37,18 +37,38 @@ struct Header {
   std::string value;
 };
 
-// One consumed record. Owns its bytes.
-struct Record {
-  std::string topic;
-  int32_t partition = 0;
-  int64_t offset = 0;
-  int64_t timestamp_ms = 0;
-  std::string key;
-  std::string value;
-  std::vector<Header> headers;
+// One consumed record. Move-only; its views point into the bytes it owns (the
+// librdkafka message, or a copy for records built with Record::Make), so they
+// stay valid for the Record's lifetime. Records from a Reader must be destroyed
+// before the Reader.
+class Record {
+ public:
+  Record() = default;
+  Record(Record&&) = default;
+  Record& operator=(Record&&) = default;
 
-  // Value of the first header named `name`, or "" if absent.
+  // A record that owns copies of the given bytes (tests, archives, tools).
+  static Record Make(std::string topic, int32_t partition, int64_t offset, std::string key, std::string value,
+                     std::vector<Header> headers = {}, int64_t timestamp_ms = 0);
+
+  std::string_view topic() const { return topic_; }
+  int32_t partition() const { return partition_; }
+  int64_t offset() const { return offset_; }
+  int64_t timestamp_ms() const { return timestamp_ms_; }
+  std::string_view key() const { return key_; }
+  std::string_view value() const { return value_; }
+  // Value of the last header named `name`, or "" if absent.
   std::string_view HeaderValue(std::string_view name) const;
+
+ private:
+  friend class Reader;
+  using Owner = std::unique_ptr<void, void (*)(void*)>;
+  Owner owner_{nullptr, [](void*) {}};
+  bool owner_is_message_ = false;
+  std::string_view topic_, key_, value_;
+  int32_t partition_ = 0;
+  int64_t offset_ = 0;
+  int64_t timestamp_ms_ = 0;
 };
 
 struct TopicPartition {

@@ -10,6 +10,18 @@ namespace orderflow::projections {
 Projector::Projector(ProjectionStore& store, eventstore::Reader& reader, ProjectorOptions options)
     : store_(store), reader_(reader), options_(std::move(options)) {}
 
+Projector::~Projector() {
+  Status s = Drain();
+  if (!s.ok()) spdlog::error("projector: last batch not committed: {}", s.ToString());
+}
+
+Status Projector::Drain() {
+  if (!commit_.valid()) return Status::Ok();
+  Status s = commit_.get();
+  in_flight_.reset();
+  return s;
+}
+
 Result<Offsets> Projector::LogEnd() const {
   Offsets out;
   for (const auto& tp : partitions_) {
@@ -62,15 +74,28 @@ Status Projector::Start() {
 }
 
 Result<size_t> Projector::Step() {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   auto records = reader_.Poll(options_.batch_size, options_.poll_timeout);
+  const auto t1 = Clock::now();
+  totals_.poll_seconds += std::chrono::duration<double>(t1 - t0).count();
   if (!records.ok()) return records.status();
-  if (records->empty()) return size_t{0};
-  auto stats = store_.ApplyBatch(*records);
-  if (!stats.ok()) return stats.status();
-  totals_.applied += stats->applied;
-  totals_.duplicates += stats->duplicates;
-  totals_.rejected += stats->rejected;
+  if (records->empty()) {
+    ORDERFLOW_RETURN_IF_ERROR(Drain());
+    return size_t{0};
+  }
+  auto prepared = store_.Prepare(*records, in_flight_ ? &*in_flight_ : nullptr);
+  if (!prepared.ok()) return prepared.status();
+  ORDERFLOW_RETURN_IF_ERROR(Drain());  // batches commit in order
+  totals_.apply_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
+  const BatchStats& stats = prepared->stats();
+  totals_.applied += stats.applied;
+  totals_.duplicates += stats.duplicates;
+  totals_.rejected += stats.rejected;
   totals_.records += records->size();
+  in_flight_.emplace(std::move(prepared).value());
+  // The records are not needed by the commit: the WriteBatch holds copies.
+  commit_ = std::async(std::launch::async, [this] { return store_.Commit(*in_flight_); });
   return records->size();
 }
 
@@ -97,7 +122,7 @@ Status Projector::Run(const std::atomic<bool>& stop) {
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
-  return Status::Ok();
+  return Drain();
 }
 
 }  // namespace orderflow::projections

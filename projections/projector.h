@@ -3,13 +3,18 @@
 // Start() checks that the log still holds every offset the store needs (the
 // log start is not past the stored offset, the log end is not before it) and
 // assigns the reader there; Step() polls one batch and applies it atomically
-// with its offsets. Not thread-safe: one thread drives a Projector; the store
+// with its offsets. Steps are pipelined: batch k commits on a helper thread
+// while batch k+1 is decoded and applied in memory, so a Step may return
+// before its batch is durable; Drain() (and an idle Step) waits for it.
+// Not thread-safe: one thread drives a Projector; the store
 // may be queried from other threads meanwhile.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,20 +36,28 @@ struct ProjectorTotals {
   uint64_t duplicates = 0;
   uint64_t rejected = 0;
   uint64_t records = 0;  // records read from the log (incl. re-deliveries)
+  double poll_seconds = 0;   // time spent waiting for and copying records
+  double apply_seconds = 0;  // time spent decoding, applying and writing
 };
 
 class Projector {
  public:
   // `store` and `reader` must outlive the projector.
   Projector(ProjectionStore& store, eventstore::Reader& reader, ProjectorOptions options);
+  ~Projector();  // drains; errors are logged
 
   // Verifies log bounds and assigns every partition at its stored offset (0 if
   // none). Errors: kOutOfRange naming topic, partition and offsets when the log
   // no longer covers the stored offset; kNotFound for a missing topic.
   Status Start();
 
-  // Polls one batch and applies it. Returns the number of records read.
+  // Polls one batch, prepares it and hands it to the committer. Returns the
+  // number of records read; when none arrived, drains the batch in flight.
+  // An error from committing the previous batch is returned here.
   Result<size_t> Step();
+
+  // Waits until the batch in flight (if any) is committed.
+  Status Drain();
 
   // True when every partition's stored offset has reached `targets`.
   Result<bool> Reached(const Offsets& targets) const;
@@ -65,6 +78,8 @@ class Projector {
   ProjectorOptions options_;
   std::vector<eventstore::TopicPartition> partitions_;
   ProjectorTotals totals_;
+  std::optional<PreparedBatch> in_flight_;
+  std::future<Status> commit_;
 };
 
 }  // namespace orderflow::projections

@@ -111,12 +111,12 @@ Result<StoredHistory> DecodeHistory(std::string_view bytes) {
 std::string EncodeRejected(const eventstore::Record& record, const std::string& error) {
   capnp::MallocMessageBuilder message(128);
   auto r = message.initRoot<s::RejectedRecord>();
-  r.setTopic(record.topic);
-  r.setPartition(record.partition);
-  r.setOffset(record.offset);
+  r.setTopic(capnp::Text::Reader(record.topic().data(), record.topic().size()));
+  r.setPartition(record.partition());
+  r.setOffset(record.offset());
   r.setError(error);
-  r.setKey(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(record.key.data()), record.key.size()));
-  r.setValue(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(record.value.data()), record.value.size()));
+  r.setKey(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(record.key().data()), record.key().size()));
+  r.setValue(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(record.value().data()), record.value().size()));
   return WritePacked(message);
 }
 

@@ -3,11 +3,13 @@
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
@@ -57,9 +59,10 @@ std::string IndexKey(std::string_view a, std::string_view b) {
   return key;
 }
 std::string RejectedKey(const eventstore::Record& r) {
-  std::string key = r.topic + '\0';
-  PutBE32(&key, static_cast<uint32_t>(r.partition));
-  PutBE64(&key, static_cast<uint64_t>(r.offset));
+  std::string key(r.topic());
+  key.push_back('\0');
+  PutBE32(&key, static_cast<uint32_t>(r.partition()));
+  PutBE64(&key, static_cast<uint64_t>(r.offset()));
   return key;
 }
 
@@ -133,16 +136,37 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
   db_options.atomic_flush = true;  // families and offsets stay consistent even without the WAL
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 3;
+  db_options.allow_concurrent_memtable_write = !options.bulk_load;  // the vector memtable needs this off
 
   rocksdb::ColumnFamilyOptions cf_options;
-  cf_options.compression = rocksdb::kLZ4Compression;
+  // RocksDB's tuning guide: no compression on L0/L1 (written often, soon
+  // compacted), LZ4 below.
+  cf_options.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression, rocksdb::kLZ4Compression,
+                                      rocksdb::kLZ4Compression, rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
+                                      rocksdb::kLZ4Compression};
   cf_options.write_buffer_size = 64 << 20;
+  // A whole-key bloom filter in the memtable makes lookups of new orders (misses) cheap.
+  cf_options.memtable_prefix_bloom_size_ratio = 0.05;
+  cf_options.memtable_whole_key_filtering = true;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const char* name : kFamilyNames) descriptors.emplace_back(name, cf_options);
+  // Bulk load (replay) only writes the families other than `orders`, and a
+  // vector memtable takes those writes at append cost, sorting at flush time on
+  // the background thread. `orders` is read back while applying, so it keeps
+  // the skiplist.
+  rocksdb::ColumnFamilyOptions write_only_options = cf_options;
+  if (options.bulk_load) {
+    write_only_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+    // Smaller memtables flush during the replay instead of all at its end.
+    write_only_options.write_buffer_size = 16 << 20;
+    write_only_options.max_write_buffer_number = 4;
+  }
+  for (int f = 0; f < kFamilyCount; ++f) {
+    descriptors.emplace_back(kFamilyNames[f], f == kOrders || f == kMeta ? cf_options : write_only_options);
+  }
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
 
   auto impl = std::make_unique<Impl>();
@@ -181,109 +205,190 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
   return std::unique_ptr<ProjectionStore>(new ProjectionStore(std::move(impl), dir));
 }
 
-Result<BatchStats> ProjectionStore::ApplyBatch(const std::vector<eventstore::Record>& records) {
-  if (impl_->options.read_only) return Status::FailedPrecondition("store opened read-only");
+struct PreparedBatch::Impl {
   struct Loaded {
     domain::OrderState state;
+    domain::OrderStatus initial_status = domain::OrderStatus::kNone;  // as committed before this batch
     bool dirty = false;
   };
   BatchStats stats;
   rocksdb::WriteBatch batch;
-  std::unordered_map<std::string, Loaded> orders;
-  Offsets next;  // partitions touched by this batch
+  std::map<std::string, Loaded> orders;  // every order the batch touched, as after it
+  Offsets next;                          // next offset of each partition the batch consumed
+};
+
+PreparedBatch::PreparedBatch() : impl_(std::make_unique<Impl>()) {}
+PreparedBatch::~PreparedBatch() = default;
+PreparedBatch::PreparedBatch(PreparedBatch&&) noexcept = default;
+PreparedBatch& PreparedBatch::operator=(PreparedBatch&&) noexcept = default;
+const BatchStats& PreparedBatch::stats() const { return impl_->stats; }
+
+Result<BatchStats> ProjectionStore::ApplyBatch(const std::vector<eventstore::Record>& records) {
+  auto prepared = Prepare(records, nullptr);
+  if (!prepared.ok()) return prepared.status();
+  ORDERFLOW_RETURN_IF_ERROR(Commit(*prepared));
+  return prepared->stats();
+}
+
+Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Record>& records,
+                                               const PreparedBatch* in_flight) {
+  if (impl_->options.read_only) return Status::FailedPrecondition("store opened read-only");
+  PreparedBatch prepared;
+  PreparedBatch::Impl& out = *prepared.impl_;
+  BatchStats& stats = out.stats;
   Offsets committed;
   {
     std::lock_guard lock(impl_->offsets_mu);
     committed = impl_->offsets;
   }
-  rocksdb::DB* db = impl_->db.get();
+  if (in_flight != nullptr) {
+    for (const auto& [tp, offset] : in_flight->impl_->next) committed[tp] = offset;
+  }
 
+  // 1. Decode. Records at offsets already consumed are re-deliveries: skipped.
+  struct Decoded {
+    const eventstore::Record* record;
+    domain::Event event;
+  };
+  std::vector<Decoded> decoded;
+  decoded.reserve(records.size());
+  std::vector<std::pair<std::string, std::string>> rejected;
+  Offsets& next = out.next;
   for (const eventstore::Record& record : records) {
-    eventstore::TopicPartition tp{record.topic, record.partition};
-    auto done = next.count(tp) ? next[tp] : (committed.count(tp) ? committed[tp] : 0);
-    if (record.offset < done) continue;  // consumed before: re-delivery after a restart
-    next[tp] = record.offset + 1;
+    eventstore::TopicPartition tp{std::string(record.topic()), record.partition()};
+    auto it = next.find(tp);
+    int64_t done = it != next.end() ? it->second : (committed.count(tp) ? committed[tp] : 0);
+    if (record.offset() < done) continue;
+    next[tp] = record.offset() + 1;
 
-    auto event = eventstore::DecodeEvent(record.value);
+    auto event = eventstore::DecodeEvent(record.value());
     std::string error;
     if (!event.ok()) {
       error = event.status().ToString();
-    } else if (event->order_id != record.key) {
-      error = "record key '" + record.key + "' does not match the event's order id '" + event->order_id + "'";
+    } else if (event->order_id != record.key()) {
+      error = "record key '" + std::string(record.key()) + "' does not match the event's order id '" +
+              event->order_id + "'";
     }
     if (!error.empty()) {
-      spdlog::warn("{}[{}] offset {}: rejected record: {}", record.topic, record.partition, record.offset, error);
-      ORDERFLOW_RETURN_IF_ERROR(FromRocks(
-          batch.Put(impl_->cf(kRejected), RejectedKey(record), internal::EncodeRejected(record, error)), "batch"));
+      spdlog::warn("{}[{}] offset {}: rejected record: {}", record.topic(), record.partition(), record.offset(),
+                   error);
+      rejected.emplace_back(RejectedKey(record), internal::EncodeRejected(record, error));
       ++stats.rejected;
       continue;
     }
+    decoded.push_back({&record, std::move(event).value()});
+  }
 
-    auto [it, inserted] = orders.try_emplace(event->order_id);
-    Loaded& loaded = it->second;
-    if (inserted) {
-      std::string bytes;
-      rocksdb::Status s = db->Get(rocksdb::ReadOptions(), impl_->cf(kOrders), event->order_id, &bytes);
+  // 2. Load every order the batch touches: from the batch in flight if it has
+  // it, else from RocksDB with one sorted MultiGet.
+  auto& orders = out.orders;
+  for (const Decoded& d : decoded) orders.try_emplace(d.event.order_id);
+  {
+    std::vector<rocksdb::Slice> keys;
+    std::vector<PreparedBatch::Impl::Loaded*> targets;
+    keys.reserve(orders.size());
+    for (auto& [id, loaded] : orders) {
+      if (in_flight != nullptr) {
+        auto it = in_flight->impl_->orders.find(id);
+        if (it != in_flight->impl_->orders.end()) {
+          loaded.state = it->second.state;
+          loaded.initial_status = it->second.state.status;
+          continue;
+        }
+      }
+      keys.emplace_back(id);
+      targets.push_back(&loaded);
+    }
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(kOrders), keys.size(), keys.data(), values.data(),
+                        statuses.data(), /*sorted_input=*/true);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const rocksdb::Status& s = statuses[i];
       if (s.ok()) {
-        auto state = internal::DecodeOrder(bytes);
-        if (!state.ok()) return Status::Corruption("stored order " + event->order_id + ": " + state.status().message());
-        loaded.state = std::move(state).value();
+        auto state = internal::DecodeOrder(values[i].ToStringView());
+        if (!state.ok()) {
+          return Status::Corruption("stored order " + keys[i].ToString() + ": " + state.status().message());
+        }
+        targets[i]->state = std::move(state).value();
+        targets[i]->initial_status = targets[i]->state.status;
       } else if (!s.IsNotFound()) {
-        return FromRocks(s, "read order " + event->order_id);
+        return FromRocks(s, "read order " + keys[i].ToString());
       }
     }
+  }
+  // 3. Apply in log order; collect history entries.
+  std::vector<std::pair<std::string, std::string>> history;
+  history.reserve(decoded.size());
+  for (Decoded& d : decoded) {
+    PreparedBatch::Impl::Loaded& loaded = orders[d.event.order_id];
     domain::OrderState& state = loaded.state;
-    if (state.HasApplied(event->id)) {
+    if (state.HasApplied(d.event.id)) {
       ++stats.duplicates;
       continue;
     }
-    const domain::OrderStatus before = state.status;
-    domain::Apply(state, *event);
+    domain::Apply(state, d.event);
     loaded.dirty = true;
     ++stats.applied;
-
-    internal::StoredHistory h{record.topic,
-                              record.partition,
-                              record.offset,
-                              record.timestamp_ms,
-                              std::string(domain::EventTypeName(event->payload)),
-                              event->schema_version,
-                              record.value};
-    ORDERFLOW_RETURN_IF_ERROR(FromRocks(
-        batch.Put(impl_->cf(kHistory), HistoryKey(state.order_id, state.version), internal::EncodeHistory(h)),
-        "batch"));
-    if (before != state.status) {
-      if (before != domain::OrderStatus::kNone) {
-        ORDERFLOW_RETURN_IF_ERROR(FromRocks(
-            batch.Delete(impl_->cf(kByStatus), IndexKey(domain::OrderStatusName(before), state.order_id)), "batch"));
-      } else {
-        ORDERFLOW_RETURN_IF_ERROR(
-            FromRocks(batch.Put(impl_->cf(kByCustomer), IndexKey(state.customer_id, state.order_id), ""), "batch"));
-      }
-      ORDERFLOW_RETURN_IF_ERROR(FromRocks(
-          batch.Put(impl_->cf(kByStatus), IndexKey(domain::OrderStatusName(state.status), state.order_id), ""),
-          "batch"));
-    }
+    const eventstore::Record& record = *d.record;
+    internal::StoredHistory h{std::string(record.topic()),
+                              record.partition(),
+                              record.offset(),
+                              record.timestamp_ms(),
+                              std::string(domain::EventTypeName(d.event.payload)),
+                              d.event.schema_version,
+                              std::string(record.value())};
+    history.emplace_back(HistoryKey(state.order_id, state.version), internal::EncodeHistory(h));
   }
 
+  // 4. One WriteBatch, each family's keys in sorted order: RocksDB's memtable
+  // inserts sorted keys much faster than random ones.
+  rocksdb::WriteBatch& batch = out.batch;
+  auto put = [&batch](rocksdb::ColumnFamilyHandle* cf, const std::string& k, const std::string& v) {
+    return FromRocks(batch.Put(cf, k, v), "batch");
+  };
+  std::sort(history.begin(), history.end());
+  for (const auto& [k, v] : history) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kHistory), k, v));
+  std::vector<std::string> status_deletes, status_puts, customer_puts;
   for (const auto& [id, loaded] : orders) {
     if (!loaded.dirty) continue;
-    ORDERFLOW_RETURN_IF_ERROR(
-        FromRocks(batch.Put(impl_->cf(kOrders), id, internal::EncodeOrder(loaded.state)), "batch"));
+    ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kOrders), id, internal::EncodeOrder(loaded.state)));
+    const domain::OrderStatus from = loaded.initial_status, to = loaded.state.status;
+    if (from == to) continue;
+    if (from == domain::OrderStatus::kNone) {
+      customer_puts.push_back(IndexKey(loaded.state.customer_id, id));
+    } else {
+      status_deletes.push_back(IndexKey(domain::OrderStatusName(from), id));
+    }
+    status_puts.push_back(IndexKey(domain::OrderStatusName(to), id));
   }
+  std::sort(status_deletes.begin(), status_deletes.end());
+  std::sort(status_puts.begin(), status_puts.end());
+  std::sort(customer_puts.begin(), customer_puts.end());
+  for (const auto& k : status_deletes) {
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Delete(impl_->cf(kByStatus), k), "batch"));
+  }
+  for (const auto& k : status_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByStatus), k, ""));
+  for (const auto& k : customer_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByCustomer), k, ""));
+  for (const auto& [k, v] : rejected) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kRejected), k, v));
   for (const auto& [tp, offset] : next) {
     std::string value;
     PutBE64(&value, static_cast<uint64_t>(offset));
-    ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(impl_->cf(kMeta), OffsetKey(tp), value), "batch"));
+    ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kMeta), OffsetKey(tp), value));
   }
-  if (batch.Count() == 0) return stats;
+  return prepared;
+}
 
+Status ProjectionStore::Commit(const PreparedBatch& prepared) {
+  const PreparedBatch::Impl& in = *prepared.impl_;
+  if (in.batch.Count() == 0) return Status::Ok();
   rocksdb::WriteOptions write_options;
   write_options.disableWAL = impl_->options.bulk_load;
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(db->Write(write_options, &batch), "write batch"));
+  ORDERFLOW_RETURN_IF_ERROR(
+      FromRocks(impl_->db->Write(write_options, const_cast<rocksdb::WriteBatch*>(&in.batch)), "write batch"));
   std::lock_guard lock(impl_->offsets_mu);
-  for (const auto& [tp, offset] : next) impl_->offsets[tp] = offset;
-  return stats;
+  for (const auto& [tp, offset] : in.next) impl_->offsets[tp] = offset;
+  return Status::Ok();
 }
 
 Result<Offsets> ProjectionStore::GetOffsets() const {

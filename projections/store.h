@@ -13,8 +13,13 @@
 // either all of a batch or none of it, and consumption resumes at the stored
 // offsets. Events whose id the order already applied are dropped.
 //
-// Thread safety: ApplyBatch must be called from one thread at a time; the
-// query methods may run concurrently with it and with each other.
+// ApplyBatch = Prepare + Commit. A pipelined caller prepares batch k+1 (decode,
+// apply, encode) while batch k commits on another thread: Prepare reads the
+// orders of the batch still in flight from that batch, not from RocksDB.
+//
+// Thread safety: one Prepare and one Commit may run at the same time (on two
+// threads); Commits happen in Prepare order. Query methods may run
+// concurrently with everything.
 #pragma once
 
 #include <cstdint>
@@ -73,6 +78,22 @@ struct RejectedEntry {
 
 using Offsets = std::map<eventstore::TopicPartition, int64_t>;
 
+// A batch decoded and applied in memory, ready to be written. Move-only.
+class PreparedBatch {
+ public:
+  PreparedBatch();
+  ~PreparedBatch();
+  PreparedBatch(PreparedBatch&&) noexcept;
+  PreparedBatch& operator=(PreparedBatch&&) noexcept;
+
+  const BatchStats& stats() const;
+
+ private:
+  friend class ProjectionStore;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 class ProjectionStore {
  public:
   // Opens (creating if needed, unless read_only) the store in `dir`.
@@ -84,6 +105,14 @@ class ProjectionStore {
   // Decodes and applies `records` (in log order per partition) atomically with
   // their offsets. Records at offsets already consumed are skipped.
   Result<BatchStats> ApplyBatch(const std::vector<eventstore::Record>& records);
+
+  // Decodes and applies `records` in memory on top of the committed state and
+  // of `in_flight` (a prepared batch not yet committed, or nullptr). `in_flight`
+  // is only read, so it may be committing on another thread meanwhile.
+  Result<PreparedBatch> Prepare(const std::vector<eventstore::Record>& records, const PreparedBatch* in_flight);
+
+  // Writes a prepared batch (state and offsets in one WriteBatch).
+  Status Commit(const PreparedBatch& batch);
 
   // Next offset to consume per partition, as last committed.
   Result<Offsets> GetOffsets() const;

@@ -24,6 +24,7 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
   projections::ProjectorOptions popts;
   popts.topics = options.topics.empty() ? std::vector<std::string>{eventstore::kOrdersTopic} : options.topics;
   popts.batch_size = options.batch_size;
+  popts.poll_timeout = std::chrono::milliseconds(5);
   projections::Projector projector(**store, **reader, popts);
   ORDERFLOW_RETURN_IF_ERROR(projector.Start());
   auto end = projector.LogEnd();
@@ -65,6 +66,8 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
   result.rejected = projector.totals().rejected;
   result.seconds = std::chrono::duration<double>(finished - started).count();
   result.events_per_second = result.seconds > 0 ? result.records / result.seconds : 0;
+  result.poll_seconds = projector.totals().poll_seconds;
+  result.apply_seconds = projector.totals().apply_seconds;
   result.end = std::move(end).value();
   auto digest = (*store)->Digest();
   if (!digest.ok()) return digest.status();

@@ -36,6 +36,8 @@ struct ReplayResult {
   uint64_t rejected = 0;
   double seconds = 0;
   double events_per_second = 0;
+  double poll_seconds = 0;   // waiting for records
+  double apply_seconds = 0;  // decoding, applying, writing
   projections::Offsets end;  // offsets reached per partition
   std::string digest;
 };
