@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -253,10 +254,11 @@ int CmdOrder(const std::vector<std::string>& args) {
   const std::string usage =
       "orderflow order place --customer C --item SKU:QTY [--item ...]\n"
       "       orderflow order get ID\n"
-      "       orderflow order cancel ID [--reason TEXT]";
+      "       orderflow order cancel ID [--reason TEXT]\n"
+      "       orderflow order list [--status S] [--limit N]";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << "Usage: " << usage << "\n\nRun `orderflow order SUBCOMMAND --help` for its options.\n";
-    if (args.empty()) throw UsageError{"order needs a subcommand: place, get or cancel"};
+    if (args.empty()) throw UsageError{"order needs a subcommand: place, get, cancel or list"};
     return 0;
   }
   const std::string sub = args[0];
@@ -342,7 +344,37 @@ int CmdOrder(const std::vector<std::string>& args) {
     }
     return 0;
   }
-  throw UsageError{"unknown order subcommand '" + sub + "' (place, get or cancel)"};
+  if (sub == "list") {
+    std::string status_name = "placed";
+    size_t limit = 20;
+    po::options_description d("order list options");
+    d.add_options()("status", po::value(&status_name)->default_value(status_name),
+                    "placed, payment_authorized, payment_declined, inventory_reserved, inventory_rejected, shipped,"
+                    " delivered or cancelled")("limit", po::value(&limit)->default_value(limit), "at most N ids");
+    if (!Parse(rest, "orderflow order list [--status S] [--limit N] [--data-dir DIR] [--json]\n\n"
+                     "Lists order ids with a status, from the local store.",
+               d, {}, p)) {
+      return 0;
+    }
+    std::optional<domain::OrderStatus> status;
+    for (int s = static_cast<int>(domain::OrderStatus::kPlaced); s <= static_cast<int>(domain::OrderStatus::kCancelled);
+         ++s) {
+      if (domain::OrderStatusName(static_cast<domain::OrderStatus>(s)) == status_name) {
+        status = static_cast<domain::OrderStatus>(s);
+      }
+    }
+    if (!status) throw UsageError{"unknown --status '" + status_name + "'"};
+    auto store = OpenReadOnly(p.common);
+    auto ids = store->OrdersWithStatus(*status, limit);
+    if (!ids.ok()) return Fail(ids.status());
+    if (p.common.json) {
+      PrintJson({{"status", status_name}, {"orders", *ids}});
+    } else {
+      for (const auto& id : *ids) std::cout << id << "\n";
+    }
+    return 0;
+  }
+  throw UsageError{"unknown order subcommand '" + sub + "' (place, get, cancel or list)"};
 }
 
 int CmdHistory(const std::vector<std::string>& args) {
@@ -506,7 +538,7 @@ const CommandInfo kCommands[] = {
     {"up", "run the services and the projector (embedded broker unless --brokers)", CmdUp},
     {"broker", "run the embedded Kafka-protocol broker", CmdBroker},
     {"service", "run one service as its own process", CmdService},
-    {"order", "place, get or cancel an order", CmdOrder},
+    {"order", "place, get, cancel or list orders", CmdOrder},
     {"history", "an order's event timeline from the local store", CmdHistory},
     {"catalog", "the demo catalog", CmdCatalog},
     {"replay", "rebuild the projections from offset zero", CmdReplay},

@@ -284,18 +284,20 @@ Result<std::unique_ptr<Reader>> Reader::Create(const KafkaConfig& config, const 
 }
 
 Result<int32_t> Reader::PartitionCount(const std::string& topic, std::chrono::milliseconds timeout) {
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
+  // Ask for all topics: a request naming the topic may auto-create it on brokers that allow that.
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
-  rd_kafka_topic_destroy(rkt);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 1, nullptr, &md, static_cast<int>(timeout.count()));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "metadata for " + topic);
   std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(md, rd_kafka_metadata_destroy);
-  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    auto topic_err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-    return KafkaError(topic_err, "topic " + topic);
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& t = md->topics[i];
+    if (topic != t.topic) continue;
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(t.err, "topic " + topic);
+    if (t.partition_cnt <= 0) return Status::NotFound("topic " + topic + " has no partitions");
+    return static_cast<int32_t>(t.partition_cnt);
   }
-  if (md->topics[0].partition_cnt <= 0) return Status::NotFound("topic " + topic + " has no partitions");
-  return static_cast<int32_t>(md->topics[0].partition_cnt);
+  return Status::NotFound("topic " + topic +
+                          " does not exist on the cluster; `orderflow up --brokers ...` creates orderflow's topics");
 }
 
 Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& tp, std::chrono::milliseconds timeout) {

@@ -1,0 +1,97 @@
+#include "eventstore/kafka.h"
+
+#include <gtest/gtest.h>
+
+#include "eventstore/codec.h"
+#include "eventstore/topics.h"
+#include "tests/util/broker.h"
+#include "tests/util/events.h"
+
+namespace orderflow::eventstore {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(KafkaTest, AppendedEventsComeBackWithHeadersKeyedByOrder) {
+  auto broker = orderflow::testing::StartBroker(3);
+  ASSERT_NE(broker, nullptr);
+  auto config = orderflow::testing::ConfigFor(*broker);
+  auto producer = Producer::Create(config, "test-producer");
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  std::vector<domain::Event> events;
+  std::vector<Position> positions(20);
+  for (int i = 0; i < 20; ++i) {
+    events.push_back(orderflow::testing::PlacedEvent("order-" + std::to_string(i % 5)));
+    events.back().id[0] = static_cast<uint8_t>(i);
+    ASSERT_TRUE((*producer)
+                    ->AppendEvent(kOrdersTopic, events.back(),
+                                  [&positions, i](const Status& s, Position p) {
+                                    if (s.ok()) positions[i] = p;
+                                  })
+                    .ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_GE(positions[i].offset, 0) << i;
+    EXPECT_EQ(positions[i].partition, positions[i % 5].partition) << "same key, same partition";
+  }
+
+  auto reader = Reader::Create(config, "test-reader");
+  ASSERT_TRUE(reader.ok());
+  auto partitions = (*reader)->PartitionCount(kOrdersTopic, 5s);
+  ASSERT_TRUE(partitions.ok());
+  EXPECT_EQ(*partitions, 3);
+  std::vector<std::pair<TopicPartition, int64_t>> assignment;
+  int64_t total = 0;
+  for (int32_t p = 0; p < *partitions; ++p) {
+    assignment.push_back({{kOrdersTopic, p}, 0});
+    auto w = (*reader)->QueryWatermarks({kOrdersTopic, p}, 5s);
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ(w->low, 0);
+    total += w->high;
+  }
+  EXPECT_EQ(total, 20);
+  ASSERT_TRUE((*reader)->Assign(assignment).ok());
+  std::vector<Record> got;
+  for (int i = 0; i < 100 && got.size() < 20; ++i) {
+    auto batch = (*reader)->Poll(100, 100ms);
+    ASSERT_TRUE(batch.ok());
+    for (auto& r : *batch) got.push_back(std::move(r));
+  }
+  ASSERT_EQ(got.size(), 20u);
+  for (const Record& r : got) {
+    EXPECT_EQ(r.HeaderValue(kHeaderEventType), "OrderPlaced");
+    EXPECT_EQ(r.HeaderValue(kHeaderSchemaVersion), "1");
+    EXPECT_EQ(r.HeaderValue(kHeaderContentType), kContentType);
+    auto e = DecodeEvent(r.value());
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->order_id, r.key());
+  }
+}
+
+TEST(KafkaTest, MissingTopicIsNotFound) {
+  auto broker = orderflow::testing::StartBroker(1);
+  auto reader = Reader::Create(orderflow::testing::ConfigFor(*broker), "test-reader");
+  ASSERT_TRUE(reader.ok());
+  auto n = (*reader)->PartitionCount("no.such.topic", 5s);
+  ASSERT_FALSE(n.ok()) << "got " << *n << " partitions";
+  EXPECT_EQ(n.status().code(), StatusCode::kNotFound);
+}
+
+TEST(KafkaTest, BadKafkaPropertyIsAnInvalidArgumentNamingIt) {
+  KafkaConfig config;
+  config.brokers = "127.0.0.1:1";
+  config.overrides = {{"no.such.property", "1"}};
+  auto producer = Producer::Create(config, "x");
+  ASSERT_FALSE(producer.ok());
+  EXPECT_EQ(producer.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(producer.status().message().find("no.such.property"), std::string::npos);
+}
+
+TEST(KafkaTest, ProvisionTopicsAcceptsTopicsThatExist) {
+  auto broker = orderflow::testing::StartBroker(2);
+  EXPECT_TRUE(ProvisionTopics(orderflow::testing::ConfigFor(*broker), DefaultTopics(2), 10s).ok());
+}
+
+}  // namespace
+}  // namespace orderflow::eventstore

@@ -1,0 +1,155 @@
+// The orderflow binary as a user runs it: exit codes, one-line errors, --help,
+// --json, and the broker + up + replay + digest + history flow.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/util/process.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow {
+namespace {
+
+using namespace std::chrono_literals;
+using orderflow::testing::ChildProcess;
+using orderflow::testing::CommandResult;
+using orderflow::testing::OrderflowBinary;
+using orderflow::testing::RunCommand;
+using orderflow::testing::TempDir;
+
+CommandResult Orderflow(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
+  args.insert(args.begin(), OrderflowBinary());
+  return RunCommand(args, timeout);
+}
+
+size_t Lines(const std::string& s) { return std::count(s.begin(), s.end(), '\n'); }
+
+TEST(CliTest, HelpExitsZeroForEveryCommand) {
+  auto top = Orderflow({"--help"});
+  EXPECT_EQ(top.status, 0);
+  EXPECT_NE(top.out.find("Commands:"), std::string::npos);
+  for (const char* cmd : {"up", "broker", "service", "order", "history", "catalog", "replay", "digest"}) {
+    auto r = Orderflow({cmd, "--help"});
+    EXPECT_EQ(r.status, 0) << cmd << ": " << r.err;
+    EXPECT_NE(r.out.find("Usage: orderflow"), std::string::npos) << cmd;
+  }
+  for (const char* sub : {"place", "get", "cancel", "list"}) {
+    auto r = Orderflow({"order", sub, "--help"});
+    EXPECT_EQ(r.status, 0) << sub;
+    EXPECT_NE(r.out.find("--json"), std::string::npos) << sub;
+  }
+}
+
+TEST(CliTest, UsageErrorsAreOneLineWithExitCodeTwo) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"frobnicate"},
+      {"up", "--no-such-flag"},
+      {"up", "--simulate", "lots"},
+      {"order"},
+      {"order", "explode"},
+      {"order", "get"},
+      {"order", "place", "--brokers", "127.0.0.1:1", "--customer", "c", "--item", "SKU-MUG"},
+      {"order", "place", "--brokers", "127.0.0.1:1", "--customer", "c", "--item", "SKU-MUG:two"},
+      {"order", "place", "--customer", "c", "--item", "SKU-MUG:1"},
+      {"replay", "--kafka", "novalue"},
+      {"history"},
+      {"digest", "--log-level", "loud"},
+  };
+  for (const auto& args : cases) {
+    auto r = Orderflow(args, 20s);
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    EXPECT_EQ(r.status, 2) << joined << "\n" << r.err;
+    EXPECT_EQ(Lines(r.err), 1u) << joined << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("orderflow", 0), 0u) << joined;
+  }
+}
+
+TEST(CliTest, OperationalErrorsExitOneAndSayWhatToDo) {
+  TempDir dir;
+  auto r = Orderflow({"order", "get", "nope", "--data-dir", dir.Sub("missing")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("orderflow up"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, CatalogJsonListsSkusAndPrices) {
+  auto r = Orderflow({"catalog", "--json"});
+  ASSERT_EQ(r.status, 0);
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_FALSE(j.empty());
+  EXPECT_TRUE(j[0].contains("sku"));
+  EXPECT_GT(j[0]["price_minor"].get<int64_t>(), 0);
+}
+
+// The foundation's promise: broker + up --simulate + replay into a new
+// directory give the digest of the live directory, and history works with
+// everything stopped.
+TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
+  TempDir dir;
+  ChildProcess broker({OrderflowBinary(), "broker", "--partitions", "3"}, dir.Sub("broker.log"));
+  const std::string brokers = broker.ReadLine(10s);
+  ASSERT_FALSE(brokers.empty());
+  const std::string live = dir.Sub("live");
+
+  auto up = Orderflow({"up", "--brokers", brokers, "--data-dir", live, "--simulate", "500", "--exit-when-done", "--json",
+                 "--log-level", "warn"});
+  ASSERT_EQ(up.status, 0) << up.err;
+  auto summary = nlohmann::json::parse(up.out);
+  EXPECT_EQ(summary["orders_placed"], 500);
+  EXPECT_EQ(summary["orders_by_status"]["placed"], 500);
+
+  auto placed = Orderflow({"order", "place", "--brokers", brokers, "--customer", "alice", "--item", "SKU-MUG:2", "--item",
+                     "SKU-KETTLE:1", "--json"});
+  ASSERT_EQ(placed.status, 0) << placed.err;
+  const std::string id = nlohmann::json::parse(placed.out)["order_id"];
+  auto rejected = Orderflow({"order", "place", "--brokers", brokers, "--customer", "alice", "--item", "SKU-NOPE:1"});
+  EXPECT_EQ(rejected.status, 1);
+  EXPECT_NE(rejected.err.find("unknown SKU"), std::string::npos) << rejected.err;
+
+  auto up2 = Orderflow({"up", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn"});
+  ASSERT_EQ(up2.status, 0) << up2.err;
+  auto cancel = Orderflow({"order", "cancel", id, "--brokers", brokers, "--data-dir", live});
+  ASSERT_EQ(cancel.status, 0) << cancel.err;
+  auto up3 = Orderflow({"up", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn"});
+  ASSERT_EQ(up3.status, 0) << up3.err;
+
+  // Services stopped: history and get read the local store.
+  auto history = Orderflow({"history", id, "--data-dir", live, "--json"});
+  ASSERT_EQ(history.status, 0) << history.err;
+  auto events = nlohmann::json::parse(history.out)["events"];
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0]["type"], "OrderPlaced");
+  EXPECT_EQ(events[1]["type"], "OrderCancelled");
+  EXPECT_LT(events[0]["offset"].get<int64_t>(), events[1]["offset"].get<int64_t>());
+  auto text = Orderflow({"history", id, "--data-dir", live});
+  EXPECT_NE(text.out.find("OrderPlaced"), std::string::npos);
+  EXPECT_NE(text.out.find("v1"), std::string::npos);
+
+  auto get = Orderflow({"order", "get", id, "--data-dir", live, "--json"});
+  ASSERT_EQ(get.status, 0);
+  EXPECT_EQ(nlohmann::json::parse(get.out)["status"], "cancelled");
+  auto list = Orderflow({"order", "list", "--status", "cancelled", "--data-dir", live, "--json"});
+  ASSERT_EQ(list.status, 0) << list.err;
+  EXPECT_EQ(nlohmann::json::parse(list.out)["orders"][0], id);
+
+  auto refused = Orderflow({"order", "cancel", id, "--brokers", brokers, "--data-dir", live});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.err.find("already cancelled"), std::string::npos) << refused.err;
+
+  auto digest = Orderflow({"digest", "--data-dir", live});
+  ASSERT_EQ(digest.status, 0);
+  auto replay = Orderflow({"replay", "--brokers", brokers, "--data-dir", dir.Sub("replayed"), "--json"});
+  ASSERT_EQ(replay.status, 0) << replay.err;
+  auto replayed = nlohmann::json::parse(replay.out);
+  EXPECT_EQ(replayed["events"], 502);
+  EXPECT_EQ(replayed["digest"].get<std::string>() + "\n", digest.out);
+
+  auto again = Orderflow({"replay", "--brokers", brokers, "--data-dir", dir.Sub("replayed")});
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.err.find("not empty"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace orderflow

@@ -1,0 +1,123 @@
+// Multi-process crash test: `orderflow broker` in one process, orders appended
+// from this one, and `orderflow service projector` SIGKILLed at random moments
+// and restarted. The final state must equal a clean replay's, byte for byte.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "eventstore/topics.h"
+#include "projections/store.h"
+#include "replay/replay.h"
+#include "services/order_service.h"
+#include "services/simulator.h"
+#include "tests/util/process.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow {
+namespace {
+
+using namespace std::chrono_literals;
+using orderflow::testing::ChildProcess;
+using orderflow::testing::OrderflowBinary;
+using orderflow::testing::TempDir;
+
+int64_t StoredTotal(const std::string& dir) {
+  auto store = projections::ProjectionStore::Open(dir, {.read_only = true});
+  if (!store.ok()) return 0;
+  auto offsets = (*store)->GetOffsets();
+  int64_t total = 0;
+  for (const auto& [tp, offset] : *offsets) total += offset;
+  return total;
+}
+
+TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
+  TempDir dir;
+  const std::string log = dir.Sub("stderr.log");
+  ChildProcess broker({OrderflowBinary(), "broker", "--partitions", "4"}, log);
+  const std::string brokers = broker.ReadLine(10s);
+  ASSERT_FALSE(brokers.empty()) << "broker printed no bootstrap list";
+  eventstore::KafkaConfig config{brokers, {}};
+
+  // Orders flow while the projector is killed: ~6,000 events over ~3 s.
+  const auto catalog = domain::Catalog::Demo();
+  std::atomic<int64_t> appended{0};
+  std::atomic<bool> producer_failed{false};
+  std::thread producer_thread([&] {
+    auto producer = eventstore::Producer::Create(config, "crash-test");
+    if (!producer.ok()) {
+      producer_failed = true;
+      return;
+    }
+    services::OrderService orders(**producer, catalog);
+    services::OrderSimulator simulator(catalog, 5);
+    for (int i = 0; i < 3000; ++i) {
+      std::string id = services::NewOrderId();
+      auto placed = orders.Place(simulator.Next(), id, 1'700'000'000'000 + i);
+      if (!placed.ok()) {
+        producer_failed = true;
+        return;
+      }
+      // A second event for the same order, as the payment service would append.
+      domain::Event paid;
+      paid.id = domain::DeriveEventId(placed->id, "payment");
+      paid.order_id = id;
+      paid.occurred_at_ms = placed->occurred_at_ms + 1;
+      paid.causation_id = placed->id;
+      paid.producer = "payment";
+      paid.payload = domain::PaymentAuthorized{"pay-" + std::to_string(i), 100};
+      if (!(*producer)->AppendEvent(eventstore::kOrdersTopic, paid).ok()) {
+        producer_failed = true;
+        return;
+      }
+      appended += 2;
+      if (i % 100 == 99) std::this_thread::sleep_for(100ms);
+    }
+    if (!(*producer)->Flush(30s).ok()) producer_failed = true;
+  });
+
+  const std::string live = dir.Sub("live");
+  const std::vector<std::string> projector_argv = {OrderflowBinary(), "service",   "projector",
+                                                   "--brokers",       brokers,     "--data-dir",
+                                                   live,              "--batch-size", "100"};
+  std::mt19937 rng(12345);
+  int kills = 0;
+  int mid_stream_kills = 0;
+  for (int round = 0; round < 8; ++round) {
+    ChildProcess projector(projector_argv, log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 300));
+    projector.Kill(SIGKILL);
+    EXPECT_EQ(projector.Wait(5s), 128 + SIGKILL);
+    ++kills;
+    int64_t stored = StoredTotal(live);
+    if (stored > 0 && stored < appended.load()) ++mid_stream_kills;
+  }
+  producer_thread.join();
+  ASSERT_FALSE(producer_failed.load());
+  ASSERT_EQ(appended.load(), 6000);
+  EXPECT_EQ(kills, 8);
+  EXPECT_GE(mid_stream_kills, 2) << "the kills did not land while events were flowing";
+
+  std::vector<std::string> finish = projector_argv;
+  finish.push_back("--exit-when-caught-up");
+  ChildProcess last(finish, log);
+  ASSERT_EQ(last.Wait(60s), 0) << "projector did not catch up; see " << log;
+  EXPECT_EQ(StoredTotal(live), 6000);
+
+  replay::ReplayOptions options;
+  options.kafka = config;
+  options.data_dir = dir.Sub("replayed");
+  auto replayed = replay::Replay(options);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  EXPECT_EQ(replayed->events, 6000u);
+  auto store = projections::ProjectionStore::Open(live, {.read_only = true});
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(*(*store)->Digest(), replayed->digest);
+  auto counts = (*store)->CountByStatus();
+  EXPECT_EQ((*counts)["payment_authorized"], 3000u);
+}
+
+}  // namespace
+}  // namespace orderflow

@@ -1,0 +1,173 @@
+// End to end on the embedded broker, in one process: place orders, project
+// them, replay from offset zero into another directory, compare digests.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "eventstore/topics.h"
+#include "projections/projector.h"
+#include "projections/store.h"
+#include "replay/replay.h"
+#include "services/order_service.h"
+#include "services/simulator.h"
+#include "services/up.h"
+#include "tests/util/broker.h"
+#include "tests/util/events.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow {
+namespace {
+
+using namespace std::chrono_literals;
+using orderflow::testing::TempDir;
+
+// Runs a projector until the store has reached the current end of the log.
+Status CatchUp(projections::ProjectionStore& store, const eventstore::KafkaConfig& config) {
+  auto reader = eventstore::Reader::Create(config, "test-projector");
+  if (!reader.ok()) return reader.status();
+  projections::Projector projector(store, **reader, {.topics = {eventstore::kOrdersTopic}, .batch_size = 300});
+  ORDERFLOW_RETURN_IF_ERROR(projector.Start());
+  auto end = projector.LogEnd();
+  if (!end.ok()) return end.status();
+  for (int i = 0; i < 2000; ++i) {
+    auto reached = projector.Reached(*end);
+    if (!reached.ok()) return reached.status();
+    if (*reached) return Status::Ok();
+    auto n = projector.Step();
+    if (!n.ok()) return n.status();
+  }
+  return Status::Unavailable("projector did not catch up");
+}
+
+TEST(PipelineTest, ThousandOrdersProjectedThenReplayedGiveTheSameDigest) {
+  auto broker = orderflow::testing::StartBroker(4);
+  ASSERT_NE(broker, nullptr);
+  auto config = orderflow::testing::ConfigFor(*broker);
+  TempDir dir;
+  const auto catalog = domain::Catalog::Demo();
+
+  auto producer = eventstore::Producer::Create(config, "test-order");
+  ASSERT_TRUE(producer.ok());
+  services::OrderService orders(**producer, catalog);
+  services::OrderSimulator simulator(catalog, 99);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    ids.push_back(services::NewOrderId());
+    auto placed = orders.Place(simulator.Next(), ids.back(), 1'700'000'000'000 + i);
+    ASSERT_TRUE(placed.ok()) << placed.status().ToString();
+  }
+  // A few cancellations, so state is more than one event per order.
+  auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
+  ASSERT_TRUE(live.ok());
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  ASSERT_TRUE(CatchUp(**live, config).ok());
+  for (int i = 0; i < 1000; i += 10) {
+    auto state = (*live)->GetOrder(ids[i]);
+    ASSERT_TRUE(state.ok() && state->has_value());
+    ASSERT_TRUE(orders.Execute(**state, domain::CancelOrder{"test", domain::CancelSource::kCustomer}, 1).ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  ASSERT_TRUE(CatchUp(**live, config).ok());
+
+  for (const auto& id : ids) {
+    auto state = (*live)->GetOrder(id);
+    ASSERT_TRUE(state.ok() && state->has_value()) << id;
+  }
+  auto counts = (*live)->CountByStatus();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)["cancelled"], 100u);
+  EXPECT_EQ((*counts)["placed"], 900u);
+
+  replay::ReplayOptions options;
+  options.kafka = config;
+  options.data_dir = dir.Sub("replayed");
+  options.batch_size = 128;
+  auto replayed = replay::Replay(options);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  EXPECT_EQ(replayed->records, 1100u);
+  EXPECT_EQ(replayed->events, 1100u);
+  auto live_digest = (*live)->Digest();
+  ASSERT_TRUE(live_digest.ok());
+  EXPECT_EQ(replayed->digest, *live_digest);
+
+  // Replay refuses a directory that already holds data.
+  auto again = replay::Replay(options);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(PipelineTest, RunUpPlacesAndProjectsEverySimulatedOrder) {
+  TempDir dir;
+  services::UpOptions options;
+  options.data_dir = dir.Sub("up");
+  options.simulate = 300;
+  options.exit_when_done = true;
+  options.partitions = 3;
+  std::atomic<bool> stop{false};
+  std::string brokers;
+  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop,
+                                 [&brokers](const std::string& b) { brokers = b; });
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_FALSE(brokers.empty());
+  EXPECT_EQ(summary->orders_placed, 300u);
+  EXPECT_EQ(summary->events_applied, 300u);
+  EXPECT_EQ(summary->orders_by_status["placed"], 300u);
+  auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = true});
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(*(*store)->Digest(), summary->digest);
+}
+
+// The embedded broker drops the oldest batches past ~5 MB per partition; the
+// log then no longer starts at offset 0, and replay must say so, never skip.
+TEST(PipelineTest, ReplayFailsNamingPartitionAndOffsetsWhenTheLogStartMoved) {
+  auto broker = eventstore::EmbeddedBroker::Start(1);
+  ASSERT_TRUE(broker.ok());
+  ASSERT_TRUE((*broker)->CreateTopic({eventstore::kOrdersTopic, 1, 1}).ok());
+  eventstore::KafkaConfig config{(*broker)->bootstraps(), {{"compression.type", "none"}}};
+  auto producer = eventstore::Producer::Create(config, "filler");
+  ASSERT_TRUE(producer.ok());
+  const std::string big(64 * 1024, 'x');
+  for (int i = 0; i < 120; ++i) {  // ~7.7 MB into one partition
+    ASSERT_TRUE((*producer)->Append(eventstore::kOrdersTopic, "k", big, {}).ok());
+    if (i % 10 == 9) ASSERT_TRUE((*producer)->Flush(10s).ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  TempDir dir;
+  replay::ReplayOptions options;
+  options.kafka = config;
+  options.data_dir = dir.Sub("r");
+  auto result = replay::Replay(options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kOutOfRange);
+  const std::string& msg = result.status().message();
+  EXPECT_NE(msg.find("orders.events[0]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("needs offset 0"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("log now starts at offset"), std::string::npos) << msg;
+}
+
+TEST(PipelineTest, StoreAheadOfTheLogIsRefused) {
+  TempDir dir;
+  {
+    auto store = projections::ProjectionStore::Open(dir.path(), {});
+    ASSERT_TRUE(store.ok());
+    std::vector<eventstore::Record> batch;
+    batch.push_back(orderflow::testing::ToRecord(orderflow::testing::PlacedEvent("o-1"), 0, 500));
+    ASSERT_TRUE((*store)->ApplyBatch(batch).ok());
+  }
+  auto broker = orderflow::testing::StartBroker(2);  // a fresh, empty log: "recreated"
+  auto config = orderflow::testing::ConfigFor(*broker);
+  auto store = projections::ProjectionStore::Open(dir.path(), {});
+  ASSERT_TRUE(store.ok());
+  auto reader = eventstore::Reader::Create(config, "t");
+  ASSERT_TRUE(reader.ok());
+  projections::Projector projector(**store, **reader, {.topics = {eventstore::kOrdersTopic}});
+  Status s = projector.Start();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(s.message().find("orders.events[0]: the log ends at offset 0"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("501"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace orderflow

@@ -1,0 +1,297 @@
+#include "projections/store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/util/events.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow::projections {
+namespace {
+
+using orderflow::testing::LifecycleEvent;
+using orderflow::testing::PlacedEvent;
+using orderflow::testing::TempDir;
+using orderflow::testing::ToRecord;
+
+std::unique_ptr<ProjectionStore> OpenStore(const std::string& dir, StoreOptions options = {}) {
+  auto store = ProjectionStore::Open(dir, options);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+std::vector<eventstore::Record> Batch(std::vector<eventstore::Record> records) { return records; }
+
+int64_t OffsetOf(const Offsets& offsets, int32_t partition) {
+  auto it = offsets.find({"orders.events", partition});
+  return it == offsets.end() ? 0 : it->second;
+}
+
+TEST(ProjectionStoreTest, AppliesEventsAndRecordsHistoryInLogOrder) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::vector<eventstore::Record> batch;
+  batch.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));
+  batch.push_back(ToRecord(LifecycleEvent("o-1", 1, domain::PaymentAuthorized{"p", 2900}), 0, 1));
+  batch.push_back(ToRecord(PlacedEvent("o-2", "bob"), 1, 0));
+  auto stats = store->ApplyBatch(batch);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->applied, 3u);
+
+  auto order = store->GetOrder("o-1");
+  ASSERT_TRUE(order.ok());
+  ASSERT_TRUE(order->has_value());
+  EXPECT_EQ((*order)->status, domain::OrderStatus::kPaymentAuthorized);
+  EXPECT_EQ((*order)->paid_minor, 2900);
+
+  auto history = store->GetHistory("o-1");
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[0].event_type, "OrderPlaced");
+  EXPECT_EQ((*history)[0].offset, 0);
+  EXPECT_EQ((*history)[1].event_type, "PaymentAuthorized");
+  ASSERT_TRUE((*history)[1].event.has_value());
+  EXPECT_EQ((*history)[1].event->id, orderflow::testing::TestEventId("o-1", 1));
+
+  auto offsets = store->GetOffsets();
+  ASSERT_TRUE(offsets.ok());
+  EXPECT_EQ(OffsetOf(*offsets, 0), 2);
+  EXPECT_EQ(OffsetOf(*offsets, 1), 1);
+
+  auto counts = store->CountByStatus();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)["payment_authorized"], 1u);
+  EXPECT_EQ((*counts)["placed"], 1u);
+  EXPECT_EQ(counts->count("none"), 0u);
+}
+
+TEST(ProjectionStoreTest, OffsetsAndStateSurviveReopenTogether) {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    ASSERT_TRUE(store->ApplyBatch(Batch({})).ok());
+    std::vector<eventstore::Record> b;
+    b.push_back(ToRecord(PlacedEvent("o-1"), 3, 41));
+    ASSERT_TRUE(store->ApplyBatch(b).ok());
+  }
+  auto store = OpenStore(dir.path());
+  auto offsets = store->GetOffsets();
+  ASSERT_TRUE(offsets.ok());
+  EXPECT_EQ(OffsetOf(*offsets, 3), 42);
+  auto order = store->GetOrder("o-1");
+  ASSERT_TRUE(order.ok() && order->has_value());
+}
+
+TEST(ProjectionStoreTest, PreparedButUncommittedBatchChangesNothing) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::vector<eventstore::Record> b;
+  b.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));
+  auto digest_before = store->Digest();
+  ASSERT_TRUE(digest_before.ok());
+  {
+    auto prepared = store->Prepare(b, nullptr);
+    ASSERT_TRUE(prepared.ok());
+    EXPECT_EQ(prepared->stats().applied, 1u);
+  }
+  EXPECT_EQ(*store->Digest(), *digest_before);
+  EXPECT_TRUE(store->GetOffsets()->empty());
+  EXPECT_FALSE(store->GetOrder("o-1")->has_value());
+}
+
+TEST(ProjectionStoreTest, PrepareSeesTheBatchInFlight) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::vector<eventstore::Record> first, second;
+  first.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));
+  second.push_back(ToRecord(LifecycleEvent("o-1", 1, domain::PaymentAuthorized{"p", 2900}), 0, 1));
+  second.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));  // re-delivered: in flight already
+  auto a = store->Prepare(first, nullptr);
+  ASSERT_TRUE(a.ok());
+  auto b = store->Prepare(second, &*a);  // before `a` is committed
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->stats().applied, 1u);
+  ASSERT_TRUE(store->Commit(*a).ok());
+  ASSERT_TRUE(store->Commit(*b).ok());
+  auto order = store->GetOrder("o-1");
+  ASSERT_TRUE(order.ok() && order->has_value());
+  EXPECT_EQ((*order)->version, 2u);
+  EXPECT_EQ((*order)->status, domain::OrderStatus::kPaymentAuthorized);
+  auto counts = store->CountByStatus();
+  EXPECT_EQ((*counts)["payment_authorized"], 1u);
+  EXPECT_EQ(counts->count("placed"), 0u);
+}
+
+TEST(ProjectionStoreTest, RedeliveredEventIdsAreDropped) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  domain::Event placed = PlacedEvent("o-1");
+  std::vector<eventstore::Record> b1, b2;
+  b1.push_back(ToRecord(placed, 0, 0));
+  ASSERT_TRUE(store->ApplyBatch(b1).ok());
+  // The same event appended again (a producer retry) lands at a new offset.
+  b2.push_back(ToRecord(placed, 0, 1));
+  b2.push_back(ToRecord(placed, 0, 2));
+  auto stats = store->ApplyBatch(b2);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->applied, 0u);
+  EXPECT_EQ(stats->duplicates, 2u);
+  EXPECT_EQ((*store->GetOrder("o-1"))->version, 1u);
+  EXPECT_EQ(store->GetHistory("o-1")->size(), 1u);
+  EXPECT_EQ(OffsetOf(*store->GetOffsets(), 0), 3);
+}
+
+TEST(ProjectionStoreTest, RecordsBelowTheStoredOffsetAreSkipped) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::vector<eventstore::Record> b1, b2;
+  b1.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));
+  b1.push_back(ToRecord(PlacedEvent("o-2"), 0, 1));
+  ASSERT_TRUE(store->ApplyBatch(b1).ok());
+  b2.push_back(ToRecord(PlacedEvent("o-2"), 0, 1));  // re-delivered after a restart
+  b2.push_back(ToRecord(PlacedEvent("o-3"), 0, 2));
+  auto stats = store->ApplyBatch(b2);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->applied, 1u);
+  EXPECT_EQ(stats->duplicates, 0u);
+  EXPECT_EQ(OffsetOf(*store->GetOffsets(), 0), 3);
+}
+
+TEST(ProjectionStoreTest, GarbageRecordsAreKeptAsRejectedAndTheRestApplied) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::vector<eventstore::Record> b;
+  b.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));
+  b.push_back(eventstore::Record::Make("orders.events", 0, 1, "o-x", "\x01\x02garbage"));
+  domain::Event mismatched = PlacedEvent("o-2");
+  b.push_back(eventstore::Record::Make("orders.events", 0, 2, "not-o-2", eventstore::EncodeEvent(mismatched)));
+  b.push_back(ToRecord(PlacedEvent("o-3"), 0, 3));
+  auto stats = store->ApplyBatch(b);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->applied, 2u);
+  EXPECT_EQ(stats->rejected, 2u);
+  auto rejected = store->GetRejected(10);
+  ASSERT_TRUE(rejected.ok());
+  ASSERT_EQ(rejected->size(), 2u);
+  EXPECT_EQ((*rejected)[0].offset, 1);
+  EXPECT_NE((*rejected)[0].error.find("corruption"), std::string::npos);
+  EXPECT_NE((*rejected)[1].error.find("does not match"), std::string::npos);
+  EXPECT_TRUE(store->GetOrder("o-3")->has_value());
+  EXPECT_EQ(OffsetOf(*store->GetOffsets(), 0), 4);
+}
+
+// The digest depends on the state only: batch boundaries don't change it, a
+// different event does.
+TEST(ProjectionStoreTest, DigestIsIndependentOfBatchingAndSensitiveToContent) {
+  std::vector<domain::Event> events;
+  for (int i = 0; i < 50; ++i) {
+    std::string id = "o-" + std::to_string(i);
+    events.push_back(PlacedEvent(id, "c" + std::to_string(i % 7)));
+    if (i % 3 == 0) events.push_back(LifecycleEvent(id, 1, domain::PaymentAuthorized{"p", 2900}));
+    if (i % 6 == 0) events.push_back(LifecycleEvent(id, 2, domain::OrderCancelled{"x", domain::CancelSource::kSystem}));
+  }
+  auto digest_with_batch = [&](size_t batch_size, bool tweak) {
+    TempDir dir;
+    auto store = OpenStore(dir.path());
+    std::vector<eventstore::Record> batch;
+    bool tweaked = false;
+    for (size_t i = 0; i < events.size(); ++i) {
+      domain::Event e = events[i];
+      if (tweak && !tweaked && i >= 10 && std::holds_alternative<domain::OrderPlaced>(e.payload)) {
+        std::get<domain::OrderPlaced>(e.payload).customer_id = "mallory";
+        tweaked = true;
+      }
+      batch.push_back(ToRecord(e, 0, static_cast<int64_t>(i)));
+      if (batch.size() == batch_size) {
+        EXPECT_TRUE(store->ApplyBatch(batch).ok());
+        batch.clear();
+      }
+    }
+    EXPECT_TRUE(store->ApplyBatch(batch).ok());
+    return *store->Digest();
+  };
+  const std::string one = digest_with_batch(1000, false);
+  EXPECT_EQ(one.size(), 64u);
+  EXPECT_EQ(digest_with_batch(1, false), one);
+  EXPECT_EQ(digest_with_batch(7, false), one);
+  EXPECT_NE(digest_with_batch(1000, true), one);
+}
+
+TEST(ProjectionStoreTest, ReadOnlyOpenWorksWhileAWriterHoldsTheStore) {
+  TempDir dir;
+  auto writer = OpenStore(dir.path());
+  std::vector<eventstore::Record> b;
+  b.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));
+  ASSERT_TRUE(writer->ApplyBatch(b).ok());
+  ASSERT_TRUE(writer->Flush().ok());
+  auto second_writer = ProjectionStore::Open(dir.path(), {});
+  ASSERT_FALSE(second_writer.ok());
+  EXPECT_EQ(second_writer.status().code(), StatusCode::kFailedPrecondition);
+  auto reader = OpenStore(dir.path(), {.read_only = true});
+  ASSERT_NE(reader, nullptr);
+  EXPECT_TRUE(reader->GetOrder("o-1")->has_value());
+  EXPECT_EQ(*reader->Digest(), *writer->Digest());
+}
+
+TEST(ProjectionStoreTest, ReadOnlyOpenOfMissingStoreSaysWhatToDo) {
+  TempDir dir;
+  auto store = ProjectionStore::Open(dir.Sub("nothing-here"), {.read_only = true});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(store.status().message().find("orderflow up"), std::string::npos);
+}
+
+// SIGKILL a process that applies batches as fast as it can, at random moments:
+// after every kill the store holds exactly the events below its offsets —
+// each consumed record applied once, nothing applied past the stored offset.
+TEST(ProjectionStoreTest, StateAndOffsetsCommitTogetherUnderSigkill) {
+  TempDir dir;
+  const int kPerBatch = 50;
+  int64_t last_offset = 0;
+  for (int round = 0; round < 6; ++round) {
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto store = ProjectionStore::Open(dir.path(), {});
+      if (!store.ok()) _exit(3);
+      int64_t next = OffsetOf(*(*store)->GetOffsets(), 0);
+      for (;; next += kPerBatch) {
+        std::vector<eventstore::Record> batch;
+        for (int i = 0; i < kPerBatch; ++i) {
+          int64_t offset = next + i;
+          std::string id = "o-" + std::to_string(offset / 3);  // three events per order
+          domain::Event e = offset % 3 == 0 ? PlacedEvent(id)
+                                            : LifecycleEvent(id, static_cast<uint32_t>(offset % 3),
+                                                             domain::NotificationSent{"n", "t", "c"});
+          batch.push_back(ToRecord(e, 0, offset));
+        }
+        if (!(*store)->ApplyBatch(batch).ok()) _exit(4);
+      }
+    }
+    usleep(30000 + 37000 * round);
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+
+    auto store = OpenStore(dir.path());
+    int64_t offset = OffsetOf(*store->GetOffsets(), 0);
+    EXPECT_EQ(offset % kPerBatch, 0) << "a partial batch was committed";
+    // Every order below the offset has exactly its events; none beyond.
+    uint64_t events = 0;
+    for (int64_t o = 0; o <= offset / 3; ++o) {
+      auto history = store->GetHistory("o-" + std::to_string(o));
+      ASSERT_TRUE(history.ok());
+      events += history->size();
+    }
+    EXPECT_EQ(static_cast<int64_t>(events), offset) << "round " << round;
+    EXPECT_GE(offset, last_offset) << "committed offsets went backwards";
+    last_offset = offset;
+  }
+  EXPECT_GT(last_offset, 0) << "the child never committed a batch: the test proved nothing";
+}
+
+}  // namespace
+}  // namespace orderflow::projections

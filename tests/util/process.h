@@ -1,0 +1,46 @@
+// Child processes for tests that kill and restart orderflow binaries.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace orderflow::testing {
+
+// Path of the orderflow binary under test (set by CMake).
+std::string OrderflowBinary();
+
+class ChildProcess {
+ public:
+  // Starts `argv[0]` with `argv`; stdout goes to a pipe (read with ReadLine),
+  // stderr to `stderr_path` (appended) if given, else inherited.
+  ChildProcess(const std::vector<std::string>& argv, const std::string& stderr_path = "");
+  ~ChildProcess();  // SIGKILLs the child if still running
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // One line from the child's stdout (without newline); "" on EOF or timeout.
+  std::string ReadLine(std::chrono::milliseconds timeout);
+  void Kill(int signal);
+  // Waits for exit; returns the exit status (128+signal if killed), -1 on timeout.
+  int Wait(std::chrono::milliseconds timeout);
+  bool running() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string buffer_;
+};
+
+// Runs a command to completion; returns its exit status and captures stdout/stderr.
+struct CommandResult {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+}  // namespace orderflow::testing
