@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Replay benchmark: rebuild speed from offset zero into RocksDB, as a ratio
+# against a bare librdkafka consumer reading the same log in the same run.
+#
+#   bash bench/replay_bench.sh [ORDERS] [PARTITIONS] [ROUNDS]
+#
+# Starts `orderflow broker` (the embedded broker, in its own process), fills
+# orders.events with ORDERS simulated orders (default 400000), then alternates
+# the baseline consumer and `orderflow replay` ROUNDS times (default 3) and
+# prints each rate, the medians and their ratio. Never a pass/fail test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+orders=${1:-400000}
+partitions=${2:-24}
+rounds=${3:-3}
+
+bash scripts/build.sh -DORDERFLOW_BUILD_BENCH=ON >/dev/null
+bin=build/cli/orderflow
+work=$(mktemp -d)
+trap 'kill $broker_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+
+"$bin" broker --partitions "$partitions" >"$work/broker.out" 2>"$work/broker.err" &
+broker_pid=$!
+for _ in $(seq 50); do [[ -s $work/broker.out ]] && break; sleep 0.1; done
+brokers=$(head -1 "$work/broker.out")
+
+echo "filling orders.events with $orders orders over $partitions partitions..." >&2
+"$bin" up --brokers "$brokers" --data-dir "$work/live" --simulate "$orders" --exit-when-done \
+  --log-level warn --json >"$work/up.json"
+
+baseline=() replay=()
+for i in $(seq "$rounds"); do
+  b=$(build/bench/consume_baseline "$brokers")
+  rm -rf "$work/replayed"
+  r=$("$bin" replay --brokers "$brokers" --data-dir "$work/replayed" --json)
+  baseline+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["records_per_second"]))' "$b")")
+  replay+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["events_per_second"]))' "$r")")
+  echo "round $i: baseline ${baseline[-1]} records/s, replay ${replay[-1]} events/s" >&2
+done
+records=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["records"])' "$b")
+bytes=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$b")
+python3 - "$records" "$bytes" "$partitions" "${baseline[*]}" "${replay[*]}" <<'PY'
+import json, statistics, sys
+records, nbytes, partitions = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+base = [int(x) for x in sys.argv[4].split()]
+rep = [int(x) for x in sys.argv[5].split()]
+mb, mr = statistics.median(base), statistics.median(rep)
+print(json.dumps({
+    "log_events": records, "log_bytes": nbytes, "partitions": partitions,
+    "baseline_records_per_second": base, "replay_events_per_second": rep,
+    "median_baseline": mb, "median_replay": mr, "replay_over_baseline": round(mr / mb, 3),
+}))
+PY
