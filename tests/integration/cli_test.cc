@@ -89,7 +89,7 @@ TEST(CliTest, CatalogJsonListsSkusAndPrices) {
 TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   TempDir dir;
   ChildProcess broker({OrderflowBinary(), "broker", "--partitions", "3"}, dir.Sub("broker.log"));
-  const std::string brokers = broker.ReadLine(10s);
+  const std::string brokers = broker.ReadLine(10s).value_or("");
   ASSERT_FALSE(brokers.empty());
   const std::string live = dir.Sub("live");
 

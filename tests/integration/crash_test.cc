@@ -37,7 +37,7 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
   TempDir dir;
   const std::string log = dir.Sub("stderr.log");
   ChildProcess broker({OrderflowBinary(), "broker", "--partitions", "4"}, log);
-  const std::string brokers = broker.ReadLine(10s);
+  const std::string brokers = broker.ReadLine(10s).value_or("");
   ASSERT_FALSE(brokers.empty()) << "broker printed no bootstrap list";
   eventstore::KafkaConfig config{brokers, {}};
 

@@ -48,7 +48,7 @@ ChildProcess::~ChildProcess() {
   if (stdout_fd_ >= 0) close(stdout_fd_);
 }
 
-std::string ChildProcess::ReadLine(std::chrono::milliseconds timeout) {
+std::optional<std::string> ChildProcess::ReadLine(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     auto nl = buffer_.find('\n');
@@ -58,12 +58,12 @@ std::string ChildProcess::ReadLine(std::chrono::milliseconds timeout) {
       return line;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return "";
+    if (left.count() <= 0) return std::nullopt;
     pollfd pfd{stdout_fd_, POLLIN, 0};
-    if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return "";
+    if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
     char buf[4096];
     ssize_t n = read(stdout_fd_, buf, sizeof buf);
-    if (n <= 0) return "";
+    if (n <= 0) return std::nullopt;
     buffer_.append(buf, static_cast<size_t>(n));
   }
 }
@@ -95,20 +95,15 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   CommandResult result;
   {
     ChildProcess child(argv, err_path);
-    std::string line;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      line = child.ReadLine(std::chrono::milliseconds(50));
-      if (!line.empty()) {
-        result.out += line + "\n";
+      if (auto line = child.ReadLine(std::chrono::milliseconds(50))) {
+        result.out += *line + "\n";
         continue;
       }
       int status = child.Wait(std::chrono::milliseconds(0));
       if (status != -1) {
-        // Drain what is left.
-        for (std::string rest; !(rest = child.ReadLine(std::chrono::milliseconds(10))).empty();) {
-          result.out += rest + "\n";
-        }
+        while (auto rest = child.ReadLine(std::chrono::milliseconds(10))) result.out += *rest + "\n";
         result.status = status;
         break;
       }

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,8 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   pid_t pid() const { return pid_; }
-  // One line from the child's stdout (without newline); "" on EOF or timeout.
-  std::string ReadLine(std::chrono::milliseconds timeout);
+  // One line from the child's stdout (without newline); nullopt on EOF or timeout.
+  std::optional<std::string> ReadLine(std::chrono::milliseconds timeout);
   void Kill(int signal);
   // Waits for exit; returns the exit status (128+signal if killed), -1 on timeout.
   int Wait(std::chrono::milliseconds timeout);
