@@ -3,9 +3,11 @@
 
 #include <capnp/message.h>
 #include <capnp/serialize-packed.h>
+#include <capnp/serialize.h>
 #include <kj/exception.h>
 #include <kj/io.h>
 
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -21,6 +23,37 @@ inline std::string WritePacked(capnp::MessageBuilder& message) {
   capnp::writePackedMessage(out, message);
   auto bytes = out.getArray();
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// Serializes a message flat (unpacked): cheaper than packing when the message
+// is mostly an opaque blob that is already packed (history entries).
+inline std::string WriteFlat(capnp::MessageBuilder& message) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// Reads a flat message (see WriteFlat) from untrusted bytes; errors as ReadPackedRoot.
+template <typename Root, typename Out, typename Convert>
+Result<Out> ReadFlatRoot(std::string_view bytes, const char* what, Convert&& convert) {
+  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) {
+    return Status::Corruption(std::string("malformed ") + what + " record: size " + std::to_string(bytes.size()));
+  }
+  try {
+    // Copy into word-aligned memory; RocksDB values carry no alignment guarantee.
+    kj::Array<capnp::word> words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+    std::memcpy(words.begin(), bytes.data(), bytes.size());
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = 1 << 20;
+    options.nestingLimit = 16;
+    capnp::FlatArrayMessageReader reader(words, options);
+    if (reader.getEnd() != words.end()) {
+      return Status::Corruption(std::string("trailing bytes after ") + what + " record");
+    }
+    return convert(reader.template getRoot<Root>());
+  } catch (const kj::Exception& e) {
+    return Status::Corruption(std::string("malformed ") + what + " record: " + e.getDescription().cStr());
+  }
 }
 
 // Reads a packed message of root type `Root` from untrusted bytes and converts it

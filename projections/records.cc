@@ -8,6 +8,7 @@ namespace {
 namespace s = orderflow::schema;
 using eventstore::ReadPackedRoot;
 using eventstore::ToString;
+using eventstore::WriteFlat;
 using eventstore::WritePacked;
 
 constexpr uint16_t kMaxStatus = static_cast<uint16_t>(s::OrderStatus::CANCELLED);
@@ -79,21 +80,22 @@ Result<domain::OrderState> DecodeOrder(std::string_view bytes) {
       });
 }
 
-std::string EncodeHistory(const StoredHistory& h) {
-  capnp::MallocMessageBuilder message(128);
+std::string EncodeHistory(const eventstore::Record& record, std::string_view event_type, uint16_t schema_version) {
+  capnp::MallocMessageBuilder message(64 + record.value().size() / sizeof(capnp::word));
   auto r = message.initRoot<s::HistoryRecord>();
-  r.setTopic(h.topic);
-  r.setPartition(h.partition);
-  r.setOffset(h.offset);
-  r.setRecordTimestampMs(h.record_timestamp_ms);
-  r.setEventType(h.event_type);
-  r.setSchemaVersion(h.schema_version);
-  r.setEnvelope(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(h.envelope.data()), h.envelope.size()));
-  return WritePacked(message);
+  r.setTopic(capnp::Text::Reader(record.topic().data(), record.topic().size()));
+  r.setPartition(record.partition());
+  r.setOffset(record.offset());
+  r.setRecordTimestampMs(record.timestamp_ms());
+  r.setEventType(capnp::Text::Reader(event_type.data(), event_type.size()));
+  r.setSchemaVersion(schema_version);
+  r.setEnvelope(
+      capnp::Data::Reader(reinterpret_cast<const kj::byte*>(record.value().data()), record.value().size()));
+  return WriteFlat(message);  // the envelope is packed already
 }
 
 Result<StoredHistory> DecodeHistory(std::string_view bytes) {
-  return ReadPackedRoot<s::HistoryRecord, StoredHistory>(
+  return eventstore::ReadFlatRoot<s::HistoryRecord, StoredHistory>(
       bytes, "history", [](s::HistoryRecord::Reader r) -> Result<StoredHistory> {
         StoredHistory h;
         h.topic = ToString(r.getTopic());

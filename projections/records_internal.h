@@ -22,7 +22,8 @@ struct StoredHistory {
   uint16_t schema_version = 0;
   std::string envelope;
 };
-std::string EncodeHistory(const StoredHistory& h);
+// Encodes the history entry of `record` (whose value is the event as logged).
+std::string EncodeHistory(const eventstore::Record& record, std::string_view event_type, uint16_t schema_version);
 Result<StoredHistory> DecodeHistory(std::string_view bytes);
 
 std::string EncodeRejected(const eventstore::Record& record, const std::string& error);

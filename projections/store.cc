@@ -164,6 +164,18 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     write_only_options.write_buffer_size = 16 << 20;
     write_only_options.max_write_buffer_number = 4;
   }
+  if (options.bulk_load) {
+    // As RocksDB's PrepareForBulkLoad: no compactions while rebuilding (the
+    // live service compacts later), and no write stalls from L0 file counts.
+    for (auto* o : {&cf_options, &write_only_options}) {
+      o->disable_auto_compactions = true;
+      o->level0_file_num_compaction_trigger = 1 << 30;
+      o->level0_slowdown_writes_trigger = 1 << 30;
+      o->level0_stop_writes_trigger = 1 << 30;
+      o->soft_pending_compaction_bytes_limit = 0;
+      o->hard_pending_compaction_bytes_limit = 0;
+    }
+  }
   for (int f = 0; f < kFamilyCount; ++f) {
     descriptors.emplace_back(kFamilyNames[f], f == kOrders || f == kMeta ? cf_options : write_only_options);
   }
@@ -331,14 +343,8 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
     loaded.dirty = true;
     ++stats.applied;
     const eventstore::Record& record = *d.record;
-    internal::StoredHistory h{std::string(record.topic()),
-                              record.partition(),
-                              record.offset(),
-                              record.timestamp_ms(),
-                              std::string(domain::EventTypeName(d.event.payload)),
-                              d.event.schema_version,
-                              std::string(record.value())};
-    history.emplace_back(HistoryKey(state.order_id, state.version), internal::EncodeHistory(h));
+    history.emplace_back(HistoryKey(state.order_id, state.version),
+                         internal::EncodeHistory(record, domain::EventTypeName(d.event.payload), d.event.schema_version));
   }
 
   // 4. One WriteBatch, each family's keys in sorted order: RocksDB's memtable

@@ -12,6 +12,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libssl-dev libboost-dev
+  libjemalloc-dev
 )
 
 missing=()
