@@ -7,13 +7,16 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -26,6 +29,7 @@
 #include "projections/projector.h"
 #include "projections/store.h"
 #include "replay/replay.h"
+#include "services/lifecycle.h"
 #include "services/order_service.h"
 #include "services/up.h"
 
@@ -60,6 +64,7 @@ struct Common {
   std::string data_dir;
   std::vector<std::string> kafka;
   std::string log_level;
+  std::string catalog_file;
   bool json = false;
   bool help = false;
 };
@@ -75,6 +80,8 @@ po::options_description CommonOptions(Common& c, const char* default_level) {
        "librdkafka property, repeatable (e.g. --kafka security.protocol=ssl)")
       ("log-level", po::value(&c.log_level)->default_value(default_level)->value_name("LEVEL"),
        "trace, debug, info, warn, error or off")
+      ("catalog", po::value(&c.catalog_file)->value_name("FILE"),
+       "catalog file, lines of SKU,name,price_minor,stock (default: the built-in demo catalog)")
       ("json", po::bool_switch(&c.json), "machine-readable JSON output");
   return desc;
 }
@@ -128,6 +135,17 @@ int Fail(const Status& status) {
   return 1;
 }
 
+domain::Catalog LoadCatalog(const Common& c) {
+  if (c.catalog_file.empty()) return domain::Catalog::Demo();
+  std::ifstream in(c.catalog_file);
+  if (!in) throw Status::NotFound("cannot read catalog file " + c.catalog_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto catalog = domain::Catalog::Parse(text.str());
+  if (!catalog.ok()) throw Status(catalog.status().code(), c.catalog_file + ": " + catalog.status().message());
+  return std::move(catalog).value();
+}
+
 std::unique_ptr<projections::ProjectionStore> OpenReadOnly(const Common& c) {
   auto store = projections::ProjectionStore::Open(c.data_dir, {.read_only = true});
   if (!store.ok()) throw store.status();
@@ -174,7 +192,11 @@ int CmdUp(const std::vector<std::string>& args) {
       ("seed", po::value(&o.seed)->default_value(1), "simulator random seed")
       ("partitions", po::value(&o.partitions)->default_value(eventstore::kDefaultPartitions),
        "partitions per topic on the embedded broker")
-      ("batch-size", po::value(&o.batch_size)->default_value(5000), "events per projection batch");
+      ("batch-size", po::value(&o.batch_size)->default_value(5000), "events per projection batch")
+      ("transit-ms", po::value<int64_t>()->default_value(500), "simulated transit time from shipped to delivered")
+      ("max-payment", po::value(&o.max_payment_minor)->default_value(o.max_payment_minor),
+       "the payment gateway declines orders above this total (minor units)")
+      ("projector-only", po::bool_switch(), "run the order service and projector only, no lifecycle services");
   Parsed p;
   if (!Parse(args, "orderflow up [--brokers LIST] [--data-dir DIR] [--simulate N] [--rate R] [--exit-when-done]\n\n"
                    "Runs the order service and the projector. Without --brokers it starts the embedded broker\n"
@@ -186,8 +208,12 @@ int CmdUp(const std::vector<std::string>& args) {
   if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
   o.kafka = KafkaFrom(p.common, false);
   o.data_dir = p.common.data_dir;
+  o.transit_delay = std::chrono::milliseconds(p.vm["transit-ms"].as<int64_t>());
+  o.lifecycle = !p.vm["projector-only"].as<bool>();
+  if (o.transit_delay.count() < 0) throw UsageError{"--transit-ms must be >= 0"};
   const bool embedded = o.kafka.brokers.empty();
-  auto summary = services::RunUp(o, domain::Catalog::Demo(), g_stop, [&](const std::string& brokers) {
+  const auto catalog = LoadCatalog(p.common);
+  auto summary = services::RunUp(o, catalog, g_stop, [&](const std::string& brokers) {
     spdlog::info("orderflow up: brokers {}{}, data in {}; Ctrl-C to stop", brokers, embedded ? " (embedded)" : "",
                  o.data_dir);
   });
@@ -196,6 +222,8 @@ int CmdUp(const std::vector<std::string>& args) {
   if (p.common.json) {
     PrintJson({{"brokers", s.brokers},
                {"orders_placed", s.orders_placed},
+               {"delivered", s.delivered},
+               {"cancelled", s.cancelled},
                {"orders_failed", s.orders_rejected},
                {"events_applied", s.events_applied},
                {"duplicates_dropped", s.duplicates},
@@ -222,7 +250,7 @@ int CmdUp(const std::vector<std::string>& args) {
 int CmdCatalog(const std::vector<std::string>& args) {
   Parsed p;
   if (!Parse(args, "orderflow catalog [--json]\n\nLists the demo catalog: SKU, name, price.", {}, {}, p)) return 0;
-  auto catalog = domain::Catalog::Demo();
+  auto catalog = LoadCatalog(p.common);
   if (p.common.json) {
     PrintJson(CatalogJson(catalog));
   } else {
@@ -279,7 +307,7 @@ int CmdOrder(const std::vector<std::string>& args) {
     if (customer.empty()) throw UsageError{"--customer is required"};
     if (items.empty()) throw UsageError{"at least one --item SKU:QTY is required"};
     domain::PlaceOrder command{customer, ParseItems(items)};
-    auto catalog = domain::Catalog::Demo();
+    auto catalog = LoadCatalog(p.common);
     auto producer = eventstore::Producer::Create(kafka, "orderflow-cli");
     if (!producer.ok()) return Fail(producer.status());
     services::OrderService service(**producer, catalog);
@@ -328,7 +356,7 @@ int CmdOrder(const std::vector<std::string>& args) {
       return 0;
     }
     auto kafka = KafkaFrom(p.common, true);
-    auto catalog = domain::Catalog::Demo();
+    auto catalog = LoadCatalog(p.common);
     auto producer = eventstore::Producer::Create(kafka, "orderflow-cli");
     if (!producer.ok()) return Fail(producer.status());
     services::OrderService service(**producer, catalog);
@@ -478,26 +506,63 @@ int CmdDigest(const std::vector<std::string>& args) {
   return 0;
 }
 
+int RunLifecycleService(const std::string& name, const std::string& instance, const Parsed& p,
+                        const services::LifecycleConfig& config) {
+  auto kafka = KafkaFrom(p.common, true);
+  const auto catalog = LoadCatalog(p.common);
+  services::ServiceOptions so;
+  so.name = name;
+  so.instance = instance;
+  so.kafka = kafka;
+  so.data_dir = p.common.data_dir;
+  auto runner = services::MakeLifecycleService(so, catalog, config);
+  if (!runner.ok()) return Fail(runner.status());
+  spdlog::info("{} {} running on {}, state in {}", name, instance, kafka.brokers, p.common.data_dir);
+  Status s = (*runner)->Run(g_stop);
+  if (!s.ok()) return Fail(s);
+  spdlog::info("{} {} stopped after {} events", name, instance, (*runner)->stats().events.load());
+  return 0;
+}
+
 int CmdService(const std::vector<std::string>& args) {
   std::string name;
   std::string instance = "1";
   bool exit_when_caught_up = false;
   size_t batch_size = 5000;
+  int64_t transit_ms = 500;
+  int64_t max_payment = services::PaymentRules{}.max_amount_minor;
   po::options_description d("service options");
-  d.add_options()("name", po::value(&name)->value_name("NAME"), "service to run: projector")(
-      "instance", po::value(&instance)->default_value(instance), "instance id within the service's group")(
+  d.add_options()("name", po::value(&name)->value_name("NAME"),
+                  "projector, payment, inventory, shipping, delivery or notification")(
+      "instance", po::value(&instance)->default_value(instance), "instance id within the service's consumer group")(
       "exit-when-caught-up", po::bool_switch(&exit_when_caught_up),
-      "exit 0 once the end of the log (as when started) is applied")(
-      "batch-size", po::value(&batch_size)->default_value(batch_size), "events per batch");
+      "projector: exit 0 once the end of the log (as when started) is applied")(
+      "batch-size", po::value(&batch_size)->default_value(batch_size), "projector: events per batch")(
+      "transit-ms", po::value(&transit_ms)->default_value(transit_ms), "delivery: simulated transit time")(
+      "max-payment", po::value(&max_payment)->default_value(max_payment),
+      "payment: decline orders above this total (minor units)");
   po::positional_options_description pos;
   pos.add("name", 1);
   Parsed p;
-  if (!Parse(args, "orderflow service NAME --brokers LIST [--data-dir DIR]\n\n"
-                   "Runs one service as its own process until SIGINT/SIGTERM. Services: projector.",
+  if (!Parse(args, "orderflow service NAME --brokers LIST [--data-dir DIR] [--instance ID]\n\n"
+                   "Runs one service as its own process until SIGINT/SIGTERM. Instances of a service share its\n"
+                   "consumer group; give each its own --data-dir. Services: projector, payment, inventory,\n"
+                   "shipping, delivery, notification (its outbox is DIR/outbox.log).",
              d, pos, p, "info")) {
     return 0;
   }
-  if (name != "projector") throw UsageError{"unknown service '" + name + "' (available: projector)"};
+  if (name.empty()) throw UsageError{"service needs a NAME"};
+  if (name != "projector") {
+    const auto& names = services::LifecycleServiceNames();
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      throw UsageError{"unknown service '" + name +
+                       "' (projector, payment, inventory, shipping, delivery, notification)"};
+    }
+    services::LifecycleConfig config;
+    config.transit_delay = std::chrono::milliseconds(transit_ms);
+    config.payment.max_amount_minor = max_payment;
+    return RunLifecycleService(name, instance, p, config);
+  }
   auto kafka = KafkaFrom(p.common, true);
   auto store = projections::ProjectionStore::Open(p.common.data_dir, {});
   if (!store.ok()) return Fail(store.status());
@@ -524,7 +589,102 @@ int CmdService(const std::vector<std::string>& args) {
     Status s = projector.Run(g_stop);
     if (!s.ok()) return Fail(s);
   }
+  Status drained = projector.Drain();
+  if (!drained.ok()) return Fail(drained);
   spdlog::info("projector {} stopped: applied {} events", instance, projector.totals().applied);
+  return 0;
+}
+
+int CmdStock(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "add") {
+    if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+      std::cout << "Usage: orderflow stock add SKU QTY --brokers LIST\n\nAdds stock to a SKU (a StockAdded event on "
+                   "inventory.events).\n";
+      return 0;
+    }
+    throw UsageError{"usage: orderflow stock add SKU QTY"};
+  }
+  std::string sku;
+  int32_t qty = 0;
+  po::options_description d("stock add options");
+  d.add_options()("sku", po::value(&sku), "SKU")("qty", po::value(&qty), "units to add (> 0)");
+  po::positional_options_description pos;
+  pos.add("sku", 1).add("qty", 1);
+  Parsed p;
+  if (!Parse(std::vector<std::string>(args.begin() + 1, args.end()),
+             "orderflow stock add SKU QTY --brokers LIST\n\nAdds stock to a SKU (a StockAdded event on inventory.events).",
+             d, pos, p)) {
+    return 0;
+  }
+  if (sku.empty() || qty <= 0) throw UsageError{"stock add needs a SKU and a quantity > 0"};
+  auto kafka = KafkaFrom(p.common, true);
+  const auto catalog = LoadCatalog(p.common);
+  if (catalog.Find(sku) == nullptr) return Fail(Status::InvalidArgument("unknown SKU '" + sku + "' (see `orderflow catalog`)"));
+  auto producer = eventstore::Producer::Create(kafka, "orderflow-cli");
+  if (!producer.ok()) return Fail(producer.status());
+  domain::Event e;
+  domain::UuidFromString(services::NewOrderId(), &e.id);
+  e.order_id = sku;
+  e.occurred_at_ms = services::NowMs();
+  e.producer = "cli";
+  e.payload = domain::StockAdded{sku, qty};
+  Status appended = (*producer)->AppendEvent(eventstore::kInventoryTopic, e);
+  if (appended.ok()) appended = (*producer)->Flush(std::chrono::seconds(30));
+  if (!appended.ok()) return Fail(appended);
+  if (p.common.json) {
+    PrintJson({{"sku", sku}, {"added", qty}, {"event_id", domain::UuidToString(e.id)}});
+  } else {
+    std::cout << "added " << qty << " x " << sku << std::endl;
+  }
+  return 0;
+}
+
+int CmdAnalytics(const std::vector<std::string>& args) {
+  size_t top = 5;
+  po::options_description d("analytics options");
+  d.add_options()("top", po::value(&top)->default_value(top), "how many top SKUs to list");
+  Parsed p;
+  if (!Parse(args, "orderflow analytics [--data-dir DIR] [--json]\n\n"
+                   "Revenue (gross, refunded, net), orders by status, top SKUs, orders per hour and the average\n"
+                   "time from placed to delivered, from the local analytics projection.",
+             d, {}, p)) {
+    return 0;
+  }
+  auto store = OpenReadOnly(p.common);
+  auto a = store->GetAnalytics(top);
+  if (!a.ok()) return Fail(a.status());
+  auto skus = [](const std::vector<projections::SkuSales>& v) {
+    json out = json::array();
+    for (const auto& s : v) out.push_back({{"sku", s.sku}, {"units", s.units}, {"revenue_minor", s.revenue_minor}});
+    return out;
+  };
+  json hours = json::array();
+  for (const auto& [hour, n] : a->orders_per_hour) hours.push_back({{"hour", FormatTime(hour)}, {"orders", n}});
+  if (p.common.json) {
+    PrintJson({{"revenue", {{"gross_minor", a->gross_minor}, {"refunded_minor", a->refunded_minor},
+                            {"net_minor", a->net_minor}}},
+               {"orders_by_status", a->orders_by_status},
+               {"top_skus_by_units", skus(a->top_by_units)},
+               {"top_skus_by_revenue", skus(a->top_by_revenue)},
+               {"orders_per_hour", hours},
+               {"delivered", a->delivered},
+               {"average_placed_to_delivered_ms", a->average_placed_to_delivered_ms}});
+    return 0;
+  }
+  std::printf("revenue   gross %s, refunded %s, net %s\n", FormatMoney(a->gross_minor, "EUR").c_str(),
+              FormatMoney(a->refunded_minor, "EUR").c_str(), FormatMoney(a->net_minor, "EUR").c_str());
+  std::printf("orders   ");
+  for (const auto& [status, n] : a->orders_by_status) std::printf(" %s=%llu", status.c_str(), static_cast<unsigned long long>(n));
+  std::printf("\ntop SKUs by units:   ");
+  for (const auto& s : a->top_by_units) std::printf(" %s (%lld)", s.sku.c_str(), static_cast<long long>(s.units));
+  std::printf("\ntop SKUs by revenue: ");
+  for (const auto& s : a->top_by_revenue) {
+    std::printf(" %s (%s)", s.sku.c_str(), FormatMoney(s.revenue_minor, "EUR").c_str());
+  }
+  std::printf("\norders per hour:\n");
+  for (const auto& [hour, n] : a->orders_per_hour) std::printf("  %s  %lld\n", FormatTime(hour).c_str(), static_cast<long long>(n));
+  std::printf("delivered %lld, average placed to delivered %.1f s\n", static_cast<long long>(a->delivered),
+              a->average_placed_to_delivered_ms / 1000.0);
   return 0;
 }
 
@@ -538,6 +698,8 @@ const CommandInfo kCommands[] = {
     {"up", "run the services and the projector (embedded broker unless --brokers)", CmdUp},
     {"broker", "run the embedded Kafka-protocol broker", CmdBroker},
     {"service", "run one service as its own process", CmdService},
+    {"stock", "add stock to a SKU", CmdStock},
+    {"analytics", "revenue, orders by status, top SKUs, orders per hour", CmdAnalytics},
     {"order", "place, get, cancel or list orders", CmdOrder},
     {"history", "an order's event timeline from the local store", CmdHistory},
     {"catalog", "the demo catalog", CmdCatalog},

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "domain/status.h"
+
 namespace orderflow::domain {
 
 struct CatalogItem {
@@ -24,6 +26,11 @@ class Catalog {
 
   // The built-in demo catalog used when no catalog file is given.
   static Catalog Demo();
+
+  // Parses a catalog file: one `SKU,name,price_minor,stock` per line; blank
+  // lines and lines starting with '#' are skipped, as is a header line starting
+  // with "sku,". Currency EUR. Errors name the line and what is wrong.
+  static Result<Catalog> Parse(std::string_view text);
 
   // Returns nullptr when the SKU is unknown. The pointer lives as long as the catalog.
   const CatalogItem* Find(std::string_view sku) const;

@@ -83,6 +83,13 @@ std::string_view EventTypeName(const EventPayload& payload) {
           [](const OrderDelivered&) { return std::string_view("OrderDelivered"); },
           [](const OrderCancelled&) { return std::string_view("OrderCancelled"); },
           [](const NotificationSent&) { return std::string_view("NotificationSent"); },
+          [](const InventoryLineReserved&) { return std::string_view("InventoryLineReserved"); },
+          [](const InventoryLineRejected&) { return std::string_view("InventoryLineRejected"); },
+          [](const InventoryLineReleased&) { return std::string_view("InventoryLineReleased"); },
+          [](const StockAdded&) { return std::string_view("StockAdded"); },
+          [](const StockReservationRequested&) { return std::string_view("StockReservationRequested"); },
+          [](const StockReleaseRequested&) { return std::string_view("StockReleaseRequested"); },
+          [](const NotificationRequested&) { return std::string_view("NotificationRequested"); },
       },
       payload);
 }
@@ -122,6 +129,20 @@ std::string Summarize(const EventPayload& payload) {
             return std::string(e.priority == NotificationPriority::kHigh ? "high" : "low") + " priority '" +
                    e.template_name + "' to " + e.recipient;
           },
+          [](const InventoryLineReserved& e) { return "reserved " + std::to_string(e.quantity) + " x " + e.sku; },
+          [](const InventoryLineRejected& e) {
+            return "sku " + e.sku + ": requested " + std::to_string(e.requested) + ", available " +
+                   std::to_string(e.available);
+          },
+          [](const InventoryLineReleased& e) { return "released " + std::to_string(e.quantity) + " x " + e.sku; },
+          [](const StockAdded& e) { return "added " + std::to_string(e.quantity) + " x " + e.sku; },
+          [](const StockReservationRequested& e) {
+            return "reserve " + std::to_string(e.quantity) + " x " + e.sku + " for order " + e.order_id;
+          },
+          [](const StockReleaseRequested& e) {
+            return "release " + std::to_string(e.quantity) + " x " + e.sku + " of order " + e.order_id;
+          },
+          [](const NotificationRequested& e) { return "send '" + e.template_name + "' to " + e.recipient; },
       },
       payload);
 }

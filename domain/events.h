@@ -105,10 +105,58 @@ struct NotificationSent {
   bool operator==(const NotificationSent&) const = default;
 };
 
+// Per-line outcomes from the SKU's owner, on orders.events.
+struct InventoryLineReserved {
+  std::string sku;
+  int32_t quantity = 0;
+  bool operator==(const InventoryLineReserved&) const = default;
+};
+struct InventoryLineRejected {
+  std::string sku;
+  int32_t requested = 0;
+  int32_t available = 0;
+  bool operator==(const InventoryLineRejected&) const = default;
+};
+struct InventoryLineReleased {
+  std::string sku;
+  int32_t quantity = 0;
+  bool operator==(const InventoryLineReleased&) const = default;
+};
+
+// The stock aggregate's inputs, on inventory.events (aggregate id = SKU).
+struct StockAdded {
+  std::string sku;
+  int32_t quantity = 0;
+  bool operator==(const StockAdded&) const = default;
+};
+struct StockReservationRequested {
+  std::string sku;
+  std::string order_id;
+  int32_t quantity = 0;
+  bool operator==(const StockReservationRequested&) const = default;
+};
+struct StockReleaseRequested {
+  std::string sku;
+  std::string order_id;
+  int32_t quantity = 0;
+  bool operator==(const StockReleaseRequested&) const = default;
+};
+
+// A notification to send, on notifications.high / notifications.low.
+struct NotificationRequested {
+  std::string notification_id;
+  std::string template_name;
+  std::string recipient;
+  NotificationPriority priority = NotificationPriority::kLow;
+  bool operator==(const NotificationRequested&) const = default;
+};
+
 using EventPayload =
     std::variant<OrderPlaced, PaymentAuthorized, PaymentDeclined, InventoryReserved,
                  InventoryRejected, PaymentRefunded, OrderShipped, OrderDelivered,
-                 OrderCancelled, NotificationSent>;
+                 OrderCancelled, NotificationSent, InventoryLineReserved, InventoryLineRejected,
+                 InventoryLineReleased, StockAdded, StockReservationRequested, StockReleaseRequested,
+                 NotificationRequested>;
 
 // The type name used in the `event-type` Kafka header and in history output,
 // e.g. "OrderPlaced".
@@ -118,7 +166,7 @@ std::string Summarize(const EventPayload& payload);
 
 struct Event {
   EventId id{};
-  std::string order_id;        // aggregate id; Kafka record key
+  std::string order_id;        // aggregate id (the SKU on inventory.events); Kafka record key
   int64_t occurred_at_ms = 0;  // Unix epoch milliseconds
   uint16_t schema_version = kCurrentSchemaVersion;
   EventId causation_id{};      // all zero when caused by a command

@@ -166,6 +166,21 @@ void Apply(OrderState& s, const Event& event) {
                    s.cancel_reason = e.reason;
                  },
                  [&](const NotificationSent&) { s.notifications_sent += 1; },
+                 [&](const InventoryLineReserved& e) {
+                   if (std::find(s.reserved_skus.begin(), s.reserved_skus.end(), e.sku) == s.reserved_skus.end()) {
+                     s.reserved_skus.push_back(e.sku);
+                   }
+                 },
+                 [&](const InventoryLineRejected&) { s.inventory_line_rejected = true; },
+                 [&](const InventoryLineReleased& e) {
+                   s.reserved_skus.erase(std::remove(s.reserved_skus.begin(), s.reserved_skus.end(), e.sku),
+                                         s.reserved_skus.end());
+                 },
+                 // Not order events (they live on other topics): counted, nothing else.
+                 [&](const StockAdded&) {},
+                 [&](const StockReservationRequested&) {},
+                 [&](const StockReleaseRequested&) {},
+                 [&](const NotificationRequested&) {},
              },
              event.payload);
 }

@@ -54,7 +54,11 @@ struct OrderState {
   uint32_t version = 0;  // events applied
   std::vector<EventId> applied_event_ids;
   uint32_t notifications_sent = 0;
+  std::vector<std::string> reserved_skus;  // lines the SKU owners reserved and have not released
+  bool inventory_line_rejected = false;
 
+  // True when every line of the order is reserved.
+  bool AllLinesReserved() const { return !lines.empty() && reserved_skus.size() == lines.size(); }
   bool HasApplied(const EventId& id) const;
   bool operator==(const OrderState&) const = default;
 };

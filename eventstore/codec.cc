@@ -105,6 +105,43 @@ Result<domain::EventPayload> ReadPayload(s::Envelope::Payload::Reader p) {
                                                            ToString(e.getTemplate()), ToString(e.getRecipient()),
                                                            static_cast<domain::NotificationPriority>(priority)});
     }
+    case s::Envelope::Payload::INVENTORY_LINE_RESERVED: {
+      auto e = p.getInventoryLineReserved();
+      return domain::EventPayload(domain::InventoryLineReserved{ToString(e.getSku()), e.getQuantity()});
+    }
+    case s::Envelope::Payload::INVENTORY_LINE_REJECTED: {
+      auto e = p.getInventoryLineRejected();
+      return domain::EventPayload(
+          domain::InventoryLineRejected{ToString(e.getSku()), e.getRequested(), e.getAvailable()});
+    }
+    case s::Envelope::Payload::INVENTORY_LINE_RELEASED: {
+      auto e = p.getInventoryLineReleased();
+      return domain::EventPayload(domain::InventoryLineReleased{ToString(e.getSku()), e.getQuantity()});
+    }
+    case s::Envelope::Payload::STOCK_ADDED: {
+      auto e = p.getStockAdded();
+      return domain::EventPayload(domain::StockAdded{ToString(e.getSku()), e.getQuantity()});
+    }
+    case s::Envelope::Payload::STOCK_RESERVATION_REQUESTED: {
+      auto e = p.getStockReservationRequested();
+      return domain::EventPayload(
+          domain::StockReservationRequested{ToString(e.getSku()), ToString(e.getOrderId()), e.getQuantity()});
+    }
+    case s::Envelope::Payload::STOCK_RELEASE_REQUESTED: {
+      auto e = p.getStockReleaseRequested();
+      return domain::EventPayload(
+          domain::StockReleaseRequested{ToString(e.getSku()), ToString(e.getOrderId()), e.getQuantity()});
+    }
+    case s::Envelope::Payload::NOTIFICATION_REQUESTED: {
+      auto e = p.getNotificationRequested();
+      auto priority = static_cast<uint16_t>(e.getPriority());
+      if (priority > static_cast<uint16_t>(s::NotificationPriority::HIGH)) {
+        return Status::Corruption("unknown notification priority " + std::to_string(priority));
+      }
+      return domain::EventPayload(domain::NotificationRequested{ToString(e.getNotificationId()),
+                                                                ToString(e.getTemplate()), ToString(e.getRecipient()),
+                                                                static_cast<domain::NotificationPriority>(priority)});
+    }
   }
   return Status::Corruption("unknown event type (union discriminant " +
                             std::to_string(static_cast<int>(p.which())) + ")");
@@ -194,6 +231,46 @@ std::string EncodeEvent(const domain::Event& event) {
                  },
                  [&](const domain::NotificationSent& e) {
                    auto b = p.initNotificationSent();
+                   b.setNotificationId(e.notification_id);
+                   b.setTemplate(e.template_name);
+                   b.setRecipient(e.recipient);
+                   b.setPriority(static_cast<s::NotificationPriority>(e.priority));
+                 },
+                 [&](const domain::InventoryLineReserved& e) {
+                   auto b = p.initInventoryLineReserved();
+                   b.setSku(e.sku);
+                   b.setQuantity(e.quantity);
+                 },
+                 [&](const domain::InventoryLineRejected& e) {
+                   auto b = p.initInventoryLineRejected();
+                   b.setSku(e.sku);
+                   b.setRequested(e.requested);
+                   b.setAvailable(e.available);
+                 },
+                 [&](const domain::InventoryLineReleased& e) {
+                   auto b = p.initInventoryLineReleased();
+                   b.setSku(e.sku);
+                   b.setQuantity(e.quantity);
+                 },
+                 [&](const domain::StockAdded& e) {
+                   auto b = p.initStockAdded();
+                   b.setSku(e.sku);
+                   b.setQuantity(e.quantity);
+                 },
+                 [&](const domain::StockReservationRequested& e) {
+                   auto b = p.initStockReservationRequested();
+                   b.setSku(e.sku);
+                   b.setOrderId(e.order_id);
+                   b.setQuantity(e.quantity);
+                 },
+                 [&](const domain::StockReleaseRequested& e) {
+                   auto b = p.initStockReleaseRequested();
+                   b.setSku(e.sku);
+                   b.setOrderId(e.order_id);
+                   b.setQuantity(e.quantity);
+                 },
+                 [&](const domain::NotificationRequested& e) {
+                   auto b = p.initNotificationRequested();
                    b.setNotificationId(e.notification_id);
                    b.setTemplate(e.template_name);
                    b.setRecipient(e.recipient);

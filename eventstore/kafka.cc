@@ -320,16 +320,33 @@ Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& pos
   return KafkaError(err, "assign partitions");
 }
 
+namespace {
+
+// Converts a batch of librdkafka messages into Records (taking ownership).
+// Consumer errors: out-of-range / not-found are returned; others are logged.
+Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n);
+
+}  // namespace
+
 Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds timeout) {
   state_->buffer.resize(max);
   ssize_t n = rd_kafka_consume_batch_queue(state_->queue, static_cast<int>(timeout.count()),
                                            state_->buffer.data(), max);
   if (n < 0) return KafkaError(rd_kafka_last_error(), "consume");
+  return ToRecords(state_->buffer.data(), n);
+}
+
+
+
+
+namespace {
+
+Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n) {
   std::vector<Record> records;
   records.reserve(static_cast<size_t>(n));
   Status fatal;
   for (ssize_t i = 0; i < n; ++i) {
-    rd_kafka_message_t* m = state_->buffer[i];
+    rd_kafka_message_t* m = msgs[i];
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       std::string where = m->rkt ? std::string(rd_kafka_topic_name(m->rkt)) + "[" + std::to_string(m->partition) +
                                        "] at offset " + std::to_string(m->offset)
@@ -343,20 +360,119 @@ Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds t
       rd_kafka_message_destroy(m);
       continue;
     }
-    Record r;
-    r.owner_ = Record::Owner(m, [](void* p) { rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(p)); });
-    r.owner_is_message_ = true;
-    r.topic_ = rd_kafka_topic_name(m->rkt);
-    r.partition_ = m->partition;
-    r.offset_ = m->offset;
-    rd_kafka_timestamp_type_t tstype;
-    r.timestamp_ms_ = rd_kafka_message_timestamp(m, &tstype);
-    if (m->key != nullptr) r.key_ = std::string_view(static_cast<const char*>(m->key), m->key_len);
-    if (m->payload != nullptr) r.value_ = std::string_view(static_cast<const char*>(m->payload), m->len);
-    records.push_back(std::move(r));
+    records.push_back(Record::FromMessage(m));
   }
   if (!fatal.ok()) return fatal;
   return records;
 }
+
+}  // namespace
+
+Record Record::FromMessage(rd_kafka_message_s* m) {
+  Record r;
+  r.owner_ = Owner(m, [](void* p) { rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(p)); });
+  r.owner_is_message_ = true;
+  r.topic_ = rd_kafka_topic_name(m->rkt);
+  r.partition_ = m->partition;
+  r.offset_ = m->offset;
+  rd_kafka_timestamp_type_t tstype;
+  r.timestamp_ms_ = rd_kafka_message_timestamp(m, &tstype);
+  if (m->key != nullptr) r.key_ = std::string_view(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload != nullptr) r.value_ = std::string_view(static_cast<const char*>(m->payload), m->len);
+  return r;
+}
+
+// ---- GroupReader --------------------------------------------------------------
+
+struct GroupReader::State {
+  OffsetLookup next_offset;
+  rd_kafka_queue_t* queue = nullptr;
+  std::vector<rd_kafka_message_t*> buffer;
+  std::vector<TopicPartition> assignment;
+  ~State() {
+    if (queue != nullptr) rd_kafka_queue_destroy(queue);
+  }
+};
+
+namespace {
+
+void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  auto* state = static_cast<GroupReader::State*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    state->assignment.clear();
+    for (int i = 0; i < partitions->cnt; ++i) {
+      TopicPartition tp{partitions->elems[i].topic, partitions->elems[i].partition};
+      partitions->elems[i].offset = state->next_offset(tp);
+      state->assignment.push_back(tp);
+    }
+    spdlog::info("consumer group: assigned {} partition(s)", partitions->cnt);
+    rd_kafka_assign(rk, partitions);
+  } else {
+    state->assignment.clear();
+    rd_kafka_assign(rk, nullptr);
+  }
+}
+
+}  // namespace
+
+GroupReader::GroupReader(KafkaHandle rk, std::unique_ptr<State> state) : rk_(std::move(rk)), state_(std::move(state)) {}
+
+GroupReader::~GroupReader() {
+  if (rk_) {
+    rd_kafka_consumer_close(rk_.get());
+    if (state_->queue != nullptr) {
+      rd_kafka_queue_destroy(state_->queue);
+      state_->queue = nullptr;
+    }
+    rk_.reset();
+  }
+}
+
+Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& config, const std::string& group_id,
+                                                         const std::string& client_id,
+                                                         const std::vector<std::string>& topics,
+                                                         OffsetLookup next_offset) {
+  Status status;
+  rd_kafka_conf_t* conf = internal::MakeConf(config, client_id,
+                                             {{"group.id", group_id},
+                                              {"enable.auto.commit", "false"},
+                                              {"enable.auto.offset.store", "false"},
+                                              {"auto.offset.reset", "error"},
+                                              {"enable.partition.eof", "false"},
+                                              {"fetch.wait.max.ms", "10"},
+                                              {"session.timeout.ms", "6000"},
+                                              {"heartbeat.interval.ms", "500"}},
+                                             &status);
+  if (conf == nullptr) return status;
+  auto state = std::make_unique<State>();
+  state->next_offset = std::move(next_offset);
+  rd_kafka_conf_set_opaque(conf, state.get());
+  rd_kafka_conf_set_rebalance_cb(conf, Rebalance);
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return Status::InvalidArgument(std::string("cannot create Kafka consumer: ") + errstr);
+  }
+  KafkaHandle handle(rk);
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(topics.size()));
+  for (const auto& t : topics) rd_kafka_topic_partition_list_add(list, t.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "subscribe");
+  state->queue = rd_kafka_queue_get_consumer(rk);
+  return std::unique_ptr<GroupReader>(new GroupReader(std::move(handle), std::move(state)));
+}
+
+Result<std::vector<Record>> GroupReader::Poll(size_t max, std::chrono::milliseconds timeout) {
+  state_->buffer.resize(max);
+  ssize_t n = rd_kafka_consume_batch_queue(state_->queue, static_cast<int>(timeout.count()), state_->buffer.data(),
+                                           max);
+  if (n < 0) return KafkaError(rd_kafka_last_error(), "consume");
+  return ToRecords(state_->buffer.data(), n);
+}
+
+std::vector<TopicPartition> GroupReader::Assignment() const { return state_->assignment; }
 
 }  // namespace orderflow::eventstore

@@ -21,6 +21,7 @@
 
 struct rd_kafka_s;
 struct rd_kafka_conf_s;
+struct rd_kafka_message_s;
 
 namespace orderflow::eventstore {
 
@@ -60,8 +61,10 @@ class Record {
   // Value of the last header named `name`, or "" if absent.
   std::string_view HeaderValue(std::string_view name) const;
 
+  // Wraps a consumed librdkafka message, taking ownership (used by the readers).
+  static Record FromMessage(::rd_kafka_message_s* message);
+
  private:
-  friend class Reader;
   using Owner = std::unique_ptr<void, void (*)(void*)>;
   Owner owner_{nullptr, [](void*) {}};
   bool owner_is_message_ = false;
@@ -160,6 +163,33 @@ class Reader {
  private:
   struct State;
   Reader(KafkaHandle rk, std::unique_ptr<State> state);
+  KafkaHandle rk_;
+  std::unique_ptr<State> state_;
+};
+
+// Reads the partitions a consumer group assigns to this member, starting each
+// at the offset `next_offset` returns for it (the member's own stored offset;
+// 0 when it has none): offsets live in the member's local store, never in
+// Kafka. Not thread-safe: one thread polls a GroupReader.
+class GroupReader {
+ public:
+  using OffsetLookup = std::function<int64_t(const TopicPartition&)>;
+
+  static Result<std::unique_ptr<GroupReader>> Create(const KafkaConfig& config, const std::string& group_id,
+                                                     const std::string& client_id,
+                                                     const std::vector<std::string>& topics, OffsetLookup next_offset);
+  ~GroupReader();
+
+  // As Reader::Poll. Rebalances happen inside Poll.
+  Result<std::vector<Record>> Poll(size_t max, std::chrono::milliseconds timeout);
+
+  // Partitions currently assigned to this member.
+  std::vector<TopicPartition> Assignment() const;
+
+  struct State;  // shared with the rebalance callback
+
+ private:
+  GroupReader(KafkaHandle rk, std::unique_ptr<State> state);
   KafkaHandle rk_;
   std::unique_ptr<State> state_;
 };

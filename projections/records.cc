@@ -1,4 +1,5 @@
 #include "eventstore/capnp_util.h"
+#include "projections/order_record.h"
 #include "projections/records_internal.h"
 #include "schemas/projections.capnp.h"
 
@@ -44,6 +45,9 @@ std::string EncodeOrder(const domain::OrderState& o) {
     ids.set(i, capnp::Data::Reader(o.applied_event_ids[i].data(), o.applied_event_ids[i].size()));
   }
   r.setNotificationsSent(o.notifications_sent);
+  auto skus = r.initReservedSkus(o.reserved_skus.size());
+  for (size_t i = 0; i < o.reserved_skus.size(); ++i) skus.set(i, o.reserved_skus[i]);
+  r.setInventoryLineRejected(o.inventory_line_rejected);
   return WritePacked(message);
 }
 
@@ -76,6 +80,8 @@ Result<domain::OrderState> DecodeOrder(std::string_view bytes) {
           o.applied_event_ids.push_back(e);
         }
         o.notifications_sent = r.getNotificationsSent();
+        for (auto sku : r.getReservedSkus()) o.reserved_skus.push_back(ToString(sku));
+        o.inventory_line_rejected = r.getInventoryLineRejected();
         return o;
       });
 }
@@ -130,3 +136,8 @@ Result<RejectedEntry> DecodeRejected(std::string_view bytes) {
 }
 
 }  // namespace orderflow::projections::internal
+
+namespace orderflow::projections {
+std::string EncodeOrderRecord(const domain::OrderState& state) { return internal::EncodeOrder(state); }
+Result<domain::OrderState> DecodeOrderRecord(std::string_view bytes) { return internal::DecodeOrder(bytes); }
+}  // namespace orderflow::projections

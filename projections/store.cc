@@ -19,11 +19,44 @@
 namespace orderflow::projections {
 namespace {
 
-enum Family { kOrders = 0, kHistory, kByStatus, kByCustomer, kRejected, kMeta, kFamilyCount };
+enum Family { kOrders = 0, kHistory, kByStatus, kByCustomer, kRejected, kMeta, kAnalytics, kFamilyCount };
 // Index = Family. "default" is opened too (RocksDB requires it) but unused.
-const char* const kFamilyNames[kFamilyCount] = {"orders", "history", "by_status", "by_customer", "rejected", "meta"};
+const char* const kFamilyNames[kFamilyCount] = {"orders",   "history", "by_status", "by_customer",
+                                                 "rejected", "meta",    "analytics"};
 // Families that make up the projected state (and so the digest).
-constexpr Family kStateFamilies[] = {kOrders, kHistory, kByStatus, kByCustomer, kRejected};
+constexpr Family kStateFamilies[] = {kOrders, kHistory, kByStatus, kByCustomer, kRejected, kAnalytics};
+
+// analytics family keys (values are be64 signed counters)
+constexpr char kGrossKey[] = "revenue/gross";
+constexpr char kRefundedKey[] = "revenue/refunded";
+constexpr char kDeliveredCountKey[] = "delivery/count";
+constexpr char kDeliveredMsKey[] = "delivery/placed_to_delivered_ms";
+constexpr char kHourPrefix[] = "hour/";     // + be64 hour since epoch -> orders placed
+constexpr char kSkuUnitsPrefix[] = "sku_units/";
+constexpr char kSkuRevenuePrefix[] = "sku_revenue/";
+
+// Adds one event's contribution to the analytics counters.
+void CountAnalytics(const domain::Event& e, const domain::OrderState& after, std::map<std::string, int64_t>& delta) {
+  if (const auto* placed = std::get_if<domain::OrderPlaced>(&e.payload)) {
+    std::string key = kHourPrefix;
+    int64_t hour = e.occurred_at_ms / 3'600'000;
+    for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>((static_cast<uint64_t>(hour) >> shift) & 0xff));
+    delta[key] += 1;
+    (void)placed;
+  } else if (const auto* paid = std::get_if<domain::PaymentAuthorized>(&e.payload)) {
+    delta[kGrossKey] += paid->amount_minor;
+    for (const auto& line : after.lines) {
+      delta[kSkuUnitsPrefix + line.sku] += line.quantity;
+      delta[kSkuRevenuePrefix + line.sku] += line.quantity * line.unit_price_minor;
+    }
+  } else if (const auto* refund = std::get_if<domain::PaymentRefunded>(&e.payload)) {
+    delta[kRefundedKey] += refund->amount_minor;
+  } else if (std::holds_alternative<domain::OrderDelivered>(e.payload) && after.delivered_at_ms == e.occurred_at_ms &&
+             after.status == domain::OrderStatus::kDelivered && after.placed_at_ms > 0) {
+    delta[kDeliveredCountKey] += 1;
+    delta[kDeliveredMsKey] += after.delivered_at_ms - after.placed_at_ms;
+  }
+}
 
 constexpr char kOffsetPrefix[] = "offset/";
 constexpr char kProjectionVersionKey[] = "projection_version";
@@ -87,6 +120,7 @@ struct ProjectionStore::Impl {
   StoreOptions options;
   mutable std::mutex offsets_mu;
   Offsets offsets;  // mirror of the committed offsets in meta
+  std::map<std::string, int64_t> analytics;  // mirror of the analytics family (guarded by offsets_mu)
 
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return families[f]; }
 
@@ -214,6 +248,13 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
   auto offsets = impl->LoadOffsets();
   if (!offsets.ok()) return offsets.status();
   impl->offsets = std::move(offsets).value();
+  {
+    std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions(), impl->cf(kAnalytics)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      impl->analytics[it->key().ToString()] = static_cast<int64_t>(GetBE(it->value().ToStringView()));
+    }
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read analytics"));
+  }
   return std::unique_ptr<ProjectionStore>(new ProjectionStore(std::move(impl), dir));
 }
 
@@ -227,6 +268,7 @@ struct PreparedBatch::Impl {
   rocksdb::WriteBatch batch;
   std::map<std::string, Loaded> orders;  // every order the batch touched, as after it
   Offsets next;                          // next offset of each partition the batch consumed
+  std::map<std::string, int64_t> analytics;  // analytics counters this batch changed, as after it
 };
 
 PreparedBatch::PreparedBatch() : impl_(std::make_unique<Impl>()) {}
@@ -329,7 +371,8 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
       }
     }
   }
-  // 3. Apply in log order; collect history entries.
+  // 3. Apply in log order; collect history entries and analytics deltas.
+  std::map<std::string, int64_t> analytics_delta;
   std::vector<std::pair<std::string, std::string>> history;
   history.reserve(decoded.size());
   for (Decoded& d : decoded) {
@@ -339,9 +382,13 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
       ++stats.duplicates;
       continue;
     }
+    const domain::OrderStatus status_before = state.status;
     domain::Apply(state, d.event);
     loaded.dirty = true;
     ++stats.applied;
+    if (!std::holds_alternative<domain::OrderDelivered>(d.event.payload) || status_before != state.status) {
+      CountAnalytics(d.event, state, analytics_delta);
+    }
     const eventstore::Record& record = *d.record;
     history.emplace_back(HistoryKey(state.order_id, state.version),
                          internal::EncodeHistory(record, domain::EventTypeName(d.event.payload), d.event.schema_version));
@@ -377,6 +424,23 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
   for (const auto& k : status_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByStatus), k, ""));
   for (const auto& k : customer_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByCustomer), k, ""));
   for (const auto& [k, v] : rejected) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kRejected), k, v));
+  if (!analytics_delta.empty()) {
+    std::lock_guard lock(impl_->offsets_mu);
+    for (const auto& [k, d] : analytics_delta) {
+      int64_t base = 0;
+      if (in_flight != nullptr && in_flight->impl_->analytics.count(k)) {
+        base = in_flight->impl_->analytics.at(k);
+      } else if (impl_->analytics.count(k)) {
+        base = impl_->analytics.at(k);
+      }
+      out.analytics[k] = base + d;
+    }
+  }
+  for (const auto& [k, v] : out.analytics) {
+    std::string value;
+    PutBE64(&value, static_cast<uint64_t>(v));
+    ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kAnalytics), k, value));
+  }
   for (const auto& [tp, offset] : next) {
     std::string value;
     PutBE64(&value, static_cast<uint64_t>(offset));
@@ -394,6 +458,7 @@ Status ProjectionStore::Commit(const PreparedBatch& prepared) {
       FromRocks(impl_->db->Write(write_options, const_cast<rocksdb::WriteBatch*>(&in.batch)), "write batch"));
   std::lock_guard lock(impl_->offsets_mu);
   for (const auto& [tp, offset] : in.next) impl_->offsets[tp] = offset;
+  for (const auto& [k, v] : in.analytics) impl_->analytics[k] = v;
   return Status::Ok();
 }
 
@@ -460,6 +525,58 @@ Result<std::map<std::string, uint64_t>> ProjectionStore::CountByStatus() const {
   }
   ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read status index"));
   return out;
+}
+
+Result<Analytics> ProjectionStore::GetAnalytics(size_t top) const {
+  std::map<std::string, int64_t> counters;
+  if (impl_->options.read_only) {
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kAnalytics)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      counters[it->key().ToString()] = static_cast<int64_t>(GetBE(it->value().ToStringView()));
+    }
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read analytics"));
+  } else {
+    std::lock_guard lock(impl_->offsets_mu);
+    counters = impl_->analytics;
+  }
+  Analytics a;
+  a.gross_minor = counters[kGrossKey];
+  a.refunded_minor = counters[kRefundedKey];
+  a.net_minor = a.gross_minor - a.refunded_minor;
+  a.delivered = counters[kDeliveredCountKey];
+  a.average_placed_to_delivered_ms =
+      a.delivered > 0 ? static_cast<double>(counters[kDeliveredMsKey]) / static_cast<double>(a.delivered) : 0;
+  std::map<std::string, SkuSales> skus;
+  for (const auto& [k, v] : counters) {
+    std::string_view key = k;
+    if (key.starts_with(kHourPrefix) && key.size() == sizeof(kHourPrefix) - 1 + 8) {
+      a.orders_per_hour[static_cast<int64_t>(GetBE(key.substr(sizeof(kHourPrefix) - 1))) * 3'600'000] = v;
+    } else if (key.starts_with(kSkuUnitsPrefix)) {
+      std::string sku(key.substr(sizeof(kSkuUnitsPrefix) - 1));
+      skus[sku].sku = sku;
+      skus[sku].units = v;
+    } else if (key.starts_with(kSkuRevenuePrefix)) {
+      std::string sku(key.substr(sizeof(kSkuRevenuePrefix) - 1));
+      skus[sku].sku = sku;
+      skus[sku].revenue_minor = v;
+    }
+  }
+  for (auto& [sku, sales] : skus) {
+    a.top_by_units.push_back(sales);
+    a.top_by_revenue.push_back(sales);
+  }
+  auto trim_sorted = [top](std::vector<SkuSales>& v, auto key) {
+    std::sort(v.begin(), v.end(), [&](const SkuSales& x, const SkuSales& y) {
+      return key(x) != key(y) ? key(x) > key(y) : x.sku < y.sku;
+    });
+    if (v.size() > top) v.resize(top);
+  };
+  trim_sorted(a.top_by_units, [](const SkuSales& s) { return s.units; });
+  trim_sorted(a.top_by_revenue, [](const SkuSales& s) { return s.revenue_minor; });
+  auto by_status = CountByStatus();
+  if (!by_status.ok()) return by_status.status();
+  a.orders_by_status = std::move(by_status).value();
+  return a;
 }
 
 Result<std::vector<RejectedEntry>> ProjectionStore::GetRejected(size_t limit) const {

@@ -7,6 +7,7 @@
 //   by_customer  customer \0 order id -> "" (secondary index)
 //   rejected     topic \0 partition(be32) offset(be64) -> RejectedRecord
 //   meta         "offset/<topic>/<partition(be32)>" -> next offset (be64), versions
+//   analytics    counters: revenue, units and revenue per SKU, orders per hour, delivery times
 //
 // ApplyBatch writes the state changes of a whole batch and the next offset of
 // every partition it consumed in ONE WriteBatch: after a crash the store holds
@@ -78,6 +79,25 @@ struct RejectedEntry {
 
 using Offsets = std::map<eventstore::TopicPartition, int64_t>;
 
+struct SkuSales {
+  std::string sku;
+  int64_t units = 0;          // units in paid orders
+  int64_t revenue_minor = 0;  // their line revenue
+};
+
+// The analytics projection.
+struct Analytics {
+  int64_t gross_minor = 0;     // payments authorized
+  int64_t refunded_minor = 0;  // refunds
+  int64_t net_minor = 0;
+  std::map<std::string, uint64_t> orders_by_status;
+  std::vector<SkuSales> top_by_units;
+  std::vector<SkuSales> top_by_revenue;
+  std::map<int64_t, int64_t> orders_per_hour;  // hour start (epoch ms) -> orders placed
+  int64_t delivered = 0;
+  double average_placed_to_delivered_ms = 0;
+};
+
 // A batch decoded and applied in memory, ready to be written. Move-only.
 class PreparedBatch {
  public:
@@ -130,6 +150,9 @@ class ProjectionStore {
   Result<std::map<std::string, uint64_t>> CountByStatus() const;
 
   Result<std::vector<RejectedEntry>> GetRejected(size_t limit) const;
+
+  // Revenue, orders by status, top `top` SKUs, orders per hour, delivery time.
+  Result<Analytics> GetAnalytics(size_t top = 5) const;
 
   // SHA-256 (hex) over the sorted contents of every projection column family
   // (not meta). Equal digests mean equal state, byte for byte.

@@ -82,9 +82,42 @@ struct NotificationSent {
   priority @3 :NotificationPriority;
 }
 
+# Per-line inventory outcomes, appended to orders.events (key = order id) by
+# the owner of the SKU.
+struct InventoryLine {
+  sku @0 :Text;
+  quantity @1 :Int32;
+}
+
+struct InventoryLineRejected {
+  sku @0 :Text;
+  requested @1 :Int32;
+  available @2 :Int32;
+}
+
+# inventory.events (key = SKU): the stock aggregate's inputs.
+struct StockAdded {
+  sku @0 :Text;
+  quantity @1 :Int32;
+}
+
+struct StockRequest {
+  sku @0 :Text;
+  orderId @1 :Text;
+  quantity @2 :Int32;
+}
+
+# notifications.high / notifications.low (key = order id): work items.
+struct NotificationRequested {
+  notificationId @0 :Text;
+  template @1 :Text;
+  recipient @2 :Text;
+  priority @3 :NotificationPriority;
+}
+
 struct Envelope {
   eventId @0 :Data;           # 16 bytes (UUID)
-  aggregateId @1 :Text;       # order id; key of the Kafka record
+  aggregateId @1 :Text;       # order id (SKU on inventory.events); key of the Kafka record
   occurredAtMs @2 :Int64;     # Unix epoch milliseconds
   schemaVersion @3 :UInt16;
   causationId @4 :Data;       # event that caused this one; empty for commands
@@ -102,5 +135,12 @@ struct Envelope {
     orderDelivered @14 :OrderDelivered;
     orderCancelled @15 :OrderCancelled;
     notificationSent @16 :NotificationSent;
+    inventoryLineReserved @17 :InventoryLine;
+    inventoryLineRejected @18 :InventoryLineRejected;
+    inventoryLineReleased @19 :InventoryLine;
+    stockAdded @20 :StockAdded;
+    stockReservationRequested @21 :StockRequest;
+    stockReleaseRequested @22 :StockRequest;
+    notificationRequested @23 :NotificationRequested;
   }
 }

@@ -38,6 +38,8 @@ struct OrderRecord {
   version @15 :UInt32;                 # events applied so far
   appliedEventIds @16 :List(Data);     # dedupe: ids of every applied event
   notificationsSent @17 :UInt32;
+  reservedSkus @18 :List(Text);
+  inventoryLineRejected @19 :Bool;
 }
 
 # history: order id + sequence -> HistoryRecord

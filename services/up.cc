@@ -12,6 +12,7 @@
 #include "projections/store.h"
 #include "services/order_service.h"
 #include "services/simulator.h"
+#include "services/lifecycle.h"
 
 namespace orderflow::services {
 namespace {
@@ -77,6 +78,38 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     Status s = projector.Run(halt);
     if (!s.ok()) fail(s);
   });
+
+  // The lifecycle services, each with its own store under <data-dir>/services/.
+  std::vector<std::unique_ptr<ServiceRunner>> runners;
+  std::vector<std::thread> service_threads;
+  if (options.lifecycle) {
+    LifecycleConfig config;
+    config.transit_delay = options.transit_delay;
+    config.payment.max_amount_minor = options.max_payment_minor;
+    for (const std::string& name : LifecycleServiceNames()) {
+      ServiceOptions so;
+      so.name = name;
+      so.kafka = kafka;
+      so.data_dir = options.data_dir + "/services/" + name;
+      auto runner = MakeLifecycleService(so, catalog, config);
+      if (!runner.ok()) {
+        fail(runner.status());
+        break;
+      }
+      runners.push_back(std::move(runner).value());
+    }
+    for (auto& runner : runners) {
+      service_threads.emplace_back([&, r = runner.get()] {
+        Status s = r->Run(halt);
+        if (!s.ok()) fail(Status(s.code(), r->options().name + ": " + s.message()));
+      });
+    }
+  }
+  auto join_all = [&] {
+    halt.store(true);
+    projector_thread.join();
+    for (auto& t : service_threads) t.join();
+  };
   auto should_stop = [&] { return stop.load() || halt.load(); };
 
   // Place the simulated orders, paced by --rate.
@@ -110,31 +143,54 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   if (options.simulate > 0) spdlog::info("placed {} orders", summary.orders_placed);
 
   if (options.exit_when_done) {
-    // Done when the projector reached the end of the log as it is now, and
-    // every simulated order is in the store.
-    Result<projections::Offsets> targets = Status::Unavailable("not asked yet");
+    auto log_end = [&]() -> Result<projections::Offsets> {
+      projections::Offsets out;
+      for (const auto& tp : projector.partitions()) {
+        auto w = (*meta_reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+        if (!w.ok()) return w.status();
+        out[tp] = w->high;
+      }
+      return out;
+    };
+    // Done when every order is terminal (or just projected, without the
+    // lifecycle services), every simulated order is in the store, and the log
+    // stopped growing with the projector at its end.
+    auto settled = [&]() -> Result<bool> {
+      auto counts = (*store)->CountByStatus();
+      if (!counts.ok()) return counts.status();
+      uint64_t total = 0, done = 0;
+      for (const auto& [status, n] : *counts) {
+        total += n;
+        if (!options.lifecycle || status == "delivered" || status == "cancelled") done += n;
+      }
+      if (total < placed_ids.size() || done != total) return false;
+      auto end = log_end();
+      if (!end.ok()) return end.status();
+      auto reached = projector.Reached(*end);
+      if (!reached.ok() || !*reached) return reached;
+      std::this_thread::sleep_for(std::chrono::milliseconds(options.lifecycle ? 300 : 0));
+      auto again = log_end();
+      if (!again.ok()) return again.status();
+      return *again == *end;
+    };
+    auto last_log = Clock::now();
     while (!should_stop()) {
-      targets = [&]() -> Result<projections::Offsets> {
-        projections::Offsets out;
-        for (const auto& tp : projector.partitions()) {
-          auto w = (*meta_reader)->QueryWatermarks(tp, std::chrono::seconds(10));
-          if (!w.ok()) return w.status();
-          out[tp] = w->high;
-        }
-        return out;
-      }();
-      if (targets.ok()) break;
-      spdlog::warn("end of log: {}; retrying", targets.status().ToString());
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    while (!should_stop()) {
-      auto reached = projector.Reached(*targets);
-      if (!reached.ok()) {
-        fail(reached.status());
+      auto done = settled();
+      if (!done.ok() && !done.status().IsRetryable()) {
+        fail(done.status());
         break;
       }
-      if (*reached) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (done.ok() && *done) break;
+      if (Clock::now() - last_log > std::chrono::seconds(3)) {
+        last_log = Clock::now();
+        auto counts = (*store)->CountByStatus();
+        if (counts.ok()) {
+          std::string line;
+          for (const auto& [status, n] : *counts) line += " " + status + "=" + std::to_string(n);
+          spdlog::info("waiting for every order to finish:{}", line);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     for (const std::string& id : placed_ids) {
       if (should_stop()) break;
@@ -148,8 +204,7 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     while (!should_stop()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 
-  halt.store(true);
-  projector_thread.join();
+  join_all();
   ORDERFLOW_RETURN_IF_ERROR(first_error);
 
   summary.events_applied = projector.totals().applied;
@@ -158,6 +213,8 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   auto counts = (*store)->CountByStatus();
   if (!counts.ok()) return counts.status();
   summary.orders_by_status = std::move(counts).value();
+  summary.delivered = summary.orders_by_status["delivered"];
+  summary.cancelled = summary.orders_by_status["cancelled"];
   auto digest = (*store)->Digest();
   if (!digest.ok()) return digest.status();
   summary.digest = std::move(digest).value();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -23,6 +24,9 @@ struct UpOptions {
   uint64_t seed = 1;
   bool exit_when_done = false;    // exit once the simulation is fully projected
   size_t batch_size = 5000;
+  bool lifecycle = true;          // run payment, inventory, shipping, delivery, notification too
+  std::chrono::milliseconds transit_delay{500};
+  int64_t max_payment_minor = 50000;
 };
 
 struct UpSummary {
@@ -34,11 +38,14 @@ struct UpSummary {
   uint64_t records_rejected = 0;
   double seconds = 0;
   std::map<std::string, uint64_t> orders_by_status;
+  uint64_t delivered = 0;
+  uint64_t cancelled = 0;
   std::string digest;
 };
 
-// Runs until `stop` is set, or (with exit_when_done) until every simulated
-// order is projected and the projector has reached the end of the log.
+// Runs until `stop` is set, or (with exit_when_done) until every order is in a
+// terminal state (delivered or cancelled; with lifecycle off: projected) and
+// the log has stopped growing with the projector at its end.
 // `on_ready` is called once with the bootstrap list when the services run.
 // Errors: the first fatal error of any part (the others are then stopped).
 Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop,

@@ -38,10 +38,18 @@ std::vector<Event> EveryEventType() {
       MakeEvent(OrderDelivered{"alice"}),
       MakeEvent(OrderCancelled{"customer request", CancelSource::kCustomer}),
       MakeEvent(NotificationSent{"n-1", "order_delivered", "alice", NotificationPriority::kHigh}),
+      MakeEvent(InventoryLineReserved{"SKU-MUG", 2}),
+      MakeEvent(InventoryLineRejected{"SKU-MUG", 2, 1}),
+      MakeEvent(InventoryLineReleased{"SKU-MUG", 2}),
+      MakeEvent(StockAdded{"SKU-MUG", 100}),
+      MakeEvent(StockReservationRequested{"SKU-MUG", "order-1", 2}),
+      MakeEvent(StockReleaseRequested{"SKU-MUG", "order-1", 2}),
+      MakeEvent(NotificationRequested{"n-2", "order_placed", "alice", NotificationPriority::kLow}),
   };
 }
 
 TEST(CodecTest, EveryEventTypeRoundTrips) {
+  EXPECT_EQ(EveryEventType().size(), std::variant_size_v<EventPayload>);
   for (const Event& e : EveryEventType()) {
     std::string bytes = EncodeEvent(e);
     auto decoded = DecodeEvent(bytes);

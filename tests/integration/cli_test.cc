@@ -28,7 +28,8 @@ TEST(CliTest, HelpExitsZeroForEveryCommand) {
   auto top = Orderflow({"--help"});
   EXPECT_EQ(top.status, 0);
   EXPECT_NE(top.out.find("Commands:"), std::string::npos);
-  for (const char* cmd : {"up", "broker", "service", "order", "history", "catalog", "replay", "digest"}) {
+  for (const char* cmd : {"up", "broker", "service", "order", "history", "catalog", "replay", "digest", "stock",
+                          "analytics"}) {
     auto r = Orderflow({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd << ": " << r.err;
     EXPECT_NE(r.out.find("Usage: orderflow"), std::string::npos) << cmd;
@@ -94,7 +95,7 @@ TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   const std::string live = dir.Sub("live");
 
   auto up = Orderflow({"up", "--brokers", brokers, "--data-dir", live, "--simulate", "500", "--exit-when-done", "--json",
-                 "--log-level", "warn"});
+                       "--log-level", "warn", "--projector-only"});
   ASSERT_EQ(up.status, 0) << up.err;
   auto summary = nlohmann::json::parse(up.out);
   EXPECT_EQ(summary["orders_placed"], 500);
@@ -108,11 +109,13 @@ TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   EXPECT_EQ(rejected.status, 1);
   EXPECT_NE(rejected.err.find("unknown SKU"), std::string::npos) << rejected.err;
 
-  auto up2 = Orderflow({"up", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn"});
+  auto up2 = Orderflow(
+      {"up", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"});
   ASSERT_EQ(up2.status, 0) << up2.err;
   auto cancel = Orderflow({"order", "cancel", id, "--brokers", brokers, "--data-dir", live});
   ASSERT_EQ(cancel.status, 0) << cancel.err;
-  auto up3 = Orderflow({"up", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn"});
+  auto up3 = Orderflow(
+      {"up", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"});
   ASSERT_EQ(up3.status, 0) << up3.err;
 
   // Services stopped: history and get read the local store.

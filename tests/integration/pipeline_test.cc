@@ -104,6 +104,7 @@ TEST(PipelineTest, RunUpPlacesAndProjectsEverySimulatedOrder) {
   options.simulate = 300;
   options.exit_when_done = true;
   options.partitions = 3;
+  options.lifecycle = false;
   std::atomic<bool> stop{false};
   std::string brokers;
   auto summary = services::RunUp(options, domain::Catalog::Demo(), stop,

@@ -1,0 +1,362 @@
+#include "services/lifecycle.h"
+
+#include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <set>
+
+#include "eventstore/topics.h"
+
+namespace orderflow::services {
+namespace {
+
+using domain::OrderStatus;
+using eventstore::kInventoryTopic;
+using eventstore::kOrdersTopic;
+
+bool Entered(const domain::OrderState& before, const domain::OrderState& after, OrderStatus status) {
+  return before.status != status && after.status == status;
+}
+
+int32_t LineQuantity(const domain::OrderState& order, const std::string& sku) {
+  for (const auto& l : order.lines) {
+    if (l.sku == sku) return l.quantity;
+  }
+  return 0;
+}
+
+// ---- payment ----------------------------------------------------------------
+
+class PaymentReactor final : public Reactor {
+ public:
+  explicit PaymentReactor(PaymentRules rules) : rules_(std::move(rules)) {}
+
+  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                    BatchContext& ctx) override {
+    const std::string& id = after.order_id;
+    if (Entered(before, after, OrderStatus::kPlaced)) {
+      // The gateway call is idempotent per order: a decision made once is kept.
+      if (ctx.Get("charge/" + id)) return;
+      std::string reason;
+      if (std::find(rules_.blocked_customers.begin(), rules_.blocked_customers.end(), after.customer_id) !=
+          rules_.blocked_customers.end()) {
+        reason = "card blocked";
+      } else if (after.total_minor > rules_.max_amount_minor) {
+        reason = "amount over the limit of " + std::to_string(rules_.max_amount_minor / 100) + " " + after.currency;
+      }
+      if (reason.empty()) {
+        ctx.Emit(kOrdersTopic, e, id, "authorize", domain::PaymentAuthorized{"pay-" + id.substr(0, 8), after.total_minor});
+        ctx.Put("charge/" + id, "authorized");
+      } else {
+        ctx.Emit(kOrdersTopic, e, id, "decline", domain::PaymentDeclined{reason, after.total_minor});
+        ctx.Emit(kOrdersTopic, e, id, "cancel", domain::OrderCancelled{"payment declined: " + reason,
+                                                                        domain::CancelSource::kPayment});
+        ctx.Put("charge/" + id, "declined");
+      }
+    } else if (Entered(before, after, OrderStatus::kInventoryRejected)) {
+      Refund(e, after, "inventory rejected", ctx);
+      const auto& rejected = std::get<domain::InventoryRejected>(e.payload);
+      ctx.Emit(kOrdersTopic, e, id, "cancel",
+               domain::OrderCancelled{"out of stock: " + rejected.sku, domain::CancelSource::kInventory});
+    } else if (Entered(before, after, OrderStatus::kCancelled)) {
+      Refund(e, after, "order cancelled", ctx);
+    }
+  }
+
+ private:
+  // At most one refund per order, whatever path asks for it.
+  void Refund(const domain::Event& e, const domain::OrderState& order, const std::string& reason, BatchContext& ctx) {
+    int64_t due = order.paid_minor - order.refunded_minor;
+    if (due <= 0 || ctx.Get("refund/" + order.order_id)) return;
+    ctx.Emit(kOrdersTopic, e, order.order_id, "refund", domain::PaymentRefunded{order.payment_id, due, reason});
+    ctx.Put("refund/" + order.order_id, std::to_string(due));
+  }
+
+  PaymentRules rules_;
+};
+
+// ---- inventory ----------------------------------------------------------------
+//
+// Two roles in one service. Order side (orders.events, by order): asks the
+// SKU owners to reserve each line once payment is authorized, turns their
+// per-line answers into InventoryReserved / InventoryRejected, and asks for
+// releases when an order fails or is cancelled. SKU side (inventory.events,
+// by SKU): the single owner of each SKU's stock decides every request in log
+// order, so stock never goes below zero however many instances run.
+
+class InventoryReactor final : public Reactor {
+ public:
+  explicit InventoryReactor(const domain::Catalog& catalog) : catalog_(catalog) {}
+
+  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                    BatchContext& ctx) override {
+    const std::string& id = after.order_id;
+    if (Entered(before, after, OrderStatus::kPaymentAuthorized)) {
+      for (const auto& line : after.lines) {
+        ctx.Emit(kInventoryTopic, e, line.sku, "reserve/" + line.sku,
+                 domain::StockReservationRequested{line.sku, id, line.quantity});
+      }
+    } else if (const auto* reserved = std::get_if<domain::InventoryLineReserved>(&e.payload)) {
+      if (after.status == OrderStatus::kPaymentAuthorized && after.AllLinesReserved()) {
+        ctx.Emit(kOrdersTopic, e, id, "reserved", domain::InventoryReserved{"res-" + id.substr(0, 8), after.lines});
+      } else if (after.status == OrderStatus::kCancelled || after.status == OrderStatus::kInventoryRejected) {
+        Release(e, after, reserved->sku, ctx);  // arrived after the order failed
+      }
+    } else if (const auto* rejected = std::get_if<domain::InventoryLineRejected>(&e.payload)) {
+      if (after.status == OrderStatus::kPaymentAuthorized && !ctx.Get("rejected/" + id)) {
+        ctx.Put("rejected/" + id, rejected->sku);
+        ctx.Emit(kOrdersTopic, e, id, "rejected",
+                 domain::InventoryRejected{rejected->sku, rejected->requested, rejected->available,
+                                           "insufficient stock"});
+        for (const auto& sku : after.reserved_skus) Release(e, after, sku, ctx);
+      }
+    } else if (Entered(before, after, OrderStatus::kCancelled)) {
+      for (const auto& sku : after.reserved_skus) Release(e, after, sku, ctx);
+    }
+  }
+
+  void OnEvent(const std::string& topic, const domain::Event& e, BatchContext& ctx) override {
+    if (topic != kInventoryTopic) return;
+    if (const auto* added = std::get_if<domain::StockAdded>(&e.payload)) {
+      SetStock(ctx, added->sku, Stock(ctx, added->sku) + added->quantity);
+    } else if (const auto* req = std::get_if<domain::StockReservationRequested>(&e.payload)) {
+      const std::string key = "res/" + req->sku + "/" + req->order_id;
+      if (ctx.Get(key)) return;  // decided before: the answer is already in the log
+      int64_t stock = Stock(ctx, req->sku);
+      if (req->quantity > 0 && stock >= req->quantity) {
+        SetStock(ctx, req->sku, stock - req->quantity);
+        ctx.Put(key, "R" + std::to_string(req->quantity));
+        ctx.Emit(kOrdersTopic, e, req->order_id, "line/" + req->sku,
+                 domain::InventoryLineReserved{req->sku, req->quantity});
+      } else {
+        ctx.Put(key, "X");
+        ctx.Emit(kOrdersTopic, e, req->order_id, "line/" + req->sku,
+                 domain::InventoryLineRejected{req->sku, req->quantity, static_cast<int32_t>(std::max<int64_t>(stock, 0))});
+      }
+    } else if (const auto* rel = std::get_if<domain::StockReleaseRequested>(&e.payload)) {
+      const std::string key = "res/" + rel->sku + "/" + rel->order_id;
+      auto res = ctx.Get(key);
+      if (!res || res->empty() || (*res)[0] != 'R') return;  // never reserved, or released already
+      int32_t qty = 0;
+      std::from_chars(res->data() + 1, res->data() + res->size(), qty);
+      SetStock(ctx, rel->sku, Stock(ctx, rel->sku) + qty);
+      ctx.Put(key, "released");
+      ctx.Emit(kOrdersTopic, e, rel->order_id, "released/" + rel->sku, domain::InventoryLineReleased{rel->sku, qty});
+    }
+  }
+
+ private:
+  void Release(const domain::Event& cause, const domain::OrderState& order, const std::string& sku,
+               BatchContext& ctx) {
+    ctx.Emit(kInventoryTopic, cause, sku, "release/" + sku,
+             domain::StockReleaseRequested{sku, order.order_id, LineQuantity(order, sku)});
+  }
+
+  int64_t Stock(BatchContext& ctx, const std::string& sku) {
+    auto v = ctx.Get("stock/" + sku);
+    if (v) {
+      int64_t n = 0;
+      std::from_chars(v->data(), v->data() + v->size(), n);
+      return n;
+    }
+    const domain::CatalogItem* item = catalog_.Find(sku);
+    return item ? item->initial_stock : 0;
+  }
+  void SetStock(BatchContext& ctx, const std::string& sku, int64_t n) { ctx.Put("stock/" + sku, std::to_string(n)); }
+
+  const domain::Catalog& catalog_;
+};
+
+// ---- shipping -----------------------------------------------------------------
+
+class ShippingReactor final : public Reactor {
+ public:
+  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                    BatchContext& ctx) override {
+    if (!Entered(before, after, OrderStatus::kInventoryReserved)) return;
+    static constexpr const char* kCarriers[] = {"DHL", "UPS", "PostNL"};
+    domain::EventId tracking = domain::DeriveEventId(e.id, "tracking");
+    std::string hex = domain::UuidToString(tracking).substr(0, 8);
+    std::transform(hex.begin(), hex.end(), hex.begin(), ::toupper);
+    ctx.Emit(kOrdersTopic, e, after.order_id, "ship",
+             domain::OrderShipped{kCarriers[tracking[0] % 3], "TRK" + hex});
+  }
+};
+
+// ---- delivery -----------------------------------------------------------------
+
+class DeliveryReactor final : public Reactor {
+ public:
+  explicit DeliveryReactor(std::chrono::milliseconds transit) : transit_(transit) {}
+
+  void Load(const std::map<std::string, std::string>& state) override {
+    pending_.clear();
+    for (const auto& [key, value] : state) {
+      if (key.rfind("due/", 0) != 0) continue;
+      auto bar = value.find('|');
+      Pending p;
+      std::from_chars(value.data(), value.data() + bar, p.due_ms);
+      domain::UuidFromString(value.substr(bar + 1, 36), &p.cause);
+      p.recipient = value.size() > bar + 38 ? value.substr(bar + 38) : "";
+      pending_[key.substr(4)] = p;
+    }
+  }
+
+  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                    BatchContext& ctx) override {
+    if (!Entered(before, after, OrderStatus::kShipped)) return;
+    Pending p{ctx.now_ms() + transit_.count(), e.id, after.customer_id};
+    pending_[after.order_id] = p;
+    ctx.Put("due/" + after.order_id,
+            std::to_string(p.due_ms) + "|" + domain::UuidToString(p.cause) + "|" + p.recipient);
+  }
+
+  void OnTick(BatchContext& ctx) override {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.due_ms > ctx.now_ms()) {
+        ++it;
+        continue;
+      }
+      domain::Event cause;
+      cause.id = it->second.cause;
+      ctx.Emit(kOrdersTopic, cause, it->first, "deliver", domain::OrderDelivered{it->second.recipient});
+      ctx.Delete("due/" + it->first);
+      it = pending_.erase(it);
+    }
+  }
+
+ private:
+  struct Pending {
+    int64_t due_ms = 0;
+    domain::EventId cause{};
+    std::string recipient;
+  };
+  std::chrono::milliseconds transit_;
+  std::map<std::string, Pending> pending_;
+};
+
+// ---- notification -------------------------------------------------------------
+//
+// Router: lifecycle events -> NotificationRequested on notifications.high
+// (declined, cancelled, delivered) or notifications.low (placed, shipped).
+// Sender: drains high before low; "sends" by appending a line to the outbox
+// and records NotificationSent. The outbox itself is the record of what was
+// sent, re-read on every (re)start, so an id is never sent twice.
+
+class NotificationReactor final : public Reactor {
+ public:
+  explicit NotificationReactor(std::string outbox) : outbox_path_(std::move(outbox)) {}
+
+  void Load(const std::map<std::string, std::string>&) override {
+    sent_.clear();
+    pending_lines_.clear();
+    std::ifstream in(outbox_path_);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto last_tab = line.rfind('\t');
+      if (last_tab != std::string::npos) sent_.insert(line.substr(last_tab + 1));
+    }
+  }
+
+  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                    BatchContext& ctx) override {
+    using P = domain::NotificationPriority;
+    const char* template_name = nullptr;
+    P priority = P::kLow;
+    if (Entered(before, after, OrderStatus::kPlaced)) {
+      template_name = "order_placed";
+    } else if (Entered(before, after, OrderStatus::kShipped)) {
+      template_name = "order_shipped";
+    } else if (Entered(before, after, OrderStatus::kPaymentDeclined)) {
+      template_name = "payment_declined", priority = P::kHigh;
+    } else if (Entered(before, after, OrderStatus::kCancelled)) {
+      template_name = "order_cancelled", priority = P::kHigh;
+    } else if (Entered(before, after, OrderStatus::kDelivered)) {
+      template_name = "order_delivered", priority = P::kHigh;
+    }
+    if (template_name == nullptr) return;
+    std::string id = domain::UuidToString(domain::DeriveEventId(e.id, "notification"));
+    ctx.Emit(priority == P::kHigh ? eventstore::kNotificationsHighTopic : eventstore::kNotificationsLowTopic, e,
+             after.order_id, std::string("request/") + template_name,
+             domain::NotificationRequested{id, template_name, after.customer_id, priority});
+  }
+
+  void OnEvent(const std::string& topic, const domain::Event& e, BatchContext& ctx) override {
+    const auto* req = std::get_if<domain::NotificationRequested>(&e.payload);
+    if (req == nullptr) return;
+    if (sent_.insert(req->notification_id).second) {
+      pending_lines_ += req->recipient + "\t" + req->template_name + "\t" + e.order_id + "\t" +
+                        req->notification_id + "\n";
+    }
+    // Recorded again on a re-delivery: same event id, dropped by every consumer.
+    ctx.Emit(kOrdersTopic, e, e.order_id, "sent",
+             domain::NotificationSent{req->notification_id, req->template_name, req->recipient, req->priority});
+  }
+
+  Status FlushSideEffects() override {
+    if (pending_lines_.empty()) return Status::Ok();
+    int fd = ::open(outbox_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::Unavailable("open outbox " + outbox_path_ + ": " + std::strerror(errno));
+    ssize_t n = ::write(fd, pending_lines_.data(), pending_lines_.size());
+    bool ok = n == static_cast<ssize_t>(pending_lines_.size()) && ::fdatasync(fd) == 0;
+    ::close(fd);
+    if (!ok) return Status::Unavailable("write outbox " + outbox_path_);
+    pending_lines_.clear();
+    return Status::Ok();
+  }
+
+ private:
+  std::string outbox_path_;
+  std::set<std::string> sent_;
+  std::string pending_lines_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reactor> MakePaymentReactor(PaymentRules rules) {
+  return std::make_unique<PaymentReactor>(std::move(rules));
+}
+std::unique_ptr<Reactor> MakeInventoryReactor(const domain::Catalog& catalog) {
+  return std::make_unique<InventoryReactor>(catalog);
+}
+std::unique_ptr<Reactor> MakeShippingReactor() { return std::make_unique<ShippingReactor>(); }
+std::unique_ptr<Reactor> MakeDeliveryReactor(std::chrono::milliseconds transit) {
+  return std::make_unique<DeliveryReactor>(transit);
+}
+std::unique_ptr<Reactor> MakeNotificationReactor(std::string outbox_path) {
+  return std::make_unique<NotificationReactor>(std::move(outbox_path));
+}
+
+Result<std::unique_ptr<ServiceRunner>> MakeLifecycleService(ServiceOptions options, const domain::Catalog& catalog,
+                                                            const LifecycleConfig& config) {
+  using eventstore::kNotificationsHighTopic;
+  using eventstore::kNotificationsLowTopic;
+  std::unique_ptr<Reactor> reactor;
+  const std::string& name = options.name;
+  if (name == "payment") {
+    reactor = MakePaymentReactor(config.payment);
+    options.inputs = {{kOrdersTopic}};
+  } else if (name == "inventory") {
+    reactor = MakeInventoryReactor(catalog);
+    options.inputs = {{kOrdersTopic, kInventoryTopic}};
+  } else if (name == "shipping") {
+    reactor = MakeShippingReactor();
+    options.inputs = {{kOrdersTopic}};
+  } else if (name == "delivery") {
+    reactor = MakeDeliveryReactor(config.transit_delay);
+    options.inputs = {{kOrdersTopic}};
+  } else if (name == "notification") {
+    reactor = MakeNotificationReactor(options.data_dir + "/outbox.log");
+    options.inputs = {{kNotificationsHighTopic}, {kNotificationsLowTopic}, {kOrdersTopic}};
+  } else {
+    return Status::InvalidArgument("unknown service '" + name +
+                                   "' (payment, inventory, shipping, delivery, notification, projector)");
+  }
+  return ServiceRunner::Create(std::move(options), std::move(reactor));
+}
+
+}  // namespace orderflow::services

@@ -1,0 +1,46 @@
+// The lifecycle services: payment, inventory, shipping, delivery and
+// notification, each a Reactor run by a ServiceRunner (see runner.h).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "domain/catalog.h"
+#include "services/runner.h"
+
+namespace orderflow::services {
+
+// The simulated payment gateway's deterministic rules.
+struct PaymentRules {
+  int64_t max_amount_minor = 50000;                          // decline orders above this total
+  std::vector<std::string> blocked_customers = {"cust-0013"};  // their card token is blocked
+};
+
+std::unique_ptr<Reactor> MakePaymentReactor(PaymentRules rules);
+// `catalog` gives each SKU's initial stock; it must outlive the reactor.
+std::unique_ptr<Reactor> MakeInventoryReactor(const domain::Catalog& catalog);
+std::unique_ptr<Reactor> MakeShippingReactor();
+std::unique_ptr<Reactor> MakeDeliveryReactor(std::chrono::milliseconds transit_delay);
+// Appends one line per notification to `outbox_path`:
+// recipient \t template \t order id \t notification id.
+std::unique_ptr<Reactor> MakeNotificationReactor(std::string outbox_path);
+
+// The services `orderflow service NAME` and `orderflow up` run.
+inline const std::vector<std::string>& LifecycleServiceNames() {
+  static const std::vector<std::string> names = {"payment", "inventory", "shipping", "delivery", "notification"};
+  return names;
+}
+
+struct LifecycleConfig {
+  PaymentRules payment;
+  std::chrono::milliseconds transit_delay{0};
+};
+
+// Options (input topics) and reactor for service `name`; kInvalidArgument for
+// an unknown name. `options` must have name, instance, kafka and data_dir set.
+Result<std::unique_ptr<ServiceRunner>> MakeLifecycleService(ServiceOptions options, const domain::Catalog& catalog,
+                                                            const LifecycleConfig& config);
+
+}  // namespace orderflow::services

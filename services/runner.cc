@@ -1,0 +1,330 @@
+#include "services/runner.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <thread>
+#include <unordered_map>
+
+#include "eventstore/codec.h"
+#include "eventstore/topics.h"
+#include "projections/order_record.h"
+
+namespace orderflow::services {
+namespace {
+
+// Keys of the service store (one column family):
+//   o/<order id>                      order aggregate (OrderRecord)
+//   k/<key>                           the reactor's key-value state
+//   m/offset/<topic>/<partition be32> next input offset (be64)
+constexpr char kOrderPrefix[] = "o/";
+constexpr char kStatePrefix[] = "k/";
+constexpr char kOffsetPrefix[] = "m/offset/";
+
+std::string OffsetKey(const eventstore::TopicPartition& tp) {
+  std::string key = kOffsetPrefix + tp.topic + "/";
+  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>((tp.partition >> shift) & 0xff));
+  return key;
+}
+
+std::string BE64(int64_t v) {
+  std::string out;
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((static_cast<uint64_t>(v) >> shift) & 0xff));
+  return out;
+}
+
+uint64_t FromBE(std::string_view in) {
+  uint64_t v = 0;
+  for (char c : in) v = v << 8 | static_cast<uint8_t>(c);
+  return v;
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& context) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return Status::FailedPrecondition(context + ": the data directory is in use by another orderflow process");
+  }
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(context + ": " + s.ToString());
+  return Status::Internal(context + ": " + s.ToString());
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct ServiceRunner::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::unique_ptr<Reactor> reactor;
+  std::unique_ptr<eventstore::Producer> producer;
+  std::vector<std::unique_ptr<eventstore::GroupReader>> readers;  // one per priority class
+  std::map<eventstore::TopicPartition, int64_t> offsets;           // committed next offsets
+  std::string data_dir;
+
+  // Reads the committed reactor state and offsets, and hands the state to the reactor.
+  Status LoadState() {
+    std::map<std::string, std::string> state;
+    offsets.clear();
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(kStatePrefix); it->Valid() && it->key().starts_with(kStatePrefix); it->Next()) {
+      state.emplace(it->key().ToString().substr(sizeof(kStatePrefix) - 1), it->value().ToString());
+    }
+    for (it->Seek(kOffsetPrefix); it->Valid() && it->key().starts_with(kOffsetPrefix); it->Next()) {
+      std::string_view key = it->key().ToStringView();
+      std::string_view rest = key.substr(sizeof(kOffsetPrefix) - 1);
+      if (rest.size() < 5 || it->value().size() != 8) return Status::Corruption("malformed offset in " + data_dir);
+      eventstore::TopicPartition tp{std::string(rest.substr(0, rest.size() - 5)),
+                                    static_cast<int32_t>(FromBE(rest.substr(rest.size() - 4)))};
+      offsets[tp] = static_cast<int64_t>(FromBE(it->value().ToStringView()));
+    }
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read " + data_dir));
+    reactor->Load(state);
+    return Status::Ok();
+  }
+};
+
+namespace {
+
+class Context final : public BatchContext {
+ public:
+  Context(const std::string& service, rocksdb::DB& db, int64_t now) : service_(service), db_(db), now_(now) {}
+
+  void Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
+            const std::string& tag, domain::EventPayload payload) override {
+    domain::Event e;
+    e.id = domain::DeriveEventId(cause.id, service_ + "/" + tag);
+    e.order_id = aggregate_id;
+    e.occurred_at_ms = now_;
+    e.causation_id = cause.id;
+    e.correlation_id = cause.correlation_id == domain::EventId{} ? cause.id : cause.correlation_id;
+    e.producer = service_;
+    e.payload = std::move(payload);
+    outputs_.emplace_back(topic, std::move(e));
+  }
+
+  std::optional<std::string> Get(const std::string& key) override {
+    auto it = writes_.find(key);
+    if (it != writes_.end()) return it->second;
+    std::string value;
+    rocksdb::Status s = db_.Get(rocksdb::ReadOptions(), kStatePrefix + key, &value);
+    if (s.ok()) return value;
+    if (!s.IsNotFound() && status_.ok()) status_ = FromRocks(s, "read state");
+    return std::nullopt;
+  }
+  void Put(const std::string& key, std::string value) override { writes_[key] = std::move(value); }
+  void Delete(const std::string& key) override { writes_[key] = std::nullopt; }
+  int64_t now_ms() const override { return now_; }
+
+  // The order aggregate, loaded once per batch.
+  Result<domain::OrderState*> Order(const std::string& id) {
+    auto [it, inserted] = orders_.try_emplace(id);
+    if (inserted) {
+      std::string bytes;
+      rocksdb::Status s = db_.Get(rocksdb::ReadOptions(), kOrderPrefix + id, &bytes);
+      if (s.ok()) {
+        auto state = projections::DecodeOrderRecord(bytes);
+        if (!state.ok()) return state.status();
+        it->second = std::move(state).value();
+      } else if (!s.IsNotFound()) {
+        return FromRocks(s, "read order " + id);
+      }
+    }
+    return &it->second;
+  }
+
+  const std::vector<std::pair<std::string, domain::Event>>& outputs() const { return outputs_; }
+  const Status& status() const { return status_; }
+
+  void AddTo(rocksdb::WriteBatch& batch) const {
+    for (const auto& [id, state] : orders_) {
+      batch.Put(kOrderPrefix + id, projections::EncodeOrderRecord(state)).PermitUncheckedError();
+    }
+    for (const auto& [key, value] : writes_) {
+      if (value) {
+        batch.Put(kStatePrefix + key, *value).PermitUncheckedError();
+      } else {
+        batch.Delete(kStatePrefix + key).PermitUncheckedError();
+      }
+    }
+  }
+
+ private:
+  const std::string& service_;
+  rocksdb::DB& db_;
+  int64_t now_;
+  std::vector<std::pair<std::string, domain::Event>> outputs_;
+  std::map<std::string, std::optional<std::string>> writes_;
+  std::unordered_map<std::string, domain::OrderState> orders_;
+  Status status_;
+};
+
+}  // namespace
+
+ServiceRunner::ServiceRunner(ServiceOptions options, std::unique_ptr<Impl> impl)
+    : options_(std::move(options)), impl_(std::move(impl)) {}
+
+ServiceRunner::~ServiceRunner() {
+  if (impl_) {
+    impl_->readers.clear();
+    impl_->producer.reset();
+    if (impl_->db) impl_->db->Close().PermitUncheckedError();
+  }
+}
+
+Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions options, std::unique_ptr<Reactor> reactor) {
+  auto impl = std::make_unique<Impl>();
+  impl->reactor = std::move(reactor);
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) return Status::InvalidArgument("cannot create " + options.data_dir + ": " + ec.message());
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.keep_log_file_num = 3;
+  rocksdb::DB* raw = nullptr;
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, options.data_dir, &raw),
+                                      "open " + options.name + " store " + options.data_dir));
+  impl->db.reset(raw);
+
+  impl->data_dir = options.data_dir;
+  ORDERFLOW_RETURN_IF_ERROR(impl->LoadState());
+
+  auto producer = eventstore::Producer::Create(options.kafka, "orderflow-" + options.name + "-" + options.instance);
+  if (!producer.ok()) return producer.status();
+  impl->producer = std::move(producer).value();
+  return std::unique_ptr<ServiceRunner>(new ServiceRunner(std::move(options), std::move(impl)));
+}
+
+Status ServiceRunner::Run(const std::atomic<bool>& stop) {
+  Impl& impl = *impl_;
+  auto backoff = std::chrono::milliseconds(100);
+  auto restart = [&](const Status& why) {
+    spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance,
+                 why.ToString(), backoff.count());
+    impl.readers.clear();
+    Status reloaded = impl.LoadState();
+    if (!reloaded.ok()) spdlog::error("{}: reloading state: {}", options_.name, reloaded.ToString());
+    for (int i = 0; i < backoff.count() / 10 && !stop.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  };
+
+  while (!stop.load()) {
+    if (impl.readers.empty()) {
+      for (size_t i = 0; i < options_.inputs.size(); ++i) {
+        std::string group = "orderflow-" + options_.name + (options_.inputs.size() > 1 ? "-" + std::to_string(i) : "");
+        auto reader = eventstore::GroupReader::Create(
+            options_.kafka, group, "orderflow-" + options_.name + "-" + options_.instance, options_.inputs[i],
+            [&impl](const eventstore::TopicPartition& tp) {
+              auto it = impl.offsets.find(tp);
+              return it == impl.offsets.end() ? int64_t{0} : it->second;
+            });
+        if (!reader.ok()) return reader.status();
+        impl.readers.push_back(std::move(reader).value());
+      }
+    }
+
+    std::vector<eventstore::Record> records;
+    Status poll_status;
+    for (size_t i = 0; i < impl.readers.size(); ++i) {
+      bool last = i + 1 == impl.readers.size();
+      auto polled = impl.readers[i]->Poll(options_.batch_size, last ? options_.poll_timeout : std::chrono::milliseconds(0));
+      if (!polled.ok()) {
+        poll_status = polled.status();
+        break;
+      }
+      if (!polled->empty()) {
+        records = std::move(polled).value();
+        break;  // a higher-priority class had work: drain it first
+      }
+    }
+    if (!poll_status.ok()) {
+      if (poll_status.code() == StatusCode::kOutOfRange || poll_status.code() == StatusCode::kNotFound) {
+        return Status(poll_status.code(), options_.name + ": " + poll_status.message() +
+                                              "; the log no longer holds what this service consumed");
+      }
+      restart(poll_status);
+      continue;
+    }
+
+    Context ctx(options_.name, *impl.db, WallMs());
+    std::map<eventstore::TopicPartition, int64_t> next;
+    Status batch_status;
+    for (const eventstore::Record& record : records) {
+      eventstore::TopicPartition tp{std::string(record.topic()), record.partition()};
+      auto stored = next.count(tp) ? next[tp] : (impl.offsets.count(tp) ? impl.offsets[tp] : 0);
+      if (record.offset() < stored) continue;
+      next[tp] = record.offset() + 1;
+      stats_.events.fetch_add(1);
+      auto event = eventstore::DecodeEvent(record.value());
+      if (!event.ok()) {
+        stats_.rejected.fetch_add(1);
+        spdlog::warn("{}: {}[{}] offset {}: skipped undecodable record: {}", options_.name, tp.topic, tp.partition,
+                     record.offset(), event.status().ToString());
+        continue;
+      }
+      if (tp.topic == eventstore::kOrdersTopic) {
+        if (event->order_id != record.key()) {
+          stats_.rejected.fetch_add(1);
+          continue;
+        }
+        auto order = ctx.Order(event->order_id);
+        if (!order.ok()) {
+          batch_status = order.status();
+          break;
+        }
+        domain::OrderState& state = **order;
+        if (state.HasApplied(event->id)) continue;
+        const domain::OrderState before = state;
+        domain::Apply(state, *event);
+        impl.reactor->OnOrderEvent(*event, before, state, ctx);
+      } else {
+        impl.reactor->OnEvent(tp.topic, *event, ctx);
+      }
+    }
+    impl.reactor->OnTick(ctx);
+    if (batch_status.ok()) batch_status = ctx.status();
+    if (!batch_status.ok()) {
+      if (batch_status.IsRetryable()) {
+        restart(batch_status);
+        continue;
+      }
+      return batch_status;
+    }
+    if (next.empty() && ctx.outputs().empty()) continue;  // idle tick
+
+    // Side effects, then outputs acknowledged by the broker, then state and
+    // offsets together.
+    batch_status = impl.reactor->FlushSideEffects();
+    for (const auto& [topic, event] : ctx.outputs()) {
+      if (!batch_status.ok()) break;
+      Status s = impl.producer->AppendEvent(topic, event);
+      if (!s.ok()) {
+        batch_status = s;
+        break;
+      }
+    }
+    if (batch_status.ok()) batch_status = impl.producer->Flush(std::chrono::seconds(30));
+    if (!batch_status.ok()) {
+      // Nothing committed: the inputs are consumed again from the stored offsets.
+      restart(Status::Unavailable(batch_status.message()));
+      continue;
+    }
+    rocksdb::WriteBatch batch;
+    ctx.AddTo(batch);
+    for (const auto& [tp, offset] : next) batch.Put(OffsetKey(tp), BE64(offset)).PermitUncheckedError();
+    Status written = FromRocks(impl.db->Write(rocksdb::WriteOptions(), &batch), "write state");
+    if (!written.ok()) return written;
+    for (const auto& [tp, offset] : next) impl.offsets[tp] = offset;
+    stats_.batches.fetch_add(1);
+    stats_.outputs.fetch_add(ctx.outputs().size());
+    backoff = std::chrono::milliseconds(100);
+  }
+  return Status::Ok();
+}
+
+}  // namespace orderflow::services

@@ -1,0 +1,107 @@
+// The loop every lifecycle service shares: consume in a consumer group, keep
+// the order aggregate for each order seen, let a Reactor decide outputs, append
+// them, wait for their acknowledgement, then write local state and the input
+// offsets in one RocksDB WriteBatch.
+//
+// Effectively-once: outputs get deterministic ids (UUIDv5 of the causing event
+// id and the handler's tag), so re-processing after a crash re-appends the same
+// events and every consumer drops the duplicates; local state and offsets
+// commit together, after the outputs are durable.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/events.h"
+#include "domain/order.h"
+#include "domain/status.h"
+#include "eventstore/kafka.h"
+
+namespace orderflow::services {
+
+// What a reactor sees and produces while one batch is processed.
+class BatchContext {
+ public:
+  virtual ~BatchContext() = default;
+
+  // Appends `payload` to `topic` keyed by `aggregate_id`, as an event caused by
+  // `cause`; its id is UUIDv5(cause.id, service + "/" + tag), the same on every
+  // re-delivery of `cause`.
+  virtual void Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
+                    const std::string& tag, domain::EventPayload payload) = 0;
+
+  // The service's own key-value state; reads see this batch's writes.
+  virtual std::optional<std::string> Get(const std::string& key) = 0;
+  virtual void Put(const std::string& key, std::string value) = 0;
+  virtual void Delete(const std::string& key) = 0;
+
+  virtual int64_t now_ms() const = 0;
+};
+
+// A service's decisions. Called on the runner's thread only.
+class Reactor {
+ public:
+  virtual ~Reactor() = default;
+  // Called once at start with every key/value of the service's state.
+  virtual void Load(const std::map<std::string, std::string>& state) {}
+  // A new (not yet applied) event of an order on orders.events, with the
+  // aggregate before and after applying it.
+  virtual void OnOrderEvent(const domain::Event& event, const domain::OrderState& before,
+                            const domain::OrderState& after, BatchContext& ctx) {}
+  // An event from another input topic.
+  virtual void OnEvent(const std::string& topic, const domain::Event& event, BatchContext& ctx) {}
+  // Once per loop iteration, for timers.
+  virtual void OnTick(BatchContext& ctx) {}
+  // Performs the batch's external side effects (the notification outbox),
+  // after every event of the batch was handled and before its outputs are
+  // appended. An error retries the batch from the stored offsets (after Load
+  // has been called again with the committed state).
+  virtual Status FlushSideEffects() { return Status::Ok(); }
+};
+
+struct ServiceOptions {
+  std::string name;      // "payment"; also the consumer group "orderflow-<name>"
+  std::string instance = "1";
+  eventstore::KafkaConfig kafka;
+  std::string data_dir;  // this instance's own store
+  // Input topics by priority: the first class is drained before the next is polled.
+  std::vector<std::vector<std::string>> inputs;
+  size_t batch_size = 500;
+  std::chrono::milliseconds poll_timeout{20};
+};
+
+struct ServiceStats {
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> events{0};
+  std::atomic<uint64_t> outputs{0};
+  std::atomic<uint64_t> rejected{0};
+};
+
+class ServiceRunner {
+ public:
+  static Result<std::unique_ptr<ServiceRunner>> Create(ServiceOptions options, std::unique_ptr<Reactor> reactor);
+  ~ServiceRunner();
+
+  // Processes until `stop` is set. Transient errors (broker down, a failed
+  // flush) restart consumption from the stored offsets with backoff; errors
+  // that retrying cannot fix are returned.
+  Status Run(const std::atomic<bool>& stop);
+
+  const ServiceStats& stats() const { return stats_; }
+  const ServiceOptions& options() const { return options_; }
+
+ private:
+  struct Impl;
+  ServiceRunner(ServiceOptions options, std::unique_ptr<Impl> impl);
+  ServiceOptions options_;
+  std::unique_ptr<Impl> impl_;
+  ServiceStats stats_;
+};
+
+}  // namespace orderflow::services
