@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <set>
+
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
 
@@ -152,6 +155,53 @@ TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   auto again = Orderflow({"replay", "--brokers", brokers, "--data-dir", dir.Sub("replayed")});
   EXPECT_EQ(again.status, 1);
   EXPECT_NE(again.err.find("not empty"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace orderflow
+
+namespace orderflow {
+namespace {
+
+// `orderflow up` runs the whole pipeline in one process: every order ends
+// delivered or cancelled, the summary adds up, and `orderflow analytics` agrees.
+TEST(CliTest, UpRunsTheWholeLifecycleAndAnalyticsAgree) {
+  TempDir dir;
+  const std::string data = dir.Sub("data");
+  auto up = Orderflow({"up", "--simulate", "5000", "--exit-when-done", "--json", "--transit-ms", "0", "--data-dir",
+                       data, "--log-level", "warn"},
+                      240s);
+  ASSERT_EQ(up.status, 0) << up.err;
+  auto summary = nlohmann::json::parse(up.out);
+  const uint64_t delivered = summary["delivered"], cancelled = summary["cancelled"];
+  EXPECT_EQ(delivered + cancelled, 5000u);
+  EXPECT_GT(delivered, 0u);
+  EXPECT_GT(cancelled, 0u);  // the gateway declines orders over the limit and a blocked customer
+  uint64_t by_status = 0;
+  for (const auto& [status, n] : summary["orders_by_status"].items()) by_status += n.get<uint64_t>();
+  EXPECT_EQ(by_status, 5000u) << "orders left in a non-terminal state";
+
+  auto analytics = Orderflow({"analytics", "--json", "--data-dir", data});
+  ASSERT_EQ(analytics.status, 0) << analytics.err;
+  auto a = nlohmann::json::parse(analytics.out);
+  EXPECT_EQ(a["orders_by_status"], summary["orders_by_status"]);
+  EXPECT_EQ(a["delivered"].get<uint64_t>(), delivered);
+  EXPECT_GT(a["revenue"]["gross_minor"].get<int64_t>(), 0);
+  EXPECT_EQ(a["revenue"]["net_minor"].get<int64_t>(),
+            a["revenue"]["gross_minor"].get<int64_t>() - a["revenue"]["refunded_minor"].get<int64_t>());
+  int64_t hourly = 0;
+  for (const auto& h : a["orders_per_hour"]) hourly += h["orders"].get<int64_t>();
+  EXPECT_EQ(hourly, 5000);
+  ASSERT_FALSE(a["top_skus_by_units"].empty());
+  EXPECT_GE(a["top_skus_by_units"][0]["units"].get<int64_t>(), a["top_skus_by_units"].back()["units"].get<int64_t>());
+
+  // The outbox holds one line per notification id.
+  std::ifstream outbox(data + "/services/notification/outbox.log");
+  std::set<std::string> ids;
+  size_t lines = 0;
+  for (std::string line; std::getline(outbox, line); ++lines) ids.insert(line.substr(line.rfind('\t') + 1));
+  EXPECT_EQ(ids.size(), lines);
+  EXPECT_GE(lines, 5000u + delivered);  // placed for all; shipped and delivered for delivered ones
 }
 
 }  // namespace

@@ -1,0 +1,278 @@
+// The whole lifecycle as separate processes: one `orderflow broker`, every
+// service as its own `orderflow service` process (two instances of payment and
+// of inventory), scarce stock. Checks the invariants the issue names, then the
+// same again while service processes are SIGKILLed and restarted.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "domain/catalog.h"
+#include "eventstore/kafka.h"
+#include "eventstore/topics.h"
+#include "projections/store.h"
+#include "replay/replay.h"
+#include "services/order_service.h"
+#include "services/simulator.h"
+#include "tests/util/process.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow {
+namespace {
+
+using namespace std::chrono_literals;
+using orderflow::testing::ChildProcess;
+using orderflow::testing::OrderflowBinary;
+using orderflow::testing::TempDir;
+
+constexpr char kScarceCatalog[] =
+    "sku,name,price_minor,stock\n"
+    "SKU-ESPRESSO,Espresso beans,2490,900\n"
+    "SKU-GRINDER,Burr grinder,12900,300\n"
+    "SKU-KETTLE,Gooseneck kettle,5990,700\n"
+    "SKU-MUG,Stoneware mug,1450,1500\n"
+    "SKU-FILTER,Paper filters,690,1500\n"
+    "SKU-SCALE,Brewing scale,3990,800\n"
+    "SKU-DRIPPER,Ceramic dripper,2790,900\n"
+    "SKU-TAMPER,Steel tamper,3490,600\n";
+
+class Fleet {
+ public:
+  explicit Fleet(const TempDir& dir) : dir_(dir) {
+    catalog_path_ = dir.Sub("catalog.csv");
+    std::ofstream(catalog_path_) << kScarceCatalog;
+    log_ = dir.Sub("services.log");
+    broker_ = std::make_unique<ChildProcess>(std::vector<std::string>{OrderflowBinary(), "broker", "--partitions", "4"},
+                                             log_);
+    brokers_ = broker_->ReadLine(10s).value_or("");
+  }
+
+  const std::string& brokers() const { return brokers_; }
+  const std::string& log() const { return log_; }
+  std::string DataDir(const std::string& key) const { return dir_.Sub(key); }
+
+  // Starts (or restarts) service `name` instance `instance`.
+  void Start(const std::string& name, const std::string& instance = "1") {
+    const std::string key = name + "-" + instance;
+    procs_[key] = std::make_unique<ChildProcess>(
+        std::vector<std::string>{OrderflowBinary(), "service", name, "--instance", instance, "--brokers", brokers_,
+                                 "--data-dir", DataDir(key), "--catalog", catalog_path_, "--transit-ms", "0",
+                                 "--batch-size", "500"},
+        log_);
+  }
+  void Kill(const std::string& key) {
+    procs_.at(key)->Kill(SIGKILL);
+    procs_.at(key)->Wait(5s);
+  }
+  std::vector<std::string> Keys() const {
+    std::vector<std::string> keys;
+    for (const auto& [k, p] : procs_) keys.push_back(k);
+    return keys;
+  }
+  void StartAll() {
+    Start("projector");
+    Start("payment", "1");
+    Start("payment", "2");
+    Start("inventory", "1");
+    Start("inventory", "2");
+    Start("shipping");
+    Start("delivery");
+    Start("notification");
+  }
+  domain::Catalog catalog() const { return *domain::Catalog::Parse(kScarceCatalog); }
+
+ private:
+  const TempDir& dir_;
+  std::string catalog_path_;
+  std::string log_;
+  std::unique_ptr<ChildProcess> broker_;
+  std::string brokers_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> procs_;
+};
+
+// Places `n` simulated orders at about `per_second`, from this process.
+std::vector<std::string> PlaceOrders(const std::string& brokers, const domain::Catalog& catalog, int n,
+                                     int per_second) {
+  std::vector<std::string> ids;
+  auto producer = eventstore::Producer::Create({brokers, {}}, "test-orders");
+  EXPECT_TRUE(producer.ok());
+  if (!producer.ok()) return ids;
+  services::OrderService orders(**producer, catalog);
+  services::OrderSimulator simulator(catalog, 2024);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) {
+    std::string id = services::NewOrderId();
+    auto placed = orders.Place(simulator.Next(), id, services::NowMs());
+    EXPECT_TRUE(placed.ok()) << placed.status().ToString();
+    ids.push_back(id);
+    std::this_thread::sleep_until(start + std::chrono::microseconds(1'000'000LL * (i + 1) / per_second));
+  }
+  EXPECT_TRUE((*producer)->Flush(30s).ok());
+  return ids;
+}
+
+struct Counts {
+  uint64_t terminal = 0;
+  uint64_t total = 0;
+};
+
+Counts CountTerminal(const std::string& projector_dir) {
+  Counts c;
+  auto store = projections::ProjectionStore::Open(projector_dir, {.read_only = true});
+  if (!store.ok()) return c;
+  auto counts = (*store)->CountByStatus();
+  if (!counts.ok()) return c;
+  for (const auto& [status, n] : *counts) {
+    c.total += n;
+    if (status == "delivered" || status == "cancelled") c.terminal += n;
+  }
+  return c;
+}
+
+// Waits until every order is terminal and orders.events stopped growing with
+// the projector at its end.
+bool WaitSettled(const std::string& brokers, const std::string& projector_dir, uint64_t orders,
+                 std::chrono::seconds timeout) {
+  auto reader = eventstore::Reader::Create({brokers, {}}, "test-watch");
+  if (!reader.ok()) return false;
+  auto end_of_log = [&]() {
+    int64_t total = 0;
+    for (int p = 0; p < 4; ++p) {
+      auto w = (*reader)->QueryWatermarks({eventstore::kOrdersTopic, p}, 5s);
+      if (w.ok()) total += w->high;
+    }
+    return total;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    Counts c = CountTerminal(projector_dir);
+    if (c.total >= orders && c.terminal == c.total) {
+      int64_t end = end_of_log();
+      std::this_thread::sleep_for(1500ms);
+      auto store = projections::ProjectionStore::Open(projector_dir, {.read_only = true});
+      int64_t applied = 0;
+      if (store.ok()) {
+        auto offsets = (*store)->GetOffsets();
+        if (offsets.ok()) {
+          for (const auto& [tp, off] : *offsets) applied += off;
+        }
+      }
+      if (end_of_log() == end && applied == end) return true;
+    } else {
+      std::this_thread::sleep_for(500ms);
+    }
+  }
+  return false;
+}
+
+// The invariants: stock never oversold, every order terminal, exactly one
+// refund for every paid order that was cancelled, none for delivered ones,
+// every notification id sent exactly once.
+void CheckInvariants(const std::string& projector_dir, const std::vector<std::string>& ids,
+                     const domain::Catalog& catalog, const std::vector<std::string>& outboxes) {
+  auto store = projections::ProjectionStore::Open(projector_dir, {.read_only = true});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::map<std::string, int64_t> shipped_units;
+  uint64_t delivered = 0, cancelled = 0, refunded_orders = 0;
+  std::set<std::string> notification_ids_in_log;
+  for (const auto& id : ids) {
+    auto order = (*store)->GetOrder(id);
+    ASSERT_TRUE(order.ok() && order->has_value()) << id;
+    const domain::OrderState& o = **order;
+    ASSERT_TRUE(domain::IsTerminal(o.status)) << id << " is " << domain::OrderStatusName(o.status);
+    auto history = (*store)->GetHistory(id);
+    ASSERT_TRUE(history.ok());
+    int refunds = 0;
+    for (const auto& h : *history) {
+      ASSERT_TRUE(h.event.has_value());
+      if (std::holds_alternative<domain::PaymentRefunded>(h.event->payload)) ++refunds;
+      if (const auto* n = std::get_if<domain::NotificationSent>(&h.event->payload)) {
+        EXPECT_TRUE(notification_ids_in_log.insert(n->notification_id).second) << "NotificationSent twice";
+      }
+    }
+    if (o.status == domain::OrderStatus::kDelivered) {
+      ++delivered;
+      EXPECT_EQ(refunds, 0) << id;
+      for (const auto& l : o.lines) shipped_units[l.sku] += l.quantity;
+    } else {
+      ++cancelled;
+      if (o.paid_minor > 0) {
+        EXPECT_EQ(refunds, 1) << "paid and cancelled order " << id;
+        EXPECT_EQ(o.refunded_minor, o.paid_minor) << id;
+        ++refunded_orders;
+      } else {
+        EXPECT_EQ(refunds, 0) << id;
+      }
+    }
+  }
+  EXPECT_GT(delivered, 0u);
+  EXPECT_GT(cancelled, 0u);
+  EXPECT_GT(refunded_orders, 0u) << "no order went through the inventory-rejected compensation";
+  for (const auto& [sku, units] : shipped_units) {
+    EXPECT_LE(units, catalog.Find(sku)->initial_stock) << sku << " oversold";
+  }
+  std::map<std::string, int> sent;
+  for (const auto& path : outboxes) {
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) sent[line.substr(line.rfind('\t') + 1)] += 1;
+  }
+  EXPECT_FALSE(sent.empty());
+  for (const auto& [id, times] : sent) EXPECT_EQ(times, 1) << "notification " << id << " sent " << times << " times";
+  EXPECT_EQ(sent.size(), notification_ids_in_log.size());
+}
+
+TEST(LifecycleTest, EveryServiceItsOwnProcessScarceStockInvariantsHold) {
+  TempDir dir;
+  Fleet fleet(dir);
+  ASSERT_FALSE(fleet.brokers().empty());
+  fleet.StartAll();
+  auto ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 5000, 1000);
+  ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 180s))
+      << "orders did not all finish; see " << fleet.log();
+  CheckInvariants(fleet.DataDir("projector-1"), ids, fleet.catalog(), {fleet.DataDir("notification-1") + "/outbox.log"});
+}
+
+TEST(LifecycleTest, RandomSigkillsLoseNothingAndDigestMatchesReplay) {
+  TempDir dir;
+  Fleet fleet(dir);
+  ASSERT_FALSE(fleet.brokers().empty());
+  fleet.StartAll();
+  std::vector<std::string> ids;
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 5000, 700); });
+  std::mt19937 rng(777);
+  auto keys = fleet.Keys();
+  int kills = 0;
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800 + rng() % 700));
+    const std::string key = keys[rng() % keys.size()];
+    std::cout << "SIGKILL " << key << std::endl;
+    fleet.Kill(key);
+    ++kills;
+    auto dash = key.rfind('-');
+    fleet.Start(key.substr(0, dash), key.substr(dash + 1));
+  }
+  placer.join();
+  EXPECT_EQ(kills, 6);
+  ASSERT_EQ(ids.size(), 5000u);
+  ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
+      << "orders did not all finish; see " << fleet.log();
+  CheckInvariants(fleet.DataDir("projector-1"), ids, fleet.catalog(), {fleet.DataDir("notification-1") + "/outbox.log"});
+
+  replay::ReplayOptions options;
+  options.kafka = {fleet.brokers(), {}};
+  options.data_dir = dir.Sub("replayed");
+  auto replayed = replay::Replay(options);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  auto live = projections::ProjectionStore::Open(fleet.DataDir("projector-1"), {.read_only = true});
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(*(*live)->Digest(), replayed->digest);
+}
+
+}  // namespace
+}  // namespace orderflow
