@@ -276,3 +276,108 @@ TEST(LifecycleTest, RandomSigkillsLoseNothingAndDigestMatchesReplay) {
 
 }  // namespace
 }  // namespace orderflow
+
+#include "eventstore/embedded_broker.h"
+#include "projections/projector.h"
+#include "services/lifecycle.h"
+
+namespace orderflow {
+namespace {
+
+// Runs the named lifecycle services and a projector in this process until destroyed.
+class InProcessServices {
+ public:
+  InProcessServices(const eventstore::KafkaConfig& kafka, const TempDir& dir, const domain::Catalog& catalog,
+                    const std::vector<std::string>& names)
+      : kafka_(kafka) {
+    auto store = projections::ProjectionStore::Open(dir.Sub("projector"), {});
+    EXPECT_TRUE(store.ok());
+    store_ = std::move(store).value();
+    for (const auto& name : names) {
+      services::ServiceOptions so;
+      so.name = name;
+      so.kafka = kafka;
+      so.data_dir = dir.Sub(name);
+      auto runner = services::MakeLifecycleService(so, catalog, {});
+      EXPECT_TRUE(runner.ok()) << runner.status().ToString();
+      runners_.push_back(std::move(runner).value());
+    }
+    for (auto& r : runners_) threads_.emplace_back([this, r = r.get()] { EXPECT_TRUE(r->Run(stop_).ok()); });
+    threads_.emplace_back([this] {
+      auto reader = eventstore::Reader::Create(kafka_, "test-projector");
+      projections::Projector projector(*store_, **reader, {.topics = {eventstore::kOrdersTopic}, .batch_size = 100});
+      EXPECT_TRUE(projector.Start().ok());
+      EXPECT_TRUE(projector.Run(stop_).ok());
+    });
+  }
+  ~InProcessServices() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+  }
+  // Waits until `pred(order)` holds for order `id`.
+  bool WaitFor(const std::string& id, const std::function<bool(const domain::OrderState&)>& pred) {
+    for (int i = 0; i < 600; ++i) {
+      auto o = store_->GetOrder(id);
+      if (o.ok() && o->has_value() && pred(**o)) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  projections::ProjectionStore& store() { return *store_; }
+
+ private:
+  eventstore::KafkaConfig kafka_;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<projections::ProjectionStore> store_;
+  std::vector<std::unique_ptr<services::ServiceRunner>> runners_;
+  std::vector<std::thread> threads_;
+};
+
+// Customer cancel before shipping: refund and stock release, as events.
+// (Shipping is not running, so the order waits reserved until the cancel.)
+TEST(LifecycleTest, CustomerCancelBeforeShippingRefundsAndReleasesStock) {
+  auto broker = eventstore::EmbeddedBroker::Start(3);
+  ASSERT_TRUE(broker.ok());
+  ASSERT_TRUE((*broker)->CreateTopics(eventstore::DefaultTopics(2)).ok());
+  eventstore::KafkaConfig kafka{(*broker)->bootstraps(), {}};
+  TempDir dir;
+  const auto catalog = domain::Catalog::Demo();
+  InProcessServices services(kafka, dir, catalog, {"payment", "inventory", "notification"});
+
+  auto producer = eventstore::Producer::Create(kafka, "test");
+  ASSERT_TRUE(producer.ok());
+  services::OrderService orders(**producer, catalog);
+  const std::string id = services::NewOrderId();
+  ASSERT_TRUE(orders.Place({"alice", {{"SKU-MUG", 2}, {"SKU-KETTLE", 1}}}, id, services::NowMs()).ok());
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  ASSERT_TRUE(services.WaitFor(id, [](const auto& o) { return o.status == domain::OrderStatus::kInventoryReserved; }));
+
+  auto reserved = *services.store().GetOrder(id);
+  ASSERT_EQ(reserved->reserved_skus.size(), 2u);
+  ASSERT_TRUE(orders.Execute(*reserved, domain::CancelOrder{"changed my mind", domain::CancelSource::kCustomer},
+                             services::NowMs())
+                  .ok());
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  ASSERT_TRUE(services.WaitFor(id, [](const auto& o) {
+    return o.status == domain::OrderStatus::kCancelled && o.refunded_minor == o.paid_minor && o.reserved_skus.empty();
+  })) << "no refund or no release after the customer's cancel";
+  std::this_thread::sleep_for(500ms);  // anything further would be a duplicate
+  auto history = services.store().GetHistory(id);
+  ASSERT_TRUE(history.ok());
+  int refunds = 0, releases = 0;
+  for (const auto& h : *history) {
+    if (std::holds_alternative<domain::PaymentRefunded>(h.event->payload)) ++refunds;
+    if (std::holds_alternative<domain::InventoryLineReleased>(h.event->payload)) ++releases;
+  }
+  EXPECT_EQ(refunds, 1);
+  EXPECT_EQ(releases, 2);
+
+  // After cancelling, cancelling again is refused: nothing appended.
+  auto cancelled = *services.store().GetOrder(id);
+  auto again = orders.Execute(*cancelled, domain::CancelOrder{"again", domain::CancelSource::kCustomer}, 1);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace orderflow
