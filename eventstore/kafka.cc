@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "eventstore/codec.h"
@@ -115,7 +116,8 @@ rd_kafka_conf_t* MakeConf(const KafkaConfig& config, const std::string& client_i
     return true;
   };
   bool ok = set("bootstrap.servers", config.brokers) && set("client.id", client_id) &&
-            set("log.connection.close", "false") && set("topic.metadata.refresh.interval.ms", "10000");
+            set("log.connection.close", "false") && set("topic.metadata.refresh.interval.ms", "10000") &&
+            set("socket.nagle.disable", "true");  // small requests on loopback: Nagle adds tens of ms
   for (const auto& [k, v] : defaults) ok = ok && set(k, v);
   for (const auto& [k, v] : config.overrides) ok = ok && set(k, v);
   if (!ok) {
@@ -223,6 +225,18 @@ Status Producer::AppendEvent(std::string_view topic, const domain::Event& event,
 
 void Producer::Poll() { rd_kafka_poll(rk_.get(), 0); }
 
+Status Producer::WarmUp(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  for (const std::string& topic : topics) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
+    if (md != nullptr) rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "metadata for " + topic);
+  }
+  return Status::Ok();
+}
+
 Status Producer::Flush(std::chrono::milliseconds timeout) {
   rd_kafka_resp_err_t err = rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()));
   std::lock_guard lock(state_->mu);
@@ -265,7 +279,7 @@ Result<std::unique_ptr<Reader>> Reader::Create(const KafkaConfig& config, const 
                                               {"enable.auto.offset.store", "false"},
                                               {"auto.offset.reset", "error"},
                                               {"enable.partition.eof", "false"},
-                                              {"fetch.wait.max.ms", "50"},
+                                              {"fetch.wait.max.ms", "10"},
                                               {"queued.min.messages", "200000"},
                                               {"queued.max.messages.kbytes", "131072"},
                                               {"fetch.message.max.bytes", "4194304"}},
@@ -322,16 +336,34 @@ Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& pos
 
 namespace {
 
+// Waits up to `timeout` for the first message, then takes whatever else is
+// already queued, up to `max`, without waiting: batches under load, no added
+// latency when idle (rd_kafka_consume_batch_queue alone waits for a full batch).
+ssize_t PollQueue(rd_kafka_queue_t* queue, std::vector<rd_kafka_message_t*>& buffer, size_t max,
+                  std::chrono::milliseconds timeout) {
+  buffer.resize(std::max<size_t>(max, 1));
+  rd_kafka_message_t* first = rd_kafka_consume_queue(queue, static_cast<int>(timeout.count()));
+  if (first == nullptr) return 0;
+  buffer[0] = first;
+  if (max <= 1) return 1;
+  ssize_t more = rd_kafka_consume_batch_queue(queue, 0, buffer.data() + 1, max - 1);
+  return more < 0 ? 1 : 1 + more;
+}
+
 // Converts a batch of librdkafka messages into Records (taking ownership).
 // Consumer errors: out-of-range / not-found are returned; others are logged.
 Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n);
 
 }  // namespace
 
-Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds timeout) {
-  state_->buffer.resize(max);
-  ssize_t n = rd_kafka_consume_batch_queue(state_->queue, static_cast<int>(timeout.count()),
-                                           state_->buffer.data(), max);
+Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds timeout, bool fill) {
+  ssize_t n = 0;
+  if (fill) {
+    state_->buffer.resize(max);
+    n = rd_kafka_consume_batch_queue(state_->queue, static_cast<int>(timeout.count()), state_->buffer.data(), max);
+  } else {
+    n = PollQueue(state_->queue, state_->buffer, max, timeout);
+  }
   if (n < 0) return KafkaError(rd_kafka_last_error(), "consume");
   return ToRecords(state_->buffer.data(), n);
 }
@@ -466,9 +498,7 @@ Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& conf
 }
 
 Result<std::vector<Record>> GroupReader::Poll(size_t max, std::chrono::milliseconds timeout) {
-  state_->buffer.resize(max);
-  ssize_t n = rd_kafka_consume_batch_queue(state_->queue, static_cast<int>(timeout.count()), state_->buffer.data(),
-                                           max);
+  ssize_t n = PollQueue(state_->queue, state_->buffer, max, timeout);
   if (n < 0) return KafkaError(rd_kafka_last_error(), "consume");
   return ToRecords(state_->buffer.data(), n);
 }

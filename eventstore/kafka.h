@@ -124,6 +124,10 @@ class Producer {
   // Serves pending delivery reports without blocking.
   void Poll();
 
+  // Connects to the cluster and learns the leaders of `topics` now, so the
+  // first append does not pay for it. Errors: kUnavailable on timeout.
+  Status WarmUp(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+
   // Waits until every record appended so far is acknowledged. Returns the first
   // delivery error since the previous Flush (and clears it), or kUnavailable on timeout.
   Status Flush(std::chrono::milliseconds timeout);
@@ -156,9 +160,11 @@ class Reader {
 
   // Waits up to `timeout` for records and returns at most `max` of them, in
   // offset order within each partition. An empty vector means nothing arrived.
+  // Returns as soon as any record is there, unless `fill`: then it waits for
+  // `max` records or the timeout (throughput over latency, for replay).
   // Errors: kOutOfRange when an assigned offset no longer exists in the log
   // (retention, a recreated topic); kUnavailable is transient.
-  Result<std::vector<Record>> Poll(size_t max, std::chrono::milliseconds timeout);
+  Result<std::vector<Record>> Poll(size_t max, std::chrono::milliseconds timeout, bool fill = false);
 
  private:
   struct State;

@@ -76,7 +76,7 @@ Status Projector::Start() {
 Result<size_t> Projector::Step() {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  auto records = reader_.Poll(options_.batch_size, options_.poll_timeout);
+  auto records = reader_.Poll(options_.batch_size, options_.poll_timeout, options_.fill_batches);
   const auto t1 = Clock::now();
   totals_.poll_seconds += std::chrono::duration<double>(t1 - t0).count();
   if (!records.ok()) return records.status();

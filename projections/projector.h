@@ -28,6 +28,7 @@ struct ProjectorOptions {
   std::vector<std::string> topics;  // every partition of each is consumed
   size_t batch_size = 5000;         // records per WriteBatch at most
   std::chrono::milliseconds poll_timeout{100};
+  bool fill_batches = false;  // wait for full batches (replay) instead of applying what is there (live)
   std::chrono::milliseconds metadata_timeout{10000};
 };
 

@@ -25,6 +25,7 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
   popts.topics = options.topics.empty() ? std::vector<std::string>{eventstore::kOrdersTopic} : options.topics;
   popts.batch_size = options.batch_size;
   popts.poll_timeout = std::chrono::milliseconds(5);
+  popts.fill_batches = true;
   projections::Projector projector(**store, **reader, popts);
   ORDERFLOW_RETURN_IF_ERROR(projector.Start());
   auto end = projector.LogEnd();

@@ -192,9 +192,17 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
   impl->data_dir = options.data_dir;
   ORDERFLOW_RETURN_IF_ERROR(impl->LoadState());
 
-  auto producer = eventstore::Producer::Create(options.kafka, "orderflow-" + options.name + "-" + options.instance);
+  // Latency over batching: a batch's outputs are flushed at once anyway.
+  eventstore::KafkaConfig producer_config = options.kafka;
+  producer_config.overrides.insert(producer_config.overrides.begin(), {"linger.ms", "0"});
+  producer_config.overrides.insert(producer_config.overrides.begin(), {"retry.backoff.ms", "10"});
+  auto producer = eventstore::Producer::Create(producer_config, "orderflow-" + options.name + "-" + options.instance);
   if (!producer.ok()) return producer.status();
   impl->producer = std::move(producer).value();
+  Status warm = impl->producer->WarmUp({eventstore::kOrdersTopic, eventstore::kInventoryTopic,
+                                        eventstore::kNotificationsHighTopic, eventstore::kNotificationsLowTopic},
+                                       std::chrono::seconds(10));
+  if (!warm.ok()) spdlog::warn("{}: {}", options.name, warm.ToString());
   return std::unique_ptr<ServiceRunner>(new ServiceRunner(std::move(options), std::move(impl)));
 }
 
@@ -230,6 +238,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
 
     std::vector<eventstore::Record> records;
     Status poll_status;
+    const auto poll_start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < impl.readers.size(); ++i) {
       bool last = i + 1 == impl.readers.size();
       auto polled = impl.readers[i]->Poll(options_.batch_size, last ? options_.poll_timeout : std::chrono::milliseconds(0));
@@ -242,6 +251,11 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
         break;  // a higher-priority class had work: drain it first
       }
     }
+    if (!ready_.load() && poll_status.ok()) {
+      bool all = true;
+      for (const auto& r : impl.readers) all = all && !r->Assignment().empty();
+      if (all) ready_.store(true);
+    }
     if (!poll_status.ok()) {
       if (poll_status.code() == StatusCode::kOutOfRange || poll_status.code() == StatusCode::kNotFound) {
         return Status(poll_status.code(), options_.name + ": " + poll_status.message() +
@@ -251,6 +265,8 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       continue;
     }
 
+    const auto process_start = std::chrono::steady_clock::now();
+    poll_us_ += std::chrono::duration_cast<std::chrono::microseconds>(process_start - poll_start).count();
     Context ctx(options_.name, *impl.db, WallMs());
     std::map<eventstore::TopicPartition, int64_t> next;
     Status batch_status;
@@ -297,6 +313,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     }
     if (next.empty() && ctx.outputs().empty()) continue;  // idle tick
 
+    process_us_ += std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - process_start).count();
     // Side effects, then outputs acknowledged by the broker, then state and
     // offsets together.
     batch_status = impl.reactor->FlushSideEffects();
@@ -308,7 +325,17 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
         break;
       }
     }
+    const auto flush_start = std::chrono::steady_clock::now();
     if (batch_status.ok()) batch_status = impl.producer->Flush(std::chrono::seconds(30));
+    const auto flush_took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - flush_start).count();
+    flush_us_ += flush_took;
+    if (flush_took > 50000) {
+      spdlog::debug("{}: slow flush: {} ms for {} outputs", options_.name, flush_took / 1000, ctx.outputs().size());
+    }
+    if (stats_.batches.load() % 1000 == 0) {
+      spdlog::debug("{}: {} batches, {} events, poll {} ms, process {} ms, flush {} ms", options_.name,
+                   stats_.batches.load(), stats_.events.load(), poll_us_ / 1000, process_us_ / 1000, flush_us_ / 1000);
+    }
     if (!batch_status.ok()) {
       // Nothing committed: the inputs are consumed again from the stored offsets.
       restart(Status::Unavailable(batch_status.message()));

@@ -93,6 +93,10 @@ class ServiceRunner {
   // that retrying cannot fix are returned.
   Status Run(const std::atomic<bool>& stop);
 
+  // True once every input consumer has been assigned partitions (the group has
+  // settled); work placed before may wait for the first rebalance.
+  bool ready() const { return ready_.load(); }
+
   const ServiceStats& stats() const { return stats_; }
   const ServiceOptions& options() const { return options_; }
 
@@ -102,6 +106,10 @@ class ServiceRunner {
   ServiceOptions options_;
   std::unique_ptr<Impl> impl_;
   ServiceStats stats_;
+  std::atomic<bool> ready_{false};
+  uint64_t flush_us_ = 0;
+  uint64_t poll_us_ = 0;
+  uint64_t process_us_ = 0;
 };
 
 }  // namespace orderflow::services

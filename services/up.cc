@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -105,14 +106,22 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
       });
     }
   }
+  auto should_stop = [&] { return stop.load() || halt.load(); };
+  // Let the consumer groups settle before orders flow, so the first orders do
+  // not wait for the initial rebalance.
+  for (int i = 0; i < 300 && !should_stop(); ++i) {
+    bool all = std::all_of(runners.begin(), runners.end(), [](const auto& r) { return r->ready(); });
+    if (all) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   auto join_all = [&] {
     halt.store(true);
     projector_thread.join();
     for (auto& t : service_threads) t.join();
   };
-  auto should_stop = [&] { return stop.load() || halt.load(); };
 
   // Place the simulated orders, paced by --rate.
+  const auto simulation_start = Clock::now();
   OrderSimulator simulator(catalog, options.seed);
   std::vector<std::string> placed_ids;
   placed_ids.reserve(options.simulate);
@@ -120,7 +129,7 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   auto last_report = Clock::now();
   for (uint64_t i = 0; i < options.simulate && !should_stop(); ++i) {
     if (options.rate > 0) {
-      SleepUntil(started + std::chrono::microseconds(static_cast<int64_t>(1e6 * i / options.rate)), stop);
+      SleepUntil(simulation_start + std::chrono::microseconds(static_cast<int64_t>(1e6 * i / options.rate)), stop);
     }
     std::string id = NewOrderId();
     auto placed = orders.Place(simulator.Next(), id, NowMs(), [&delivery_failures](const Status& s, auto) {

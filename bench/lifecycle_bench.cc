@@ -1,0 +1,115 @@
+// End-to-end benchmark: every service in one process (`orderflow up`'s
+// pipeline, embedded broker), orders placed at a fixed rate, transit delay 0.
+// An observer consumer measures, per order, the time from OrderPlaced to the
+// moment the order's terminal event (OrderDelivered / OrderCancelled) can be
+// read from the log. Prints one JSON line; never a pass/fail test.
+//
+//   lifecycle_bench [ORDERS=5000] [RATE=500]
+//
+// BENCH_HOPS=1 also prints, per event type, the median time after OrderPlaced
+// at which it became readable; BENCH_LOG=1 shows the services' debug log.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "domain/catalog.h"
+#include "eventstore/codec.h"
+#include "eventstore/kafka.h"
+#include "eventstore/topics.h"
+#include "services/up.h"
+
+using namespace orderflow;
+
+int main(int argc, char** argv) {
+  const uint64_t orders = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 5000;
+  const double rate = argc > 2 ? std::strtod(argv[2], nullptr) : 500;
+  const std::string dir = std::filesystem::temp_directory_path() / ("orderflow-bench-" + std::to_string(getpid()));
+
+  services::UpOptions options;
+  options.data_dir = dir;
+  options.simulate = orders;
+  options.rate = rate;
+  options.exit_when_done = true;
+  options.transit_delay = std::chrono::milliseconds(0);
+  options.max_payment_minor = 1'000'000;  // measure the full path: few declines
+
+  spdlog::set_level(getenv("BENCH_LOG") ? spdlog::level::debug : spdlog::level::off);  // the result is the JSON line
+  std::atomic<bool> stop{false}, observer_stop{false};
+  std::mutex mu;
+  std::string brokers;
+  std::unordered_map<std::string, int64_t> placed_at;
+  std::vector<double> latencies;
+  std::map<std::string, std::vector<int64_t>> hops;  // BENCH_HOPS=1: per event type, ms after OrderPlaced
+  int64_t first_placed = 0, last_terminal = 0;
+  std::thread observer;
+
+  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const std::string& b) {
+    brokers = b;
+    observer = std::thread([&] {
+      auto reader = eventstore::Reader::Create({brokers, {}}, "bench-observer");
+      if (!reader.ok()) return;
+      auto partitions = (*reader)->PartitionCount(eventstore::kOrdersTopic, std::chrono::seconds(10));
+      std::vector<std::pair<eventstore::TopicPartition, int64_t>> assignment;
+      for (int32_t p = 0; p < *partitions; ++p) assignment.push_back({{eventstore::kOrdersTopic, p}, 0});
+      if (!(*reader)->Assign(assignment).ok()) return;
+      while (!observer_stop.load()) {
+        auto records = (*reader)->Poll(1000, std::chrono::milliseconds(5));
+        if (!records.ok()) continue;
+        const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        for (const auto& r : *records) {
+          auto e = eventstore::DecodeEvent(r.value());
+          if (!e.ok()) continue;
+          std::lock_guard lock(mu);
+          if (std::holds_alternative<domain::OrderPlaced>(e->payload)) {
+            placed_at.emplace(e->order_id, e->occurred_at_ms);
+            if (first_placed == 0) first_placed = e->occurred_at_ms;
+          } else if (getenv("BENCH_HOPS")) {
+            auto it = placed_at.find(e->order_id);
+            if (it != placed_at.end() && it->second > 0) hops[std::string(domain::EventTypeName(e->payload))].push_back(now - it->second);
+          }
+          if (std::holds_alternative<domain::OrderPlaced>(e->payload)) {
+          } else if (std::holds_alternative<domain::OrderDelivered>(e->payload) ||
+                     std::holds_alternative<domain::OrderCancelled>(e->payload)) {
+            auto it = placed_at.find(e->order_id);
+            if (it == placed_at.end() || it->second < 0) continue;  // duplicate terminal event
+            latencies.push_back(static_cast<double>(now - it->second));
+            it->second = -1;
+            last_terminal = now;
+          }
+        }
+      }
+    });
+  });
+  observer_stop = true;
+  if (observer.joinable()) observer.join();
+  std::filesystem::remove_all(dir);
+  if (!summary.ok()) {
+    std::fprintf(stderr, "lifecycle_bench: %s\n", summary.status().ToString().c_str());
+    return 1;
+  }
+  std::sort(latencies.begin(), latencies.end());
+  for (auto& [type, v] : hops) {
+    std::sort(v.begin(), v.end());
+    std::fprintf(stderr, "%-24s p50 %lld ms\n", type.c_str(), static_cast<long long>(v[v.size() / 2]));
+  }
+  auto pct = [&](double q) { return latencies.empty() ? 0.0 : latencies[static_cast<size_t>(q * (latencies.size() - 1))]; };
+  double seconds = (last_terminal - first_placed) / 1000.0;
+  std::printf(
+      "{\"orders\":%llu,\"rate\":%.0f,\"terminal_orders\":%zu,\"delivered\":%llu,\"cancelled\":%llu,"
+      "\"throughput_orders_per_second\":%.1f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f}\n",
+      static_cast<unsigned long long>(orders), rate, latencies.size(),
+      static_cast<unsigned long long>(summary->delivered), static_cast<unsigned long long>(summary->cancelled),
+      seconds > 0 ? latencies.size() / seconds : 0.0, pct(0.5), pct(0.99), latencies.empty() ? 0.0 : latencies.back());
+  return 0;
+}
