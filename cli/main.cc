@@ -196,7 +196,11 @@ int CmdUp(const std::vector<std::string>& args) {
       ("transit-ms", po::value<int64_t>()->default_value(500), "simulated transit time from shipped to delivered")
       ("max-payment", po::value(&o.max_payment_minor)->default_value(o.max_payment_minor),
        "the payment gateway declines orders above this total (minor units)")
-      ("projector-only", po::bool_switch(), "run the order service and projector only, no lifecycle services");
+      ("projector-only", po::bool_switch(), "run the order service and projector only, no lifecycle services")
+      ("blocked-customer", po::value(&o.blocked_customers)->composing()->value_name("ID"),
+       "a customer whose card the payment gateway declines, repeatable (default cust-0013)")
+      ("exactly-once", po::bool_switch(&o.exactly_once),
+       "append each service batch in a Kafka transaction (real brokers; the embedded one is not atomic)");
   Parsed p;
   if (!Parse(args, "orderflow up [--brokers LIST] [--data-dir DIR] [--simulate N] [--rate R] [--exit-when-done]\n\n"
                    "Runs the order service and the projector. Without --brokers it starts the embedded broker\n"
@@ -507,7 +511,7 @@ int CmdDigest(const std::vector<std::string>& args) {
 }
 
 int RunLifecycleService(const std::string& name, const std::string& instance, const Parsed& p,
-                        const services::LifecycleConfig& config) {
+                        const services::LifecycleConfig& config, bool exactly_once) {
   auto kafka = KafkaFrom(p.common, true);
   const auto catalog = LoadCatalog(p.common);
   services::ServiceOptions so;
@@ -515,6 +519,7 @@ int RunLifecycleService(const std::string& name, const std::string& instance, co
   so.instance = instance;
   so.kafka = kafka;
   so.data_dir = p.common.data_dir;
+  so.exactly_once = exactly_once;
   auto runner = services::MakeLifecycleService(so, catalog, config);
   if (!runner.ok()) return Fail(runner.status());
   spdlog::info("{} {} running on {}, state in {}", name, instance, kafka.brokers, p.common.data_dir);
@@ -531,6 +536,8 @@ int CmdService(const std::vector<std::string>& args) {
   size_t batch_size = 5000;
   int64_t transit_ms = 500;
   int64_t max_payment = services::PaymentRules{}.max_amount_minor;
+  std::vector<std::string> blocked = services::PaymentRules{}.blocked_customers;
+  bool exactly_once = false;
   po::options_description d("service options");
   d.add_options()("name", po::value(&name)->value_name("NAME"),
                   "projector, payment, inventory, shipping, delivery or notification")(
@@ -540,7 +547,10 @@ int CmdService(const std::vector<std::string>& args) {
       "batch-size", po::value(&batch_size)->default_value(batch_size), "projector: events per batch")(
       "transit-ms", po::value(&transit_ms)->default_value(transit_ms), "delivery: simulated transit time")(
       "max-payment", po::value(&max_payment)->default_value(max_payment),
-      "payment: decline orders above this total (minor units)");
+      "payment: decline orders above this total (minor units)")(
+      "blocked-customer", po::value(&blocked)->composing()->value_name("ID"),
+      "payment: a customer whose card is declined, repeatable (default cust-0013)")(
+      "exactly-once", po::bool_switch(&exactly_once), "append each batch's outputs in a Kafka transaction");
   po::positional_options_description pos;
   pos.add("name", 1);
   Parsed p;
@@ -561,7 +571,8 @@ int CmdService(const std::vector<std::string>& args) {
     services::LifecycleConfig config;
     config.transit_delay = std::chrono::milliseconds(transit_ms);
     config.payment.max_amount_minor = max_payment;
-    return RunLifecycleService(name, instance, p, config);
+    config.payment.blocked_customers = blocked;
+    return RunLifecycleService(name, instance, p, config, exactly_once);
   }
   auto kafka = KafkaFrom(p.common, true);
   auto store = projections::ProjectionStore::Open(p.common.data_dir, {});

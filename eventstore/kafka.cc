@@ -162,17 +162,21 @@ Producer::~Producer() {
   }
 }
 
-Result<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& config, const std::string& client_id) {
+Result<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& config, const std::string& client_id,
+                                                   const std::string& transactional_id) {
   Status status;
-  rd_kafka_conf_t* conf = internal::MakeConf(config, client_id,
-                                             {{"enable.idempotence", "true"},
+  std::vector<std::pair<std::string, std::string>> defaults = {{"enable.idempotence", "true"},
                                               {"acks", "all"},
                                               {"compression.type", "lz4"},
                                               {"linger.ms", "5"},
                                               {"batch.num.messages", "10000"},
                                               {"queue.buffering.max.messages", "200000"},
-                                              {"message.timeout.ms", "120000"}},
-                                             &status);
+                                              {"message.timeout.ms", "120000"}};
+  if (!transactional_id.empty()) {
+    defaults.emplace_back("transactional.id", transactional_id);
+    defaults.emplace_back("transaction.timeout.ms", "120000");  // >= message.timeout.ms
+  }
+  rd_kafka_conf_t* conf = internal::MakeConf(config, client_id, defaults, &status);
   if (conf == nullptr) return status;
   auto state = std::make_unique<State>();
   rd_kafka_conf_set_opaque(conf, state.get());
@@ -183,7 +187,42 @@ Result<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& config, co
     rd_kafka_conf_destroy(conf);
     return Status::InvalidArgument(std::string("cannot create Kafka producer: ") + errstr);
   }
-  return std::unique_ptr<Producer>(new Producer(KafkaHandle(rk), std::move(state)));
+  KafkaHandle handle(rk);
+  if (!transactional_id.empty()) {
+    rd_kafka_error_t* error = rd_kafka_init_transactions(rk, 30000);
+    if (error != nullptr) {
+      Status s = Status::Unavailable(std::string("init transactions: ") + rd_kafka_error_string(error));
+      rd_kafka_error_destroy(error);
+      return s;
+    }
+  }
+  return std::unique_ptr<Producer>(new Producer(std::move(handle), std::move(state)));
+}
+
+namespace {
+Status TxnStatus(rd_kafka_error_t* error, const char* what) {
+  if (error == nullptr) return Status::Ok();
+  Status s = rd_kafka_error_is_fatal(error)
+                 ? Status::Internal(std::string(what) + ": " + rd_kafka_error_string(error))
+                 : Status::Unavailable(std::string(what) + ": " + rd_kafka_error_string(error));
+  rd_kafka_error_destroy(error);
+  return s;
+}
+}  // namespace
+
+Status Producer::BeginTransaction() { return TxnStatus(rd_kafka_begin_transaction(rk_.get()), "begin transaction"); }
+
+Status Producer::CommitTransaction(std::chrono::milliseconds timeout) {
+  Status s = TxnStatus(rd_kafka_commit_transaction(rk_.get(), static_cast<int>(timeout.count())), "commit transaction");
+  rd_kafka_poll(rk_.get(), 0);  // serve delivery reports
+  std::lock_guard lock(state_->mu);
+  Status first = std::move(state_->first_error);
+  state_->first_error = Status::Ok();
+  return s.ok() ? first : s;
+}
+
+Status Producer::AbortTransaction(std::chrono::milliseconds timeout) {
+  return TxnStatus(rd_kafka_abort_transaction(rk_.get(), static_cast<int>(timeout.count())), "abort transaction");
 }
 
 Status Producer::Append(std::string_view topic, std::string_view key, std::string_view value,

@@ -107,7 +107,10 @@ using KafkaHandle = std::unique_ptr<rd_kafka_s, KafkaHandleDeleter>;
 class Producer {
  public:
   // `client_id` names this producer in broker logs ("orderflow-order").
-  static Result<std::unique_ptr<Producer>> Create(const KafkaConfig& config, const std::string& client_id);
+  // A non-empty `transactional_id` makes it transactional (Kafka exactly-once
+  // v2): call BeginTransaction/CommitTransaction around appends instead of Flush.
+  static Result<std::unique_ptr<Producer>> Create(const KafkaConfig& config, const std::string& client_id,
+                                                  const std::string& transactional_id = "");
   ~Producer();
 
   // Enqueues one record; returns once librdkafka owns a copy. Blocks (serving
@@ -131,6 +134,12 @@ class Producer {
   // Waits until every record appended so far is acknowledged. Returns the first
   // delivery error since the previous Flush (and clears it), or kUnavailable on timeout.
   Status Flush(std::chrono::milliseconds timeout);
+
+  // Transactions (transactional producers only). Commit flushes; after an
+  // error the caller aborts and retries from its stored offsets.
+  Status BeginTransaction();
+  Status CommitTransaction(std::chrono::milliseconds timeout);
+  Status AbortTransaction(std::chrono::milliseconds timeout);
 
   rd_kafka_s* handle() const { return rk_.get(); }
 

@@ -196,7 +196,8 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
   eventstore::KafkaConfig producer_config = options.kafka;
   producer_config.overrides.insert(producer_config.overrides.begin(), {"linger.ms", "0"});
   producer_config.overrides.insert(producer_config.overrides.begin(), {"retry.backoff.ms", "10"});
-  auto producer = eventstore::Producer::Create(producer_config, "orderflow-" + options.name + "-" + options.instance);
+  const std::string client = "orderflow-" + options.name + "-" + options.instance;
+  auto producer = eventstore::Producer::Create(producer_config, client, options.exactly_once ? client : "");
   if (!producer.ok()) return producer.status();
   impl->producer = std::move(producer).value();
   Status warm = impl->producer->WarmUp({eventstore::kOrdersTopic, eventstore::kInventoryTopic,
@@ -317,6 +318,8 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     // Side effects, then outputs acknowledged by the broker, then state and
     // offsets together.
     batch_status = impl.reactor->FlushSideEffects();
+    const bool transaction = options_.exactly_once && !ctx.outputs().empty();
+    if (batch_status.ok() && transaction) batch_status = impl.producer->BeginTransaction();
     for (const auto& [topic, event] : ctx.outputs()) {
       if (!batch_status.ok()) break;
       Status s = impl.producer->AppendEvent(topic, event);
@@ -326,7 +329,14 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       }
     }
     const auto flush_start = std::chrono::steady_clock::now();
-    if (batch_status.ok()) batch_status = impl.producer->Flush(std::chrono::seconds(30));
+    if (batch_status.ok()) {
+      batch_status = transaction ? impl.producer->CommitTransaction(std::chrono::seconds(30))
+                                 : impl.producer->Flush(std::chrono::seconds(30));
+    }
+    if (!batch_status.ok() && transaction) {
+      Status aborted = impl.producer->AbortTransaction(std::chrono::seconds(30));
+      if (!aborted.ok()) spdlog::warn("{}: {}", options_.name, aborted.ToString());
+    }
     const auto flush_took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - flush_start).count();
     flush_us_ += flush_took;
     if (flush_took > 50000) {

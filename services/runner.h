@@ -74,6 +74,10 @@ struct ServiceOptions {
   std::vector<std::vector<std::string>> inputs;
   size_t batch_size = 500;
   std::chrono::milliseconds poll_timeout{20};
+  // Append each batch's outputs in a Kafka transaction (transactional.id
+  // "orderflow-<name>-<instance>"), keeping duplicates out of the log on
+  // brokers that support it. Correctness never depends on it.
+  bool exactly_once = false;
 };
 
 struct ServiceStats {

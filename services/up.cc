@@ -87,11 +87,13 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     LifecycleConfig config;
     config.transit_delay = options.transit_delay;
     config.payment.max_amount_minor = options.max_payment_minor;
+    config.payment.blocked_customers = options.blocked_customers;
     for (const std::string& name : LifecycleServiceNames()) {
       ServiceOptions so;
       so.name = name;
       so.kafka = kafka;
       so.data_dir = options.data_dir + "/services/" + name;
+      so.exactly_once = options.exactly_once;
       auto runner = MakeLifecycleService(so, catalog, config);
       if (!runner.ok()) {
         fail(runner.status());

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "domain/catalog.h"
 #include "domain/status.h"
@@ -27,6 +28,8 @@ struct UpOptions {
   bool lifecycle = true;          // run payment, inventory, shipping, delivery, notification too
   std::chrono::milliseconds transit_delay{500};
   int64_t max_payment_minor = 50000;
+  std::vector<std::string> blocked_customers = {"cust-0013"};
+  bool exactly_once = false;      // Kafka transactions for the services' outputs
 };
 
 struct UpSummary {

@@ -90,8 +90,11 @@ TEST(CodecTest, RandomGarbageNeverCrashes) {
     std::string bytes(std::uniform_int_distribution<size_t>(0, 300)(rng), '\0');
     for (char& c : bytes) c = static_cast<char>(rng());
     auto r = DecodeEvent(bytes);
-    if (r.ok()) ++decoded_ok;
-    else EXPECT_NE(r.status().message(), "");
+    if (r.ok()) {
+      ++decoded_ok;
+    } else {
+      EXPECT_NE(r.status().message(), "");
+    }
   }
   // Random bytes essentially never form a valid envelope with a 16-byte id.
   EXPECT_LT(decoded_ok, 10);
@@ -105,7 +108,9 @@ TEST(CodecTest, BitFlipsOfValidRecordsNeverCrash) {
       std::string mutated = bytes;
       mutated[rng() % mutated.size()] ^= static_cast<char>(1 << (rng() % 8));
       auto r = DecodeEvent(mutated);  // either an error or some event; never a crash
-      if (!r.ok()) EXPECT_FALSE(r.status().message().empty());
+      if (!r.ok()) {
+        EXPECT_FALSE(r.status().message().empty());
+      }
     }
   }
 }

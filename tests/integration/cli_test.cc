@@ -206,3 +206,22 @@ TEST(CliTest, UpRunsTheWholeLifecycleAndAnalyticsAgree) {
 
 }  // namespace
 }  // namespace orderflow
+
+namespace orderflow {
+namespace {
+
+// --exactly-once wraps each service batch in a Kafka transaction; the embedded
+// broker accepts them (without atomicity), and the outcome is the same.
+TEST(CliTest, ExactlyOnceModeCompletesEveryOrder) {
+  TempDir dir;
+  auto up = Orderflow({"up", "--simulate", "300", "--exit-when-done", "--json", "--transit-ms", "0", "--exactly-once",
+                       "--data-dir", dir.Sub("data"), "--log-level", "warn"},
+                      120s);
+  ASSERT_EQ(up.status, 0) << up.err;
+  auto summary = nlohmann::json::parse(up.out);
+  EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>(), 300u);
+  EXPECT_GT(summary["delivered"].get<uint64_t>(), 0u);
+}
+
+}  // namespace
+}  // namespace orderflow
