@@ -3,9 +3,12 @@
 # against a bare librdkafka consumer reading the same log in the same run.
 #
 #   bash bench/replay_bench.sh [ORDERS] [PARTITIONS] [ROUNDS]
+#   LIFECYCLE=1 bash bench/replay_bench.sh 20000
 #
 # Starts `orderflow broker` (the embedded broker, in its own process), fills
-# orders.events with ORDERS simulated orders (default 400000), then alternates
+# orders.events with ORDERS simulated orders (default 400000; OrderPlaced only,
+# the worst case per event, unless LIFECYCLE=1 runs every service so each
+# order carries its whole lifecycle, ~10 events), then alternates
 # the baseline consumer and `orderflow replay` ROUNDS times (default 3) and
 # prints each rate, the medians and their ratio. Never a pass/fail test.
 set -euo pipefail
@@ -25,8 +28,10 @@ for _ in $(seq 50); do [[ -s $work/broker.out ]] && break; sleep 0.1; done
 brokers=$(head -1 "$work/broker.out")
 
 echo "filling orders.events with $orders orders over $partitions partitions..." >&2
+mode=(--projector-only)
+[[ ${LIFECYCLE:-0} == 1 ]] && mode=(--transit-ms 0)
 "$bin" up --brokers "$brokers" --data-dir "$work/live" --simulate "$orders" --exit-when-done \
-  --log-level warn --json >"$work/up.json"
+  --log-level warn --json "${mode[@]}" >"$work/up.json"
 
 baseline=() replay=()
 for i in $(seq "$rounds"); do
