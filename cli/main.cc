@@ -432,7 +432,7 @@ int CmdHistory(const std::vector<std::string>& args) {
     for (const auto& e : *history) events.push_back(HistoryJson(e));
     PrintJson({{"order_id", id}, {"events", events}});
   } else {
-    std::printf("%-8s %-24s %-18s %-4s %s\n", "OFFSET", "TIME", "TYPE", "VER", "SUMMARY");
+    std::printf("%-8s %-24s %-22s %-4s %s\n", "OFFSET", "TIME", "TYPE", "VER", "SUMMARY");
     for (const auto& e : *history) std::cout << HistoryLine(e) << "\n";
   }
   return 0;

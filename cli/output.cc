@@ -90,7 +90,7 @@ nlohmann::json HistoryJson(const projections::HistoryEntry& e) {
 
 std::string HistoryLine(const projections::HistoryEntry& e) {
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%-8lld %-24s %-18s v%-3u ", static_cast<long long>(e.offset),
+  std::snprintf(buf, sizeof buf, "%-8lld %-24s %-22s v%-3u ", static_cast<long long>(e.offset),
                 FormatTime(e.event ? e.event->occurred_at_ms : e.record_timestamp_ms).c_str(), e.event_type.c_str(),
                 static_cast<unsigned>(e.schema_version));
   return buf + (e.event ? domain::Summarize(e.event->payload) : "(undecodable: " + e.decode_error + ")");
