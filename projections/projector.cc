@@ -118,9 +118,20 @@ Status Projector::Run(const std::atomic<bool>& stop) {
       continue;
     }
     if (!n.status().IsRetryable()) return n.status();
-    spdlog::warn("projector: {}; retrying in {} ms", n.status().ToString(), backoff.count());
+    spdlog::warn("projector: {}; resuming from the stored offsets in {} ms", n.status().ToString(), backoff.count());
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    // The failed step may have dropped records it had polled: re-assign every
+    // partition at the committed offsets so nothing is skipped.
+    while (!stop.load()) {
+      Status drained = Drain();
+      if (!drained.ok() && !drained.IsRetryable()) return drained;
+      Status restarted = Start();
+      if (restarted.ok()) break;
+      if (!restarted.IsRetryable()) return restarted;
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
   }
   return Drain();
 }

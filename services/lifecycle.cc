@@ -64,6 +64,10 @@ class PaymentReactor final : public Reactor {
                domain::OrderCancelled{"out of stock: " + rejected.sku, domain::CancelSource::kInventory});
     } else if (Entered(before, after, OrderStatus::kCancelled)) {
       Refund(e, after, "order cancelled", ctx);
+    } else if (std::holds_alternative<domain::PaymentAuthorized>(e.payload) &&
+               after.status == OrderStatus::kCancelled) {
+      // The customer cancelled while the authorization was on its way: give it back.
+      Refund(e, after, "order cancelled", ctx);
     }
   }
 
@@ -122,6 +126,9 @@ class InventoryReactor final : public Reactor {
   void OnEvent(const std::string& topic, const domain::Event& e, BatchContext& ctx) override {
     if (topic != kInventoryTopic) return;
     if (const auto* added = std::get_if<domain::StockAdded>(&e.payload)) {
+      const std::string marker = "added/" + domain::UuidToString(e.id);
+      if (ctx.Get(marker)) return;  // the same addition delivered twice
+      ctx.Put(marker, "");
       SetStock(ctx, added->sku, Stock(ctx, added->sku) + added->quantity);
     } else if (const auto* req = std::get_if<domain::StockReservationRequested>(&e.payload)) {
       const std::string key = "res/" + req->sku + "/" + req->order_id;
@@ -197,11 +204,14 @@ class DeliveryReactor final : public Reactor {
     pending_.clear();
     for (const auto& [key, value] : state) {
       if (key.rfind("due/", 0) != 0) continue;
+      // due_ms|cause uuid|correlation uuid|recipient
       auto bar = value.find('|');
+      if (bar == std::string::npos || value.size() < bar + 75) continue;
       Pending p;
       std::from_chars(value.data(), value.data() + bar, p.due_ms);
       domain::UuidFromString(value.substr(bar + 1, 36), &p.cause);
-      p.recipient = value.size() > bar + 38 ? value.substr(bar + 38) : "";
+      domain::UuidFromString(value.substr(bar + 38, 36), &p.correlation);
+      p.recipient = value.substr(bar + 75);
       pending_[key.substr(4)] = p;
     }
   }
@@ -209,10 +219,10 @@ class DeliveryReactor final : public Reactor {
   void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
                     BatchContext& ctx) override {
     if (!Entered(before, after, OrderStatus::kShipped)) return;
-    Pending p{ctx.now_ms() + transit_.count(), e.id, after.customer_id};
+    Pending p{ctx.now_ms() + transit_.count(), e.id, e.correlation_id, after.customer_id};
     pending_[after.order_id] = p;
-    ctx.Put("due/" + after.order_id,
-            std::to_string(p.due_ms) + "|" + domain::UuidToString(p.cause) + "|" + p.recipient);
+    ctx.Put("due/" + after.order_id, std::to_string(p.due_ms) + "|" + domain::UuidToString(p.cause) + "|" +
+                                         domain::UuidToString(p.correlation) + "|" + p.recipient);
   }
 
   void OnTick(BatchContext& ctx) override {
@@ -223,6 +233,7 @@ class DeliveryReactor final : public Reactor {
       }
       domain::Event cause;
       cause.id = it->second.cause;
+      cause.correlation_id = it->second.correlation;
       ctx.Emit(kOrdersTopic, cause, it->first, "deliver", domain::OrderDelivered{it->second.recipient});
       ctx.Delete("due/" + it->first);
       it = pending_.erase(it);
@@ -233,6 +244,7 @@ class DeliveryReactor final : public Reactor {
   struct Pending {
     int64_t due_ms = 0;
     domain::EventId cause{};
+    domain::EventId correlation{};
     std::string recipient;
   };
   std::chrono::milliseconds transit_;
@@ -245,7 +257,10 @@ class DeliveryReactor final : public Reactor {
 // (declined, cancelled, delivered) or notifications.low (placed, shipped).
 // Sender: drains high before low; "sends" by appending a line to the outbox
 // and records NotificationSent. The outbox itself is the record of what was
-// sent, re-read on every (re)start, so an id is never sent twice.
+// sent, re-read on every (re)start, so an instance never sends an id twice.
+// Each instance has its own outbox: when a queue partition moves to another
+// instance, that one may send again what the first sent (at-least-once
+// across instances; run one sender per outbox for exactly-once).
 
 class NotificationReactor final : public Reactor {
  public:
@@ -301,8 +316,12 @@ class NotificationReactor final : public Reactor {
     if (pending_lines_.empty()) return Status::Ok();
     int fd = ::open(outbox_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return Status::Unavailable("open outbox " + outbox_path_ + ": " + std::strerror(errno));
+    const off_t size_before = ::lseek(fd, 0, SEEK_END);
     ssize_t n = ::write(fd, pending_lines_.data(), pending_lines_.size());
     bool ok = n == static_cast<ssize_t>(pending_lines_.size()) && ::fdatasync(fd) == 0;
+    if (!ok && size_before >= 0 && ::ftruncate(fd, size_before) != 0) {
+      spdlog::error("outbox {}: could not cut a partial write", outbox_path_);
+    }
     ::close(fd);
     if (!ok) return Status::Unavailable("write outbox " + outbox_path_);
     pending_lines_.clear();

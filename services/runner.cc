@@ -210,16 +210,19 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
 Status ServiceRunner::Run(const std::atomic<bool>& stop) {
   Impl& impl = *impl_;
   auto backoff = std::chrono::milliseconds(100);
-  auto restart = [&](const Status& why) {
+  // Drops the consumers (and with them any uncommitted progress), reloads the
+  // committed state into the reactor and waits before consuming again. The
+  // caller must have released every Record of the failed batch first.
+  auto restart = [&](const Status& why) -> Status {
     spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance,
                  why.ToString(), backoff.count());
     impl.readers.clear();
-    Status reloaded = impl.LoadState();
-    if (!reloaded.ok()) spdlog::error("{}: reloading state: {}", options_.name, reloaded.ToString());
+    ORDERFLOW_RETURN_IF_ERROR(impl.LoadState());
     for (int i = 0; i < backoff.count() / 10 && !stop.load(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    return Status::Ok();
   };
 
   while (!stop.load()) {
@@ -262,7 +265,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
         return Status(poll_status.code(), options_.name + ": " + poll_status.message() +
                                               "; the log no longer holds what this service consumed");
       }
-      restart(poll_status);
+      ORDERFLOW_RETURN_IF_ERROR(restart(poll_status));
       continue;
     }
 
@@ -307,7 +310,8 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     if (batch_status.ok()) batch_status = ctx.status();
     if (!batch_status.ok()) {
       if (batch_status.IsRetryable()) {
-        restart(batch_status);
+        records.clear();  // before the consumers that own them go
+        ORDERFLOW_RETURN_IF_ERROR(restart(batch_status));
         continue;
       }
       return batch_status;
@@ -348,7 +352,11 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     }
     if (!batch_status.ok()) {
       // Nothing committed: the inputs are consumed again from the stored offsets.
-      restart(Status::Unavailable(batch_status.message()));
+      records.clear();  // before the consumers that own them go
+      if (batch_status.code() == StatusCode::kInvalidArgument || batch_status.code() == StatusCode::kInternal) {
+        return Status(batch_status.code(), options_.name + ": " + batch_status.message());  // retrying cannot fix it
+      }
+      ORDERFLOW_RETURN_IF_ERROR(restart(batch_status));
       continue;
     }
     rocksdb::WriteBatch batch;

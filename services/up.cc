@@ -144,7 +144,11 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     placed_ids.push_back(std::move(id));
     if (Clock::now() - last_report > std::chrono::seconds(2)) {
       last_report = Clock::now();
-      spdlog::info("placed {}/{} orders, projected {} events", i + 1, options.simulate, projector.totals().applied);
+      uint64_t consumed = 0;
+      if (auto offsets = (*store)->GetOffsets(); offsets.ok()) {
+        for (const auto& [tp, offset] : *offsets) consumed += static_cast<uint64_t>(offset);
+      }
+      spdlog::info("placed {}/{} orders, projected {} events", i + 1, options.simulate, consumed);
     }
   }
   Status flushed = (*producer)->Flush(std::chrono::seconds(60));

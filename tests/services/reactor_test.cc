@@ -1,0 +1,134 @@
+// The lifecycle reactors' decisions, driven directly with a fake batch
+// context: no broker, no RocksDB.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "domain/catalog.h"
+#include "eventstore/topics.h"
+#include "services/lifecycle.h"
+#include "tests/util/events.h"
+
+namespace orderflow::services {
+namespace {
+
+using orderflow::testing::LifecycleEvent;
+using orderflow::testing::PlacedEvent;
+
+class FakeContext final : public BatchContext {
+ public:
+  void Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
+            const std::string& tag, domain::EventPayload payload) override {
+    domain::Event e;
+    e.id = domain::DeriveEventId(cause.id, tag);
+    e.order_id = aggregate_id;
+    e.payload = std::move(payload);
+    outputs.emplace_back(topic, e);
+  }
+  std::optional<std::string> Get(const std::string& key) override {
+    auto it = kv.find(key);
+    return it == kv.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }
+  void Put(const std::string& key, std::string value) override { kv[key] = std::move(value); }
+  void Delete(const std::string& key) override { kv.erase(key); }
+  int64_t now_ms() const override { return 1000; }
+
+  template <typename T>
+  int Count() const {
+    int n = 0;
+    for (const auto& [topic, e] : outputs) n += std::holds_alternative<T>(e.payload) ? 1 : 0;
+    return n;
+  }
+  std::vector<std::pair<std::string, domain::Event>> outputs;
+  std::map<std::string, std::string> kv;
+};
+
+// Feeds `event` to `reactor` as the runner would: apply, then react.
+void Feed(Reactor& reactor, domain::OrderState& state, const domain::Event& event, FakeContext& ctx) {
+  const domain::OrderState before = state;
+  domain::Apply(state, event);
+  reactor.OnOrderEvent(event, before, state, ctx);
+}
+
+TEST(PaymentReactorTest, AuthorizesOrDeclinesByTheGatewayRules) {
+  auto payment = MakePaymentReactor({.max_amount_minor = 5000, .blocked_customers = {"mallory"}});
+  FakeContext ctx;
+  domain::OrderState ok, blocked, big;
+  Feed(*payment, ok, PlacedEvent("o-ok", "alice"), ctx);  // 29.00 EUR
+  Feed(*payment, blocked, PlacedEvent("o-blocked", "mallory"), ctx);
+  domain::Event expensive = PlacedEvent("o-big", "bob");
+  std::get<domain::OrderPlaced>(expensive.payload).total_minor = 9999;
+  Feed(*payment, big, expensive, ctx);
+  EXPECT_EQ(ctx.Count<domain::PaymentAuthorized>(), 1);
+  EXPECT_EQ(ctx.Count<domain::PaymentDeclined>(), 2);
+  EXPECT_EQ(ctx.Count<domain::OrderCancelled>(), 2);
+}
+
+// A customer cancel that lands before the authorization in the log: the
+// authorization arrives for a cancelled order and is refunded, once.
+TEST(PaymentReactorTest, AuthorizationArrivingAfterACancelIsRefundedOnce) {
+  auto payment = MakePaymentReactor({});
+  FakeContext ctx;
+  domain::OrderState order;
+  Feed(*payment, order, PlacedEvent("o-1"), ctx);
+  ASSERT_EQ(ctx.Count<domain::PaymentAuthorized>(), 1);
+  Feed(*payment, order, LifecycleEvent("o-1", 1, domain::OrderCancelled{"nope", domain::CancelSource::kCustomer}),
+       ctx);
+  EXPECT_EQ(ctx.Count<domain::PaymentRefunded>(), 0) << "nothing was paid yet";
+  Feed(*payment, order, LifecycleEvent("o-1", 2, domain::PaymentAuthorized{"pay-1", 2900}), ctx);
+  EXPECT_EQ(ctx.Count<domain::PaymentRefunded>(), 1);
+  // Any later path to a refund finds it done.
+  Feed(*payment, order, LifecycleEvent("o-1", 3, domain::OrderCancelled{"again", domain::CancelSource::kSystem}),
+       ctx);
+  EXPECT_EQ(ctx.Count<domain::PaymentRefunded>(), 1);
+}
+
+TEST(InventoryReactorTest, SkuOwnerNeverGoesBelowZeroAndReleasesOnce) {
+  auto catalog = *domain::Catalog::Parse("SKU-A,A,100,3\n");
+  auto inventory = MakeInventoryReactor(catalog);
+  FakeContext ctx;
+  auto request = [&](const std::string& order, int qty, uint32_t n) {
+    inventory->OnEvent(eventstore::kInventoryTopic,
+                       LifecycleEvent("SKU-A", n, domain::StockReservationRequested{"SKU-A", order, qty}), ctx);
+  };
+  request("o-1", 2, 1);
+  request("o-2", 2, 2);  // only 1 left
+  request("o-1", 2, 3);  // the same request again: decided already
+  EXPECT_EQ(ctx.Count<domain::InventoryLineReserved>(), 1);
+  EXPECT_EQ(ctx.Count<domain::InventoryLineRejected>(), 1);
+  EXPECT_EQ(ctx.kv["stock/SKU-A"], "1");
+
+  auto release = [&](const std::string& order, uint32_t n) {
+    inventory->OnEvent(eventstore::kInventoryTopic,
+                       LifecycleEvent("SKU-A", n, domain::StockReleaseRequested{"SKU-A", order, 2}), ctx);
+  };
+  release("o-1", 4);
+  release("o-1", 5);  // twice: released once
+  release("o-2", 6);  // never reserved: nothing
+  EXPECT_EQ(ctx.Count<domain::InventoryLineReleased>(), 1);
+  EXPECT_EQ(ctx.kv["stock/SKU-A"], "3");
+
+  domain::Event added = LifecycleEvent("SKU-A", 7, domain::StockAdded{"SKU-A", 10});
+  inventory->OnEvent(eventstore::kInventoryTopic, added, ctx);
+  inventory->OnEvent(eventstore::kInventoryTopic, added, ctx);  // re-delivered
+  EXPECT_EQ(ctx.kv["stock/SKU-A"], "13");
+}
+
+TEST(InventoryReactorTest, OrderSideReservesAllLinesOrRejectsAndReleases) {
+  auto inventory = MakeInventoryReactor(domain::Catalog::Demo());
+  FakeContext ctx;
+  domain::OrderState order;
+  domain::Event placed = PlacedEvent("o-1");
+  std::get<domain::OrderPlaced>(placed.payload).lines = {{"SKU-MUG", 2, 1450}, {"SKU-KETTLE", 1, 5990}};
+  Feed(*inventory, order, placed, ctx);
+  Feed(*inventory, order, LifecycleEvent("o-1", 1, domain::PaymentAuthorized{"p", 8890}), ctx);
+  EXPECT_EQ(ctx.Count<domain::StockReservationRequested>(), 2);
+  Feed(*inventory, order, LifecycleEvent("o-1", 2, domain::InventoryLineReserved{"SKU-MUG", 2}), ctx);
+  Feed(*inventory, order, LifecycleEvent("o-1", 3, domain::InventoryLineRejected{"SKU-KETTLE", 1, 0}), ctx);
+  EXPECT_EQ(ctx.Count<domain::InventoryReserved>(), 0);
+  EXPECT_EQ(ctx.Count<domain::InventoryRejected>(), 1);
+  EXPECT_EQ(ctx.Count<domain::StockReleaseRequested>(), 1) << "the reserved mug goes back";
+}
+
+}  // namespace
+}  // namespace orderflow::services
