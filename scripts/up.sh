@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs `orderflow up` on the embedded broker.
-# Without arguments it simulates 2000 orders and exits once they are projected;
-# any arguments replace those (e.g. `bash scripts/up.sh --simulate 100000 --rate 500`).
+# Without arguments it simulates 2000 orders in a fresh orderflow-data/ and
+# exits once every order is delivered or cancelled (the embedded broker keeps
+# its log in memory, so an earlier run's data directory no longer matches it).
+# Arguments replace those defaults and are passed to `orderflow up` as given,
+# e.g. `bash scripts/up.sh --simulate 100000 --rate 500 --data-dir my-data`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh -DORDERFLOW_BUILD_TESTS=OFF
-if (($# == 0)); then set -- --simulate 2000 --exit-when-done; fi
-exec build/cli/orderflow up --data-dir orderflow-data "$@"
+if (($# == 0)); then
+  rm -rf orderflow-data
+  set -- --simulate 2000 --exit-when-done --data-dir orderflow-data
+fi
+build/cli/orderflow up "$@"
+if [[ -d orderflow-data ]]; then
+  echo "state is in orderflow-data/: try build/cli/orderflow analytics, build/cli/orderflow order list --status delivered"
+fi

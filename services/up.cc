@@ -50,6 +50,16 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
 
   auto store = projections::ProjectionStore::Open(options.data_dir, {});
   if (!store.ok()) return store.status();
+  if (broker) {
+    auto offsets = (*store)->GetOffsets();
+    if (!offsets.ok()) return offsets.status();
+    if (!offsets->empty()) {
+      return Status::FailedPrecondition(
+          options.data_dir + " holds state from an earlier run, but the embedded broker keeps no data across "
+                             "restarts, so that log is gone; use a new --data-dir (or remove this one), or run "
+                             "`orderflow broker` once and pass --brokers");
+    }
+  }
   auto reader = eventstore::Reader::Create(kafka, "orderflow-projector");
   if (!reader.ok()) return reader.status();
   auto meta_reader = eventstore::Reader::Create(kafka, "orderflow-up-meta");
