@@ -12,6 +12,7 @@
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <iostream>
 #include <fstream>
@@ -133,6 +134,24 @@ eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers) {
 int Fail(const Status& status) {
   std::cerr << "orderflow: " << status.ToString() << "\n";
   return 1;
+}
+
+// Epoch milliseconds, or an ISO-8601 UTC time "YYYY-MM-DDTHH:MM:SS[.mmm]Z".
+int64_t ParseTime(const std::string& text) {
+  int64_t ms = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+  if (ec == std::errc() && ptr == text.data() + text.size()) return ms;
+  std::tm tm{};
+  int millis = 0;
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr) throw UsageError{"cannot read time '" + text + "' (epoch ms or YYYY-MM-DDTHH:MM:SS.mmmZ)"};
+  if (*rest == '.') {
+    millis = std::atoi(rest + 1);
+    while (*++rest >= '0' && *rest <= '9') {
+    }
+  }
+  if (*rest != 'Z' || rest[1] != '\0') throw UsageError{"time '" + text + "' must end in Z (UTC)"};
+  return static_cast<int64_t>(timegm(&tm)) * 1000 + millis;
 }
 
 domain::Catalog LoadCatalog(const Common& c) {
@@ -441,7 +460,15 @@ int CmdHistory(const std::vector<std::string>& args) {
 int CmdReplay(const std::vector<std::string>& args) {
   replay::ReplayOptions o;
   po::options_description d("replay options");
-  d.add_options()("batch-size", po::value(&o.batch_size)->default_value(10000), "events per WriteBatch");
+  std::string verify_dir, until_time;
+  d.add_options()("batch-size", po::value(&o.batch_size)->default_value(10000), "events per WriteBatch")(
+      "force", po::bool_switch(&o.force), "replace the orderflow store already in --data-dir")(
+      "until-offset", po::value(&o.until_offset)->value_name("N"),
+      "time travel: apply each partition up to offset N (inclusive)")(
+      "until-time", po::value(&until_time)->value_name("T"),
+      "time travel: apply records appended at or before T (epoch ms, or YYYY-MM-DDTHH:MM:SS[.mmm]Z)")(
+      "verify", po::value(&verify_dir)->value_name("DIR"),
+      "compare the rebuilt state with the store in DIR; exit 1 naming the first differing key");
   Parsed p;
   if (!Parse(args, "orderflow replay --brokers LIST --data-dir NEW_DIR [--json]\n\n"
                    "Rebuilds the projections into an empty directory from offset zero of every partition and\n"
@@ -450,6 +477,7 @@ int CmdReplay(const std::vector<std::string>& args) {
     return 0;
   }
   if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
+  if (!until_time.empty()) o.until_time_ms = ParseTime(until_time);
   o.kafka = KafkaFrom(p.common, true);
   o.data_dir = p.common.data_dir;
   const bool tty = isatty(STDERR_FILENO) && !p.common.json;
@@ -485,6 +513,18 @@ int CmdReplay(const std::vector<std::string>& args) {
     std::printf("digest %s\n", r.digest.c_str());
   }
   spdlog::debug("replay: {:.3f} s polling, {:.3f} s applying", r.poll_seconds, r.apply_seconds);
+  if (!verify_dir.empty()) {
+    auto live = projections::ProjectionStore::Open(verify_dir, {.read_only = true});
+    if (!live.ok()) return Fail(live.status());
+    auto rebuilt = projections::ProjectionStore::Open(o.data_dir, {.read_only = true});
+    if (!rebuilt.ok()) return Fail(rebuilt.status());
+    auto diff = (*rebuilt)->FirstDifference(**live);
+    if (!diff.ok()) return Fail(diff.status());
+    if (diff->has_value()) {
+      return Fail(Status::FailedPrecondition("verify: " + o.data_dir + " differs from " + verify_dir + ": " + **diff));
+    }
+    if (!p.common.json) std::printf("verified: equal to %s\n", verify_dir.c_str());
+  }
   return 0;
 }
 

@@ -80,9 +80,11 @@ Result<size_t> Projector::Step() {
   const auto t1 = Clock::now();
   totals_.poll_seconds += std::chrono::duration<double>(t1 - t0).count();
   if (!records.ok()) return records.status();
+  const size_t polled = records->size();
+  if (options_.accept) std::erase_if(*records, [this](const eventstore::Record& r) { return !options_.accept(r); });
   if (records->empty()) {
     ORDERFLOW_RETURN_IF_ERROR(Drain());
-    return size_t{0};
+    return polled;
   }
   auto prepared = store_.Prepare(*records, in_flight_ ? &*in_flight_ : nullptr);
   if (!prepared.ok()) return prepared.status();

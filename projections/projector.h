@@ -29,6 +29,9 @@ struct ProjectorOptions {
   size_t batch_size = 5000;         // records per WriteBatch at most
   std::chrono::milliseconds poll_timeout{100};
   bool fill_batches = false;  // wait for full batches (replay) instead of applying what is there (live)
+  // If set, only records it accepts are applied (time travel); the others are
+  // dropped without advancing their partition's stored offset.
+  std::function<bool(const eventstore::Record&)> accept;
   std::chrono::milliseconds metadata_timeout{10000};
 };
 

@@ -630,6 +630,47 @@ Result<std::string> ProjectionStore::Digest() const {
   return hex;
 }
 
+Result<std::optional<std::string>> ProjectionStore::FirstDifference(const ProjectionStore& other) const {
+  auto printable = [](std::string_view key) {
+    std::string out;
+    for (unsigned char c : key) {
+      if (c >= 0x20 && c < 0x7f) {
+        out.push_back(static_cast<char>(c));
+      } else {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", c);
+        out += buf;
+      }
+    }
+    return out;
+  };
+  for (Family f : kStateFamilies) {
+    std::unique_ptr<rocksdb::Iterator> a(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(f)));
+    std::unique_ptr<rocksdb::Iterator> b(other.impl_->db->NewIterator(rocksdb::ReadOptions(), other.impl_->cf(f)));
+    a->SeekToFirst();
+    b->SeekToFirst();
+    while (a->Valid() || b->Valid()) {
+      const std::string family = kFamilyNames[f];
+      if (!b->Valid() || (a->Valid() && a->key().compare(b->key()) < 0)) {
+        return std::optional<std::string>(family + " key '" + printable(a->key().ToStringView()) + "' only in " + dir_);
+      }
+      if (!a->Valid() || b->key().compare(a->key()) < 0) {
+        return std::optional<std::string>(family + " key '" + printable(b->key().ToStringView()) + "' only in " +
+                                           other.dir_);
+      }
+      if (a->value() != b->value()) {
+        return std::optional<std::string>(family + " key '" + printable(a->key().ToStringView()) +
+                                           "' has different values");
+      }
+      a->Next();
+      b->Next();
+    }
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(a->status(), "compare"));
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(b->status(), "compare"));
+  }
+  return std::optional<std::string>();
+}
+
 Status ProjectionStore::Flush() {
   if (impl_->options.read_only) return Status::Ok();
   rocksdb::FlushOptions fo;

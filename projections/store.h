@@ -158,6 +158,11 @@ class ProjectionStore {
   // (not meta). Equal digests mean equal state, byte for byte.
   Result<std::string> Digest() const;
 
+  // The first key (in family order, then key order) whose presence or value
+  // differs between this store and `other`, described in one line; nullopt
+  // when the projections are equal.
+  Result<std::optional<std::string>> FirstDifference(const ProjectionStore& other) const;
+
   // Persists memtables (needed after bulk_load writes).
   Status Flush();
 

@@ -1,7 +1,9 @@
 #include "replay/replay.h"
 
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "eventstore/topics.h"
 #include "projections/projector.h"
@@ -13,8 +15,16 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
   using Clock = std::chrono::steady_clock;
   std::error_code ec;
   if (fs::exists(options.data_dir, ec) && !fs::is_empty(options.data_dir, ec)) {
-    return Status::FailedPrecondition("data directory " + options.data_dir +
-                                      " is not empty; replay rebuilds into an empty directory (pass a new --data-dir)");
+    if (!options.force) {
+      return Status::FailedPrecondition("data directory " + options.data_dir +
+                                        " is not empty; replay rebuilds into an empty directory (pass a new "
+                                        "--data-dir, or --force to replace the store in it)");
+    }
+    if (!fs::exists(fs::path(options.data_dir) / "CURRENT")) {
+      return Status::FailedPrecondition(options.data_dir + " is not an orderflow store; --force only replaces one");
+    }
+    fs::remove_all(options.data_dir, ec);
+    if (ec) return Status::Internal("cannot remove " + options.data_dir + ": " + ec.message());
   }
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .bulk_load = true});
   if (!store.ok()) return store.status();
@@ -26,10 +36,27 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
   popts.batch_size = options.batch_size;
   popts.poll_timeout = std::chrono::milliseconds(5);
   popts.fill_batches = true;
+  // Time travel: partitions that passed the limit count as done.
+  std::set<eventstore::TopicPartition> stopped;
+  if (options.until_offset >= 0 || options.until_time_ms >= 0) {
+    popts.accept = [&options, &stopped](const eventstore::Record& r) {
+      eventstore::TopicPartition tp{std::string(r.topic()), r.partition()};
+      if (stopped.count(tp)) return false;
+      if ((options.until_offset >= 0 && r.offset() > options.until_offset) ||
+          (options.until_time_ms >= 0 && r.timestamp_ms() > options.until_time_ms)) {
+        stopped.insert(tp);
+        return false;
+      }
+      return true;
+    };
+  }
   projections::Projector projector(**store, **reader, popts);
   ORDERFLOW_RETURN_IF_ERROR(projector.Start());
   auto end = projector.LogEnd();
   if (!end.ok()) return end.status();
+  if (options.until_offset >= 0) {
+    for (auto& [tp, high] : *end) high = std::min(high, options.until_offset + 1);
+  }
   uint64_t total = 0;
   for (const auto& [tp, high] : *end) total += static_cast<uint64_t>(high);
 
@@ -45,7 +72,11 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     options.on_progress(p);
   };
   while (true) {
-    auto reached = projector.Reached(*end);
+    projections::Offsets remaining;
+    for (const auto& [tp, high] : *end) {
+      if (!stopped.count(tp)) remaining[tp] = high;
+    }
+    auto reached = projector.Reached(remaining);
     if (!reached.ok()) return reached.status();
     if (*reached) break;
     auto n = projector.Step();

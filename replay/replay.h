@@ -22,9 +22,14 @@ struct ReplayProgress {
 
 struct ReplayOptions {
   eventstore::KafkaConfig kafka;
-  std::string data_dir;             // must be empty or absent
+  std::string data_dir;             // must be empty or absent, unless `force`
+  bool force = false;               // replace an existing orderflow store in data_dir
   std::vector<std::string> topics;  // default: orders.events
   size_t batch_size = 10000;
+  // Time travel: stop each partition after this offset / at the first record
+  // appended after this time (epoch ms); -1 = to the end of the log.
+  int64_t until_offset = -1;
+  int64_t until_time_ms = -1;
   // Called about twice a second while replaying, and once at the end.
   std::function<void(const ReplayProgress&)> on_progress;
 };

@@ -7,7 +7,7 @@
 # e.g. `bash scripts/up.sh --simulate 100000 --rate 500 --data-dir my-data`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh -DORDERFLOW_BUILD_TESTS=OFF
+TARGETS=orderflow bash scripts/build.sh
 if (($# == 0)); then
   rm -rf orderflow-data
   set -- --simulate 2000 --exit-when-done --data-dir orderflow-data
