@@ -5,6 +5,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
@@ -669,6 +670,42 @@ Result<std::optional<std::string>> ProjectionStore::FirstDifference(const Projec
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(b->status(), "compare"));
   }
   return std::optional<std::string>();
+}
+
+Status ProjectionStore::CheckpointTo(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &raw), "checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint into " + dir);
+}
+
+Status ProjectionStore::CopyTo(const std::string& dir) const {
+  auto target = ProjectionStore::Open(dir, {.read_only = false, .bulk_load = true});
+  if (!target.ok()) return target.status();
+  const rocksdb::Snapshot* snapshot = impl_->db->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  Status status;
+  for (int f = 0; f < kFamilyCount && status.ok(); ++f) {
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(static_cast<Family>(f))));
+    rocksdb::WriteBatch batch;
+    for (it->SeekToFirst(); it->Valid() && status.ok(); it->Next()) {
+      status = FromRocks(batch.Put((*target)->impl_->cf(static_cast<Family>(f)), it->key(), it->value()), "copy");
+      if (batch.Count() >= 10000) {
+        rocksdb::WriteOptions wo;
+        wo.disableWAL = true;
+        if (status.ok()) status = FromRocks((*target)->impl_->db->Write(wo, &batch), "copy");
+        batch.Clear();
+      }
+    }
+    if (status.ok()) status = FromRocks(it->status(), "copy");
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    if (status.ok() && batch.Count() > 0) status = FromRocks((*target)->impl_->db->Write(wo, &batch), "copy");
+  }
+  impl_->db->ReleaseSnapshot(snapshot);
+  ORDERFLOW_RETURN_IF_ERROR(status);
+  return (*target)->Flush();
 }
 
 Status ProjectionStore::Flush() {

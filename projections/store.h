@@ -163,6 +163,13 @@ class ProjectionStore {
   // when the projections are equal.
   Result<std::optional<std::string>> FirstDifference(const ProjectionStore& other) const;
 
+  // A RocksDB checkpoint of the store in `dir` (which must not exist).
+  Status CheckpointTo(const std::string& dir) const;
+
+  // A consistent copy of every family (state, meta, offsets) into a new store
+  // in `dir`; works on a read-only view of a store another process writes.
+  Status CopyTo(const std::string& dir) const;
+
   // Persists memtables (needed after bulk_load writes).
   Status Flush();
 

@@ -7,6 +7,7 @@
 
 #include "eventstore/topics.h"
 #include "projections/projector.h"
+#include "projections/snapshot.h"
 
 namespace orderflow::replay {
 
@@ -25,6 +26,10 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     }
     fs::remove_all(options.data_dir, ec);
     if (ec) return Status::Internal("cannot remove " + options.data_dir + ": " + ec.message());
+  }
+  if (!options.from_snapshot.empty()) {
+    auto restored = projections::RestoreSnapshot(options.snapshots_dir, options.from_snapshot, options.data_dir);
+    if (!restored.ok()) return restored.status();
   }
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .bulk_load = true});
   if (!store.ok()) return store.status();

@@ -30,6 +30,9 @@ struct ReplayOptions {
   // appended after this time (epoch ms); -1 = to the end of the log.
   int64_t until_offset = -1;
   int64_t until_time_ms = -1;
+  // Start from this snapshot (restored into data_dir) and replay only the tail.
+  std::string snapshots_dir;
+  std::string from_snapshot;
   // Called about twice a second while replaying, and once at the end.
   std::function<void(const ReplayProgress&)> on_progress;
 };

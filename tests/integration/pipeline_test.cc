@@ -242,3 +242,93 @@ TEST(PipelineTest, ReplayUntilTimeGivesTheStateAtThatTime) {
 
 }  // namespace
 }  // namespace orderflow
+
+#include <fstream>
+
+#include "projections/snapshot.h"
+
+namespace orderflow {
+namespace {
+
+// Snapshot + tail replay gives the live store's digest, and the manifests
+// guard against a store written by other code.
+TEST(PipelineTest, SnapshotPlusTailReplayEqualsLiveAndFullReplay) {
+  auto broker = orderflow::testing::StartBroker(3);
+  auto config = orderflow::testing::ConfigFor(*broker);
+  TempDir dir;
+  const auto catalog = domain::Catalog::Demo();
+  auto producer = eventstore::Producer::Create(config, "test-order");
+  ASSERT_TRUE(producer.ok());
+  services::OrderService orders(**producer, catalog);
+  services::OrderSimulator simulator(catalog, 4);
+  auto place = [&](int n) {
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(orders.Place(simulator.Next(), services::NewOrderId(), i).ok());
+    ASSERT_TRUE((*producer)->Flush(10s).ok());
+  };
+  const std::string snapshots = dir.Sub("snapshots");
+  {
+    auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
+    ASSERT_TRUE(live.ok());
+    place(400);
+    ASSERT_TRUE(CatchUp(**live, config).ok());
+    // Taken while this process holds the store: a consistent copy.
+    auto copy = projections::CreateSnapshot(dir.Sub("live"), snapshots, "while-running", 1);
+    ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+    EXPECT_EQ(copy->method, "copy");
+    EXPECT_EQ(copy->digest, *(*live)->Digest());
+    EXPECT_EQ(copy->orders, 400u);
+  }
+  auto checkpoint = projections::CreateSnapshot(dir.Sub("live"), snapshots, "s1", 2);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(checkpoint->method, "checkpoint");
+  EXPECT_EQ(projections::CreateSnapshot(dir.Sub("live"), snapshots, "s1", 3).status().code(),
+            StatusCode::kAlreadyExists);
+
+  auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
+  ASSERT_TRUE(live.ok());
+  place(400);
+  ASSERT_TRUE(CatchUp(**live, config).ok());
+  const std::string live_digest = *(*live)->Digest();
+
+  replay::ReplayOptions from_snapshot;
+  from_snapshot.kafka = config;
+  from_snapshot.data_dir = dir.Sub("from-snapshot");
+  from_snapshot.snapshots_dir = snapshots;
+  from_snapshot.from_snapshot = "s1";
+  auto tail = replay::Replay(from_snapshot);
+  ASSERT_TRUE(tail.ok()) << tail.status().ToString();
+  EXPECT_EQ(tail->events, 400u) << "only the tail is replayed";
+  EXPECT_EQ(tail->digest, live_digest);
+
+  replay::ReplayOptions full;
+  full.kafka = config;
+  full.data_dir = dir.Sub("full");
+  auto everything = replay::Replay(full);
+  ASSERT_TRUE(everything.ok());
+  EXPECT_EQ(everything->events, 800u);
+  EXPECT_EQ(everything->digest, live_digest);
+
+  auto listed = projections::ListSnapshots(snapshots);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 2u);
+
+  // A manifest from other code is refused, saying why.
+  std::filesystem::copy(snapshots + "/s1", snapshots + "/foreign", std::filesystem::copy_options::recursive);
+  {
+    std::ifstream in(snapshots + "/foreign/manifest.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string manifest = text.str();
+    manifest.replace(manifest.find(projections::SchemaFingerprint()), 8, "deadbeef");
+    std::ofstream(snapshots + "/foreign/manifest.json") << manifest;
+  }
+  auto refused = projections::RestoreSnapshot(snapshots, "foreign", dir.Sub("restored"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("another schema"), std::string::npos) << refused.status().message();
+  EXPECT_TRUE(projections::DeleteSnapshot(snapshots, "foreign").ok());
+  EXPECT_EQ(projections::ListSnapshots(snapshots)->size(), 2u);
+}
+
+}  // namespace
+}  // namespace orderflow

@@ -1,0 +1,45 @@
+// Snapshots of a projection store: a RocksDB checkpoint plus a manifest
+// (offsets, schema fingerprint, projection version, digest, created-at).
+//
+// Layout: <snapshots>/<name>/db (the store) and <snapshots>/<name>/manifest.json.
+// A snapshot can be taken while a service holds the store: then it is a
+// consistent copy made through a read-only view instead of a checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "domain/status.h"
+#include "projections/store.h"
+
+namespace orderflow::projections {
+
+struct SnapshotManifest {
+  std::string name;
+  int64_t created_at_ms = 0;
+  Offsets offsets;
+  std::string schema_fingerprint;
+  uint32_t projection_version = 0;
+  std::string digest;
+  std::string method;  // "checkpoint" or "copy"
+  uint64_t orders = 0;
+};
+
+// SHA-256 over the canonical Cap'n Proto nodes of the envelope and the stored
+// records: changes whenever the schema this build reads and writes changes.
+std::string SchemaFingerprint();
+
+// Errors: kAlreadyExists for a taken name; the store's open errors.
+Result<SnapshotManifest> CreateSnapshot(const std::string& data_dir, const std::string& snapshots_dir,
+                                        const std::string& name, int64_t now_ms);
+Result<std::vector<SnapshotManifest>> ListSnapshots(const std::string& snapshots_dir);
+Status DeleteSnapshot(const std::string& snapshots_dir, const std::string& name);
+
+// Copies snapshot `name` into `data_dir` (which must not exist or be empty).
+// Refused (kFailedPrecondition, saying why) when its projection version or
+// schema fingerprint differs from this build's.
+Result<SnapshotManifest> RestoreSnapshot(const std::string& snapshots_dir, const std::string& name,
+                                         const std::string& data_dir);
+
+}  // namespace orderflow::projections
