@@ -317,11 +317,12 @@ int CmdOrder(const std::vector<std::string>& args) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   Parsed p;
   if (sub == "place") {
-    std::string customer;
+    std::string customer, address;
     std::vector<std::string> items;
     po::options_description d("order place options");
     d.add_options()("customer", po::value(&customer)->value_name("C"), "customer id (required)")(
-        "item", po::value(&items)->composing()->value_name("SKU:QTY"), "a line of the order, repeatable (required)");
+        "item", po::value(&items)->composing()->value_name("SKU:QTY"), "a line of the order, repeatable (required)")(
+        "address", po::value(&address)->value_name("TEXT"), "shipping address");
     if (!Parse(rest, "orderflow order place --customer C --item SKU:QTY [--item ...] --brokers LIST\n\n"
                      "Places an order (appends OrderPlaced) and prints its id.",
                d, {}, p)) {
@@ -330,7 +331,7 @@ int CmdOrder(const std::vector<std::string>& args) {
     auto kafka = KafkaFrom(p.common, true);
     if (customer.empty()) throw UsageError{"--customer is required"};
     if (items.empty()) throw UsageError{"at least one --item SKU:QTY is required"};
-    domain::PlaceOrder command{customer, ParseItems(items)};
+    domain::PlaceOrder command{customer, ParseItems(items), address};
     auto catalog = LoadCatalog(p.common);
     auto producer = eventstore::Producer::Create(kafka, "orderflow-cli");
     if (!producer.ok()) return Fail(producer.status());

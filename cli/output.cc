@@ -39,6 +39,8 @@ nlohmann::json OrderJson(const domain::OrderState& o) {
           {"updated_at", o.updated_at_ms ? FormatTime(o.updated_at_ms) : ""},
           {"delivered_at", o.delivered_at_ms ? FormatTime(o.delivered_at_ms) : ""},
           {"payment_id", o.payment_id},
+          {"payment_method", o.payment_method},
+          {"shipping_address", o.shipping_address},
           {"carrier", o.carrier},
           {"tracking_number", o.tracking_number},
           {"cancel_reason", o.cancel_reason},
@@ -56,6 +58,7 @@ std::string OrderText(const domain::OrderState& o) {
   if (o.refunded_minor) out += "refunded  " + FormatMoney(o.refunded_minor, o.currency) + "\n";
   if (o.placed_at_ms) out += "placed    " + FormatTime(o.placed_at_ms) + "\n";
   out += "updated   " + FormatTime(o.updated_at_ms) + "\n";
+  if (!o.shipping_address.empty()) out += "ship to   " + o.shipping_address + "\n";
   if (!o.carrier.empty()) out += "shipping  " + o.carrier + " " + o.tracking_number + "\n";
   if (!o.cancel_reason.empty()) out += "cancelled " + o.cancel_reason + "\n";
   out += "events    " + std::to_string(o.version) + "\n";

@@ -26,7 +26,7 @@ bool UuidFromString(std::string_view text, EventId* out);
 EventId DeriveEventId(const EventId& ns, std::string_view name);
 
 // The schema version this code writes. Readers accept this and every older one.
-inline constexpr uint16_t kCurrentSchemaVersion = 1;
+inline constexpr uint16_t kCurrentSchemaVersion = 2;
 
 struct LineItem {
   std::string sku;
@@ -40,12 +40,14 @@ struct OrderPlaced {
   std::vector<LineItem> lines;
   int64_t total_minor = 0;
   std::string currency;
+  std::string shipping_address;  // v2
   bool operator==(const OrderPlaced&) const = default;
 };
 
 struct PaymentAuthorized {
   std::string payment_id;
   int64_t amount_minor = 0;
+  std::string method;  // v2
   bool operator==(const PaymentAuthorized&) const = default;
 };
 

@@ -45,6 +45,7 @@ Decision DecidePlace(const OrderState& state, const PlaceOrder& cmd, const Catal
   OrderPlaced placed;
   placed.customer_id = cmd.customer_id;
   placed.currency = catalog.currency();
+  placed.shipping_address = cmd.shipping_address;
   std::set<std::string_view> seen;
   for (const RequestedLine& line : cmd.lines) {
     if (line.quantity <= 0) {
@@ -134,11 +135,13 @@ void Apply(OrderState& s, const Event& event) {
                    s.lines = e.lines;
                    s.total_minor = e.total_minor;
                    s.currency = e.currency;
+                   s.shipping_address = e.shipping_address;
                    s.placed_at_ms = event.occurred_at_ms;
                  },
                  [&](const PaymentAuthorized& e) {
                    s.paid_minor += e.amount_minor;
                    s.payment_id = e.payment_id;
+                   s.payment_method = e.method;
                    move_to(S::kPaymentAuthorized, {S::kPlaced});
                  },
                  [&](const PaymentDeclined&) { move_to(S::kPaymentDeclined, {S::kPlaced}); },
@@ -207,7 +210,7 @@ Decision Decide(const OrderState& state, const Command& command, const Catalog& 
           [&](const AuthorizePayment& c) {
             if (state.status != S::kPlaced) return InvalidTransition(state, "authorize payment for");
             if (c.payment_id.empty()) return Reject(RejectReason::kMissingField, "payment id is required");
-            return Accept(PaymentAuthorized{c.payment_id, state.total_minor});
+            return Accept(PaymentAuthorized{c.payment_id, state.total_minor, c.method});
           },
           [&](const DeclinePayment& c) {
             if (state.status != S::kPlaced) return InvalidTransition(state, "decline payment for");

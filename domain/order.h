@@ -56,6 +56,8 @@ struct OrderState {
   uint32_t notifications_sent = 0;
   std::vector<std::string> reserved_skus;  // lines the SKU owners reserved and have not released
   bool inventory_line_rejected = false;
+  std::string shipping_address;
+  std::string payment_method;
 
   // True when every line of the order is reserved.
   bool AllLinesReserved() const { return !lines.empty() && reserved_skus.size() == lines.size(); }
@@ -80,6 +82,7 @@ struct RequestedLine {
 struct PlaceOrder {
   std::string customer_id;
   std::vector<RequestedLine> lines;
+  std::string shipping_address;
 };
 struct CancelOrder {
   std::string reason;
@@ -87,6 +90,7 @@ struct CancelOrder {
 };
 struct AuthorizePayment {
   std::string payment_id;
+  std::string method = "card";
 };
 struct DeclinePayment {
   std::string reason;

@@ -5,6 +5,8 @@
 #include <kj/exception.h>
 #include <kj/io.h>
 
+#include <algorithm>
+
 #include "eventstore/capnp_util.h"
 #include "schemas/events.capnp.h"
 
@@ -53,11 +55,13 @@ Result<domain::EventPayload> ReadPayload(s::Envelope::Payload::Reader p) {
     case s::Envelope::Payload::ORDER_PLACED: {
       auto e = p.getOrderPlaced();
       return domain::EventPayload(domain::OrderPlaced{ToString(e.getCustomerId()), ReadLines(e.getLines()),
-                                                      e.getTotalMinor(), ToString(e.getCurrency())});
+                                                      e.getTotalMinor(), ToString(e.getCurrency()),
+                                                      ToString(e.getShippingAddress())});
     }
     case s::Envelope::Payload::PAYMENT_AUTHORIZED: {
       auto e = p.getPaymentAuthorized();
-      return domain::EventPayload(domain::PaymentAuthorized{ToString(e.getPaymentId()), e.getAmountMinor()});
+      return domain::EventPayload(
+          domain::PaymentAuthorized{ToString(e.getPaymentId()), e.getAmountMinor(), ToString(e.getMethod())});
     }
     case s::Envelope::Payload::PAYMENT_DECLINED: {
       auto e = p.getPaymentDeclined();
@@ -189,11 +193,13 @@ std::string EncodeEvent(const domain::Event& event) {
                    WriteLines(b.initLines(e.lines.size()), e.lines);
                    b.setTotalMinor(e.total_minor);
                    b.setCurrency(e.currency);
+                   if (!e.shipping_address.empty()) b.setShippingAddress(e.shipping_address);
                  },
                  [&](const domain::PaymentAuthorized& e) {
                    auto b = p.initPaymentAuthorized();
                    b.setPaymentId(e.payment_id);
                    b.setAmountMinor(e.amount_minor);
+                   if (!e.method.empty()) b.setMethod(e.method);
                  },
                  [&](const domain::PaymentDeclined& e) {
                    auto b = p.initPaymentDeclined();
@@ -282,8 +288,23 @@ std::string EncodeEvent(const domain::Event& event) {
 }
 
 Result<domain::Event> DecodeEvent(std::string_view bytes) {
-  return ReadPackedRoot<s::Envelope, domain::Event>(bytes, "event",
-                                                    [](s::Envelope::Reader r) { return ReadEnvelope(r); });
+  auto event = ReadPackedRoot<s::Envelope, domain::Event>(bytes, "event",
+                                                          [](s::Envelope::Reader r) { return ReadEnvelope(r); });
+  if (event.ok()) UpcastToCurrent(*event);
+  return event;
+}
+
+void UpcastToCurrent(domain::Event& event) {
+  if (event.schema_version < 2) {
+    // v1 -> v2: template names "order_placed" became "order.placed"; v1 only
+    // knew card payments, so its authorizations were all by card.
+    auto rename = [](std::string& name) { std::replace(name.begin(), name.end(), '_', '.'); };
+    if (auto* sent = std::get_if<domain::NotificationSent>(&event.payload)) rename(sent->template_name);
+    if (auto* req = std::get_if<domain::NotificationRequested>(&event.payload)) rename(req->template_name);
+    if (auto* paid = std::get_if<domain::PaymentAuthorized>(&event.payload)) {
+      if (paid->method.empty()) paid->method = "card";
+    }
+  }
 }
 
 }  // namespace orderflow::eventstore

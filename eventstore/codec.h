@@ -24,7 +24,14 @@ inline constexpr std::string_view kContentType = "application/x-capnp-packed; sc
 // Serializes `event` as a packed Cap'n Proto Envelope.
 std::string EncodeEvent(const domain::Event& event);
 
-// Parses bytes produced by EncodeEvent (of this or an older schema version).
+// Parses bytes produced by EncodeEvent (of this or an older schema version)
+// and runs the upcaster chain, so every reader (live consumers, replay,
+// snapshots' history, redrive) sees current-version content. `schema_version`
+// keeps the version the record was written with.
 Result<domain::Event> DecodeEvent(std::string_view bytes);
+
+// The upcaster chain: rewrites an event decoded from an older schema version
+// into the meaning of the current one. Idempotent; a no-op for current events.
+void UpcastToCurrent(domain::Event& event);
 
 }  // namespace orderflow::eventstore

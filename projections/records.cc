@@ -48,6 +48,8 @@ std::string EncodeOrder(const domain::OrderState& o) {
   auto skus = r.initReservedSkus(o.reserved_skus.size());
   for (size_t i = 0; i < o.reserved_skus.size(); ++i) skus.set(i, o.reserved_skus[i]);
   r.setInventoryLineRejected(o.inventory_line_rejected);
+  r.setShippingAddress(o.shipping_address);
+  r.setPaymentMethod(o.payment_method);
   return WritePacked(message);
 }
 
@@ -82,6 +84,8 @@ Result<domain::OrderState> DecodeOrder(std::string_view bytes) {
         o.notifications_sent = r.getNotificationsSent();
         for (auto sku : r.getReservedSkus()) o.reserved_skus.push_back(ToString(sku));
         o.inventory_line_rejected = r.getInventoryLineRejected();
+        o.shipping_address = ToString(r.getShippingAddress());
+        o.payment_method = ToString(r.getPaymentMethod());
         return o;
       });
 }

@@ -1,4 +1,9 @@
-# orderflow events, schema version 1.
+# orderflow events, schema version 2 (version 1 is frozen in frozen/v1/).
+#
+# v1 -> v2: OrderPlaced.shippingAddress and PaymentAuthorized.method added;
+# notification template names changed from "order_placed" to "order.placed"
+# (same meaning, new spelling; the upcaster rewrites v1 names on read, and
+# fills PaymentAuthorized.method with "card", the only method v1 knew).
 #
 # Evolution rules (checked by the compatibility test once a version is frozen):
 # add fields and union members with new ordinals only; never renumber, retype or
@@ -19,11 +24,13 @@ struct OrderPlaced {
   lines @1 :List(LineItem);
   totalMinor @2 :Int64;
   currency @3 :Text;          # ISO 4217, e.g. "EUR"
+  shippingAddress @4 :Text;   # v2
 }
 
 struct PaymentAuthorized {
   paymentId @0 :Text;
   amountMinor @1 :Int64;
+  method @2 :Text;            # v2: "card", "paypal", ...
 }
 
 struct PaymentDeclined {

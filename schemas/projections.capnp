@@ -40,6 +40,8 @@ struct OrderRecord {
   notificationsSent @17 :UInt32;
   reservedSkus @18 :List(Text);
   inventoryLineRejected @19 :Bool;
+  shippingAddress @20 :Text;
+  paymentMethod @21 :Text;
 }
 
 # history: order id + sequence -> HistoryRecord

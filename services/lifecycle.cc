@@ -49,7 +49,8 @@ class PaymentReactor final : public Reactor {
         reason = "amount over the limit of " + std::to_string(rules_.max_amount_minor / 100) + " " + after.currency;
       }
       if (reason.empty()) {
-        ctx.Emit(kOrdersTopic, e, id, "authorize", domain::PaymentAuthorized{"pay-" + id.substr(0, 8), after.total_minor});
+        ctx.Emit(kOrdersTopic, e, id, "authorize",
+                 domain::PaymentAuthorized{"pay-" + id.substr(0, 8), after.total_minor, "card"});
         ctx.Put("charge/" + id, "authorized");
       } else {
         ctx.Emit(kOrdersTopic, e, id, "decline", domain::PaymentDeclined{reason, after.total_minor});
@@ -283,15 +284,15 @@ class NotificationReactor final : public Reactor {
     const char* template_name = nullptr;
     P priority = P::kLow;
     if (Entered(before, after, OrderStatus::kPlaced)) {
-      template_name = "order_placed";
+      template_name = "order.placed";
     } else if (Entered(before, after, OrderStatus::kShipped)) {
-      template_name = "order_shipped";
+      template_name = "order.shipped";
     } else if (Entered(before, after, OrderStatus::kPaymentDeclined)) {
-      template_name = "payment_declined", priority = P::kHigh;
+      template_name = "payment.declined", priority = P::kHigh;
     } else if (Entered(before, after, OrderStatus::kCancelled)) {
-      template_name = "order_cancelled", priority = P::kHigh;
+      template_name = "order.cancelled", priority = P::kHigh;
     } else if (Entered(before, after, OrderStatus::kDelivered)) {
-      template_name = "order_delivered", priority = P::kHigh;
+      template_name = "order.delivered", priority = P::kHigh;
     }
     if (template_name == nullptr) return;
     std::string id = domain::UuidToString(domain::DeriveEventId(e.id, "notification"));

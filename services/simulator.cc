@@ -14,6 +14,9 @@ domain::PlaceOrder OrderSimulator::Next() {
   std::snprintf(customer, sizeof customer, "cust-%04d",
                 static_cast<int>(std::uniform_int_distribution<int>(1, customers_)(rng_)));
   order.customer_id = customer;
+  static constexpr const char* kStreets[] = {"Keizersgracht", "Prinsengracht", "Herengracht", "Damrak"};
+  order.shipping_address = std::to_string(std::uniform_int_distribution<int>(1, 400)(rng_)) + " " +
+                           kStreets[std::uniform_int_distribution<int>(0, 3)(rng_)] + ", Amsterdam";
   const auto& items = catalog_.items();
   std::vector<size_t> indexes(items.size());
   for (size_t i = 0; i < indexes.size(); ++i) indexes[i] = i;

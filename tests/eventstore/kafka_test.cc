@@ -61,7 +61,7 @@ TEST(KafkaTest, AppendedEventsComeBackWithHeadersKeyedByOrder) {
   ASSERT_EQ(got.size(), 20u);
   for (const Record& r : got) {
     EXPECT_EQ(r.HeaderValue(kHeaderEventType), "OrderPlaced");
-    EXPECT_EQ(r.HeaderValue(kHeaderSchemaVersion), "1");
+    EXPECT_EQ(r.HeaderValue(kHeaderSchemaVersion), std::to_string(domain::kCurrentSchemaVersion));
     EXPECT_EQ(r.HeaderValue(kHeaderContentType), kContentType);
     auto e = DecodeEvent(r.value());
     ASSERT_TRUE(e.ok());

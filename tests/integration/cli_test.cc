@@ -131,7 +131,7 @@ TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   EXPECT_LT(events[0]["offset"].get<int64_t>(), events[1]["offset"].get<int64_t>());
   auto text = Orderflow({"history", id, "--data-dir", live});
   EXPECT_NE(text.out.find("OrderPlaced"), std::string::npos);
-  EXPECT_NE(text.out.find("v1"), std::string::npos);
+  EXPECT_NE(text.out.find("v2"), std::string::npos);
 
   auto get = Orderflow({"order", "get", id, "--data-dir", live, "--json"});
   ASSERT_EQ(get.status, 0);
