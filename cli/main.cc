@@ -237,6 +237,12 @@ int CmdUp(const std::vector<std::string>& args) {
   if (o.transit_delay.count() < 0) throw UsageError{"--transit-ms must be >= 0"};
   const bool embedded = o.kafka.brokers.empty();
   const auto catalog = LoadCatalog(p.common);
+  if (!embedded) {
+    replay::ReplayOptions rebuild;
+    rebuild.kafka = o.kafka;
+    auto rebuilt = replay::RebuildIfOutdated(rebuild, o.data_dir);
+    if (!rebuilt.ok()) return Fail(rebuilt.status());
+  }
   auto summary = services::RunUp(o, catalog, g_stop, [&](const std::string& brokers) {
     spdlog::info("orderflow up: brokers {}{}, data in {}; Ctrl-C to stop", brokers, embedded ? " (embedded)" : "",
                  o.data_dir);
@@ -625,6 +631,12 @@ int CmdService(const std::vector<std::string>& args) {
     return RunLifecycleService(name, instance, p, config, exactly_once);
   }
   auto kafka = KafkaFrom(p.common, true);
+  {
+    replay::ReplayOptions rebuild;
+    rebuild.kafka = kafka;
+    auto rebuilt = replay::RebuildIfOutdated(rebuild, p.common.data_dir);
+    if (!rebuilt.ok()) return Fail(rebuilt.status());
+  }
   auto store = projections::ProjectionStore::Open(p.common.data_dir, {});
   if (!store.ok()) return Fail(store.status());
   auto reader = eventstore::Reader::Create(kafka, "orderflow-projector-" + instance);

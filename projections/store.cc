@@ -150,6 +150,49 @@ struct ProjectionStore::Impl {
   }
 };
 
+namespace {
+// Opens `dir` with every family, read-only or not, for the version helpers.
+Status OpenRaw(const std::string& dir, bool read_only, std::unique_ptr<rocksdb::DB>* db,
+               std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : kFamilyNames) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, descriptors, handles, &raw)
+                                : rocksdb::DB::Open(rocksdb::DBOptions(), dir, descriptors, handles, &raw);
+  db->reset(raw);
+  return FromRocks(s, "open " + dir);
+}
+void CloseRaw(std::unique_ptr<rocksdb::DB>& db, std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  db->Close().PermitUncheckedError();
+}
+}  // namespace
+
+Result<std::optional<uint32_t>> StoredProjectionVersion(const std::string& dir) {
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) return std::optional<uint32_t>();
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  ORDERFLOW_RETURN_IF_ERROR(OpenRaw(dir, true, &db, &handles));
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), handles[kMeta], kProjectionVersionKey, &value);
+  CloseRaw(db, handles);
+  if (s.IsNotFound()) return std::optional<uint32_t>();
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "read projection version"));
+  return std::optional<uint32_t>(static_cast<uint32_t>(GetBE(value)));
+}
+
+Status SetStoredProjectionVersionForTesting(const std::string& dir, uint32_t version) {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  ORDERFLOW_RETURN_IF_ERROR(OpenRaw(dir, false, &db, &handles));
+  std::string v;
+  PutBE32(&v, version);
+  Status s = FromRocks(db->Put(rocksdb::WriteOptions(), handles[kMeta], kProjectionVersionKey, v), "write version");
+  CloseRaw(db, handles);
+  return s;
+}
+
 ProjectionStore::ProjectionStore(std::unique_ptr<Impl> impl, std::string dir)
     : impl_(std::move(impl)), dir_(std::move(dir)) {}
 
@@ -238,7 +281,9 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     PutBE32(&v, kProjectionVersion);
     ORDERFLOW_RETURN_IF_ERROR(
         FromRocks(impl->db->Put(rocksdb::WriteOptions(), impl->cf(kMeta), kProjectionVersionKey, v), "write meta"));
-  } else if (vs.ok() && GetBE(version) != kProjectionVersion) {
+  } else if (vs.ok() && GetBE(version) != kProjectionVersion && !options.read_only) {
+    // Readers may still look at an older store (it is served until a rebuild
+    // swaps in a new one); only writers must not mix projection versions.
     return Status::FailedPrecondition("store " + dir + " has projection version " + std::to_string(GetBE(version)) +
                                       ", this build needs " + std::to_string(kProjectionVersion) +
                                       "; rebuild it with `orderflow replay` into a new directory");

@@ -114,6 +114,13 @@ class PreparedBatch {
   std::unique_ptr<Impl> impl_;
 };
 
+// The projection version recorded in the store in `dir`: nullopt when there
+// is no store there. Reads without taking the store's lock.
+Result<std::optional<uint32_t>> StoredProjectionVersion(const std::string& dir);
+
+// Rewrites the recorded projection version (tests simulating an older build).
+Status SetStoredProjectionVersionForTesting(const std::string& dir, uint32_t version);
+
 class ProjectionStore {
  public:
   // Opens (creating if needed, unless read_only) the store in `dir`.

@@ -1,7 +1,13 @@
 #include "replay/replay.h"
 
 #include <chrono>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <stdio.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -10,6 +16,31 @@
 #include "projections/snapshot.h"
 
 namespace orderflow::replay {
+
+Result<bool> RebuildIfOutdated(const ReplayOptions& options, const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  auto version = projections::StoredProjectionVersion(data_dir);
+  if (!version.ok()) return version.status();
+  if (!version->has_value() || **version == projections::kProjectionVersion) return false;
+  spdlog::warn("{} was built by projection version {}; rebuilding it with version {} from the log (the old state "
+               "stays readable until the swap)",
+               data_dir, **version, projections::kProjectionVersion);
+  ReplayOptions side = options;
+  side.data_dir = data_dir + ".rebuild";
+  side.force = true;
+  side.from_snapshot.clear();
+  side.until_offset = side.until_time_ms = -1;
+  std::error_code ec;
+  fs::remove_all(side.data_dir, ec);
+  auto rebuilt = Replay(side);
+  if (!rebuilt.ok()) return rebuilt.status();
+  if (renameat2(AT_FDCWD, side.data_dir.c_str(), AT_FDCWD, data_dir.c_str(), RENAME_EXCHANGE) != 0) {
+    return Status::Internal("swapping " + side.data_dir + " and " + data_dir + ": " + std::strerror(errno));
+  }
+  fs::remove_all(side.data_dir, ec);  // now the old store
+  spdlog::info("rebuilt {}: {} events, digest {}", data_dir, rebuilt->events, rebuilt->digest);
+  return true;
+}
 
 Result<ReplayResult> Replay(const ReplayOptions& options) {
   namespace fs = std::filesystem;

@@ -54,4 +54,11 @@ struct ReplayResult {
 // naming partition and offsets if a partition no longer starts at offset 0.
 Result<ReplayResult> Replay(const ReplayOptions& options);
 
+// If the store in `data_dir` was built by other projection code (an older
+// kProjectionVersion), rebuilds it from the log in the side directory
+// `<data_dir>.rebuild` while the old one stays readable, then swaps the two
+// atomically (renameat2 RENAME_EXCHANGE) and removes the old one. Returns
+// whether a rebuild happened. `options.data_dir` is ignored.
+Result<bool> RebuildIfOutdated(const ReplayOptions& options, const std::string& data_dir);
+
 }  // namespace orderflow::replay

@@ -424,3 +424,57 @@ TEST(PipelineTest, MixedV1AndV2LogReplaysToTheSameState) {
 
 }  // namespace
 }  // namespace orderflow
+
+namespace orderflow {
+namespace {
+
+// A store built by older projection code is rebuilt from the log in a side
+// directory and swapped in; the old one stays readable until then.
+TEST(PipelineTest, OutdatedProjectionIsRebuiltAndSwappedIn) {
+  auto broker = orderflow::testing::StartBroker(2);
+  auto config = orderflow::testing::ConfigFor(*broker);
+  TempDir dir;
+  const auto catalog = domain::Catalog::Demo();
+  auto producer = eventstore::Producer::Create(config, "test-order");
+  ASSERT_TRUE(producer.ok());
+  services::OrderService orders(**producer, catalog);
+  services::OrderSimulator simulator(catalog, 8);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(orders.Place(simulator.Next(), services::NewOrderId(), i).ok());
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  const std::string data = dir.Sub("data");
+  std::string digest;
+  {
+    auto store = projections::ProjectionStore::Open(data, {});
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE(CatchUp(**store, config).ok());
+    digest = *(*store)->Digest();
+  }
+  ASSERT_TRUE(projections::SetStoredProjectionVersionForTesting(data, projections::kProjectionVersion - 1).ok());
+  auto refused = projections::ProjectionStore::Open(data, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  // The old state is still there to read while nothing rebuilt it.
+  {
+    auto reader = projections::ProjectionStore::Open(data, {.read_only = true});
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    EXPECT_EQ(*(*reader)->Digest(), digest);
+  }
+
+  replay::ReplayOptions options;
+  options.kafka = config;
+  auto rebuilt = replay::RebuildIfOutdated(options, data);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
+  EXPECT_TRUE(*rebuilt);
+  EXPECT_EQ(**projections::StoredProjectionVersion(data), projections::kProjectionVersion);
+  EXPECT_FALSE(std::filesystem::exists(data + ".rebuild"));
+  auto store = projections::ProjectionStore::Open(data, {});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(*(*store)->Digest(), digest);
+  store->reset();
+  auto again = replay::RebuildIfOutdated(options, data);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again) << "an up-to-date store is left alone";
+}
+
+}  // namespace
+}  // namespace orderflow
