@@ -501,9 +501,21 @@ int CmdReplay(const std::vector<std::string>& args) {
     o.on_progress = [](const replay::ReplayProgress& pr) {
       double pct = pr.total ? 100.0 * pr.records / pr.total : 100.0;
       double eta = pr.records_per_second > 0 ? (pr.total - std::min(pr.total, pr.records)) / pr.records_per_second : 0;
-      std::fprintf(stderr, "\rreplay: %llu/%llu events (%.0f%%), %.0f events/s, ETA %.0f s   ",
+      // The partition with the most left decides when replay ends: show its ETA too.
+      const replay::PartitionProgress* behind = nullptr;
+      for (const auto& part : pr.partitions) {
+        if (!behind || part.end - part.done > behind->end - behind->done) behind = &part;
+      }
+      std::string slowest;
+      if (behind != nullptr && pr.seconds > 0 && behind->done > 0) {
+        double part_rate = behind->done / pr.seconds;
+        slowest = "; " + behind->partition.topic + "[" + std::to_string(behind->partition.partition) + "] " +
+                  std::to_string(behind->done) + "/" + std::to_string(behind->end) + ", ETA " +
+                  std::to_string(static_cast<int>((behind->end - behind->done) / part_rate + 0.5)) + " s";
+      }
+      std::fprintf(stderr, "\rreplay: %llu/%llu events (%.0f%%), %.0f events/s, ETA %.0f s%s   ",
                    static_cast<unsigned long long>(pr.records), static_cast<unsigned long long>(pr.total), pct,
-                   pr.records_per_second, eta);
+                   pr.records_per_second, eta, slowest.c_str());
     };
   }
   auto result = replay::Replay(o);

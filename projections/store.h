@@ -42,7 +42,7 @@ namespace orderflow::projections {
 
 // Bump when the projection code changes how state is derived: an older store
 // must then be rebuilt from the log.
-inline constexpr uint32_t kProjectionVersion = 1;
+inline constexpr uint32_t kProjectionVersion = 2;  // 2: shipping address and payment method, upcast v1 events
 
 struct StoreOptions {
   bool read_only = false;  // query a store another process is writing

@@ -105,6 +105,12 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     p.total = total;
     p.seconds = std::chrono::duration<double>(now - started).count();
     p.records_per_second = p.seconds > 0 ? p.records / p.seconds : 0;
+    if (auto offsets = (*store)->GetOffsets(); offsets.ok()) {
+      for (const auto& [tp, high] : *end) {
+        auto it = offsets->find(tp);
+        p.partitions.push_back({tp, it == offsets->end() ? 0 : it->second, high});
+      }
+    }
     options.on_progress(p);
   };
   while (true) {

@@ -13,11 +13,18 @@
 
 namespace orderflow::replay {
 
+struct PartitionProgress {
+  eventstore::TopicPartition partition;
+  int64_t done = 0;  // next offset applied
+  int64_t end = 0;   // offset to reach
+};
+
 struct ReplayProgress {
   uint64_t records = 0;       // read so far
   uint64_t total = 0;         // records to read (end of log at start)
   double seconds = 0;
   double records_per_second = 0;
+  std::vector<PartitionProgress> partitions;
 };
 
 struct ReplayOptions {
