@@ -37,6 +37,12 @@ Result<bool> RebuildIfOutdated(const ReplayOptions& options, const std::string& 
   if (renameat2(AT_FDCWD, side.data_dir.c_str(), AT_FDCWD, data_dir.c_str(), RENAME_EXCHANGE) != 0) {
     return Status::Internal("swapping " + side.data_dir + " and " + data_dir + ": " + std::strerror(errno));
   }
+  // `orderflow up` keeps its services' own stores under <data-dir>/services/:
+  // they are not part of the projection, so they move over to the new store.
+  if (fs::exists(fs::path(side.data_dir) / "services") && !fs::exists(fs::path(data_dir) / "services")) {
+    fs::rename(fs::path(side.data_dir) / "services", fs::path(data_dir) / "services", ec);
+    if (ec) return Status::Internal("moving the services' stores into " + data_dir + ": " + ec.message());
+  }
   fs::remove_all(side.data_dir, ec);  // now the old store
   spdlog::info("rebuilt {}: {} events, digest {}", data_dir, rebuilt->events, rebuilt->digest);
   return true;

@@ -450,6 +450,8 @@ TEST(PipelineTest, OutdatedProjectionIsRebuiltAndSwappedIn) {
     digest = *(*store)->Digest();
   }
   ASSERT_TRUE(projections::SetStoredProjectionVersionForTesting(data, projections::kProjectionVersion - 1).ok());
+  std::filesystem::create_directories(data + "/services/payment");  // as `orderflow up` keeps them
+  std::ofstream(data + "/services/payment/marker") << "kept";
   auto refused = projections::ProjectionStore::Open(data, {});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
@@ -467,6 +469,7 @@ TEST(PipelineTest, OutdatedProjectionIsRebuiltAndSwappedIn) {
   EXPECT_TRUE(*rebuilt);
   EXPECT_EQ(**projections::StoredProjectionVersion(data), projections::kProjectionVersion);
   EXPECT_FALSE(std::filesystem::exists(data + ".rebuild"));
+  EXPECT_TRUE(std::filesystem::exists(data + "/services/payment/marker")) << "the services' stores must survive";
   auto store = projections::ProjectionStore::Open(data, {});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_EQ(*(*store)->Digest(), digest);
