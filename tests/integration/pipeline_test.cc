@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "eventstore/topics.h"
 #include "projections/projector.h"
+#include "projections/snapshot.h"
 #include "projections/store.h"
 #include "replay/replay.h"
 #include "services/order_service.h"
@@ -41,6 +44,41 @@ Status CatchUp(projections::ProjectionStore& store, const eventstore::KafkaConfi
   }
   return Status::Unavailable("projector did not catch up");
 }
+
+// An embedded broker with the order service placing simulated orders.
+class OrderLog {
+ public:
+  OrderLog(int partitions, uint64_t seed)
+      : broker_(orderflow::testing::StartBroker(partitions)),
+        config_(orderflow::testing::ConfigFor(*broker_)),
+        producer_(MakeProducer(config_)),
+        orders_(*producer_, catalog_),
+        simulator_(catalog_, seed) {}
+
+  const eventstore::KafkaConfig& config() const { return config_; }
+  services::OrderService& orders() { return orders_; }
+  eventstore::Producer& producer() { return *producer_; }
+
+  // Places `n` orders and waits until the broker has them all.
+  void Place(int n) {
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(orders_.Place(simulator_.Next(), services::NewOrderId(), i).ok());
+    ASSERT_TRUE(producer_->Flush(10s).ok());
+  }
+
+ private:
+  static std::unique_ptr<eventstore::Producer> MakeProducer(const eventstore::KafkaConfig& config) {
+    auto producer = eventstore::Producer::Create(config, "test-order");
+    EXPECT_TRUE(producer.ok()) << producer.status().ToString();
+    return producer.ok() ? std::move(producer).value() : nullptr;
+  }
+
+  const domain::Catalog catalog_ = domain::Catalog::Demo();
+  std::unique_ptr<eventstore::EmbeddedBroker> broker_;
+  eventstore::KafkaConfig config_;
+  std::unique_ptr<eventstore::Producer> producer_;
+  services::OrderService orders_;
+  services::OrderSimulator simulator_;
+};
 
 TEST(PipelineTest, ThousandOrdersProjectedThenReplayedGiveTheSameDigest) {
   auto broker = orderflow::testing::StartBroker(4);
@@ -183,20 +221,12 @@ namespace {
 // Time travel: --until-time T rebuilds the state the live store had at T (a
 // digest recorded at T), and --verify names the first differing key.
 TEST(PipelineTest, ReplayUntilTimeGivesTheStateAtThatTime) {
-  auto broker = orderflow::testing::StartBroker(3);
-  auto config = orderflow::testing::ConfigFor(*broker);
+  OrderLog log(3, 3);
+  const auto& config = log.config();
   TempDir dir;
-  const auto catalog = domain::Catalog::Demo();
-  auto producer = eventstore::Producer::Create(config, "test-order");
-  ASSERT_TRUE(producer.ok());
-  services::OrderService orders(**producer, catalog);
-  services::OrderSimulator simulator(catalog, 3);
   auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
   ASSERT_TRUE(live.ok());
-  auto place = [&](int n) {
-    for (int i = 0; i < n; ++i) ASSERT_TRUE(orders.Place(simulator.Next(), services::NewOrderId(), i).ok());
-    ASSERT_TRUE((*producer)->Flush(10s).ok());
-  };
+  auto place = [&](int n) { log.Place(n); };
   place(300);
   ASSERT_TRUE(CatchUp(**live, config).ok());
   std::this_thread::sleep_for(20ms);
@@ -245,28 +275,16 @@ TEST(PipelineTest, ReplayUntilTimeGivesTheStateAtThatTime) {
 }  // namespace
 }  // namespace orderflow
 
-#include <fstream>
-
-#include "projections/snapshot.h"
-
 namespace orderflow {
 namespace {
 
 // Snapshot + tail replay gives the live store's digest, and the manifests
 // guard against a store written by other code.
 TEST(PipelineTest, SnapshotPlusTailReplayEqualsLiveAndFullReplay) {
-  auto broker = orderflow::testing::StartBroker(3);
-  auto config = orderflow::testing::ConfigFor(*broker);
+  OrderLog log(3, 4);
+  const auto& config = log.config();
   TempDir dir;
-  const auto catalog = domain::Catalog::Demo();
-  auto producer = eventstore::Producer::Create(config, "test-order");
-  ASSERT_TRUE(producer.ok());
-  services::OrderService orders(**producer, catalog);
-  services::OrderSimulator simulator(catalog, 4);
-  auto place = [&](int n) {
-    for (int i = 0; i < n; ++i) ASSERT_TRUE(orders.Place(simulator.Next(), services::NewOrderId(), i).ok());
-    ASSERT_TRUE((*producer)->Flush(10s).ok());
-  };
+  auto place = [&](int n) { log.Place(n); };
   const std::string snapshots = dir.Sub("snapshots");
   {
     auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
@@ -431,16 +449,10 @@ namespace {
 // A store built by older projection code is rebuilt from the log in a side
 // directory and swapped in; the old one stays readable until then.
 TEST(PipelineTest, OutdatedProjectionIsRebuiltAndSwappedIn) {
-  auto broker = orderflow::testing::StartBroker(2);
-  auto config = orderflow::testing::ConfigFor(*broker);
+  OrderLog log(2, 8);
+  const auto& config = log.config();
   TempDir dir;
-  const auto catalog = domain::Catalog::Demo();
-  auto producer = eventstore::Producer::Create(config, "test-order");
-  ASSERT_TRUE(producer.ok());
-  services::OrderService orders(**producer, catalog);
-  services::OrderSimulator simulator(catalog, 8);
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE(orders.Place(simulator.Next(), services::NewOrderId(), i).ok());
-  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  log.Place(200);
   const std::string data = dir.Sub("data");
   std::string digest;
   {
