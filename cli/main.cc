@@ -147,9 +147,12 @@ int64_t ParseTime(const std::string& text) {
   const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (rest == nullptr) throw UsageError{"cannot read time '" + text + "' (epoch ms or YYYY-MM-DDTHH:MM:SS.mmmZ)"};
   if (*rest == '.') {
-    millis = std::atoi(rest + 1);
-    while (*++rest >= '0' && *rest <= '9') {
+    // Up to three digits of fraction: ".5" is 500 ms; further digits are ignored.
+    int digits = 0;
+    for (++rest; *rest >= '0' && *rest <= '9'; ++rest) {
+      if (digits < 3) millis = millis * 10 + (*rest - '0'), ++digits;
     }
+    for (; digits < 3; ++digits) millis *= 10;
   }
   if (*rest != 'Z' || rest[1] != '\0') throw UsageError{"time '" + text + "' must end in Z (UTC)"};
   return static_cast<int64_t>(timegm(&tm)) * 1000 + millis;
@@ -668,7 +671,13 @@ int CmdService(const std::vector<std::string>& args) {
       if (!reached.ok()) return Fail(reached.status());
       if (*reached) break;
       auto n = projector.Step();
-      if (!n.ok() && !n.status().IsRetryable()) return Fail(n.status());
+      if (!n.ok()) {
+        if (!n.status().IsRetryable()) return Fail(n.status());
+        // Resume from the committed offsets: the failed step may have dropped records.
+        Status restarted = projector.Drain();
+        if (restarted.ok() || restarted.IsRetryable()) restarted = projector.Start();
+        if (!restarted.ok() && !restarted.IsRetryable()) return Fail(restarted);
+      }
     }
   } else {
     Status s = projector.Run(g_stop);

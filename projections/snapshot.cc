@@ -110,9 +110,18 @@ std::string SchemaFingerprint() {
 Result<SnapshotManifest> CreateSnapshot(const std::string& data_dir, const std::string& snapshots_dir,
                                         const std::string& name, int64_t now_ms) {
   ORDERFLOW_RETURN_IF_ERROR(CheckName(name));
-  const fs::path dir = fs::path(snapshots_dir) / name;
+  const fs::path final_dir = fs::path(snapshots_dir) / name;
   std::error_code ec;
-  if (fs::exists(dir, ec)) return Status::AlreadyExists("snapshot " + name + " already exists in " + snapshots_dir);
+  if (!fs::exists(fs::path(data_dir) / "CURRENT")) {
+    return Status::NotFound("no orderflow store in " + data_dir + " to snapshot");
+  }
+  if (fs::exists(final_dir, ec)) {
+    return Status::AlreadyExists("snapshot " + name + " already exists in " + snapshots_dir);
+  }
+  // Built in a temporary directory and renamed into place once complete, so a
+  // failure never leaves a half snapshot behind under the name.
+  const fs::path dir = fs::path(snapshots_dir) / (".tmp-" + name);
+  fs::remove_all(dir, ec);
   fs::create_directories(dir, ec);
   if (ec) return Status::InvalidArgument("cannot create " + dir.string() + ": " + ec.message());
 
@@ -144,6 +153,9 @@ Result<SnapshotManifest> CreateSnapshot(const std::string& data_dir, const std::
       return made;
     }
   }
+  auto version = StoredProjectionVersion((dir / "db").string());
+  if (!version.ok()) return version.status();
+  m.projection_version = version->value_or(kProjectionVersion);
   auto snap = ProjectionStore::Open((dir / "db").string(), {.read_only = true});
   if (!snap.ok()) return snap.status();
   auto offsets = (*snap)->GetOffsets();
@@ -157,8 +169,15 @@ Result<SnapshotManifest> CreateSnapshot(const std::string& data_dir, const std::
     for (const auto& [status, n] : *counts) m.orders += n;
   }
   m.schema_fingerprint = SchemaFingerprint();
-  m.projection_version = kProjectionVersion;
-  std::ofstream(dir / "manifest.json") << ToJson(m).dump(2) << "\n";
+  snap->reset();
+  {
+    std::ofstream out(dir / "manifest.json");
+    out << ToJson(m).dump(2) << "\n";
+    out.close();
+    if (!out) return Status::Internal("cannot write " + (dir / "manifest.json").string());
+  }
+  fs::rename(dir, final_dir, ec);
+  if (ec) return Status::Internal("cannot move the snapshot into " + final_dir.string() + ": " + ec.message());
   return m;
 }
 

@@ -31,17 +31,22 @@ Result<bool> RebuildIfOutdated(const ReplayOptions& options, const std::string& 
   side.from_snapshot.clear();
   side.until_offset = side.until_time_ms = -1;
   std::error_code ec;
+  const fs::path services = fs::path(data_dir) / "services";
+  const fs::path side_services = fs::path(side.data_dir) / "services";
+  // A crash mid-swap may have left up's services' stores in the side directory.
+  if (fs::exists(side_services) && !fs::exists(services)) fs::rename(side_services, services, ec);
   fs::remove_all(side.data_dir, ec);
   auto rebuilt = Replay(side);
   if (!rebuilt.ok()) return rebuilt.status();
+  // `orderflow up` keeps its services' own stores under <data-dir>/services/:
+  // not part of the projection, they travel with the swap (and are recovered
+  // above if a crash comes between these two renames).
+  if (fs::exists(services)) {
+    fs::rename(services, side_services, ec);
+    if (ec) return Status::Internal("moving the services' stores: " + ec.message());
+  }
   if (renameat2(AT_FDCWD, side.data_dir.c_str(), AT_FDCWD, data_dir.c_str(), RENAME_EXCHANGE) != 0) {
     return Status::Internal("swapping " + side.data_dir + " and " + data_dir + ": " + std::strerror(errno));
-  }
-  // `orderflow up` keeps its services' own stores under <data-dir>/services/:
-  // they are not part of the projection, so they move over to the new store.
-  if (fs::exists(fs::path(side.data_dir) / "services") && !fs::exists(fs::path(data_dir) / "services")) {
-    fs::rename(fs::path(side.data_dir) / "services", fs::path(data_dir) / "services", ec);
-    if (ec) return Status::Internal("moving the services' stores into " + data_dir + ": " + ec.message());
   }
   fs::remove_all(side.data_dir, ec);  // now the old store
   spdlog::info("rebuilt {}: {} events, digest {}", data_dir, rebuilt->events, rebuilt->digest);
@@ -61,8 +66,16 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     if (!fs::exists(fs::path(options.data_dir) / "CURRENT")) {
       return Status::FailedPrecondition(options.data_dir + " is not an orderflow store; --force only replaces one");
     }
-    fs::remove_all(options.data_dir, ec);
-    if (ec) return Status::Internal("cannot remove " + options.data_dir + ": " + ec.message());
+    {
+      // Refuse a store a running service holds (this takes its lock).
+      auto in_use = projections::ProjectionStore::Open(options.data_dir, {});
+      if (!in_use.ok() && in_use.status().message().find("in use") != std::string::npos) return in_use.status();
+    }
+    // Remove the store's files only: subdirectories (up's services' stores) stay.
+    for (const auto& entry : fs::directory_iterator(options.data_dir, ec)) {
+      if (!entry.is_directory()) fs::remove(entry.path(), ec);
+      if (ec) return Status::Internal("cannot remove " + entry.path().string() + ": " + ec.message());
+    }
   }
   if (!options.from_snapshot.empty()) {
     auto restored = projections::RestoreSnapshot(options.snapshots_dir, options.from_snapshot, options.data_dir);
@@ -70,6 +83,20 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
   }
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .bulk_load = true});
   if (!store.ok()) return store.status();
+  if (!options.from_snapshot.empty() && options.until_time_ms >= 0) {
+    return Status::InvalidArgument("--until-time replays from offset zero; it cannot start from a snapshot");
+  }
+  if (!options.from_snapshot.empty() && options.until_offset >= 0) {
+    auto stored = (*store)->GetOffsets();
+    if (!stored.ok()) return stored.status();
+    for (const auto& [tp, offset] : *stored) {
+      if (offset > options.until_offset + 1) {
+        return Status::FailedPrecondition("snapshot " + options.from_snapshot + " is already past offset " +
+                                          std::to_string(options.until_offset) + " in " + tp.topic + "[" +
+                                          std::to_string(tp.partition) + "]; replay from offset zero instead");
+      }
+    }
+  }
   auto reader = eventstore::Reader::Create(options.kafka, "orderflow-replay");
   if (!reader.ok()) return reader.status();
 
@@ -128,13 +155,21 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     if (!reached.ok()) return reached.status();
     if (*reached) break;
     auto n = projector.Step();
-    if (!n.ok() && !n.status().IsRetryable()) return n.status();
+    if (!n.ok()) {
+      if (!n.status().IsRetryable()) return n.status();
+      // The failed step may have dropped polled records: resume from what is committed.
+      Status drained = projector.Drain();
+      if (!drained.ok() && !drained.IsRetryable()) return drained;
+      Status restarted = projector.Start();
+      if (!restarted.ok() && !restarted.IsRetryable()) return restarted;
+    }
     auto now = Clock::now();
     if (now - last_progress > std::chrono::milliseconds(500)) {
       last_progress = now;
       report(now);
     }
   }
+  ORDERFLOW_RETURN_IF_ERROR(projector.Drain());  // the last batch may still be committing
   ORDERFLOW_RETURN_IF_ERROR((*store)->Flush());
   const auto finished = Clock::now();
   report(finished);
