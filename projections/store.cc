@@ -14,6 +14,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "eventstore/big_endian.h"
 #include "eventstore/codec.h"
 #include "projections/records_internal.h"
 
@@ -40,8 +41,7 @@ constexpr char kSkuRevenuePrefix[] = "sku_revenue/";
 void CountAnalytics(const domain::Event& e, const domain::OrderState& after, std::map<std::string, int64_t>& delta) {
   if (const auto* placed = std::get_if<domain::OrderPlaced>(&e.payload)) {
     std::string key = kHourPrefix;
-    int64_t hour = e.occurred_at_ms / 3'600'000;
-    for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>((static_cast<uint64_t>(hour) >> shift) & 0xff));
+    eventstore::PutBE64(&key, static_cast<uint64_t>(e.occurred_at_ms / 3'600'000));
     delta[key] += 1;
     (void)placed;
   } else if (const auto* paid = std::get_if<domain::PaymentAuthorized>(&e.payload)) {
@@ -62,17 +62,9 @@ void CountAnalytics(const domain::Event& e, const domain::OrderState& after, std
 constexpr char kOffsetPrefix[] = "offset/";
 constexpr char kProjectionVersionKey[] = "projection_version";
 
-void PutBE32(std::string* out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>((v >> shift) & 0xff));
-}
-void PutBE64(std::string* out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>((v >> shift) & 0xff));
-}
-uint64_t GetBE(std::string_view in) {
-  uint64_t v = 0;
-  for (char c : in) v = v << 8 | static_cast<uint8_t>(c);
-  return v;
-}
+using eventstore::GetBE;
+using eventstore::PutBE32;
+using eventstore::PutBE64;
 
 std::string OffsetKey(const eventstore::TopicPartition& tp) {
   std::string key = kOffsetPrefix + tp.topic + "/";

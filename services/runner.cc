@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "eventstore/big_endian.h"
 #include "eventstore/codec.h"
 #include "eventstore/topics.h"
 #include "projections/order_record.h"
@@ -23,22 +24,18 @@ constexpr char kOrderPrefix[] = "o/";
 constexpr char kStatePrefix[] = "k/";
 constexpr char kOffsetPrefix[] = "m/offset/";
 
+using eventstore::GetBE;
+
 std::string OffsetKey(const eventstore::TopicPartition& tp) {
   std::string key = kOffsetPrefix + tp.topic + "/";
-  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>((tp.partition >> shift) & 0xff));
+  eventstore::PutBE32(&key, static_cast<uint32_t>(tp.partition));
   return key;
 }
 
 std::string BE64(int64_t v) {
   std::string out;
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((static_cast<uint64_t>(v) >> shift) & 0xff));
+  eventstore::PutBE64(&out, static_cast<uint64_t>(v));
   return out;
-}
-
-uint64_t FromBE(std::string_view in) {
-  uint64_t v = 0;
-  for (char c : in) v = v << 8 | static_cast<uint8_t>(c);
-  return v;
 }
 
 Status FromRocks(const rocksdb::Status& s, const std::string& context) {
@@ -78,8 +75,8 @@ struct ServiceRunner::Impl {
       std::string_view rest = key.substr(sizeof(kOffsetPrefix) - 1);
       if (rest.size() < 5 || it->value().size() != 8) return Status::Corruption("malformed offset in " + data_dir);
       eventstore::TopicPartition tp{std::string(rest.substr(0, rest.size() - 5)),
-                                    static_cast<int32_t>(FromBE(rest.substr(rest.size() - 4)))};
-      offsets[tp] = static_cast<int64_t>(FromBE(it->value().ToStringView()));
+                                    static_cast<int32_t>(GetBE(rest.substr(rest.size() - 4)))};
+      offsets[tp] = static_cast<int64_t>(GetBE(it->value().ToStringView()));
     }
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read " + data_dir));
     reactor->Load(state);

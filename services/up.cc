@@ -215,7 +215,8 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
           spdlog::info("waiting for every order to finish:{}", line);
         }
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      // Each check scans the status index: not more often than this.
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     for (const std::string& id : placed_ids) {
       if (should_stop()) break;

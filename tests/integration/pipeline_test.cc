@@ -212,11 +212,6 @@ TEST(PipelineTest, StoreAheadOfTheLogIsRefused) {
   EXPECT_NE(s.message().find("501"), std::string::npos) << s.message();
 }
 
-}  // namespace
-}  // namespace orderflow
-
-namespace orderflow {
-namespace {
 
 // Time travel: --until-time T rebuilds the state the live store had at T (a
 // digest recorded at T), and --verify names the first differing key.
@@ -226,14 +221,13 @@ TEST(PipelineTest, ReplayUntilTimeGivesTheStateAtThatTime) {
   TempDir dir;
   auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
   ASSERT_TRUE(live.ok());
-  auto place = [&](int n) { log.Place(n); };
-  place(300);
+  log.Place(300);
   ASSERT_TRUE(CatchUp(**live, config).ok());
   std::this_thread::sleep_for(20ms);
   const int64_t t = services::NowMs();
   const std::string digest_at_t = *(*live)->Digest();
   std::this_thread::sleep_for(20ms);
-  place(300);
+  log.Place(300);
   ASSERT_TRUE(CatchUp(**live, config).ok());
 
   replay::ReplayOptions at_t;
@@ -272,11 +266,6 @@ TEST(PipelineTest, ReplayUntilTimeGivesTheStateAtThatTime) {
   EXPECT_EQ(everything->digest, *(*live)->Digest());
 }
 
-}  // namespace
-}  // namespace orderflow
-
-namespace orderflow {
-namespace {
 
 // Snapshot + tail replay gives the live store's digest, and the manifests
 // guard against a store written by other code.
@@ -284,12 +273,11 @@ TEST(PipelineTest, SnapshotPlusTailReplayEqualsLiveAndFullReplay) {
   OrderLog log(3, 4);
   const auto& config = log.config();
   TempDir dir;
-  auto place = [&](int n) { log.Place(n); };
   const std::string snapshots = dir.Sub("snapshots");
   {
     auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
     ASSERT_TRUE(live.ok());
-    place(400);
+    log.Place(400);
     ASSERT_TRUE(CatchUp(**live, config).ok());
     // Taken while this process holds the store: a consistent copy.
     auto copy = projections::CreateSnapshot(dir.Sub("live"), snapshots, "while-running", 1);
@@ -306,7 +294,7 @@ TEST(PipelineTest, SnapshotPlusTailReplayEqualsLiveAndFullReplay) {
 
   auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
   ASSERT_TRUE(live.ok());
-  place(400);
+  log.Place(400);
   ASSERT_TRUE(CatchUp(**live, config).ok());
   const std::string live_digest = *(*live)->Digest();
 
@@ -350,11 +338,6 @@ TEST(PipelineTest, SnapshotPlusTailReplayEqualsLiveAndFullReplay) {
   EXPECT_EQ(projections::ListSnapshots(snapshots)->size(), 2u);
 }
 
-}  // namespace
-}  // namespace orderflow
-
-namespace orderflow {
-namespace {
 
 // A log written half by v1 code and half by v2 code (>= 20,000 events): the
 // live store, a full replay and snapshot + tail all give the same digest, and
@@ -440,11 +423,6 @@ TEST(PipelineTest, MixedV1AndV2LogReplaysToTheSameState) {
   EXPECT_EQ(std::get<domain::NotificationSent>((*history)[2].event->payload).template_name, "order.placed");
 }
 
-}  // namespace
-}  // namespace orderflow
-
-namespace orderflow {
-namespace {
 
 // A store built by older projection code is rebuilt from the log in a side
 // directory and swapped in; the old one stays readable until then.
