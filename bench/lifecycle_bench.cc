@@ -52,8 +52,8 @@ int main(int argc, char** argv) {
   int64_t first_placed = 0, last_terminal = 0;
   std::thread observer;
 
-  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const std::string& b) {
-    brokers = b;
+  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const services::UpEndpoints& e) {
+    brokers = e.brokers;
     observer = std::thread([&] {
       auto reader = eventstore::Reader::Create({brokers, {}}, "bench-observer");
       if (!reader.ok()) return;

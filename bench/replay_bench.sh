@@ -30,7 +30,7 @@ brokers=$(head -1 "$work/broker.out")
 echo "filling orders.events with $orders orders over $partitions partitions..." >&2
 mode=(--projector-only)
 [[ ${LIFECYCLE:-0} == 1 ]] && mode=(--transit-ms 0)
-"$bin" up --brokers "$brokers" --data-dir "$work/live" --simulate "$orders" --exit-when-done \
+"$bin" up --http off --brokers "$brokers" --data-dir "$work/live" --simulate "$orders" --exit-when-done \
   --log-level warn --json "${mode[@]}" >"$work/up.json"
 
 baseline=() replay=()

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <fstream>
 #include <map>
@@ -223,7 +224,13 @@ int CmdUp(const std::vector<std::string>& args) {
       ("blocked-customer", po::value(&o.blocked_customers)->composing()->value_name("ID"),
        "a customer whose card the payment gateway declines, repeatable (default cust-0013)")
       ("exactly-once", po::bool_switch(&o.exactly_once),
-       "append each service batch in a Kafka transaction (real brokers; the embedded one is not atomic)");
+       "append each service batch in a Kafka transaction (real brokers; the embedded one is not atomic)")
+      ("http", po::value<std::string>()->default_value("127.0.0.1:8080")->value_name("HOST:PORT"),
+       "serve the HTTP API and web page here (port 0: any free port; 'off': no HTTP)")
+      ("api-token", po::value<std::string>()->value_name("TOKEN"),
+       "require 'Authorization: Bearer TOKEN' on writes (default: $ORDERFLOW_API_TOKEN, else none)")
+      ("web-dir", po::value<std::string>()->default_value(ORDERFLOW_WEB_DIR)->value_name("DIR"),
+       "static files of the web page, served at /");
   Parsed p;
   if (!Parse(args, "orderflow up [--brokers LIST] [--data-dir DIR] [--simulate N] [--rate R] [--exit-when-done]\n\n"
                    "Runs the order service and the projector. Without --brokers it starts the embedded broker\n"
@@ -238,6 +245,17 @@ int CmdUp(const std::vector<std::string>& args) {
   o.transit_delay = std::chrono::milliseconds(p.vm["transit-ms"].as<int64_t>());
   o.lifecycle = !p.vm["projector-only"].as<bool>();
   if (o.transit_delay.count() < 0) throw UsageError{"--transit-ms must be >= 0"};
+  if (const std::string http = p.vm["http"].as<std::string>(); http != "off") {
+    services::HttpOptions h;
+    h.listen = http;
+    if (p.vm.count("api-token")) {
+      h.api_token = p.vm["api-token"].as<std::string>();
+    } else if (const char* token = std::getenv("ORDERFLOW_API_TOKEN")) {
+      h.api_token = token;
+    }
+    h.web_dir = p.vm["web-dir"].as<std::string>();
+    o.http = h;
+  }
   const bool embedded = o.kafka.brokers.empty();
   const auto catalog = LoadCatalog(p.common);
   if (!embedded) {
@@ -246,9 +264,10 @@ int CmdUp(const std::vector<std::string>& args) {
     auto rebuilt = replay::RebuildIfOutdated(rebuild, o.data_dir);
     if (!rebuilt.ok()) return Fail(rebuilt.status());
   }
-  auto summary = services::RunUp(o, catalog, g_stop, [&](const std::string& brokers) {
-    spdlog::info("orderflow up: brokers {}{}, data in {}; Ctrl-C to stop", brokers, embedded ? " (embedded)" : "",
+  auto summary = services::RunUp(o, catalog, g_stop, [&](const services::UpEndpoints& e) {
+    spdlog::info("orderflow up: brokers {}{}, data in {}; Ctrl-C to stop", e.brokers, embedded ? " (embedded)" : "",
                  o.data_dir);
+    if (!e.http.empty()) spdlog::info("HTTP API and web page on http://{}/", e.http);
   });
   if (!summary.ok()) return Fail(summary.status());
   const auto& s = *summary;
@@ -825,22 +844,8 @@ int CmdAnalytics(const std::vector<std::string>& args) {
   auto store = OpenReadOnly(p.common);
   auto a = store->GetAnalytics(top);
   if (!a.ok()) return Fail(a.status());
-  auto skus = [](const std::vector<projections::SkuSales>& v) {
-    json out = json::array();
-    for (const auto& s : v) out.push_back({{"sku", s.sku}, {"units", s.units}, {"revenue_minor", s.revenue_minor}});
-    return out;
-  };
-  json hours = json::array();
-  for (const auto& [hour, n] : a->orders_per_hour) hours.push_back({{"hour", FormatTime(hour)}, {"orders", n}});
   if (p.common.json) {
-    PrintJson({{"revenue", {{"gross_minor", a->gross_minor}, {"refunded_minor", a->refunded_minor},
-                            {"net_minor", a->net_minor}}},
-               {"orders_by_status", a->orders_by_status},
-               {"top_skus_by_units", skus(a->top_by_units)},
-               {"top_skus_by_revenue", skus(a->top_by_revenue)},
-               {"orders_per_hour", hours},
-               {"delivered", a->delivered},
-               {"average_placed_to_delivered_ms", a->average_placed_to_delivered_ms}});
+    PrintJson(AnalyticsJson(*a));
     return 0;
   }
   std::printf("revenue   gross %s, refunded %s, net %s\n", FormatMoney(a->gross_minor, "EUR").c_str(),

@@ -12,42 +12,6 @@ std::string FormatMoney(int64_t minor, const std::string& currency) {
   return buf;
 }
 
-std::string FormatTime(int64_t epoch_ms) {
-  std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(epoch_ms % 1000));
-  return buf;
-}
-
-nlohmann::json OrderJson(const domain::OrderState& o) {
-  nlohmann::json lines = nlohmann::json::array();
-  for (const auto& l : o.lines) {
-    lines.push_back({{"sku", l.sku}, {"quantity", l.quantity}, {"unit_price_minor", l.unit_price_minor}});
-  }
-  return {{"order_id", o.order_id},
-          {"customer_id", o.customer_id},
-          {"status", domain::OrderStatusName(o.status)},
-          {"lines", lines},
-          {"total_minor", o.total_minor},
-          {"currency", o.currency},
-          {"paid_minor", o.paid_minor},
-          {"refunded_minor", o.refunded_minor},
-          {"placed_at", o.placed_at_ms ? FormatTime(o.placed_at_ms) : ""},
-          {"updated_at", o.updated_at_ms ? FormatTime(o.updated_at_ms) : ""},
-          {"delivered_at", o.delivered_at_ms ? FormatTime(o.delivered_at_ms) : ""},
-          {"payment_id", o.payment_id},
-          {"payment_method", o.payment_method},
-          {"shipping_address", o.shipping_address},
-          {"carrier", o.carrier},
-          {"tracking_number", o.tracking_number},
-          {"cancel_reason", o.cancel_reason},
-          {"version", o.version},
-          {"notifications_sent", o.notifications_sent}};
-}
-
 std::string OrderText(const domain::OrderState& o) {
   std::string out;
   out += "order     " + o.order_id + "\n";
@@ -72,39 +36,12 @@ std::string OrderText(const domain::OrderState& o) {
   return out;
 }
 
-nlohmann::json HistoryJson(const projections::HistoryEntry& e) {
-  nlohmann::json j = {{"sequence", e.sequence},
-                      {"topic", e.topic},
-                      {"partition", e.partition},
-                      {"offset", e.offset},
-                      {"record_time", FormatTime(e.record_timestamp_ms)},
-                      {"type", e.event_type},
-                      {"schema_version", e.schema_version}};
-  if (e.event) {
-    j["event_id"] = domain::UuidToString(e.event->id);
-    j["time"] = FormatTime(e.event->occurred_at_ms);
-    j["producer"] = e.event->producer;
-    j["summary"] = domain::Summarize(e.event->payload);
-  } else {
-    j["error"] = e.decode_error;
-  }
-  return j;
-}
-
 std::string HistoryLine(const projections::HistoryEntry& e) {
   char buf[96];
   std::snprintf(buf, sizeof buf, "%-8lld %-24s %-22s v%-3u ", static_cast<long long>(e.offset),
                 FormatTime(e.event ? e.event->occurred_at_ms : e.record_timestamp_ms).c_str(), e.event_type.c_str(),
                 static_cast<unsigned>(e.schema_version));
   return buf + (e.event ? domain::Summarize(e.event->payload) : "(undecodable: " + e.decode_error + ")");
-}
-
-nlohmann::json CatalogJson(const domain::Catalog& catalog) {
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& i : catalog.items()) {
-    items.push_back({{"sku", i.sku}, {"name", i.name}, {"price_minor", i.price_minor}, {"currency", catalog.currency()}});
-  }
-  return items;
 }
 
 std::string CatalogText(const domain::Catalog& catalog) {

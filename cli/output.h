@@ -7,20 +7,22 @@
 #include "domain/catalog.h"
 #include "domain/order.h"
 #include "projections/store.h"
+#include "services/views.h"
 
 namespace orderflow::cli {
 
-std::string FormatMoney(int64_t minor, const std::string& currency);
-// "2026-11-21T19:42:05.123Z"
-std::string FormatTime(int64_t epoch_ms);
+using services::AnalyticsJson;
+using services::CatalogJson;
+using services::FormatTime;
+using services::HistoryJson;
+using services::OrderJson;
 
-nlohmann::json OrderJson(const domain::OrderState& order);
+std::string FormatMoney(int64_t minor, const std::string& currency);
+
 std::string OrderText(const domain::OrderState& order);
 
-nlohmann::json HistoryJson(const projections::HistoryEntry& entry);
 std::string HistoryLine(const projections::HistoryEntry& entry);
 
-nlohmann::json CatalogJson(const domain::Catalog& catalog);
 std::string CatalogText(const domain::Catalog& catalog);
 
 }  // namespace orderflow::cli

@@ -1,6 +1,7 @@
 #include "domain/events.h"
 
 #include <boost/uuid/name_generator_sha1.hpp>
+#include <utility>
 #include <boost/uuid/uuid.hpp>
 #include <cstdio>
 
@@ -69,6 +70,17 @@ EventId DeriveEventId(const EventId& ns, std::string_view name) {
   std::copy(derived.begin(), derived.end(), out.begin());
   return out;
 }
+
+namespace {
+template <size_t... I>
+std::string_view NameAt(size_t index, std::index_sequence<I...>) {
+  std::string_view name;
+  ((index == I ? (name = EventTypeName(EventPayload(std::in_place_index<I>)), 0) : 0), ...);
+  return name;
+}
+}  // namespace
+
+std::string_view EventTypeNameAt(size_t index) { return NameAt(index, std::make_index_sequence<kEventTypeCount>()); }
 
 std::string_view EventTypeName(const EventPayload& payload) {
   return std::visit(

@@ -163,6 +163,9 @@ using EventPayload =
 // The type name used in the `event-type` Kafka header and in history output,
 // e.g. "OrderPlaced".
 std::string_view EventTypeName(const EventPayload& payload);
+inline constexpr size_t kEventTypeCount = std::variant_size_v<EventPayload>;
+// EventTypeName of the payload alternative with this index (< kEventTypeCount).
+std::string_view EventTypeNameAt(size_t index);
 // One human-readable line describing the payload, for `orderflow history`.
 std::string Summarize(const EventPayload& payload);
 

@@ -262,7 +262,7 @@ Status Producer::AppendEvent(std::string_view topic, const domain::Event& event,
   return Append(topic, event.order_id, value, headers, std::move(on_delivery));
 }
 
-void Producer::Poll() { rd_kafka_poll(rk_.get(), 0); }
+void Producer::Poll(std::chrono::milliseconds timeout) { rd_kafka_poll(rk_.get(), static_cast<int>(timeout.count())); }
 
 Status Producer::WarmUp(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
   for (const std::string& topic : topics) {
@@ -361,6 +361,15 @@ Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& tp, std::chrono
     return KafkaError(err, "watermarks of " + tp.topic + "[" + std::to_string(tp.partition) + "]");
   }
   return w;
+}
+
+int64_t Reader::CachedHighWatermark(const TopicPartition& tp) const {
+  int64_t low = -1, high = -1;
+  if (rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &low, &high) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return -1;
+  }
+  return high;
 }
 
 Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions) {

@@ -124,8 +124,8 @@ class Producer {
   // Encodes `event` and appends it keyed by its order id with the standard headers.
   Status AppendEvent(std::string_view topic, const domain::Event& event, DeliveryCallback on_delivery = nullptr);
 
-  // Serves pending delivery reports without blocking.
-  void Poll();
+  // Serves pending delivery reports, waiting up to `timeout` for one.
+  void Poll(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   // Connects to the cluster and learns the leaders of `topics` now, so the
   // first append does not pay for it. Errors: kUnavailable on timeout.
@@ -163,6 +163,11 @@ class Reader {
 
   // Low and high watermark of one partition, asked of the broker.
   Result<Watermarks> QueryWatermarks(const TopicPartition& tp, std::chrono::milliseconds timeout);
+
+  // The high watermark last seen in fetch responses for an assigned partition,
+  // without asking the broker; -1 when none is known yet. Thread-safe (for
+  // metrics while another thread polls).
+  int64_t CachedHighWatermark(const TopicPartition& tp) const;
 
   // Starts consuming each partition at the given offset (replacing any earlier assignment).
   Status Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions);

@@ -95,6 +95,11 @@ Result<size_t> Projector::Step() {
   totals_.duplicates += stats.duplicates;
   totals_.rejected += stats.rejected;
   totals_.records += records->size();
+  for (size_t i = 0; i < stats.applied_by_type.size(); ++i) {
+    if (stats.applied_by_type[i] != 0) counters_.applied_by_type[i].fetch_add(stats.applied_by_type[i]);
+  }
+  counters_.duplicates.fetch_add(stats.duplicates);
+  counters_.rejected.fetch_add(stats.rejected);
   in_flight_.emplace(std::move(prepared).value());
   // The records are not needed by the commit: the WriteBatch holds copies.
   commit_ = std::async(std::launch::async, [this] { return store_.Commit(*in_flight_); });

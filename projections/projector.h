@@ -10,6 +10,7 @@
 // may be queried from other threads meanwhile.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -33,6 +34,13 @@ struct ProjectorOptions {
   // dropped without advancing their partition's stored offset.
   std::function<bool(const eventstore::Record&)> accept;
   std::chrono::milliseconds metadata_timeout{10000};
+};
+
+// Counters another thread may read while the projector runs (metrics).
+struct ProjectorCounters {
+  std::array<std::atomic<uint64_t>, domain::kEventTypeCount> applied_by_type{};
+  std::atomic<uint64_t> duplicates{0};
+  std::atomic<uint64_t> rejected{0};
 };
 
 struct ProjectorTotals {
@@ -74,6 +82,7 @@ class Projector {
   Status Run(const std::atomic<bool>& stop);
 
   const ProjectorTotals& totals() const { return totals_; }
+  const ProjectorCounters& counters() const { return counters_; }
   const std::vector<eventstore::TopicPartition>& partitions() const { return partitions_; }
 
  private:
@@ -82,6 +91,7 @@ class Projector {
   ProjectorOptions options_;
   std::vector<eventstore::TopicPartition> partitions_;
   ProjectorTotals totals_;
+  ProjectorCounters counters_;
   std::optional<PreparedBatch> in_flight_;
   std::future<Status> commit_;
 };

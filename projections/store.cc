@@ -9,6 +9,7 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <algorithm>
 #include <mutex>
@@ -34,8 +35,15 @@ constexpr char kRefundedKey[] = "revenue/refunded";
 constexpr char kDeliveredCountKey[] = "delivery/count";
 constexpr char kDeliveredMsKey[] = "delivery/placed_to_delivered_ms";
 constexpr char kHourPrefix[] = "hour/";     // + be64 hour since epoch -> orders placed
+constexpr char kRevenueHourPrefix[] = "revenue_hour/";  // + be64 hour -> authorized minus refunded, by event time
 constexpr char kSkuUnitsPrefix[] = "sku_units/";
 constexpr char kSkuRevenuePrefix[] = "sku_revenue/";
+
+std::string RevenueHourKey(int64_t at_ms) {
+  std::string key = kRevenueHourPrefix;
+  eventstore::PutBE64(&key, static_cast<uint64_t>(at_ms / 3'600'000));
+  return key;
+}
 
 // Adds one event's contribution to the analytics counters.
 void CountAnalytics(const domain::Event& e, const domain::OrderState& after, std::map<std::string, int64_t>& delta) {
@@ -46,12 +54,14 @@ void CountAnalytics(const domain::Event& e, const domain::OrderState& after, std
     (void)placed;
   } else if (const auto* paid = std::get_if<domain::PaymentAuthorized>(&e.payload)) {
     delta[kGrossKey] += paid->amount_minor;
+    delta[RevenueHourKey(e.occurred_at_ms)] += paid->amount_minor;
     for (const auto& line : after.lines) {
       delta[kSkuUnitsPrefix + line.sku] += line.quantity;
       delta[kSkuRevenuePrefix + line.sku] += line.quantity * line.unit_price_minor;
     }
   } else if (const auto* refund = std::get_if<domain::PaymentRefunded>(&e.payload)) {
     delta[kRefundedKey] += refund->amount_minor;
+    delta[RevenueHourKey(e.occurred_at_ms)] -= refund->amount_minor;
   } else if (std::holds_alternative<domain::OrderDelivered>(e.payload) && after.delivered_at_ms == e.occurred_at_ms &&
              after.status == domain::OrderStatus::kDelivered && after.placed_at_ms > 0) {
     delta[kDeliveredCountKey] += 1;
@@ -112,6 +122,8 @@ struct ProjectionStore::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> families;  // indexed by Family; last is "default"
   StoreOptions options;
   mutable std::mutex offsets_mu;
+  mutable std::condition_variable committed;  // notified (under offsets_mu) after each commit
+  uint64_t commit_count = 0;                  // guarded by offsets_mu
   Offsets offsets;  // mirror of the committed offsets in meta
   std::map<std::string, int64_t> analytics;  // mirror of the analytics family (guarded by offsets_mu)
 
@@ -424,6 +436,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
     domain::Apply(state, d.event);
     loaded.dirty = true;
     ++stats.applied;
+    ++stats.applied_by_type[d.event.payload.index()];
     if (!std::holds_alternative<domain::OrderDelivered>(d.event.payload) || status_before != state.status) {
       CountAnalytics(d.event, state, analytics_delta);
     }
@@ -497,7 +510,26 @@ Status ProjectionStore::Commit(const PreparedBatch& prepared) {
   std::lock_guard lock(impl_->offsets_mu);
   for (const auto& [tp, offset] : in.next) impl_->offsets[tp] = offset;
   for (const auto& [k, v] : in.analytics) impl_->analytics[k] = v;
+  ++impl_->commit_count;
+  impl_->committed.notify_all();
   return Status::Ok();
+}
+
+uint64_t ProjectionStore::CommitCount() const {
+  std::lock_guard lock(impl_->offsets_mu);
+  return impl_->commit_count;
+}
+
+uint64_t ProjectionStore::WaitForCommit(uint64_t seen, std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(impl_->offsets_mu);
+  impl_->committed.wait_until(lock, deadline, [&] { return impl_->commit_count != seen; });
+  return impl_->commit_count;
+}
+
+void ProjectionStore::WakeAll() const {
+  std::lock_guard lock(impl_->offsets_mu);
+  ++impl_->commit_count;
+  impl_->committed.notify_all();
 }
 
 Result<Offsets> ProjectionStore::GetOffsets() const {
@@ -554,6 +586,51 @@ Result<std::vector<std::string>> ProjectionStore::OrdersWithStatus(domain::Order
   return out;
 }
 
+Result<OrderPage> ProjectionStore::ListOrders(const OrderQuery& query) const {
+  // The scan reads at most this many index entries per call; filters that
+  // skip more return a short page with `next` set.
+  constexpr size_t kMaxScanned = 10'000;
+  OrderPage page;
+  Family family = kOrders;
+  std::string prefix;
+  if (!query.customer.empty()) {
+    family = kByCustomer;
+    prefix = IndexKey(query.customer, "");
+  } else if (query.status) {
+    family = kByStatus;
+    prefix = IndexKey(domain::OrderStatusName(*query.status), "");
+  }
+  const bool filter_status = query.status && family != kByStatus;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(family)));
+  it->Seek(prefix + query.after);
+  if (!query.after.empty() && it->Valid() && it->key().ToStringView() == prefix + query.after) it->Next();
+  size_t scanned = 0;
+  std::string last;
+  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (page.orders.size() == query.limit || scanned == kMaxScanned) {
+      page.next = last;
+      break;
+    }
+    ++scanned;
+    last = it->key().ToString().substr(prefix.size());
+    domain::OrderState state;
+    if (family == kOrders) {
+      auto decoded = internal::DecodeOrder(it->value().ToStringView());
+      if (!decoded.ok()) return decoded.status();
+      state = std::move(decoded).value();
+    } else {
+      auto order = GetOrder(last);
+      if (!order.ok()) return order.status();
+      if (!order->has_value()) continue;  // indexed by a batch not yet visible here
+      state = std::move(**order);
+    }
+    if (filter_status && state.status != *query.status) continue;
+    page.orders.push_back(std::move(state));
+  }
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "list orders"));
+  return page;
+}
+
 Result<std::map<std::string, uint64_t>> ProjectionStore::CountByStatus() const {
   std::map<std::string, uint64_t> out;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kByStatus)));
@@ -589,6 +666,8 @@ Result<Analytics> ProjectionStore::GetAnalytics(size_t top) const {
     std::string_view key = k;
     if (key.starts_with(kHourPrefix) && key.size() == sizeof(kHourPrefix) - 1 + 8) {
       a.orders_per_hour[static_cast<int64_t>(GetBE(key.substr(sizeof(kHourPrefix) - 1))) * 3'600'000] = v;
+    } else if (key.starts_with(kRevenueHourPrefix) && key.size() == sizeof(kRevenueHourPrefix) - 1 + 8) {
+      a.revenue_per_hour[static_cast<int64_t>(GetBE(key.substr(sizeof(kRevenueHourPrefix) - 1))) * 3'600'000] = v;
     } else if (key.starts_with(kSkuUnitsPrefix)) {
       std::string sku(key.substr(sizeof(kSkuUnitsPrefix) - 1));
       skus[sku].sku = sku;

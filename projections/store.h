@@ -23,6 +23,8 @@
 // concurrently with everything.
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -42,7 +44,9 @@ namespace orderflow::projections {
 
 // Bump when the projection code changes how state is derived: an older store
 // must then be rebuilt from the log.
-inline constexpr uint32_t kProjectionVersion = 2;  // 2: shipping address and payment method, upcast v1 events
+// 2: shipping address and payment method, upcast v1 events
+// 3: net revenue per hour in analytics
+inline constexpr uint32_t kProjectionVersion = 3;
 
 struct StoreOptions {
   bool read_only = false;  // query a store another process is writing
@@ -56,6 +60,7 @@ struct BatchStats {
   size_t applied = 0;     // events applied to state
   size_t duplicates = 0;  // events dropped because their id was already applied
   size_t rejected = 0;    // records that did not decode (kept in the rejected family)
+  std::array<uint32_t, domain::kEventTypeCount> applied_by_type{};  // indexed like domain::EventPayload
 };
 
 struct HistoryEntry {
@@ -93,9 +98,22 @@ struct Analytics {
   std::map<std::string, uint64_t> orders_by_status;
   std::vector<SkuSales> top_by_units;
   std::vector<SkuSales> top_by_revenue;
-  std::map<int64_t, int64_t> orders_per_hour;  // hour start (epoch ms) -> orders placed
+  std::map<int64_t, int64_t> orders_per_hour;   // hour start (epoch ms) -> orders placed
+  std::map<int64_t, int64_t> revenue_per_hour;  // hour start (epoch ms) -> authorized minus refunded (minor)
   int64_t delivered = 0;
   double average_placed_to_delivered_ms = 0;
+};
+
+// A page of ListOrders: orders in id order within the chosen index.
+struct OrderQuery {
+  std::optional<domain::OrderStatus> status;  // only orders with this status
+  std::string customer;                       // only this customer's orders (empty: any)
+  std::string after;                          // the page starts after this order id (a previous page's `next`)
+  size_t limit = 50;
+};
+struct OrderPage {
+  std::vector<domain::OrderState> orders;
+  std::string next;  // pass as `after` for the next page; empty on the last page
 };
 
 // A batch decoded and applied in memory, ready to be written. Move-only.
@@ -153,6 +171,11 @@ class ProjectionStore {
   // Order ids with the given status, up to `limit`.
   Result<std::vector<std::string>> OrdersWithStatus(domain::OrderStatus status, size_t limit) const;
 
+  // One page of orders matching `query`, from the status or customer index
+  // (or all orders). A page may come back short with `next` set when the
+  // filters skip many entries: the scan per call is bounded.
+  Result<OrderPage> ListOrders(const OrderQuery& query) const;
+
   // Number of orders per status (status name -> count), from the index.
   Result<std::map<std::string, uint64_t>> CountByStatus() const;
 
@@ -176,6 +199,13 @@ class ProjectionStore {
   // A consistent copy of every family (state, meta, offsets) into a new store
   // in `dir`; works on a read-only view of a store another process writes.
   Status CopyTo(const std::string& dir) const;
+
+  // Commits so far in this process. WaitForCommit blocks until the count
+  // passes `seen` or `deadline` passes (or WakeAll is called), and returns it:
+  // readers that need a position wait here instead of polling.
+  uint64_t CommitCount() const;
+  uint64_t WaitForCommit(uint64_t seen, std::chrono::steady_clock::time_point deadline) const;
+  void WakeAll() const;
 
   // Persists memtables (needed after bulk_load writes).
   Status Flush();

@@ -30,7 +30,7 @@ void SleepUntil(Clock::time_point deadline, const std::atomic<bool>& stop) {
 }  // namespace
 
 Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop,
-                        const std::function<void(const std::string& brokers)>& on_ready) {
+                        const std::function<void(const UpEndpoints&)>& on_ready) {
   const auto started = Clock::now();
   UpSummary summary;
   eventstore::KafkaConfig kafka = options.kafka;
@@ -74,7 +74,50 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   if (!producer.ok()) return producer.status();
   OrderService orders(**producer, catalog);
 
-  if (on_ready) on_ready(kafka.brokers);
+  // Ready once the projection caught up with the log as it was at start, and
+  // every lifecycle service has its partitions.
+  auto start_end = projector.LogEnd();
+  if (!start_end.ok()) return start_end.status();
+  std::vector<std::unique_ptr<ServiceRunner>> runners;
+  std::atomic<bool> services_started{false};
+  std::atomic<bool> caught_up{false};
+  auto not_ready_reason = [&]() -> std::string {
+    if (!caught_up.load()) {
+      auto reached = projector.Reached(*start_end);
+      if (!reached.ok() || !*reached) return "the projection is catching up with the log";
+      caught_up.store(true);
+    }
+    if (!services_started.load()) return "the services are starting";
+    for (const auto& r : runners) {
+      if (!r->ready()) return r->options().name + " has no partitions yet";
+    }
+    return "";
+  };
+  std::unique_ptr<HttpServer> http;
+  if (options.http) {
+    HttpBackend backend;
+    backend.store = store->get();
+    backend.orders = &orders;
+    backend.producer = producer->get();
+    backend.catalog = &catalog;
+    backend.orders_topic = eventstore::kOrdersTopic;
+    backend.not_ready_reason = not_ready_reason;
+    backend.projector_counters = &projector.counters();
+    backend.lag = [&]() {
+      std::vector<PartitionLag> out;
+      auto stored = (*store)->GetOffsets();
+      for (const auto& tp : projector.partitions()) {
+        const int64_t high = (*reader)->CachedHighWatermark(tp);
+        const int64_t have = stored.ok() && stored->count(tp) ? stored->at(tp) : 0;
+        out.push_back({"projector", tp, high < 0 ? 0 : std::max<int64_t>(0, high - have)});
+      }
+      return out;
+    };
+    auto started_http = HttpServer::Start(*options.http, std::move(backend));
+    if (!started_http.ok()) return started_http.status();
+    http = std::move(started_http).value();
+  }
+  UpEndpoints endpoints{kafka.brokers, http ? http->address() : ""};
 
   // The projector runs on its own thread; `halt` stops it (and everything else).
   std::atomic<bool> halt{false};
@@ -91,7 +134,6 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   });
 
   // The lifecycle services, each with its own store under <data-dir>/services/.
-  std::vector<std::unique_ptr<ServiceRunner>> runners;
   std::vector<std::thread> service_threads;
   if (options.lifecycle) {
     LifecycleConfig config;
@@ -118,6 +160,7 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
       });
     }
   }
+  services_started.store(true);
   auto should_stop = [&] { return stop.load() || halt.load(); };
   // Let the consumer groups settle before orders flow, so the first orders do
   // not wait for the initial rebalance.
@@ -126,7 +169,9 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     if (all) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  if (on_ready) on_ready(endpoints);
   auto join_all = [&] {
+    if (http) http->Stop();
     halt.store(true);
     projector_thread.join();
     for (auto& t : service_threads) t.join();

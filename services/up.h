@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "domain/catalog.h"
 #include "domain/status.h"
 #include "eventstore/kafka.h"
+#include "services/http_api.h"
 
 namespace orderflow::services {
 
@@ -30,6 +32,13 @@ struct UpOptions {
   int64_t max_payment_minor = 50000;
   std::vector<std::string> blocked_customers = {"cust-0013"};
   bool exactly_once = false;      // Kafka transactions for the services' outputs
+  std::optional<HttpOptions> http;  // serve the HTTP API (and web page) when set
+};
+
+// Where a running `up` can be reached.
+struct UpEndpoints {
+  std::string brokers;
+  std::string http;  // HOST:PORT; empty without HTTP
 };
 
 struct UpSummary {
@@ -49,9 +58,9 @@ struct UpSummary {
 // Runs until `stop` is set, or (with exit_when_done) until every order is in a
 // terminal state (delivered or cancelled; with lifecycle off: projected) and
 // the log has stopped growing with the projector at its end.
-// `on_ready` is called once with the bootstrap list when the services run.
+// `on_ready` is called once when the services run.
 // Errors: the first fatal error of any part (the others are then stopped).
 Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop,
-                        const std::function<void(const std::string& brokers)>& on_ready);
+                        const std::function<void(const UpEndpoints&)>& on_ready);
 
 }  // namespace orderflow::services

@@ -97,7 +97,7 @@ TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   ASSERT_FALSE(brokers.empty());
   const std::string live = dir.Sub("live");
 
-  auto up = Orderflow({"up", "--brokers", brokers, "--data-dir", live, "--simulate", "500", "--exit-when-done", "--json",
+  auto up = Orderflow({"up", "--http", "off", "--brokers", brokers, "--data-dir", live, "--simulate", "500", "--exit-when-done", "--json",
                        "--log-level", "warn", "--projector-only"});
   ASSERT_EQ(up.status, 0) << up.err;
   auto summary = nlohmann::json::parse(up.out);
@@ -113,12 +113,12 @@ TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   EXPECT_NE(rejected.err.find("unknown SKU"), std::string::npos) << rejected.err;
 
   auto up2 = Orderflow(
-      {"up", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"});
+      {"up", "--http", "off", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"});
   ASSERT_EQ(up2.status, 0) << up2.err;
   auto cancel = Orderflow({"order", "cancel", id, "--brokers", brokers, "--data-dir", live});
   ASSERT_EQ(cancel.status, 0) << cancel.err;
   auto up3 = Orderflow(
-      {"up", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"});
+      {"up", "--http", "off", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"});
   ASSERT_EQ(up3.status, 0) << up3.err;
 
   // Services stopped: history and get read the local store.
@@ -168,7 +168,7 @@ namespace {
 TEST(CliTest, UpRunsTheWholeLifecycleAndAnalyticsAgree) {
   TempDir dir;
   const std::string data = dir.Sub("data");
-  auto up = Orderflow({"up", "--simulate", "5000", "--exit-when-done", "--json", "--transit-ms", "0", "--data-dir",
+  auto up = Orderflow({"up", "--http", "127.0.0.1:0", "--simulate", "5000", "--exit-when-done", "--json", "--transit-ms", "0", "--data-dir",
                        data, "--log-level", "warn"},
                       240s);
   ASSERT_EQ(up.status, 0) << up.err;
@@ -214,7 +214,7 @@ namespace {
 // broker accepts them (without atomicity), and the outcome is the same.
 TEST(CliTest, ExactlyOnceModeCompletesEveryOrder) {
   TempDir dir;
-  auto up = Orderflow({"up", "--simulate", "300", "--exit-when-done", "--json", "--transit-ms", "0", "--exactly-once",
+  auto up = Orderflow({"up", "--http", "off", "--simulate", "300", "--exit-when-done", "--json", "--transit-ms", "0", "--exactly-once",
                        "--data-dir", dir.Sub("data"), "--log-level", "warn"},
                       120s);
   ASSERT_EQ(up.status, 0) << up.err;

@@ -148,7 +148,7 @@ TEST(PipelineTest, RunUpPlacesAndProjectsEverySimulatedOrder) {
   std::atomic<bool> stop{false};
   std::string brokers;
   auto summary = services::RunUp(options, domain::Catalog::Demo(), stop,
-                                 [&brokers](const std::string& b) { brokers = b; });
+                                 [&brokers](const services::UpEndpoints& e) { brokers = e.brokers; });
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
   EXPECT_FALSE(brokers.empty());
   EXPECT_EQ(summary->orders_placed, 300u);

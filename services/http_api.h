@@ -1,0 +1,90 @@
+// The order service's HTTP API: JSON over HTTP/1.1 (cpp-httplib), answered
+// from the local projection; writes go to the log through OrderService.
+//
+//   POST /orders                    place (202 with the order id and log position)
+//   GET  /orders/{id}               current state; ?min_position=P:O waits for the projection
+//   GET  /orders/{id}/history       the order's events
+//   GET  /orders/{id}/events        server-sent events, one per lifecycle event
+//   POST /orders/{id}/cancel        cancel (202 with the log position)
+//   GET  /orders?status=&customer=&limit=&after=   one page of orders
+//   GET  /analytics, /catalog, /healthz, /readyz, /metrics (Prometheus text)
+//   GET  /                          the web page (static files), if a web dir is set
+//
+// Every error is a 4xx/5xx with {"error": "..."} saying what to change; a
+// rejected request appends nothing to the log.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "domain/catalog.h"
+#include "domain/status.h"
+#include "projections/projector.h"
+#include "projections/store.h"
+#include "services/order_service.h"
+
+namespace orderflow::services {
+
+struct HttpOptions {
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
+  std::string api_token;                  // if set, writes need "Authorization: Bearer <token>"
+  std::string web_dir;                    // static files served at /; empty: none
+  size_t max_body_bytes = 64 * 1024;
+  int threads = 64;  // connections served at once (a keep-alive connection or an SSE stream holds one)
+  std::chrono::milliseconds max_wait{10000};  // cap on ?min_position waits
+  std::chrono::milliseconds append_timeout{10000};  // how long a write waits for the log's acknowledgement
+  int32_t max_quantity = 1000;                // per line
+  size_t max_lines = 50;
+  size_t max_page = 500;
+};
+
+struct PartitionLag {
+  std::string consumer;
+  eventstore::TopicPartition partition;
+  int64_t lag = 0;
+};
+
+// What the API serves from and appends through; everything must outlive the server.
+struct HttpBackend {
+  projections::ProjectionStore* store = nullptr;
+  OrderService* orders = nullptr;
+  eventstore::Producer* producer = nullptr;  // OrderService's; the server serves its delivery reports
+  const domain::Catalog* catalog = nullptr;
+  // The topic the projection of `store` follows (positions name its partitions).
+  std::string orders_topic;
+  // Why the service is not ready yet (empty: ready).
+  std::function<std::string()> not_ready_reason;
+  // For /metrics; each may be empty.
+  const projections::ProjectorCounters* projector_counters = nullptr;
+  std::function<std::vector<PartitionLag>()> lag;
+};
+
+class HttpServer {
+ public:
+  // Binds `options.listen` and starts serving on background threads.
+  // Errors: kInvalidArgument for a malformed address, kUnavailable when the
+  // address cannot be bound.
+  static Result<std::unique_ptr<HttpServer>> Start(const HttpOptions& options, HttpBackend backend);
+  ~HttpServer();  // Stop()
+
+  // Ends open event streams and stops serving; idempotent.
+  void Stop();
+
+  // "HOST:PORT" actually bound.
+  const std::string& address() const;
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "P:O" -> (partition, offset); false on anything else.
+bool ParsePosition(const std::string& text, int32_t* partition, int64_t* offset);
+
+}  // namespace orderflow::services
