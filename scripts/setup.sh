@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libssl-dev libboost-dev
   libjemalloc-dev
+  libcpp-httplib-dev prometheus-cpp-dev
+  chromium wrk
 )
 
 missing=()
@@ -21,6 +23,11 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js and npm for the browser test (playwright-core). A machine that has
+# them from elsewhere (NodeSource) keeps them; Debian's npm conflicts with those.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 
 if ((${#missing[@]} == 0)); then
   echo "setup: all packages present"

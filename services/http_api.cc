@@ -331,7 +331,7 @@ void HttpServer::Impl::PlaceOrder(const httplib::Request& req, httplib::Response
     if (!q->is_number_integer()) throw ApiError{400, "field '" + where + "quantity' must be a whole number"};
     const bool too_big = q->is_number_unsigned() ? q->get<uint64_t>() > static_cast<uint64_t>(options.max_quantity)
                                                  : q->get<int64_t>() > options.max_quantity;
-    if (!q->is_number_unsigned() && q->get<int64_t>() <= 0) {
+    if (q->is_number_unsigned() ? q->get<uint64_t>() == 0 : q->get<int64_t>() <= 0) {
       throw ApiError{400, "field '" + where + "quantity' must be at least 1"};
     }
     if (too_big) {
@@ -394,7 +394,7 @@ void HttpServer::Impl::GetHistory(const httplib::Request& req, httplib::Response
 }
 
 void HttpServer::Impl::StreamEvents(const httplib::Request& req, httplib::Response& res) {
-  CheckParams(req, {"after"});
+  CheckParams(req, {"after", "min_position"});
   const std::string id = req.matches[1];
   // Resume after the last event the client saw: the Last-Event-ID header (an
   // EventSource reconnecting) or ?after=SEQUENCE.
@@ -409,6 +409,7 @@ void HttpServer::Impl::StreamEvents(const httplib::Request& req, httplib::Respon
     }
     next_sequence = after + 1;
   }
+  WaitForPosition(req);
   LoadOrder(id);  // 404 before the stream starts
   const int max_streams = std::max(1, options.threads / 2);
   if (streams.fetch_add(1) >= max_streams) {

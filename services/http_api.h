@@ -4,7 +4,7 @@
 //   POST /orders                    place (202 with the order id and log position)
 //   GET  /orders/{id}               current state; ?min_position=P:O waits for the projection
 //   GET  /orders/{id}/history       the order's events
-//   GET  /orders/{id}/events        server-sent events, one per lifecycle event
+//   GET  /orders/{id}/events        server-sent events, one per lifecycle event (also ?min_position)
 //   POST /orders/{id}/cancel        cancel (202 with the log position)
 //   GET  /orders?status=&customer=&limit=&after=   one page of orders
 //   GET  /analytics, /catalog, /healthz, /readyz, /metrics (Prometheus text)

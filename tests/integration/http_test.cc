@@ -1,0 +1,471 @@
+// The HTTP API of `orderflow up`, against a real embedded broker, a real
+// RocksDB projection and a real HTTP client (cpp-httplib) over loopback.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "eventstore/kafka.h"
+#include "eventstore/topics.h"
+#include "services/up.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+using namespace std::chrono_literals;
+
+constexpr char kToken[] = "s3cret-token";
+
+// `orderflow up` in this process, on a thread, serving HTTP on a free port.
+class RunningUp {
+ public:
+  explicit RunningUp(services::UpOptions options) {
+    options.data_dir = dir_.Sub("data");
+    std::promise<services::UpEndpoints> ready;
+    auto ready_future = ready.get_future();
+    thread_ = std::thread([this, options, &ready] {
+      bool signalled = false;
+      auto summary = services::RunUp(options, domain::Catalog::Demo(), stop_, [&](const services::UpEndpoints& e) {
+        signalled = true;
+        ready.set_value(e);
+      });
+      if (!summary.ok()) {
+        error_ = summary.status().ToString();
+        if (!signalled) ready.set_value({});
+      }
+    });
+    endpoints_ = ready_future.get();
+  }
+  ~RunningUp() {
+    reader_.reset();  // before the embedded broker goes
+    stop_.store(true);
+    thread_.join();
+  }
+
+  const services::UpEndpoints& endpoints() const { return endpoints_; }
+  const std::string& error() const { return error_; }
+
+  httplib::Client Client() const {
+    const auto colon = endpoints_.http.rfind(':');
+    httplib::Client client(endpoints_.http.substr(0, colon), std::stoi(endpoints_.http.substr(colon + 1)));
+    client.set_read_timeout(30, 0);
+    return client;
+  }
+
+  // Sum of the high watermarks of orders.events: grows with every append.
+  int64_t LogEnd() {
+    if (!reader_) {
+      auto reader = eventstore::Reader::Create({endpoints_.brokers, {}}, "http-test-watermarks");
+      EXPECT_TRUE(reader.ok());
+      reader_ = std::move(reader).value();
+    }
+    auto partitions = reader_->PartitionCount(eventstore::kOrdersTopic, 10s);
+    EXPECT_TRUE(partitions.ok());
+    int64_t sum = 0;
+    for (int32_t p = 0; p < *partitions; ++p) {
+      auto w = reader_->QueryWatermarks({eventstore::kOrdersTopic, p}, 10s);
+      EXPECT_TRUE(w.ok()) << w.status().ToString();
+      sum += w->high;
+    }
+    return sum;
+  }
+
+ private:
+  TempDir dir_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  services::UpEndpoints endpoints_;
+  std::string error_;
+  std::unique_ptr<eventstore::Reader> reader_;
+};
+
+services::UpOptions Options(bool lifecycle) {
+  services::UpOptions o;
+  o.partitions = 3;
+  o.lifecycle = lifecycle;
+  o.transit_delay = 100ms;
+  services::HttpOptions http;
+  http.listen = "127.0.0.1:0";
+  http.max_wait = 1500ms;
+  if (!lifecycle) http.api_token = kToken;
+  o.http = http;
+  return o;
+}
+
+struct Reply {
+  int status = 0;
+  json body;
+  std::string text;
+  httplib::Headers headers;
+};
+
+Reply Send(httplib::Client& client, const std::string& method, const std::string& path, const std::string& body = "",
+           httplib::Headers headers = {}, const std::string& content_type = "application/json") {
+  httplib::Request req;
+  req.method = method;
+  req.path = path;
+  req.headers = std::move(headers);
+  if (!body.empty()) {
+    req.body = body;
+    req.set_header("Content-Type", content_type);
+  }
+  auto res = client.send(req);
+  Reply r;
+  if (!res) {
+    ADD_FAILURE() << method << " " << path << ": " << httplib::to_string(res.error());
+    return r;
+  }
+  r.status = res->status;
+  r.text = res->body;
+  r.headers = res->headers;
+  r.body = json::parse(res->body, nullptr, false);
+  return r;
+}
+
+httplib::Headers Auth() { return {{"Authorization", std::string("Bearer ") + kToken}}; }
+
+json OrderBody(const std::string& customer, const std::string& sku = "SKU-KETTLE", int quantity = 2) {
+  return {{"customer_id", customer}, {"lines", {{{"sku", sku}, {"quantity", quantity}}}}};
+}
+
+// Places an order and returns the 202 body.
+json Place(httplib::Client& client, const std::string& customer, httplib::Headers headers = {}) {
+  Reply r = Send(client, "POST", "/orders", OrderBody(customer).dump(), std::move(headers));
+  EXPECT_EQ(r.status, 202) << r.text;
+  return r.body;
+}
+
+// ---------------------------------------------------------------------------
+// The full lifecycle behind the API: SSE follows an order to delivered.
+
+class HttpLifecycleTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { up_ = new RunningUp(Options(true)); }
+  static void TearDownTestSuite() {
+    delete up_;
+    up_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(up_->error().empty()) << up_->error(); }
+  static RunningUp* up_;
+};
+RunningUp* HttpLifecycleTest::up_ = nullptr;
+
+TEST_F(HttpLifecycleTest, HealthReadyCatalogAndAnalyticsAnswer) {
+  auto client = up_->Client();
+  Reply health = Send(client, "GET", "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body["status"], "ok");
+  Reply ready;
+  for (int i = 0; i < 100; ++i) {
+    ready = Send(client, "GET", "/readyz");
+    if (ready.status == 200) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(ready.status, 200) << ready.text;
+  EXPECT_EQ(ready.body["ready"], true);
+  Reply catalog = Send(client, "GET", "/catalog");
+  ASSERT_EQ(catalog.status, 200);
+  EXPECT_EQ(catalog.body["currency"], "EUR");
+  ASSERT_GE(catalog.body["items"].size(), 8u);
+  EXPECT_EQ(catalog.body["items"][0]["sku"], "SKU-ESPRESSO");
+  Reply analytics = Send(client, "GET", "/analytics?top=3");
+  ASSERT_EQ(analytics.status, 200) << analytics.text;
+  EXPECT_TRUE(analytics.body["revenue"].contains("net_minor"));
+  EXPECT_TRUE(analytics.body["orders_per_hour"].is_array());
+}
+
+TEST_F(HttpLifecycleTest, EventStreamSendsEachLifecycleEventOnceUntilDelivered) {
+  auto client = up_->Client();
+  json placed = Place(client, "cust-sse");
+  const std::string id = placed["order_id"];
+  std::string buffer;
+  std::vector<std::pair<int, std::string>> events;  // (id, event type)
+  auto res = client.Get("/orders/" + id + "/events?min_position=" + placed["position"].get<std::string>(),
+                        [&](const char* data, size_t n) {
+    buffer.append(data, n);
+    size_t end;
+    while ((end = buffer.find("\n\n")) != std::string::npos) {
+      std::string frame = buffer.substr(0, end);
+      buffer.erase(0, end + 2);
+      int seq = -1;
+      std::string type, payload;
+      size_t pos = 0;
+      while (pos < frame.size()) {
+        size_t nl = frame.find('\n', pos);
+        std::string line = frame.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        pos = nl == std::string::npos ? frame.size() : nl + 1;
+        if (line.starts_with("id: ")) seq = std::stoi(line.substr(4));
+        if (line.starts_with("event: ")) type = line.substr(7);
+        if (line.starts_with("data: ")) payload = line.substr(6);
+      }
+      if (seq < 0) continue;  // retry / keep-alive
+      EXPECT_EQ(json::parse(payload)["type"], type);
+      events.emplace_back(seq, type);
+      if (type == "OrderDelivered") return false;  // done: close the stream
+    }
+    return true;
+  });
+  ASSERT_FALSE(events.empty()) << httplib::to_string(res.error());
+  EXPECT_EQ(events.front().second, "OrderPlaced");
+  EXPECT_EQ(events.back().second, "OrderDelivered");
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].first, static_cast<int>(i) + 1);  // once each, in order
+  std::set<std::string> types;
+  for (const auto& [seq, type] : events) types.insert(type);
+  for (const char* t : {"PaymentAuthorized", "InventoryReserved", "OrderShipped"}) EXPECT_TRUE(types.count(t)) << t;
+
+  // A reconnecting client resumes after the last id it saw.
+  std::vector<int> resumed;
+  client.Get("/orders/" + id + "/events", {{"Last-Event-ID", "3"}}, [&](const char* data, size_t n) {
+    std::string text(data, n);
+    for (size_t p = text.find("id: "); p != std::string::npos; p = text.find("id: ", p + 1)) {
+      resumed.push_back(std::stoi(text.substr(p + 4)));
+    }
+    return resumed.empty();  // stop after the first frame
+  });
+  ASSERT_FALSE(resumed.empty());
+  EXPECT_EQ(resumed.front(), 4);
+
+  // History agrees with the stream.
+  Reply history = Send(client, "GET", "/orders/" + id + "/history");
+  ASSERT_EQ(history.status, 200);
+  ASSERT_GE(history.body["events"].size(), events.size());
+  EXPECT_EQ(history.body["events"][0]["type"], "OrderPlaced");
+  Reply order = Send(client, "GET", "/orders/" + id);
+  EXPECT_EQ(order.body["status"], "delivered");
+}
+
+TEST_F(HttpLifecycleTest, MetricsCountEventsLagDeadLettersAndRequests) {
+  auto client = up_->Client();
+  json placed = Place(client, "cust-metrics");
+  Send(client, "GET", "/orders/" + placed["order_id"].get<std::string>() + "?min_position=" +
+                          placed["position"].get<std::string>());
+  Reply metrics = Send(client, "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.headers.find("Content-Type")->second.find("text/plain"), std::string::npos);
+  for (const char* needle :
+       {"# TYPE orderflow_events_applied_total counter", "orderflow_events_applied_total{type=\"OrderPlaced\"} ",
+        "# TYPE orderflow_consumer_lag gauge", "orderflow_consumer_lag{consumer=\"projector\",topic=\"orders.events\",partition=\"0\"}",
+        "orderflow_dlq_records ", "orderflow_http_requests_total{code=\"202\",method=\"POST\",route=\"/orders\"} ",
+        "orderflow_http_request_duration_seconds_bucket{route=\"/orders/{id}\",le=\"0.001\"}",
+        "orderflow_orders{status=", "orderflow_ready 1"}) {
+    EXPECT_NE(metrics.text.find(needle), std::string::npos) << needle << "\n" << metrics.text;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Projector only (orders stay placed), with an API token on writes.
+
+class HttpApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { up_ = new RunningUp(Options(false)); }
+  static void TearDownTestSuite() {
+    delete up_;
+    up_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(up_->error().empty()) << up_->error(); }
+  static RunningUp* up_;
+};
+RunningUp* HttpApiTest::up_ = nullptr;
+
+TEST_F(HttpApiTest, ReadYourWritesEveryPlacedOrderIsVisibleAtItsPosition) {
+  auto client = up_->Client();
+  for (int i = 0; i < 40; ++i) {
+    json placed = Place(client, "cust-ryw", Auth());
+    const std::string id = placed["order_id"];
+    ASSERT_EQ(placed["position"], std::to_string(placed["partition"].get<int>()) + ":" +
+                                      std::to_string(placed["offset"].get<int64_t>()));
+    Reply order = Send(client, "GET", placed["status_url"]);
+    ASSERT_EQ(order.status, 200) << "order " << i << ": " << order.text;
+    EXPECT_EQ(order.body["order_id"], id);
+    EXPECT_EQ(order.body["status"], "placed");
+    EXPECT_EQ(order.body["total_minor"], 11980);
+    Reply history = Send(client, "GET", "/orders/" + id + "/history?min_position=" + placed["position"].get<std::string>());
+    ASSERT_EQ(history.status, 200);
+    EXPECT_EQ(history.body["events"].size(), 1u);
+  }
+  // A position the log has not reached: a bounded wait, then 503 saying so.
+  const auto start = std::chrono::steady_clock::now();
+  Reply waited = Send(client, "GET", "/orders/anything?min_position=0:999999999");
+  EXPECT_EQ(waited.status, 503);
+  EXPECT_NE(waited.body["error"].get<std::string>().find("has not reached position 0:999999999"), std::string::npos);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1400ms);
+}
+
+TEST_F(HttpApiTest, IdempotencyKeyMakesARetryTheSameOrder) {
+  auto client = up_->Client();
+  httplib::Headers headers = Auth();
+  headers.emplace("Idempotency-Key", "retry-me-1");
+  json first = Place(client, "cust-idem", headers);
+  json second = Place(client, "cust-idem", headers);
+  EXPECT_EQ(first["order_id"], second["order_id"]);
+  Reply history = Send(client, "GET", "/orders/" + second["order_id"].get<std::string>() +
+                                          "/history?min_position=" + second["position"].get<std::string>());
+  ASSERT_EQ(history.status, 200);
+  EXPECT_EQ(history.body["events"].size(), 1u);  // the second append was deduplicated
+}
+
+TEST_F(HttpApiTest, CancelAppendsOnceThenConflicts) {
+  auto client = up_->Client();
+  json placed = Place(client, "cust-cancel", Auth());
+  const std::string id = placed["order_id"];
+  Reply cancel = Send(client, "POST", "/orders/" + id + "/cancel?min_position=" + placed["position"].get<std::string>(),
+                      R"({"reason":"changed my mind"})", Auth());
+  ASSERT_EQ(cancel.status, 202) << cancel.text;
+  Reply order = Send(client, "GET", cancel.body["status_url"]);
+  ASSERT_EQ(order.status, 200);
+  EXPECT_EQ(order.body["status"], "cancelled");
+  EXPECT_EQ(order.body["cancel_reason"], "changed my mind");
+  const int64_t end = up_->LogEnd();
+  Reply again = Send(client, "POST", "/orders/" + id + "/cancel", "", Auth());
+  EXPECT_EQ(again.status, 409) << again.text;
+  EXPECT_EQ(up_->LogEnd(), end);
+}
+
+TEST_F(HttpApiTest, ListPagesByCustomerAndStatus) {
+  auto client = up_->Client();
+  std::set<std::string> placed;
+  json last;
+  for (int i = 0; i < 5; ++i) {
+    last = Place(client, "cust-pages", Auth());
+    placed.insert(last["order_id"].get<std::string>());
+  }
+  // Wait until the last one is projected (each partition is independent: wait for all).
+  for (const auto& id : placed) {
+    for (int i = 0; i < 100 && Send(client, "GET", "/orders/" + id).status != 200; ++i) std::this_thread::sleep_for(20ms);
+  }
+  std::set<std::string> seen;
+  std::string after;
+  int pages = 0;
+  while (true) {
+    Reply page = Send(client, "GET", "/orders?customer=cust-pages&limit=2" + (after.empty() ? "" : "&after=" + after));
+    ASSERT_EQ(page.status, 200) << page.text;
+    ++pages;
+    for (const auto& o : page.body["orders"]) {
+      EXPECT_EQ(o["customer_id"], "cust-pages");
+      EXPECT_TRUE(seen.insert(o["order_id"].get<std::string>()).second) << "order listed twice";
+    }
+    if (page.body["next"].is_null()) break;
+    after = page.body["next"];
+    ASSERT_LE(pages, 5);
+  }
+  EXPECT_EQ(seen, placed);
+  EXPECT_EQ(pages, 3);
+  Reply by_status = Send(client, "GET", "/orders?status=placed&customer=cust-pages&limit=500");
+  ASSERT_EQ(by_status.status, 200);
+  EXPECT_EQ(by_status.body["orders"].size(), 5u);
+  Reply none = Send(client, "GET", "/orders?status=delivered&customer=cust-pages");
+  EXPECT_EQ(none.body["orders"].size(), 0u);
+  Reply all = Send(client, "GET", "/orders?status=placed&limit=1");
+  EXPECT_EQ(all.body["orders"].size(), 1u);
+  EXPECT_FALSE(all.body["next"].is_null());
+}
+
+struct BadRequest {
+  const char* name;
+  std::string method;
+  std::string path;
+  std::string body;
+  int status;
+  std::string error;  // a part of the error text
+  bool auth = true;
+  std::string content_type = "application/json";
+  httplib::Headers extra = {};
+};
+
+TEST_F(HttpApiTest, BadRequestsGetAClearErrorAndAppendNothing) {
+  auto client = up_->Client();
+  json placed = Place(client, "cust-bad", Auth());
+  const std::string id = placed["order_id"];
+  ASSERT_EQ(Send(client, "GET", placed["status_url"]).status, 200);
+  const json good = OrderBody("cust-bad");
+  auto with = [&](const char* field, json value) {
+    json b = good;
+    b[field] = std::move(value);
+    return b.dump();
+  };
+  auto line = [&](json l) { return with("lines", json::array({std::move(l)})); };
+  json many = json::array();
+  for (int i = 0; i < 51; ++i) many.push_back({{"sku", "SKU-MUG"}, {"quantity", 1}});
+  const std::vector<BadRequest> cases = {
+      {"truncated JSON", "POST", "/orders", "{\"customer_id\": ", 400, "malformed JSON"},
+      {"not an object", "POST", "/orders", "[1,2]", 400, "must be a JSON object"},
+      {"empty body", "POST", "/orders", "", 400, "request body is empty"},
+      {"missing customer", "POST", "/orders", R"({"lines":[{"sku":"SKU-MUG","quantity":1}]})", 400,
+       "missing field 'customer_id'"},
+      {"customer not a string", "POST", "/orders", with("customer_id", 42), 400, "'customer_id' must be a string"},
+      {"customer with control characters", "POST", "/orders", with("customer_id", "a\u0001b"), 400,
+       "control characters"},
+      {"missing lines", "POST", "/orders", R"({"customer_id":"c"})", 400, "missing field 'lines'"},
+      {"lines not an array", "POST", "/orders", with("lines", "SKU-MUG"), 400, "'lines' must be an array"},
+      {"no lines", "POST", "/orders", with("lines", json::array()), 400, "at least one line"},
+      {"too many lines", "POST", "/orders", with("lines", many), 400, "at most 50 lines"},
+      {"line not an object", "POST", "/orders", with("lines", json::array({5})), 400, "lines[0] must be an object"},
+      {"missing quantity", "POST", "/orders", line({{"sku", "SKU-MUG"}}), 400, "missing field 'lines[0].quantity'"},
+      {"quantity a string", "POST", "/orders", line({{"sku", "SKU-MUG"}, {"quantity", "2"}}), 400,
+       "'lines[0].quantity' must be a number"},
+      {"quantity a fraction", "POST", "/orders", line({{"sku", "SKU-MUG"}, {"quantity", 1.5}}), 400, "whole number"},
+      {"quantity zero", "POST", "/orders", line({{"sku", "SKU-MUG"}, {"quantity", 0}}), 400, "at least 1"},
+      {"quantity negative", "POST", "/orders", line({{"sku", "SKU-MUG"}, {"quantity", -3}}), 400, "at least 1"},
+      {"quantity absurd", "POST", "/orders", line({{"sku", "SKU-MUG"}, {"quantity", 1000000}}), 400, "at most 1000"},
+      {"quantity beyond 64 bits", "POST", "/orders",
+       R"({"customer_id":"c","lines":[{"sku":"SKU-MUG","quantity":123456789012345678901234567890}]})", 400,
+       "whole number"},
+      {"unknown SKU", "POST", "/orders", line({{"sku", "SKU-NOPE"}, {"quantity", 1}}), 422, "unknown SKU 'SKU-NOPE'"},
+      {"SKU twice", "POST", "/orders",
+       with("lines", json::array({{{"sku", "SKU-MUG"}, {"quantity", 1}}, {{"sku", "SKU-MUG"}, {"quantity", 2}}})), 400,
+       "more than one line"},
+      {"unknown field", "POST", "/orders", with("coupon", "FREE"), 400, "unknown field 'coupon'"},
+      {"unknown line field", "POST", "/orders", line({{"sku", "SKU-MUG"}, {"quantity", 1}, {"colour", "red"}}), 400,
+       "unknown field 'lines[0].colour'"},
+      {"wrong content type", "POST", "/orders", good.dump(), 415, "Content-Type must be application/json", true,
+       "text/plain"},
+      {"body over the limit", "POST", "/orders", std::string(70 * 1024, 'x'), 413, "exceeds 65536 bytes"},
+      {"no token", "POST", "/orders", good.dump(), 401, "Authorization: Bearer", false},
+      {"wrong token", "POST", "/orders", good.dump(), 401, "not valid", false, "application/json",
+       {{"Authorization", "Bearer nope"}}},
+      {"cancel without token", "POST", "/orders/" + id + "/cancel", "", 401, "Authorization", false},
+      {"cancel unknown order", "POST", "/orders/no-such-order/cancel", "", 404, "order no-such-order not found"},
+      {"cancel with a bad reason", "POST", "/orders/" + id + "/cancel", R"({"reason":7})", 400,
+       "'reason' must be a string"},
+      {"unknown route", "GET", "/nope", "", 404, "no such endpoint: GET /nope"},
+      {"wrong method on an order", "DELETE", "/orders/" + id, "", 405, "DELETE is not allowed on /orders/{id}"},
+      {"wrong method on orders", "PUT", "/orders", good.dump(), 405, "PUT is not allowed on /orders"},
+      {"unknown order", "GET", "/orders/no-such-order", "", 404, "order no-such-order not found"},
+      {"malformed min_position", "GET", "/orders/" + id + "?min_position=abc", "", 400, "min_position must be"},
+      {"unknown status filter", "GET", "/orders?status=lost", "", 400, "unknown status 'lost'"},
+      {"limit zero", "GET", "/orders?limit=0", "", 400, "limit must be a whole number from 1 to 500"},
+      {"limit not a number", "GET", "/orders?limit=ten", "", 400, "limit must be"},
+      {"unknown query parameter", "GET", "/orders?colour=red", "", 400, "unknown query parameter 'colour'"},
+      {"analytics top zero", "GET", "/analytics?top=0", "", 400, "top must be"},
+      {"bad Last-Event-ID", "GET", "/orders/" + id + "/events", "", 400, "Last-Event-ID must be", true,
+       "application/json", {{"Last-Event-ID", "yesterday"}}},
+  };
+  ASSERT_GE(cases.size(), 20u);
+  const int64_t end_before = up_->LogEnd();
+  for (const auto& c : cases) {
+    httplib::Headers headers = c.extra;
+    if (c.auth) headers.emplace("Authorization", std::string("Bearer ") + kToken);
+    Reply r = Send(client, c.method, c.path, c.body, headers, c.content_type);
+    EXPECT_EQ(r.status, c.status) << c.name << ": " << r.text;
+    ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << c.name << ": not a JSON error: " << r.text;
+    EXPECT_NE(r.body["error"].get<std::string>().find(c.error), std::string::npos)
+        << c.name << ": expected '" << c.error << "' in: " << r.body["error"];
+    EXPECT_EQ(up_->LogEnd(), end_before) << c.name << " appended to the log";
+  }
+  // The service still works afterwards.
+  Place(client, "cust-bad", Auth());
+  EXPECT_EQ(up_->LogEnd(), end_before + 1);
+}
+
+}  // namespace
+}  // namespace orderflow
