@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# GET /orders/{id} served from the local RocksDB projection, measured with wrk.
+#
+#   bash bench/http_bench.sh [ORDERS] [CONNECTIONS] [SECONDS] [RUNS]
+#   (defaults: 10000 orders, 16 connections, 10 s, 3 runs)
+#
+# Starts `orderflow up` on the embedded broker with ORDERS simulated orders
+# (full lifecycle), waits until every order is delivered or cancelled, lists
+# the order ids through GET /orders, then runs wrk against
+#   1. GET /healthz          the baseline: the HTTP stack alone
+#   2. GET /orders/{id}      a RocksDB read and the JSON of the order, ids rotating
+# and prints requests/s, p50/p99 latency and the ratio of 2 to 1 per run.
+# Kafka is not involved in the reads: the embedded broker idles meanwhile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+orders=${1:-10000}
+connections=${2:-16}
+seconds=${3:-10}
+runs=${4:-3}
+
+command -v wrk >/dev/null || { echo "wrk is missing: run scripts/setup.sh" >&2; exit 1; }
+TARGETS=orderflow bash scripts/build.sh >/dev/null
+bin=build/cli/orderflow
+work=$(mktemp -d)
+cleanup() {
+  [[ -n ${up_pid:-} ]] && kill -INT "$up_pid" 2>/dev/null && wait "$up_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin" up --http 127.0.0.1:0 --data-dir "$work/data" --simulate "$orders" --transit-ms 0 --log-level info \
+  2>"$work/up.log" >/dev/null &
+up_pid=$!
+for _ in $(seq 1 600); do
+  address=$(grep -o 'HTTP API and web page on http://[^/]*' "$work/up.log" | sed 's|.*http://||' || true)
+  [[ -n $address ]] && break
+  sleep 0.1
+done
+[[ -n ${address:-} ]] || { echo "orderflow up did not start:" >&2; cat "$work/up.log" >&2; exit 1; }
+base="http://$address"
+echo "orderflow up on $base; waiting for $orders orders to finish" >&2
+
+python3 - "$base" "$orders" "$work/ids.txt" <<'EOF'
+import json, sys, time, urllib.request
+base, want, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def get(path):
+    return json.load(urllib.request.urlopen(base + path))
+while True:
+    by_status = get("/analytics")["orders_by_status"]
+    done = by_status.get("delivered", 0) + by_status.get("cancelled", 0)
+    if done >= want and sum(by_status.values()) == done:
+        break
+    time.sleep(0.5)
+ids, after = [], ""
+while True:
+    page = get("/orders?limit=500" + ("&after=" + after if after else ""))
+    ids += [o["order_id"] for o in page["orders"]]
+    if not page["next"]:
+        break
+    after = page["next"]
+open(out, "w").write("\n".join(ids) + "\n")
+print(f"{len(ids)} orders in the store", file=sys.stderr)
+EOF
+
+run_wrk() {  # path-or-script -> "rps p50_us p99_us"
+  local out
+  if [[ $1 == script ]]; then
+    out=$(IDS_FILE="$work/ids.txt" wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/http_get_order.lua "$base")
+  else
+    out=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/http_latency.lua "$base$1")
+  fi
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(grep -o 'p50_us=[0-9]*' <<<"$out" | cut -d= -f2)
+  p99=$(grep -o 'p99_us=[0-9]*' <<<"$out" | cut -d= -f2)
+  if grep -q 'Non-2xx' <<<"$out"; then echo "wrk saw errors:" >&2; echo "$out" >&2; exit 1; fi
+  echo "$rps $p50 $p99"
+}
+
+printf "%-4s %14s %10s %10s %14s %10s %10s %7s\n" run healthz_rps p50_us p99_us get_order_rps p50_us p99_us ratio
+for run in $(seq 1 "$runs"); do
+  read -r h_rps h_p50 h_p99 < <(run_wrk /healthz)
+  read -r o_rps o_p50 o_p99 < <(run_wrk script)
+  ratio=$(awk -v a="$o_rps" -v b="$h_rps" 'BEGIN {printf "%.3f", a / b}')
+  printf "%-4s %14s %10s %10s %14s %10s %10s %7s\n" "$run" "$h_rps" "$h_p50" "$h_p99" "$o_rps" "$o_p50" "$o_p99" "$ratio"
+done
