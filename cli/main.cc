@@ -15,6 +15,7 @@
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <iomanip>
 #include <iostream>
 #include <fstream>
 #include <map>
@@ -26,6 +27,8 @@
 
 #include "cli/output.h"
 #include "domain/catalog.h"
+#include "eventstore/codec.h"
+#include "eventstore/dead_letter.h"
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
 #include "projections/projector.h"
@@ -675,9 +678,12 @@ int CmdService(const std::vector<std::string>& args) {
   if (!store.ok()) return Fail(store.status());
   auto reader = eventstore::Reader::Create(kafka, "orderflow-projector-" + instance);
   if (!reader.ok()) return Fail(reader.status());
+  auto dlq_producer = eventstore::Producer::Create(kafka, "orderflow-projector-dlq-" + instance);
+  if (!dlq_producer.ok()) return Fail(dlq_producer.status());
   projections::ProjectorOptions popts;
   popts.topics = {eventstore::kOrdersTopic};
   popts.batch_size = batch_size;
+  popts.dead_letters = dlq_producer->get();
   projections::Projector projector(**store, **reader, popts);
   Status started = projector.Start();
   if (!started.ok()) return Fail(started);
@@ -865,6 +871,127 @@ int CmdAnalytics(const std::vector<std::string>& args) {
   return 0;
 }
 
+int CmdDlq(const std::vector<std::string>& args) {
+  const std::string usage =
+      "orderflow dlq list [--json]\n"
+      "       orderflow dlq show ID [--json]\n"
+      "       orderflow dlq redrive [--id ID ...] [--force]";
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << "Usage: " << usage
+              << "\n\nDead letters: records a service could not process, parked on orders.dlq with the error,\n"
+                 "the source topic/partition/offset, the service and the attempts. `redrive` appends them to\n"
+                 "their source topic again (after a fix or an upgrade); event ids keep them from being applied\n"
+                 "twice. Run `orderflow dlq SUBCOMMAND --help` for its options.\n";
+    if (args.empty()) throw UsageError{"dlq needs a subcommand: list, show or redrive"};
+    return 0;
+  }
+  const std::string sub = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  Parsed p;
+  auto letter_json = [](const eventstore::DeadLetter& d, bool full) {
+    json j = {{"id", d.id},
+              {"service", d.service},
+              {"error", d.error},
+              {"source", {{"topic", d.source_topic}, {"partition", d.source_partition}, {"offset", d.source_offset}}},
+              {"attempts", d.attempts},
+              {"failed_at", FormatTime(d.failed_at_ms)},
+              {"state", d.redriven_at_ms ? "redriven" : "pending"}};
+    if (d.redriven_at_ms) j["redriven_at"] = FormatTime(*d.redriven_at_ms);
+    if (full) {
+      json headers = json::object();
+      for (const auto& h : d.headers) headers[h.name] = h.value;
+      j["key"] = d.key;
+      j["headers"] = headers;
+      j["value_bytes"] = d.value.size();
+      auto event = eventstore::DecodeEvent(d.value);
+      j["decodes_now"] = event.ok();
+      if (event.ok()) {
+        j["event"] = {{"type", domain::EventTypeName(event->payload)}, {"summary", domain::Summarize(event->payload)}};
+      } else {
+        j["decode_error"] = event.status().ToString();
+      }
+    }
+    return j;
+  };
+  const auto timeout = std::chrono::seconds(30);
+  if (sub == "list") {
+    if (!Parse(rest, "orderflow dlq list --brokers LIST [--json]\n\nLists the dead letters on orders.dlq.", {}, {},
+               p)) {
+      return 0;
+    }
+    auto letters = eventstore::ReadDeadLetters(KafkaFrom(p.common, true), timeout);
+    if (!letters.ok()) return Fail(letters.status());
+    if (p.common.json) {
+      json out = json::array();
+      for (const auto& d : *letters) out.push_back(letter_json(d, false));
+      PrintJson(out);
+      return 0;
+    }
+    std::printf("%-6s %-24s %-13s %-26s %-3s %-9s %s\n", "ID", "FAILED AT", "SERVICE", "SOURCE", "TRY", "STATE",
+                "ERROR");
+    for (const auto& d : *letters) {
+      const std::string source = d.source_topic + "[" + std::to_string(d.source_partition) + "]@" +
+                                 std::to_string(d.source_offset);
+      std::printf("%-6lld %-24s %-13s %-26s %-3d %-9s %s\n", static_cast<long long>(d.id),
+                  FormatTime(d.failed_at_ms).c_str(), d.service.c_str(), source.c_str(), d.attempts,
+                  d.redriven_at_ms ? "redriven" : "pending", d.error.c_str());
+    }
+    if (letters->empty()) std::printf("(no dead letters)\n");
+    return 0;
+  }
+  if (sub == "show") {
+    int64_t id = -1;
+    po::options_description d("dlq show options");
+    d.add_options()("id", po::value(&id)->value_name("ID"), "dead letter id (from dlq list)");
+    po::positional_options_description pos;
+    pos.add("id", 1);
+    if (!Parse(rest, "orderflow dlq show ID --brokers LIST [--json]\n\nShows one dead letter: error, source, "
+                     "headers, and whether its record decodes with this build.",
+               d, pos, p)) {
+      return 0;
+    }
+    if (id < 0) throw UsageError{"dlq show needs a dead letter id (see `orderflow dlq list`)"};
+    auto letters = eventstore::ReadDeadLetters(KafkaFrom(p.common, true), timeout);
+    if (!letters.ok()) return Fail(letters.status());
+    for (const auto& l : *letters) {
+      if (l.id != id) continue;
+      json j = letter_json(l, true);
+      if (p.common.json) {
+        PrintJson(j);
+      } else {
+        for (const auto& [k, v] : j.items()) std::cout << std::left << std::setw(12) << k << " " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+      }
+      return 0;
+    }
+    return Fail(Status::NotFound("no dead letter " + std::to_string(id) + " on orders.dlq (see `orderflow dlq list`)"));
+  }
+  if (sub == "redrive") {
+    std::vector<int64_t> ids;
+    bool force = false;
+    po::options_description d("dlq redrive options");
+    d.add_options()("id", po::value(&ids)->composing()->value_name("ID"), "a dead letter to redrive, repeatable "
+                                                                          "(default: every pending one)")(
+        "force", po::bool_switch(&force), "redrive ids already redriven");
+    if (!Parse(rest, "orderflow dlq redrive [--id ID ...] [--force] --brokers LIST\n\n"
+                     "Appends dead letters' records to their source topics again, once per source record, and marks\n"
+                     "them redriven. Services decode them with this build (upcasters included) and handle them;\n"
+                     "an event already applied is dropped by its id.",
+               d, {}, p)) {
+      return 0;
+    }
+    auto result = eventstore::Redrive(KafkaFrom(p.common, true), ids, force, timeout);
+    if (!result.ok()) return Fail(result.status());
+    if (p.common.json) {
+      PrintJson({{"redriven", result->redriven}, {"records_appended", result->appended}});
+    } else {
+      std::printf("redrove %zu dead letters (%zu records appended to their source topics)\n",
+                  result->redriven.size(), result->appended);
+    }
+    return 0;
+  }
+  throw UsageError{"unknown dlq subcommand '" + sub + "' (list, show or redrive)"};
+}
+
 struct CommandInfo {
   const char* name;
   const char* summary;
@@ -880,6 +1007,7 @@ const CommandInfo kCommands[] = {
     {"analytics", "revenue, orders by status, top SKUs, orders per hour", CmdAnalytics},
     {"order", "place, get, cancel or list orders", CmdOrder},
     {"history", "an order's event timeline from the local store", CmdHistory},
+    {"dlq", "list, show or redrive dead letters (records services could not process)", CmdDlq},
     {"catalog", "the demo catalog", CmdCatalog},
     {"replay", "rebuild the projections from offset zero", CmdReplay},
     {"digest", "the state digest of a data directory", CmdDigest},

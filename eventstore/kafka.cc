@@ -56,6 +56,24 @@ std::string_view Record::HeaderValue(std::string_view name) const {
   return {};
 }
 
+std::vector<Header> Record::Headers() const {
+  std::vector<Header> out;
+  if (!owner_) return out;
+  if (owner_is_message_) {
+    auto* m = static_cast<rd_kafka_message_t*>(owner_.get());
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+    const char* name = nullptr;
+    const void* val = nullptr;
+    size_t size = 0;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      out.push_back({name, val ? std::string(static_cast<const char*>(val), size) : std::string()});
+    }
+    return out;
+  }
+  return static_cast<const OwnedRecord*>(owner_.get())->headers;
+}
+
 Status KafkaError(int code, std::string_view context) {
   auto err = static_cast<rd_kafka_resp_err_t>(code);
   std::string message = std::string(context) + ": " + rd_kafka_err2str(err);
@@ -227,6 +245,11 @@ Status Producer::AbortTransaction(std::chrono::milliseconds timeout) {
 
 Status Producer::Append(std::string_view topic, std::string_view key, std::string_view value,
                         const std::vector<Header>& headers, DeliveryCallback on_delivery) {
+  return AppendTo(topic, RD_KAFKA_PARTITION_UA, key, value, headers, 0, std::move(on_delivery));
+}
+
+Status Producer::AppendTo(std::string_view topic, int32_t partition, std::string_view key, std::string_view value,
+                          const std::vector<Header>& headers, int64_t timestamp_ms, DeliveryCallback on_delivery) {
   auto callback = on_delivery ? std::make_unique<DeliveryCallback>(std::move(on_delivery)) : nullptr;
   for (int attempt = 0;; ++attempt) {
     rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
@@ -238,7 +261,8 @@ Status Producer::Append(std::string_view topic, std::string_view key, std::strin
         rk_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_OPAQUE(callback.get()), RD_KAFKA_V_END);
+        RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_OPAQUE(callback.get()),
+        RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       callback.release();  // owned by the delivery report now
       rd_kafka_poll(rk_.get(), 0);

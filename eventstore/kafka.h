@@ -60,6 +60,8 @@ class Record {
   std::string_view value() const { return value_; }
   // Value of the last header named `name`, or "" if absent.
   std::string_view HeaderValue(std::string_view name) const;
+  // Every header, in order.
+  std::vector<Header> Headers() const;
 
   // Wraps a consumed librdkafka message, taking ownership (used by the readers).
   static Record FromMessage(::rd_kafka_message_s* message);
@@ -120,6 +122,10 @@ class Producer {
   // record, kUnavailable when the queue stays full.
   Status Append(std::string_view topic, std::string_view key, std::string_view value,
                 const std::vector<Header>& headers, DeliveryCallback on_delivery = nullptr);
+  // The same into partition `partition` (not chosen by key), with the record
+  // timestamp `timestamp_ms` (0: now): for republishing a log as it was.
+  Status AppendTo(std::string_view topic, int32_t partition, std::string_view key, std::string_view value,
+                  const std::vector<Header>& headers, int64_t timestamp_ms, DeliveryCallback on_delivery = nullptr);
 
   // Encodes `event` and appends it keyed by its order id with the standard headers.
   Status AppendEvent(std::string_view topic, const domain::Event& event, DeliveryCallback on_delivery = nullptr);

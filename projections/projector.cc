@@ -1,5 +1,9 @@
 #include "projections/projector.h"
 
+#include "eventstore/backoff.h"
+#include "eventstore/dead_letter.h"
+#include "eventstore/topics.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -100,6 +104,17 @@ Result<size_t> Projector::Step() {
   }
   counters_.duplicates.fetch_add(stats.duplicates);
   counters_.rejected.fetch_add(stats.rejected);
+  // Dead letters are in the log before their batch (and its offsets) commit.
+  if (options_.dead_letters != nullptr && !prepared->rejections().empty()) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    for (const auto& [index, error] : prepared->rejections()) {
+      auto d = eventstore::MakeDeadLetter((*records)[index], "projector", error, 1, now);
+      ORDERFLOW_RETURN_IF_ERROR(options_.dead_letters->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers));
+    }
+    ORDERFLOW_RETURN_IF_ERROR(options_.dead_letters->Flush(std::chrono::seconds(30)));
+    counters_.dead_letters.fetch_add(prepared->rejections().size());
+  }
   in_flight_.emplace(std::move(prepared).value());
   // The records are not needed by the commit: the WriteBatch holds copies.
   commit_ = std::async(std::launch::async, [this] { return store_.Commit(*in_flight_); });
@@ -117,17 +132,22 @@ Result<bool> Projector::Reached(const Offsets& targets) const {
 }
 
 Status Projector::Run(const std::atomic<bool>& stop) {
-  auto backoff = std::chrono::milliseconds(50);
+  eventstore::Backoff backoff(std::chrono::milliseconds(50), std::chrono::milliseconds(5000));
+  auto sleep = [&](std::chrono::milliseconds d) {
+    for (auto waited = std::chrono::milliseconds(0); waited < d && !stop.load(); waited += std::chrono::milliseconds(10)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
   while (!stop.load()) {
     auto n = Step();
     if (n.ok()) {
-      backoff = std::chrono::milliseconds(50);
+      backoff.Reset();
       continue;
     }
     if (!n.status().IsRetryable()) return n.status();
-    spdlog::warn("projector: {}; resuming from the stored offsets in {} ms", n.status().ToString(), backoff.count());
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    const auto wait = backoff.Next();
+    spdlog::warn("projector: {}; resuming from the stored offsets in {} ms", n.status().ToString(), wait.count());
+    sleep(wait);
     // The failed step may have dropped records it had polled: re-assign every
     // partition at the committed offsets so nothing is skipped.
     while (!stop.load()) {
@@ -136,8 +156,7 @@ Status Projector::Run(const std::atomic<bool>& stop) {
       Status restarted = Start();
       if (restarted.ok()) break;
       if (!restarted.IsRetryable()) return restarted;
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      sleep(backoff.Next());
     }
   }
   return Drain();

@@ -34,6 +34,9 @@ struct ProjectorOptions {
   // dropped without advancing their partition's stored offset.
   std::function<bool(const eventstore::Record&)> accept;
   std::chrono::milliseconds metadata_timeout{10000};
+  // If set, records that do not decode are also parked on orders.dlq (as
+  // service "projector") before their batch commits. Replay leaves it unset.
+  eventstore::Producer* dead_letters = nullptr;
 };
 
 // Counters another thread may read while the projector runs (metrics).
@@ -41,6 +44,7 @@ struct ProjectorCounters {
   std::array<std::atomic<uint64_t>, domain::kEventTypeCount> applied_by_type{};
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> dead_letters{0};  // records parked on orders.dlq
 };
 
 struct ProjectorTotals {

@@ -318,6 +318,7 @@ struct PreparedBatch::Impl {
   rocksdb::WriteBatch batch;
   std::map<std::string, Loaded> orders;  // every order the batch touched, as after it
   Offsets next;                          // next offset of each partition the batch consumed
+  std::vector<std::pair<size_t, std::string>> rejections;  // index in the input records, error
   std::map<std::string, int64_t> analytics;  // analytics counters this batch changed, as after it
 };
 
@@ -326,6 +327,7 @@ PreparedBatch::~PreparedBatch() = default;
 PreparedBatch::PreparedBatch(PreparedBatch&&) noexcept = default;
 PreparedBatch& PreparedBatch::operator=(PreparedBatch&&) noexcept = default;
 const BatchStats& PreparedBatch::stats() const { return impl_->stats; }
+const std::vector<std::pair<size_t, std::string>>& PreparedBatch::rejections() const { return impl_->rejections; }
 
 Result<BatchStats> ProjectionStore::ApplyBatch(const std::vector<eventstore::Record>& records) {
   auto prepared = Prepare(records, nullptr);
@@ -377,6 +379,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
       spdlog::warn("{}[{}] offset {}: rejected record: {}", record.topic(), record.partition(), record.offset(),
                    error);
       rejected.emplace_back(RejectedKey(record), internal::EncodeRejected(record, error));
+      out.rejections.emplace_back(static_cast<size_t>(&record - records.data()), error);
       ++stats.rejected;
       continue;
     }

@@ -550,11 +550,15 @@ void HttpServer::Impl::GetMetrics(const httplib::Request& req, httplib::Response
       lag.metric.push_back(std::move(m));
     }
   }
-  if (auto rejected = backend.store->GetRejected(1'000'000); rejected.ok()) {
-    auto& dlq = family("orderflow_dlq_records",
-                       "Records set aside as dead letters (they did not decode) instead of being applied",
-                       prometheus::MetricType::Gauge);
-    dlq.metric.emplace_back().gauge.value = static_cast<double>(rejected->size());
+  if (backend.dead_letters) {
+    auto& dlq = family("orderflow_dlq_records", "Records this process's consumers parked on orders.dlq, by service",
+                       prometheus::MetricType::Counter);
+    for (const auto& [service, n] : backend.dead_letters()) {
+      prometheus::ClientMetric m;
+      m.label = {{"service", service}};
+      m.counter.value = static_cast<double>(n);
+      dlq.metric.push_back(std::move(m));
+    }
   }
   if (auto counts = backend.store->CountByStatus(); counts.ok()) {
     auto& orders = family("orderflow_orders", "Orders in the projection, by status", prometheus::MetricType::Gauge);

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +62,8 @@ struct HttpBackend {
   // For /metrics; each may be empty.
   const projections::ProjectorCounters* projector_counters = nullptr;
   std::function<std::vector<PartitionLag>()> lag;
+  // Records each consumer of this process parked on orders.dlq (service -> count).
+  std::function<std::map<std::string, uint64_t>()> dead_letters;
 };
 
 class HttpServer {

@@ -8,8 +8,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include "eventstore/backoff.h"
 #include "eventstore/big_endian.h"
 #include "eventstore/codec.h"
+#include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
 #include "projections/order_record.h"
 
@@ -47,6 +49,9 @@ Status FromRocks(const rocksdb::Status& s, const std::string& context) {
   return Status::Internal(context + ": " + s.ToString());
 }
 
+// A handler that throws this many times on one record gets it dead-lettered.
+constexpr int kMaxAttempts = 3;
+
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -61,6 +66,9 @@ struct ServiceRunner::Impl {
   std::vector<std::unique_ptr<eventstore::GroupReader>> readers;  // one per priority class
   std::map<eventstore::TopicPartition, int64_t> offsets;           // committed next offsets
   std::string data_dir;
+  // Records whose handler threw, with the failed attempts and the last error:
+  // retried from the stored offsets until kMaxAttempts, then dead-lettered.
+  std::map<std::pair<eventstore::TopicPartition, int64_t>, std::pair<int, std::string>> failures;
 
   // Reads the committed reactor state and offsets, and hands the state to the reactor.
   Status LoadState() {
@@ -133,7 +141,13 @@ class Context final : public BatchContext {
     return &it->second;
   }
 
+  // Parks `record` on orders.dlq with this batch's outputs.
+  void DeadLetter(const eventstore::Record& record, const std::string& error, int attempts) {
+    dead_letters_.push_back(eventstore::MakeDeadLetter(record, service_, error, attempts, now_));
+  }
+
   const std::vector<std::pair<std::string, domain::Event>>& outputs() const { return outputs_; }
+  const std::vector<eventstore::DeadLetterRecord>& dead_letters() const { return dead_letters_; }
   const Status& status() const { return status_; }
 
   void AddTo(rocksdb::WriteBatch& batch) const {
@@ -154,6 +168,7 @@ class Context final : public BatchContext {
   rocksdb::DB& db_;
   int64_t now_;
   std::vector<std::pair<std::string, domain::Event>> outputs_;
+  std::vector<eventstore::DeadLetterRecord> dead_letters_;
   std::map<std::string, std::optional<std::string>> writes_;
   std::unordered_map<std::string, domain::OrderState> orders_;
   Status status_;
@@ -206,19 +221,19 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
 
 Status ServiceRunner::Run(const std::atomic<bool>& stop) {
   Impl& impl = *impl_;
-  auto backoff = std::chrono::milliseconds(100);
+  eventstore::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
   // Drops the consumers (and with them any uncommitted progress), reloads the
   // committed state into the reactor and waits before consuming again. The
   // caller must have released every Record of the failed batch first.
   auto restart = [&](const Status& why) -> Status {
+    const auto wait = backoff.Next();
     spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance,
-                 why.ToString(), backoff.count());
+                 why.ToString(), wait.count());
     impl.readers.clear();
     ORDERFLOW_RETURN_IF_ERROR(impl.LoadState());
-    for (int i = 0; i < backoff.count() / 10 && !stop.load(); ++i) {
+    for (int i = 0; i < wait.count() / 10 && !stop.load(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     return Status::Ok();
   };
 
@@ -280,27 +295,51 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       auto event = eventstore::DecodeEvent(record.value());
       if (!event.ok()) {
         stats_.rejected.fetch_add(1);
-        spdlog::warn("{}: {}[{}] offset {}: skipped undecodable record: {}", options_.name, tp.topic, tp.partition,
-                     record.offset(), event.status().ToString());
+        spdlog::warn("{}: {}[{}] offset {}: dead-lettered undecodable record: {}", options_.name, tp.topic,
+                     tp.partition, record.offset(), event.status().ToString());
+        ctx.DeadLetter(record, event.status().ToString(), 1);
         continue;
       }
-      if (tp.topic == eventstore::kOrdersTopic) {
-        if (event->order_id != record.key()) {
-          stats_.rejected.fetch_add(1);
-          continue;
+      if (tp.topic == eventstore::kOrdersTopic && event->order_id != record.key()) {
+        stats_.rejected.fetch_add(1);
+        ctx.DeadLetter(record,
+                       "record key '" + std::string(record.key()) + "' does not match the event's order id '" + event->order_id + "'", 1);
+        continue;
+      }
+      // A record whose handler kept failing is parked, not applied.
+      const auto failure_key = std::make_pair(tp, record.offset());
+      if (auto f = impl.failures.find(failure_key); f != impl.failures.end() && f->second.first >= kMaxAttempts) {
+        stats_.rejected.fetch_add(1);
+        spdlog::error("{}: {}[{}] offset {}: dead-lettered after {} failed attempts: {}", options_.name, tp.topic,
+                      tp.partition, record.offset(), f->second.first, f->second.second);
+        ctx.DeadLetter(record, f->second.second, f->second.first);
+        continue;
+      }
+      try {
+        if (tp.topic == eventstore::kOrdersTopic) {
+          auto order = ctx.Order(event->order_id);
+          if (!order.ok()) {
+            batch_status = order.status();
+            break;
+          }
+          domain::OrderState& state = **order;
+          if (state.HasApplied(event->id)) continue;
+          const domain::OrderState before = state;
+          domain::Apply(state, *event);
+          impl.reactor->OnOrderEvent(*event, before, state, ctx);
+        } else {
+          impl.reactor->OnEvent(tp.topic, *event, ctx);
         }
-        auto order = ctx.Order(event->order_id);
-        if (!order.ok()) {
-          batch_status = order.status();
-          break;
-        }
-        domain::OrderState& state = **order;
-        if (state.HasApplied(event->id)) continue;
-        const domain::OrderState before = state;
-        domain::Apply(state, *event);
-        impl.reactor->OnOrderEvent(*event, before, state, ctx);
-      } else {
-        impl.reactor->OnEvent(tp.topic, *event, ctx);
+      } catch (const std::exception& e) {
+        // The batch is abandoned (nothing of it is written) and consumed again
+        // from the stored offsets; after kMaxAttempts the record is parked.
+        auto& [attempts, error] = impl.failures[failure_key];
+        ++attempts;
+        error = std::string("handler failed: ") + e.what();
+        batch_status = Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] offset " +
+                                           std::to_string(record.offset()) + ": " + error + " (attempt " +
+                                           std::to_string(attempts) + " of " + std::to_string(kMaxAttempts) + ")");
+        break;
       }
     }
     impl.reactor->OnTick(ctx);
@@ -313,7 +352,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       }
       return batch_status;
     }
-    if (next.empty() && ctx.outputs().empty()) continue;  // idle tick
+    if (next.empty() && ctx.outputs().empty() && ctx.dead_letters().empty()) continue;  // idle tick
 
     process_us_ += std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - process_start).count();
     // Side effects, then outputs acknowledged by the broker, then state and
@@ -328,6 +367,10 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
         batch_status = s;
         break;
       }
+    }
+    for (const auto& d : ctx.dead_letters()) {
+      if (!batch_status.ok()) break;
+      batch_status = impl.producer->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers);
     }
     const auto flush_start = std::chrono::steady_clock::now();
     if (batch_status.ok()) {
@@ -362,9 +405,14 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     Status written = FromRocks(impl.db->Write(rocksdb::WriteOptions(), &batch), "write state");
     if (!written.ok()) return written;
     for (const auto& [tp, offset] : next) impl.offsets[tp] = offset;
+    std::erase_if(impl.failures, [&](const auto& f) {
+      auto it = impl.offsets.find(f.first.first);
+      return it != impl.offsets.end() && it->second > f.first.second;
+    });
     stats_.batches.fetch_add(1);
     stats_.outputs.fetch_add(ctx.outputs().size());
-    backoff = std::chrono::milliseconds(100);
+    stats_.dead_letters.fetch_add(ctx.dead_letters().size());
+    backoff.Reset();
   }
   return Status::Ok();
 }

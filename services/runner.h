@@ -52,6 +52,8 @@ class Reactor {
   virtual void Load(const std::map<std::string, std::string>& state) {}
   // A new (not yet applied) event of an order on orders.events, with the
   // aggregate before and after applying it.
+  // A handler that throws std::exception abandons the batch; it is retried
+  // from the stored offsets, and the record is dead-lettered after 3 failures.
   virtual void OnOrderEvent(const domain::Event& event, const domain::OrderState& before,
                             const domain::OrderState& after, BatchContext& ctx) {}
   // An event from another input topic.
@@ -85,6 +87,7 @@ struct ServiceStats {
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> outputs{0};
   std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> dead_letters{0};  // records parked on orders.dlq
 };
 
 class ServiceRunner {
@@ -93,8 +96,11 @@ class ServiceRunner {
   ~ServiceRunner();
 
   // Processes until `stop` is set. Transient errors (broker down, a failed
-  // flush) restart consumption from the stored offsets with backoff; errors
-  // that retrying cannot fix are returned.
+  // flush, RocksDB busy) restart consumption from the stored offsets with
+  // exponential backoff and jitter; errors that retrying cannot fix are
+  // returned. Records that cannot be processed (undecodable, a key that is not
+  // the order id, a handler that throws on every one of 3 attempts) go to
+  // orders.dlq with this batch's outputs, and the service moves on.
   Status Run(const std::atomic<bool>& stop);
 
   // True once every input consumer has been assigned partitions (the group has

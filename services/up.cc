@@ -64,9 +64,14 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   if (!reader.ok()) return reader.status();
   auto meta_reader = eventstore::Reader::Create(kafka, "orderflow-up-meta");
   if (!meta_reader.ok()) return meta_reader.status();
+  // The projector parks undecodable records on orders.dlq (its own producer:
+  // Flush reports the errors of everything appended through a producer).
+  auto dlq_producer = eventstore::Producer::Create(kafka, "orderflow-projector-dlq");
+  if (!dlq_producer.ok()) return dlq_producer.status();
   projections::ProjectorOptions popts;
   popts.topics = {eventstore::kOrdersTopic};
   popts.batch_size = options.batch_size;
+  popts.dead_letters = dlq_producer->get();
   projections::Projector projector(**store, **reader, popts);
   ORDERFLOW_RETURN_IF_ERROR(projector.Start());
 
@@ -110,6 +115,13 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
         const int64_t high = (*reader)->CachedHighWatermark(tp);
         const int64_t have = stored.ok() && stored->count(tp) ? stored->at(tp) : 0;
         out.push_back({"projector", tp, high < 0 ? 0 : std::max<int64_t>(0, high - have)});
+      }
+      return out;
+    };
+    backend.dead_letters = [&]() {
+      std::map<std::string, uint64_t> out = {{"projector", projector.counters().dead_letters.load()}};
+      if (services_started.load()) {
+        for (const auto& r : runners) out[r->options().name] += r->stats().dead_letters.load();
       }
       return out;
     };

@@ -32,7 +32,7 @@ TEST(CliTest, HelpExitsZeroForEveryCommand) {
   EXPECT_EQ(top.status, 0);
   EXPECT_NE(top.out.find("Commands:"), std::string::npos);
   for (const char* cmd : {"up", "broker", "service", "order", "history", "catalog", "replay", "digest", "stock",
-                          "analytics", "snapshot"}) {
+                          "analytics", "snapshot", "dlq"}) {
     auto r = Orderflow({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd << ": " << r.err;
     EXPECT_NE(r.out.find("Usage: orderflow"), std::string::npos) << cmd;

@@ -255,7 +255,7 @@ TEST_F(HttpLifecycleTest, MetricsCountEventsLagDeadLettersAndRequests) {
   for (const char* needle :
        {"# TYPE orderflow_events_applied_total counter", "orderflow_events_applied_total{type=\"OrderPlaced\"} ",
         "# TYPE orderflow_consumer_lag gauge", "orderflow_consumer_lag{consumer=\"projector\",topic=\"orders.events\",partition=\"0\"}",
-        "orderflow_dlq_records ", "orderflow_http_requests_total{code=\"202\",method=\"POST\",route=\"/orders\"} ",
+        "orderflow_dlq_records{service=\"projector\"} 0", "orderflow_dlq_records{service=\"payment\"} 0", "orderflow_http_requests_total{code=\"202\",method=\"POST\",route=\"/orders\"} ",
         "orderflow_http_request_duration_seconds_bucket{route=\"/orders/{id}\",le=\"0.001\"}",
         "orderflow_orders{status=", "orderflow_ready 1"}) {
     EXPECT_NE(metrics.text.find(needle), std::string::npos) << needle << "\n" << metrics.text;

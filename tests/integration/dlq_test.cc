@@ -1,0 +1,239 @@
+// Poison records and failing handlers: parked on orders.dlq with the right
+// headers while everything around them is processed; redrive applies a fixed
+// record exactly once.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "eventstore/codec.h"
+#include "eventstore/dead_letter.h"
+#include "eventstore/topics.h"
+#include "projections/store.h"
+#include "services/lifecycle.h"
+#include "services/order_service.h"
+#include "services/runner.h"
+#include "services/up.h"
+#include "tests/util/broker.h"
+#include "tests/util/events.h"
+#include "tests/util/future_event.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+struct Poison {
+  const char* kind;
+  std::string key;
+  std::string value;
+  std::string error;  // part of the dlq-error header ("" = any)
+  eventstore::Position position;
+};
+
+// Appends `p` to orders.events and waits for its position.
+void Append(eventstore::Producer& producer, Poison& p) {
+  ASSERT_TRUE(producer
+                  .Append(eventstore::kOrdersTopic, p.key, p.value, {},
+                          [&p](const Status& s, eventstore::Position pos) {
+                            EXPECT_TRUE(s.ok()) << s.ToString();
+                            p.position = pos;
+                          })
+                  .ok());
+  ASSERT_TRUE(producer.Flush(10s).ok());
+}
+
+TEST(DeadLetterTest, PoisonRecordsOfEachKindAreParkedWhileEveryValidOrderCompletes) {
+  auto broker = testing::StartBroker(3);
+  ASSERT_TRUE(broker);
+  const auto kafka = testing::ConfigFor(*broker);
+  TempDir dir;
+  std::vector<Poison> poisons = {
+      {"garbage bytes", "k-garbage", std::string("\xde\xad\xbe\xef not an envelope", 22), ""},
+      {"unknown event type", "order-future", testing::EncodeFutureEnvelope("order-future", 2, true),
+       "unknown event type"},
+      {"newer schema version", "order-v99", testing::EncodeFutureEnvelope("order-v99", 99, false),
+       "newer than this build"},
+      {"key not the order id", "order-b", eventstore::EncodeEvent(testing::PlacedEvent("order-a")),
+       "does not match the event's order id 'order-a'"},
+  };
+
+  services::UpOptions options;
+  options.kafka = kafka;
+  options.data_dir = dir.Sub("up");
+  options.partitions = 3;
+  options.simulate = 150;
+  options.exit_when_done = true;
+  options.transit_delay = 0ms;
+  std::atomic<bool> stop{false};
+  const auto catalog = domain::Catalog::Demo();
+  size_t placed_before = 0;
+  auto summary = services::RunUp(options, catalog, stop, [&](const services::UpEndpoints& e) {
+    // Valid orders, then the poison, then RunUp's 150 simulated orders.
+    auto producer = eventstore::Producer::Create({e.brokers, {}}, "dlq-test");
+    ASSERT_TRUE(producer.ok());
+    services::OrderService orders(**producer, catalog);
+    for (int i = 0; i < 20; ++i, ++placed_before) {
+      ASSERT_TRUE(orders.Place({"cust-before", {{"SKU-MUG", 1}}}, services::NewOrderId(), services::NowMs()).ok());
+    }
+    for (Poison& p : poisons) Append(**producer, p);
+  });
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(placed_before, 20u);
+  // Every valid order went its whole way.
+  EXPECT_EQ(summary->delivered + summary->cancelled, 170u);
+  EXPECT_EQ(summary->records_rejected, poisons.size());
+
+  auto letters = eventstore::ReadDeadLetters(kafka, 30s);
+  ASSERT_TRUE(letters.ok()) << letters.status().ToString();
+  std::set<std::string> consumers = {"projector"};
+  for (const std::string& name : services::LifecycleServiceNames()) consumers.insert(name);
+  for (const Poison& p : poisons) {
+    std::set<std::string> parked_by;
+    for (const auto& d : *letters) {
+      if (d.source_topic != eventstore::kOrdersTopic || d.source_partition != p.position.partition ||
+          d.source_offset != p.position.offset) {
+        continue;
+      }
+      parked_by.insert(d.service);
+      EXPECT_EQ(d.key, p.key) << p.kind;
+      EXPECT_EQ(d.value, p.value) << p.kind;
+      EXPECT_EQ(d.attempts, 1) << p.kind;
+      EXPECT_GT(d.failed_at_ms, 0) << p.kind;
+      EXPECT_FALSE(d.error.empty()) << p.kind;
+      EXPECT_NE(d.error.find(p.error), std::string::npos) << p.kind << ": " << d.error;
+      EXPECT_FALSE(d.redriven_at_ms) << p.kind;
+    }
+    EXPECT_EQ(parked_by, consumers) << p.kind;
+  }
+  EXPECT_EQ(letters->size(), poisons.size() * consumers.size());
+}
+
+// A service whose handler throws for one order until it is "fixed". Its
+// handled counts are committed with the batch (FlushSideEffects runs only for
+// a batch that is written), like a real side effect.
+class FlakyReactor final : public services::Reactor {
+ public:
+  void Load(const std::map<std::string, std::string>&) override {
+    std::lock_guard lock(mu);
+    pending.clear();  // an abandoned batch
+  }
+  void OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState& after,
+                    services::BatchContext&) override {
+    if (!std::holds_alternative<domain::OrderPlaced>(event.payload)) return;
+    std::lock_guard lock(mu);
+    ++attempts[after.order_id];
+    if (broken.count(after.order_id)) throw std::runtime_error("card format not supported");
+    ++pending[after.order_id];
+  }
+  Status FlushSideEffects() override {
+    std::lock_guard lock(mu);
+    for (const auto& [id, n] : pending) handled[id] += n;
+    pending.clear();
+    return Status::Ok();
+  }
+  std::mutex mu;
+  std::set<std::string> broken;
+  std::map<std::string, int> attempts;
+  std::map<std::string, int> pending;
+  std::map<std::string, int> handled;
+};
+
+TEST(DeadLetterTest, AHandlerThatKeepsFailingIsParkedAfterRetriesAndARedriveAppliesItOnce) {
+  auto broker = testing::StartBroker(2);
+  ASSERT_TRUE(broker);
+  const auto kafka = testing::ConfigFor(*broker);
+  TempDir dir;
+  auto reactor_owned = std::make_unique<FlakyReactor>();
+  FlakyReactor& reactor = *reactor_owned;
+  reactor.broken.insert("order-poisoned");
+  services::ServiceOptions so;
+  so.name = "flaky";
+  so.kafka = kafka;
+  so.data_dir = dir.Sub("flaky");
+  so.inputs = {{eventstore::kOrdersTopic}};
+  auto runner = services::ServiceRunner::Create(so, std::move(reactor_owned));
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  std::atomic<bool> stop{false};
+  Status run_status;
+  std::thread thread([&] { run_status = (*runner)->Run(stop); });
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop.store(true);
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{stop, thread};
+
+  auto producer = eventstore::Producer::Create(kafka, "dlq-test");
+  ASSERT_TRUE(producer.ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back("order-" + std::to_string(i));
+  ids.insert(ids.begin() + 5, "order-poisoned");
+  for (const auto& id : ids) ASSERT_TRUE((*producer)->AppendEvent(eventstore::kOrdersTopic, testing::PlacedEvent(id)).ok());
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+
+  auto wait_for = [&](auto done, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    return done();
+  };
+  auto handled = [&](const std::string& id) {
+    std::lock_guard lock(reactor.mu);
+    return reactor.handled.count(id) ? reactor.handled[id] : 0;
+  };
+  // Every other order is handled once; the poisoned one was tried 3 times, then parked.
+  ASSERT_TRUE(wait_for([&] { return handled("order-9") == 1 && (*runner)->stats().dead_letters.load() == 1; }, 90s));
+  for (const auto& id : ids) EXPECT_EQ(handled(id), id == "order-poisoned" ? 0 : 1) << id;
+  {
+    std::lock_guard lock(reactor.mu);
+    EXPECT_EQ(reactor.attempts["order-poisoned"], 3);
+  }
+  auto letters = eventstore::ReadDeadLetters(kafka, 30s);
+  ASSERT_TRUE(letters.ok()) << letters.status().ToString();
+  ASSERT_EQ(letters->size(), 1u);
+  const eventstore::DeadLetter& d = letters->front();
+  EXPECT_EQ(d.service, "flaky");
+  EXPECT_EQ(d.attempts, 3);
+  EXPECT_EQ(d.key, "order-poisoned");
+  EXPECT_NE(d.error.find("card format not supported"), std::string::npos) << d.error;
+  EXPECT_EQ(d.source_topic, eventstore::kOrdersTopic);
+  EXPECT_EQ((*runner)->stats().dead_letters.load(), 1u);
+
+  // Fixed: the redrive is handled exactly once.
+  {
+    std::lock_guard lock(reactor.mu);
+    reactor.broken.clear();
+  }
+  auto redriven = eventstore::Redrive(kafka, {d.id}, false, 30s);
+  ASSERT_TRUE(redriven.ok()) << redriven.status().ToString();
+  EXPECT_EQ(redriven->appended, 1u);
+  ASSERT_TRUE(wait_for([&] { return handled("order-poisoned") == 1; }, 30s));
+  // A second redrive is refused, a forced one is dropped by event id.
+  auto again = eventstore::Redrive(kafka, {d.id}, false, 30s);
+  EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
+  const uint64_t events_before = (*runner)->stats().events.load();
+  auto forced = eventstore::Redrive(kafka, {d.id}, true, 30s);
+  ASSERT_TRUE(forced.ok());
+  ASSERT_TRUE(wait_for([&] { return (*runner)->stats().events.load() > events_before; }, 30s));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(handled("order-poisoned"), 1);
+  auto after = eventstore::ReadDeadLetters(kafka, 30s);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_TRUE(after->front().redriven_at_ms.has_value());
+
+  stop.store(true);
+  thread.join();
+  EXPECT_TRUE(run_status.ok()) << run_status.ToString();
+}
+
+}  // namespace
+}  // namespace orderflow
