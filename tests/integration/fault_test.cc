@@ -1,0 +1,149 @@
+// Broker faults injected with the embedded broker's fault injection while
+// 2,000 orders flow through every service: each order must reach a terminal
+// state, the projection must equal a clean replay of the log, and no
+// notification may be sent twice.
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "eventstore/embedded_broker.h"
+#include "eventstore/topics.h"
+#include "replay/replay.h"
+#include "services/up.h"
+#include "tests/util/broker.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+// Kafka protocol API keys (rdkafka_protocol.h is not installed).
+constexpr int16_t kProduce = 0, kFetch = 1, kOffsetCommit = 8, kHeartbeat = 12;
+
+struct Fault {
+  const char* name;
+  // Runs on its own thread while orders flow; returns when the fault is over.
+  std::function<void(rd_kafka_mock_cluster_t*, const std::atomic<bool>& done)> inject;
+};
+
+void SleepFor(std::chrono::milliseconds d, const std::atomic<bool>& done) {
+  for (auto t = 0ms; t < d && !done.load(); t += 10ms) std::this_thread::sleep_for(10ms);
+}
+
+const Fault kFaults[] = {
+    {"ProduceErrors",
+     [](rd_kafka_mock_cluster_t* m, const std::atomic<bool>& done) {
+       for (int round = 0; round < 20 && !done.load(); ++round) {
+         rd_kafka_mock_push_request_errors(m, kProduce, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                           RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+                                           RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+                                           RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                                           RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+         SleepFor(150ms, done);
+       }
+     }},
+    {"FetchErrors",
+     [](rd_kafka_mock_cluster_t* m, const std::atomic<bool>& done) {
+       for (int round = 0; round < 20 && !done.load(); ++round) {
+         rd_kafka_mock_push_request_errors(m, kFetch, 4, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                           RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+                                           RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+         SleepFor(150ms, done);
+       }
+     }},
+    // orderflow keeps consumed offsets in RocksDB, not in Kafka; what a group
+    // member commits to the coordinator is its membership: heartbeats fail
+    // and force rebalances, offset commits (if any client sends one) fail.
+    {"CommitAndCoordinatorErrors",
+     [](rd_kafka_mock_cluster_t* m, const std::atomic<bool>& done) {
+       for (int round = 0; round < 6 && !done.load(); ++round) {
+         rd_kafka_mock_push_request_errors(m, kHeartbeat, 2, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
+                                           RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+         rd_kafka_mock_push_request_errors(m, kOffsetCommit, 2, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+                                           RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+         SleepFor(500ms, done);
+       }
+     }},
+    {"BrokerDownForSeconds",
+     [](rd_kafka_mock_cluster_t* m, const std::atomic<bool>& done) {
+       SleepFor(300ms, done);
+       rd_kafka_mock_broker_set_down(m, 2);
+       std::this_thread::sleep_for(3s);  // even if the orders are all placed: the services still work
+       rd_kafka_mock_broker_set_up(m, 2);
+     }},
+    {"LeaderMoves",
+     [](rd_kafka_mock_cluster_t* m, const std::atomic<bool>& done) {
+       for (int round = 0; round < 8 && !done.load(); ++round) {
+         for (const char* topic : {eventstore::kOrdersTopic, eventstore::kInventoryTopic}) {
+           for (int32_t p = 0; p < 3; ++p) rd_kafka_mock_partition_set_leader(m, topic, p, 1 + (round + p) % 3);
+         }
+         SleepFor(400ms, done);
+       }
+     }},
+    {"HighRoundTripTime",
+     [](rd_kafka_mock_cluster_t* m, const std::atomic<bool>& done) {
+       for (int32_t b = 1; b <= 3; ++b) rd_kafka_mock_broker_set_rtt(m, b, 300);
+       std::this_thread::sleep_for(3s);
+       for (int32_t b = 1; b <= 3; ++b) rd_kafka_mock_broker_set_rtt(m, b, 0);
+     }},
+};
+
+void PrintTo(const Fault& fault, std::ostream* os) { *os << fault.name; }
+
+class BrokerFaultTest : public ::testing::TestWithParam<Fault> {};
+
+TEST_P(BrokerFaultTest, EveryOrderFinishesDigestEqualsReplayNoNotificationTwice) {
+  const Fault& fault = GetParam();
+  auto broker = testing::StartBroker(3);
+  ASSERT_TRUE(broker);
+  const auto kafka = testing::ConfigFor(*broker);
+  TempDir dir;
+  services::UpOptions options;
+  options.kafka = kafka;
+  options.data_dir = dir.Sub("up");
+  options.partitions = 3;
+  options.simulate = 2000;
+  options.rate = 1000;  // the fault hits orders in flight, not an idle system
+  options.exit_when_done = true;
+  options.transit_delay = 0ms;
+  std::atomic<bool> stop{false}, done{false};
+  std::thread injector;
+  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const services::UpEndpoints&) {
+    injector = std::thread([&] { fault.inject(broker->mock_cluster(), done); });
+  });
+  done.store(true);
+  if (injector.joinable()) injector.join();
+  ASSERT_TRUE(summary.ok()) << fault.name << ": " << summary.status().ToString();
+  EXPECT_EQ(summary->orders_placed, 2000u);
+  EXPECT_EQ(summary->delivered + summary->cancelled, 2000u) << fault.name;
+  EXPECT_GT(summary->delivered, 0u);
+
+  // The projection equals a clean replay of the log the faults produced.
+  replay::ReplayOptions replay;
+  replay.kafka = kafka;
+  replay.data_dir = dir.Sub("replayed");
+  auto replayed = replay::Replay(replay);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  EXPECT_EQ(replayed->digest, summary->digest) << fault.name;
+
+  // Each notification was sent once (the outbox).
+  std::map<std::string, int> sent;
+  std::ifstream outbox(options.data_dir + "/services/notification/outbox.log");
+  for (std::string line; std::getline(outbox, line);) sent[line.substr(line.rfind('\t') + 1)] += 1;
+  EXPECT_GE(sent.size(), 2000u);
+  for (const auto& [id, times] : sent) ASSERT_EQ(times, 1) << "notification " << id << " sent " << times << " times";
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, BrokerFaultTest, ::testing::ValuesIn(kFaults),
+                         [](const ::testing::TestParamInfo<Fault>& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace orderflow
