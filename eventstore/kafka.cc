@@ -387,6 +387,23 @@ Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& tp, std::chrono
   return w;
 }
 
+Status CheckLogCovers(const TopicPartition& tp, int64_t next, const Watermarks& w, const std::string& store_dir,
+                      const std::string& remedy) {
+  const std::string where = tp.topic + "[" + std::to_string(tp.partition) + "]";
+  if (w.low > next) {
+    return Status::OutOfRange(where + ": the log now starts at offset " + std::to_string(w.low) + " but the store in " +
+                              store_dir + " needs offset " + std::to_string(next) + "; events " + std::to_string(next) +
+                              ".." + std::to_string(w.low - 1) +
+                              " are gone (retention, or the embedded broker's per-partition size limit). " + remedy);
+  }
+  if (w.high < next) {
+    return Status::OutOfRange(where + ": the log ends at offset " + std::to_string(w.high) + " but the store in " +
+                              store_dir + " has consumed up to offset " + std::to_string(next) +
+                              "; the topic was recreated or this store belongs to another cluster. " + remedy);
+  }
+  return Status::Ok();
+}
+
 int64_t Reader::CachedHighWatermark(const TopicPartition& tp) const {
   int64_t low = -1, high = -1;
   if (rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &low, &high) !=

@@ -157,6 +157,13 @@ class Producer {
   std::unique_ptr<State> state_;
 };
 
+// Whether the log of `tp` (watermarks `w`) still holds `next`, the next offset
+// the store in `store_dir` needs: kOutOfRange naming topic, partition and
+// offsets when retention moved the log start past it or the log ends before
+// it (topic recreated); `remedy` is appended to the message.
+Status CheckLogCovers(const TopicPartition& tp, int64_t next, const Watermarks& w, const std::string& store_dir,
+                      const std::string& remedy);
+
 // Reads records from explicitly assigned partitions and offsets. Not thread-safe:
 // one thread polls a Reader.
 class Reader {

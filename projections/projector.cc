@@ -50,21 +50,9 @@ Status Projector::Start() {
     int64_t offset = stored->count(tp) ? stored->at(tp) : 0;
     auto w = reader_.QueryWatermarks(tp, options_.metadata_timeout);
     if (!w.ok()) return w.status();
-    std::string where = tp.topic + "[" + std::to_string(tp.partition) + "]";
-    if (w->low > offset) {
-      return Status::OutOfRange(where + ": the log now starts at offset " + std::to_string(w->low) +
-                                " but the store in " + store_.dir() + " needs offset " + std::to_string(offset) +
-                                "; events " + std::to_string(offset) + ".." + std::to_string(w->low - 1) +
-                                " are gone (retention, or the embedded broker's per-partition size limit)."
-                                " Rebuild with `orderflow replay` or restore a snapshot");
-    }
-    if (w->high < offset) {
-      return Status::OutOfRange(where + ": the log ends at offset " + std::to_string(w->high) +
-                                " but the store in " + store_.dir() + " has consumed up to offset " +
-                                std::to_string(offset) +
-                                "; the topic was recreated or this store belongs to another cluster."
-                                " Rebuild with `orderflow replay` into a new directory");
-    }
+    ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(
+        tp, offset, *w, store_.dir(),
+        "Rebuild with `orderflow replay` into a new directory, or restore a snapshot that the log still covers"));
     positions.emplace_back(tp, offset);
   }
   for (const auto& [tp, offset] : *stored) {

@@ -219,6 +219,31 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
   return std::unique_ptr<ServiceRunner>(new ServiceRunner(std::move(options), std::move(impl)));
 }
 
+std::string ServiceRunner::DescribeLogProblem(const Status& error) const {
+  // Name the partition whose log no longer covers the stored offset.
+  const std::string remedy = "This service cannot resume: move " + options_.data_dir +
+                             " aside and start it again to rebuild its state from the log's start; rebuild the "
+                             "projections with `orderflow replay` or restore a snapshot";
+  auto reader = eventstore::Reader::Create(options_.kafka, "orderflow-" + options_.name + "-bounds");
+  if (reader.ok()) {
+    for (const auto& inputs : options_.inputs) {
+      for (const std::string& topic : inputs) {
+        auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
+        if (!count.ok()) continue;
+        for (int32_t p = 0; p < *count; ++p) {
+          const eventstore::TopicPartition tp{topic, p};
+          auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+          if (!w.ok()) continue;
+          const int64_t next = impl_->offsets.count(tp) ? impl_->offsets.at(tp) : 0;
+          Status covered = eventstore::CheckLogCovers(tp, next, *w, options_.data_dir, remedy);
+          if (!covered.ok()) return covered.message();
+        }
+      }
+    }
+  }
+  return error.message() + "; the log no longer holds what this service consumed. " + remedy;
+}
+
 Status ServiceRunner::Run(const std::atomic<bool>& stop) {
   Impl& impl = *impl_;
   eventstore::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
@@ -274,8 +299,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     }
     if (!poll_status.ok()) {
       if (poll_status.code() == StatusCode::kOutOfRange || poll_status.code() == StatusCode::kNotFound) {
-        return Status(poll_status.code(), options_.name + ": " + poll_status.message() +
-                                              "; the log no longer holds what this service consumed");
+        return Status(poll_status.code(), options_.name + ": " + DescribeLogProblem(poll_status));
       }
       ORDERFLOW_RETURN_IF_ERROR(restart(poll_status));
       continue;

@@ -113,6 +113,9 @@ class ServiceRunner {
  private:
   struct Impl;
   ServiceRunner(ServiceOptions options, std::unique_ptr<Impl> impl);
+  // The message for a log that no longer holds a stored offset (naming the
+  // partition and offsets when the watermarks tell which).
+  std::string DescribeLogProblem(const Status& error) const;
   ServiceOptions options_;
   std::unique_ptr<Impl> impl_;
   ServiceStats stats_;
