@@ -31,6 +31,7 @@
 #include "eventstore/dead_letter.h"
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
+#include "projections/log_archive.h"
 #include "projections/projector.h"
 #include "projections/snapshot.h"
 #include "projections/store.h"
@@ -52,12 +53,23 @@ extern "C" void OnSignal(int) {
   if (g_stop.exchange(true)) _exit(130);
 }
 
+// How long a command may take to stop after SIGINT/SIGTERM: it finishes the
+// batch in flight, flushes and writes its state; past this it exits anyway.
+constexpr auto kShutdownGrace = std::chrono::seconds(30);
+
 void InstallSignalHandlers() {
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  std::thread([] {
+    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(kShutdownGrace);
+    std::fprintf(stderr, "orderflow: still not stopped %lld s after the signal; exiting without a clean stop\n",
+                 static_cast<long long>(kShutdownGrace.count()));
+    _exit(1);
+  }).detach();
 }
 
 // A usage error: printed with a pointer to --help, exit code 2.
@@ -992,6 +1004,68 @@ int CmdDlq(const std::vector<std::string>& args) {
   throw UsageError{"unknown dlq subcommand '" + sub + "' (list, show or redrive)"};
 }
 
+int CmdLog(const std::vector<std::string>& args) {
+  const std::string usage =
+      "orderflow log export FILE --brokers LIST\n"
+      "       orderflow log import FILE --brokers LIST";
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << "Usage: " << usage
+              << "\n\nCopies every record of orderflow's topics to a file, or from a file into a cluster whose\n"
+                 "topics are empty, each record at its original partition and offset (so every store's consumed\n"
+                 "offsets stay valid): backups, and moving between clusters.\n";
+    if (args.empty()) throw UsageError{"log needs a subcommand: export or import"};
+    return 0;
+  }
+  const std::string sub = args[0];
+  if (sub != "export" && sub != "import") throw UsageError{"unknown log subcommand '" + sub + "' (export or import)"};
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  std::string file;
+  po::options_description d("log " + sub + " options");
+  d.add_options()("file", po::value(&file)->value_name("FILE"), "the export file");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  Parsed p;
+  const std::string text =
+      sub == "export" ? "orderflow log export FILE --brokers LIST\n\nWrites every record of orderflow's topics "
+                        "(every partition from offset 0) to FILE."
+                      : "orderflow log import FILE --brokers LIST\n\nAppends every record of FILE to its topic and "
+                        "partition, which must be empty, and checks it lands at its original offset.";
+  if (!Parse(rest, text, d, pos, p)) return 0;
+  if (file.empty()) throw UsageError{"log " + sub + " needs a FILE"};
+  auto kafka = KafkaFrom(p.common, true);
+  const bool tty = isatty(STDERR_FILENO) && !p.common.json;
+  auto progress = [tty](uint64_t n) {
+    if (tty) std::fprintf(stderr, "\r%llu records", static_cast<unsigned long long>(n));
+  };
+  const auto started = std::chrono::steady_clock::now();
+  Result<uint64_t> count = uint64_t{0};
+  if (sub == "export") {
+    std::vector<std::string> topics;
+    for (const auto& t : eventstore::DefaultTopics()) topics.push_back(t.name);
+    count = projections::ExportLog(kafka, topics, file, progress);
+  } else {
+    auto log = projections::OpenLogFile(file);
+    if (!log.ok()) return Fail(log.status());
+    std::vector<eventstore::TopicSpec> specs;
+    std::map<std::string, int32_t> partitions;
+    for (const auto& [tp, n] : log->records) partitions[tp.topic] = std::max(partitions[tp.topic], tp.partition + 1);
+    for (const auto& [topic, n] : partitions) specs.push_back({topic, n});
+    Status provisioned = eventstore::ProvisionTopics(kafka, specs, std::chrono::seconds(15));
+    if (!provisioned.ok()) return Fail(provisioned);
+    count = projections::Republish(kafka, log->source, progress);
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  if (!count.ok()) return Fail(count.status());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (p.common.json) {
+    PrintJson({{sub == "export" ? "exported" : "imported", *count}, {"file", file}, {"seconds", seconds}});
+  } else {
+    std::printf("%s %llu records %s %s in %.2f s\n", sub == "export" ? "exported" : "imported",
+                static_cast<unsigned long long>(*count), sub == "export" ? "to" : "from", file.c_str(), seconds);
+  }
+  return 0;
+}
+
 struct CommandInfo {
   const char* name;
   const char* summary;
@@ -1008,6 +1082,7 @@ const CommandInfo kCommands[] = {
     {"order", "place, get, cancel or list orders", CmdOrder},
     {"history", "an order's event timeline from the local store", CmdHistory},
     {"dlq", "list, show or redrive dead letters (records services could not process)", CmdDlq},
+    {"log", "export the log to a file, or import one into an empty cluster", CmdLog},
     {"catalog", "the demo catalog", CmdCatalog},
     {"replay", "rebuild the projections from offset zero", CmdReplay},
     {"digest", "the state digest of a data directory", CmdDigest},

@@ -105,7 +105,10 @@ Result<size_t> Projector::Step() {
   }
   in_flight_.emplace(std::move(prepared).value());
   // The records are not needed by the commit: the WriteBatch holds copies.
-  commit_ = std::async(std::launch::async, [this] { return store_.Commit(*in_flight_); });
+  commit_ = std::async(std::launch::async, [this] {
+    if (options_.wait_durable) ORDERFLOW_RETURN_IF_ERROR(options_.wait_durable(in_flight_->next_offsets()));
+    return store_.Commit(*in_flight_);
+  });
   return records->size();
 }
 

@@ -37,6 +37,9 @@ struct ProjectorOptions {
   // If set, records that do not decode are also parked on orders.dlq (as
   // service "projector") before their batch commits. Replay leaves it unset.
   eventstore::Producer* dead_letters = nullptr;
+  // If set, a batch commits only once this returns for its next offsets (the
+  // log is durable that far: `orderflow up` on the embedded broker).
+  std::function<Status(const Offsets&)> wait_durable;
 };
 
 // Counters another thread may read while the projector runs (metrics).

@@ -328,6 +328,7 @@ PreparedBatch::PreparedBatch(PreparedBatch&&) noexcept = default;
 PreparedBatch& PreparedBatch::operator=(PreparedBatch&&) noexcept = default;
 const BatchStats& PreparedBatch::stats() const { return impl_->stats; }
 const std::vector<std::pair<size_t, std::string>>& PreparedBatch::rejections() const { return impl_->rejections; }
+const Offsets& PreparedBatch::next_offsets() const { return impl_->next; }
 
 Result<BatchStats> ProjectionStore::ApplyBatch(const std::vector<eventstore::Record>& records) {
   auto prepared = Prepare(records, nullptr);

@@ -125,6 +125,8 @@ class PreparedBatch {
   PreparedBatch& operator=(PreparedBatch&&) noexcept;
 
   const BatchStats& stats() const;
+  // The next offset of every partition the batch consumed.
+  const Offsets& next_offsets() const;
   // The records Prepare rejected: (index in its input, error).
   const std::vector<std::pair<size_t, std::string>>& rejections() const;
 

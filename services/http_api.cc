@@ -293,9 +293,17 @@ eventstore::Position HttpServer::Impl::AppendAndWait(
                             std::to_string(options.append_timeout.count()) +
                             " ms; it may still land: retry with the same Idempotency-Key"};
   }
-  std::lock_guard lock(acks->mu);
-  if (!acks->error.ok()) throw FromStatus(acks->error);
-  return acks->last;
+  eventstore::Position last;
+  {
+    std::lock_guard lock(acks->mu);
+    if (!acks->error.ok()) throw FromStatus(acks->error);
+    last = acks->last;
+  }
+  if (backend.wait_durable) {
+    Status durable = backend.wait_durable({{{backend.orders_topic, last.partition}, last.offset + 1}});
+    if (!durable.ok()) throw ApiError{503, durable.message() + "; retry with the same Idempotency-Key"};
+  }
+  return last;
 }
 
 void HttpServer::Impl::PlaceOrder(const httplib::Request& req, httplib::Response& res) {

@@ -62,6 +62,9 @@ struct HttpBackend {
   // For /metrics; each may be empty.
   const projections::ProjectorCounters* projector_counters = nullptr;
   std::function<std::vector<PartitionLag>()> lag;
+  // If set, a write is acknowledged only once this returns for its position
+  // (the log is durable there: the embedded broker's archive).
+  std::function<Status(const std::map<eventstore::TopicPartition, int64_t>&)> wait_durable;
   // Records each consumer of this process parked on orders.dlq (service -> count).
   std::function<std::map<std::string, uint64_t>()> dead_letters;
 };

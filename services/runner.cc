@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -65,6 +66,7 @@ struct ServiceRunner::Impl {
   std::unique_ptr<eventstore::Producer> producer;
   std::vector<std::unique_ptr<eventstore::GroupReader>> readers;  // one per priority class
   std::map<eventstore::TopicPartition, int64_t> offsets;           // committed next offsets
+  mutable std::mutex offsets_mu;  // guards `offsets` against readers on other threads (the runner writes it)
   std::string data_dir;
   // Records whose handler threw, with the failed attempts and the last error:
   // retried from the stored offsets until kMaxAttempts, then dead-lettered.
@@ -73,6 +75,7 @@ struct ServiceRunner::Impl {
   // Reads the committed reactor state and offsets, and hands the state to the reactor.
   Status LoadState() {
     std::map<std::string, std::string> state;
+    std::lock_guard lock(offsets_mu);
     offsets.clear();
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(kStatePrefix); it->Valid() && it->key().starts_with(kStatePrefix); it->Next()) {
@@ -217,6 +220,11 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
                                        std::chrono::seconds(10));
   if (!warm.ok()) spdlog::warn("{}: {}", options.name, warm.ToString());
   return std::unique_ptr<ServiceRunner>(new ServiceRunner(std::move(options), std::move(impl)));
+}
+
+std::map<eventstore::TopicPartition, int64_t> ServiceRunner::committed_offsets() const {
+  std::lock_guard lock(impl_->offsets_mu);
+  return impl_->offsets;
 }
 
 std::string ServiceRunner::DescribeLogProblem(const Status& error) const {
@@ -384,9 +392,20 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     batch_status = impl.reactor->FlushSideEffects();
     const bool transaction = options_.exactly_once && !ctx.outputs().empty();
     if (batch_status.ok() && transaction) batch_status = impl.producer->BeginTransaction();
+    // Where the outputs landed (filled by delivery reports, all in by the end of the flush).
+    auto written_to = std::make_shared<std::pair<std::mutex, std::map<eventstore::TopicPartition, int64_t>>>();
     for (const auto& [topic, event] : ctx.outputs()) {
       if (!batch_status.ok()) break;
-      Status s = impl.producer->AppendEvent(topic, event);
+      eventstore::DeliveryCallback report;
+      if (options_.wait_durable) {
+        report = [written_to, topic = topic](const Status& s, eventstore::Position pos) {
+          if (!s.ok() || pos.offset < 0) return;
+          std::lock_guard lock(written_to->first);
+          int64_t& end = written_to->second[{topic, pos.partition}];
+          end = std::max(end, pos.offset + 1);
+        };
+      }
+      Status s = impl.producer->AppendEvent(topic, event, std::move(report));
       if (!s.ok()) {
         batch_status = s;
         break;
@@ -423,12 +442,31 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       ORDERFLOW_RETURN_IF_ERROR(restart(batch_status));
       continue;
     }
+    if (options_.wait_durable) {
+      // Nothing counts as done until the log holds it durably: what this
+      // batch consumed, and what it appended.
+      std::map<eventstore::TopicPartition, int64_t> targets;
+      {
+        std::lock_guard lock(written_to->first);
+        targets = written_to->second;
+      }
+      for (const auto& [tp, offset] : next) targets[tp] = std::max(targets[tp], offset);
+      Status durable = options_.wait_durable(targets);
+      if (!durable.ok()) {
+        records.clear();
+        ORDERFLOW_RETURN_IF_ERROR(restart(durable));
+        continue;
+      }
+    }
     rocksdb::WriteBatch batch;
     ctx.AddTo(batch);
     for (const auto& [tp, offset] : next) batch.Put(OffsetKey(tp), BE64(offset)).PermitUncheckedError();
     Status written = FromRocks(impl.db->Write(rocksdb::WriteOptions(), &batch), "write state");
     if (!written.ok()) return written;
-    for (const auto& [tp, offset] : next) impl.offsets[tp] = offset;
+    {
+      std::lock_guard lock(impl.offsets_mu);
+      for (const auto& [tp, offset] : next) impl.offsets[tp] = offset;
+    }
     std::erase_if(impl.failures, [&](const auto& f) {
       auto it = impl.offsets.find(f.first.first);
       return it != impl.offsets.end() && it->second > f.first.second;

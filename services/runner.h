@@ -80,6 +80,10 @@ struct ServiceOptions {
   // "orderflow-<name>-<instance>"), keeping duplicates out of the log on
   // brokers that support it. Correctness never depends on it.
   bool exactly_once = false;
+  // If set, called with the next offset of every partition the batch read or
+  // wrote before its state commits; returns once the log is durable that far
+  // (`orderflow up` on the embedded broker waits for its archive).
+  std::function<Status(const std::map<eventstore::TopicPartition, int64_t>&)> wait_durable;
 };
 
 struct ServiceStats {
@@ -108,6 +112,8 @@ class ServiceRunner {
   bool ready() const { return ready_.load(); }
 
   const ServiceStats& stats() const { return stats_; }
+  // The next input offset per partition, as committed (thread-safe).
+  std::map<eventstore::TopicPartition, int64_t> committed_offsets() const;
   const ServiceOptions& options() const { return options_; }
 
  private:

@@ -9,6 +9,7 @@
 
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
+#include "projections/log_archive.h"
 #include "projections/projector.h"
 #include "projections/store.h"
 #include "services/order_service.h"
@@ -27,6 +28,32 @@ void SleepUntil(Clock::time_point deadline, const std::atomic<bool>& stop) {
   }
 }
 
+// Copies every record of `topics` into `archive`, from where it ends, until `halt`.
+Status RunArchiver(const eventstore::KafkaConfig& kafka, const std::vector<eventstore::TopicSpec>& topics,
+                   projections::LogArchive& archive, const std::atomic<bool>& halt) {
+  auto reader = eventstore::Reader::Create(kafka, "orderflow-archiver");
+  if (!reader.ok()) return reader.status();
+  const auto ends = archive.Ends();
+  std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
+  for (const auto& t : topics) {
+    for (int32_t p = 0; p < t.partitions; ++p) {
+      eventstore::TopicPartition tp{t.name, p};
+      positions.emplace_back(tp, ends.count(tp) ? ends.at(tp) : 0);
+    }
+  }
+  ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
+  while (!halt.load()) {
+    auto records = (*reader)->Poll(5000, std::chrono::milliseconds(50));
+    if (!records.ok()) {
+      if (!records.status().IsRetryable()) return records.status();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (!records->empty()) ORDERFLOW_RETURN_IF_ERROR(archive.Append(*records));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop,
@@ -36,11 +63,28 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   eventstore::KafkaConfig kafka = options.kafka;
 
   std::unique_ptr<eventstore::EmbeddedBroker> broker;
+  // With the embedded broker, a local archive keeps the log across restarts.
+  std::unique_ptr<projections::LogArchive> archive;
+  std::vector<eventstore::TopicSpec> topics = eventstore::DefaultTopics(options.partitions);
   if (kafka.brokers.empty()) {
+    auto opened = projections::LogArchive::Open(options.data_dir + "/archive");
+    if (!opened.ok()) return opened.status();
+    archive = std::move(opened).value();
+    auto recorded = archive->TopicPartitions();
+    if (!recorded.ok()) return recorded.status();
+    if (recorded->empty()) {
+      std::map<std::string, int32_t> counts;
+      for (const auto& t : topics) counts[t.name] = t.partitions;
+      ORDERFLOW_RETURN_IF_ERROR(archive->SetTopicPartitions(counts));
+    } else {
+      for (auto& t : topics) {
+        if (recorded->count(t.name)) t.partitions = recorded->at(t.name);  // as the archived log had them
+      }
+    }
     auto started_broker = eventstore::EmbeddedBroker::Start(3);
     if (!started_broker.ok()) return started_broker.status();
     broker = std::move(started_broker).value();
-    ORDERFLOW_RETURN_IF_ERROR(broker->CreateTopics(eventstore::DefaultTopics(options.partitions)));
+    ORDERFLOW_RETURN_IF_ERROR(broker->CreateTopics(topics));
     kafka.brokers = broker->bootstraps();
   } else {
     ORDERFLOW_RETURN_IF_ERROR(
@@ -53,11 +97,23 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   if (broker) {
     auto offsets = (*store)->GetOffsets();
     if (!offsets.ok()) return offsets.status();
-    if (!offsets->empty()) {
+    if (!offsets->empty() && archive->size() == 0) {
       return Status::FailedPrecondition(
-          options.data_dir + " holds state from an earlier run, but the embedded broker keeps no data across "
-                             "restarts, so that log is gone; use a new --data-dir (or remove this one), or run "
-                             "`orderflow broker` once and pass --brokers");
+          options.data_dir + " holds state from an earlier run but no archive of its log (" + options.data_dir +
+          "/archive), and the embedded broker keeps no data across restarts; use a new --data-dir (or remove "
+          "this one), or import a `orderflow log export` file into a broker and pass --brokers");
+    }
+    if (archive->size() > 0) {
+      // The embedded broker starts empty: put the archived log back, each
+      // record at its partition and offset, before anything consumes.
+      spdlog::info("republishing {} archived records into the embedded broker", archive->size());
+      auto republished = projections::Republish(
+          kafka, [&](const std::function<Status(projections::ArchivedRecord&&)>& sink) { return archive->ForEach(sink); });
+      if (!republished.ok()) {
+        return Status(republished.status().code(), "republishing the archive in " + options.data_dir +
+                                                       "/archive: " + republished.status().message());
+      }
+      spdlog::info("republished {} records", *republished);
     }
   }
   auto reader = eventstore::Reader::Create(kafka, "orderflow-projector");
@@ -72,6 +128,16 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   popts.topics = {eventstore::kOrdersTopic};
   popts.batch_size = options.batch_size;
   popts.dead_letters = dlq_producer->get();
+  // With the embedded broker the archive is the log's durable copy: nothing
+  // commits or is acknowledged before the archive holds it, so a killed
+  // process restarts from an archive that covers every store.
+  std::function<Status(const projections::Offsets&)> wait_durable;
+  if (archive) {
+    wait_durable = [&archive](const projections::Offsets& targets) {
+      return archive->WaitFor(targets, std::chrono::seconds(10));
+    };
+  }
+  popts.wait_durable = wait_durable;
   projections::Projector projector(**store, **reader, popts);
   ORDERFLOW_RETURN_IF_ERROR(projector.Start());
 
@@ -118,6 +184,7 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
       }
       return out;
     };
+    backend.wait_durable = wait_durable;
     backend.dead_letters = [&]() {
       std::map<std::string, uint64_t> out = {{"projector", projector.counters().dead_letters.load()}};
       if (services_started.load()) {
@@ -144,6 +211,16 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     Status s = projector.Run(halt);
     if (!s.ok()) fail(s);
   });
+  // The archiver copies every record of every topic into the archive as it
+  // is appended (embedded broker only).
+  std::thread archiver_thread;
+  std::atomic<bool> archiver_halt{false};  // set last: the others wait for the archive
+  if (archive) {
+    archiver_thread = std::thread([&] {
+      Status s = RunArchiver(kafka, topics, *archive, archiver_halt);
+      if (!s.ok()) fail(Status(s.code(), "archiver: " + s.message()));
+    });
+  }
 
   // The lifecycle services, each with its own store under <data-dir>/services/.
   std::vector<std::thread> service_threads;
@@ -158,6 +235,7 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
       so.kafka = kafka;
       so.data_dir = options.data_dir + "/services/" + name;
       so.exactly_once = options.exactly_once;
+      so.wait_durable = wait_durable;
       auto runner = MakeLifecycleService(so, catalog, config);
       if (!runner.ok()) {
         fail(runner.status());
@@ -187,6 +265,8 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     halt.store(true);
     projector_thread.join();
     for (auto& t : service_threads) t.join();
+    archiver_halt.store(true);
+    if (archiver_thread.joinable()) archiver_thread.join();
   };
 
   // Place the simulated orders, paced by --rate.
@@ -285,6 +365,50 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     }
   } else {
     while (!should_stop()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  // Stopping with the embedded broker, whose log dies with this process: take
+  // no new orders, and let every service, the projector and the archiver
+  // finish what is in the log, so the archive holds all of it (bounded).
+  if (archive && !halt.load()) {
+    if (http) http->Stop();
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    auto quiet = [&]() -> Result<bool> {
+      std::map<eventstore::TopicPartition, int64_t> ends;
+      for (const auto& t : topics) {
+        for (int32_t p = 0; p < t.partitions; ++p) {
+          auto w = (*meta_reader)->QueryWatermarks({t.name, p}, std::chrono::seconds(5));
+          if (!w.ok()) return w.status();
+          ends[{t.name, p}] = w->high;
+        }
+      }
+      const auto archived = archive->Ends();
+      auto projected = (*store)->GetOffsets();
+      if (!projected.ok()) return projected.status();
+      for (const auto& [tp, end] : ends) {
+        if (end == 0) continue;
+        if (!archived.count(tp) || archived.at(tp) < end) return false;
+        if (tp.topic == eventstore::kOrdersTopic && (!projected->count(tp) || projected->at(tp) < end)) return false;
+        for (const auto& r : runners) {
+          const auto& inputs = r->options().inputs;
+          bool consumes = false;
+          for (const auto& cls : inputs) consumes = consumes || std::count(cls.begin(), cls.end(), tp.topic) > 0;
+          if (!consumes) continue;
+          auto committed = r->committed_offsets();
+          if (!committed.count(tp) || committed.at(tp) < end) return false;
+        }
+      }
+      return true;
+    };
+    spdlog::info("stopping: letting the services finish what is in the log");
+    int quiet_checks = 0;
+    while (Clock::now() < deadline && !halt.load()) {
+      auto q = quiet();
+      quiet_checks = q.ok() && *q ? quiet_checks + 1 : 0;
+      if (quiet_checks >= 2) break;  // twice in a row, 100 ms apart: nothing more is coming
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (quiet_checks < 2) spdlog::warn("stopping before every service caught up; the next start resumes from the archive");
   }
 
   join_all();
