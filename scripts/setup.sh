@@ -15,6 +15,7 @@ packages=(
   libjemalloc-dev
   libcpp-httplib-dev prometheus-cpp-dev
   chromium wrk
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs `orderflow up` on the embedded broker.
-# Without arguments it simulates 2000 orders in a fresh orderflow-data/ and
-# exits once every order is delivered or cancelled (the embedded broker keeps
-# its log in memory, so an earlier run's data directory no longer matches it).
+# Without arguments it simulates 2000 orders in a fresh orderflow-data/ (a
+# reproducible demo) and exits once every order is delivered or cancelled.
+# With arguments, a --data-dir that exists is resumed: its archive is
+# republished into the embedded broker first.
 # Arguments replace those defaults and are passed to `orderflow up` as given,
 # e.g. `bash scripts/up.sh --simulate 100000 --rate 500 --data-dir my-data`.
 set -euo pipefail

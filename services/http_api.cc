@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "services/order_request.h"
 #include "services/views.h"
 
 namespace orderflow::services {
@@ -112,53 +113,6 @@ void CheckParams(const httplib::Request& req, std::initializer_list<const char*>
   }
 }
 
-json ParseJsonBody(const httplib::Request& req, bool allow_empty) {
-  if (req.body.empty()) {
-    if (allow_empty) return json::object();
-    throw ApiError{400, "request body is empty; send a JSON object"};
-  }
-  const std::string type = req.get_header_value("Content-Type");
-  if (type.find("application/json") == std::string::npos) {
-    throw ApiError{415, "Content-Type must be application/json, got '" + type + "'"};
-  }
-  json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." -> from "parse error"
-    const auto at = what.find("parse error");
-    throw ApiError{400, "malformed JSON: " + (at == std::string::npos ? what : what.substr(at))};
-  }
-  if (!body.is_object()) throw ApiError{400, "request body must be a JSON object, got " + std::string(body.type_name())};
-  return body;
-}
-
-void CheckFields(const json& body, std::initializer_list<const char*> known, const std::string& where) {
-  for (const auto& [name, value] : body.items()) {
-    bool ok = false;
-    for (const char* k : known) ok = ok || name == k;
-    if (!ok) throw ApiError{400, "unknown field '" + where + name + "'"};
-  }
-}
-
-std::string RequireString(const json& body, const char* field, const std::string& where, size_t max_len) {
-  auto it = body.find(field);
-  if (it == body.end() || it->is_null()) throw ApiError{400, "missing field '" + where + field + "'"};
-  if (!it->is_string()) {
-    throw ApiError{400, "field '" + where + field + "' must be a string, got " + std::string(it->type_name())};
-  }
-  std::string value = it->get<std::string>();
-  if (value.empty()) throw ApiError{400, "field '" + where + field + "' must not be empty"};
-  if (value.size() > max_len) {
-    throw ApiError{400, "field '" + where + field + "' is longer than " + std::to_string(max_len) + " characters"};
-  }
-  for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f) throw ApiError{400, "field '" + where + field + "' contains control characters"};
-  }
-  return value;
-}
-
 class Metrics {
  public:
   Metrics()
@@ -189,6 +143,13 @@ class Metrics {
 
 thread_local Clock::time_point t_request_start;
 
+// The parsed request, or the ApiError its RequestError becomes.
+template <typename T>
+T Unwrap(std::variant<T, RequestError>&& parsed) {
+  if (auto* e = std::get_if<RequestError>(&parsed)) throw ApiError{e->status, std::move(e->message)};
+  return std::move(std::get<T>(parsed));
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -203,6 +164,7 @@ struct HttpServer::Impl {
   Metrics metrics;
 
   void Install();
+  RequestLimits Limits() const { return {options.max_quantity, options.max_lines}; }
   void RequireToken(const httplib::Request& req) const;
   // Waits until the projection passed `position` ("P:O" of orders_topic);
   // throws 400 for a malformed one, 503 when it is not reached in time.
@@ -309,52 +271,8 @@ eventstore::Position HttpServer::Impl::AppendAndWait(
 void HttpServer::Impl::PlaceOrder(const httplib::Request& req, httplib::Response& res) {
   RequireToken(req);
   CheckParams(req, {});
-  const json body = ParseJsonBody(req, false);
-  CheckFields(body, {"customer_id", "lines", "shipping_address"}, "");
-  domain::PlaceOrder command;
-  command.customer_id = RequireString(body, "customer_id", "", 128);
-  auto lines = body.find("lines");
-  if (lines == body.end() || lines->is_null()) throw ApiError{400, "missing field 'lines'"};
-  if (!lines->is_array()) throw ApiError{400, "field 'lines' must be an array, got " + std::string(lines->type_name())};
-  if (lines->empty()) throw ApiError{400, "field 'lines' must hold at least one line"};
-  if (lines->size() > options.max_lines) {
-    throw ApiError{400, "an order has at most " + std::to_string(options.max_lines) + " lines, got " +
-                            std::to_string(lines->size())};
-  }
-  std::set<std::string> skus;
-  for (size_t i = 0; i < lines->size(); ++i) {
-    const json& line = (*lines)[i];
-    const std::string where = "lines[" + std::to_string(i) + "].";
-    if (!line.is_object()) {
-      throw ApiError{400, "lines[" + std::to_string(i) + "] must be an object, got " + std::string(line.type_name())};
-    }
-    CheckFields(line, {"sku", "quantity"}, where);
-    domain::RequestedLine r;
-    r.sku = RequireString(line, "sku", where, 64);
-    auto q = line.find("quantity");
-    if (q == line.end() || q->is_null()) throw ApiError{400, "missing field '" + where + "quantity'"};
-    if (!q->is_number()) {
-      throw ApiError{400, "field '" + where + "quantity' must be a number, got " + std::string(q->type_name())};
-    }
-    if (!q->is_number_integer()) throw ApiError{400, "field '" + where + "quantity' must be a whole number"};
-    const bool too_big = q->is_number_unsigned() ? q->get<uint64_t>() > static_cast<uint64_t>(options.max_quantity)
-                                                 : q->get<int64_t>() > options.max_quantity;
-    if (q->is_number_unsigned() ? q->get<uint64_t>() == 0 : q->get<int64_t>() <= 0) {
-      throw ApiError{400, "field '" + where + "quantity' must be at least 1"};
-    }
-    if (too_big) {
-      throw ApiError{400, "field '" + where + "quantity' must be at most " + std::to_string(options.max_quantity)};
-    }
-    r.quantity = static_cast<int32_t>(q->get<int64_t>());
-    if (backend.catalog->Find(r.sku) == nullptr) throw ApiError{422, "unknown SKU '" + r.sku + "' (see GET /catalog)"};
-    if (!skus.insert(r.sku).second) {
-      throw ApiError{400, "SKU '" + r.sku + "' appears in more than one line; put its whole quantity in one line"};
-    }
-    command.lines.push_back(std::move(r));
-  }
-  if (auto a = body.find("shipping_address"); a != body.end() && !a->is_null()) {
-    command.shipping_address = RequireString(body, "shipping_address", "", 500);
-  }
+  const domain::PlaceOrder command =
+      Unwrap(ParsePlaceOrder(req.body, req.get_header_value("Content-Type"), *backend.catalog, Limits()));
   // With an Idempotency-Key the order id is derived from it: a retried request
   // names the same order, and the order service's event id dedupes it.
   std::string order_id;
@@ -472,10 +390,7 @@ void HttpServer::Impl::StreamEvents(const httplib::Request& req, httplib::Respon
 void HttpServer::Impl::CancelOrder(const httplib::Request& req, httplib::Response& res) {
   RequireToken(req);
   CheckParams(req, {"min_position"});
-  const json body = ParseJsonBody(req, true);
-  CheckFields(body, {"reason"}, "");
-  std::string reason = "customer request";
-  if (auto r = body.find("reason"); r != body.end() && !r->is_null()) reason = RequireString(body, "reason", "", 500);
+  const std::string reason = Unwrap(ParseCancelReason(req.body, req.get_header_value("Content-Type")));
   WaitForPosition(req);
   const std::string id = req.matches[1];
   const domain::OrderState order = LoadOrder(id);

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds orderflow and its test suite with AddressSanitizer and
+# UndefinedBehaviorSanitizer in build-asan/ and runs the suite (all but the
+# browser test, which exercises Chromium rather than orderflow's code).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORDERFLOW_SANITIZE=ON \
+  -DORDERFLOW_BUILD_TESTS=ON >/dev/null
+ninja -C build-asan
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+cd build-asan
+ctest -j2 --output-on-failure --timeout 900 -E '^BrowserTest\.'

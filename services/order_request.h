@@ -1,0 +1,34 @@
+// Validation of the HTTP API's request bodies, apart from the server so it can
+// be tested and fuzzed alone: JSON only, strict (unknown fields are refused),
+// with an HTTP status and a message that says what to change.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "domain/catalog.h"
+#include "domain/order.h"
+
+namespace orderflow::services {
+
+struct RequestError {
+  int status;  // 400 malformed, 415 not JSON, 422 well-formed but not acceptable (unknown SKU)
+  std::string message;
+};
+
+struct RequestLimits {
+  int32_t max_quantity = 1000;  // per line
+  size_t max_lines = 50;
+};
+
+// POST /orders: {"customer_id", "lines": [{"sku", "quantity"}], "shipping_address"?}.
+std::variant<domain::PlaceOrder, RequestError> ParsePlaceOrder(std::string_view body, std::string_view content_type,
+                                                               const domain::Catalog& catalog,
+                                                               const RequestLimits& limits);
+
+// POST /orders/{id}/cancel: an empty body or {"reason"?}.
+std::variant<std::string, RequestError> ParseCancelReason(std::string_view body, std::string_view content_type);
+
+}  // namespace orderflow::services
