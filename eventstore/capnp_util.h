@@ -15,7 +15,10 @@
 
 namespace orderflow::eventstore {
 
-inline std::string ToString(capnp::Text::Reader text) { return std::string(text.cStr(), text.size()); }
+// Text up to its first NUL byte: what orderflow's encoder writes (it sets text
+// from C strings), so a foreign record with an embedded NUL reads as it would
+// be written back (the decode/encode round trip the fuzzer checks).
+inline std::string ToString(capnp::Text::Reader text) { return std::string(text.cStr()); }
 
 // Serializes a message with the packed encoding.
 inline std::string WritePacked(capnp::MessageBuilder& message) {

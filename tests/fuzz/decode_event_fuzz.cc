@@ -2,6 +2,7 @@
 // arbitrary bytes. It must never crash, hang or leak; an event it accepts must
 // survive an encode/decode round trip unchanged.
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -15,11 +16,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes = eventstore::EncodeEvent(*event);
   auto again = eventstore::DecodeEvent(bytes);
   if (!again.ok()) std::abort();  // what we write, we must read
-  if (again->id != event->id || again->order_id != event->order_id ||
-      again->schema_version != event->schema_version || again->payload.index() != event->payload.index() ||
-      domain::Summarize(again->payload) != domain::Summarize(event->payload) ||
-      eventstore::EncodeEvent(*again) != bytes) {
-    std::abort();
-  }
+  auto check = [](bool ok, const char* what) {
+    if (!ok) {
+      std::fprintf(stderr, "round trip changed the %s\n", what);
+      std::abort();
+    }
+  };
+  check(again->id == event->id, "event id");
+  check(again->order_id == event->order_id, "order id");
+  check(again->schema_version == event->schema_version, "schema version");
+  check(again->payload.index() == event->payload.index(), "event type");
+  check(domain::Summarize(again->payload) == domain::Summarize(event->payload), "payload");
+  check(eventstore::EncodeEvent(*again) == bytes, "encoding");
   return 0;
 }
