@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORDERFLOW_SANITIZE=ON \
+# -O1 with line tables only: the sanitized build compiles faster, reports still name file and line.
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DORDERFLOW_SANITIZE=ON \
   -DORDERFLOW_BUILD_TESTS=ON >/dev/null
 ninja -C build-asan
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd build-asan
-ctest -j2 --output-on-failure --timeout 900 -E '^BrowserTest\.'
+ctest -j2 --output-on-failure --timeout 300 -E '^BrowserTest\.'

@@ -55,7 +55,7 @@ TEST(DeadLetterTest, PoisonRecordsOfEachKindAreParkedWhileEveryValidOrderComplet
   const auto kafka = testing::ConfigFor(*broker);
   TempDir dir;
   std::vector<Poison> poisons = {
-      {"garbage bytes", "k-garbage", std::string("\xde\xad\xbe\xef not an envelope", 22), ""},
+      {"garbage bytes", "k-garbage", std::string("\xde\xad\xbe\xef not an envelope"), ""},
       {"unknown event type", "order-future", testing::EncodeFutureEnvelope("order-future", 2, true),
        "unknown event type"},
       {"newer schema version", "order-v99", testing::EncodeFutureEnvelope("order-v99", 99, false),

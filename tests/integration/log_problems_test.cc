@@ -88,7 +88,9 @@ TEST(LogProblemTest, RetentionPastTheStoredOffsetStopsTheServiceNamingTheLostOff
   const std::string big(64 * 1024, 'x');
   for (int i = 0; i < 120; ++i) {  // ~7.7 MB: the embedded broker drops the oldest segments
     ASSERT_TRUE((*producer)->Append(eventstore::kOrdersTopic, "k", big, {}).ok());
-    if (i % 10 == 9) ASSERT_TRUE((*producer)->Flush(10s).ok());
+    if (i % 10 == 9) {
+      ASSERT_TRUE((*producer)->Flush(10s).ok());
+    }
   }
   ASSERT_TRUE((*producer)->Flush(10s).ok());
   TempDir dir;
