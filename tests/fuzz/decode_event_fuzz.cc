@@ -15,7 +15,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!event.ok()) return 0;
   const std::string bytes = eventstore::EncodeEvent(*event);
   auto again = eventstore::DecodeEvent(bytes);
-  if (!again.ok()) std::abort();  // what we write, we must read
+  if (!again.ok()) {  // what we write, we must read
+    std::fprintf(stderr, "re-encoded event does not decode: %s\n", again.status().ToString().c_str());
+    std::abort();
+  }
   auto check = [](bool ok, const char* what) {
     if (!ok) {
       std::fprintf(stderr, "round trip changed the %s\n", what);
