@@ -113,7 +113,7 @@ std::string Summarize(const EventPayload& payload) {
   return std::visit(
       Overloaded{
           [](const OrderPlaced& e) {
-            int units = 0;
+            int64_t units = 0;  // int64: quantities come from the log, any int32 each
             for (const auto& l : e.lines) units += l.quantity;
             return "customer " + e.customer_id + ", " + std::to_string(e.lines.size()) + " line(s), " +
                    std::to_string(units) + " unit(s), total " + Money(e.total_minor) + " " + e.currency;

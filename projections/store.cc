@@ -56,8 +56,13 @@ void CountAnalytics(const domain::Event& e, const domain::OrderState& after, std
     delta[kGrossKey] += paid->amount_minor;
     delta[RevenueHourKey(e.occurred_at_ms)] += paid->amount_minor;
     for (const auto& line : after.lines) {
-      delta[kSkuUnitsPrefix + line.sku] += line.quantity;
-      delta[kSkuRevenuePrefix + line.sku] += line.quantity * line.unit_price_minor;
+      // Wrapping arithmetic: the values come from the log, and a forged event
+      // must not be undefined behaviour (the counters of honest events never wrap).
+      auto& units = delta[kSkuUnitsPrefix + line.sku];
+      units = static_cast<int64_t>(static_cast<uint64_t>(units) + static_cast<uint64_t>(line.quantity));
+      auto& revenue = delta[kSkuRevenuePrefix + line.sku];
+      revenue = static_cast<int64_t>(static_cast<uint64_t>(revenue) +
+                                     static_cast<uint64_t>(line.quantity) * static_cast<uint64_t>(line.unit_price_minor));
     }
   } else if (const auto* refund = std::get_if<domain::PaymentRefunded>(&e.payload)) {
     delta[kRefundedKey] += refund->amount_minor;
