@@ -249,15 +249,27 @@ TEST_F(HttpLifecycleTest, MetricsCountEventsLagDeadLettersAndRequests) {
   json placed = Place(client, "cust-metrics");
   Send(client, "GET", "/orders/" + placed["order_id"].get<std::string>() + "?min_position=" +
                           placed["position"].get<std::string>());
-  Reply metrics = Send(client, "GET", "/metrics");
+  // Requests are counted once their response is written, which can be just
+  // after the client has it (each request here is its own connection): poll.
+  const std::vector<std::string> needles = {
+      "# TYPE orderflow_events_applied_total counter", "orderflow_events_applied_total{type=\"OrderPlaced\"} ",
+      "# TYPE orderflow_consumer_lag gauge",
+      "orderflow_consumer_lag{consumer=\"projector\",topic=\"orders.events\",partition=\"0\"}",
+      "orderflow_dlq_records{service=\"projector\"} 0", "orderflow_dlq_records{service=\"payment\"} 0",
+      "orderflow_http_requests_total{code=\"202\",method=\"POST\",route=\"/orders\"} ",
+      "orderflow_http_request_duration_seconds_bucket{route=\"/orders/{id}\",le=\"0.001\"}",
+      "orderflow_orders{status=", "orderflow_ready 1"};
+  Reply metrics;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    metrics = Send(client, "GET", "/metrics");
+    bool all = true;
+    for (const auto& n : needles) all = all && metrics.text.find(n) != std::string::npos;
+    if (all) break;
+    std::this_thread::sleep_for(100ms);
+  }
   ASSERT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.headers.find("Content-Type")->second.find("text/plain"), std::string::npos);
-  for (const char* needle :
-       {"# TYPE orderflow_events_applied_total counter", "orderflow_events_applied_total{type=\"OrderPlaced\"} ",
-        "# TYPE orderflow_consumer_lag gauge", "orderflow_consumer_lag{consumer=\"projector\",topic=\"orders.events\",partition=\"0\"}",
-        "orderflow_dlq_records{service=\"projector\"} 0", "orderflow_dlq_records{service=\"payment\"} 0", "orderflow_http_requests_total{code=\"202\",method=\"POST\",route=\"/orders\"} ",
-        "orderflow_http_request_duration_seconds_bucket{route=\"/orders/{id}\",le=\"0.001\"}",
-        "orderflow_orders{status=", "orderflow_ready 1"}) {
+  for (const auto& needle : needles) {
     EXPECT_NE(metrics.text.find(needle), std::string::npos) << needle << "\n" << metrics.text;
   }
 }
