@@ -393,7 +393,8 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     const bool transaction = options_.exactly_once && !ctx.outputs().empty();
     if (batch_status.ok() && transaction) batch_status = impl.producer->BeginTransaction();
     // Where the outputs landed (filled by delivery reports, all in by the end of the flush).
-    auto written_to = std::make_shared<std::pair<std::mutex, std::map<eventstore::TopicPartition, int64_t>>>();
+    using WrittenTo = std::pair<std::mutex, std::map<eventstore::TopicPartition, int64_t>>;
+    auto written_to = options_.wait_durable ? std::make_shared<WrittenTo>() : nullptr;
     for (const auto& [topic, event] : ctx.outputs()) {
       if (!batch_status.ok()) break;
       eventstore::DeliveryCallback report;

@@ -7,7 +7,7 @@
 
 #include <random>
 
-#include "tests/fixtures/future_events.capnp.h"
+#include "tests/util/future_event.h"
 
 namespace orderflow::eventstore {
 namespace {
@@ -123,20 +123,7 @@ TEST(CodecTest, TrailingBytesAreRejected) {
 }
 
 std::string EncodeFuture(uint16_t schema_version, bool future_member, size_t id_size = 16) {
-  capnp::MallocMessageBuilder message;
-  auto env = message.initRoot<testschema::Envelope>();
-  std::string id(id_size, '\x07');
-  env.setEventId(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(id.data()), id.size()));
-  env.setAggregateId("order-1");
-  env.setSchemaVersion(schema_version);
-  if (future_member) {
-    env.getPayload().setFutureEvent("from the future");
-  } else {
-    env.getPayload().initOrderDelivered().setReceivedBy("bob");
-  }
-  kj::VectorOutputStream out;
-  capnp::writePackedMessage(out, message);
-  return std::string(reinterpret_cast<const char*>(out.getArray().begin()), out.getArray().size());
+  return orderflow::testing::EncodeFutureEnvelope("order-1", schema_version, future_member, id_size);
 }
 
 TEST(CodecTest, UnknownEventTypeIsCorruptionNamingTheDiscriminant) {

@@ -8,12 +8,11 @@
 
 namespace orderflow::testing {
 
-std::string EncodeFutureEnvelope(const std::string& aggregate_id, uint16_t schema_version, bool future_member) {
+std::string EncodeFutureEnvelope(const std::string& aggregate_id, uint16_t schema_version, bool future_member,
+                                 size_t id_size) {
   capnp::MallocMessageBuilder message;
   auto env = message.initRoot<testschema::Envelope>();
-  std::string id(16, '\x07');
-  id[0] = static_cast<char>(schema_version);
-  id[1] = future_member ? 1 : 0;
+  std::string id(id_size, '\x07');
   env.setEventId(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(id.data()), id.size()));
   env.setAggregateId(aggregate_id);
   env.setSchemaVersion(schema_version);
