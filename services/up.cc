@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "eventstore/embedded_broker.h"
@@ -120,6 +122,14 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   if (!reader.ok()) return reader.status();
   auto meta_reader = eventstore::Reader::Create(kafka, "orderflow-up-meta");
   if (!meta_reader.ok()) return meta_reader.status();
+  if (!broker) {
+    // An existing cluster's topics keep the partition counts they were created with.
+    for (auto& t : topics) {
+      auto n = (*meta_reader)->PartitionCount(t.name, std::chrono::seconds(10));
+      if (!n.ok()) return n.status();
+      t.partitions = *n;
+    }
+  }
   // The projector parks undecodable records on orders.dlq (its own producer:
   // Flush reports the errors of everything appended through a producer).
   auto dlq_producer = eventstore::Producer::Create(kafka, "orderflow-projector-dlq");
@@ -304,19 +314,58 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   summary.orders_rejected = delivery_failures.load();
   if (options.simulate > 0) spdlog::info("placed {} orders", summary.orders_placed);
 
-  if (options.exit_when_done) {
-    auto log_end = [&]() -> Result<projections::Offsets> {
-      projections::Offsets out;
-      for (const auto& tp : projector.partitions()) {
-        auto w = (*meta_reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+  // Whether every consumer in this process has reached the end of the log it
+  // reads (the archive: every topic; the projector: orders.events; each
+  // lifecycle service: its inputs). Returns the ends when so, nullopt while
+  // one is behind.
+  using Ends = std::map<eventstore::TopicPartition, int64_t>;
+  using MaybeEnds = std::optional<Ends>;
+  auto all_at_end = [&]() -> Result<MaybeEnds> {
+    Ends ends;
+    for (const auto& t : topics) {
+      for (int32_t p = 0; p < t.partitions; ++p) {
+        auto w = (*meta_reader)->QueryWatermarks({t.name, p}, std::chrono::seconds(5));
         if (!w.ok()) return w.status();
-        out[tp] = w->high;
+        ends[{t.name, p}] = w->high;
       }
-      return out;
-    };
+    }
+    const auto archived = archive ? archive->Ends() : Ends{};
+    auto projected = (*store)->GetOffsets();
+    if (!projected.ok()) return projected.status();
+    for (const auto& [tp, end] : ends) {
+      if (end == 0) continue;
+      if (archive && (!archived.count(tp) || archived.at(tp) < end)) return MaybeEnds();
+      if (tp.topic == eventstore::kOrdersTopic && (!projected->count(tp) || projected->at(tp) < end)) {
+        return MaybeEnds();
+      }
+      for (const auto& r : runners) {
+        bool consumes = false;
+        for (const auto& cls : r->options().inputs) consumes = consumes || std::count(cls.begin(), cls.end(), tp.topic);
+        if (!consumes) continue;
+        auto committed = r->committed_offsets();
+        if (!committed.count(tp) || committed.at(tp) < end) return MaybeEnds();
+      }
+    }
+    return MaybeEnds(std::move(ends));
+  };
+  // Quiet when two checks in a row find every consumer at the same ends: a
+  // service flushes its outputs before it commits, so whatever it produced
+  // from the records before the first check is in the log by the second.
+  std::optional<Ends> quiet_at;
+  auto quiet = [&]() -> Result<bool> {
+    auto at = all_at_end();
+    if (!at.ok()) return at.status();
+    const bool same = at->has_value() && quiet_at.has_value() && **at == *quiet_at;
+    quiet_at = *at;
+    return same;
+  };
+
+  if (options.exit_when_done) {
     // Done when every order is terminal (or just projected, without the
-    // lifecycle services), every simulated order is in the store, and the log
-    // stopped growing with the projector at its end.
+    // lifecycle services), every simulated order is in the store, and no
+    // consumer has anything left to read: an event appended after the
+    // projector stopped (a refund, a NotificationSent from a service slowed
+    // by a rebalance) would leave the projection short of the log.
     auto settled = [&]() -> Result<bool> {
       auto counts = (*store)->CountByStatus();
       if (!counts.ok()) return counts.status();
@@ -326,14 +375,7 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
         if (!options.lifecycle || status == "delivered" || status == "cancelled") done += n;
       }
       if (total < placed_ids.size() || done != total) return false;
-      auto end = log_end();
-      if (!end.ok()) return end.status();
-      auto reached = projector.Reached(*end);
-      if (!reached.ok() || !*reached) return reached;
-      std::this_thread::sleep_for(std::chrono::milliseconds(options.lifecycle ? 300 : 0));
-      auto again = log_end();
-      if (!again.ok()) return again.status();
-      return *again == *end;
+      return quiet();
     };
     auto last_log = Clock::now();
     while (!should_stop()) {
@@ -373,42 +415,16 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   if (archive && !halt.load()) {
     if (http) http->Stop();
     const auto deadline = Clock::now() + std::chrono::seconds(20);
-    auto quiet = [&]() -> Result<bool> {
-      std::map<eventstore::TopicPartition, int64_t> ends;
-      for (const auto& t : topics) {
-        for (int32_t p = 0; p < t.partitions; ++p) {
-          auto w = (*meta_reader)->QueryWatermarks({t.name, p}, std::chrono::seconds(5));
-          if (!w.ok()) return w.status();
-          ends[{t.name, p}] = w->high;
-        }
-      }
-      const auto archived = archive->Ends();
-      auto projected = (*store)->GetOffsets();
-      if (!projected.ok()) return projected.status();
-      for (const auto& [tp, end] : ends) {
-        if (end == 0) continue;
-        if (!archived.count(tp) || archived.at(tp) < end) return false;
-        if (tp.topic == eventstore::kOrdersTopic && (!projected->count(tp) || projected->at(tp) < end)) return false;
-        for (const auto& r : runners) {
-          const auto& inputs = r->options().inputs;
-          bool consumes = false;
-          for (const auto& cls : inputs) consumes = consumes || std::count(cls.begin(), cls.end(), tp.topic) > 0;
-          if (!consumes) continue;
-          auto committed = r->committed_offsets();
-          if (!committed.count(tp) || committed.at(tp) < end) return false;
-        }
-      }
-      return true;
-    };
+    quiet_at.reset();
     spdlog::info("stopping: letting the services finish what is in the log");
-    int quiet_checks = 0;
+    bool drained = false;
     while (Clock::now() < deadline && !halt.load()) {
       auto q = quiet();
-      quiet_checks = q.ok() && *q ? quiet_checks + 1 : 0;
-      if (quiet_checks >= 2) break;  // twice in a row, 100 ms apart: nothing more is coming
+      drained = q.ok() && *q;
+      if (drained) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    if (quiet_checks < 2) spdlog::warn("stopping before every service caught up; the next start resumes from the archive");
+    if (!drained) spdlog::warn("stopping before every service caught up; the next start resumes from the archive");
   }
 
   join_all();
