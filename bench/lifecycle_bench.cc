@@ -7,7 +7,8 @@
 //   lifecycle_bench [ORDERS=5000] [RATE=500]
 //
 // BENCH_HOPS=1 also prints, per event type, the median time after OrderPlaced
-// at which it became readable; BENCH_LOG=1 shows the services' debug log.
+// at which it became readable; BENCH_SERIES=1 the latency per half second of
+// placement time; BENCH_LOG=1 shows the services' debug log.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -23,6 +24,7 @@
 
 #include "domain/catalog.h"
 #include "eventstore/codec.h"
+#include "eventstore/embedded_broker.h"
 #include "eventstore/kafka.h"
 #include "eventstore/topics.h"
 #include "services/up.h"
@@ -42,27 +44,44 @@ int main(int argc, char** argv) {
   options.transit_delay = std::chrono::milliseconds(0);
   options.max_payment_minor = 1'000'000;  // measure the full path: few declines
 
+  // BENCH_KAFKA=1: the services talk to a broker started here, as to any
+  // cluster (`up --brokers`): no local archive, no wait for it.
+  std::unique_ptr<eventstore::EmbeddedBroker> cluster;
+  if (getenv("BENCH_KAFKA")) {
+    auto started = eventstore::EmbeddedBroker::Start(3);
+    if (!started.ok() || !(*started)->CreateTopics(eventstore::DefaultTopics(options.partitions)).ok()) return 1;
+    cluster = std::move(started).value();
+    options.kafka.brokers = cluster->bootstraps();
+  }
   spdlog::set_level(getenv("BENCH_LOG") ? spdlog::level::debug : spdlog::level::off);  // the result is the JSON line
   std::atomic<bool> stop{false}, observer_stop{false};
   std::mutex mu;
   std::string brokers;
   std::unordered_map<std::string, int64_t> placed_at;
   std::vector<double> latencies;
+  std::vector<std::pair<int64_t, int64_t>> series;  // (placed at, latency ms), for BENCH_SERIES=1
   std::map<std::string, std::vector<int64_t>> hops;  // BENCH_HOPS=1: per event type, ms after OrderPlaced
   int64_t first_placed = 0, last_terminal = 0;
   std::thread observer;
 
   auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const services::UpEndpoints& e) {
     brokers = e.brokers;
-    observer = std::thread([&] {
-      auto reader = eventstore::Reader::Create({brokers, {}}, "bench-observer");
-      if (!reader.ok()) return;
-      auto partitions = (*reader)->PartitionCount(eventstore::kOrdersTopic, std::chrono::seconds(10));
-      std::vector<std::pair<eventstore::TopicPartition, int64_t>> assignment;
-      for (int32_t p = 0; p < *partitions; ++p) assignment.push_back({{eventstore::kOrdersTopic, p}, 0});
-      if (!(*reader)->Assign(assignment).ok()) return;
+    // The observer connects and fetches before the first order is placed, so
+    // its own start-up is not counted as the pipeline's latency.
+    auto reader = eventstore::Reader::Create({brokers, {}}, "bench-observer");
+    if (!reader.ok()) return;
+    auto partitions = (*reader)->PartitionCount(eventstore::kOrdersTopic, std::chrono::seconds(10));
+    std::vector<std::pair<eventstore::TopicPartition, int64_t>> assignment;
+    for (int32_t p = 0; p < *partitions; ++p) {
+      const eventstore::TopicPartition tp{eventstore::kOrdersTopic, p};
+      auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+      assignment.push_back({tp, w.ok() ? w->high : 0});
+    }
+    if (!(*reader)->Assign(assignment).ok()) return;
+    for (int i = 0; i < 20; ++i) (void)(*reader)->Poll(1000, std::chrono::milliseconds(10));
+    observer = std::thread([&, reader = std::move(reader).value()] {
       while (!observer_stop.load()) {
-        auto records = (*reader)->Poll(1000, std::chrono::milliseconds(5));
+        auto records = reader->Poll(1000, std::chrono::milliseconds(5));
         if (!records.ok()) continue;
         const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
@@ -84,6 +103,7 @@ int main(int argc, char** argv) {
             auto it = placed_at.find(e->order_id);
             if (it == placed_at.end() || it->second < 0) continue;  // duplicate terminal event
             latencies.push_back(static_cast<double>(now - it->second));
+            series.emplace_back(it->second, now - it->second);
             it->second = -1;
             last_terminal = now;
           }
@@ -102,6 +122,16 @@ int main(int argc, char** argv) {
   for (auto& [type, v] : hops) {
     std::sort(v.begin(), v.end());
     std::fprintf(stderr, "%-24s p50 %lld ms\n", type.c_str(), static_cast<long long>(v[v.size() / 2]));
+  }
+  if (getenv("BENCH_SERIES")) {
+    // Per half second of placement time: orders, median and worst latency.
+    std::map<int64_t, std::vector<int64_t>> windows;
+    for (const auto& [at, ms] : series) windows[(at - first_placed) / 500].push_back(ms);
+    for (auto& [w, v] : windows) {
+      std::sort(v.begin(), v.end());
+      std::fprintf(stderr, "t=%5.1fs orders %4zu p50 %4lld ms max %4lld ms\n", w * 0.5, v.size(),
+                   static_cast<long long>(v[v.size() / 2]), static_cast<long long>(v.back()));
+    }
   }
   auto pct = [&](double q) { return latencies.empty() ? 0.0 : latencies[static_cast<size_t>(q * (latencies.size() - 1))]; };
   double seconds = (last_terminal - first_placed) / 1000.0;

@@ -153,6 +153,10 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
 
   auto producer = eventstore::Producer::Create(kafka, "orderflow-order");
   if (!producer.ok()) return producer.status();
+  // Metadata and connections before the first order, not during it.
+  if (Status warm = (*producer)->WarmUp({eventstore::kOrdersTopic}, std::chrono::seconds(10)); !warm.ok()) {
+    spdlog::warn("order producer: {}", warm.ToString());
+  }
   OrderService orders(**producer, catalog);
 
   // Ready once the projection caught up with the log as it was at start, and
