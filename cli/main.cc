@@ -441,33 +441,60 @@ int CmdOrder(const std::vector<std::string>& args) {
     return 0;
   }
   if (sub == "list") {
-    std::string status_name = "placed";
+    std::string status_name, customer, after;
     size_t limit = 20;
+    constexpr size_t kMaxLimit = 500;
+    std::string known;
+    for (int s = static_cast<int>(domain::OrderStatus::kPlaced); s <= static_cast<int>(domain::OrderStatus::kCancelled);
+         ++s) {
+      known += std::string(known.empty() ? "" : ", ") +
+               std::string(domain::OrderStatusName(static_cast<domain::OrderStatus>(s)));
+    }
     po::options_description d("order list options");
-    d.add_options()("status", po::value(&status_name)->default_value(status_name),
-                    "placed, payment_authorized, payment_declined, inventory_reserved, inventory_rejected, shipped,"
-                    " delivered or cancelled")("limit", po::value(&limit)->default_value(limit), "at most N ids");
-    if (!Parse(rest, "orderflow order list [--status S] [--limit N] [--data-dir DIR] [--json]\n\n"
-                     "Lists order ids with a status, from the local store.",
+    d.add_options()("status", po::value(&status_name)->value_name("S"), ("only orders with this status: " + known).c_str())(
+        "customer", po::value(&customer)->value_name("ID"), "only this customer's orders")(
+        "limit", po::value(&limit)->default_value(limit), "at most N orders (1 to 500)")(
+        "after", po::value(&after)->value_name("ID"), "start after this order id (the `next` of the page before)");
+    if (!Parse(rest,
+               "orderflow order list [--status S] [--customer ID] [--limit N] [--after ID] [--data-dir DIR] [--json]\n\n"
+               "Lists orders from the local store, a page at a time in order-id order. The next page's --after is\n"
+               "printed on stderr (`next` with --json).",
                d, {}, p)) {
       return 0;
     }
-    std::optional<domain::OrderStatus> status;
-    for (int s = static_cast<int>(domain::OrderStatus::kPlaced); s <= static_cast<int>(domain::OrderStatus::kCancelled);
-         ++s) {
-      if (domain::OrderStatusName(static_cast<domain::OrderStatus>(s)) == status_name) {
-        status = static_cast<domain::OrderStatus>(s);
+    projections::OrderQuery query;
+    if (!status_name.empty()) {
+      for (int s = static_cast<int>(domain::OrderStatus::kPlaced); s <= static_cast<int>(domain::OrderStatus::kCancelled);
+           ++s) {
+        const auto status = static_cast<domain::OrderStatus>(s);
+        if (domain::OrderStatusName(status) == status_name) query.status = status;
       }
+      if (!query.status) throw UsageError{"unknown --status '" + status_name + "' (known: " + known + ")"};
     }
-    if (!status) throw UsageError{"unknown --status '" + status_name + "'"};
+    if (limit == 0 || limit > kMaxLimit) throw UsageError{"--limit must be from 1 to " + std::to_string(kMaxLimit)};
+    query.customer = customer;
+    query.after = after;
+    query.limit = limit;
     auto store = OpenReadOnly(p.common);
-    auto ids = store->OrdersWithStatus(*status, limit);
-    if (!ids.ok()) return Fail(ids.status());
+    auto page = store->ListOrders(query);
+    if (!page.ok()) return Fail(page.status());
     if (p.common.json) {
-      PrintJson({{"status", status_name}, {"orders", *ids}});
-    } else {
-      for (const auto& id : *ids) std::cout << id << "\n";
+      nlohmann::json orders = nlohmann::json::array();
+      for (const auto& o : page->orders) orders.push_back(OrderJson(o));
+      PrintJson({{"orders", orders}, {"next", page->next.empty() ? nlohmann::json(nullptr) : nlohmann::json(page->next)}});
+      return 0;
     }
+    if (page->orders.empty()) {
+      std::cerr << "no orders" << (status_name.empty() ? "" : " with status " + status_name)
+                << (customer.empty() ? "" : " of customer " + customer) << (after.empty() ? "" : " after " + after)
+                << " in " << p.common.data_dir << "\n";
+    }
+    for (const auto& o : page->orders) {
+      std::printf("%s  %-18s  %-14s  %14s  %s\n", o.order_id.c_str(), std::string(domain::OrderStatusName(o.status)).c_str(),
+                  o.customer_id.c_str(), FormatMoney(o.total_minor, o.currency).c_str(),
+                  FormatTime(o.updated_at_ms).c_str());
+    }
+    if (!page->next.empty()) std::cerr << "more: --after " << page->next << "\n";
     return 0;
   }
   throw UsageError{"unknown order subcommand '" + sub + "' (place, get, cancel or list)"};

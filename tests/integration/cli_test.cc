@@ -52,6 +52,8 @@ TEST(CliTest, UsageErrorsAreOneLineWithExitCodeTwo) {
       {"order"},
       {"order", "explode"},
       {"order", "get"},
+      {"order", "list", "--status", "lost"},
+      {"order", "list", "--limit", "0"},
       {"order", "place", "--brokers", "127.0.0.1:1", "--customer", "c", "--item", "SKU-MUG"},
       {"order", "place", "--brokers", "127.0.0.1:1", "--customer", "c", "--item", "SKU-MUG:two"},
       {"order", "place", "--customer", "c", "--item", "SKU-MUG:1"},
@@ -138,7 +140,33 @@ TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   EXPECT_EQ(nlohmann::json::parse(get.out)["status"], "cancelled");
   auto list = Orderflow({"order", "list", "--status", "cancelled", "--data-dir", live, "--json"});
   ASSERT_EQ(list.status, 0) << list.err;
-  EXPECT_EQ(nlohmann::json::parse(list.out)["orders"][0], id);
+  auto listed = nlohmann::json::parse(list.out);
+  ASSERT_EQ(listed["orders"].size(), 1u) << list.out;
+  EXPECT_EQ(listed["orders"][0]["order_id"], id);
+  EXPECT_EQ(listed["orders"][0]["status"], "cancelled");
+  EXPECT_TRUE(listed["next"].is_null());
+  // Without a filter: every order, a page at a time, each once.
+  std::set<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    std::vector<std::string> args = {"order", "list", "--limit", "200", "--data-dir", live, "--json"};
+    if (!after.empty()) args.insert(args.end(), {"--after", after});
+    auto r = Orderflow(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    for (const auto& o : j["orders"]) EXPECT_TRUE(seen.insert(o["order_id"].get<std::string>()).second);
+    if (j["next"].is_null()) break;
+    after = j["next"].get<std::string>();
+  }
+  EXPECT_EQ(seen.size(), 501u);  // the 500 simulated and the one placed above
+  EXPECT_TRUE(seen.count(id));
+  auto text_list = Orderflow({"order", "list", "--status", "cancelled", "--data-dir", live});
+  EXPECT_NE(text_list.out.find(id), std::string::npos);
+  EXPECT_NE(text_list.out.find("cancelled"), std::string::npos);
+  auto none = Orderflow({"order", "list", "--customer", "nobody-at-all", "--data-dir", live});
+  EXPECT_EQ(none.status, 0);
+  EXPECT_EQ(none.out, "");
+  EXPECT_NE(none.err.find("no orders of customer nobody-at-all"), std::string::npos) << none.err;
 
   auto refused = Orderflow({"order", "cancel", id, "--brokers", brokers, "--data-dir", live});
   EXPECT_EQ(refused.status, 1);
