@@ -208,6 +208,7 @@ int CmdBroker(const std::vector<std::string>& args) {
              d, {}, p, "info")) {
     return 0;
   }
+  if (brokers < 1 || brokers > 16) throw UsageError{"--broker-count must be from 1 to 16"};
   if (partitions < 1 || partitions > 1000) throw UsageError{"--partitions must be between 1 and 1000"};
   auto broker = eventstore::EmbeddedBroker::Start(brokers);
   if (!broker.ok()) return Fail(broker.status());
@@ -248,11 +249,13 @@ int CmdUp(const std::vector<std::string>& args) {
        "static files of the web page, served at /");
   Parsed p;
   if (!Parse(args, "orderflow up [--brokers LIST] [--data-dir DIR] [--simulate N] [--rate R] [--exit-when-done]\n\n"
-                   "Runs the order service and the projector. Without --brokers it starts the embedded broker\n"
-                   "in this process (in-memory: its log is gone when orderflow exits).",
+                   "Runs the order service, the lifecycle services and the projector. Without --brokers it starts\n"
+                   "the embedded broker in this process; its log is archived in DIR/archive and put back into the\n"
+                   "broker on the next start, so stopping loses nothing.",
              d, {}, p, "info")) {
     return 0;
   }
+  if (o.partitions < 1 || o.partitions > 1000) throw UsageError{"--partitions must be from 1 to 1000"};
   if (o.rate < 0) throw UsageError{"--rate must be >= 0"};
   if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
   o.kafka = KafkaFrom(p.common, false);
@@ -846,6 +849,7 @@ int CmdSnapshot(const std::vector<std::string>& args) {
       for (const auto& m : *all) out.push_back(manifest_json(m));
       PrintJson(out);
     } else {
+      if (all->empty()) std::cerr << "no snapshots in " << snapshots_dir << "\n";
       for (const auto& m : *all) {
         std::printf("%-28s %s  %8llu orders  %s\n", m.name.c_str(), FormatTime(m.created_at_ms).c_str(),
                     static_cast<unsigned long long>(m.orders), m.digest.substr(0, 16).c_str());

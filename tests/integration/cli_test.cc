@@ -54,6 +54,8 @@ TEST(CliTest, UsageErrorsAreOneLineWithExitCodeTwo) {
       {"order", "get"},
       {"order", "list", "--status", "lost"},
       {"order", "list", "--limit", "0"},
+      {"up", "--partitions", "0"},
+      {"broker", "--partitions", "-3"},
       {"order", "place", "--brokers", "127.0.0.1:1", "--customer", "c", "--item", "SKU-MUG"},
       {"order", "place", "--brokers", "127.0.0.1:1", "--customer", "c", "--item", "SKU-MUG:two"},
       {"order", "place", "--customer", "c", "--item", "SKU-MUG:1"},
