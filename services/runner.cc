@@ -66,7 +66,8 @@ struct ServiceRunner::Impl {
   std::unique_ptr<eventstore::Producer> producer;
   std::vector<std::unique_ptr<eventstore::GroupReader>> readers;  // one per priority class
   std::map<eventstore::TopicPartition, int64_t> offsets;           // committed next offsets
-  mutable std::mutex offsets_mu;  // guards `offsets` against readers on other threads (the runner writes it)
+  std::vector<eventstore::TopicPartition> assigned;                // what the consumers hold, as of the last poll
+  mutable std::mutex offsets_mu;  // guards `offsets` and `assigned` against readers on other threads
   std::string data_dir;
   // Records whose handler threw, with the failed attempts and the last error:
   // retried from the stored offsets until kMaxAttempts, then dead-lettered.
@@ -227,6 +228,11 @@ std::map<eventstore::TopicPartition, int64_t> ServiceRunner::committed_offsets()
   return impl_->offsets;
 }
 
+std::vector<eventstore::TopicPartition> ServiceRunner::assigned_partitions() const {
+  std::lock_guard lock(impl_->offsets_mu);
+  return impl_->assigned;
+}
+
 std::string ServiceRunner::DescribeLogProblem(const Status& error) const {
   // Name the partition whose log no longer covers the stored offset.
   const std::string remedy = "This service cannot resume: move " + options_.data_dir +
@@ -263,6 +269,10 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance,
                  why.ToString(), wait.count());
     impl.readers.clear();
+    {
+      std::lock_guard lock(impl.offsets_mu);
+      impl.assigned.clear();
+    }
     ORDERFLOW_RETURN_IF_ERROR(impl.LoadState());
     for (int i = 0; i < wait.count() / 10 && !stop.load(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -300,10 +310,17 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
         break;  // a higher-priority class had work: drain it first
       }
     }
-    if (!ready_.load() && poll_status.ok()) {
+    if (poll_status.ok()) {
+      std::vector<eventstore::TopicPartition> assigned;
       bool all = true;
-      for (const auto& r : impl.readers) all = all && !r->Assignment().empty();
+      for (const auto& r : impl.readers) {
+        auto a = r->Assignment();
+        all = all && !a.empty();
+        assigned.insert(assigned.end(), a.begin(), a.end());
+      }
       if (all) ready_.store(true);
+      std::lock_guard lock(impl.offsets_mu);
+      if (assigned != impl.assigned) impl.assigned = std::move(assigned);
     }
     if (!poll_status.ok()) {
       if (poll_status.code() == StatusCode::kOutOfRange || poll_status.code() == StatusCode::kNotFound) {

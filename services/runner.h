@@ -114,6 +114,9 @@ class ServiceRunner {
   const ServiceStats& stats() const { return stats_; }
   // The next input offset per partition, as committed (thread-safe).
   std::map<eventstore::TopicPartition, int64_t> committed_offsets() const;
+  // The input partitions this instance's consumers hold now (empty between a
+  // revocation and the next assignment). Thread-safe.
+  std::vector<eventstore::TopicPartition> assigned_partitions() const;
   const ServiceOptions& options() const { return options_; }
 
  private:

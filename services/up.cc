@@ -346,6 +346,14 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
         bool consumes = false;
         for (const auto& cls : r->options().inputs) consumes = consumes || std::count(cls.begin(), cls.end(), tp.topic);
         if (!consumes) continue;
+        // Between a revocation and the next assignment nothing is settled; a
+        // partition held by another instance of the service (another
+        // process in the same group) is that instance's to finish.
+        const auto assigned = r->assigned_partitions();
+        if (std::none_of(assigned.begin(), assigned.end(), [&](const auto& a) { return a.topic == tp.topic; })) {
+          return MaybeEnds();
+        }
+        if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) continue;
         auto committed = r->committed_offsets();
         if (!committed.count(tp) || committed.at(tp) < end) return MaybeEnds();
       }

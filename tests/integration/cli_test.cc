@@ -193,6 +193,29 @@ TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
 namespace orderflow {
 namespace {
 
+// `up --exit-when-done` next to another instance of one of its services (same
+// consumer group, another process): up's instance holds some of the
+// partitions, and up finishes once every order is terminal and what it holds
+// is done, instead of waiting for partitions that are not its own.
+TEST(CliTest, UpExitsWhenDoneBesideAnotherInstanceOfAService) {
+  TempDir dir;
+  ChildProcess broker({OrderflowBinary(), "broker", "--partitions", "4"}, dir.Sub("broker.log"));
+  const std::string brokers = broker.ReadLine(10s).value_or("");
+  ASSERT_FALSE(brokers.empty());
+  ChildProcess shipping({OrderflowBinary(), "service", "shipping", "--instance", "2", "--brokers", brokers, "--data-dir",
+                         dir.Sub("shipping-2"), "--transit-ms", "0"},
+                        dir.Sub("shipping.log"));
+  auto up = Orderflow({"up", "--http", "off", "--brokers", brokers, "--data-dir", dir.Sub("up"), "--simulate", "300",
+                       "--exit-when-done", "--json", "--transit-ms", "0", "--log-level", "warn"},
+                      120s);
+  ASSERT_EQ(up.status, 0) << up.err;
+  auto summary = nlohmann::json::parse(up.out);
+  EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>(), 300u) << up.out;
+  std::ifstream log(dir.Sub("shipping.log"));
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("assigned"), std::string::npos) << "the second shipping instance never got partitions";
+}
+
 // `orderflow up` runs the whole pipeline in one process: every order ends
 // delivered or cancelled, the summary adds up, and `orderflow analytics` agrees.
 TEST(CliTest, UpRunsTheWholeLifecycleAndAnalyticsAgree) {
