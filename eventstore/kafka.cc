@@ -386,6 +386,20 @@ Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& tp, std::chrono
   Watermarks w;
   rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &w.low,
                                                              &w.high, static_cast<int>(timeout.count()));
+  if (err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+      err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+    // The leader moved: the query went to the broker the cached metadata
+    // names, which stays stale until the next periodic refresh. Refresh the
+    // topic's metadata now and ask once more.
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), tp.topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count())) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(md);
+      err = rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &w.low, &w.high,
+                                             static_cast<int>(timeout.count()));
+    }
+    rd_kafka_topic_destroy(rkt);
+  }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return KafkaError(err, "watermarks of " + tp.topic + "[" + std::to_string(tp.partition) + "]");
   }

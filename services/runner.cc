@@ -280,6 +280,55 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     return Status::Ok();
   };
 
+  // Stall watchdog. librdkafka can leave an assigned partition unfetched
+  // after leader changes (seen under the LeaderMoves fault); a new consumer
+  // fetches it again. A partition whose stored offset has not moved for
+  // kStallAfter while the log holds more than a transaction marker past it
+  // gets the consumers recreated, once per stored offset.
+  using SteadyClock = std::chrono::steady_clock;
+  constexpr auto kStallAfter = std::chrono::seconds(10);
+  struct Progress {
+    int64_t offset = -1;
+    SteadyClock::time_point since;
+  };
+  std::map<eventstore::TopicPartition, Progress> progress;
+  std::map<eventstore::TopicPartition, int64_t> recreated_at;
+  std::unique_ptr<eventstore::Reader> watermarks;
+  auto next_stall_check = SteadyClock::now() + std::chrono::seconds(5);
+  auto check_stalls = [&]() -> Status {
+    std::vector<eventstore::TopicPartition> assigned;
+    std::map<eventstore::TopicPartition, int64_t> stored;
+    {
+      std::lock_guard lock(impl.offsets_mu);
+      assigned = impl.assigned;
+      stored = impl.offsets;
+    }
+    const auto now = SteadyClock::now();
+    for (const auto& tp : assigned) {
+      const int64_t at = stored.count(tp) ? stored.at(tp) : 0;
+      Progress& p = progress[tp];
+      if (p.offset != at) {
+        p = {at, now};
+        continue;
+      }
+      if (now - p.since < kStallAfter || (recreated_at.count(tp) && recreated_at.at(tp) == at)) continue;
+      if (!watermarks) {
+        auto reader = eventstore::Reader::Create(options_.kafka, "orderflow-" + options_.name + "-watch");
+        if (!reader.ok()) return Status::Ok();  // no watchdog this time; the service itself is fine
+        watermarks = std::move(reader).value();
+      }
+      auto w = watermarks->QueryWatermarks(tp, std::chrono::seconds(5));
+      if (!w.ok() || w->high <= at + 1) continue;
+      recreated_at[tp] = at;
+      p.since = now;
+      return Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] has not moved from offset " +
+                                 std::to_string(at) + " for " + std::to_string(kStallAfter.count()) +
+                                 " s though the log ends at " + std::to_string(w->high) +
+                                 "; recreating the consumers");
+    }
+    return Status::Ok();
+  };
+
   while (!stop.load()) {
     if (impl.readers.empty()) {
       for (size_t i = 0; i < options_.inputs.size(); ++i) {
@@ -328,6 +377,14 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       }
       ORDERFLOW_RETURN_IF_ERROR(restart(poll_status));
       continue;
+    }
+    if (SteadyClock::now() >= next_stall_check) {
+      next_stall_check = SteadyClock::now() + std::chrono::seconds(5);
+      if (Status stalled = check_stalls(); !stalled.ok()) {
+        records.clear();  // not processed: consumed again by the new consumers
+        ORDERFLOW_RETURN_IF_ERROR(restart(stalled));
+        continue;
+      }
     }
 
     const auto process_start = std::chrono::steady_clock::now();

@@ -324,7 +324,9 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   // one is behind.
   using Ends = std::map<eventstore::TopicPartition, int64_t>;
   using MaybeEnds = std::optional<Ends>;
-  auto all_at_end = [&]() -> Result<MaybeEnds> {
+  // `lagging`, if given, gets one entry per consumer behind ("payment
+  // orders.events[2] 410/523"), for the progress log.
+  auto all_at_end = [&](std::vector<std::string>* lagging = nullptr) -> Result<MaybeEnds> {
     Ends ends;
     for (const auto& t : topics) {
       for (int32_t p = 0; p < t.partitions; ++p) {
@@ -336,11 +338,21 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     const auto archived = archive ? archive->Ends() : Ends{};
     auto projected = (*store)->GetOffsets();
     if (!projected.ok()) return projected.status();
+    bool behind = false;
+    auto note = [&](const std::string& who, const eventstore::TopicPartition& tp, int64_t at, int64_t end) {
+      behind = true;
+      if (lagging) {
+        lagging->push_back(who + " " + tp.topic + "[" + std::to_string(tp.partition) + "] " + std::to_string(at) + "/" +
+                           std::to_string(end));
+      }
+    };
     for (const auto& [tp, end] : ends) {
       if (end == 0) continue;
-      if (archive && (!archived.count(tp) || archived.at(tp) < end)) return MaybeEnds();
+      if (archive && (!archived.count(tp) || archived.at(tp) < end)) {
+        note("archive", tp, archived.count(tp) ? archived.at(tp) : 0, end);
+      }
       if (tp.topic == eventstore::kOrdersTopic && (!projected->count(tp) || projected->at(tp) < end)) {
-        return MaybeEnds();
+        note("projector", tp, projected->count(tp) ? projected->at(tp) : 0, end);
       }
       for (const auto& r : runners) {
         bool consumes = false;
@@ -351,13 +363,19 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
         // process in the same group) is that instance's to finish.
         const auto assigned = r->assigned_partitions();
         if (std::none_of(assigned.begin(), assigned.end(), [&](const auto& a) { return a.topic == tp.topic; })) {
-          return MaybeEnds();
+          behind = true;
+          const std::string what = r->options().name + " holds no " + tp.topic + " partition";
+          if (lagging && std::find(lagging->begin(), lagging->end(), what) == lagging->end()) lagging->push_back(what);
+          continue;
         }
         if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) continue;
         auto committed = r->committed_offsets();
-        if (!committed.count(tp) || committed.at(tp) < end) return MaybeEnds();
+        if (!committed.count(tp) || committed.at(tp) < end) {
+          note(r->options().name, tp, committed.count(tp) ? committed.at(tp) : 0, end);
+        }
       }
     }
+    if (behind) return MaybeEnds();
     return MaybeEnds(std::move(ends));
   };
   // Quiet when two checks in a row find every consumer at the same ends: a
@@ -403,6 +421,15 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
         if (counts.ok()) {
           std::string line;
           for (const auto& [status, n] : *counts) line += " " + status + "=" + std::to_string(n);
+          std::vector<std::string> lagging;
+          auto at_end = all_at_end(&lagging);
+          if (!at_end.ok()) line += "; log ends unknown: " + at_end.status().message();
+          if (at_end.ok() && !lagging.empty()) {
+            line += "; behind:";
+            for (size_t i = 0; i < lagging.size() && i < 8; ++i) line += " " + lagging[i] + ",";
+            line.pop_back();
+            if (lagging.size() > 8) line += " and " + std::to_string(lagging.size() - 8) + " more";
+          }
           spdlog::info("waiting for every order to finish:{}", line);
         }
       }
