@@ -381,6 +381,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     if (SteadyClock::now() >= next_stall_check) {
       next_stall_check = SteadyClock::now() + std::chrono::seconds(5);
       if (Status stalled = check_stalls(); !stalled.ok()) {
+        stats_.stalls.fetch_add(1);
         records.clear();  // not processed: consumed again by the new consumers
         ORDERFLOW_RETURN_IF_ERROR(restart(stalled));
         continue;

@@ -92,6 +92,7 @@ struct ServiceStats {
   std::atomic<uint64_t> outputs{0};
   std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> dead_letters{0};  // records parked on orders.dlq
+  std::atomic<uint64_t> stalls{0};        // times the stall watchdog recreated the consumers
 };
 
 class ServiceRunner {

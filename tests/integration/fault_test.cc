@@ -16,8 +16,10 @@
 #include "eventstore/topics.h"
 #include "projections/store.h"
 #include "replay/replay.h"
+#include "services/runner.h"
 #include "services/up.h"
 #include "tests/util/broker.h"
+#include "tests/util/events.h"
 #include "tests/util/temp_dir.h"
 
 namespace orderflow {
@@ -154,6 +156,58 @@ TEST_P(BrokerFaultTest, EveryOrderFinishesDigestEqualsReplayNoNotificationTwice)
   for (std::string line; std::getline(outbox, line);) sent[line.substr(line.rfind('\t') + 1)] += 1;
   EXPECT_GE(sent.size(), 2000u);
   for (const auto& [id, times] : sent) ASSERT_EQ(times, 1) << "notification " << id << " sent " << times << " times";
+}
+
+class NoopReactor final : public services::Reactor {};
+
+// A consumer whose fetches stop coming back (every broker holds its next
+// Fetch response for 45 s, so the consumer's connection to the partition's
+// leader is stuck) is recreated by the runner's stall watchdog, and the
+// records behind it are consumed by the new consumer.
+TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
+  auto broker = testing::StartBroker(1);
+  ASSERT_TRUE(broker);
+  const auto kafka = testing::ConfigFor(*broker);
+  TempDir dir;
+  services::ServiceOptions so;
+  so.name = "shipping";
+  so.kafka = kafka;
+  so.data_dir = dir.Sub("svc");
+  so.inputs = {{eventstore::kOrdersTopic}};
+  auto runner = services::ServiceRunner::Create(so, std::make_unique<NoopReactor>());
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  auto producer = eventstore::Producer::Create(kafka, "t");
+  ASSERT_TRUE(producer.ok());
+  auto append = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      ASSERT_TRUE((*producer)->AppendEvent(eventstore::kOrdersTopic, testing::PlacedEvent("o-" + std::to_string(i))).ok());
+    }
+    ASSERT_TRUE((*producer)->Flush(10s).ok());
+  };
+  auto wait_for_events = [&](uint64_t n, std::chrono::seconds limit) {
+    for (auto waited = 0ms; waited < limit && (*runner)->stats().events.load() < n; waited += 50ms) {
+      std::this_thread::sleep_for(50ms);
+    }
+    return (*runner)->stats().events.load();
+  };
+  std::atomic<bool> stop{false};
+  std::thread t([&] { EXPECT_TRUE((*runner)->Run(stop).ok()); });
+  append(0, 10);
+  EXPECT_EQ(wait_for_events(10, 30s), 10u);
+  ASSERT_EQ((*runner)->stats().stalls.load(), 0u);
+
+  for (int32_t b = 1; b <= 3; ++b) {
+    rd_kafka_mock_broker_push_request_error_rtts(broker->mock_cluster(), b, kFetch, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
+                                                 45000);
+  }
+  std::this_thread::sleep_for(200ms);  // the consumer's next fetch takes the held response
+  append(10, 30);
+  // Within the 45 s the held response would take: the watchdog (10 s without
+  // progress, checked every 5 s) recreated the consumers.
+  EXPECT_EQ(wait_for_events(30, 40s), 30u);
+  EXPECT_EQ((*runner)->stats().stalls.load(), 1u);
+  stop.store(true);
+  t.join();
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, BrokerFaultTest, ::testing::ValuesIn(kFaults),
