@@ -447,12 +447,7 @@ int CmdOrder(const std::vector<std::string>& args) {
     std::string status_name, customer, after;
     size_t limit = 20;
     constexpr size_t kMaxLimit = 500;
-    std::string known;
-    for (int s = static_cast<int>(domain::OrderStatus::kPlaced); s <= static_cast<int>(domain::OrderStatus::kCancelled);
-         ++s) {
-      known += std::string(known.empty() ? "" : ", ") +
-               std::string(domain::OrderStatusName(static_cast<domain::OrderStatus>(s)));
-    }
+    const std::string known = services::OrderStatusNames();
     po::options_description d("order list options");
     d.add_options()("status", po::value(&status_name)->value_name("S"), ("only orders with this status: " + known).c_str())(
         "customer", po::value(&customer)->value_name("ID"), "only this customer's orders")(
@@ -467,11 +462,7 @@ int CmdOrder(const std::vector<std::string>& args) {
     }
     projections::OrderQuery query;
     if (!status_name.empty()) {
-      for (int s = static_cast<int>(domain::OrderStatus::kPlaced); s <= static_cast<int>(domain::OrderStatus::kCancelled);
-           ++s) {
-        const auto status = static_cast<domain::OrderStatus>(s);
-        if (domain::OrderStatusName(status) == status_name) query.status = status;
-      }
+      query.status = services::OrderStatusFromName(status_name);
       if (!query.status) throw UsageError{"unknown --status '" + status_name + "' (known: " + known + ")"};
     }
     if (limit == 0 || limit > kMaxLimit) throw UsageError{"--limit must be from 1 to " + std::to_string(kMaxLimit)};

@@ -584,17 +584,6 @@ Result<std::vector<HistoryEntry>> ProjectionStore::GetHistory(const std::string&
   return out;
 }
 
-Result<std::vector<std::string>> ProjectionStore::OrdersWithStatus(domain::OrderStatus status, size_t limit) const {
-  std::vector<std::string> out;
-  const std::string prefix = IndexKey(domain::OrderStatusName(status), "");
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kByStatus)));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
-    out.push_back(it->key().ToString().substr(prefix.size()));
-  }
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read status index"));
-  return out;
-}
-
 Result<OrderPage> ProjectionStore::ListOrders(const OrderQuery& query) const {
   // The scan reads at most this many index entries per call; filters that
   // skip more return a short page with `next` set.

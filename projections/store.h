@@ -172,9 +172,6 @@ class ProjectionStore {
   // The order's events in log order.
   Result<std::vector<HistoryEntry>> GetHistory(const std::string& order_id) const;
 
-  // Order ids with the given status, up to `limit`.
-  Result<std::vector<std::string>> OrdersWithStatus(domain::OrderStatus status, size_t limit) const;
-
   // One page of orders matching `query`, from the status or customer index
   // (or all orders). A page may come back short with `next` set when the
   // filters skip many entries: the scan per call is bounded.

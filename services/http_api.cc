@@ -414,14 +414,8 @@ void HttpServer::Impl::ListOrders(const httplib::Request& req, httplib::Response
   projections::OrderQuery query;
   if (req.has_param("status")) {
     const std::string name = req.get_param_value("status");
-    std::string known;
-    for (int s = static_cast<int>(domain::OrderStatus::kPlaced); s <= static_cast<int>(domain::OrderStatus::kCancelled);
-         ++s) {
-      const auto status = static_cast<domain::OrderStatus>(s);
-      if (domain::OrderStatusName(status) == name) query.status = status;
-      known += std::string(known.empty() ? "" : ", ") + std::string(domain::OrderStatusName(status));
-    }
-    if (!query.status) throw ApiError{400, "unknown status '" + name + "' (known: " + known + ")"};
+    query.status = OrderStatusFromName(name);
+    if (!query.status) throw ApiError{400, "unknown status '" + name + "' (known: " + OrderStatusNames() + ")"};
   }
   query.customer = req.get_param_value("customer");
   query.after = req.get_param_value("after");

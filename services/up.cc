@@ -338,6 +338,14 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     const auto archived = archive ? archive->Ends() : Ends{};
     auto projected = (*store)->GetOffsets();
     if (!projected.ok()) return projected.status();
+    // One snapshot per service per check (each is a copy under the runner's lock).
+    struct Held {
+      const ServiceRunner* runner;
+      std::vector<eventstore::TopicPartition> assigned;
+      std::map<eventstore::TopicPartition, int64_t> committed;
+    };
+    std::vector<Held> held;
+    for (const auto& r : runners) held.push_back({r.get(), r->assigned_partitions(), r->committed_offsets()});
     bool behind = false;
     auto note = [&](const std::string& who, const eventstore::TopicPartition& tp, int64_t at, int64_t end) {
       behind = true;
@@ -354,25 +362,23 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
       if (tp.topic == eventstore::kOrdersTopic && (!projected->count(tp) || projected->at(tp) < end)) {
         note("projector", tp, projected->count(tp) ? projected->at(tp) : 0, end);
       }
-      for (const auto& r : runners) {
+      for (const Held& h : held) {
+        const std::string& name = h.runner->options().name;
         bool consumes = false;
-        for (const auto& cls : r->options().inputs) consumes = consumes || std::count(cls.begin(), cls.end(), tp.topic);
+        for (const auto& cls : h.runner->options().inputs) consumes = consumes || std::count(cls.begin(), cls.end(), tp.topic);
         if (!consumes) continue;
         // Between a revocation and the next assignment nothing is settled; a
         // partition held by another instance of the service (another
         // process in the same group) is that instance's to finish.
-        const auto assigned = r->assigned_partitions();
-        if (std::none_of(assigned.begin(), assigned.end(), [&](const auto& a) { return a.topic == tp.topic; })) {
+        if (std::none_of(h.assigned.begin(), h.assigned.end(), [&](const auto& a) { return a.topic == tp.topic; })) {
           behind = true;
-          const std::string what = r->options().name + " holds no " + tp.topic + " partition";
+          const std::string what = name + " holds no " + tp.topic + " partition";
           if (lagging && std::find(lagging->begin(), lagging->end(), what) == lagging->end()) lagging->push_back(what);
           continue;
         }
-        if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) continue;
-        auto committed = r->committed_offsets();
-        if (!committed.count(tp) || committed.at(tp) < end) {
-          note(r->options().name, tp, committed.count(tp) ? committed.at(tp) : 0, end);
-        }
+        if (std::find(h.assigned.begin(), h.assigned.end(), tp) == h.assigned.end()) continue;
+        const auto at = h.committed.find(tp);
+        if (at == h.committed.end() || at->second < end) note(name, tp, at == h.committed.end() ? 0 : at->second, end);
       }
     }
     if (behind) return MaybeEnds();
@@ -381,7 +387,7 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   // Quiet when two checks in a row find every consumer at the same ends: a
   // service flushes its outputs before it commits, so whatever it produced
   // from the records before the first check is in the log by the second.
-  std::optional<Ends> quiet_at;
+  MaybeEnds quiet_at;
   auto quiet = [&]() -> Result<bool> {
     auto at = all_at_end();
     if (!at.ok()) return at.status();

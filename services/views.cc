@@ -15,6 +15,24 @@ std::string FormatTime(int64_t epoch_ms) {
   return buf;
 }
 
+std::optional<domain::OrderStatus> OrderStatusFromName(std::string_view name) {
+  for (int s = static_cast<int>(domain::OrderStatus::kPlaced); s <= static_cast<int>(domain::OrderStatus::kCancelled);
+       ++s) {
+    const auto status = static_cast<domain::OrderStatus>(s);
+    if (domain::OrderStatusName(status) == name) return status;
+  }
+  return std::nullopt;
+}
+
+std::string OrderStatusNames() {
+  std::string out;
+  for (int s = static_cast<int>(domain::OrderStatus::kPlaced); s <= static_cast<int>(domain::OrderStatus::kCancelled);
+       ++s) {
+    out += std::string(out.empty() ? "" : ", ") + std::string(domain::OrderStatusName(static_cast<domain::OrderStatus>(s)));
+  }
+  return out;
+}
+
 nlohmann::json OrderJson(const domain::OrderState& o) {
   nlohmann::json lines = nlohmann::json::array();
   for (const auto& l : o.lines) {

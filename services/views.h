@@ -3,13 +3,20 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "domain/catalog.h"
 #include "domain/order.h"
 #include "projections/store.h"
 
 namespace orderflow::services {
+
+// The order status named `name` ("placed" … "cancelled"), or nullopt.
+std::optional<domain::OrderStatus> OrderStatusFromName(std::string_view name);
+// "placed, payment_authorized, …, cancelled": the names a filter accepts.
+std::string OrderStatusNames();
 
 // "2026-11-21T19:42:05.123Z"
 std::string FormatTime(int64_t epoch_ms);
