@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "cli/common.h"
+#include "cli/kafka_commands.h"
 #include "cli/output.h"
 #include "domain/catalog.h"
 #include "eventstore/codec.h"
@@ -72,87 +74,6 @@ void InstallSignalHandlers() {
   }).detach();
 }
 
-// A usage error: printed with a pointer to --help, exit code 2.
-struct UsageError {
-  std::string message;
-};
-
-struct Common {
-  std::string brokers;
-  std::string data_dir;
-  std::vector<std::string> kafka;
-  std::string log_level;
-  std::string catalog_file;
-  bool json = false;
-  bool help = false;
-};
-
-po::options_description CommonOptions(Common& c, const char* default_level) {
-  po::options_description desc("Common options");
-  desc.add_options()
-      ("help,h", po::bool_switch(&c.help), "show this help and exit")
-      ("brokers", po::value(&c.brokers)->value_name("LIST"), "Kafka bootstrap servers, host:port[,host:port...]")
-      ("data-dir", po::value(&c.data_dir)->default_value("orderflow-data")->value_name("DIR"),
-       "local state directory (RocksDB)")
-      ("kafka", po::value(&c.kafka)->composing()->value_name("PROP=VALUE"),
-       "librdkafka property, repeatable (e.g. --kafka security.protocol=ssl)")
-      ("log-level", po::value(&c.log_level)->default_value(default_level)->value_name("LEVEL"),
-       "trace, debug, info, warn, error or off")
-      ("catalog", po::value(&c.catalog_file)->value_name("FILE"),
-       "catalog file, lines of SKU,name,price_minor,stock (default: the built-in demo catalog)")
-      ("json", po::bool_switch(&c.json), "machine-readable JSON output");
-  return desc;
-}
-
-struct Parsed {
-  Common common;
-  po::variables_map vm;
-};
-
-// Parses `args` (after the command name) against `specific` + the common options.
-// Returns false if --help was printed.
-bool Parse(const std::vector<std::string>& args, const std::string& usage, po::options_description specific,
-           const po::positional_options_description& positional, Parsed& out, const char* default_level = "warn") {
-  po::options_description all;
-  all.add(specific).add(CommonOptions(out.common, default_level));
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), out.vm);
-    po::notify(out.vm);
-  } catch (const po::error& e) {
-    throw UsageError{e.what()};
-  }
-  if (out.common.help) {
-    std::cout << "Usage: " << usage << "\n\n" << all << "\n";
-    return false;
-  }
-  auto level = spdlog::level::from_str(out.common.log_level);
-  if (level == spdlog::level::off && out.common.log_level != "off") {
-    throw UsageError{"unknown --log-level '" + out.common.log_level + "'"};
-  }
-  spdlog::set_level(level);
-  return true;
-}
-
-eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers) {
-  eventstore::KafkaConfig config;
-  config.brokers = c.brokers;
-  if (require_brokers && config.brokers.empty()) {
-    throw UsageError{"--brokers is required (the bootstrap list that `orderflow broker` or `orderflow up` prints)"};
-  }
-  for (const std::string& kv : c.kafka) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError{"--kafka expects PROP=VALUE, got '" + kv + "'"};
-    config.overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  return config;
-}
-
-// Prints "orderflow: <message>" and returns 1.
-int Fail(const Status& status) {
-  std::cerr << "orderflow: " << status.ToString() << "\n";
-  return 1;
-}
-
 // Epoch milliseconds, or an ISO-8601 UTC time "YYYY-MM-DDTHH:MM:SS[.mmm]Z".
 int64_t ParseTime(const std::string& text) {
   int64_t ms = 0;
@@ -191,7 +112,6 @@ std::unique_ptr<projections::ProjectionStore> OpenReadOnly(const Common& c) {
   return std::move(store).value();
 }
 
-void PrintJson(const json& j) { std::cout << j.dump(2) << std::endl; }
 
 // ---- commands ---------------------------------------------------------------
 
@@ -717,6 +637,7 @@ int CmdService(const std::vector<std::string>& args) {
   popts.topics = {eventstore::kOrdersTopic};
   popts.batch_size = batch_size;
   popts.dead_letters = dlq_producer->get();
+  popts.commit_for_operators = true;
   projections::Projector projector(**store, **reader, popts);
   Status started = projector.Start();
   if (!started.ok()) return Fail(started);
@@ -1108,6 +1029,8 @@ const CommandInfo kCommands[] = {
     {"catalog", "the demo catalog", CmdCatalog},
     {"replay", "rebuild the projections from offset zero", CmdReplay},
     {"digest", "the state digest of a data directory", CmdDigest},
+    {"topics", "orderflow's topics on the cluster: partitions, leaders, ISR, offsets, retention", CmdTopics},
+    {"lag", "committed offset, log end and lag per consumer group and partition", CmdLag},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <thread>
 
 #include "eventstore/codec.h"
 #include "eventstore/kafka_internal.h"
@@ -151,6 +152,7 @@ rd_kafka_conf_t* MakeConf(const KafkaConfig& config, const std::string& client_i
 // ---- Producer -----------------------------------------------------------------
 
 struct Producer::State {
+  std::string topic_prefix;  // KafkaConfig::topic_prefix
   std::mutex mu;
   Status first_error;  // first delivery failure since the last Flush
 };
@@ -196,12 +198,13 @@ Result<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& config, co
                                               // stalled an order in about one run in four; none in 8 runs since).
                                               {"max.in.flight.requests.per.connection", "1"}};
   if (!transactional_id.empty()) {
-    defaults.emplace_back("transactional.id", transactional_id);
+    defaults.emplace_back("transactional.id", ClusterName(config, transactional_id));
     defaults.emplace_back("transaction.timeout.ms", "120000");  // >= message.timeout.ms
   }
   rd_kafka_conf_t* conf = internal::MakeConf(config, client_id, defaults, &status);
   if (conf == nullptr) return status;
   auto state = std::make_unique<State>();
+  state->topic_prefix = config.topic_prefix;
   rd_kafka_conf_set_opaque(conf, state.get());
   rd_kafka_conf_set_dr_msg_cb(conf, DeliveryReport);
   char errstr[512];
@@ -261,7 +264,7 @@ Status Producer::AppendTo(std::string_view topic, int32_t partition, std::string
     for (const Header& h : headers) {
       rd_kafka_header_add(hdrs, h.name.data(), h.name.size(), h.value.data(), h.value.size());
     }
-    std::string topic_name(topic);
+    std::string topic_name = state_->topic_prefix + std::string(topic);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
@@ -295,7 +298,8 @@ void Producer::Poll(std::chrono::milliseconds timeout) { rd_kafka_poll(rk_.get()
 
 Status Producer::WarmUp(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
   for (const std::string& topic : topics) {
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
+    const std::string name = state_->topic_prefix + topic;
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr);
     const rd_kafka_metadata_t* md = nullptr;
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
     if (md != nullptr) rd_kafka_metadata_destroy(md);
@@ -321,6 +325,7 @@ Status Producer::Flush(std::chrono::milliseconds timeout) {
 // ---- Reader -------------------------------------------------------------------
 
 struct Reader::State {
+  std::string topic_prefix;  // KafkaConfig::topic_prefix
   rd_kafka_queue_t* queue = nullptr;
   std::vector<rd_kafka_message_t*> buffer;
   ~State() {
@@ -342,7 +347,7 @@ Reader::~Reader() {
 Result<std::unique_ptr<Reader>> Reader::Create(const KafkaConfig& config, const std::string& client_id) {
   Status status;
   rd_kafka_conf_t* conf = internal::MakeConf(config, client_id,
-                                             {{"group.id", client_id},
+                                             {{"group.id", ClusterName(config, client_id)},
                                               {"enable.auto.commit", "false"},
                                               {"enable.auto.offset.store", "false"},
                                               {"auto.offset.reset", "error"},
@@ -361,6 +366,7 @@ Result<std::unique_ptr<Reader>> Reader::Create(const KafkaConfig& config, const 
   }
   rd_kafka_poll_set_consumer(rk);
   auto state = std::make_unique<State>();
+  state->topic_prefix = config.topic_prefix;
   state->queue = rd_kafka_queue_get_consumer(rk);
   return std::unique_ptr<Reader>(new Reader(KafkaHandle(rk), std::move(state)));
 }
@@ -371,34 +377,39 @@ Result<int32_t> Reader::PartitionCount(const std::string& topic, std::chrono::mi
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 1, nullptr, &md, static_cast<int>(timeout.count()));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "metadata for " + topic);
   std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(md, rd_kafka_metadata_destroy);
+  const std::string name = state_->topic_prefix + topic;
   for (int i = 0; i < md->topic_cnt; ++i) {
     const rd_kafka_metadata_topic_t& t = md->topics[i];
-    if (topic != t.topic) continue;
+    if (name != t.topic) continue;
     if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(t.err, "topic " + topic);
     if (t.partition_cnt <= 0) return Status::NotFound("topic " + topic + " has no partitions");
     return static_cast<int32_t>(t.partition_cnt);
   }
-  return Status::NotFound("topic " + topic +
+  return Status::NotFound("topic " + name +
                           " does not exist on the cluster; `orderflow up --brokers ...` creates orderflow's topics");
 }
 
-Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& tp, std::chrono::milliseconds timeout) {
+Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& logical, std::chrono::milliseconds timeout) {
   Watermarks w;
+  const TopicPartition tp{state_->topic_prefix + logical.topic, logical.partition};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &w.low,
                                                              &w.high, static_cast<int>(timeout.count()));
-  if (err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-      err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-    // The leader moved: the query went to the broker the cached metadata
-    // names, which stays stale until the next periodic refresh. Refresh the
-    // topic's metadata now and ask once more.
+  while ((err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+          err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) &&
+         std::chrono::steady_clock::now() < deadline) {
+    // The leader moved, or a new partition's leader is not serving yet: the
+    // query went to the broker the cached metadata names, which stays stale
+    // until the next periodic refresh. Refresh the topic's metadata and ask again.
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), tp.topic.c_str(), nullptr);
     const rd_kafka_metadata_t* md = nullptr;
     if (rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count())) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_metadata_destroy(md);
-      err = rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &w.low, &w.high,
-                                             static_cast<int>(timeout.count()));
     }
     rd_kafka_topic_destroy(rkt);
+    err = rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &w.low, &w.high,
+                                           static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return KafkaError(err, "watermarks of " + tp.topic + "[" + std::to_string(tp.partition) + "]");
@@ -425,7 +436,8 @@ Status CheckLogCovers(const TopicPartition& tp, int64_t next, const Watermarks& 
 
 int64_t Reader::CachedHighWatermark(const TopicPartition& tp) const {
   int64_t low = -1, high = -1;
-  if (rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &low, &high) !=
+  const std::string name = state_->topic_prefix + tp.topic;
+  if (rd_kafka_get_watermark_offsets(rk_.get(), name.c_str(), tp.partition, &low, &high) !=
       RD_KAFKA_RESP_ERR_NO_ERROR) {
     return -1;
   }
@@ -435,7 +447,8 @@ int64_t Reader::CachedHighWatermark(const TopicPartition& tp) const {
 Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions) {
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(positions.size()));
   for (const auto& [tp, offset] : positions) {
-    rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)->offset = offset;
+    const std::string name = state_->topic_prefix + tp.topic;
+    rd_kafka_topic_partition_list_add(list, name.c_str(), tp.partition)->offset = offset;
   }
   rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list);
   rd_kafka_topic_partition_list_destroy(list);
@@ -460,7 +473,7 @@ ssize_t PollQueue(rd_kafka_queue_t* queue, std::vector<rd_kafka_message_t*>& buf
 
 // Converts a batch of librdkafka messages into Records (taking ownership).
 // Consumer errors: out-of-range / not-found are returned; others are logged.
-Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n);
+Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n, size_t topic_prefix_size);
 
 }  // namespace
 
@@ -473,7 +486,7 @@ Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds t
     n = PollQueue(state_->queue, state_->buffer, max, timeout);
   }
   if (n < 0) return KafkaError(rd_kafka_last_error(), "consume");
-  return ToRecords(state_->buffer.data(), n);
+  return ToRecords(state_->buffer.data(), n, state_->topic_prefix.size());
 }
 
 
@@ -481,7 +494,7 @@ Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds t
 
 namespace {
 
-Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n) {
+Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n, size_t topic_prefix_size) {
   std::vector<Record> records;
   records.reserve(static_cast<size_t>(n));
   Status fatal;
@@ -500,7 +513,7 @@ Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n) {
       rd_kafka_message_destroy(m);
       continue;
     }
-    records.push_back(Record::FromMessage(m));
+    records.push_back(Record::FromMessage(m, topic_prefix_size));
   }
   if (!fatal.ok()) return fatal;
   return records;
@@ -508,11 +521,12 @@ Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n) {
 
 }  // namespace
 
-Record Record::FromMessage(rd_kafka_message_s* m) {
+Record Record::FromMessage(rd_kafka_message_s* m, size_t topic_prefix_size) {
   Record r;
   r.owner_ = Owner(m, [](void* p) { rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(p)); });
   r.owner_is_message_ = true;
   r.topic_ = rd_kafka_topic_name(m->rkt);
+  r.topic_.remove_prefix(std::min(topic_prefix_size, r.topic_.size()));
   r.partition_ = m->partition;
   r.offset_ = m->offset;
   rd_kafka_timestamp_type_t tstype;
@@ -525,6 +539,7 @@ Record Record::FromMessage(rd_kafka_message_s* m) {
 // ---- GroupReader --------------------------------------------------------------
 
 struct GroupReader::State {
+  std::string topic_prefix;  // KafkaConfig::topic_prefix
   OffsetLookup next_offset;
   rd_kafka_queue_t* queue = nullptr;
   std::vector<rd_kafka_message_t*> buffer;
@@ -536,17 +551,44 @@ struct GroupReader::State {
 
 namespace {
 
+TopicPartition LogicalPartition(const GroupReader::State& state, const rd_kafka_topic_partition_t& p) {
+  std::string_view name = p.topic;
+  name.remove_prefix(std::min(state.topic_prefix.size(), name.size()));
+  return TopicPartition{std::string(name), p.partition};
+}
+
+// Eager protocols (range, roundrobin) revoke everything and assign the new set;
+// cooperative-sticky adds and removes partitions incrementally. Either way each
+// newly assigned partition starts at the member's own stored offset.
 void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions, void* opaque) {
   auto* state = static_cast<GroupReader::State*>(opaque);
+  const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    state->assignment.clear();
+    if (!cooperative) state->assignment.clear();
     for (int i = 0; i < partitions->cnt; ++i) {
-      TopicPartition tp{partitions->elems[i].topic, partitions->elems[i].partition};
+      TopicPartition tp = LogicalPartition(*state, partitions->elems[i]);
       partitions->elems[i].offset = state->next_offset(tp);
       state->assignment.push_back(tp);
     }
     spdlog::info("consumer group: assigned {} partition(s)", partitions->cnt);
-    rd_kafka_assign(rk, partitions);
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions)) {
+        spdlog::error("consumer group: incremental assign: {}", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(rk, partitions);
+    }
+  } else if (cooperative) {
+    for (int i = 0; i < partitions->cnt; ++i) {
+      TopicPartition tp = LogicalPartition(*state, partitions->elems[i]);
+      std::erase(state->assignment, tp);
+    }
+    spdlog::info("consumer group: revoked {} partition(s)", partitions->cnt);
+    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions)) {
+      spdlog::error("consumer group: incremental unassign: {}", rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+    }
   } else {
     state->assignment.clear();
     rd_kafka_assign(rk, nullptr);
@@ -574,7 +616,7 @@ Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& conf
                                                          OffsetLookup next_offset) {
   Status status;
   rd_kafka_conf_t* conf = internal::MakeConf(config, client_id,
-                                             {{"group.id", group_id},
+                                             {{"group.id", ClusterName(config, group_id)},
                                               {"enable.auto.commit", "false"},
                                               {"enable.auto.offset.store", "false"},
                                               {"auto.offset.reset", "error"},
@@ -585,6 +627,7 @@ Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& conf
                                              &status);
   if (conf == nullptr) return status;
   auto state = std::make_unique<State>();
+  state->topic_prefix = config.topic_prefix;
   state->next_offset = std::move(next_offset);
   rd_kafka_conf_set_opaque(conf, state.get());
   rd_kafka_conf_set_rebalance_cb(conf, Rebalance);
@@ -597,7 +640,9 @@ Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& conf
   KafkaHandle handle(rk);
   rd_kafka_poll_set_consumer(rk);
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(topics.size()));
-  for (const auto& t : topics) rd_kafka_topic_partition_list_add(list, t.c_str(), RD_KAFKA_PARTITION_UA);
+  for (const auto& t : topics) {
+    rd_kafka_topic_partition_list_add(list, ClusterName(config, t).c_str(), RD_KAFKA_PARTITION_UA);
+  }
   rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "subscribe");
@@ -608,9 +653,58 @@ Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& conf
 Result<std::vector<Record>> GroupReader::Poll(size_t max, std::chrono::milliseconds timeout) {
   ssize_t n = PollQueue(state_->queue, state_->buffer, max, timeout);
   if (n < 0) return KafkaError(rd_kafka_last_error(), "consume");
-  return ToRecords(state_->buffer.data(), n);
+  return ToRecords(state_->buffer.data(), n, state_->topic_prefix.size());
 }
 
 std::vector<TopicPartition> GroupReader::Assignment() const { return state_->assignment; }
+
+namespace {
+void CommitAsync(rd_kafka_t* rk, const std::string& topic_prefix,
+                 const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets) {
+  if (next_offsets.empty()) return;
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
+  for (const auto& [tp, offset] : next_offsets) {
+    const std::string name = topic_prefix + tp.topic;
+    rd_kafka_topic_partition_list_add(list, name.c_str(), tp.partition)->offset = offset;
+  }
+  // Asynchronous, result ignored: these offsets only inform tools; the local
+  // store stays the truth, and a failed or stale commit is replaced by the next.
+  (void)rd_kafka_commit(rk, list, /*async=*/1);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+std::map<TopicPartition, int64_t> PositionsOf(rd_kafka_t* rk, const std::string& topic_prefix,
+                                             const std::vector<TopicPartition>& partitions) {
+  std::map<TopicPartition, int64_t> out;
+  if (partitions.empty()) return out;
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  for (const auto& tp : partitions) {
+    rd_kafka_topic_partition_list_add(list, (topic_prefix + tp.topic).c_str(), tp.partition);
+  }
+  if (rd_kafka_position(rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) {
+      out[partitions[static_cast<size_t>(i)]] = list->elems[i].offset >= 0 ? list->elems[i].offset : -1;
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  return out;
+}
+}  // namespace
+
+void GroupReader::CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets) {
+  CommitAsync(rk_.get(), state_->topic_prefix, next_offsets);
+}
+
+std::map<TopicPartition, int64_t> GroupReader::Positions() const {
+  return PositionsOf(rk_.get(), state_->topic_prefix, state_->assignment);
+}
+
+std::map<TopicPartition, int64_t> Reader::Positions(const std::vector<TopicPartition>& partitions) const {
+  return PositionsOf(rk_.get(), state_->topic_prefix, partitions);
+}
+
+void Reader::CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets) {
+  CommitAsync(rk_.get(), state_->topic_prefix, next_offsets);
+}
 
 }  // namespace orderflow::eventstore

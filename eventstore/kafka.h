@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,7 +32,17 @@ struct KafkaConfig {
   // Extra librdkafka properties (from --kafka PROP=VALUE), applied last, so
   // they override orderflow's defaults.
   std::vector<std::pair<std::string, std::string>> overrides;
+  // Prepended to every topic name, consumer group id and transactional id on
+  // the cluster (--topic-prefix): several orderflow deployments, or test runs,
+  // share one cluster without seeing each other. The rest of orderflow only
+  // sees the names without it (Record::topic(), TopicPartition, stored offsets).
+  std::string topic_prefix;
 };
+
+// The name of `topic` (or a group id) on the cluster: `config.topic_prefix` + `topic`.
+inline std::string ClusterName(const KafkaConfig& config, std::string_view topic) {
+  return config.topic_prefix + std::string(topic);
+}
 
 struct Header {
   std::string name;
@@ -63,8 +74,10 @@ class Record {
   // Every header, in order.
   std::vector<Header> Headers() const;
 
-  // Wraps a consumed librdkafka message, taking ownership (used by the readers).
-  static Record FromMessage(::rd_kafka_message_s* message);
+  // Wraps a consumed librdkafka message, taking ownership (used by the readers);
+  // the first `topic_prefix_size` bytes of its topic name are the cluster's
+  // prefix (KafkaConfig::topic_prefix), not part of topic().
+  static Record FromMessage(::rd_kafka_message_s* message, size_t topic_prefix_size = 0);
 
  private:
   using Owner = std::unique_ptr<void, void (*)(void*)>;
@@ -193,6 +206,16 @@ class Reader {
   // (retention, a recreated topic); kUnavailable is transient.
   Result<std::vector<Record>> Poll(size_t max, std::chrono::milliseconds timeout, bool fill = false);
 
+  // The consumer's position in each of `partitions`: the offset after the
+  // last record it returned, past any transaction markers it stepped over; -1
+  // where it has returned nothing yet.
+  std::map<TopicPartition, int64_t> Positions(const std::vector<TopicPartition>& partitions) const;
+
+  // Commits `next_offsets` to this reader's consumer group (its client id,
+  // prefixed), asynchronously and only as information for operators' tools;
+  // errors are ignored. As GroupReader::CommitForOperators.
+  void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);
+
  private:
   struct State;
   Reader(KafkaHandle rk, std::unique_ptr<State> state);
@@ -218,6 +241,15 @@ class GroupReader {
 
   // Partitions currently assigned to this member.
   std::vector<TopicPartition> Assignment() const;
+
+  // As Reader::Positions, for the partitions assigned now.
+  std::map<TopicPartition, int64_t> Positions() const;
+
+  // Commits `next_offsets` (the next offset to read, per partition) to the
+  // consumer group, asynchronously and only as information for operators'
+  // tools (`orderflow lag`, kafka-consumer-groups): the member's local store
+  // stays the truth and is where it resumes from. Errors are ignored.
+  void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);
 
   struct State;  // shared with the rebalance callback
 

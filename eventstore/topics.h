@@ -27,11 +27,56 @@ struct TopicSpec {
 // Every topic orderflow uses, `partitions` each (the DLQ gets one).
 std::vector<TopicSpec> DefaultTopics(int partitions = kDefaultPartitions);
 
+// Whether `topic` is an event topic: part of the system of record, kept forever
+// (orders.events, inventory.events, orders.dlq), unlike the notification queues.
+bool IsEventTopic(const std::string& topic);
+
 // Makes sure each topic exists on a real cluster: creates the missing ones with
-// the admin API (infinite retention for event topics) and accepts existing ones.
+// the admin API, with replication factor min(spec, brokers in the cluster),
+// min.insync.replicas=2 at factor 3, and retention.ms=-1 on event topics. An
+// existing orders.events or inventory.events whose retention is finite or
+// whose cleanup.policy compacts is refused (kFailedPrecondition naming the
+// topic and the config to change): replay from offset zero needs the whole log.
 // Brokers without the CreateTopics API (the embedded broker) pass when the
-// topics already exist. Idempotent.
+// topics already exist. Names are taken without config.topic_prefix. Idempotent.
 Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& topics,
                        std::chrono::milliseconds timeout);
+
+struct PartitionInfo {
+  int32_t partition = 0;
+  int32_t leader = -1;  // broker id, -1 when none
+  std::vector<int32_t> replicas;
+  std::vector<int32_t> isr;
+  Watermarks offsets;  // log start and end
+};
+
+struct TopicInfo {
+  std::string name;  // without the prefix
+  std::vector<PartitionInfo> partitions;
+  // Every config the broker reports (retention.ms, cleanup.policy, min.insync.replicas, ...);
+  // empty where the broker has no DescribeConfigs (the embedded broker).
+  std::vector<std::pair<std::string, std::string>> configs;
+  std::string Config(const std::string& name) const;  // "" if absent
+};
+
+// Partitions, leaders, replicas, ISR, log start/end and configs of `topics`.
+// Errors: kNotFound for a topic the cluster lacks, kUnavailable on timeout.
+Result<std::vector<TopicInfo>> DescribeTopics(const KafkaConfig& config, const std::vector<std::string>& topics,
+                                              std::chrono::milliseconds timeout);
+
+// One partition of a consumer group: what it committed and where the log ends.
+struct GroupPartitionLag {
+  std::string group;  // without the prefix
+  TopicPartition tp;
+  int64_t committed = -1;  // -1: the group has committed nothing for it
+  int64_t end = 0;
+  int64_t lag() const { return committed < 0 ? end : end - committed; }
+};
+
+// Committed offset, log end and lag of each group in `groups` (group id -> the
+// topics it reads), for every partition of those topics.
+Result<std::vector<GroupPartitionLag>> GroupLag(const KafkaConfig& config,
+                                                const std::vector<std::pair<std::string, std::vector<std::string>>>& groups,
+                                                std::chrono::milliseconds timeout);
 
 }  // namespace orderflow::eventstore

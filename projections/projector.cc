@@ -22,6 +22,9 @@ Projector::~Projector() {
 Status Projector::Drain() {
   if (!commit_.valid()) return Status::Ok();
   Status s = commit_.get();
+  if (s.ok() && options_.commit_for_operators) {
+    reader_.CommitForOperators({in_flight_->next_offsets().begin(), in_flight_->next_offsets().end()});
+  }
   in_flight_.reset();
   return s;
 }
@@ -76,6 +79,24 @@ Result<size_t> Projector::Step() {
   if (options_.accept) std::erase_if(*records, [this](const eventstore::Record& r) { return !options_.accept(r); });
   if (records->empty()) {
     ORDERFLOW_RETURN_IF_ERROR(Drain());
+    // Transaction markers are never handed out: step the stored offsets over
+    // them when nothing came (time travel drops records, so it may not).
+    if (polled == 0 && !options_.accept) {
+      Offsets positions;
+      for (const auto& [tp, position] : reader_.Positions(partitions_)) {
+        if (position >= 0) positions[tp] = position;
+      }
+      auto stored = store_.GetOffsets();
+      if (!stored.ok()) return stored.status();
+      std::vector<std::pair<eventstore::TopicPartition, int64_t>> moved;
+      for (const auto& [tp, position] : positions) {
+        if (!stored->count(tp) || stored->at(tp) < position) moved.emplace_back(tp, position);
+      }
+      if (!moved.empty()) {
+        ORDERFLOW_RETURN_IF_ERROR(store_.AdvanceOffsets(positions));
+        if (options_.commit_for_operators) reader_.CommitForOperators(moved);
+      }
+    }
     return polled;
   }
   auto prepared = store_.Prepare(*records, in_flight_ ? &*in_flight_ : nullptr);

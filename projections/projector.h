@@ -40,6 +40,9 @@ struct ProjectorOptions {
   // If set, a batch commits only once this returns for its next offsets (the
   // log is durable that far: `orderflow up` on the embedded broker).
   std::function<Status(const Offsets&)> wait_durable;
+  // After each commit, also commit the offsets to the reader's consumer group
+  // (information for operators: `orderflow lag`). Live projectors set it; replay does not.
+  bool commit_for_operators = false;
 };
 
 // Counters another thread may read while the projector runs (metrics).

@@ -524,6 +524,29 @@ Status ProjectionStore::Commit(const PreparedBatch& prepared) {
   return Status::Ok();
 }
 
+Status ProjectionStore::AdvanceOffsets(const Offsets& positions) {
+  rocksdb::WriteBatch batch;
+  Offsets moved;
+  {
+    std::lock_guard lock(impl_->offsets_mu);
+    for (const auto& [tp, offset] : positions) {
+      auto it = impl_->offsets.find(tp);
+      if (it != impl_->offsets.end() && it->second >= offset) continue;
+      std::string value;
+      PutBE64(&value, static_cast<uint64_t>(offset));
+      ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(impl_->cf(kMeta), OffsetKey(tp), value), "advance offsets"));
+      moved[tp] = offset;
+    }
+  }
+  if (moved.empty()) return Status::Ok();
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch), "advance offsets"));
+  std::lock_guard lock(impl_->offsets_mu);
+  for (const auto& [tp, offset] : moved) impl_->offsets[tp] = std::max(impl_->offsets[tp], offset);
+  ++impl_->commit_count;
+  impl_->committed.notify_all();
+  return Status::Ok();
+}
+
 uint64_t ProjectionStore::CommitCount() const {
   std::lock_guard lock(impl_->offsets_mu);
   return impl_->commit_count;

@@ -166,6 +166,11 @@ class ProjectionStore {
   // Next offset to consume per partition, as last committed.
   Result<Offsets> GetOffsets() const;
 
+  // Moves the stored offset of each partition in `positions` forward to the
+  // given one where it is behind, changing no state: for offsets the consumer
+  // stepped over without a record (transaction markers, aborted records).
+  Status AdvanceOffsets(const Offsets& positions);
+
   // Current state of one order; nullopt if unknown.
   Result<std::optional<domain::OrderState>> GetOrder(const std::string& order_id) const;
 

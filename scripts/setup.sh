@@ -16,6 +16,7 @@ packages=(
   libcpp-httplib-dev prometheus-cpp-dev
   chromium wrk
   clang libclang-rt-14-dev
+  openjdk-17-jre-headless maven
 )
 
 missing=()
@@ -24,6 +25,12 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Java and Maven run Apache Kafka (scripts/kafka.sh). A machine with its own
+# JDK and Maven (another vendor's, on the PATH) keeps them.
+command -v java >/dev/null && missing=("${missing[@]/openjdk-17-jre-headless/}")
+command -v mvn >/dev/null && missing=("${missing[@]/maven/}")
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -v '^$' || true)
 
 # Node.js and npm for the browser test (playwright-core). A machine that has
 # them from elsewhere (NodeSource) keeps them; Debian's npm conflicts with those.

@@ -351,27 +351,40 @@ std::unique_ptr<Reactor> MakeNotificationReactor(std::string outbox_path) {
   return std::make_unique<NotificationReactor>(std::move(outbox_path));
 }
 
-Result<std::unique_ptr<ServiceRunner>> MakeLifecycleService(ServiceOptions options, const domain::Catalog& catalog,
-                                                            const LifecycleConfig& config) {
+std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& name) {
   using eventstore::kNotificationsHighTopic;
   using eventstore::kNotificationsLowTopic;
+  if (name == "inventory") return {{kOrdersTopic, kInventoryTopic}};
+  if (name == "notification") return {{kNotificationsHighTopic}, {kNotificationsLowTopic}, {kOrdersTopic}};
+  if (name == "payment" || name == "shipping" || name == "delivery") return {{kOrdersTopic}};
+  return {};
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> ConsumerGroups() {
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  for (const std::string& name : LifecycleServiceNames()) {
+    const auto inputs = LifecycleServiceInputs(name);
+    for (size_t i = 0; i < inputs.size(); ++i) groups.emplace_back(ServiceGroupId(name, i, inputs.size()), inputs[i]);
+  }
+  groups.emplace_back("orderflow-projector", std::vector<std::string>{kOrdersTopic});
+  return groups;
+}
+
+Result<std::unique_ptr<ServiceRunner>> MakeLifecycleService(ServiceOptions options, const domain::Catalog& catalog,
+                                                            const LifecycleConfig& config) {
   std::unique_ptr<Reactor> reactor;
   const std::string& name = options.name;
+  options.inputs = LifecycleServiceInputs(name);
   if (name == "payment") {
     reactor = MakePaymentReactor(config.payment);
-    options.inputs = {{kOrdersTopic}};
   } else if (name == "inventory") {
     reactor = MakeInventoryReactor(catalog);
-    options.inputs = {{kOrdersTopic, kInventoryTopic}};
   } else if (name == "shipping") {
     reactor = MakeShippingReactor();
-    options.inputs = {{kOrdersTopic}};
   } else if (name == "delivery") {
     reactor = MakeDeliveryReactor(config.transit_delay);
-    options.inputs = {{kOrdersTopic}};
   } else if (name == "notification") {
     reactor = MakeNotificationReactor(options.data_dir + "/outbox.log");
-    options.inputs = {{kNotificationsHighTopic}, {kNotificationsLowTopic}, {kOrdersTopic}};
   } else {
     return Status::InvalidArgument("unknown service '" + name +
                                    "' (payment, inventory, shipping, delivery, notification, projector)");

@@ -33,6 +33,15 @@ inline const std::vector<std::string>& LifecycleServiceNames() {
   return names;
 }
 
+// Input topics of lifecycle service `name`, one list per priority class
+// (empty for an unknown name).
+std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& name);
+
+// Every consumer group orderflow's services and the projector of `orderflow up`
+// use (without the topic prefix), with the topics each reads: what `orderflow
+// lag` shows.
+std::vector<std::pair<std::string, std::vector<std::string>>> ConsumerGroups();
+
 struct LifecycleConfig {
   PaymentRules payment;
   std::chrono::milliseconds transit_delay{0};

@@ -17,6 +17,10 @@
 #include "projections/order_record.h"
 
 namespace orderflow::services {
+
+std::string ServiceGroupId(const std::string& name, size_t index, size_t classes) {
+  return "orderflow-" + name + (classes > 1 ? "-" + std::to_string(index) : "");
+}
 namespace {
 
 // Keys of the service store (one column family):
@@ -72,6 +76,34 @@ struct ServiceRunner::Impl {
   // Records whose handler threw, with the failed attempts and the last error:
   // retried from the stored offsets until kMaxAttempts, then dead-lettered.
   std::map<std::pair<eventstore::TopicPartition, int64_t>, std::pair<int, std::string>> failures;
+
+  // Kafka never hands out transaction markers (exactly-once mode) or aborted
+  // records, so a partition whose last offset is a marker would stay "behind"
+  // by one forever. When a poll brought nothing, store each consumer position
+  // that is past the stored offset: every record before it has been processed,
+  // and the offsets in between hold no records, so no state changes with them.
+  Status StepOverMarkers() {
+    rocksdb::WriteBatch batch;
+    std::vector<std::vector<std::pair<eventstore::TopicPartition, int64_t>>> moved(readers.size());
+    bool any = false;
+    for (size_t i = 0; i < readers.size(); ++i) {
+      for (const auto& [tp, position] : readers[i]->Positions()) {
+        auto it = offsets.find(tp);
+        if (position <= (it == offsets.end() ? 0 : it->second)) continue;
+        batch.Put(OffsetKey(tp), BE64(position)).PermitUncheckedError();
+        moved[i].emplace_back(tp, position);
+        any = true;
+      }
+    }
+    if (!any) return Status::Ok();
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(db->Write(rocksdb::WriteOptions(), &batch), "write offsets"));
+    std::lock_guard lock(offsets_mu);
+    for (size_t i = 0; i < readers.size(); ++i) {
+      for (const auto& [tp, position] : moved[i]) offsets[tp] = position;
+      readers[i]->CommitForOperators(moved[i]);
+    }
+    return Status::Ok();
+  }
 
   // Reads the committed reactor state and offsets, and hands the state to the reactor.
   Status LoadState() {
@@ -332,7 +364,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     if (impl.readers.empty()) {
       for (size_t i = 0; i < options_.inputs.size(); ++i) {
-        std::string group = "orderflow-" + options_.name + (options_.inputs.size() > 1 ? "-" + std::to_string(i) : "");
+        std::string group = ServiceGroupId(options_.name, i, options_.inputs.size());
         auto reader = eventstore::GroupReader::Create(
             options_.kafka, group, "orderflow-" + options_.name + "-" + options_.instance, options_.inputs[i],
             [&impl](const eventstore::TopicPartition& tp) {
@@ -459,7 +491,10 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       }
       return batch_status;
     }
-    if (next.empty() && ctx.outputs().empty() && ctx.dead_letters().empty()) continue;  // idle tick
+    if (next.empty() && ctx.outputs().empty() && ctx.dead_letters().empty()) {  // idle tick
+      if (records.empty()) ORDERFLOW_RETURN_IF_ERROR(impl.StepOverMarkers());
+      continue;
+    }
 
     process_us_ += std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - process_start).count();
     // Side effects, then outputs acknowledged by the broker, then state and
@@ -542,6 +577,15 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     {
       std::lock_guard lock(impl.offsets_mu);
       for (const auto& [tp, offset] : next) impl.offsets[tp] = offset;
+    }
+    // The same offsets to the consumer groups, for operators' tools only.
+    for (size_t i = 0; i < impl.readers.size(); ++i) {
+      std::vector<std::pair<eventstore::TopicPartition, int64_t>> committed;
+      for (const auto& [tp, offset] : next) {
+        const auto& topics = options_.inputs[i];
+        if (std::find(topics.begin(), topics.end(), tp.topic) != topics.end()) committed.emplace_back(tp, offset);
+      }
+      impl.readers[i]->CommitForOperators(committed);
     }
     std::erase_if(impl.failures, [&](const auto& f) {
       auto it = impl.offsets.find(f.first.first);

@@ -25,6 +25,10 @@
 
 namespace orderflow::services {
 
+// The consumer group of input class `index` (of `classes`) of service `name`:
+// "orderflow-NAME", or "orderflow-NAME-INDEX" for a service with several classes.
+std::string ServiceGroupId(const std::string& name, size_t index, size_t classes);
+
 // What a reactor sees and produces while one batch is processed.
 class BatchContext {
  public:

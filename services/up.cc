@@ -86,7 +86,9 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     auto started_broker = eventstore::EmbeddedBroker::Start(3);
     if (!started_broker.ok()) return started_broker.status();
     broker = std::move(started_broker).value();
-    ORDERFLOW_RETURN_IF_ERROR(broker->CreateTopics(topics));
+    std::vector<eventstore::TopicSpec> on_cluster = topics;
+    for (auto& t : on_cluster) t.name = eventstore::ClusterName(kafka, t.name);
+    ORDERFLOW_RETURN_IF_ERROR(broker->CreateTopics(on_cluster));
     kafka.brokers = broker->bootstraps();
   } else {
     ORDERFLOW_RETURN_IF_ERROR(
@@ -138,6 +140,7 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
   popts.topics = {eventstore::kOrdersTopic};
   popts.batch_size = options.batch_size;
   popts.dead_letters = dlq_producer->get();
+  popts.commit_for_operators = true;
   // With the embedded broker the archive is the log's durable copy: nothing
   // commits or is acknowledged before the archive holds it, so a killed
   // process restarts from an archive that covers every store.

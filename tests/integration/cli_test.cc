@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "tests/util/broker.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
 
@@ -14,6 +15,7 @@ namespace orderflow {
 namespace {
 
 using namespace std::chrono_literals;
+using orderflow::testing::Cat;
 using orderflow::testing::ChildProcess;
 using orderflow::testing::CommandResult;
 using orderflow::testing::OrderflowBinary;
@@ -96,33 +98,33 @@ TEST(CliTest, CatalogJsonListsSkusAndPrices) {
 // everything stopped.
 TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   TempDir dir;
-  ChildProcess broker({OrderflowBinary(), "broker", "--partitions", "3"}, dir.Sub("broker.log"));
-  const std::string brokers = broker.ReadLine(10s).value_or("");
-  ASSERT_FALSE(brokers.empty());
+  auto broker = testing::StartBroker(3);
+  ASSERT_NE(broker, nullptr);
+  const std::vector<std::string> brokers = broker->CliArgs();
   const std::string live = dir.Sub("live");
 
-  auto up = Orderflow({"up", "--http", "off", "--brokers", brokers, "--data-dir", live, "--simulate", "500", "--exit-when-done", "--json",
-                       "--log-level", "warn", "--projector-only"});
+  auto up = Orderflow(Cat({"up", "--http", "off", "--data-dir", live, "--simulate", "500", "--exit-when-done", "--json",
+                       "--log-level", "warn", "--projector-only"}, brokers));
   ASSERT_EQ(up.status, 0) << up.err;
   auto summary = nlohmann::json::parse(up.out);
   EXPECT_EQ(summary["orders_placed"], 500);
   EXPECT_EQ(summary["orders_by_status"]["placed"], 500);
 
-  auto placed = Orderflow({"order", "place", "--brokers", brokers, "--customer", "alice", "--item", "SKU-MUG:2", "--item",
-                     "SKU-KETTLE:1", "--json"});
+  auto placed = Orderflow(Cat({"order", "place", "--customer", "alice", "--item", "SKU-MUG:2", "--item",
+                     "SKU-KETTLE:1", "--json"}, brokers));
   ASSERT_EQ(placed.status, 0) << placed.err;
   const std::string id = nlohmann::json::parse(placed.out)["order_id"];
-  auto rejected = Orderflow({"order", "place", "--brokers", brokers, "--customer", "alice", "--item", "SKU-NOPE:1"});
+  auto rejected = Orderflow(Cat({"order", "place", "--customer", "alice", "--item", "SKU-NOPE:1"}, brokers));
   EXPECT_EQ(rejected.status, 1);
   EXPECT_NE(rejected.err.find("unknown SKU"), std::string::npos) << rejected.err;
 
   auto up2 = Orderflow(
-      {"up", "--http", "off", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"});
+      Cat({"up", "--http", "off", "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"}, brokers));
   ASSERT_EQ(up2.status, 0) << up2.err;
-  auto cancel = Orderflow({"order", "cancel", id, "--brokers", brokers, "--data-dir", live});
+  auto cancel = Orderflow(Cat({"order", "cancel", id, "--data-dir", live}, brokers));
   ASSERT_EQ(cancel.status, 0) << cancel.err;
   auto up3 = Orderflow(
-      {"up", "--http", "off", "--brokers", brokers, "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"});
+      Cat({"up", "--http", "off", "--data-dir", live, "--exit-when-done", "--log-level", "warn", "--projector-only"}, brokers));
   ASSERT_EQ(up3.status, 0) << up3.err;
 
   // Services stopped: history and get read the local store.
@@ -170,19 +172,19 @@ TEST(CliTest, BrokerUpReplayDigestAndHistoryAgree) {
   EXPECT_EQ(none.out, "");
   EXPECT_NE(none.err.find("no orders of customer nobody-at-all"), std::string::npos) << none.err;
 
-  auto refused = Orderflow({"order", "cancel", id, "--brokers", brokers, "--data-dir", live});
+  auto refused = Orderflow(Cat({"order", "cancel", id, "--data-dir", live}, brokers));
   EXPECT_EQ(refused.status, 1);
   EXPECT_NE(refused.err.find("already cancelled"), std::string::npos) << refused.err;
 
   auto digest = Orderflow({"digest", "--data-dir", live});
   ASSERT_EQ(digest.status, 0);
-  auto replay = Orderflow({"replay", "--brokers", brokers, "--data-dir", dir.Sub("replayed"), "--json"});
+  auto replay = Orderflow(Cat({"replay", "--data-dir", dir.Sub("replayed"), "--json"}, brokers));
   ASSERT_EQ(replay.status, 0) << replay.err;
   auto replayed = nlohmann::json::parse(replay.out);
   EXPECT_EQ(replayed["events"], 502);
   EXPECT_EQ(replayed["digest"].get<std::string>() + "\n", digest.out);
 
-  auto again = Orderflow({"replay", "--brokers", brokers, "--data-dir", dir.Sub("replayed")});
+  auto again = Orderflow(Cat({"replay", "--data-dir", dir.Sub("replayed")}, brokers));
   EXPECT_EQ(again.status, 1);
   EXPECT_NE(again.err.find("not empty"), std::string::npos);
 }
@@ -199,14 +201,14 @@ namespace {
 // is done, instead of waiting for partitions that are not its own.
 TEST(CliTest, UpExitsWhenDoneBesideAnotherInstanceOfAService) {
   TempDir dir;
-  ChildProcess broker({OrderflowBinary(), "broker", "--partitions", "4"}, dir.Sub("broker.log"));
-  const std::string brokers = broker.ReadLine(10s).value_or("");
-  ASSERT_FALSE(brokers.empty());
-  ChildProcess shipping({OrderflowBinary(), "service", "shipping", "--instance", "2", "--brokers", brokers, "--data-dir",
-                         dir.Sub("shipping-2"), "--transit-ms", "0"},
+  auto broker = testing::StartBroker(4);
+  ASSERT_NE(broker, nullptr);
+  const std::vector<std::string> brokers = broker->CliArgs();
+  ChildProcess shipping(Cat({OrderflowBinary(), "service", "shipping", "--instance", "2", "--data-dir",
+                         dir.Sub("shipping-2"), "--transit-ms", "0"}, brokers),
                         dir.Sub("shipping.log"));
-  auto up = Orderflow({"up", "--http", "off", "--brokers", brokers, "--data-dir", dir.Sub("up"), "--simulate", "300",
-                       "--exit-when-done", "--json", "--transit-ms", "0", "--log-level", "warn"},
+  auto up = Orderflow(Cat({"up", "--http", "off", "--data-dir", dir.Sub("up"), "--simulate", "300",
+                       "--exit-when-done", "--json", "--transit-ms", "0", "--log-level", "warn"}, brokers),
                       120s);
   ASSERT_EQ(up.status, 0) << up.err;
   auto summary = nlohmann::json::parse(up.out);
@@ -221,8 +223,9 @@ TEST(CliTest, UpExitsWhenDoneBesideAnotherInstanceOfAService) {
 TEST(CliTest, UpRunsTheWholeLifecycleAndAnalyticsAgree) {
   TempDir dir;
   const std::string data = dir.Sub("data");
-  auto up = Orderflow({"up", "--http", "127.0.0.1:0", "--simulate", "5000", "--exit-when-done", "--json", "--transit-ms", "0", "--data-dir",
-                       data, "--log-level", "warn"},
+  auto up = Orderflow(Cat({"up", "--http", "127.0.0.1:0", "--simulate", "5000", "--exit-when-done", "--json", "--transit-ms",
+                           "0", "--data-dir", data, "--log-level", "warn"},
+                          testing::UpBrokerArgs()),
                       240s);
   ASSERT_EQ(up.status, 0) << up.err;
   auto summary = nlohmann::json::parse(up.out);
@@ -267,8 +270,9 @@ namespace {
 // broker accepts them (without atomicity), and the outcome is the same.
 TEST(CliTest, ExactlyOnceModeCompletesEveryOrder) {
   TempDir dir;
-  auto up = Orderflow({"up", "--http", "off", "--simulate", "300", "--exit-when-done", "--json", "--transit-ms", "0", "--exactly-once",
-                       "--data-dir", dir.Sub("data"), "--log-level", "warn"},
+  auto up = Orderflow(Cat({"up", "--http", "off", "--simulate", "300", "--exit-when-done", "--json", "--transit-ms", "0",
+                           "--exactly-once", "--data-dir", dir.Sub("data"), "--log-level", "warn"},
+                          testing::UpBrokerArgs()),
                       120s);
   ASSERT_EQ(up.status, 0) << up.err;
   auto summary = nlohmann::json::parse(up.out);

@@ -13,6 +13,7 @@
 #include "replay/replay.h"
 #include "services/order_service.h"
 #include "services/simulator.h"
+#include "tests/util/broker.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
 
@@ -36,10 +37,9 @@ int64_t StoredTotal(const std::string& dir) {
 TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
   TempDir dir;
   const std::string log = dir.Sub("stderr.log");
-  ChildProcess broker({OrderflowBinary(), "broker", "--partitions", "4"}, log);
-  const std::string brokers = broker.ReadLine(10s).value_or("");
-  ASSERT_FALSE(brokers.empty()) << "broker printed no bootstrap list";
-  eventstore::KafkaConfig config{brokers, {}};
+  auto broker = testing::StartBroker(4);
+  ASSERT_NE(broker, nullptr);
+  const eventstore::KafkaConfig config = broker->config();
 
   // Orders flow while the projector is killed: ~6,000 events over ~3 s.
   const auto catalog = domain::Catalog::Demo();
@@ -79,9 +79,8 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
   });
 
   const std::string live = dir.Sub("live");
-  const std::vector<std::string> projector_argv = {OrderflowBinary(), "service",   "projector",
-                                                   "--brokers",       brokers,     "--data-dir",
-                                                   live,              "--batch-size", "100"};
+  const std::vector<std::string> projector_argv =
+      testing::Cat({OrderflowBinary(), "service", "projector", "--data-dir", live, "--batch-size", "100"}, broker->CliArgs());
   std::mt19937 rng(12345);
   int kills = 0;
   int mid_stream_kills = 0;

@@ -21,6 +21,7 @@
 #include "tests/util/broker.h"
 #include "tests/util/events.h"
 #include "tests/util/temp_dir.h"
+#include "tests/util/up_invariants.h"
 
 namespace orderflow {
 namespace {
@@ -105,7 +106,7 @@ class BrokerFaultTest : public ::testing::TestWithParam<Fault> {};
 
 TEST_P(BrokerFaultTest, EveryOrderFinishesDigestEqualsReplayNoNotificationTwice) {
   const Fault& fault = GetParam();
-  auto broker = testing::StartBroker(3);
+  auto broker = testing::StartEmbeddedBroker(3);
   ASSERT_TRUE(broker);
   const auto kafka = testing::ConfigFor(*broker);
   TempDir dir;
@@ -126,36 +127,7 @@ TEST_P(BrokerFaultTest, EveryOrderFinishesDigestEqualsReplayNoNotificationTwice)
   if (injector.joinable()) injector.join();
   ASSERT_TRUE(summary.ok()) << fault.name << ": " << summary.status().ToString();
   EXPECT_EQ(summary->orders_placed, 2000u);
-  EXPECT_EQ(summary->delivered + summary->cancelled, 2000u) << fault.name;
-  EXPECT_GT(summary->delivered, 0u);
-
-  // The projection equals a clean replay of the log the faults produced.
-  replay::ReplayOptions replay;
-  replay.kafka = kafka;
-  replay.data_dir = dir.Sub("replayed");
-  auto replayed = replay::Replay(replay);
-  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
-  // The live projection stopped at the log's end (nothing was appended after
-  // it stopped), and holds what a replay to that end holds.
-  {
-    auto live = projections::ProjectionStore::Open(options.data_dir, {});
-    ASSERT_TRUE(live.ok()) << live.status().ToString();
-    auto live_offsets = (*live)->GetOffsets();
-    ASSERT_TRUE(live_offsets.ok()) << live_offsets.status().ToString();
-    for (const auto& [tp, end] : replayed->end) {
-      const int64_t have = live_offsets->count(tp) ? live_offsets->at(tp) : 0;
-      EXPECT_EQ(have, end) << fault.name << ": the live projection of " << tp.topic << "/" << tp.partition
-                           << " stopped before the log's end";
-    }
-  }
-  EXPECT_EQ(replayed->digest, summary->digest) << fault.name;
-
-  // Each notification was sent once (the outbox).
-  std::map<std::string, int> sent;
-  std::ifstream outbox(options.data_dir + "/services/notification/outbox.log");
-  for (std::string line; std::getline(outbox, line);) sent[line.substr(line.rfind('\t') + 1)] += 1;
-  EXPECT_GE(sent.size(), 2000u);
-  for (const auto& [id, times] : sent) ASSERT_EQ(times, 1) << "notification " << id << " sent " << times << " times";
+  testing::CheckUpInvariants(fault.name, options, *summary, 2000, dir.Sub("replayed"));
 }
 
 class NoopReactor final : public services::Reactor {};
@@ -165,7 +137,7 @@ class NoopReactor final : public services::Reactor {};
 // leader is stuck) is recreated by the runner's stall watchdog, and the
 // records behind it are consumed by the new consumer.
 TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
-  auto broker = testing::StartBroker(1);
+  auto broker = testing::StartEmbeddedBroker(1);
   ASSERT_TRUE(broker);
   const auto kafka = testing::ConfigFor(*broker);
   TempDir dir;

@@ -15,6 +15,7 @@
 #include "eventstore/kafka.h"
 #include "eventstore/topics.h"
 #include "services/up.h"
+#include "tests/util/broker.h"
 #include "tests/util/temp_dir.h"
 
 namespace orderflow {
@@ -31,6 +32,11 @@ class RunningUp {
  public:
   explicit RunningUp(services::UpOptions options) {
     options.data_dir = dir_.Sub("data");
+    if (!testing::RealKafka().empty()) {
+      broker_ = testing::StartBroker(options.partitions);
+      if (broker_) options.kafka = broker_->config();
+    }
+    kafka_ = options.kafka;
     std::promise<services::UpEndpoints> ready;
     auto ready_future = ready.get_future();
     thread_ = std::thread([this, options, &ready] {
@@ -65,7 +71,9 @@ class RunningUp {
   // Sum of the high watermarks of orders.events: grows with every append.
   int64_t LogEnd() {
     if (!reader_) {
-      auto reader = eventstore::Reader::Create({endpoints_.brokers, {}}, "http-test-watermarks");
+      eventstore::KafkaConfig kafka = kafka_;
+      kafka.brokers = endpoints_.brokers;
+      auto reader = eventstore::Reader::Create(kafka, "http-test-watermarks");
       EXPECT_TRUE(reader.ok());
       reader_ = std::move(reader).value();
     }
@@ -81,6 +89,8 @@ class RunningUp {
   }
 
  private:
+  std::unique_ptr<testing::TestBroker> broker_;  // real Kafka only; outlives the thread
+  eventstore::KafkaConfig kafka_;
   TempDir dir_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
 #include "projections/projector.h"
 #include "projections/snapshot.h"
@@ -73,7 +74,7 @@ class OrderLog {
   }
 
   const domain::Catalog catalog_ = domain::Catalog::Demo();
-  std::unique_ptr<eventstore::EmbeddedBroker> broker_;
+  std::unique_ptr<testing::TestBroker> broker_;
   eventstore::KafkaConfig config_;
   std::unique_ptr<eventstore::Producer> producer_;
   services::OrderService orders_;
@@ -145,6 +146,12 @@ TEST(PipelineTest, RunUpPlacesAndProjectsEverySimulatedOrder) {
   options.exit_when_done = true;
   options.partitions = 3;
   options.lifecycle = false;
+  std::unique_ptr<orderflow::testing::TestBroker> broker;  // real Kafka only; else up starts the embedded one
+  if (!orderflow::testing::RealKafka().empty()) {
+    broker = orderflow::testing::StartBroker(3);
+    ASSERT_NE(broker, nullptr);
+    options.kafka = broker->config();
+  }
   std::atomic<bool> stop{false};
   std::string brokers;
   auto summary = services::RunUp(options, domain::Catalog::Demo(), stop,

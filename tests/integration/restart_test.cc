@@ -15,6 +15,7 @@
 #include "projections/log_archive.h"
 #include "projections/store.h"
 #include "replay/replay.h"
+#include "tests/util/broker.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
 
@@ -23,6 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using testing::Cat;
 using testing::ChildProcess;
 using testing::OrderflowBinary;
 using testing::RunCommand;
@@ -127,43 +129,44 @@ TEST(RestartTest, UpOnTheEmbeddedBrokerStoppedThreeTimesMidRunLosesNothing) {
 
 TEST(RestartTest, LogExportAndImportMoveTheWholeLogToAnotherCluster) {
   TempDir dir;
-  ChildProcess a({OrderflowBinary(), "broker", "--partitions", "3"}, dir.Sub("a.log"));
-  const std::string brokers_a = a.ReadLine(10s).value_or("");
-  ASSERT_FALSE(brokers_a.empty());
-  auto up = Orderflow({"up", "--http", "off", "--brokers", brokers_a, "--data-dir", dir.Sub("live"), "--simulate",
-                       "300", "--transit-ms", "0", "--exit-when-done", "--json", "--log-level", "warn"});
+  auto a_broker = testing::StartBroker(3);
+  ASSERT_NE(a_broker, nullptr);
+  const std::vector<std::string> brokers_a = a_broker->CliArgs();
+  auto up = Orderflow(Cat({"up", "--http", "off", "--data-dir", dir.Sub("live"), "--simulate",
+                       "300", "--transit-ms", "0", "--exit-when-done", "--json", "--log-level", "warn"}, brokers_a));
   ASSERT_EQ(up.status, 0) << up.err;
   const std::string digest = json::parse(up.out)["digest"];
 
   const std::string file = dir.Sub("orders.oflog");
-  auto exported = Orderflow({"log", "export", file, "--brokers", brokers_a, "--json"});
+  auto exported = Orderflow(Cat({"log", "export", file, "--json"}, brokers_a));
   ASSERT_EQ(exported.status, 0) << exported.err;
   const uint64_t records = json::parse(exported.out)["exported"];
   EXPECT_GT(records, 300u * 5);
 
-  ChildProcess b({OrderflowBinary(), "broker", "--partitions", "3"}, dir.Sub("b.log"));
-  const std::string brokers_b = b.ReadLine(10s).value_or("");
-  ASSERT_FALSE(brokers_b.empty());
-  auto imported = Orderflow({"log", "import", file, "--brokers", brokers_b, "--json"});
+  auto b_broker = testing::StartBroker(3);
+  ASSERT_NE(b_broker, nullptr);
+  const std::vector<std::string> brokers_b = b_broker->CliArgs();
+  auto imported = Orderflow(Cat({"log", "import", file, "--json"}, brokers_b));
   ASSERT_EQ(imported.status, 0) << imported.err;
   EXPECT_EQ(json::parse(imported.out)["imported"], records);
-  auto replayed = Orderflow({"replay", "--brokers", brokers_b, "--data-dir", dir.Sub("replayed"), "--json"});
+  auto replayed = Orderflow(Cat({"replay", "--data-dir", dir.Sub("replayed"), "--json"}, brokers_b));
   ASSERT_EQ(replayed.status, 0) << replayed.err;
   EXPECT_EQ(json::parse(replayed.out)["digest"], digest);
 
   // Into a cluster that already has records: refused, nothing appended.
-  auto again = Orderflow({"log", "import", file, "--brokers", brokers_b});
+  auto again = Orderflow(Cat({"log", "import", file}, brokers_b));
   EXPECT_EQ(again.status, 1);
   EXPECT_NE(again.err.find("already holds"), std::string::npos) << again.err;
   // Not an export, or a truncated one: refused with the reason.
   { std::ofstream(dir.Sub("junk")) << "hello"; }
-  auto junk = Orderflow({"log", "import", dir.Sub("junk"), "--brokers", brokers_b});
+  auto junk = Orderflow(Cat({"log", "import", dir.Sub("junk")}, brokers_b));
   EXPECT_EQ(junk.status, 1);
   EXPECT_NE(junk.err.find("is not an orderflow log export"), std::string::npos) << junk.err;
   std::filesystem::resize_file(file, std::filesystem::file_size(file) / 2);
-  ChildProcess c({OrderflowBinary(), "broker", "--partitions", "3"}, dir.Sub("c.log"));
-  const std::string brokers_c = c.ReadLine(10s).value_or("");
-  auto truncated = Orderflow({"log", "import", file, "--brokers", brokers_c});
+  auto c_broker = testing::StartBroker(3);
+  ASSERT_NE(c_broker, nullptr);
+  const std::vector<std::string> brokers_c = c_broker->CliArgs();
+  auto truncated = Orderflow(Cat({"log", "import", file}, brokers_c));
   EXPECT_EQ(truncated.status, 1);
   EXPECT_NE(truncated.err.find("damaged"), std::string::npos) << truncated.err;
 }

@@ -1,28 +1,64 @@
-// An embedded broker with orderflow's topics, for integration tests.
+// The broker an integration test runs against: the embedded broker, or, when
+// $ORDERFLOW_TEST_BROKER is "kafka" (the `kafka.` tests in ctest), the real
+// Apache Kafka whose bootstrap list scripts/test.sh puts in $ORDERFLOW_TEST_KAFKA (one broker per test run, shared by every test;
+// each TestBroker gets topics of its own under a unique topic prefix).
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <memory>
+#include <string>
+#include <vector>
 
-#include "eventstore/embedded_broker.h"
 #include "eventstore/kafka.h"
-#include "eventstore/topics.h"
+
+struct rd_kafka_mock_cluster_s;
+
+namespace orderflow::eventstore {
+class EmbeddedBroker;
+}
 
 namespace orderflow::testing {
 
-inline std::unique_ptr<eventstore::EmbeddedBroker> StartBroker(int partitions = 4) {
-  auto broker = eventstore::EmbeddedBroker::Start(3);
-  EXPECT_TRUE(broker.ok()) << broker.status().ToString();
-  if (!broker.ok()) return nullptr;
-  EXPECT_TRUE((*broker)->CreateTopics(eventstore::DefaultTopics(partitions)).ok());
-  return std::move(broker).value();
-}
+class TestBroker {
+ public:
+  ~TestBroker();
+  TestBroker(const TestBroker&) = delete;
+  TestBroker& operator=(const TestBroker&) = delete;
 
-inline eventstore::KafkaConfig ConfigFor(const eventstore::EmbeddedBroker& broker) {
-  eventstore::KafkaConfig config;
-  config.brokers = broker.bootstraps();
-  return config;
-}
+  // "127.0.0.1:port,..." for --brokers.
+  const std::string& bootstraps() const { return config_.brokers; }
+  // Kafka settings for in-process clients (bootstrap list and topic prefix).
+  const eventstore::KafkaConfig& config() const { return config_; }
+  // The same for the orderflow binary: {"--brokers", B} plus {"--topic-prefix", P} on real Kafka.
+  std::vector<std::string> CliArgs() const;
+  // True on real Kafka.
+  bool real() const { return embedded_ == nullptr; }
+  // The embedded broker's mock cluster, for fault injection; nullptr on real Kafka.
+  rd_kafka_mock_cluster_s* mock_cluster() const;
+
+ private:
+  friend std::unique_ptr<TestBroker> StartBroker(int partitions);
+  friend std::unique_ptr<TestBroker> StartEmbeddedBroker(int partitions);
+  TestBroker() = default;
+  std::unique_ptr<eventstore::EmbeddedBroker> embedded_;
+  eventstore::KafkaConfig config_;
+};
+
+// The bootstrap list of the real Kafka the suite runs against, or "" for the embedded broker.
+std::string RealKafka();
+
+// orderflow's topics with `partitions` partitions each, on the embedded broker,
+// or on the real Kafka (under a prefix unique to this call, deleted again when
+// the TestBroker goes). Fails the test and returns nullptr if it cannot start.
+std::unique_ptr<TestBroker> StartBroker(int partitions = 4);
+
+// Always the embedded broker: for tests built on its fault injection or its limits.
+std::unique_ptr<TestBroker> StartEmbeddedBroker(int partitions = 4);
+
+inline eventstore::KafkaConfig ConfigFor(const TestBroker& broker) { return broker.config(); }
+
+// {"--brokers", B, "--topic-prefix", P} when the suite runs on real Kafka, else
+// {} (the orderflow command starts its own embedded broker). Each call on
+// real Kafka names a new prefix: one per command sequence that shares a log.
+std::vector<std::string> UpBrokerArgs();
 
 }  // namespace orderflow::testing

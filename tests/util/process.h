@@ -10,6 +10,12 @@
 
 namespace orderflow::testing {
 
+// `a` followed by `b`: a command line plus the broker's arguments.
+inline std::vector<std::string> Cat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 // Path of the orderflow binary under test (set by CMake).
 std::string OrderflowBinary();
 

@@ -1,0 +1,92 @@
+#include "cli/common.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace po = boost::program_options;
+
+namespace orderflow::cli {
+namespace {
+
+std::string DefaultTopicPrefix() {
+  const char* env = std::getenv("ORDERFLOW_TOPIC_PREFIX");
+  return env == nullptr ? "" : env;
+}
+
+po::options_description CommonOptions(Common& c, const char* default_level) {
+  po::options_description desc("Common options");
+  desc.add_options()
+      ("help,h", po::bool_switch(&c.help), "show this help and exit")
+      ("brokers", po::value(&c.brokers)->value_name("LIST"), "Kafka bootstrap servers, host:port[,host:port...]")
+      ("data-dir", po::value(&c.data_dir)->default_value("orderflow-data")->value_name("DIR"),
+       "local state directory (RocksDB)")
+      ("kafka", po::value(&c.kafka)->composing()->value_name("PROP=VALUE"),
+       "librdkafka property, repeatable (e.g. --kafka security.protocol=ssl)")
+      ("topic-prefix", po::value(&c.topic_prefix)->default_value(DefaultTopicPrefix(), DefaultTopicPrefix())->value_name("PREFIX"),
+       "prefix of orderflow's topic and consumer group names on the cluster, so several deployments share one"
+       " (default: $ORDERFLOW_TOPIC_PREFIX, else none)")
+      ("log-level", po::value(&c.log_level)->default_value(default_level)->value_name("LEVEL"),
+       "trace, debug, info, warn, error or off")
+      ("catalog", po::value(&c.catalog_file)->value_name("FILE"),
+       "catalog file, lines of SKU,name,price_minor,stock (default: the built-in demo catalog)")
+      ("json", po::bool_switch(&c.json), "machine-readable JSON output");
+  return desc;
+}
+
+}  // namespace
+
+bool Parse(const std::vector<std::string>& args, const std::string& usage, po::options_description specific,
+           const po::positional_options_description& positional, Parsed& out, const char* default_level) {
+  po::options_description all;
+  all.add(specific).add(CommonOptions(out.common, default_level));
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), out.vm);
+    po::notify(out.vm);
+  } catch (const po::error& e) {
+    throw UsageError{e.what()};
+  }
+  if (out.common.help) {
+    std::cout << "Usage: " << usage << "\n\n" << all << "\n";
+    return false;
+  }
+  auto level = spdlog::level::from_str(out.common.log_level);
+  if (level == spdlog::level::off && out.common.log_level != "off") {
+    throw UsageError{"unknown --log-level '" + out.common.log_level + "'"};
+  }
+  spdlog::set_level(level);
+  return true;
+}
+
+eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers) {
+  eventstore::KafkaConfig config;
+  config.brokers = c.brokers;
+  config.topic_prefix = c.topic_prefix;
+  for (char ch : c.topic_prefix) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') {
+      throw UsageError{"--topic-prefix may hold letters, digits, '.', '_' and '-' only (Kafka's topic name rules)"};
+    }
+  }
+  if (require_brokers && config.brokers.empty()) {
+    throw UsageError{"--brokers is required (the bootstrap list that `orderflow broker` or `orderflow up` prints)"};
+  }
+  for (const std::string& kv : c.kafka) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError{"--kafka expects PROP=VALUE, got '" + kv + "'"};
+    config.overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return config;
+}
+
+// Prints "orderflow: <message>" and returns 1.
+int Fail(const Status& status) {
+  std::cerr << "orderflow: " << status.ToString() << "\n";
+  return 1;
+}
+
+void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+}  // namespace orderflow::cli

@@ -1,0 +1,54 @@
+// What every orderflow command shares: the common options, parsing, the Kafka
+// settings they give, and how errors and JSON are printed.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+#include <string>
+#include <vector>
+
+#include "domain/status.h"
+#include "eventstore/kafka.h"
+
+namespace orderflow::cli {
+
+// A usage error: printed with a pointer to --help, exit code 2.
+struct UsageError {
+  std::string message;
+};
+
+struct Common {
+  std::string brokers;
+  std::string data_dir;
+  std::vector<std::string> kafka;
+  std::string topic_prefix;
+  std::string log_level;
+  std::string catalog_file;
+  bool json = false;
+  bool help = false;
+};
+
+struct Parsed {
+  Common common;
+  boost::program_options::variables_map vm;
+};
+
+// Parses `args` (after the command name) against `specific` + the common
+// options. Returns false if --help was printed; throws UsageError.
+bool Parse(const std::vector<std::string>& args, const std::string& usage,
+           boost::program_options::options_description specific,
+           const boost::program_options::positional_options_description& positional, Parsed& out,
+           const char* default_level = "warn");
+
+// The Kafka settings of the common options; throws UsageError when
+// `require_brokers` and --brokers is missing, or a --kafka is not PROP=VALUE.
+eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers);
+
+// Prints "orderflow: <message>" on stderr and returns 1.
+int Fail(const Status& status);
+
+// Prints `j` indented on stdout.
+void PrintJson(const nlohmann::json& j);
+
+}  // namespace orderflow::cli

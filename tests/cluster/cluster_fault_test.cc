@@ -1,0 +1,163 @@
+// Faults of a real 3-node KRaft cluster (every node broker + controller, on
+// loopback, started once for this binary with scripts/kafka.sh) while 5,000
+// orders flow at 500/s through every service of `orderflow up` in this process:
+// the broker leading most of orders.events SIGKILLed and restarted 10 s later,
+// the active controller SIGKILLed, two of three brokers down for 15 s. After
+// each: every acknowledged order in the log and terminal, the projection equal
+// to a clean replay, no notification twice (tests/util/up_invariants.h).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "eventstore/topics.h"
+#include "services/up.h"
+#include "tests/util/process.h"
+#include "tests/util/temp_dir.h"
+#include "tests/util/up_invariants.h"
+
+namespace orderflow {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RunCommand;
+using testing::TempDir;
+
+// The cluster, shared by every test of this binary.
+class Cluster : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    char dir[] = "/tmp/orderflow-cluster-test.XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    auto started = Script({"start", "--nodes", "3", "--port", "39092"}, 180s);
+    ASSERT_EQ(started.status, 0) << started.err;
+    bootstrap_ = started.out.substr(0, started.out.find('\n'));
+    ASSERT_FALSE(bootstrap_.empty());
+  }
+  void TearDown() override { Script({"stop"}, 60s); }
+
+  // Runs scripts/kafka.sh COMMAND ... --dir DIR.
+  testing::CommandResult Script(std::vector<std::string> args, std::chrono::milliseconds timeout) const {
+    args.insert(args.begin(), {"bash", std::string(ORDERFLOW_SOURCE_DIR) + "/scripts/kafka.sh"});
+    args.insert(args.end(), {"--dir", dir_});
+    return RunCommand(args, timeout);
+  }
+  const std::string& bootstrap() const { return bootstrap_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::string bootstrap_;
+};
+
+Cluster* g_cluster = nullptr;
+
+void KillNode(int node) {
+  auto r = g_cluster->Script({"kill", std::to_string(node)}, 30s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::cout << "SIGKILL node " << node << std::endl;
+}
+
+void StartNode(int node) {
+  auto r = g_cluster->Script({"start-node", std::to_string(node)}, 120s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::cout << "node " << node << " serving again" << std::endl;
+}
+
+// The node that leads most partitions of `topic` (cluster name).
+int LeaderOfMost(const eventstore::KafkaConfig& kafka) {
+  auto topics = eventstore::DescribeTopics(kafka, {eventstore::kOrdersTopic}, 10s);
+  EXPECT_TRUE(topics.ok()) << topics.status().ToString();
+  std::map<int, int> led;
+  for (const auto& p : topics->front().partitions) led[p.leader] += 1;
+  int best = 1;
+  for (const auto& [node, n] : led) {
+    if (n > led[best]) best = node;
+  }
+  return best;
+}
+
+struct ClusterFault {
+  const char* name;
+  std::function<void(const eventstore::KafkaConfig&)> inject;  // on its own thread, while orders flow
+};
+
+const ClusterFault kFaults[] = {
+    {"LeaderOfMostOrderPartitionsKilled",
+     [](const eventstore::KafkaConfig& kafka) {
+       const int node = LeaderOfMost(kafka);
+       KillNode(node);
+       std::this_thread::sleep_for(10s);
+       StartNode(node);
+     }},
+    {"ActiveControllerKilled",
+     [](const eventstore::KafkaConfig&) {
+       auto r = g_cluster->Script({"controller"}, 60s);
+       ASSERT_EQ(r.status, 0) << r.err;
+       const int node = std::atoi(r.out.c_str());
+       ASSERT_GE(node, 1);
+       KillNode(node);
+       std::this_thread::sleep_for(10s);
+       StartNode(node);
+     }},
+    {"TwoOfThreeBrokersDownFor15Seconds",
+     [](const eventstore::KafkaConfig&) {
+       KillNode(2);
+       KillNode(3);
+       std::this_thread::sleep_for(15s);
+       std::thread second([] { StartNode(2); });
+       StartNode(3);
+       second.join();
+     }},
+};
+
+class ClusterFaultTest : public ::testing::TestWithParam<ClusterFault> {};
+
+TEST_P(ClusterFaultTest, AcknowledgedOrdersAllFinishDigestEqualsReplayNoNotificationTwice) {
+  const ClusterFault& fault = GetParam();
+  TempDir dir;
+  services::UpOptions options;
+  options.kafka.brokers = g_cluster->bootstrap();
+  options.kafka.topic_prefix = std::string(fault.name) + "-" + std::to_string(getpid()) + ".";
+  options.data_dir = dir.Sub("up");
+  options.partitions = 6;
+  options.simulate = 5000;
+  options.rate = 500;
+  options.exit_when_done = true;
+  options.transit_delay = 0ms;
+  std::atomic<bool> stop{false};
+  std::thread injector;
+  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const services::UpEndpoints&) {
+    injector = std::thread([&] {
+      std::this_thread::sleep_for(3s);  // orders in flight in every service
+      fault.inject(options.kafka);
+    });
+  });
+  if (injector.joinable()) injector.join();
+  ASSERT_TRUE(summary.ok()) << fault.name << ": " << summary.status().ToString();
+  std::cout << fault.name << ": placed " << summary->orders_placed << ", rejected " << summary->orders_rejected
+            << ", delivered " << summary->delivered << ", cancelled " << summary->cancelled << " in "
+            << summary->seconds << " s" << std::endl;
+  EXPECT_EQ(summary->orders_placed + summary->orders_rejected, 5000u);
+  EXPECT_GT(summary->orders_placed, 4000u) << "most orders are acknowledged despite the fault";
+  testing::CheckUpInvariants(fault.name, options, *summary, summary->orders_placed, dir.Sub("replayed"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cluster, ClusterFaultTest, ::testing::ValuesIn(kFaults),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace orderflow
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  orderflow::g_cluster = new orderflow::Cluster();
+  ::testing::AddGlobalTestEnvironment(orderflow::g_cluster);  // gtest owns it
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,205 @@
+// What only a real Apache Kafka can show (registered for the `kafka.` pass
+// only; see tests/CMakeLists.txt): topic configs through the admin API, a log
+// start moved by retention, and the consumer-group view operators get.
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "eventstore/topics.h"
+#include "services/runner.h"
+#include "tests/util/broker.h"
+#include "tests/util/process.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::Cat;
+using testing::OrderflowBinary;
+using testing::RunCommand;
+using testing::TempDir;
+
+testing::CommandResult Orderflow(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) {
+  args.insert(args.begin(), OrderflowBinary());
+  return RunCommand(args, timeout);
+}
+
+// Runs an admin request on a fresh client and returns the first error, if any.
+template <typename Request>
+std::string Admin(const std::string& brokers, Request request) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char errstr[256];
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), errstr, sizeof errstr);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  request(rk, queue);
+  std::string error;
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 20000);
+  if (ev == nullptr) {
+    error = "timed out";
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    error = rd_kafka_event_error_string(ev);
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_destroy(rk);
+  return error;
+}
+
+// Sets topic configs (AlterConfigs replaces the topic's whole set).
+std::string SetTopicConfigs(const std::string& brokers, const std::string& topic,
+                            const std::vector<std::pair<std::string, std::string>>& configs) {
+  return Admin(brokers, [&](rd_kafka_t* rk, rd_kafka_queue_t* queue) {
+    rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+    for (const auto& [k, v] : configs) rd_kafka_ConfigResource_set_config(res, k.c_str(), v.c_str());
+    rd_kafka_AlterConfigs(rk, &res, 1, nullptr, queue);
+    rd_kafka_ConfigResource_destroy(res);
+  });
+}
+
+TEST(RealKafkaTest, TopicsKeepEverythingAndAFiniteRetentionIsRefusedAtStart) {
+  auto broker = testing::StartBroker(3);
+  ASSERT_NE(broker, nullptr);
+  ASSERT_TRUE(broker->real());
+  // Read back with DescribeConfigs what ProvisionTopics asked for.
+  std::vector<std::string> names;
+  for (const auto& spec : eventstore::DefaultTopics()) names.push_back(spec.name);
+  auto topics = eventstore::DescribeTopics(broker->config(), names, 10s);
+  ASSERT_TRUE(topics.ok()) << topics.status().ToString();
+  for (const auto& t : *topics) {
+    ASSERT_FALSE(t.configs.empty()) << t.name;
+    if (eventstore::IsEventTopic(t.name)) {
+      EXPECT_EQ(t.Config("retention.ms"), "-1") << t.name;
+      EXPECT_EQ(t.Config("retention.bytes"), "-1") << t.name;
+      EXPECT_EQ(t.Config("cleanup.policy"), "delete") << t.name;
+    } else {
+      EXPECT_NE(t.Config("retention.ms"), "-1") << t.name << ": work queues keep the broker's default";
+    }
+    for (const auto& p : t.partitions) {
+      EXPECT_EQ(p.replicas.size(), 1u) << "replication factor min(3, brokers) on one broker";
+      EXPECT_EQ(p.isr, p.replicas);
+    }
+  }
+  // The same through the CLI, as JSON.
+  auto shown = Orderflow(Cat({"topics", "--json"}, broker->CliArgs()));
+  ASSERT_EQ(shown.status, 0) << shown.err;
+  for (const auto& t : json::parse(shown.out)) {
+    if (t["topic"] == "orders.events") EXPECT_EQ(t["configs"]["retention.ms"], "-1");
+    EXPECT_EQ(t["name_on_cluster"], broker->config().topic_prefix + t["topic"].get<std::string>());
+  }
+
+  // An operator shortened the retention of orders.events: refused at start,
+  // naming the topic and the config, and nothing runs.
+  const std::string orders = broker->config().topic_prefix + eventstore::kOrdersTopic;
+  ASSERT_EQ(SetTopicConfigs(broker->bootstraps(), orders, {{"retention.ms", "86400000"}}), "");
+  Status refused = eventstore::ProvisionTopics(broker->config(), eventstore::DefaultTopics(3), 10s);
+  ASSERT_EQ(refused.code(), StatusCode::kFailedPrecondition) << refused.ToString();
+  EXPECT_NE(refused.message().find("topic " + orders + " has retention.ms=86400000"), std::string::npos)
+      << refused.message();
+  TempDir dir;
+  auto up = Orderflow(Cat({"up", "--http", "off", "--data-dir", dir.Sub("up"), "--simulate", "10", "--exit-when-done"},
+                          broker->CliArgs()));
+  EXPECT_EQ(up.status, 1) << up.out;
+  EXPECT_NE(up.err.find("retention.ms=86400000"), std::string::npos) << up.err;
+  EXPECT_NE(up.err.find("set retention.ms=-1"), std::string::npos) << up.err;
+
+  // Compaction would drop history too.
+  ASSERT_EQ(SetTopicConfigs(broker->bootstraps(), orders, {{"cleanup.policy", "compact"}}), "");
+  refused = eventstore::ProvisionTopics(broker->config(), eventstore::DefaultTopics(3), 10s);
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition) << refused.ToString();
+  EXPECT_NE(refused.message().find("cleanup.policy=compact"), std::string::npos) << refused.message();
+}
+
+class NoopReactor final : public services::Reactor {};
+
+TEST(RealKafkaTest, RetentionPastTheStoredOffsetStopsTheServiceNamingTheLostOffsets) {
+  auto broker = testing::StartBroker(1);
+  ASSERT_NE(broker, nullptr);
+  const std::string orders = broker->config().topic_prefix + eventstore::kOrdersTopic;
+  // A test topic with a short retention and short segments: the broker
+  // deletes closed segments within seconds (single.properties checks every 2 s).
+  ASSERT_EQ(SetTopicConfigs(broker->bootstraps(), orders,
+                            {{"retention.ms", "500"}, {"segment.ms", "200"}, {"file.delete.delay.ms", "0"}}),
+            "");
+  auto producer = eventstore::Producer::Create(broker->config(), "t");
+  ASSERT_TRUE(producer.ok());
+  auto reader = eventstore::Reader::Create(broker->config(), "t-watch");
+  ASSERT_TRUE(reader.ok());
+  int64_t low = 0;
+  for (int i = 0; i < 300 && low == 0; ++i) {  // a record every 100 ms rolls segments
+    ASSERT_TRUE((*producer)->Append(eventstore::kOrdersTopic, "k", "not an event", {}).ok());
+    ASSERT_TRUE((*producer)->Flush(10s).ok());
+    std::this_thread::sleep_for(100ms);
+    auto w = (*reader)->QueryWatermarks({eventstore::kOrdersTopic, 0}, 5s);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    low = w->low;
+  }
+  ASSERT_GT(low, 0) << "retention never moved the log start";
+
+  TempDir dir;
+  services::ServiceOptions so;
+  so.name = "shipping";
+  so.kafka = broker->config();
+  so.data_dir = dir.Sub("svc");
+  so.inputs = {{eventstore::kOrdersTopic}};
+  auto runner = services::ServiceRunner::Create(so, std::make_unique<NoopReactor>());
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  std::atomic<bool> stop{false};
+  auto result = std::async(std::launch::async, [&] { return (*runner)->Run(stop); });
+  if (result.wait_for(90s) != std::future_status::ready) {
+    stop = true;
+    FAIL() << "the service kept running";
+  }
+  Status s = result.get();
+  ASSERT_EQ(s.code(), StatusCode::kOutOfRange) << s.ToString();
+  EXPECT_NE(s.message().find("shipping: orders.events[0]: the log now starts at offset "), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("needs offset 0"), std::string::npos) << s.message();
+}
+
+// After `up --exit-when-done`, the consumer groups as operators' tools see
+// them: every group at the log end (services commit their offsets to Kafka
+// after each local commit, transaction markers included).
+TEST(RealKafkaTest, LagShowsEveryGroupAtTheLogEndAfterUpFinishes) {
+  for (const bool exactly_once : {false, true}) {
+    auto broker = testing::StartBroker(3);
+    ASSERT_NE(broker, nullptr);
+    TempDir dir;
+    std::vector<std::string> args = {"up", "--http", "off", "--data-dir", dir.Sub("up"), "--simulate", "300",
+                                     "--transit-ms", "0", "--exit-when-done", "--json", "--log-level", "warn"};
+    if (exactly_once) args.push_back("--exactly-once");
+    auto up = Orderflow(Cat(args, broker->CliArgs()));
+    ASSERT_EQ(up.status, 0) << up.err;
+    auto replay = Orderflow(Cat({"replay", "--data-dir", dir.Sub("replayed"), "--json"}, broker->CliArgs()));
+    ASSERT_EQ(replay.status, 0) << replay.err;
+    EXPECT_EQ(json::parse(replay.out)["digest"], json::parse(up.out)["digest"]);
+    // Commits are asynchronous: give the last ones a moment.
+    json rows;
+    for (int i = 0; i < 50; ++i) {
+      auto lag = Orderflow(Cat({"lag", "--json"}, broker->CliArgs()));
+      ASSERT_EQ(lag.status, 0) << lag.err;
+      rows = json::parse(lag.out);
+      int64_t total = 0;
+      for (const auto& r : rows) total += r["lag"].get<int64_t>();
+      if (total == 0) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    std::set<std::string> groups;
+    for (const auto& r : rows) {
+      groups.insert(r["group"].get<std::string>());
+      EXPECT_EQ(r["lag"], 0) << (exactly_once ? "exactly-once: " : "") << r.dump();
+      EXPECT_FALSE(r["committed"].is_null()) << r.dump();
+    }
+    EXPECT_EQ(groups.size(), 8u);  // payment, inventory, shipping, delivery, notification x3, projector
+  }
+}
+
+}  // namespace
+}  // namespace orderflow
