@@ -9,6 +9,9 @@
 // BENCH_HOPS=1 also prints, per event type, the median time after OrderPlaced
 // at which it became readable; BENCH_SERIES=1 the latency per half second of
 // placement time; BENCH_LOG=1 shows the services' debug log.
+// BENCH_BROKERS=LIST runs on that cluster (real Kafka from scripts/kafka.sh),
+// under a fresh topic prefix; BENCH_INFLIGHT=N sets every producer's
+// max.in.flight.requests.per.connection (orderflow's default is 1).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -47,11 +50,17 @@ int main(int argc, char** argv) {
   // BENCH_KAFKA=1: the services talk to a broker started here, as to any
   // cluster (`up --brokers`): no local archive, no wait for it.
   std::unique_ptr<eventstore::EmbeddedBroker> cluster;
-  if (getenv("BENCH_KAFKA")) {
+  if (const char* real = getenv("BENCH_BROKERS")) {
+    options.kafka.brokers = real;
+    options.kafka.topic_prefix = "bench-" + std::to_string(getpid()) + ".";
+  } else if (getenv("BENCH_KAFKA")) {
     auto started = eventstore::EmbeddedBroker::Start(3);
     if (!started.ok() || !(*started)->CreateTopics(eventstore::DefaultTopics(options.partitions)).ok()) return 1;
     cluster = std::move(started).value();
     options.kafka.brokers = cluster->bootstraps();
+  }
+  if (const char* inflight = getenv("BENCH_INFLIGHT")) {
+    options.kafka.overrides.push_back({"max.in.flight.requests.per.connection", inflight});
   }
   spdlog::set_level(getenv("BENCH_LOG") ? spdlog::level::debug : spdlog::level::off);  // the result is the JSON line
   std::atomic<bool> stop{false}, observer_stop{false};
@@ -68,7 +77,9 @@ int main(int argc, char** argv) {
     brokers = e.brokers;
     // The observer connects and fetches before the first order is placed, so
     // its own start-up is not counted as the pipeline's latency.
-    auto reader = eventstore::Reader::Create({brokers, {}}, "bench-observer");
+    eventstore::KafkaConfig observed = options.kafka;
+    observed.brokers = brokers;
+    auto reader = eventstore::Reader::Create(observed, "bench-observer");
     if (!reader.ok()) return;
     auto partitions = (*reader)->PartitionCount(eventstore::kOrdersTopic, std::chrono::seconds(10));
     std::vector<std::pair<eventstore::TopicPartition, int64_t>> assignment;

@@ -11,6 +11,8 @@
 # order carries its whole lifecycle, ~10 events), then alternates
 # the baseline consumer and `orderflow replay` ROUNDS times (default 3) and
 # prints each rate, the medians and their ratio. Never a pass/fail test.
+# BROKERS=LIST runs on that cluster instead (real Kafka: `bash scripts/kafka.sh
+# start`), under a fresh topic prefix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 orders=${1:-400000}
@@ -20,24 +22,33 @@ rounds=${3:-3}
 bash scripts/build.sh -DORDERFLOW_BUILD_BENCH=ON >/dev/null
 bin=build/cli/orderflow
 work=$(mktemp -d)
-trap 'kill $broker_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '[[ -n ${broker_pid:-} ]] && kill $broker_pid 2>/dev/null; rm -rf "$work"' EXIT
 
-"$bin" broker --partitions "$partitions" >"$work/broker.out" 2>"$work/broker.err" &
-broker_pid=$!
-for _ in $(seq 50); do [[ -s $work/broker.out ]] && break; sleep 0.1; done
-brokers=$(head -1 "$work/broker.out")
+prefix=()
+topic=orders.events
+if [[ -n ${BROKERS:-} ]]; then
+  brokers=$BROKERS
+  broker_pid=
+  prefix=(--topic-prefix "bench-$$.")
+  topic="bench-$$.orders.events"
+else
+  "$bin" broker --partitions "$partitions" >"$work/broker.out" 2>"$work/broker.err" &
+  broker_pid=$!
+  for _ in $(seq 50); do [[ -s $work/broker.out ]] && break; sleep 0.1; done
+  brokers=$(head -1 "$work/broker.out")
+fi
 
 echo "filling orders.events with $orders orders over $partitions partitions..." >&2
 mode=(--projector-only)
 [[ ${LIFECYCLE:-0} == 1 ]] && mode=(--transit-ms 0)
-"$bin" up --http off --brokers "$brokers" --data-dir "$work/live" --simulate "$orders" --exit-when-done \
-  --log-level warn --json "${mode[@]}" >"$work/up.json"
+"$bin" up --http off --brokers "$brokers" "${prefix[@]}" --partitions "$partitions" --data-dir "$work/live" \
+  --simulate "$orders" --exit-when-done --log-level warn --json "${mode[@]}" >"$work/up.json"
 
 baseline=() replay=()
 for i in $(seq "$rounds"); do
-  b=$(build/bench/consume_baseline "$brokers")
+  b=$(build/bench/consume_baseline "$brokers" "$topic")
   rm -rf "$work/replayed"
-  r=$("$bin" replay --brokers "$brokers" --data-dir "$work/replayed" --json)
+  r=$("$bin" replay --brokers "$brokers" "${prefix[@]}" --data-dir "$work/replayed" --json)
   baseline+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["records_per_second"]))' "$b")")
   replay+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["events_per_second"]))' "$r")")
   echo "round $i: baseline ${baseline[-1]} records/s, replay ${replay[-1]} events/s" >&2

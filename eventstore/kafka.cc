@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
+#include <regex>
 #include <thread>
 
 #include "eventstore/codec.h"
@@ -114,11 +116,52 @@ Status KafkaError(int code, std::string_view context) {
 namespace internal {
 
 namespace {
+// librdkafka reports an unreachable broker on every reconnect attempt, from
+// every client of the process (a dozen in `orderflow up`): while a broker is
+// down that is thousands of lines saying one thing. Say it once per broker
+// address and minute, as a warning (librdkafka retries on its own, and the
+// services retry from their stored offsets), and the rest at debug level.
+// The broker ("host:port") a connection failure is about, from librdkafka's
+// FAIL / ERROR / REQTMOUT lines ("[thrd:...]: GroupCoordinator: 127.0.0.1:9094:
+// Connect to ipv4#127.0.0.1:9094 failed: ..."); false for other lines.
+bool IsUnreachableBroker(std::string_view fac, std::string_view text, std::string* address) {
+  if (fac != "FAIL" && fac != "ERROR" && fac != "REQTMOUT") return false;
+  if (auto thread = text.find("]: "); thread != std::string_view::npos) text.remove_prefix(thread + 3);
+  static const std::regex kHostPort(R"(([A-Za-z0-9_.\-]+:[0-9]+))");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_search(text.begin(), text.end(), m, kHostPort)) return false;
+  *address = m.str(1);
+  return true;
+}
+
 void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf) {
   // syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug
   auto lvl = level <= 3 ? spdlog::level::err : level == 4 ? spdlog::level::warn
                                                : level <= 6 ? spdlog::level::info
                                                             : spdlog::level::debug;
+  if (std::string_view(fac) == "COMMITFAIL") {
+    // Offsets committed to Kafka are information only (CommitForOperators);
+    // a failed one is replaced by the next.
+    spdlog::debug("rdkafka {}: {}", fac, buf);
+    return;
+  }
+  std::string address;
+  if (lvl <= spdlog::level::err && lvl >= spdlog::level::warn && IsUnreachableBroker(fac, buf, &address)) {
+    static std::mutex mu;
+    static std::map<std::string, std::chrono::steady_clock::time_point> last_warned;
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu);
+    auto it = last_warned.find(address);
+    if (it != last_warned.end() && now - it->second < std::chrono::minutes(1)) {
+      spdlog::debug("rdkafka {}: {}", fac, buf);
+      return;
+    }
+    last_warned[address] = now;
+    spdlog::warn("Kafka broker {} unreachable or not answering ({}); clients keep retrying and nothing is lost "
+                 "(said at most once a minute per broker)",
+                 address, buf);
+    return;
+  }
   spdlog::log(lvl, "rdkafka {}: {}", fac, buf);
 }
 }  // namespace
@@ -372,18 +415,26 @@ Result<std::unique_ptr<Reader>> Reader::Create(const KafkaConfig& config, const 
 }
 
 Result<int32_t> Reader::PartitionCount(const std::string& topic, std::chrono::milliseconds timeout) {
-  // Ask for all topics: a request naming the topic may auto-create it on brokers that allow that.
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 1, nullptr, &md, static_cast<int>(timeout.count()));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "metadata for " + topic);
-  std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(md, rd_kafka_metadata_destroy);
   const std::string name = state_->topic_prefix + topic;
-  for (int i = 0; i < md->topic_cnt; ++i) {
-    const rd_kafka_metadata_topic_t& t = md->topics[i];
-    if (name != t.topic) continue;
-    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(t.err, "topic " + topic);
-    if (t.partition_cnt <= 0) return Status::NotFound("topic " + topic + " has no partitions");
-    return static_cast<int32_t>(t.partition_cnt);
+  // A topic created a moment ago may not be known yet to the broker this
+  // request goes to (each broker learns new topics from the controller on
+  // its own): look again for up to 3 s before calling it missing.
+  const auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(3));
+  for (;;) {
+    // Ask for all topics: a request naming the topic may auto-create it on brokers that allow that.
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 1, nullptr, &md, static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "metadata for " + topic);
+    std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(md, rd_kafka_metadata_destroy);
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      const rd_kafka_metadata_topic_t& t = md->topics[i];
+      if (name != t.topic) continue;
+      if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(t.err, "topic " + topic);
+      if (t.partition_cnt <= 0) return Status::NotFound("topic " + topic + " has no partitions");
+      return static_cast<int32_t>(t.partition_cnt);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return Status::NotFound("topic " + name +
                           " does not exist on the cluster; `orderflow up --brokers ...` creates orderflow's topics");

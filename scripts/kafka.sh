@@ -10,16 +10,22 @@
 #   kafka.sh start-node N [--dir DIR]   start node N again and wait until it serves
 #   kafka.sh bootstrap [--dir DIR]  print the bootstrap list of a started cluster
 #   kafka.sh controller [--dir DIR] print the node id of the active KRaft controller
+#   kafka.sh run-node N [--nodes 1|3] [--dir DIR] [--port BASE]
+#                                   format if needed and run node N in the foreground
+#                                   (containers: deploy/docker-compose.yml)
 #   kafka.sh tool CLASS [ARGS...]   run a Kafka tool class with the same jars, e.g.
 #                                   kafka.tools.DumpLogSegments --files X.log --deep-iteration
 #
 # The jars are fetched once with `mvn dependency:copy-dependencies` into
 # $ORDERFLOW_KAFKA_CACHE (default ~/.cache/orderflow/kafka-<version>) and reused
-# without the network afterwards. Node N serves clients on BASE+2(N-1) and the
+# without the network afterwards ($ORDERFLOW_KAFKA_LIBS names a ready jar
+# directory instead, as in the Docker image). Node N serves clients on BASE+2(N-1) and the
 # controller quorum on BASE+2(N-1)+1; BASE defaults to 9092. DIR defaults to
 # $ORDERFLOW_KAFKA_DIR or /tmp/orderflow-kafka and holds each node's data, log
 # (node-N/server.log) and pid. `start` is idempotent: nodes already running are
-# left alone.
+# left alone. Nodes advertise 127.0.0.1 unless $ORDERFLOW_KAFKA_HOSTS lists one
+# host name per node ("kafka-1,kafka-2,kafka-3"); $ORDERFLOW_KAFKA_CLUSTER_ID
+# gives nodes that do not share DIR one cluster id.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,14 +38,14 @@ port=""
 json=0
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 
 cmd="${1:-}"
 [[ -n "$cmd" ]] || { usage >&2; exit 2; }
 [[ "$cmd" == -h || "$cmd" == --help || "$cmd" == help ]] && { usage; exit 0; }
 shift
 node_arg=""
-if [[ "$cmd" == kill || "$cmd" == start-node ]]; then
+if [[ "$cmd" == kill || "$cmd" == start-node || "$cmd" == run-node ]]; then
   node_arg="${1:-}"
   [[ "$node_arg" =~ ^[1-9]$ ]] || { echo "kafka.sh: $cmd needs a node number, e.g. kafka.sh $cmd 2" >&2; exit 2; }
   shift
@@ -74,6 +80,7 @@ need_java() {
 
 ensure_jars() {
   need_java
+  if [[ -n ${ORDERFLOW_KAFKA_LIBS:-} ]]; then cache="$(dirname "$ORDERFLOW_KAFKA_LIBS")"; return; fi
   local sum
   sum=$(sha256sum "$deploy/pom.xml" | cut -d' ' -f1)
   if [[ -f "$cache/pom.sha256" && "$(cat "$cache/pom.sha256")" == "$sum" ]]; then return; fi
@@ -104,6 +111,12 @@ saved() { [[ -f "$dir/$1" ]] && cat "$dir/$1" || true; }
 node_count() { local n; n=$(saved nodes); echo "${n:-${nodes:-1}}"; }
 base_port() { local p; p=$(saved port); echo "${p:-${port:-9092}}"; }
 client_port() { echo $(($(base_port) + 2 * ($1 - 1))); }
+node_host() {  # the name node $1 advertises
+  local hosts
+  IFS=, read -ra hosts <<<"${ORDERFLOW_KAFKA_HOSTS:-}"
+  echo "${hosts[$(($1 - 1))]:-127.0.0.1}"
+}
+bind_host() { [[ -n ${ORDERFLOW_KAFKA_HOSTS:-} ]] && echo 0.0.0.0 || echo 127.0.0.1; }
 controller_port() { echo $(($(base_port) + 2 * ($1 - 1) + 1)); }
 node_pid() { [[ -f "$dir/node-$1/pid" ]] && cat "$dir/node-$1/pid" || true; }
 node_alive() {
@@ -112,7 +125,7 @@ node_alive() {
 }
 bootstrap_list() {
   local n list=""
-  for ((n = 1; n <= $(node_count); n++)); do list+="${list:+,}127.0.0.1:$(client_port "$n")"; done
+  for ((n = 1; n <= $(node_count); n++)); do list+="${list:+,}$(node_host "$n"):$(client_port "$n")"; done
   echo "$list"
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -120,11 +133,11 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 node_overrides() {  # the per-node settings passed with --override
   local n="$1" count voters="" i
   count=$(node_count)
-  for ((i = 1; i <= count; i++)); do voters+="${voters:+,}$i@127.0.0.1:$(controller_port "$i")"; done
+  for ((i = 1; i <= count; i++)); do voters+="${voters:+,}$i@$(node_host "$i"):$(controller_port "$i")"; done
   echo "--override node.id=$n"
   echo "--override controller.quorum.voters=$voters"
-  echo "--override listeners=PLAINTEXT://127.0.0.1:$(client_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")"
-  echo "--override advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$n")"
+  echo "--override listeners=PLAINTEXT://$(bind_host):$(client_port "$n"),CONTROLLER://$(bind_host):$(controller_port "$n")"
+  echo "--override advertised.listeners=PLAINTEXT://$(node_host "$n"):$(client_port "$n")"
   echo "--override log.dirs=$dir/node-$n/data"
 }
 
@@ -197,6 +210,21 @@ case "$cmd" in
     ensure_jars
     launch_node "$node_arg"
     wait_serving "$node_arg"
+    ;;
+  run-node)
+    ensure_jars
+    [[ -f "$dir/nodes" ]] || echo "${nodes:-1}" >"$dir/nodes"
+    [[ -f "$dir/port" ]] || echo "${port:-9092}" >"$dir/port"
+    if [[ ! -f "$dir/cluster-id" ]]; then
+      if [[ -n ${ORDERFLOW_KAFKA_CLUSTER_ID:-} ]]; then echo "$ORDERFLOW_KAFKA_CLUSTER_ID" >"$dir/cluster-id"
+      else java_run 256m kafka.tools.StorageTool random-uuid >"$dir/cluster-id"; fi
+    fi
+    format_node "$node_arg"
+    read -ra args <<<"$(node_overrides "$node_arg" | tr '\n' ' ')"
+    echo $$ >"$dir/node-$node_arg/pid"
+    exec java -Xms256m -Xmx"$(heap)" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+      -Dlog4j.configuration="file:$deploy/console-log4j.properties" \
+      -cp "$cache/libs/*" kafka.Kafka "$(properties)" "${args[@]}"
     ;;
   kill)
     [[ -f "$dir/nodes" ]] || die "no cluster in $dir"

@@ -76,7 +76,9 @@ TEST(DeadLetterTest, PoisonRecordsOfEachKindAreParkedWhileEveryValidOrderComplet
   size_t placed_before = 0;
   auto summary = services::RunUp(options, catalog, stop, [&](const services::UpEndpoints& e) {
     // Valid orders, then the poison, then RunUp's 150 simulated orders.
-    auto producer = eventstore::Producer::Create({e.brokers, {}}, "dlq-test");
+    eventstore::KafkaConfig appender = kafka;
+    appender.brokers = e.brokers;
+    auto producer = eventstore::Producer::Create(appender, "dlq-test");
     ASSERT_TRUE(producer.ok());
     services::OrderService orders(**producer, catalog);
     for (int i = 0; i < 20; ++i, ++placed_before) {

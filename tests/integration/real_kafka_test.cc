@@ -6,7 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
 #include <atomic>
+#include <fstream>
+#include <set>
 #include <future>
 #include <thread>
 
@@ -199,6 +203,40 @@ TEST(RealKafkaTest, LagShowsEveryGroupAtTheLogEndAfterUpFinishes) {
     }
     EXPECT_EQ(groups.size(), 8u);  // payment, inventory, shipping, delivery, notification x3, projector
   }
+}
+
+// Incremental rebalancing: with cooperative-sticky, a second shipping instance
+// joining and leaving moves only some partitions, and every order finishes.
+TEST(RealKafkaTest, CooperativeStickyAssignmentRebalancesIncrementally) {
+  auto broker = testing::StartBroker(4);
+  ASSERT_NE(broker, nullptr);
+  TempDir dir;
+  const std::vector<std::string> cooperative = {"--kafka", "partition.assignment.strategy=cooperative-sticky"};
+  testing::ChildProcess shipping(
+      Cat(Cat({OrderflowBinary(), "service", "shipping", "--instance", "2", "--data-dir", dir.Sub("shipping-2"),
+               "--transit-ms", "0", "--log-level", "info"},
+              cooperative),
+          broker->CliArgs()),
+      dir.Sub("shipping.log"));
+  std::thread leave([&] {
+    std::this_thread::sleep_for(3s);
+    shipping.Kill(SIGTERM);  // leaves the group mid-run: its partitions move back
+    shipping.Wait(30s);
+  });
+  auto up = Orderflow(Cat(Cat({"up", "--http", "off", "--data-dir", dir.Sub("up"), "--simulate", "2000", "--rate", "400",
+                               "--transit-ms", "0", "--exit-when-done", "--json", "--log-level", "warn"},
+                              cooperative),
+                          broker->CliArgs()),
+                      180s);
+  leave.join();
+  ASSERT_EQ(up.status, 0) << up.err;
+  auto summary = json::parse(up.out);
+  EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>(), 2000u) << up.out;
+  std::ifstream log(dir.Sub("shipping.log"));
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("consumer group: assigned"), std::string::npos) << text;
+  EXPECT_EQ(text.find("incremental assign:"), std::string::npos) << text;
+  EXPECT_EQ(text.find("incremental unassign:"), std::string::npos) << text;
 }
 
 }  // namespace
