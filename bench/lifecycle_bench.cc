@@ -11,7 +11,8 @@
 // placement time; BENCH_LOG=1 shows the services' debug log.
 // BENCH_BROKERS=LIST runs on that cluster (real Kafka from scripts/kafka.sh),
 // under a fresh topic prefix; BENCH_INFLIGHT=N sets every producer's
-// max.in.flight.requests.per.connection (orderflow's default is 1).
+// max.in.flight.requests.per.connection (orderflow's default is 1);
+// BENCH_PROPS=k=v,k=v passes librdkafka properties to every client.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -58,6 +59,16 @@ int main(int argc, char** argv) {
     if (!started.ok() || !(*started)->CreateTopics(eventstore::DefaultTopics(options.partitions)).ok()) return 1;
     cluster = std::move(started).value();
     options.kafka.brokers = cluster->bootstraps();
+  }
+  if (const char* props = getenv("BENCH_PROPS")) {  // "k=v,k=v": librdkafka properties for every client
+    std::string all = props;
+    for (size_t at = 0; at < all.size();) {
+      size_t end = all.find(',', at);
+      if (end == std::string::npos) end = all.size();
+      const std::string kv = all.substr(at, end - at);
+      if (auto eq = kv.find('='); eq != std::string::npos) options.kafka.overrides.push_back({kv.substr(0, eq), kv.substr(eq + 1)});
+      at = end + 1;
+    }
   }
   if (const char* inflight = getenv("BENCH_INFLIGHT")) {
     options.kafka.overrides.push_back({"max.in.flight.requests.per.connection", inflight});
