@@ -4,6 +4,8 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -85,6 +87,17 @@ eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers) {
 int Fail(const Status& status) {
   std::cerr << "orderflow: " << status.ToString() << "\n";
   return 1;
+}
+
+domain::Catalog LoadCatalog(const Common& c) {
+  if (c.catalog_file.empty()) return domain::Catalog::Demo();
+  std::ifstream in(c.catalog_file);
+  if (!in) throw Status::NotFound("cannot read catalog file " + c.catalog_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto catalog = domain::Catalog::Parse(text.str());
+  if (!catalog.ok()) throw Status(catalog.status().code(), c.catalog_file + ": " + catalog.status().message());
+  return std::move(catalog).value();
 }
 
 void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }

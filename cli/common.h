@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/catalog.h"
 #include "domain/status.h"
 #include "eventstore/kafka.h"
 
@@ -44,6 +45,10 @@ bool Parse(const std::vector<std::string>& args, const std::string& usage,
 // The Kafka settings of the common options; throws UsageError when
 // `require_brokers` and --brokers is missing, or a --kafka is not PROP=VALUE.
 eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers);
+
+// The catalog of --catalog, or the demo catalog; throws a Status when the
+// file cannot be read or parsed.
+domain::Catalog LoadCatalog(const Common& c);
 
 // Prints "orderflow: <message>" on stderr and returns 1.
 int Fail(const Status& status);

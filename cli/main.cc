@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cli/common.h"
+#include "cli/check_command.h"
 #include "cli/kafka_commands.h"
 #include "cli/output.h"
 #include "domain/catalog.h"
@@ -95,16 +96,6 @@ int64_t ParseTime(const std::string& text) {
   return static_cast<int64_t>(timegm(&tm)) * 1000 + millis;
 }
 
-domain::Catalog LoadCatalog(const Common& c) {
-  if (c.catalog_file.empty()) return domain::Catalog::Demo();
-  std::ifstream in(c.catalog_file);
-  if (!in) throw Status::NotFound("cannot read catalog file " + c.catalog_file);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto catalog = domain::Catalog::Parse(text.str());
-  if (!catalog.ok()) throw Status(catalog.status().code(), c.catalog_file + ": " + catalog.status().message());
-  return std::move(catalog).value();
-}
 
 std::unique_ptr<projections::ProjectionStore> OpenReadOnly(const Common& c) {
   auto store = projections::ProjectionStore::Open(c.data_dir, {.read_only = true});
@@ -1031,6 +1022,7 @@ const CommandInfo kCommands[] = {
     {"digest", "the state digest of a data directory", CmdDigest},
     {"topics", "orderflow's topics on the cluster: partitions, leaders, ISR, offsets, retention", CmdTopics},
     {"lag", "committed offset, log end and lag per consumer group and partition", CmdLag},
+    {"check", "check the log and outboxes: unfinished orders, oversold SKUs, double refunds, repeated notifications", CmdCheck},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -4,9 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include "eventstore/codec.h"
@@ -127,11 +127,22 @@ namespace {
 bool IsUnreachableBroker(std::string_view fac, std::string_view text, std::string* address) {
   if (fac != "FAIL" && fac != "ERROR" && fac != "REQTMOUT") return false;
   if (auto thread = text.find("]: "); thread != std::string_view::npos) text.remove_prefix(thread + 3);
-  static const std::regex kHostPort(R"(([A-Za-z0-9_.\-]+:[0-9]+))");
-  std::match_results<std::string_view::const_iterator> m;
-  if (!std::regex_search(text.begin(), text.end(), m, kHostPort)) return false;
-  *address = m.str(1);
-  return true;
+  if (text.find("brokers are down") != std::string_view::npos) {  // "3/3 brokers are down"
+    *address = "(every broker)";
+    return true;
+  }
+  // The first "host:port": a run of name characters, a colon, digits.
+  auto is_name = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'; };
+  for (size_t colon = text.find(':'); colon != std::string_view::npos; colon = text.find(':', colon + 1)) {
+    size_t begin = colon, end = colon + 1;
+    while (begin > 0 && is_name(text[begin - 1])) --begin;
+    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+    if (begin < colon && end > colon + 1) {
+      *address = std::string(text.substr(begin, end - begin));
+      return true;
+    }
+  }
+  return false;
 }
 
 void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf) {
@@ -412,6 +423,16 @@ Result<std::unique_ptr<Reader>> Reader::Create(const KafkaConfig& config, const 
   state->topic_prefix = config.topic_prefix;
   state->queue = rd_kafka_queue_get_consumer(rk);
   return std::unique_ptr<Reader>(new Reader(KafkaHandle(rk), std::move(state)));
+}
+
+int Reader::BrokerCount(std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk_.get(), 0, nullptr, &md, static_cast<int>(timeout.count())) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return 0;
+  }
+  const int n = md->broker_cnt;
+  rd_kafka_metadata_destroy(md);
+  return n;
 }
 
 Result<int32_t> Reader::PartitionCount(const std::string& topic, std::chrono::milliseconds timeout) {

@@ -184,6 +184,9 @@ class Reader {
   static Result<std::unique_ptr<Reader>> Create(const KafkaConfig& config, const std::string& client_id);
   ~Reader();
 
+  // Number of brokers the cluster's metadata lists now; 0 when it cannot be asked.
+  int BrokerCount(std::chrono::milliseconds timeout);
+
   // Number of partitions of `topic`; kNotFound if it does not exist.
   Result<int32_t> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout);
 

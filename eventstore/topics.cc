@@ -64,7 +64,7 @@ Result<KafkaHandle> AdminClient(const KafkaConfig& config) {
 
 // Every config of each named topic (cluster names), by DescribeConfigs. A
 // broker without that API (the embedded one) yields an empty map.
-Result<std::map<std::string, std::vector<std::pair<std::string, std::string>>>> TopicConfigs(
+Result<std::map<std::string, std::vector<std::pair<std::string, std::string>>>> TopicConfigsOnce(
     rd_kafka_t* rk, const std::vector<std::string>& names, std::chrono::milliseconds timeout) {
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
   if (names.empty()) return out;
@@ -110,6 +110,21 @@ Result<std::map<std::string, std::vector<std::pair<std::string, std::string>>>> 
   rd_kafka_ConfigResource_destroy_array(resources.data(), resources.size());
   if (!result.ok()) return result;
   return out;
+}
+
+// As TopicConfigsOnce; a topic created a moment ago may be unknown to the
+// broker asked, so "unknown topic" is asked again for up to 3 s.
+Result<std::map<std::string, std::vector<std::pair<std::string, std::string>>>> TopicConfigs(
+    rd_kafka_t* rk, const std::vector<std::string>& names, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    auto configs = TopicConfigsOnce(rk, names, timeout);
+    if (configs.ok() || configs.status().code() != StatusCode::kNotFound ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return configs;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 // orderflow replays its event topics from offset zero: a topic that deletes or
@@ -176,6 +191,11 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
     }
     // Acknowledged (acks=all) means on two replicas: one broker may die without loss.
     if (rf >= 3) rd_kafka_NewTopic_set_config(t, "min.insync.replicas", "2");
+    if (rf < 3 && brokers > 1) {
+      spdlog::warn("creating {} with replication factor {}: the cluster lists only {} brokers now (one still "
+                   "starting?); kafka-reassign-partitions can raise it later",
+                   name, rf, brokers);
+    }
   }
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
   rd_kafka_CreateTopics(rk, new_topics.data(), new_topics.size(), nullptr, queue);
@@ -237,14 +257,21 @@ Result<std::vector<TopicInfo>> DescribeTopics(const KafkaConfig& config, const s
                                               std::chrono::milliseconds timeout) {
   auto admin = AdminClient(config);
   if (!admin.ok()) return admin.status();
-  auto md = Metadata(admin->get(), timeout);
-  if (!md.ok()) return md.status();
   std::vector<std::string> names;
-  for (const auto& t : topics) {
-    names.push_back(ClusterName(config, t));
-    if (FindTopic(**md, names.back()) == nullptr) {
-      return Status::NotFound("topic " + names.back() +
-                              " does not exist; `orderflow up --brokers ...` creates orderflow's topics");
+  for (const auto& t : topics) names.push_back(ClusterName(config, t));
+  // Brokers learn a new topic one by one: ask again for up to 3 s before
+  // calling one missing (as Reader::PartitionCount does).
+  auto md = Metadata(admin->get(), timeout);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (md.ok() && std::chrono::steady_clock::now() < deadline &&
+         std::any_of(names.begin(), names.end(), [&](const std::string& n) { return FindTopic(**md, n) == nullptr; })) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    md = Metadata(admin->get(), timeout);
+  }
+  if (!md.ok()) return md.status();
+  for (const auto& name : names) {
+    if (FindTopic(**md, name) == nullptr) {
+      return Status::NotFound("topic " + name + " does not exist; `orderflow up --brokers ...` creates orderflow's topics");
     }
   }
   auto configs = TopicConfigs(admin->get(), names, timeout);

@@ -13,10 +13,12 @@ npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 # One real broker for the whole run, on ports of its own (29092/29093), in a
 # fresh directory; the tests give each other distinct topic prefixes.
 kafka_dir="$(mktemp -d "${TMPDIR:-/tmp}/orderflow-test-kafka.XXXXXX")"
-stop_kafka() { bash scripts/kafka.sh stop --dir "$kafka_dir" >/dev/null 2>&1 || true; }
+root="$(pwd)"
+stop_kafka() { bash "$root/scripts/kafka.sh" stop --dir "$kafka_dir" >/dev/null 2>&1 || true; rm -rf "$kafka_dir"; }
 trap stop_kafka EXIT
 ORDERFLOW_TEST_KAFKA="$(bash scripts/kafka.sh start --nodes 1 --dir "$kafka_dir" --port 29092 | head -1)"
 export ORDERFLOW_TEST_KAFKA
+export ORDERFLOW_TEST_KAFKA_DIR="$kafka_dir"
 echo "test.sh: Apache Kafka at $ORDERFLOW_TEST_KAFKA (logs in $kafka_dir)"
 
 cd build

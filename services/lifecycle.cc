@@ -304,13 +304,15 @@ class NotificationReactor final : public Reactor {
   void OnEvent(const std::string& topic, const domain::Event& e, BatchContext& ctx) override {
     const auto* req = std::get_if<domain::NotificationRequested>(&e.payload);
     if (req == nullptr) return;
-    if (sent_.insert(req->notification_id).second) {
+    // Sent already when its NotificationSent is in the log (by any instance:
+    // the runner's outputs index) or in this instance's outbox.
+    const bool in_log = !ctx.Emit(kOrdersTopic, e, e.order_id, "sent",
+                                  domain::NotificationSent{req->notification_id, req->template_name, req->recipient,
+                                                           req->priority});
+    if (!in_log && sent_.insert(req->notification_id).second) {
       pending_lines_ += req->recipient + "\t" + req->template_name + "\t" + e.order_id + "\t" +
                         req->notification_id + "\n";
     }
-    // Recorded again on a re-delivery: same event id, dropped by every consumer.
-    ctx.Emit(kOrdersTopic, e, e.order_id, "sent",
-             domain::NotificationSent{req->notification_id, req->template_name, req->recipient, req->priority});
   }
 
   Status FlushSideEffects() override {
@@ -360,6 +362,15 @@ std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& 
   return {};
 }
 
+std::vector<std::string> LifecycleServiceOutputs(const std::string& name) {
+  using eventstore::kNotificationsHighTopic;
+  using eventstore::kNotificationsLowTopic;
+  if (name == "inventory") return {kOrdersTopic, kInventoryTopic};
+  if (name == "notification") return {kOrdersTopic, kNotificationsHighTopic, kNotificationsLowTopic};
+  if (name == "payment" || name == "shipping" || name == "delivery") return {kOrdersTopic};
+  return {};
+}
+
 std::vector<std::pair<std::string, std::vector<std::string>>> ConsumerGroups() {
   std::vector<std::pair<std::string, std::vector<std::string>>> groups;
   for (const std::string& name : LifecycleServiceNames()) {
@@ -375,6 +386,8 @@ Result<std::unique_ptr<ServiceRunner>> MakeLifecycleService(ServiceOptions optio
   std::unique_ptr<Reactor> reactor;
   const std::string& name = options.name;
   options.inputs = LifecycleServiceInputs(name);
+  options.outputs = LifecycleServiceOutputs(name);
+  if (name == "payment" || name == "notification") options.batch_size = std::min(options.batch_size, kSideEffectBatch);
   if (name == "payment") {
     reactor = MakePaymentReactor(config.payment);
   } else if (name == "inventory") {

@@ -37,6 +37,15 @@ inline const std::vector<std::string>& LifecycleServiceNames() {
 // (empty for an unknown name).
 std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& name);
 
+// Services with a side effect outside the log (payment's gateway call, the
+// notification outbox) handle at most this many inputs per batch: a side
+// effect done just before a SIGKILL whose event had not reached the log yet is
+// done again by the next owner, so this bounds the repeats per kill.
+inline constexpr size_t kSideEffectBatch = 50;
+
+// Topics lifecycle service `name` appends to (its outputs index reads them).
+std::vector<std::string> LifecycleServiceOutputs(const std::string& name);
+
 // Every consumer group orderflow's services and the projector of `orderflow up`
 // use (without the topic prefix), with the topics each reads: what `orderflow
 // lag` shows.

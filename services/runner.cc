@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -27,17 +28,27 @@ namespace {
 //   o/<order id>                      order aggregate (OrderRecord)
 //   k/<key>                           the reactor's key-value state
 //   m/offset/<topic>/<partition be32> next input offset (be64)
+//   x/<event id, 16 bytes>            an output of this service that is in the log
+//   m/outidx/<topic>/<partition be32> where the outputs index stopped reading (be64)
 constexpr char kOrderPrefix[] = "o/";
 constexpr char kStatePrefix[] = "k/";
 constexpr char kOffsetPrefix[] = "m/offset/";
+constexpr char kOutputPrefix[] = "x/";
+constexpr char kOutputIndexPrefix[] = "m/outidx/";
+
+std::string OutputKey(const domain::EventId& id) {
+  return kOutputPrefix + std::string(reinterpret_cast<const char*>(id.data()), id.size());
+}
 
 using eventstore::GetBE;
 
-std::string OffsetKey(const eventstore::TopicPartition& tp) {
-  std::string key = kOffsetPrefix + tp.topic + "/";
+std::string PartitionKey(const char* prefix, const eventstore::TopicPartition& tp) {
+  std::string key = prefix + tp.topic + "/";
   eventstore::PutBE32(&key, static_cast<uint32_t>(tp.partition));
   return key;
 }
+
+std::string OffsetKey(const eventstore::TopicPartition& tp) { return PartitionKey(kOffsetPrefix, tp); }
 
 std::string BE64(int64_t v) {
   std::string out;
@@ -76,6 +87,73 @@ struct ServiceRunner::Impl {
   // Records whose handler threw, with the failed attempts and the last error:
   // retried from the stored offsets until kMaxAttempts, then dead-lettered.
   std::map<std::pair<eventstore::TopicPartition, int64_t>, std::pair<int, std::string>> failures;
+
+  // Indexes this service's own outputs on `topics` (records whose producer is
+  // `name`) from where the previous catch-up stopped to the log's end now, so
+  // Emit knows every output already in the log. Bounded: each partition is
+  // read from its stored index position, and positions are committed with the
+  // ids they cover.
+  Status CatchUpOutputs(const ServiceOptions& options, ServiceStats& stats) {
+    if (options.outputs.empty()) return Status::Ok();
+    const auto started = std::chrono::steady_clock::now();
+    auto reader = eventstore::Reader::Create(options.kafka, "orderflow-" + options.name + "-catchup");
+    if (!reader.ok()) return reader.status();
+    std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
+    std::vector<eventstore::TopicPartition> reading;
+    std::map<eventstore::TopicPartition, int64_t> ends;
+    for (const std::string& topic : options.outputs) {
+      auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
+      if (!count.ok()) return count.status();
+      for (int32_t p = 0; p < *count; ++p) {
+        const eventstore::TopicPartition tp{topic, p};
+        int64_t from = 0;
+        std::string value;
+        rocksdb::Status st = db->Get(rocksdb::ReadOptions(), PartitionKey(kOutputIndexPrefix, tp), &value);
+        if (st.ok() && value.size() == 8) from = static_cast<int64_t>(GetBE(value));
+        if (!st.ok() && !st.IsNotFound()) return FromRocks(st, "read outputs index");
+        auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+        if (!w.ok()) return w.status();
+        from = std::max(from, w->low);
+        if (w->high <= from) continue;
+        positions.emplace_back(tp, from);
+        reading.push_back(tp);
+        ends[tp] = w->high;
+      }
+    }
+    if (positions.empty()) return Status::Ok();
+    ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
+    rocksdb::WriteBatch batch;
+    uint64_t records = 0, found = 0;
+    const auto deadline = started + std::chrono::minutes(5);
+    for (;;) {
+      auto polled = (*reader)->Poll(10000, std::chrono::milliseconds(100), /*fill=*/false);
+      if (!polled.ok()) return polled.status();
+      for (const eventstore::Record& r : *polled) {
+        if (r.offset() >= ends[{std::string(r.topic()), r.partition()}]) continue;
+        ++records;
+        auto event = eventstore::DecodeEvent(r.value());
+        if (!event.ok() || event->producer != options.name) continue;
+        batch.Put(OutputKey(event->id), "").PermitUncheckedError();
+        ++found;
+      }
+      if (polled->empty()) {
+        bool done = true;
+        for (const auto& [tp, position] : (*reader)->Positions(reading)) done = done && position >= ends[tp];
+        if (done) break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Status::Unavailable(options.name + ": indexing its outputs took longer than 5 minutes");
+      }
+    }
+    for (const auto& [tp, end] : ends) batch.Put(PartitionKey(kOutputIndexPrefix, tp), BE64(end)).PermitUncheckedError();
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(db->Write(rocksdb::WriteOptions(), &batch), "write outputs index"));
+    stats.catch_ups.fetch_add(1);
+    stats.indexed.fetch_add(found);
+    spdlog::info("{} {}: caught up with its outputs: {} records read, {} of its outputs indexed, {} ms", options.name,
+                 options.instance, records, found,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+    return Status::Ok();
+  }
 
   // Kafka never hands out transaction markers (exactly-once mode) or aborted
   // records, so a partition whose last offset is a marker would stay "behind"
@@ -134,10 +212,14 @@ class Context final : public BatchContext {
  public:
   Context(const std::string& service, rocksdb::DB& db, int64_t now) : service_(service), db_(db), now_(now) {}
 
-  void Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
+  bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
             const std::string& tag, domain::EventPayload payload) override {
     domain::Event e;
     e.id = domain::DeriveEventId(cause.id, service_ + "/" + tag);
+    if (InLog(e.id)) {
+      ++suppressed_;
+      return false;
+    }
     e.order_id = aggregate_id;
     e.occurred_at_ms = now_;
     e.causation_id = cause.id;
@@ -145,7 +227,11 @@ class Context final : public BatchContext {
     e.producer = service_;
     e.payload = std::move(payload);
     outputs_.emplace_back(topic, std::move(e));
+    return true;
   }
+
+  // Outputs not appended because the log already had them.
+  uint64_t suppressed() const { return suppressed_; }
 
   std::optional<std::string> Get(const std::string& key) override {
     auto it = writes_.find(key);
@@ -159,6 +245,15 @@ class Context final : public BatchContext {
   void Put(const std::string& key, std::string value) override { writes_[key] = std::move(value); }
   void Delete(const std::string& key) override { writes_[key] = std::nullopt; }
   int64_t now_ms() const override { return now_; }
+
+  // Whether the outputs index holds `id` (an output of this service already in the log).
+  bool InLog(const domain::EventId& id) {
+    std::string ignored;
+    rocksdb::Status st = db_.Get(rocksdb::ReadOptions(), OutputKey(id), &ignored);
+    if (st.ok()) return true;
+    if (!st.IsNotFound() && status_.ok()) status_ = FromRocks(st, "read outputs index");
+    return false;
+  }
 
   // The order aggregate, loaded once per batch.
   Result<domain::OrderState*> Order(const std::string& id) {
@@ -187,6 +282,8 @@ class Context final : public BatchContext {
   const Status& status() const { return status_; }
 
   void AddTo(rocksdb::WriteBatch& batch) const {
+    // The outputs are in the log by now (flushed before the batch commits).
+    for (const auto& [topic, e] : outputs_) batch.Put(OutputKey(e.id), "").PermitUncheckedError();
     for (const auto& [id, state] : orders_) {
       batch.Put(kOrderPrefix + id, projections::EncodeOrderRecord(state)).PermitUncheckedError();
     }
@@ -207,6 +304,7 @@ class Context final : public BatchContext {
   std::vector<eventstore::DeadLetterRecord> dead_letters_;
   std::map<std::string, std::optional<std::string>> writes_;
   std::unordered_map<std::string, domain::OrderState> orders_;
+  uint64_t suppressed_ = 0;
   Status status_;
 };
 
@@ -296,7 +394,10 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
   // Drops the consumers (and with them any uncommitted progress), reloads the
   // committed state into the reactor and waits before consuming again. The
   // caller must have released every Record of the failed batch first.
+  // The input partitions held since their last outputs catch-up.
+  std::set<eventstore::TopicPartition> held;
   auto restart = [&](const Status& why) -> Status {
+    held.clear();  // the new consumers' partitions are caught up again
     const auto wait = backoff.Next();
     spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance,
                  why.ToString(), wait.count());
@@ -399,11 +500,24 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
         all = all && !a.empty();
         assigned.insert(assigned.end(), a.begin(), a.end());
       }
-      if (all) ready_.store(true);
-      std::lock_guard lock(impl.offsets_mu);
-      if (assigned != impl.assigned) impl.assigned = std::move(assigned);
+      // A partition this instance did not hold a moment ago: before handling
+      // it, learn which of its inputs already have outputs in the log.
+      bool gained = false;
+      for (const auto& tp : assigned) gained = gained || !held.count(tp);
+      if (gained) {
+        poll_status = impl.CatchUpOutputs(options_, stats_);
+        if (poll_status.ok()) held = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());
+      } else if (assigned.size() != held.size()) {
+        held = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());  // partitions revoked
+      }
+      if (poll_status.ok()) {
+        if (all) ready_.store(true);
+        std::lock_guard lock(impl.offsets_mu);
+        if (assigned != impl.assigned) impl.assigned = std::move(assigned);
+      }
     }
     if (!poll_status.ok()) {
+      records.clear();  // before the consumers that own them go
       if (poll_status.code() == StatusCode::kOutOfRange || poll_status.code() == StatusCode::kNotFound) {
         return Status(poll_status.code(), options_.name + ": " + DescribeLogProblem(poll_status));
       }
@@ -593,6 +707,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     });
     stats_.batches.fetch_add(1);
     stats_.outputs.fetch_add(ctx.outputs().size());
+    stats_.suppressed.fetch_add(ctx.suppressed());
     stats_.dead_letters.fetch_add(ctx.dead_letters().size());
     backoff.Reset();
   }

@@ -36,8 +36,11 @@ class BatchContext {
 
   // Appends `payload` to `topic` keyed by `aggregate_id`, as an event caused by
   // `cause`; its id is UUIDv5(cause.id, service + "/" + tag), the same on every
-  // re-delivery of `cause`.
-  virtual void Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
+  // re-delivery of `cause`. Returns false, and appends nothing, when that id is
+  // already in the log (this service's outputs index, caught up before every
+  // new partition is handled): the input was handled before, here or by
+  // another instance, and its side effect must not run again.
+  virtual bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
                     const std::string& tag, domain::EventPayload payload) = 0;
 
   // The service's own key-value state; reads see this batch's writes.
@@ -78,6 +81,13 @@ struct ServiceOptions {
   std::string data_dir;  // this instance's own store
   // Input topics by priority: the first class is drained before the next is polled.
   std::vector<std::vector<std::string>> inputs;
+  // Topics this service appends to. Before it handles a partition it did not
+  // hold (at start, and at every assignment), it indexes its own earlier
+  // outputs on them (records whose producer is `name`, from where its last
+  // catch-up stopped to the log's end), so an input another instance (or a
+  // crashed run of this one) already handled emits nothing and has no side
+  // effect again. Empty: no index.
+  std::vector<std::string> outputs;
   size_t batch_size = 500;
   std::chrono::milliseconds poll_timeout{20};
   // Append each batch's outputs in a Kafka transaction (transactional.id
@@ -97,6 +107,9 @@ struct ServiceStats {
   std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> dead_letters{0};  // records parked on orders.dlq
   std::atomic<uint64_t> stalls{0};        // times the stall watchdog recreated the consumers
+  std::atomic<uint64_t> suppressed{0};    // outputs not appended: already in the log
+  std::atomic<uint64_t> catch_ups{0};     // times the outputs index was caught up
+  std::atomic<uint64_t> indexed{0};       // own outputs found in the log by catch-ups
 };
 
 class ServiceRunner {

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -56,8 +57,33 @@ class Cluster : public ::testing::Environment {
     ASSERT_EQ(started.status, 0) << started.err;
     bootstrap_ = started.out.substr(0, started.out.find('\n'));
     ASSERT_FALSE(bootstrap_.empty());
+    // Every node serves; wait until each node's metadata lists all three as
+    // well (each learns the others on its own), so topics get replication factor 3.
+    std::vector<std::string> nodes;
+    for (size_t at = 0; at < bootstrap_.size();) {
+      size_t comma = bootstrap_.find(',', at);
+      if (comma == std::string::npos) comma = bootstrap_.size();
+      nodes.push_back(bootstrap_.substr(at, comma - at));
+      at = comma + 1;
+    }
+    for (const std::string& node : nodes) {
+      eventstore::KafkaConfig kafka;
+      kafka.brokers = node;  // the first metadata request goes to the bootstrap broker
+      int listed = 0;
+      for (int i = 0; i < 150 && listed < 3; ++i) {
+        auto reader = eventstore::Reader::Create(kafka, "cluster-test-setup");
+        ASSERT_TRUE(reader.ok());
+        listed = (*reader)->BrokerCount(std::chrono::seconds(5));
+        if (listed < 3) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      ASSERT_EQ(listed, 3) << node << " does not list every node";
+    }
   }
-  void TearDown() override { Script({"stop"}, 60s); }
+  void TearDown() override {
+    Script({"stop"}, 60s);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
 
   // Runs scripts/kafka.sh COMMAND ... --dir DIR.
   testing::CommandResult Script(std::vector<std::string> args, std::chrono::milliseconds timeout) const {
@@ -148,6 +174,14 @@ TEST_P(ClusterFaultTest, AcknowledgedOrdersAllFinishDigestEqualsReplayNoNotifica
   options.rate = 500;
   options.exit_when_done = true;
   options.transit_delay = 0ms;
+  // Replication factor 3 and min.insync.replicas=2 on a 3-node cluster: one
+  // node may die without losing an acknowledged record.
+  ASSERT_TRUE(eventstore::ProvisionTopics(options.kafka, eventstore::DefaultTopics(options.partitions), 30s).ok());
+  auto described = eventstore::DescribeTopics(options.kafka, {eventstore::kOrdersTopic}, 10s);
+  ASSERT_TRUE(described.ok()) << described.status().ToString();
+  EXPECT_EQ(described->front().Config("min.insync.replicas"), "2");
+  for (const auto& p : described->front().partitions) EXPECT_EQ(p.replicas.size(), 3u);
+
   auto counter = std::make_shared<CountingSink>();
   auto logger = std::make_shared<spdlog::logger>(
       "cluster", spdlog::sinks_init_list{std::make_shared<spdlog::sinks::stderr_sink_mt>(), counter});

@@ -19,13 +19,9 @@ using orderflow::testing::Cat;
 using orderflow::testing::ChildProcess;
 using orderflow::testing::CommandResult;
 using orderflow::testing::OrderflowBinary;
+using orderflow::testing::Orderflow;
 using orderflow::testing::RunCommand;
 using orderflow::testing::TempDir;
-
-CommandResult Orderflow(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
-  args.insert(args.begin(), OrderflowBinary());
-  return RunCommand(args, timeout);
-}
 
 size_t Lines(const std::string& s) { return std::count(s.begin(), s.end(), '\n'); }
 
@@ -34,7 +30,7 @@ TEST(CliTest, HelpExitsZeroForEveryCommand) {
   EXPECT_EQ(top.status, 0);
   EXPECT_NE(top.out.find("Commands:"), std::string::npos);
   for (const char* cmd : {"up", "broker", "service", "order", "history", "catalog", "replay", "digest", "stock",
-                          "analytics", "snapshot", "dlq"}) {
+                          "analytics", "snapshot", "dlq", "lag", "topics", "check"}) {
     auto r = Orderflow({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd << ": " << r.err;
     EXPECT_NE(r.out.find("Usage: orderflow"), std::string::npos) << cmd;
@@ -64,6 +60,10 @@ TEST(CliTest, UsageErrorsAreOneLineWithExitCodeTwo) {
       {"replay", "--kafka", "novalue"},
       {"history"},
       {"digest", "--log-level", "loud"},
+      {"topics"},
+      {"lag", "--brokers", "127.0.0.1:1", "--group", "orderflow-nobody"},
+      {"check", "--outbox"},
+      {"up", "--topic-prefix", "has space"},
   };
   for (const auto& args : cases) {
     auto r = Orderflow(args, 20s);
@@ -278,6 +278,42 @@ TEST(CliTest, ExactlyOnceModeCompletesEveryOrder) {
   auto summary = nlohmann::json::parse(up.out);
   EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>(), 300u);
   EXPECT_GT(summary["delivered"].get<uint64_t>(), 0u);
+}
+
+}  // namespace
+}  // namespace orderflow
+
+namespace orderflow {
+namespace {
+
+// `orderflow check` after a clean run finds nothing wrong; the same outbox
+// given twice (as two instances that both sent every notification) is named.
+TEST(CliTest, CheckFindsNothingAfterACleanRunAndNamesRepeatedNotifications) {
+  TempDir dir;
+  auto broker = testing::StartBroker(3);
+  ASSERT_NE(broker, nullptr);
+  const std::string data = dir.Sub("up");
+  auto up = Orderflow(Cat({"up", "--http", "off", "--data-dir", data, "--simulate", "300", "--transit-ms", "0",
+                           "--exit-when-done", "--json", "--log-level", "warn"},
+                          broker->CliArgs()));
+  ASSERT_EQ(up.status, 0) << up.err;
+  const std::string outbox = data + "/services/notification/outbox.log";
+  auto check = Orderflow(Cat({"check", "--outbox", outbox, "--json"}, broker->CliArgs()));
+  ASSERT_EQ(check.status, 0) << check.out << check.err;
+  auto report = nlohmann::json::parse(check.out);
+  EXPECT_TRUE(report["ok"].get<bool>());
+  EXPECT_EQ(report["orders"], 300);
+  EXPECT_TRUE(report["not_terminal"].empty());
+  EXPECT_GE(report["outbox_lines"].get<int>(), 300);
+  EXPECT_EQ(report["outbox_lines"], report["notifications_sent_in_log"]);
+
+  auto twice = Orderflow(Cat({"check", "--outbox", outbox, "--outbox", outbox}, broker->CliArgs()));
+  EXPECT_EQ(twice.status, 1);
+  EXPECT_NE(twice.out.find("notification ids written more than once across the outboxes"), std::string::npos)
+      << twice.out;
+  auto missing = Orderflow(Cat({"check", "--outbox", dir.Sub("nope.log")}, broker->CliArgs()));
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("nope.log cannot be read"), std::string::npos) << missing.err;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -19,6 +20,8 @@
 #include "eventstore/topics.h"
 #include "projections/store.h"
 #include "replay/replay.h"
+#include "services/check.h"
+#include "services/lifecycle.h"
 #include "services/order_service.h"
 #include "services/simulator.h"
 #include "tests/util/broker.h"
@@ -74,6 +77,20 @@ class Fleet {
   void Kill(const std::string& key) {
     procs_.at(key)->Kill(SIGKILL);
     procs_.at(key)->Wait(5s);
+  }
+  // SIGTERM: the instance finishes its batch, commits and leaves its groups. Returns its exit status.
+  int Stop(const std::string& key) {
+    procs_.at(key)->Kill(SIGTERM);
+    return procs_.at(key)->Wait(40s);
+  }
+  // Every notification instance's outbox (an instance that sent nothing has none).
+  std::vector<std::string> Outboxes() const {
+    std::vector<std::string> paths;
+    for (const auto& [key, p] : procs_) {
+      const std::string path = DataDir(key) + "/outbox.log";
+      if (key.rfind("notification-", 0) == 0 && std::filesystem::exists(path)) paths.push_back(path);
+    }
+    return paths;
   }
   std::vector<std::string> Keys() const {
     std::vector<std::string> keys;
@@ -275,9 +292,211 @@ TEST(LifecycleTest, RandomSigkillsLoseNothingAndDigestMatchesReplay) {
   options.data_dir = dir.Sub("replayed");
   auto replayed = replay::Replay(options);
   ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
-  auto live = projections::ProjectionStore::Open(fleet.DataDir("projector-1"), {.read_only = true});
-  ASSERT_TRUE(live.ok());
-  EXPECT_EQ(*(*live)->Digest(), replayed->digest);
+  // The live projector may still be applying what services appended late (an
+  // instance that came back last): compare once it has reached the replay's end.
+  for (int i = 0; i < 300; ++i) {
+    auto live = projections::ProjectionStore::Open(fleet.DataDir("projector-1"), {.read_only = true});
+    ASSERT_TRUE(live.ok());
+    auto offsets = (*live)->GetOffsets();
+    ASSERT_TRUE(offsets.ok());
+    bool reached = true;
+    for (const auto& [tp, end] : replayed->end) reached = reached && offsets->count(tp) && offsets->at(tp) >= end;
+    if (reached || i == 299) {
+      for (const auto& [tp, end] : replayed->end) {
+        EXPECT_EQ(offsets->count(tp) ? offsets->at(tp) : 0, end) << tp.topic << "/" << tp.partition;
+      }
+      EXPECT_EQ(*(*live)->Digest(), replayed->digest);
+      return;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+// ---- Effectively once across instances ------------------------------------
+//
+// Several instances of each service share its consumer groups; partitions move
+// between them. Each instance indexes its service's outputs already in the log
+// before it handles a partition it did not hold, so an input another instance
+// handled emits nothing and writes no outbox line again.
+
+// Joins a thread when the test returns early (a failed ASSERT), instead of std::terminate.
+struct Joiner {
+  std::thread& thread;
+  ~Joiner() {
+    if (thread.joinable()) thread.join();
+  }
+};
+
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+services::CheckReport Check(const Fleet& fleet, const std::vector<std::string>& extra_outboxes = {}) {
+  services::CheckOptions options;
+  options.kafka = fleet.brokers();
+  options.outboxes = fleet.Outboxes();
+  options.outboxes.insert(options.outboxes.end(), extra_outboxes.begin(), extra_outboxes.end());
+  auto report = services::CheckLog(options, fleet.catalog());
+  EXPECT_TRUE(report.ok()) << report.status().ToString();
+  return report.ok() ? *report : services::CheckReport{};
+}
+
+void StartEveryServiceThreeTimes(Fleet& fleet) {
+  fleet.Start("projector");
+  for (const std::string& name : services::LifecycleServiceNames()) {
+    for (const char* instance : {"1", "2", "3"}) fleet.Start(name, instance);
+  }
+}
+
+void ExpectSameDigestAsReplay(const Fleet& fleet, const TempDir& dir) {
+  replay::ReplayOptions options;
+  options.kafka = fleet.brokers();
+  options.data_dir = dir.Sub("replayed");
+  auto replayed = replay::Replay(options);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  // The live projector may still be applying what services appended late (an
+  // instance that came back last): compare once it has reached the replay's end.
+  for (int i = 0; i < 300; ++i) {
+    auto live = projections::ProjectionStore::Open(fleet.DataDir("projector-1"), {.read_only = true});
+    ASSERT_TRUE(live.ok());
+    auto offsets = (*live)->GetOffsets();
+    ASSERT_TRUE(offsets.ok());
+    bool reached = true;
+    for (const auto& [tp, end] : replayed->end) reached = reached && offsets->count(tp) && offsets->at(tp) >= end;
+    if (reached || i == 299) {
+      for (const auto& [tp, end] : replayed->end) {
+        EXPECT_EQ(offsets->count(tp) ? offsets->at(tp) : 0, end) << tp.topic << "/" << tp.partition;
+      }
+      EXPECT_EQ(*(*live)->Digest(), replayed->digest);
+      return;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+// (a) The payment and notification instances lose their stores mid-run and
+// start again from nothing: they index the outputs already in the log and
+// append no PaymentAuthorized, PaymentRefunded or NotificationSent again, and
+// no notification is written twice (old outbox + new).
+TEST(EffectivelyOnceTest, InstancesThatLostTheirStoresRepeatNothing) {
+  TempDir dir;
+  Fleet fleet(dir);
+  ASSERT_FALSE(fleet.brokers().brokers.empty());
+  fleet.StartAll();
+  std::vector<std::string> ids;
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 3000, 500); });
+  Joiner joiner{placer};
+  // Mid-run: payment and notification have handled some orders, not all.
+  for (int i = 0; i < 600 && ReadLines(fleet.DataDir("notification-1") + "/outbox.log").size() < 500; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  const std::string old_outbox = dir.Sub("notification-1-lost-outbox.log");
+  for (const std::string key : {"payment-1", "notification-1"}) {
+    const int stopped = fleet.Stop(key);
+    ASSERT_EQ(stopped, 0) << key << " did not stop cleanly; see " << fleet.log();
+    if (key == "notification-1") std::filesystem::copy_file(fleet.DataDir(key) + "/outbox.log", old_outbox);
+    std::filesystem::remove_all(fleet.DataDir(key));
+    std::cout << "lost the store of " << key << std::endl;
+    fleet.Start(key.substr(0, key.find('-')), "1");
+  }
+  placer.join();
+  ASSERT_EQ(ids.size(), 3000u);
+  ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
+      << "orders did not all finish; see " << fleet.log();
+  ASSERT_FALSE(ReadLines(old_outbox).empty()) << "the lost outbox had sent nothing yet";
+  const auto report = Check(fleet, {old_outbox});
+  for (const char* type : {"PaymentAuthorized", "PaymentRefunded", "NotificationSent"}) {
+    EXPECT_EQ(report.duplicates_by_type.count(type) ? report.duplicates_by_type.at(type) : 0u, 0u)
+        << type << " appended again for an order already handled";
+  }
+  EXPECT_TRUE(report.notifications_repeated.empty())
+      << report.notifications_repeated.size() << " notifications written twice (old and new outbox)";
+  EXPECT_TRUE(report.ok()) << "not terminal " << report.not_terminal.size() << ", refunded twice "
+                           << report.refunded_twice.size() << ", oversold " << report.oversold.size();
+}
+
+// (b) Clean churn: three instances of every service; instances leave with
+// SIGTERM and come back while orders flow, moving partitions every time.
+// A clean hand-over repeats nothing at all.
+TEST(EffectivelyOnceTest, CleanChurnOfThreeInstancesPerServiceRepeatsNothing) {
+  TempDir dir;
+  Fleet fleet(dir);
+  ASSERT_FALSE(fleet.brokers().brokers.empty());
+  StartEveryServiceThreeTimes(fleet);
+  std::vector<std::string> ids;
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 5000, 400); });
+  Joiner joiner{placer};
+  std::mt19937 rng(2027);
+  const auto& names = services::LifecycleServiceNames();
+  int churns = 0;
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700 + rng() % 600));
+    const std::string name = names[rng() % names.size()];
+    const std::string instance = std::to_string(1 + rng() % 3);
+    std::cout << "SIGTERM " << name << "-" << instance << std::endl;
+    EXPECT_EQ(fleet.Stop(name + "-" + instance), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 500));
+    fleet.Start(name, instance);
+    ++churns;
+  }
+  placer.join();
+  ASSERT_EQ(ids.size(), 5000u);
+  ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
+      << "orders did not all finish; see " << fleet.log();
+  const auto report = Check(fleet);
+  std::cout << churns << " clean leaves; " << report.outbox_lines << " outbox lines, "
+            << report.notifications_repeated.size() << " repeated; " << report.duplicate_events
+            << " duplicate records in the log" << std::endl;
+  EXPECT_TRUE(report.notifications_repeated.empty()) << "a notification in two outboxes after a clean hand-over";
+  EXPECT_TRUE(report.ok()) << "not terminal " << report.not_terminal.size() << ", refunded twice "
+                           << report.refunded_twice.size() << ", oversold " << report.oversold.size();
+  EXPECT_EQ(report.outbox_lines, report.notifications_sent_in_log.size());
+  ExpectSameDigestAsReplay(fleet, dir);
+}
+
+// (c) Chaos: the same with random SIGKILLs. A notification written to the
+// outbox just before a SIGKILL, whose NotificationSent had not reached the log,
+// is written again by the next owner: at most one notification batch
+// (services::kSideEffectBatch) per kill. Every other invariant holds.
+TEST(EffectivelyOnceTest, RandomSigkillsRepeatAtMostOneSideEffectBatchPerKill) {
+  TempDir dir;
+  Fleet fleet(dir);
+  ASSERT_FALSE(fleet.brokers().brokers.empty());
+  StartEveryServiceThreeTimes(fleet);
+  std::vector<std::string> ids;
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 5000, 125); });  // ~40 s
+  Joiner joiner{placer};
+  std::mt19937 rng(31337);
+  const auto& names = services::LifecycleServiceNames();
+  int kills = 0;
+  for (int i = 0; i < 16; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1800 + rng() % 1000));
+    const std::string name = names[rng() % names.size()];
+    const std::string instance = std::to_string(1 + rng() % 3);
+    std::cout << "SIGKILL " << name << "-" << instance << std::endl;
+    fleet.Kill(name + "-" + instance);
+    ++kills;
+    fleet.Start(name, instance);
+  }
+  placer.join();
+  ASSERT_EQ(ids.size(), 5000u);
+  ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
+      << "orders did not all finish; see " << fleet.log();
+  const auto report = Check(fleet);
+  uint64_t repeated_lines = 0;
+  for (const auto& [id, times] : report.notifications_repeated) repeated_lines += times - 1;
+  std::cout << kills << " SIGKILLs; " << report.outbox_lines << " outbox lines, " << repeated_lines
+            << " of them repeats; " << report.duplicate_events << " duplicate records in the log" << std::endl;
+  EXPECT_LE(repeated_lines, services::kSideEffectBatch * static_cast<uint64_t>(kills));
+  EXPECT_TRUE(report.not_terminal.empty()) << report.not_terminal.size() << " orders not terminal";
+  EXPECT_TRUE(report.refunded_twice.empty());
+  EXPECT_TRUE(report.paid_cancelled_unrefunded.empty());
+  EXPECT_TRUE(report.refunded_delivered.empty());
+  EXPECT_TRUE(report.oversold.empty());
+  ExpectSameDigestAsReplay(fleet, dir);
 }
 
 // Reads orders.events from offset zero to its end as a read_committed

@@ -27,13 +27,9 @@ using nlohmann::json;
 using testing::Cat;
 using testing::ChildProcess;
 using testing::OrderflowBinary;
+using testing::Orderflow;
 using testing::RunCommand;
 using testing::TempDir;
-
-testing::CommandResult Orderflow(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) {
-  args.insert(args.begin(), OrderflowBinary());
-  return RunCommand(args, timeout);
-}
 
 bool FileContains(const std::string& path, const std::string& needle) {
   std::ifstream in(path);

@@ -2,28 +2,34 @@
 // context: no broker, no RocksDB.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+#include <set>
 
 #include "domain/catalog.h"
 #include "eventstore/topics.h"
 #include "services/lifecycle.h"
 #include "tests/util/events.h"
+#include "tests/util/temp_dir.h"
 
 namespace orderflow::services {
 namespace {
 
 using orderflow::testing::LifecycleEvent;
 using orderflow::testing::PlacedEvent;
+using orderflow::testing::TempDir;
 
 class FakeContext final : public BatchContext {
  public:
-  void Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
+  bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
             const std::string& tag, domain::EventPayload payload) override {
     domain::Event e;
     e.id = domain::DeriveEventId(cause.id, tag);
+    if (in_log.count(tag)) return false;  // as the runner's outputs index says
     e.order_id = aggregate_id;
     e.payload = std::move(payload);
     outputs.emplace_back(topic, e);
+    return true;
   }
   std::optional<std::string> Get(const std::string& key) override {
     auto it = kv.find(key);
@@ -41,6 +47,7 @@ class FakeContext final : public BatchContext {
   }
   std::vector<std::pair<std::string, domain::Event>> outputs;
   std::map<std::string, std::string> kv;
+  std::set<std::string> in_log;  // tags whose output Emit reports as already in the log
 };
 
 // Feeds `event` to `reactor` as the runner would: apply, then react.
@@ -128,6 +135,34 @@ TEST(InventoryReactorTest, OrderSideReservesAllLinesOrRejectsAndReleases) {
   EXPECT_EQ(ctx.Count<domain::InventoryReserved>(), 0);
   EXPECT_EQ(ctx.Count<domain::InventoryRejected>(), 1);
   EXPECT_EQ(ctx.Count<domain::StockReleaseRequested>(), 1) << "the reserved mug goes back";
+}
+
+// A notification whose NotificationSent another instance already put in the
+// log is not written to this instance's outbox; one that is not is written once.
+TEST(NotificationReactorTest, ARequestAlreadySentByAnyInstanceIsNotWrittenAgain) {
+  TempDir dir;
+  const std::string outbox = dir.Sub("outbox.log");
+  auto notification = MakeNotificationReactor(outbox);
+  notification->Load({});
+  FakeContext ctx;
+  auto request = [](const std::string& order, int seq) {
+    return LifecycleEvent(order, seq,
+                          domain::NotificationRequested{"n-" + order, "order.placed", "alice", domain::NotificationPriority::kLow});
+  };
+  ctx.in_log = {"sent"};  // the log already holds this request's NotificationSent
+  notification->OnEvent(eventstore::kNotificationsLowTopic, request("o-1", 1), ctx);
+  ASSERT_TRUE(notification->FlushSideEffects().ok());
+  EXPECT_EQ(ctx.Count<domain::NotificationSent>(), 0);
+  ctx.in_log.clear();
+  notification->OnEvent(eventstore::kNotificationsLowTopic, request("o-2", 1), ctx);
+  notification->OnEvent(eventstore::kNotificationsLowTopic, request("o-2", 1), ctx);  // re-delivered
+  ASSERT_TRUE(notification->FlushSideEffects().ok());
+  EXPECT_EQ(ctx.Count<domain::NotificationSent>(), 2) << "recorded again: the log drops the duplicate";
+  std::ifstream in(outbox);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("n-o-2"), std::string::npos);
 }
 
 }  // namespace

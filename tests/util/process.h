@@ -50,4 +50,11 @@ struct CommandResult {
 };
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
 
+// Runs the orderflow binary with `args` to completion.
+inline CommandResult Orderflow(std::vector<std::string> args,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
+  args.insert(args.begin(), OrderflowBinary());
+  return RunCommand(args, timeout);
+}
+
 }  // namespace orderflow::testing
