@@ -21,8 +21,10 @@ bin=build/cli/orderflow
 work=$(mktemp -d "${TMPDIR:-/tmp}/orderflow-chaos.XXXXXX")
 pids=()
 cleanup() {
-  for p in "${pids[@]}" ${broker_pid:-}; do kill -9 "$p" 2>/dev/null || true; done
-  if [[ ${KEEP:-0} == 1 ]]; then echo "chaos.sh: kept $work" >&2; else rm -rf "$work"; fi
+  if [[ ${KEEP:-0} == 1 ]]; then echo "chaos.sh: kept $work" >&2; fi
+  exec 2>/dev/null  # no job notices for the processes killed here
+  for p in "${pids[@]}" ${broker_pid:-}; do kill -9 "$p" || true; done
+  if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
