@@ -158,16 +158,17 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
   }
   std::string address;
   if (lvl <= spdlog::level::err && lvl >= spdlog::level::warn && IsUnreachableBroker(fac, buf, &address)) {
-    static std::mutex mu;
-    static std::map<std::string, std::chrono::steady_clock::time_point> last_warned;
+    // Never destroyed: librdkafka threads may still log while the process exits.
+    static auto* mu = new std::mutex;
+    static auto* last_warned = new std::map<std::string, std::chrono::steady_clock::time_point>;
     const auto now = std::chrono::steady_clock::now();
-    std::lock_guard lock(mu);
-    auto it = last_warned.find(address);
-    if (it != last_warned.end() && now - it->second < std::chrono::minutes(1)) {
+    std::lock_guard lock(*mu);
+    auto it = last_warned->find(address);
+    if (it != last_warned->end() && now - it->second < std::chrono::minutes(1)) {
       spdlog::debug("rdkafka {}: {}", fac, buf);
       return;
     }
-    last_warned[address] = now;
+    (*last_warned)[address] = now;
     spdlog::warn("Kafka broker {} unreachable or not answering ({}); clients keep retrying and nothing is lost "
                  "(said at most once a minute per broker)",
                  address, buf);

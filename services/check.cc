@@ -120,6 +120,11 @@ Result<CheckReport> CheckLog(const CheckOptions& options, const domain::Catalog&
   for (const auto& [id, times] : lines) {
     if (times > 1) report.notifications_repeated[id] = times;
   }
+  if (!options.outboxes.empty()) {
+    for (const auto& [id, n] : report.notifications_sent_in_log) {
+      if (!lines.count(id)) ++report.notifications_missing_from_outboxes;
+    }
+  }
   return report;
 }
 

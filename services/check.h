@@ -35,6 +35,8 @@ struct CheckReport {
   std::map<std::string, uint64_t> notifications_sent_in_log;    // NotificationSent per notification id
   uint64_t outbox_lines = 0;
   std::map<std::string, int> notifications_repeated;  // id -> lines across all outboxes, where > 1
+  // NotificationSent ids in the log that no given outbox holds (only counted when outboxes are given).
+  uint64_t notifications_missing_from_outboxes = 0;
 
   // True when nothing above is wrong (duplicate events are allowed: consumers drop them).
   bool ok() const {

@@ -454,6 +454,7 @@ TEST(EffectivelyOnceTest, CleanChurnOfThreeInstancesPerServiceRepeatsNothing) {
   EXPECT_TRUE(report.ok()) << "not terminal " << report.not_terminal.size() << ", refunded twice "
                            << report.refunded_twice.size() << ", oversold " << report.oversold.size();
   EXPECT_EQ(report.outbox_lines, report.notifications_sent_in_log.size());
+  EXPECT_EQ(report.notifications_missing_from_outboxes, 0u) << "recorded as sent but in no outbox";
   ExpectSameDigestAsReplay(fleet, dir);
 }
 
@@ -491,6 +492,7 @@ TEST(EffectivelyOnceTest, RandomSigkillsRepeatAtMostOneSideEffectBatchPerKill) {
   std::cout << kills << " SIGKILLs; " << report.outbox_lines << " outbox lines, " << repeated_lines
             << " of them repeats; " << report.duplicate_events << " duplicate records in the log" << std::endl;
   EXPECT_LE(repeated_lines, services::kSideEffectBatch * static_cast<uint64_t>(kills));
+  EXPECT_EQ(report.notifications_missing_from_outboxes, 0u) << "recorded as sent but in no outbox";
   EXPECT_TRUE(report.not_terminal.empty()) << report.not_terminal.size() << " orders not terminal";
   EXPECT_TRUE(report.refunded_twice.empty());
   EXPECT_TRUE(report.paid_cancelled_unrefunded.empty());
