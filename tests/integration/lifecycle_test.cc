@@ -250,6 +250,33 @@ void CheckInvariants(const std::string& projector_dir, const std::vector<std::st
   EXPECT_EQ(sent.size(), notification_ids_in_log.size());
 }
 
+// The live projection equals a clean replay of the log.
+void ExpectSameDigestAsReplay(const Fleet& fleet, const TempDir& dir) {
+  replay::ReplayOptions options;
+  options.kafka = fleet.brokers();
+  options.data_dir = dir.Sub("replayed");
+  auto replayed = replay::Replay(options);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  // The live projector may still be applying what services appended late (an
+  // instance that came back last): compare once it has reached the replay's end.
+  for (int i = 0; i < 300; ++i) {
+    auto live = projections::ProjectionStore::Open(fleet.DataDir("projector-1"), {.read_only = true});
+    ASSERT_TRUE(live.ok());
+    auto offsets = (*live)->GetOffsets();
+    ASSERT_TRUE(offsets.ok());
+    bool reached = true;
+    for (const auto& [tp, end] : replayed->end) reached = reached && offsets->count(tp) && offsets->at(tp) >= end;
+    if (reached || i == 299) {
+      for (const auto& [tp, end] : replayed->end) {
+        EXPECT_EQ(offsets->count(tp) ? offsets->at(tp) : 0, end) << tp.topic << "/" << tp.partition;
+      }
+      EXPECT_EQ(*(*live)->Digest(), replayed->digest);
+      return;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
 TEST(LifecycleTest, EveryServiceItsOwnProcessScarceStockInvariantsHold) {
   TempDir dir;
   Fleet fleet(dir);
@@ -286,30 +313,7 @@ TEST(LifecycleTest, RandomSigkillsLoseNothingAndDigestMatchesReplay) {
   ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
       << "orders did not all finish; see " << fleet.log();
   CheckInvariants(fleet.DataDir("projector-1"), ids, fleet.catalog(), {fleet.DataDir("notification-1") + "/outbox.log"});
-
-  replay::ReplayOptions options;
-  options.kafka = fleet.brokers();
-  options.data_dir = dir.Sub("replayed");
-  auto replayed = replay::Replay(options);
-  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
-  // The live projector may still be applying what services appended late (an
-  // instance that came back last): compare once it has reached the replay's end.
-  for (int i = 0; i < 300; ++i) {
-    auto live = projections::ProjectionStore::Open(fleet.DataDir("projector-1"), {.read_only = true});
-    ASSERT_TRUE(live.ok());
-    auto offsets = (*live)->GetOffsets();
-    ASSERT_TRUE(offsets.ok());
-    bool reached = true;
-    for (const auto& [tp, end] : replayed->end) reached = reached && offsets->count(tp) && offsets->at(tp) >= end;
-    if (reached || i == 299) {
-      for (const auto& [tp, end] : replayed->end) {
-        EXPECT_EQ(offsets->count(tp) ? offsets->at(tp) : 0, end) << tp.topic << "/" << tp.partition;
-      }
-      EXPECT_EQ(*(*live)->Digest(), replayed->digest);
-      return;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
+  ExpectSameDigestAsReplay(fleet, dir);
 }
 
 // ---- Effectively once across instances ------------------------------------
@@ -351,31 +355,6 @@ void StartEveryServiceThreeTimes(Fleet& fleet) {
   }
 }
 
-void ExpectSameDigestAsReplay(const Fleet& fleet, const TempDir& dir) {
-  replay::ReplayOptions options;
-  options.kafka = fleet.brokers();
-  options.data_dir = dir.Sub("replayed");
-  auto replayed = replay::Replay(options);
-  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
-  // The live projector may still be applying what services appended late (an
-  // instance that came back last): compare once it has reached the replay's end.
-  for (int i = 0; i < 300; ++i) {
-    auto live = projections::ProjectionStore::Open(fleet.DataDir("projector-1"), {.read_only = true});
-    ASSERT_TRUE(live.ok());
-    auto offsets = (*live)->GetOffsets();
-    ASSERT_TRUE(offsets.ok());
-    bool reached = true;
-    for (const auto& [tp, end] : replayed->end) reached = reached && offsets->count(tp) && offsets->at(tp) >= end;
-    if (reached || i == 299) {
-      for (const auto& [tp, end] : replayed->end) {
-        EXPECT_EQ(offsets->count(tp) ? offsets->at(tp) : 0, end) << tp.topic << "/" << tp.partition;
-      }
-      EXPECT_EQ(*(*live)->Digest(), replayed->digest);
-      return;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-}
 
 // (a) The payment and notification instances lose their stores mid-run and
 // start again from nothing: they index the outputs already in the log and
