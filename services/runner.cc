@@ -183,6 +183,21 @@ struct ServiceRunner::Impl {
     return Status::Ok();
   }
 
+  // Commits the stored offsets of every held partition to the consumer
+  // groups again. A commit sent during a rebalance is refused, and a partition
+  // that gained nothing since never gets another: idle instances repeat theirs
+  // so that `orderflow lag` reads zero at rest.
+  void RecommitForOperators() {
+    std::lock_guard lock(offsets_mu);
+    for (auto& reader : readers) {
+      std::vector<std::pair<eventstore::TopicPartition, int64_t>> held;
+      for (const auto& tp : reader->Assignment()) {
+        if (auto it = offsets.find(tp); it != offsets.end()) held.emplace_back(tp, it->second);
+      }
+      if (!held.empty()) reader->CommitForOperators(held);
+    }
+  }
+
   // Reads the committed reactor state and offsets, and hands the state to the reactor.
   Status LoadState() {
     std::map<std::string, std::string> state;
@@ -428,6 +443,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
   std::map<eventstore::TopicPartition, int64_t> recreated_at;
   std::unique_ptr<eventstore::Reader> watermarks;
   auto next_stall_check = SteadyClock::now() + std::chrono::seconds(5);
+  auto next_recommit = SteadyClock::now() + std::chrono::seconds(5);
   auto check_stalls = [&]() -> Status {
     std::vector<eventstore::TopicPartition> assigned;
     std::map<eventstore::TopicPartition, int64_t> stored;
@@ -607,6 +623,10 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     }
     if (next.empty() && ctx.outputs().empty() && ctx.dead_letters().empty()) {  // idle tick
       if (records.empty()) ORDERFLOW_RETURN_IF_ERROR(impl.StepOverMarkers());
+      if (SteadyClock::now() >= next_recommit) {
+        next_recommit = SteadyClock::now() + std::chrono::seconds(5);
+        impl.RecommitForOperators();
+      }
       continue;
     }
 

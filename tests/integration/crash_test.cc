@@ -45,6 +45,11 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
   const auto catalog = domain::Catalog::Demo();
   std::atomic<int64_t> appended{0};
   std::atomic<bool> producer_failed{false};
+  // The producer places orders in eight chunks, one per projector life, so
+  // that every kill lands while events are flowing however slow the machine.
+  constexpr int kOrders = 3000;
+  constexpr int kRounds = 8;
+  std::atomic<int> released{0};
   std::thread producer_thread([&] {
     auto producer = eventstore::Producer::Create(config, "crash-test");
     if (!producer.ok()) {
@@ -53,7 +58,8 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
     }
     services::OrderService orders(**producer, catalog);
     services::OrderSimulator simulator(catalog, 5);
-    for (int i = 0; i < 3000; ++i) {
+    for (int i = 0; i < kOrders; ++i) {
+      while (i >= released.load()) std::this_thread::sleep_for(5ms);
       std::string id = services::NewOrderId();
       auto placed = orders.Place(simulator.Next(), id, 1'700'000'000'000 + i);
       if (!placed.ok()) {
@@ -84,9 +90,13 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
   std::mt19937 rng(12345);
   int kills = 0;
   int mid_stream_kills = 0;
-  for (int round = 0; round < 8; ++round) {
+  for (int round = 0; round < kRounds; ++round) {
+    const int64_t before = StoredTotal(live);
     ChildProcess projector(projector_argv, log);
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 300));
+    released = kOrders * (round + 1) / kRounds;
+    // Kill soon after the projector has stored something new.
+    for (int i = 0; i < 500 && StoredTotal(live) == before; ++i) std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
     projector.Kill(SIGKILL);
     EXPECT_EQ(projector.Wait(5s), 128 + SIGKILL);
     ++kills;

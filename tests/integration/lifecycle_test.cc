@@ -186,7 +186,27 @@ bool WaitSettled(const eventstore::KafkaConfig& brokers, const std::string& proj
           for (const auto& [tp, off] : *offsets) applied += off;
         }
       }
-      if (end_of_log() == end && applied == end) return true;
+      if (end_of_log() != end || applied != end) continue;
+      // Quiet is not enough: a service whose partitions are in a rebalance
+      // (a SIGKILLed member holds them until its session times out) appends
+      // nothing for seconds. Settled means every service group has consumed
+      // all of its inputs.
+      // (The projector's own offsets were compared above.)
+      auto groups = services::ConsumerGroups();
+      std::erase_if(groups, [](const auto& g) { return g.first == "orderflow-projector"; });
+      auto lag = eventstore::GroupLag(brokers, groups, 5s);
+      int64_t behind = 0;
+      if (lag.ok()) {
+        for (const auto& row : *lag) behind += row.lag();
+        if (behind != 0 && std::chrono::steady_clock::now() + 10s > deadline) {
+          for (const auto& row : *lag) {
+            if (row.lag() != 0) std::cout << "behind: " << row.group << " " << row.tp.topic << "/" << row.tp.partition << " committed " << row.committed << " end " << row.end << std::endl;
+          }
+        }
+      } else {
+        std::cout << "lag: " << lag.status().ToString() << std::endl;
+      }
+      if (lag.ok() && behind == 0 && end_of_log() == end) return true;
     } else {
       std::this_thread::sleep_for(500ms);
     }
