@@ -18,146 +18,9 @@
 #include "eventstore/big_endian.h"
 #include "eventstore/codec.h"
 #include "projections/records_internal.h"
+#include "projections/store_internal.h"
 
 namespace orderflow::projections {
-namespace {
-
-enum Family { kOrders = 0, kHistory, kByStatus, kByCustomer, kRejected, kMeta, kAnalytics, kFamilyCount };
-// Index = Family. "default" is opened too (RocksDB requires it) but unused.
-const char* const kFamilyNames[kFamilyCount] = {"orders",   "history", "by_status", "by_customer",
-                                                 "rejected", "meta",    "analytics"};
-// Families that make up the projected state (and so the digest).
-constexpr Family kStateFamilies[] = {kOrders, kHistory, kByStatus, kByCustomer, kRejected, kAnalytics};
-
-// analytics family keys (values are be64 signed counters)
-constexpr char kGrossKey[] = "revenue/gross";
-constexpr char kRefundedKey[] = "revenue/refunded";
-constexpr char kDeliveredCountKey[] = "delivery/count";
-constexpr char kDeliveredMsKey[] = "delivery/placed_to_delivered_ms";
-constexpr char kHourPrefix[] = "hour/";     // + be64 hour since epoch -> orders placed
-constexpr char kRevenueHourPrefix[] = "revenue_hour/";  // + be64 hour -> authorized minus refunded, by event time
-constexpr char kSkuUnitsPrefix[] = "sku_units/";
-constexpr char kSkuRevenuePrefix[] = "sku_revenue/";
-
-std::string RevenueHourKey(int64_t at_ms) {
-  std::string key = kRevenueHourPrefix;
-  eventstore::PutBE64(&key, static_cast<uint64_t>(at_ms / 3'600'000));
-  return key;
-}
-
-// Adds one event's contribution to the analytics counters.
-void CountAnalytics(const domain::Event& e, const domain::OrderState& after, std::map<std::string, int64_t>& delta) {
-  if (const auto* placed = std::get_if<domain::OrderPlaced>(&e.payload)) {
-    std::string key = kHourPrefix;
-    eventstore::PutBE64(&key, static_cast<uint64_t>(e.occurred_at_ms / 3'600'000));
-    delta[key] += 1;
-    (void)placed;
-  } else if (const auto* paid = std::get_if<domain::PaymentAuthorized>(&e.payload)) {
-    delta[kGrossKey] += paid->amount_minor;
-    delta[RevenueHourKey(e.occurred_at_ms)] += paid->amount_minor;
-    for (const auto& line : after.lines) {
-      // Wrapping arithmetic: the values come from the log, and a forged event
-      // must not be undefined behaviour (the counters of honest events never wrap).
-      auto& units = delta[kSkuUnitsPrefix + line.sku];
-      units = static_cast<int64_t>(static_cast<uint64_t>(units) + static_cast<uint64_t>(line.quantity));
-      auto& revenue = delta[kSkuRevenuePrefix + line.sku];
-      revenue = static_cast<int64_t>(static_cast<uint64_t>(revenue) +
-                                     static_cast<uint64_t>(line.quantity) * static_cast<uint64_t>(line.unit_price_minor));
-    }
-  } else if (const auto* refund = std::get_if<domain::PaymentRefunded>(&e.payload)) {
-    delta[kRefundedKey] += refund->amount_minor;
-    delta[RevenueHourKey(e.occurred_at_ms)] -= refund->amount_minor;
-  } else if (std::holds_alternative<domain::OrderDelivered>(e.payload) && after.delivered_at_ms == e.occurred_at_ms &&
-             after.status == domain::OrderStatus::kDelivered && after.placed_at_ms > 0) {
-    delta[kDeliveredCountKey] += 1;
-    delta[kDeliveredMsKey] += after.delivered_at_ms - after.placed_at_ms;
-  }
-}
-
-constexpr char kOffsetPrefix[] = "offset/";
-constexpr char kProjectionVersionKey[] = "projection_version";
-
-using eventstore::GetBE;
-using eventstore::PutBE32;
-using eventstore::PutBE64;
-
-std::string OffsetKey(const eventstore::TopicPartition& tp) {
-  std::string key = kOffsetPrefix + tp.topic + "/";
-  PutBE32(&key, static_cast<uint32_t>(tp.partition));
-  return key;
-}
-
-std::string HistoryPrefix(const std::string& order_id) { return order_id + '\0'; }
-std::string HistoryKey(const std::string& order_id, uint32_t seq) {
-  std::string key = HistoryPrefix(order_id);
-  PutBE32(&key, seq);
-  return key;
-}
-std::string IndexKey(std::string_view a, std::string_view b) {
-  std::string key(a);
-  key.push_back('\0');
-  key.append(b);
-  return key;
-}
-std::string RejectedKey(const eventstore::Record& r) {
-  std::string key(r.topic());
-  key.push_back('\0');
-  PutBE32(&key, static_cast<uint32_t>(r.partition()));
-  PutBE64(&key, static_cast<uint64_t>(r.offset()));
-  return key;
-}
-
-Status FromRocks(const rocksdb::Status& s, std::string_view context) {
-  if (s.ok()) return Status::Ok();
-  std::string msg = std::string(context) + ": " + s.ToString();
-  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(msg);
-  if (s.IsCorruption()) return Status::Corruption(msg);
-  if (s.IsNotFound()) return Status::NotFound(msg);
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return Status::FailedPrecondition(std::string(context) +
-                                      ": the data directory is in use by another orderflow process");
-  }
-  return Status::Internal(msg);
-}
-
-}  // namespace
-
-struct ProjectionStore::Impl {
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> families;  // indexed by Family; last is "default"
-  StoreOptions options;
-  mutable std::mutex offsets_mu;
-  mutable std::condition_variable committed;  // notified (under offsets_mu) after each commit
-  uint64_t commit_count = 0;                  // guarded by offsets_mu
-  Offsets offsets;  // mirror of the committed offsets in meta
-  std::map<std::string, int64_t> analytics;  // mirror of the analytics family (guarded by offsets_mu)
-
-  rocksdb::ColumnFamilyHandle* cf(Family f) const { return families[f]; }
-
-  ~Impl() {
-    for (auto* h : families) {
-      if (h != nullptr && db) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    }
-    if (db) db->Close().PermitUncheckedError();
-  }
-
-  Result<Offsets> LoadOffsets() const {
-    Offsets out;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(kMeta)));
-    for (it->Seek(kOffsetPrefix); it->Valid() && it->key().starts_with(kOffsetPrefix); it->Next()) {
-      std::string_view key = it->key().ToStringView();
-      if (key.size() < sizeof(kOffsetPrefix) - 1 + 5 || it->value().size() != 8) {
-        return Status::Corruption("malformed offset entry in meta");
-      }
-      eventstore::TopicPartition tp;
-      tp.topic = std::string(key.substr(sizeof(kOffsetPrefix) - 1, key.size() - (sizeof(kOffsetPrefix) - 1) - 5));
-      tp.partition = static_cast<int32_t>(GetBE(key.substr(key.size() - 4)));
-      out[tp] = static_cast<int64_t>(GetBE(it->value().ToStringView()));
-    }
-    ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read offsets"));
-    return out;
-  }
-};
 
 namespace {
 // Opens `dir` with every family, read-only or not, for the version helpers.
@@ -191,6 +54,19 @@ Result<std::optional<uint32_t>> StoredProjectionVersion(const std::string& dir) 
   return std::optional<uint32_t>(static_cast<uint32_t>(GetBE(value)));
 }
 
+Result<bool> IsUnfinishedRebuild(const std::string& dir) {
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) return false;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  ORDERFLOW_RETURN_IF_ERROR(OpenRaw(dir, true, &db, &handles));
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), handles[kMeta], kRebuildIncompleteKey, &value);
+  CloseRaw(db, handles);
+  if (s.IsNotFound()) return false;
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "read " + dir));
+  return true;
+}
+
 Status SetStoredProjectionVersionForTesting(const std::string& dir, uint32_t version) {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -217,13 +93,15 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     return Status::NotFound("no orderflow store in " + dir +
                             "; run `orderflow up` or `orderflow replay` with --data-dir " + dir + " first");
   }
+  StoreOptions store_options = options;
+  if (options.rebuild) store_options.bulk_load = true;
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.atomic_flush = true;  // families and offsets stay consistent even without the WAL
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 3;
-  db_options.allow_concurrent_memtable_write = !options.bulk_load;  // the vector memtable needs this off
+  db_options.allow_concurrent_memtable_write = !store_options.bulk_load;  // the vector memtable needs this off
 
   rocksdb::ColumnFamilyOptions cf_options;
   // RocksDB's tuning guide: no compression on L0/L1 (written often, soon
@@ -245,13 +123,13 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
   // the background thread. `orders` is read back while applying, so it keeps
   // the skiplist.
   rocksdb::ColumnFamilyOptions write_only_options = cf_options;
-  if (options.bulk_load) {
+  if (store_options.bulk_load) {
     write_only_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
     // Smaller memtables flush during the replay instead of all at its end.
     write_only_options.write_buffer_size = 16 << 20;
     write_only_options.max_write_buffer_number = 4;
   }
-  if (options.bulk_load) {
+  if (store_options.bulk_load) {
     // As RocksDB's PrepareForBulkLoad: no compactions while rebuilding (the
     // live service compacts later), and no write stalls from L0 file counts.
     for (auto* o : {&cf_options, &write_only_options}) {
@@ -269,7 +147,7 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
 
   auto impl = std::make_unique<Impl>();
-  impl->options = options;
+  impl->options = store_options;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
   if (options.read_only) {
@@ -299,6 +177,22 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
   } else if (!vs.ok() && !vs.IsNotFound()) {
     return FromRocks(vs, "read meta");
   }
+
+  if (options.rebuild) {
+    // From here until the rebuild's last write the store says it is unfinished.
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    ORDERFLOW_RETURN_IF_ERROR(
+        FromRocks(impl->db->Put(sync, impl->cf(kMeta), kRebuildIncompleteKey, ""), "mark the store as being rebuilt"));
+  }
+  std::string unfinished;
+  rocksdb::Status us = impl->db->Get(rocksdb::ReadOptions(), impl->cf(kMeta), kRebuildIncompleteKey, &unfinished);
+  if (us.ok() && !options.rebuild) {
+    return Status::FailedPrecondition("store " + dir + " is an unfinished rebuild (the replay that wrote it stopped "
+                                      "before its end); run `orderflow replay --data-dir " + dir +
+                                      "` again, it replaces an unfinished store");
+  }
+  if (!us.ok() && !us.IsNotFound()) return FromRocks(us, "read meta");
 
   auto offsets = impl->LoadOffsets();
   if (!offsets.ok()) return offsets.status();
@@ -843,6 +737,14 @@ Status ProjectionStore::CopyTo(const std::string& dir) const {
   impl_->db->ReleaseSnapshot(snapshot);
   ORDERFLOW_RETURN_IF_ERROR(status);
   return (*target)->Flush();
+}
+
+Status ProjectionStore::FinishRebuild() {
+  if (!impl_->options.rebuild) return Status::Ok();
+  ORDERFLOW_RETURN_IF_ERROR(Flush());
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(impl_->db->Delete(sync, impl_->cf(kMeta), kRebuildIncompleteKey), "finish the rebuild");
 }
 
 Status ProjectionStore::Flush() {

@@ -54,6 +54,10 @@ struct StoreOptions {
   // offsets consistent, and Close()/Flush() persists. A crash mid-replay
   // leaves a consistent, older state that resumes.
   bool bulk_load = false;
+  // A rebuild (implies bulk_load): marks the store unfinished until
+  // FinishRebuild or BulkLoader::Finish, and accepts a store whose rebuild did
+  // not finish. Every other open refuses one (kFailedPrecondition).
+  bool rebuild = false;
 };
 
 struct BatchStats {
@@ -140,11 +144,17 @@ class PreparedBatch {
 // is no store there. Reads without taking the store's lock.
 Result<std::optional<uint32_t>> StoredProjectionVersion(const std::string& dir);
 
+// Whether `dir` holds a store whose bulk rebuild never finished (false when
+// there is no store). Reads without taking the store's lock.
+Result<bool> IsUnfinishedRebuild(const std::string& dir);
+
 // Rewrites the recorded projection version (tests simulating an older build).
 Status SetStoredProjectionVersionForTesting(const std::string& dir, uint32_t version);
 
 class ProjectionStore {
  public:
+  friend class BulkLoader;  // writes the store's families directly
+
   // Opens (creating if needed, unless read_only) the store in `dir`.
   // Errors: kNotFound if read_only and there is no store; kFailedPrecondition
   // if another process holds it for writing or the projection version differs.
@@ -212,6 +222,11 @@ class ProjectionStore {
   uint64_t CommitCount() const;
   uint64_t WaitForCommit(uint64_t seen, std::chrono::steady_clock::time_point deadline) const;
   void WakeAll() const;
+
+  // For a store opened with `rebuild` and written through the batch path:
+  // persists it and removes the unfinished mark (BulkLoader::Finish does both
+  // for the bulk path).
+  Status FinishRebuild();
 
   // Persists memtables (needed after bulk_load writes).
   Status Flush();

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "eventstore/topics.h"
+#include "projections/bulk_load.h"
 #include "projections/projector.h"
 #include "projections/snapshot.h"
 
@@ -53,12 +54,155 @@ Result<bool> RebuildIfOutdated(const ReplayOptions& options, const std::string& 
   return true;
 }
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// From offset zero into an empty store: projections::BulkLoader, fed by a
+// reader over every partition. Time travel drops what is past the limit.
+Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
+  auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .rebuild = true});
+  if (!store.ok()) return store.status();
+  // Prefetch up to 16 MiB: the loader, not the fetch, is the bound, and a
+  // deeper queue only adds to the replay's memory.
+  eventstore::KafkaConfig kafka = options.kafka;
+  kafka.overrides.insert(kafka.overrides.begin(), {{"queued.max.messages.kbytes", "32768"}, {"queued.min.messages", "100000"}, {"fetch.message.max.bytes", "1048576"}});
+  auto reader = eventstore::Reader::Create(kafka, "orderflow-replay");
+  if (!reader.ok()) return reader.status();
+  const std::vector<std::string> topics =
+      options.topics.empty() ? std::vector<std::string>{eventstore::kOrdersTopic} : options.topics;
+  std::vector<eventstore::TopicPartition> partitions;
+  projections::Offsets end;
+  std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
+  for (const std::string& topic : topics) {
+    auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
+    if (!count.ok()) return count.status();
+    for (int32_t p = 0; p < *count; ++p) {
+      const eventstore::TopicPartition tp{topic, p};
+      auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+      if (!w.ok()) return w.status();
+      ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(
+          tp, 0, *w, options.data_dir, "The log no longer holds every event; rebuild from a snapshot instead"));
+      partitions.push_back(tp);
+      end[tp] = options.until_offset >= 0 ? std::min(w->high, options.until_offset + 1) : w->high;
+      positions.emplace_back(tp, 0);
+    }
+  }
+  ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
+  auto loader = projections::BulkLoader::Start(**store);
+  if (!loader.ok()) return loader.status();
+  uint64_t total = 0;
+  for (const auto& [tp, high] : end) total += static_cast<uint64_t>(high);
+
+  std::set<eventstore::TopicPartition> stopped;  // time travel: past the limit
+  auto past_limit = [&](const eventstore::Record& r) {
+    return (options.until_offset >= 0 && r.offset() > options.until_offset) ||
+           (options.until_time_ms >= 0 && r.timestamp_ms() > options.until_time_ms);
+  };
+  const auto started = Clock::now();
+  auto last_progress = started;
+  double poll_seconds = 0;
+  auto report = [&](Clock::time_point now) {
+    if (!options.on_progress) return;
+    replay::ReplayProgress p;
+    p.records = (*loader)->totals().records;
+    p.total = total;
+    p.seconds = std::chrono::duration<double>(now - started).count();
+    p.records_per_second = p.seconds > 0 ? p.records / p.seconds : 0;
+    const auto& next = (*loader)->next_offsets();
+    for (const auto& [tp, high] : end) {
+      auto it = next.find(tp);
+      p.partitions.push_back({tp, it == next.end() ? 0 : it->second, high});
+    }
+    options.on_progress(p);
+  };
+  auto reached = [&] {
+    const auto& next = (*loader)->next_offsets();
+    for (const auto& [tp, high] : end) {
+      if (stopped.count(tp)) continue;
+      auto it = next.find(tp);
+      if ((it == next.end() ? 0 : it->second) < high) return false;
+    }
+    return true;
+  };
+  projections::Offsets stepped;  // positions past transaction markers at the end of a partition
+  while (!reached()) {
+    const auto t0 = Clock::now();
+    auto polled = (*reader)->Poll(options.batch_size, std::chrono::milliseconds(100), /*fill=*/true);
+    poll_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!polled.ok()) {
+      if (!polled.status().IsRetryable()) return polled.status();
+      spdlog::warn("replay: {}; reading again from where it was", polled.status().ToString());
+      std::vector<std::pair<eventstore::TopicPartition, int64_t>> resume;
+      for (const auto& tp : partitions) {
+        auto it = (*loader)->next_offsets().find(tp);
+        resume.emplace_back(tp, it == (*loader)->next_offsets().end() ? 0 : it->second);
+      }
+      ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(resume));
+      continue;
+    }
+    if (polled->empty()) {
+      // Transaction markers are never handed out: a partition whose reader
+      // position passed the end is done.
+      bool all = true;
+      for (const auto& [tp, position] : (*reader)->Positions(partitions)) {
+        auto it = (*loader)->next_offsets().find(tp);
+        const int64_t next = it == (*loader)->next_offsets().end() ? 0 : it->second;
+        if (position >= end[tp] && next < end[tp]) stepped[tp] = position;
+        all = all && (stopped.count(tp) || position >= end[tp]);
+      }
+      if (all) break;
+      continue;
+    }
+    if (options.until_offset >= 0 || options.until_time_ms >= 0) {
+      std::erase_if(*polled, [&](const eventstore::Record& r) {
+        eventstore::TopicPartition tp{std::string(r.topic()), r.partition()};
+        if (stopped.count(tp)) return true;
+        if (past_limit(r)) {
+          stopped.insert(tp);
+          return true;
+        }
+        return false;
+      });
+    }
+    ORDERFLOW_RETURN_IF_ERROR((*loader)->Add(std::move(polled).value()));
+    const auto now = Clock::now();
+    if (now - last_progress > std::chrono::milliseconds(500)) {
+      last_progress = now;
+      report(now);
+    }
+  }
+  ORDERFLOW_RETURN_IF_ERROR((*loader)->Finish(stepped));
+  const auto finished = Clock::now();
+  report(finished);
+  const auto totals = (*loader)->totals();
+  ReplayResult result;
+  result.records = totals.records;
+  result.events = totals.applied;
+  result.duplicates = totals.duplicates;
+  result.rejected = totals.rejected;
+  result.seconds = std::chrono::duration<double>(finished - started).count();
+  result.events_per_second = result.seconds > 0 ? result.records / result.seconds : 0;
+  result.poll_seconds = poll_seconds;
+  result.apply_seconds = result.seconds - poll_seconds;
+  result.end = end;
+  auto digest = (*store)->Digest();
+  if (!digest.ok()) return digest.status();
+  result.digest = std::move(digest).value();
+  return result;
+}
+
+}  // namespace
+
 Result<ReplayResult> Replay(const ReplayOptions& options) {
   namespace fs = std::filesystem;
   using Clock = std::chrono::steady_clock;
   std::error_code ec;
   if (fs::exists(options.data_dir, ec) && !fs::is_empty(options.data_dir, ec)) {
-    if (!options.force) {
+    auto unfinished = projections::IsUnfinishedRebuild(options.data_dir);
+    if (!unfinished.ok()) return unfinished.status();
+    if (*unfinished) spdlog::info("{} holds an unfinished rebuild: replacing it", options.data_dir);
+    if (!options.force && !*unfinished) {
       return Status::FailedPrecondition("data directory " + options.data_dir +
                                         " is not empty; replay rebuilds into an empty directory (pass a new "
                                         "--data-dir, or --force to replace the store in it)");
@@ -68,7 +212,7 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     }
     {
       // Refuse a store a running service holds (this takes its lock).
-      auto in_use = projections::ProjectionStore::Open(options.data_dir, {});
+      auto in_use = projections::ProjectionStore::Open(options.data_dir, {.rebuild = true});
       if (!in_use.ok() && in_use.status().message().find("in use") != std::string::npos) return in_use.status();
     }
     // Remove the store's files only: subdirectories (up's services' stores) stay.
@@ -81,7 +225,8 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     auto restored = projections::RestoreSnapshot(options.snapshots_dir, options.from_snapshot, options.data_dir);
     if (!restored.ok()) return restored.status();
   }
-  auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .bulk_load = true});
+  if (options.from_snapshot.empty() && !options.batch_path) return BulkReplay(options);
+  auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .rebuild = true});
   if (!store.ok()) return store.status();
   if (!options.from_snapshot.empty() && options.until_time_ms >= 0) {
     return Status::InvalidArgument("--until-time replays from offset zero; it cannot start from a snapshot");
@@ -170,7 +315,7 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     }
   }
   ORDERFLOW_RETURN_IF_ERROR(projector.Drain());  // the last batch may still be committing
-  ORDERFLOW_RETURN_IF_ERROR((*store)->Flush());
+  ORDERFLOW_RETURN_IF_ERROR((*store)->FinishRebuild());
   const auto finished = Clock::now();
   report(finished);
 

@@ -40,6 +40,9 @@ struct ReplayOptions {
   // Start from this snapshot (restored into data_dir) and replay only the tail.
   std::string snapshots_dir;
   std::string from_snapshot;
+  // Apply through ProjectionStore's batch path (as the live projector does)
+  // instead of the bulk loader; always so from a snapshot. For comparisons.
+  bool batch_path = false;
   // Called about twice a second while replaying, and once at the end.
   std::function<void(const ReplayProgress&)> on_progress;
 };

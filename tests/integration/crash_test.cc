@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -126,6 +127,80 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
   EXPECT_EQ(*(*store)->Digest(), replayed->digest);
   auto counts = (*store)->CountByStatus();
   EXPECT_EQ((*counts)["payment_authorized"], 3000u);
+}
+
+}  // namespace
+}  // namespace orderflow
+
+namespace orderflow {
+namespace {
+
+// `orderflow replay` SIGKILLed at moments spread over a whole replay's
+// duration: a store it leaves mid-rebuild is refused as unfinished (never one
+// that looks finished), and the next replay into the same directory, without
+// --force, succeeds with the digest of an uninterrupted one.
+TEST(CrashTest, SigkilledReplayLeavesAStoreRefusedAsUnfinishedAndTheNextReplaySucceeds) {
+  TempDir dir;
+  auto broker = testing::StartBroker(4);
+  ASSERT_NE(broker, nullptr);
+  {
+    auto producer = eventstore::Producer::Create(broker->config(), "crash-test");
+    ASSERT_TRUE(producer.ok());
+    const auto catalog = domain::Catalog::Demo();
+    services::OrderService orders(**producer, catalog);
+    services::OrderSimulator simulator(catalog, 9);
+    for (int i = 0; i < 40000; ++i) {
+      ASSERT_TRUE(orders.Place(simulator.Next(), services::NewOrderId(), 1'700'000'000'000 + i).ok());
+    }
+    ASSERT_TRUE((*producer)->Flush(60s).ok());
+  }
+  auto replay_argv = [&](const std::string& data_dir) {
+    return testing::Cat({OrderflowBinary(), "replay", "--data-dir", data_dir, "--json"}, broker->CliArgs());
+  };
+  const std::string log = dir.Sub("stderr.log");
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    ChildProcess full(replay_argv(dir.Sub("full")), log);
+    ASSERT_EQ(full.Wait(120s), 0) << "see " << log;
+  }
+  const auto whole = std::chrono::steady_clock::now() - t0;
+  auto clean = projections::ProjectionStore::Open(dir.Sub("full"), {.read_only = true});
+  ASSERT_TRUE(clean.ok());
+  const std::string expected = *(*clean)->Digest();
+
+  const std::string target = dir.Sub("killed");
+  int unfinished = 0;
+  for (int k = 1; k <= 9; ++k) {
+    {
+      ChildProcess replay(replay_argv(target), log);
+      std::this_thread::sleep_for(whole * k / 10);
+      replay.Kill(SIGKILL);
+      replay.Wait(10s);
+    }
+    auto refused = projections::IsUnfinishedRebuild(target);
+    ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+    {
+      auto store = projections::ProjectionStore::Open(target, {.read_only = true});
+      if (*refused) {
+        ++unfinished;
+        ASSERT_FALSE(store.ok()) << "an unfinished store opened";
+        EXPECT_NE(store.status().message().find("unfinished rebuild"), std::string::npos) << store.status().ToString();
+      } else if (store.ok()) {
+        EXPECT_EQ(*(*store)->Digest(), expected) << "a store that looks finished must be complete";
+      }
+    }
+    // The next replay (no --force) takes over whatever the killed one left,
+    // unless that one finished: then the directory holds a finished store.
+    if (*refused) {
+      ChildProcess again(replay_argv(target), log);
+      ASSERT_EQ(again.Wait(120s), 0) << "see " << log;
+      auto rebuilt = projections::ProjectionStore::Open(target, {.read_only = true});
+      ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
+      EXPECT_EQ(*(*rebuilt)->Digest(), expected);
+    }
+    std::filesystem::remove_all(target);
+  }
+  EXPECT_GE(unfinished, 3) << "the kills did not land while the store was being rebuilt";
 }
 
 }  // namespace

@@ -1,0 +1,516 @@
+#include "projections/bulk_load.h"
+
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/sst_file_writer.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "eventstore/codec.h"
+#include "projections/records_internal.h"
+#include "projections/store_internal.h"
+
+namespace orderflow::projections {
+namespace {
+
+// One record as the decoding thread leaves it for the worker.
+struct Decoded {
+  std::optional<domain::Event> event;  // empty: rejected
+  std::string value;                   // history entry, or the rejected entry
+  std::string rejected_key;
+};
+
+// Which order ids were written by an earlier window: a fixed-size Bloom filter
+// (16 MiB, so memory does not grow with the log). A "maybe" is looked up in
+// RocksDB; a "no" is a new order. More orders than the filter was sized for
+// only make lookups more frequent, never wrong.
+class SeenFilter {
+ public:
+  SeenFilter() : bits_(kBits / 64) {}
+  void Add(std::string_view id) {
+    const auto [h1, h2] = Hashes(id);
+    for (uint64_t i = 0; i < kProbes; ++i) {
+      const uint64_t bit = (h1 + i * h2) % kBits;
+      bits_[bit / 64] |= uint64_t{1} << (bit % 64);
+    }
+  }
+  bool MaybeContains(std::string_view id) const {
+    const auto [h1, h2] = Hashes(id);
+    for (uint64_t i = 0; i < kProbes; ++i) {
+      const uint64_t bit = (h1 + i * h2) % kBits;
+      if ((bits_[bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr uint64_t kBits = uint64_t{16} << 23;  // 16 MiB
+  static constexpr uint64_t kProbes = 6;
+  static std::pair<uint64_t, uint64_t> Hashes(std::string_view id) {
+    const uint64_t h = std::hash<std::string_view>{}(id);
+    return {h, (h >> 33) * 0x9E3779B97F4A7C15ULL | 1};
+  }
+  std::vector<uint64_t> bits_;
+};
+
+// Bytewise key order (RocksDB's default comparator), comparing the first
+// eight bytes as one integer: most keys differ there (order ids).
+inline uint64_t Prefix8(const std::string& s) {
+  uint64_t v = 0;
+  const size_t n = std::min<size_t>(8, s.size());
+  for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(s[i])} << (56 - 8 * i);
+  return v;
+}
+inline bool KeyLess(const std::string& a, const std::string& b) {
+  const uint64_t pa = Prefix8(a), pb = Prefix8(b);
+  if (pa != pb) return pa < pb;
+  return a < b;
+}
+
+// The indices 0..n-1 in the bytewise order of key(i), sorted on each key's
+// first eight bytes held beside its index (no pointer chasing while sorting).
+template <typename KeyOf>
+std::vector<size_t> SortedByKey(size_t n, KeyOf key) {
+  std::vector<std::pair<uint64_t, size_t>> items(n);
+  for (size_t i = 0; i < n; ++i) items[i] = {Prefix8(key(i)), i};
+  std::sort(items.begin(), items.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return key(a.second) < key(b.second);
+  });
+  std::vector<size_t> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = items[i].second;
+  return out;
+}
+
+}  // namespace
+
+struct BulkLoader::Impl {
+  // What an order's state takes in a window, about (its strings, lines and
+  // applied ids, in the hash map): counted against BulkLoadOptions::window_bytes.
+  static constexpr size_t kOrderBytes = 1024;
+  ProjectionStore& store;
+  ProjectionStore::Impl& db;  // the store's RocksDB handle and families
+  BulkLoadOptions options;
+  std::string work_dir;  // sorted files before they are ingested
+
+  // Decoding side (the caller's thread).
+  Offsets next;
+  uint64_t records = 0;
+
+  // The queue between the two threads.
+  std::mutex mu;
+  std::condition_variable changed;
+  std::deque<std::vector<Decoded>> queue;
+  bool closing = false;
+  Status worker_status;  // the worker's first error (guarded by mu)
+  std::thread worker;
+
+  // Worker side: the window.
+  struct Loaded {
+    domain::OrderState state;
+    domain::OrderStatus initial_status = domain::OrderStatus::kNone;  // as written by earlier windows
+    bool dirty = false;
+  };
+  struct Window {
+    std::unordered_map<std::string, Loaded> orders;
+    std::vector<std::pair<std::string, std::string>> history;
+    std::vector<std::pair<std::string, std::string>> rejected;
+    size_t events = 0;
+    size_t bytes = 0;
+  };
+  // Folded into by the worker; when full it is sealed and written on another
+  // thread while the next window fills (one sealed window at a time).
+  std::unique_ptr<Window> window = std::make_unique<Window>();
+  std::unique_ptr<Window> sealed;
+  std::future<Status> writing;
+  std::map<std::string, int64_t> analytics;  // every counter, for the whole rebuild
+  SeenFilter seen;
+  bool any_window_written = false;
+  uint64_t file_number = 0;
+  // Counted by the worker, read by the caller for progress.
+  std::atomic<uint64_t> applied{0}, duplicates{0}, rejected_records{0}, windows{0};
+  bool finished = false;
+  // Where the time goes (seconds), for the debug line at the end.
+  double decode_s = 0, wait_s = 0, fold_s = 0, load_s = 0;
+  std::atomic<double> write_s{0};
+  static double Since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  }
+
+  Impl(ProjectionStore& s, ProjectionStore::Impl& d, const BulkLoadOptions& o)
+      : store(s), db(d), options(o), work_dir(s.dir() + "/bulk-load") {}
+
+  void Run() {
+    for (;;) {
+      std::vector<Decoded> chunk;
+      {
+        std::unique_lock lock(mu);
+        changed.wait(lock, [&] { return !queue.empty() || closing; });
+        if (queue.empty()) return;
+        chunk = std::move(queue.front());
+        queue.pop_front();
+      }
+      changed.notify_all();
+      const auto t = std::chrono::steady_clock::now();
+      Status s = Fold(chunk);
+      fold_s += Since(t);
+      if (!s.ok()) {
+        std::lock_guard lock(mu);
+        if (worker_status.ok()) worker_status = s;
+        queue.clear();
+        return;
+      }
+    }
+  }
+
+  // Loads the orders of `chunk` that earlier windows wrote and this one does not hold yet.
+  Status LoadEarlier(const std::vector<Decoded>& chunk) {
+    if (!any_window_written) return Status::Ok();
+    auto& orders = window->orders;
+    std::vector<std::string> ids;
+    for (const Decoded& d : chunk) {
+      if (!d.event || orders.count(d.event->order_id) || !seen.MaybeContains(d.event->order_id)) continue;
+      if (sealed) {
+        // The sealed window may still be on its way into RocksDB: it has the latest state.
+        auto it = sealed->orders.find(d.event->order_id);
+        if (it != sealed->orders.end()) {
+          Loaded& loaded = orders[it->first];
+          loaded.state = it->second.state;
+          loaded.initial_status = loaded.state.status;
+          continue;
+        }
+      }
+      ids.push_back(d.event->order_id);
+    }
+    if (ids.empty()) return Status::Ok();
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::vector<rocksdb::Slice> keys(ids.begin(), ids.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db.db->MultiGet(rocksdb::ReadOptions(), db.cf(kOrders), keys.size(), keys.data(), values.data(), statuses.data(),
+                    /*sorted_input=*/true);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].IsNotFound()) continue;
+      ORDERFLOW_RETURN_IF_ERROR(FromRocks(statuses[i], "read order " + ids[i]));
+      auto state = internal::DecodeOrder(values[i].ToStringView());
+      if (!state.ok()) return Status::Corruption("stored order " + ids[i] + ": " + state.status().message());
+      Loaded& loaded = orders[ids[i]];
+      loaded.state = std::move(state).value();
+      loaded.initial_status = loaded.state.status;
+    }
+    return Status::Ok();
+  }
+
+  // Applies a chunk exactly as ProjectionStore::Prepare does.
+  Status Fold(std::vector<Decoded>& chunk) {
+    const auto t = std::chrono::steady_clock::now();
+    ORDERFLOW_RETURN_IF_ERROR(LoadEarlier(chunk));
+    load_s += Since(t);
+    std::map<std::string, int64_t> delta;
+    for (Decoded& d : chunk) {
+      if (!d.event) {
+        window->bytes += d.value.size();
+        window->rejected.emplace_back(std::move(d.rejected_key), std::move(d.value));
+        ++rejected_records;
+        continue;
+      }
+      domain::Event& event = *d.event;
+      auto [it, inserted] = window->orders.try_emplace(event.order_id);
+      if (inserted) window->bytes += kOrderBytes;
+      Loaded& loaded = it->second;
+      domain::OrderState& state = loaded.state;
+      if (state.HasApplied(event.id)) {
+        ++duplicates;
+        continue;
+      }
+      const domain::OrderStatus status_before = state.status;
+      domain::Apply(state, event);
+      loaded.dirty = true;
+      ++applied;
+      if (!std::holds_alternative<domain::OrderDelivered>(event.payload) || status_before != state.status) {
+        CountAnalytics(event, state, delta);
+      }
+      window->bytes += d.value.size() + 64;
+      window->history.emplace_back(HistoryKey(state.order_id, state.version), std::move(d.value));
+      ++window->events;
+    }
+    for (const auto& [k, v] : delta) {
+      // Wrapping, as the batch path's counters (sums of honest events never wrap).
+      auto& total = analytics[k];
+      total = static_cast<int64_t>(static_cast<uint64_t>(total) + static_cast<uint64_t>(v));
+    }
+    if (window->events >= options.window_events || window->bytes >= options.window_bytes) return Seal();
+    return Status::Ok();
+  }
+
+  // Writes `entries` (sorted by key; nullopt value = delete) as one file of
+  // `family` and returns its path, or "" when there is nothing to write.
+  Result<std::string> WriteFile(Family family, const std::vector<std::pair<std::string, std::optional<std::string>>>& entries) {
+    if (entries.empty()) return std::string();
+    rocksdb::Options options;
+    // Uncompressed, as the live store's L0 and L1: the compactions that move
+    // them down compress them (LZ4), off the rebuild's path.
+    options.compression = rocksdb::kNoCompression;
+    rocksdb::BlockBasedTableOptions table;
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, db.cf(family));
+    const std::string path = work_dir + "/" + std::to_string(++file_number) + "-" + kFamilyNames[family] + ".sst";
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(writer.Open(path), "create " + path));
+    for (const auto& [key, value] : entries) {
+      rocksdb::Status s = value ? writer.Put(key, *value) : writer.Delete(key);
+      ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "write " + path));
+    }
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(writer.Finish(), "finish " + path));
+    return path;
+  }
+
+  // Hands the window to the writing thread (after the previous one is in).
+  Status Seal() {
+    ORDERFLOW_RETURN_IF_ERROR(WaitWritten());
+    sealed = std::move(window);
+    window = std::make_unique<Window>();
+    bool any = false;
+    for (const auto& [id, loaded] : sealed->orders) {
+      if (!loaded.dirty) continue;
+      seen.Add(id);
+      any = true;
+    }
+    any_window_written = any_window_written || any;
+    writing = std::async(std::launch::async, [this] {
+      const auto started = std::chrono::steady_clock::now();
+      Status s = WriteWindowFiles(*sealed);
+      write_s += Since(started);
+      ++windows;
+      return s;
+    });
+    return Status::Ok();
+  }
+  Status WaitWritten() {
+    if (!writing.valid()) return Status::Ok();
+    return writing.get();
+  }
+  Status WriteWindowFiles(Window& w) {
+    auto& orders = w.orders;
+    auto& history = w.history;
+    auto& rejected = w.rejected;
+    const auto t_window = std::chrono::steady_clock::now();
+    using Entries = std::vector<std::pair<std::string, std::optional<std::string>>>;
+    Entries order_entries, status_entries, customer_entries, history_entries, rejected_entries;
+    std::vector<const std::pair<const std::string, Loaded>*> dirty;
+    dirty.reserve(orders.size());
+    for (const auto& entry : orders) {
+      if (entry.second.dirty) dirty.push_back(&entry);
+    }
+    for (size_t i : SortedByKey(dirty.size(), [&](size_t i) -> const std::string& { return dirty[i]->first; })) {
+      const auto& [id, loaded] = *dirty[i];
+      order_entries.emplace_back(id, internal::EncodeOrder(loaded.state));
+      const domain::OrderStatus from = loaded.initial_status, to = loaded.state.status;
+      if (from == to) continue;
+      if (from == domain::OrderStatus::kNone) {
+        customer_entries.emplace_back(IndexKey(loaded.state.customer_id, id), std::string());
+      } else {
+        status_entries.emplace_back(IndexKey(domain::OrderStatusName(from), id), std::nullopt);
+      }
+      status_entries.emplace_back(IndexKey(domain::OrderStatusName(to), id), std::string());
+    }
+    auto sort_entries = [](Entries& entries) {
+      Entries sorted;
+      sorted.reserve(entries.size());
+      for (size_t i : SortedByKey(entries.size(), [&](size_t i) -> const std::string& { return entries[i].first; })) {
+        sorted.push_back(std::move(entries[i]));
+      }
+      entries = std::move(sorted);
+    };
+    sort_entries(status_entries);
+    sort_entries(customer_entries);
+    history_entries.reserve(history.size());
+    for (size_t i : SortedByKey(history.size(), [&](size_t i) -> const std::string& { return history[i].first; })) {
+      history_entries.emplace_back(std::move(history[i].first), std::move(history[i].second));
+    }
+    for (size_t i : SortedByKey(rejected.size(), [&](size_t i) -> const std::string& { return rejected[i].first; })) {
+      // A record rejected twice (re-delivered) keeps one entry, as in a WriteBatch.
+      if (!rejected_entries.empty() && rejected_entries.back().first == rejected[i].first) continue;
+      rejected_entries.emplace_back(std::move(rejected[i].first), std::move(rejected[i].second));
+    }
+
+    const auto t_files = std::chrono::steady_clock::now();
+    std::vector<rocksdb::IngestExternalFileArg> args;
+    // History (most of the bytes) is written on a second thread meanwhile.
+    auto history_file = std::async(std::launch::async, [&] { return WriteFile(kHistory, history_entries); });
+    const std::pair<Family, Entries*> files[] = {{kOrders, &order_entries},
+                                                 {kByStatus, &status_entries},
+                                                 {kByCustomer, &customer_entries},
+                                                 {kRejected, &rejected_entries}};
+    std::vector<std::pair<Family, Result<std::string>>> written;
+    for (const auto& [family, entries] : files) written.emplace_back(family, WriteFile(family, *entries));
+    written.emplace_back(kHistory, history_file.get());
+    for (auto& [family, path] : written) {
+      if (!path.ok()) return path.status();
+      if (path->empty()) continue;
+      rocksdb::IngestExternalFileArg arg;
+      arg.column_family = db.cf(family);
+      arg.external_files = {*path};
+      arg.options.move_files = true;
+      args.push_back(std::move(arg));
+    }
+    const auto t_ingest = std::chrono::steady_clock::now();
+    if (!args.empty()) ORDERFLOW_RETURN_IF_ERROR(FromRocks(db.db->IngestExternalFiles(args), "ingest rebuilt state"));
+    spdlog::debug("bulk load window: {} orders, prepare {:.3f} s, files {:.3f} s, ingest {:.3f} s", dirty.size(),
+                  std::chrono::duration<double>(t_files - t_window).count(),
+                  std::chrono::duration<double>(t_ingest - t_files).count(), Since(t_ingest));
+    return Status::Ok();
+  }
+};
+
+BulkLoader::BulkLoader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+BulkLoader::~BulkLoader() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->closing = true;
+    impl_->queue.clear();
+  }
+  impl_->changed.notify_all();
+  if (impl_->worker.joinable()) impl_->worker.join();
+  if (impl_->writing.valid()) impl_->writing.wait();
+}
+
+Result<std::unique_ptr<BulkLoader>> BulkLoader::Start(ProjectionStore& store, const BulkLoadOptions& options) {
+  ProjectionStore::Impl& db = *store.impl_;
+  if (!db.options.rebuild) return Status::FailedPrecondition("bulk load needs a store opened for a rebuild");
+  {
+    std::lock_guard lock(db.offsets_mu);
+    if (!db.offsets.empty()) {
+      return Status::FailedPrecondition("bulk load rebuilds an empty store; " + store.dir() + " already has offsets");
+    }
+  }
+  auto impl = std::make_unique<Impl>(store, db, options);
+  std::error_code ec;
+  std::filesystem::remove_all(impl->work_dir, ec);
+  std::filesystem::create_directories(impl->work_dir, ec);
+  if (ec) return Status::Internal("cannot create " + impl->work_dir + ": " + ec.message());
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  ORDERFLOW_RETURN_IF_ERROR(
+      FromRocks(db.db->Put(sync, db.cf(kMeta), kRebuildIncompleteKey, ""), "mark the store as being rebuilt"));
+  std::unique_ptr<BulkLoader> loader(new BulkLoader(std::move(impl)));
+  loader->impl_->worker = std::thread([l = loader->impl_.get()] { l->Run(); });
+  return loader;
+}
+
+Status BulkLoader::Add(std::vector<eventstore::Record> records) {
+  Impl& s = *impl_;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<Decoded> chunk;
+  chunk.reserve(records.size());
+  for (const eventstore::Record& record : records) {
+    eventstore::TopicPartition tp{std::string(record.topic()), record.partition()};
+    auto it = s.next.find(tp);
+    if (it != s.next.end() && record.offset() < it->second) continue;  // a re-delivery
+    s.next[tp] = record.offset() + 1;
+    ++s.records;
+    Decoded d;
+    auto event = eventstore::DecodeEvent(record.value());
+    std::string error;
+    if (!event.ok()) {
+      error = event.status().ToString();
+    } else if (event->order_id != record.key()) {
+      error = "record key '" + std::string(record.key()) + "' does not match the event's order id '" +
+              event->order_id + "'";
+    }
+    if (!error.empty()) {
+      spdlog::warn("{}[{}] offset {}: rejected record: {}", record.topic(), record.partition(), record.offset(), error);
+      d.rejected_key = RejectedKey(record);
+      d.value = internal::EncodeRejected(record, error);
+    } else {
+      d.value = internal::EncodeHistory(record, domain::EventTypeName(event->payload), event->schema_version);
+      d.event = std::move(event).value();
+    }
+    chunk.push_back(std::move(d));
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  s.decode_s += std::chrono::duration<double>(t1 - t0).count();
+  std::unique_lock lock(s.mu);
+  // Two chunks in the queue at most: decoding waits for the worker, so memory stays bounded.
+  s.changed.wait(lock, [&] { return s.queue.size() < 2 || !s.worker_status.ok(); });
+  s.wait_s += Impl::Since(t1);
+  if (!s.worker_status.ok()) return s.worker_status;
+  s.queue.push_back(std::move(chunk));
+  s.changed.notify_all();
+  return Status::Ok();
+}
+
+Status BulkLoader::Finish(const Offsets& positions) {
+  Impl& s = *impl_;
+  if (s.finished) return Status::Ok();
+  {
+    std::lock_guard lock(s.mu);
+    s.closing = true;
+  }
+  s.changed.notify_all();
+  if (s.worker.joinable()) s.worker.join();
+  ORDERFLOW_RETURN_IF_ERROR(s.worker_status);
+  ORDERFLOW_RETURN_IF_ERROR(s.Seal());
+  ORDERFLOW_RETURN_IF_ERROR(s.WaitWritten());
+  // Counters, offsets and the end of the rebuild in one synced write.
+  rocksdb::WriteBatch batch;
+  for (const auto& [k, v] : s.analytics) {
+    std::string value;
+    PutBE64(&value, static_cast<uint64_t>(v));
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(s.db.cf(kAnalytics), k, value), "batch"));
+  }
+  Offsets offsets = s.next;
+  for (const auto& [tp, position] : positions) offsets[tp] = std::max(offsets[tp], position);
+  for (const auto& [tp, offset] : offsets) {
+    if (offset <= 0) continue;
+    std::string value;
+    PutBE64(&value, static_cast<uint64_t>(offset));
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(s.db.cf(kMeta), OffsetKey(tp), value), "batch"));
+  }
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Delete(s.db.cf(kMeta), kRebuildIncompleteKey), "batch"));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s.db.db->Write(sync, &batch), "finish the rebuild"));
+  {
+    std::lock_guard lock(s.db.offsets_mu);
+    for (const auto& [tp, offset] : offsets) {
+      if (offset > 0) s.db.offsets[tp] = offset;
+    }
+    s.db.analytics = s.analytics;
+    ++s.db.commit_count;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(s.work_dir, ec);
+  s.finished = true;
+  spdlog::debug("bulk load: decode {:.3f} s, waiting for the worker {:.3f} s; worker: fold {:.3f} s (of it loading "
+                "earlier orders {:.3f} s), writing {} windows {:.3f} s",
+                s.decode_s, s.wait_s, s.fold_s, s.load_s, s.windows.load(), s.write_s);
+  return Status::Ok();
+}
+
+const Offsets& BulkLoader::next_offsets() const { return impl_->next; }
+
+BulkLoadTotals BulkLoader::totals() const {
+  BulkLoadTotals t;
+  t.records = impl_->records;
+  t.applied = impl_->applied.load();
+  t.duplicates = impl_->duplicates.load();
+  t.rejected = impl_->rejected_records.load();
+  t.windows = impl_->windows.load();
+  return t;
+}
+
+}  // namespace orderflow::projections

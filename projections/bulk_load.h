@@ -1,0 +1,72 @@
+// BulkLoader: rebuilds a projection store from offset zero without going
+// through RocksDB's memtables one key at a time.
+//
+// Nothing reads a store while it is rebuilt, so the loader folds each order's
+// events in memory inside a bounded window (an order's state is written once
+// per window, not once per event), writes each window as sorted files with
+// rocksdb::SstFileWriter and ingests them. Decoding runs on the caller's
+// thread and folding + writing on a worker thread, so a replay uses both
+// cores. The result is the same store, byte for byte, as ProjectionStore's
+// batch path (Prepare/Commit) builds from the same records.
+//
+// Crash safety: Start() records `rebuild_incomplete` in meta (synced) and
+// Finish() removes it in the same write as the offsets. A store killed in
+// between is refused by ProjectionStore::Open as unfinished, and `orderflow
+// replay` replaces it.
+//
+// Thread safety: Add and Finish are called from one thread.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "domain/status.h"
+#include "eventstore/kafka.h"
+#include "projections/store.h"
+
+namespace orderflow::projections {
+
+struct BulkLoadOptions {
+  // A window is written when it holds this many events or about this many
+  // bytes of history, whichever comes first: it bounds the loader's memory.
+  size_t window_events = 100'000;
+  size_t window_bytes = 32u << 20;  // history and order states
+};
+
+struct BulkLoadTotals {
+  uint64_t records = 0;  // records given to Add
+  uint64_t applied = 0;
+  uint64_t duplicates = 0;
+  uint64_t rejected = 0;
+  uint64_t windows = 0;  // windows written
+};
+
+class BulkLoader {
+ public:
+  // `store` must have been opened with StoreOptions::rebuild on an empty
+  // directory and must outlive the loader. Errors: kFailedPrecondition if the
+  // store already holds offsets.
+  static Result<std::unique_ptr<BulkLoader>> Start(ProjectionStore& store, const BulkLoadOptions& options = {});
+  ~BulkLoader();  // stops the worker; a loader not finished leaves the store unfinished
+
+  // Decodes `records` (in log order per partition) and hands them to the
+  // worker; returns the worker's first error, if any, once it has one.
+  Status Add(std::vector<eventstore::Record> records);
+
+  // Writes the last window, the analytics counters and `positions` (the next
+  // offset per partition) and marks the store finished. Idempotent.
+  Status Finish(const Offsets& positions);
+
+  // Next offset per partition of the records added so far.
+  const Offsets& next_offsets() const;
+  BulkLoadTotals totals() const;
+
+ private:
+  struct Impl;
+  explicit BulkLoader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace orderflow::projections

@@ -1,0 +1,166 @@
+// The store's layout, shared by ProjectionStore (store.cc) and the bulk
+// rebuild (bulk_load.cc): column families, key encodings, the analytics
+// counters an event adds, and the RocksDB-status mapping. Internal to
+// projections/.
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/status.h>
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/order.h"
+#include "domain/status.h"
+#include "eventstore/big_endian.h"
+#include "eventstore/kafka.h"
+#include "projections/store.h"
+
+namespace orderflow::projections {
+
+enum Family { kOrders = 0, kHistory, kByStatus, kByCustomer, kRejected, kMeta, kAnalytics, kFamilyCount };
+// Index = Family. "default" is opened too (RocksDB requires it) but unused.
+const char* const kFamilyNames[kFamilyCount] = {"orders",   "history", "by_status", "by_customer",
+                                                 "rejected", "meta",    "analytics"};
+// Families that make up the projected state (and so the digest).
+constexpr Family kStateFamilies[] = {kOrders, kHistory, kByStatus, kByCustomer, kRejected, kAnalytics};
+
+// analytics family keys (values are be64 signed counters)
+constexpr char kGrossKey[] = "revenue/gross";
+constexpr char kRefundedKey[] = "revenue/refunded";
+constexpr char kDeliveredCountKey[] = "delivery/count";
+constexpr char kDeliveredMsKey[] = "delivery/placed_to_delivered_ms";
+constexpr char kHourPrefix[] = "hour/";     // + be64 hour since epoch -> orders placed
+constexpr char kRevenueHourPrefix[] = "revenue_hour/";  // + be64 hour -> authorized minus refunded, by event time
+constexpr char kSkuUnitsPrefix[] = "sku_units/";
+constexpr char kSkuRevenuePrefix[] = "sku_revenue/";
+
+inline std::string RevenueHourKey(int64_t at_ms) {
+  std::string key = kRevenueHourPrefix;
+  eventstore::PutBE64(&key, static_cast<uint64_t>(at_ms / 3'600'000));
+  return key;
+}
+
+// Adds one event's contribution to the analytics counters.
+inline void CountAnalytics(const domain::Event& e, const domain::OrderState& after, std::map<std::string, int64_t>& delta) {
+  if (const auto* placed = std::get_if<domain::OrderPlaced>(&e.payload)) {
+    std::string key = kHourPrefix;
+    eventstore::PutBE64(&key, static_cast<uint64_t>(e.occurred_at_ms / 3'600'000));
+    delta[key] += 1;
+    (void)placed;
+  } else if (const auto* paid = std::get_if<domain::PaymentAuthorized>(&e.payload)) {
+    delta[kGrossKey] += paid->amount_minor;
+    delta[RevenueHourKey(e.occurred_at_ms)] += paid->amount_minor;
+    for (const auto& line : after.lines) {
+      // Wrapping arithmetic: the values come from the log, and a forged event
+      // must not be undefined behaviour (the counters of honest events never wrap).
+      auto& units = delta[kSkuUnitsPrefix + line.sku];
+      units = static_cast<int64_t>(static_cast<uint64_t>(units) + static_cast<uint64_t>(line.quantity));
+      auto& revenue = delta[kSkuRevenuePrefix + line.sku];
+      revenue = static_cast<int64_t>(static_cast<uint64_t>(revenue) +
+                                     static_cast<uint64_t>(line.quantity) * static_cast<uint64_t>(line.unit_price_minor));
+    }
+  } else if (const auto* refund = std::get_if<domain::PaymentRefunded>(&e.payload)) {
+    delta[kRefundedKey] += refund->amount_minor;
+    delta[RevenueHourKey(e.occurred_at_ms)] -= refund->amount_minor;
+  } else if (std::holds_alternative<domain::OrderDelivered>(e.payload) && after.delivered_at_ms == e.occurred_at_ms &&
+             after.status == domain::OrderStatus::kDelivered && after.placed_at_ms > 0) {
+    delta[kDeliveredCountKey] += 1;
+    delta[kDeliveredMsKey] += after.delivered_at_ms - after.placed_at_ms;
+  }
+}
+
+constexpr char kOffsetPrefix[] = "offset/";
+constexpr char kProjectionVersionKey[] = "projection_version";
+
+using eventstore::GetBE;
+using eventstore::PutBE32;
+using eventstore::PutBE64;
+
+inline std::string OffsetKey(const eventstore::TopicPartition& tp) {
+  std::string key = kOffsetPrefix + tp.topic + "/";
+  PutBE32(&key, static_cast<uint32_t>(tp.partition));
+  return key;
+}
+
+inline std::string HistoryPrefix(const std::string& order_id) { return order_id + '\0'; }
+inline std::string HistoryKey(const std::string& order_id, uint32_t seq) {
+  std::string key = HistoryPrefix(order_id);
+  PutBE32(&key, seq);
+  return key;
+}
+inline std::string IndexKey(std::string_view a, std::string_view b) {
+  std::string key(a);
+  key.push_back('\0');
+  key.append(b);
+  return key;
+}
+inline std::string RejectedKey(const eventstore::Record& r) {
+  std::string key(r.topic());
+  key.push_back('\0');
+  PutBE32(&key, static_cast<uint32_t>(r.partition()));
+  PutBE64(&key, static_cast<uint64_t>(r.offset()));
+  return key;
+}
+
+inline Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(context) + ": " + s.ToString();
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(msg);
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return Status::FailedPrecondition(std::string(context) +
+                                      ": the data directory is in use by another orderflow process");
+  }
+  return Status::Internal(msg);
+}
+
+
+// meta: set while a bulk rebuild writes the store, removed in the same write
+// as its final offsets. A store that has it was never finished.
+constexpr char kRebuildIncompleteKey[] = "rebuild_incomplete";
+
+struct ProjectionStore::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> families;  // indexed by Family; last is "default"
+  StoreOptions options;
+  mutable std::mutex offsets_mu;
+  mutable std::condition_variable committed;  // notified (under offsets_mu) after each commit
+  uint64_t commit_count = 0;                  // guarded by offsets_mu
+  Offsets offsets;  // mirror of the committed offsets in meta
+  std::map<std::string, int64_t> analytics;  // mirror of the analytics family (guarded by offsets_mu)
+
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return families[f]; }
+
+  ~Impl() {
+    for (auto* h : families) {
+      if (h != nullptr && db) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    if (db) db->Close().PermitUncheckedError();
+  }
+
+  Result<Offsets> LoadOffsets() const {
+    Offsets out;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(kMeta)));
+    for (it->Seek(kOffsetPrefix); it->Valid() && it->key().starts_with(kOffsetPrefix); it->Next()) {
+      std::string_view key = it->key().ToStringView();
+      if (key.size() < sizeof(kOffsetPrefix) - 1 + 5 || it->value().size() != 8) {
+        return Status::Corruption("malformed offset entry in meta");
+      }
+      eventstore::TopicPartition tp;
+      tp.topic = std::string(key.substr(sizeof(kOffsetPrefix) - 1, key.size() - (sizeof(kOffsetPrefix) - 1) - 5));
+      tp.partition = static_cast<int32_t>(GetBE(key.substr(key.size() - 4)));
+      out[tp] = static_cast<int64_t>(GetBE(it->value().ToStringView()));
+    }
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read offsets"));
+    return out;
+  }
+};
+
+}  // namespace orderflow::projections
