@@ -402,10 +402,7 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Start(ProjectionStore& store, co
   std::filesystem::remove_all(impl->work_dir, ec);
   std::filesystem::create_directories(impl->work_dir, ec);
   if (ec) return Status::Internal("cannot create " + impl->work_dir + ": " + ec.message());
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  ORDERFLOW_RETURN_IF_ERROR(
-      FromRocks(db.db->Put(sync, db.cf(kMeta), kRebuildIncompleteKey, ""), "mark the store as being rebuilt"));
+  // The store is marked unfinished already: ProjectionStore::Open did it for `rebuild`.
   std::unique_ptr<BulkLoader> loader(new BulkLoader(std::move(impl)));
   loader->impl_->worker = std::thread([l = loader->impl_.get()] { l->Run(); });
   return loader;
@@ -424,13 +421,7 @@ Status BulkLoader::Add(std::vector<eventstore::Record> records) {
     ++s.records;
     Decoded d;
     auto event = eventstore::DecodeEvent(record.value());
-    std::string error;
-    if (!event.ok()) {
-      error = event.status().ToString();
-    } else if (event->order_id != record.key()) {
-      error = "record key '" + std::string(record.key()) + "' does not match the event's order id '" +
-              event->order_id + "'";
-    }
+    const std::string error = RejectionOf(record, event);
     if (!error.empty()) {
       spdlog::warn("{}[{}] offset {}: rejected record: {}", record.topic(), record.partition(), record.offset(), error);
       d.rejected_key = RejectedKey(record);

@@ -9,7 +9,8 @@
 // cores. The result is the same store, byte for byte, as ProjectionStore's
 // batch path (Prepare/Commit) builds from the same records.
 //
-// Crash safety: Start() records `rebuild_incomplete` in meta (synced) and
+// Crash safety: opening the store for a rebuild records `rebuild_incomplete`
+// in meta (synced), and
 // Finish() removes it in the same write as the offsets. A store killed in
 // between is refused by ProjectionStore::Open as unfinished, and `orderflow
 // replay` replaces it.

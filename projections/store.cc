@@ -268,13 +268,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
     next[tp] = record.offset() + 1;
 
     auto event = eventstore::DecodeEvent(record.value());
-    std::string error;
-    if (!event.ok()) {
-      error = event.status().ToString();
-    } else if (event->order_id != record.key()) {
-      error = "record key '" + std::string(record.key()) + "' does not match the event's order id '" +
-              event->order_id + "'";
-    }
+    const std::string error = RejectionOf(record, event);
     if (!error.empty()) {
       spdlog::warn("{}[{}] offset {}: rejected record: {}", record.topic(), record.partition(), record.offset(),
                    error);

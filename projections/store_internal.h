@@ -122,6 +122,17 @@ inline Status FromRocks(const rocksdb::Status& s, std::string_view context) {
 }
 
 
+// Why `record` cannot be projected ("" when it can): its value did not decode
+// into `event`, or its key is not the event's order id.
+inline std::string RejectionOf(const eventstore::Record& record, const Result<domain::Event>& event) {
+  if (!event.ok()) return event.status().ToString();
+  if (event->order_id != record.key()) {
+    return "record key '" + std::string(record.key()) + "' does not match the event's order id '" + event->order_id +
+           "'";
+  }
+  return std::string();
+}
+
 // meta: set while a bulk rebuild writes the store, removed in the same write
 // as its final offsets. A store that has it was never finished.
 constexpr char kRebuildIncompleteKey[] = "rebuild_incomplete";
