@@ -34,7 +34,7 @@
 #include "eventstore/dead_letter.h"
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
-#include "projections/log_archive.h"
+#include "eventstore/log_archive.h"
 #include "projections/projector.h"
 #include "projections/snapshot.h"
 #include "projections/store.h"
@@ -983,9 +983,9 @@ int CmdLog(const std::vector<std::string>& args) {
   if (sub == "export") {
     std::vector<std::string> topics;
     for (const auto& t : eventstore::DefaultTopics()) topics.push_back(t.name);
-    count = projections::ExportLog(kafka, topics, file, progress);
+    count = eventstore::ExportLog(kafka, topics, file, progress);
   } else {
-    auto log = projections::OpenLogFile(file);
+    auto log = eventstore::OpenLogFile(file);
     if (!log.ok()) return Fail(log.status());
     std::vector<eventstore::TopicSpec> specs;
     std::map<std::string, int32_t> partitions;
@@ -993,7 +993,7 @@ int CmdLog(const std::vector<std::string>& args) {
     for (const auto& [topic, n] : partitions) specs.push_back({topic, n});
     Status provisioned = eventstore::ProvisionTopics(kafka, specs, std::chrono::seconds(15));
     if (!provisioned.ok()) return Fail(provisioned);
-    count = projections::Republish(kafka, log->source, progress);
+    count = eventstore::Republish(kafka, log->source, progress);
   }
   if (tty) std::fprintf(stderr, "\n");
   if (!count.ok()) return Fail(count.status());

@@ -471,10 +471,10 @@ Status BulkLoader::Finish(const Offsets& positions) {
     PutBE64(&value, static_cast<uint64_t>(offset));
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(s.db.cf(kMeta), OffsetKey(tp), value), "batch"));
   }
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Delete(s.db.cf(kMeta), kRebuildIncompleteKey), "batch"));
   rocksdb::WriteOptions sync;
   sync.sync = true;
   ORDERFLOW_RETURN_IF_ERROR(FromRocks(s.db.db->Write(sync, &batch), "finish the rebuild"));
+  ORDERFLOW_RETURN_IF_ERROR(ClearRebuildMark(s.store.dir()));
   {
     std::lock_guard lock(s.db.offsets_mu);
     for (const auto& [tp, offset] : offsets) {

@@ -9,7 +9,12 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <algorithm>
 #include <mutex>
@@ -24,58 +29,83 @@ namespace orderflow::projections {
 
 namespace {
 // Opens `dir` with every family, read-only or not, for the version helpers.
-Status OpenRaw(const std::string& dir, bool read_only, std::unique_ptr<rocksdb::DB>* db,
-               std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const char* name : kFamilyNames) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, descriptors, handles, &raw)
-                                : rocksdb::DB::Open(rocksdb::DBOptions(), dir, descriptors, handles, &raw);
-  db->reset(raw);
-  return FromRocks(s, "open " + dir);
-}
-void CloseRaw(std::unique_ptr<rocksdb::DB>& db, std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-  db->Close().PermitUncheckedError();
+Result<std::unique_ptr<eventstore::StateDb>> OpenRaw(const std::string& dir, bool read_only) {
+  eventstore::StateDbOptions options;
+  options.read_only = read_only;
+  for (const char* name : kFamilyNames) options.families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  return eventstore::StateDb::Open(dir, "projection store", std::move(options));
 }
 }  // namespace
 
 Result<std::optional<uint32_t>> StoredProjectionVersion(const std::string& dir) {
   if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) return std::optional<uint32_t>();
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  ORDERFLOW_RETURN_IF_ERROR(OpenRaw(dir, true, &db, &handles));
+  auto db = OpenRaw(dir, true);
+  if (!db.ok()) return db.status();
   std::string value;
-  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), handles[kMeta], kProjectionVersionKey, &value);
-  CloseRaw(db, handles);
+  rocksdb::Status s = (*db)->db().Get(rocksdb::ReadOptions(), (*db)->cf(kMeta), kProjectionVersionKey, &value);
   if (s.IsNotFound()) return std::optional<uint32_t>();
   ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "read projection version"));
   return std::optional<uint32_t>(static_cast<uint32_t>(GetBE(value)));
 }
 
-Result<bool> IsUnfinishedRebuild(const std::string& dir) {
-  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) return false;
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  ORDERFLOW_RETURN_IF_ERROR(OpenRaw(dir, true, &db, &handles));
-  std::string value;
-  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), handles[kMeta], kRebuildIncompleteKey, &value);
-  CloseRaw(db, handles);
-  if (s.IsNotFound()) return false;
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "read " + dir));
-  return true;
+namespace {
+// Makes a file's creation or removal in `dir` durable.
+Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::Internal("open directory " + dir + ": " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::Internal("sync directory " + dir + ": " + std::strerror(err));
+  return Status::Ok();
+}
+}  // namespace
+
+bool HasRebuildMark(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(dir) / kRebuildMarkFile, ec);
+}
+
+Status MarkRebuildUnfinished(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / kRebuildMarkFile).string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Internal("mark " + dir + " as being rebuilt: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::Internal("mark " + dir + " as being rebuilt: " + std::strerror(err));
+  return SyncDirectory(dir);
+}
+
+Status ClearRebuildMark(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / kRebuildMarkFile).string();
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::Internal("finish the rebuild of " + dir + ": " + std::strerror(errno));
+  }
+  return SyncDirectory(dir);
+}
+
+Result<bool> IsUnfinishedRebuild(const std::string& dir) { return HasRebuildMark(dir); }
+
+Status RemoveStoreFiles(const std::string& dir) {
+  ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_directory() || entry.path().filename() == kRebuildMarkFile) continue;
+    std::filesystem::remove(entry.path(), ec);
+    if (ec) return Status::Internal("cannot remove " + entry.path().string() + ": " + ec.message());
+  }
+  if (ec) return Status::Internal("cannot list " + dir + ": " + ec.message());
+  return Status::Ok();
 }
 
 Status SetStoredProjectionVersionForTesting(const std::string& dir, uint32_t version) {
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  ORDERFLOW_RETURN_IF_ERROR(OpenRaw(dir, false, &db, &handles));
+  auto db = OpenRaw(dir, false);
+  if (!db.ok()) return db.status();
   std::string v;
   PutBE32(&v, version);
-  Status s = FromRocks(db->Put(rocksdb::WriteOptions(), handles[kMeta], kProjectionVersionKey, v), "write version");
-  CloseRaw(db, handles);
-  return s;
+  return FromRocks((*db)->db().Put(rocksdb::WriteOptions(), (*db)->cf(kMeta), kProjectionVersionKey, v),
+                   "write version");
 }
 
 ProjectionStore::ProjectionStore(std::unique_ptr<Impl> impl, std::string dir)
@@ -89,15 +119,18 @@ ProjectionStore::~ProjectionStore() {
 
 Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string& dir, const StoreOptions& options) {
   namespace fs = std::filesystem;
+  if (!options.rebuild && HasRebuildMark(dir)) {
+    return Status::FailedPrecondition("store " + dir + " is an unfinished rebuild (the replay that wrote it stopped "
+                                      "before its end); run `orderflow replay --data-dir " + dir +
+                                      "` again, it replaces an unfinished store");
+  }
   if (options.read_only && !fs::exists(fs::path(dir) / "CURRENT")) {
     return Status::NotFound("no orderflow store in " + dir +
                             "; run `orderflow up` or `orderflow replay` with --data-dir " + dir + " first");
   }
   StoreOptions store_options = options;
   if (options.rebuild) store_options.bulk_load = true;
-  rocksdb::Options db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
+  rocksdb::DBOptions db_options;
   db_options.atomic_flush = true;  // families and offsets stay consistent even without the WAL
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 3;
@@ -117,7 +150,10 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  eventstore::StateDbOptions state_options;
+  state_options.read_only = options.read_only;
+  state_options.db = db_options;
+  state_options.default_family = cf_options;
   // Bulk load (replay) only writes the families other than `orders`, and a
   // vector memtable takes those writes at append cost, sorting at flush time on
   // the background thread. `orders` is read back while applying, so it keeps
@@ -142,24 +178,26 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     }
   }
   for (int f = 0; f < kFamilyCount; ++f) {
-    descriptors.emplace_back(kFamilyNames[f], f == kOrders || f == kMeta ? cf_options : write_only_options);
+    state_options.families.emplace_back(kFamilyNames[f], f == kOrders || f == kMeta ? cf_options : write_only_options);
   }
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
 
-  auto impl = std::make_unique<Impl>();
-  impl->options = store_options;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s;
-  if (options.read_only) {
-    s = rocksdb::DB::OpenForReadOnly(db_options, dir, descriptors, &impl->families, &raw);
-  } else {
+  // From here until the rebuild's last write the store says it is
+  // unfinished. A new store is marked before it exists, an existing one
+  // once this open holds its lock (a store a service runs on is left alone).
+  const bool fresh = !fs::exists(fs::path(dir) / "CURRENT");
+  if (options.rebuild && !options.read_only && fresh) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) return Status::InvalidArgument("cannot create data directory " + dir + ": " + ec.message());
-    s = rocksdb::DB::Open(db_options, dir, descriptors, &impl->families, &raw);
+    ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
   }
-  impl->db.reset(raw);
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "open store " + dir));
+  auto state = eventstore::StateDb::Open(dir, "store", std::move(state_options));
+  if (!state.ok()) return state.status();
+  if (options.rebuild && !options.read_only && !fresh) ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
+  auto impl = std::make_unique<Impl>();
+  impl->options = store_options;
+  impl->state = std::move(state).value();
+  impl->db = &impl->state->db();
 
   std::string version;
   rocksdb::Status vs = impl->db->Get(rocksdb::ReadOptions(), impl->cf(kMeta), kProjectionVersionKey, &version);
@@ -178,21 +216,6 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     return FromRocks(vs, "read meta");
   }
 
-  if (options.rebuild) {
-    // From here until the rebuild's last write the store says it is unfinished.
-    rocksdb::WriteOptions sync;
-    sync.sync = true;
-    ORDERFLOW_RETURN_IF_ERROR(
-        FromRocks(impl->db->Put(sync, impl->cf(kMeta), kRebuildIncompleteKey, ""), "mark the store as being rebuilt"));
-  }
-  std::string unfinished;
-  rocksdb::Status us = impl->db->Get(rocksdb::ReadOptions(), impl->cf(kMeta), kRebuildIncompleteKey, &unfinished);
-  if (us.ok() && !options.rebuild) {
-    return Status::FailedPrecondition("store " + dir + " is an unfinished rebuild (the replay that wrote it stopped "
-                                      "before its end); run `orderflow replay --data-dir " + dir +
-                                      "` again, it replaces an unfinished store");
-  }
-  if (!us.ok() && !us.IsNotFound()) return FromRocks(us, "read meta");
 
   auto offsets = impl->LoadOffsets();
   if (!offsets.ok()) return offsets.status();
@@ -699,7 +722,7 @@ Result<std::optional<std::string>> ProjectionStore::FirstDifference(const Projec
 
 Status ProjectionStore::CheckpointTo(const std::string& dir) const {
   rocksdb::Checkpoint* raw = nullptr;
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &raw), "checkpoint"));
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db, &raw), "checkpoint"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint into " + dir);
 }
@@ -736,17 +759,15 @@ Status ProjectionStore::CopyTo(const std::string& dir) const {
 Status ProjectionStore::FinishRebuild() {
   if (!impl_->options.rebuild) return Status::Ok();
   ORDERFLOW_RETURN_IF_ERROR(Flush());
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  return FromRocks(impl_->db->Delete(sync, impl_->cf(kMeta), kRebuildIncompleteKey), "finish the rebuild");
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(impl_->db->SyncWAL(), "finish the rebuild"));
+  return ClearRebuildMark(dir_);
 }
 
 Status ProjectionStore::Flush() {
   if (impl_->options.read_only) return Status::Ok();
   rocksdb::FlushOptions fo;
   fo.wait = true;
-  std::vector<rocksdb::ColumnFamilyHandle*> families(impl_->families.begin(), impl_->families.end());
-  return FromRocks(impl_->db->Flush(fo, families), "flush store");
+  return FromRocks(impl_->db->Flush(fo, impl_->state->families()), "flush store");
 }
 
 }  // namespace orderflow::projections

@@ -148,6 +148,11 @@ Result<std::optional<uint32_t>> StoredProjectionVersion(const std::string& dir);
 // there is no store). Reads without taking the store's lock.
 Result<bool> IsUnfinishedRebuild(const std::string& dir);
 
+// Removes the store's files from `dir` before a rebuild replaces it: keeps
+// subdirectories (`orderflow up` keeps its services' stores there) and the
+// unfinished-rebuild mark, so a store interrupted here is still refused.
+Status RemoveStoreFiles(const std::string& dir);
+
 // Rewrites the recorded projection version (tests simulating an older build).
 Status SetStoredProjectionVersionForTesting(const std::string& dir, uint32_t version);
 

@@ -19,6 +19,7 @@
 #include "domain/status.h"
 #include "eventstore/big_endian.h"
 #include "eventstore/kafka.h"
+#include "eventstore/state_db.h"
 #include "projections/store.h"
 
 namespace orderflow::projections {
@@ -82,11 +83,7 @@ using eventstore::GetBE;
 using eventstore::PutBE32;
 using eventstore::PutBE64;
 
-inline std::string OffsetKey(const eventstore::TopicPartition& tp) {
-  std::string key = kOffsetPrefix + tp.topic + "/";
-  PutBE32(&key, static_cast<uint32_t>(tp.partition));
-  return key;
-}
+inline std::string OffsetKey(const eventstore::TopicPartition& tp) { return eventstore::PartitionKey(kOffsetPrefix, tp); }
 
 inline std::string HistoryPrefix(const std::string& order_id) { return order_id + '\0'; }
 inline std::string HistoryKey(const std::string& order_id, uint32_t seq) {
@@ -108,19 +105,7 @@ inline std::string RejectedKey(const eventstore::Record& r) {
   return key;
 }
 
-inline Status FromRocks(const rocksdb::Status& s, std::string_view context) {
-  if (s.ok()) return Status::Ok();
-  std::string msg = std::string(context) + ": " + s.ToString();
-  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(msg);
-  if (s.IsCorruption()) return Status::Corruption(msg);
-  if (s.IsNotFound()) return Status::NotFound(msg);
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return Status::FailedPrecondition(std::string(context) +
-                                      ": the data directory is in use by another orderflow process");
-  }
-  return Status::Internal(msg);
-}
-
+using eventstore::FromRocks;
 
 // Why `record` cannot be projected ("" when it can): its value did not decode
 // into `event`, or its key is not the event's order id.
@@ -133,13 +118,18 @@ inline std::string RejectionOf(const eventstore::Record& record, const Result<do
   return std::string();
 }
 
-// meta: set while a bulk rebuild writes the store, removed in the same write
-// as its final offsets. A store that has it was never finished.
-constexpr char kRebuildIncompleteKey[] = "rebuild_incomplete";
+// A file in the store's directory, written (and synced) before a rebuild
+// creates the database and removed after the rebuild's last synced write: a
+// directory that has it holds a store that was never finished, whatever
+// point the rebuild stopped at.
+constexpr char kRebuildMarkFile[] = "REBUILD-UNFINISHED";
+Status MarkRebuildUnfinished(const std::string& dir);
+Status ClearRebuildMark(const std::string& dir);
+bool HasRebuildMark(const std::string& dir);
 
 struct ProjectionStore::Impl {
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> families;  // indexed by Family; last is "default"
+  std::unique_ptr<eventstore::StateDb> state;
+  rocksdb::DB* db = nullptr;  // state->db()
   StoreOptions options;
   mutable std::mutex offsets_mu;
   mutable std::condition_variable committed;  // notified (under offsets_mu) after each commit
@@ -147,30 +137,10 @@ struct ProjectionStore::Impl {
   Offsets offsets;  // mirror of the committed offsets in meta
   std::map<std::string, int64_t> analytics;  // mirror of the analytics family (guarded by offsets_mu)
 
-  rocksdb::ColumnFamilyHandle* cf(Family f) const { return families[f]; }
-
-  ~Impl() {
-    for (auto* h : families) {
-      if (h != nullptr && db) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    }
-    if (db) db->Close().PermitUncheckedError();
-  }
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return state->cf(f); }
 
   Result<Offsets> LoadOffsets() const {
-    Offsets out;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(kMeta)));
-    for (it->Seek(kOffsetPrefix); it->Valid() && it->key().starts_with(kOffsetPrefix); it->Next()) {
-      std::string_view key = it->key().ToStringView();
-      if (key.size() < sizeof(kOffsetPrefix) - 1 + 5 || it->value().size() != 8) {
-        return Status::Corruption("malformed offset entry in meta");
-      }
-      eventstore::TopicPartition tp;
-      tp.topic = std::string(key.substr(sizeof(kOffsetPrefix) - 1, key.size() - (sizeof(kOffsetPrefix) - 1) - 5));
-      tp.partition = static_cast<int32_t>(GetBE(key.substr(key.size() - 4)));
-      out[tp] = static_cast<int64_t>(GetBE(it->value().ToStringView()));
-    }
-    ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read offsets"));
-    return out;
+    return eventstore::ReadPartitionValues(*db, cf(kMeta), kOffsetPrefix, "offset");
   }
 };
 

@@ -207,19 +207,17 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
                                         " is not empty; replay rebuilds into an empty directory (pass a new "
                                         "--data-dir, or --force to replace the store in it)");
     }
-    if (!fs::exists(fs::path(options.data_dir) / "CURRENT")) {
+    const bool has_store = fs::exists(fs::path(options.data_dir) / "CURRENT");
+    if (!has_store && !*unfinished) {
       return Status::FailedPrecondition(options.data_dir + " is not an orderflow store; --force only replaces one");
     }
-    {
-      // Refuse a store a running service holds (this takes its lock).
+    if (has_store) {
+      // Refuse a store a running service holds (this takes its lock, then
+      // marks the store unfinished).
       auto in_use = projections::ProjectionStore::Open(options.data_dir, {.rebuild = true});
       if (!in_use.ok() && in_use.status().message().find("in use") != std::string::npos) return in_use.status();
     }
-    // Remove the store's files only: subdirectories (up's services' stores) stay.
-    for (const auto& entry : fs::directory_iterator(options.data_dir, ec)) {
-      if (!entry.is_directory()) fs::remove(entry.path(), ec);
-      if (ec) return Status::Internal("cannot remove " + entry.path().string() + ": " + ec.message());
-    }
+    ORDERFLOW_RETURN_IF_ERROR(projections::RemoveStoreFiles(options.data_dir));
   }
   if (!options.from_snapshot.empty()) {
     auto restored = projections::RestoreSnapshot(options.snapshots_dir, options.from_snapshot, options.data_dir);

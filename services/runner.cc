@@ -14,6 +14,7 @@
 #include "eventstore/big_endian.h"
 #include "eventstore/codec.h"
 #include "eventstore/dead_letter.h"
+#include "eventstore/state_db.h"
 #include "eventstore/topics.h"
 #include "projections/order_record.h"
 
@@ -40,30 +41,12 @@ std::string OutputKey(const domain::EventId& id) {
   return kOutputPrefix + std::string(reinterpret_cast<const char*>(id.data()), id.size());
 }
 
+using eventstore::BE64;
+using eventstore::FromRocks;
 using eventstore::GetBE;
-
-std::string PartitionKey(const char* prefix, const eventstore::TopicPartition& tp) {
-  std::string key = prefix + tp.topic + "/";
-  eventstore::PutBE32(&key, static_cast<uint32_t>(tp.partition));
-  return key;
-}
+using eventstore::PartitionKey;
 
 std::string OffsetKey(const eventstore::TopicPartition& tp) { return PartitionKey(kOffsetPrefix, tp); }
-
-std::string BE64(int64_t v) {
-  std::string out;
-  eventstore::PutBE64(&out, static_cast<uint64_t>(v));
-  return out;
-}
-
-Status FromRocks(const rocksdb::Status& s, const std::string& context) {
-  if (s.ok()) return Status::Ok();
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return Status::FailedPrecondition(context + ": the data directory is in use by another orderflow process");
-  }
-  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(context + ": " + s.ToString());
-  return Status::Internal(context + ": " + s.ToString());
-}
 
 // A handler that throws this many times on one record gets it dead-lettered.
 constexpr int kMaxAttempts = 3;
@@ -76,7 +59,8 @@ int64_t WallMs() {
 }  // namespace
 
 struct ServiceRunner::Impl {
-  std::unique_ptr<rocksdb::DB> db;
+  std::unique_ptr<eventstore::StateDb> store;
+  rocksdb::DB* db = nullptr;  // store->db()
   std::unique_ptr<Reactor> reactor;
   std::unique_ptr<eventstore::Producer> producer;
   std::vector<std::unique_ptr<eventstore::GroupReader>> readers;  // one per priority class
@@ -207,15 +191,10 @@ struct ServiceRunner::Impl {
     for (it->Seek(kStatePrefix); it->Valid() && it->key().starts_with(kStatePrefix); it->Next()) {
       state.emplace(it->key().ToString().substr(sizeof(kStatePrefix) - 1), it->value().ToString());
     }
-    for (it->Seek(kOffsetPrefix); it->Valid() && it->key().starts_with(kOffsetPrefix); it->Next()) {
-      std::string_view key = it->key().ToStringView();
-      std::string_view rest = key.substr(sizeof(kOffsetPrefix) - 1);
-      if (rest.size() < 5 || it->value().size() != 8) return Status::Corruption("malformed offset in " + data_dir);
-      eventstore::TopicPartition tp{std::string(rest.substr(0, rest.size() - 5)),
-                                    static_cast<int32_t>(GetBE(rest.substr(rest.size() - 4)))};
-      offsets[tp] = static_cast<int64_t>(GetBE(it->value().ToStringView()));
-    }
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read " + data_dir));
+    auto stored = eventstore::ReadPartitionValues(*db, db->DefaultColumnFamily(), kOffsetPrefix, "offset");
+    if (!stored.ok()) return stored.status();
+    offsets = std::move(stored).value();
     reactor->Load(state);
     return Status::Ok();
   }
@@ -332,7 +311,7 @@ ServiceRunner::~ServiceRunner() {
   if (impl_) {
     impl_->readers.clear();
     impl_->producer.reset();
-    if (impl_->db) impl_->db->Close().PermitUncheckedError();
+    impl_->store.reset();
   }
 }
 
@@ -342,13 +321,12 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return Status::InvalidArgument("cannot create " + options.data_dir + ": " + ec.message());
-  rocksdb::Options db_options;
-  db_options.create_if_missing = true;
-  db_options.keep_log_file_num = 3;
-  rocksdb::DB* raw = nullptr;
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, options.data_dir, &raw),
-                                      "open " + options.name + " store " + options.data_dir));
-  impl->db.reset(raw);
+  eventstore::StateDbOptions db_options;
+  db_options.db.keep_log_file_num = 3;
+  auto store = eventstore::StateDb::Open(options.data_dir, options.name + " store", std::move(db_options));
+  if (!store.ok()) return store.status();
+  impl->store = std::move(store).value();
+  impl->db = &impl->store->db();
 
   impl->data_dir = options.data_dir;
   ORDERFLOW_RETURN_IF_ERROR(impl->LoadState());

@@ -11,7 +11,7 @@
 
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
-#include "projections/log_archive.h"
+#include "eventstore/log_archive.h"
 #include "projections/projector.h"
 #include "projections/store.h"
 #include "services/order_service.h"
@@ -32,7 +32,7 @@ void SleepUntil(Clock::time_point deadline, const std::atomic<bool>& stop) {
 
 // Copies every record of `topics` into `archive`, from where it ends, until `halt`.
 Status RunArchiver(const eventstore::KafkaConfig& kafka, const std::vector<eventstore::TopicSpec>& topics,
-                   projections::LogArchive& archive, const std::atomic<bool>& halt) {
+                   eventstore::LogArchive& archive, const std::atomic<bool>& halt) {
   auto reader = eventstore::Reader::Create(kafka, "orderflow-archiver");
   if (!reader.ok()) return reader.status();
   const auto ends = archive.Ends();
@@ -66,10 +66,10 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
 
   std::unique_ptr<eventstore::EmbeddedBroker> broker;
   // With the embedded broker, a local archive keeps the log across restarts.
-  std::unique_ptr<projections::LogArchive> archive;
+  std::unique_ptr<eventstore::LogArchive> archive;
   std::vector<eventstore::TopicSpec> topics = eventstore::DefaultTopics(options.partitions);
   if (kafka.brokers.empty()) {
-    auto opened = projections::LogArchive::Open(options.data_dir + "/archive");
+    auto opened = eventstore::LogArchive::Open(options.data_dir + "/archive");
     if (!opened.ok()) return opened.status();
     archive = std::move(opened).value();
     auto recorded = archive->TopicPartitions();
@@ -111,8 +111,8 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
       // The embedded broker starts empty: put the archived log back, each
       // record at its partition and offset, before anything consumes.
       spdlog::info("republishing {} archived records into the embedded broker", archive->size());
-      auto republished = projections::Republish(
-          kafka, [&](const std::function<Status(projections::ArchivedRecord&&)>& sink) { return archive->ForEach(sink); });
+      auto republished = eventstore::Republish(
+          kafka, [&](const std::function<Status(eventstore::ArchivedRecord&&)>& sink) { return archive->ForEach(sink); });
       if (!republished.ok()) {
         return Status(republished.status().code(), "republishing the archive in " + options.data_dir +
                                                        "/archive: " + republished.status().message());

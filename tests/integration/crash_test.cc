@@ -94,9 +94,11 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
   for (int round = 0; round < kRounds; ++round) {
     const int64_t before = StoredTotal(live);
     ChildProcess projector(projector_argv, log);
-    released = kOrders * (round + 1) / kRounds;
-    // Kill soon after the projector has stored something new.
+    // Half the round's orders, then (once the projector has stored some of
+    // them) the other half, and the kill while that half flows.
+    released = kOrders * round / kRounds + kOrders / kRounds / 2;
     for (int i = 0; i < 500 && StoredTotal(live) == before; ++i) std::this_thread::sleep_for(10ms);
+    released = kOrders * (round + 1) / kRounds;
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
     projector.Kill(SIGKILL);
     EXPECT_EQ(projector.Wait(5s), 128 + SIGKILL);
@@ -173,7 +175,17 @@ TEST(CrashTest, SigkilledReplayLeavesAStoreRefusedAsUnfinishedAndTheNextReplaySu
   for (int k = 1; k <= 9; ++k) {
     {
       ChildProcess replay(replay_argv(target), log);
-      std::this_thread::sleep_for(whole * k / 10);
+      if (k % 2 == 0) {
+        // Half the kills land at a point of the rebuild itself (a loaded
+        // machine may spend most of `whole` starting the process).
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (!*projections::IsUnfinishedRebuild(target) && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(1ms);
+        }
+        std::this_thread::sleep_for(whole * k / 40);
+      } else {
+        std::this_thread::sleep_for(whole * k / 10);
+      }
       replay.Kill(SIGKILL);
       replay.Wait(10s);
     }

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -79,9 +80,24 @@ class Fleet {
     procs_.at(key)->Wait(5s);
   }
   // SIGTERM: the instance finishes its batch, commits and leaves its groups. Returns its exit status.
+  // SIGTERM, then the exit code; a non-zero one prints the log's tail.
   int Stop(const std::string& key) {
+    const auto t0 = std::chrono::steady_clock::now();
     procs_.at(key)->Kill(SIGTERM);
-    return procs_.at(key)->Wait(40s);
+    const int code = procs_.at(key)->Wait(40s);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    if (took > 5s) std::cerr << key << " took " << took.count() << " ms to stop after SIGTERM\n";
+    if (code != 0) {
+      std::ifstream in(log_);
+      std::deque<std::string> tail;
+      for (std::string line; std::getline(in, line);) {
+        tail.push_back(line);
+        if (tail.size() > 40) tail.pop_front();
+      }
+      std::cerr << key << " exited " << code << " after SIGTERM; the log ends:\n";
+      for (const auto& line : tail) std::cerr << "  " << line << "\n";
+    }
+    return code;
   }
   // Every notification instance's outbox (an instance that sent nothing has none).
   std::vector<std::string> Outboxes() const {

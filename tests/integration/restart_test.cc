@@ -12,7 +12,7 @@
 
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
-#include "projections/log_archive.h"
+#include "eventstore/log_archive.h"
 #include "projections/store.h"
 #include "replay/replay.h"
 #include "tests/util/broker.h"
@@ -95,7 +95,7 @@ TEST(RestartTest, UpOnTheEmbeddedBrokerStoppedThreeTimesMidRunLosesNothing) {
 
   // The archive is the whole log: republished into a fresh broker and
   // replayed from offset zero, it gives the same state, order for order.
-  auto archive = projections::LogArchive::Open(data + "/archive");
+  auto archive = eventstore::LogArchive::Open(data + "/archive");
   ASSERT_TRUE(archive.ok()) << archive.status().ToString();
   auto partitions = (*archive)->TopicPartitions();
   ASSERT_TRUE(partitions.ok());
@@ -105,8 +105,8 @@ TEST(RestartTest, UpOnTheEmbeddedBrokerStoppedThreeTimesMidRunLosesNothing) {
   for (const auto& [topic, n] : *partitions) specs.push_back({topic, n});
   ASSERT_TRUE((*broker)->CreateTopics(specs).ok());
   const eventstore::KafkaConfig kafka{(*broker)->bootstraps(), {}};
-  auto republished = projections::Republish(
-      kafka, [&](const std::function<Status(projections::ArchivedRecord&&)>& sink) { return (*archive)->ForEach(sink); });
+  auto republished = eventstore::Republish(
+      kafka, [&](const std::function<Status(eventstore::ArchivedRecord&&)>& sink) { return (*archive)->ForEach(sink); });
   ASSERT_TRUE(republished.ok()) << republished.status().ToString();
   replay::ReplayOptions replay;
   replay.kafka = kafka;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "eventstore/codec.h"
 #include "projections/store.h"
 #include "tests/util/events.h"
@@ -114,6 +116,28 @@ TEST(BulkLoaderTest, AnUnfinishedRebuildIsRefusedByEveryOtherOpen) {
     EXPECT_NE(store.status().message().find("unfinished rebuild"), std::string::npos) << store.status().ToString();
     EXPECT_NE(store.status().message().find("orderflow replay"), std::string::npos);
   }
+}
+
+// The mark exists before the rebuild creates the database and outlives the
+// removal of a store being replaced: there is no point at which a killed
+// rebuild leaves a directory that opens as a finished (empty or partial) store.
+TEST(BulkLoaderTest, TheUnfinishedMarkComesBeforeTheStoreAndOutlivesItsRemoval) {
+  TempDir dir;
+  {
+    auto store = ProjectionStore::Open(dir.path(), {.rebuild = true});
+    ASSERT_TRUE(store.ok());
+    EXPECT_TRUE(*IsUnfinishedRebuild(dir.path()));
+    ASSERT_TRUE((*store)->FinishRebuild().ok());
+  }
+  EXPECT_FALSE(*IsUnfinishedRebuild(dir.path()));
+  ASSERT_TRUE(ProjectionStore::Open(dir.path(), {.read_only = true}).ok());
+  // Replacing it (replay --force): the files go, the mark is written first and stays.
+  ASSERT_TRUE(RemoveStoreFiles(dir.path()).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/CURRENT"));
+  EXPECT_TRUE(*IsUnfinishedRebuild(dir.path()));
+  auto refused = ProjectionStore::Open(dir.path(), {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST(BulkLoaderTest, RefusesAStoreThatAlreadyHasOffsets) {

@@ -22,8 +22,11 @@
 namespace rocksdb {
 class DB;
 }
+namespace orderflow::eventstore {
+class StateDb;
+}
 
-namespace orderflow::projections {
+namespace orderflow::eventstore {
 
 struct ArchivedRecord {
   std::string topic;
@@ -68,7 +71,8 @@ class LogArchive {
 
  private:
   LogArchive() = default;
-  std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<StateDb> store_;
+  rocksdb::DB* db_ = nullptr;  // store_->db()
   mutable std::mutex mu_;
   mutable std::condition_variable appended_;
   ArchiveOffsets ends_;
@@ -96,4 +100,4 @@ struct LogFile {
 };
 Result<LogFile> OpenLogFile(const std::string& path);
 
-}  // namespace orderflow::projections
+}  // namespace orderflow::eventstore

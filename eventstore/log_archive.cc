@@ -1,4 +1,4 @@
-#include "projections/log_archive.h"
+#include "eventstore/log_archive.h"
 
 #include <capnp/message.h>
 #include <capnp/serialize-packed.h>
@@ -17,9 +17,10 @@
 
 #include "eventstore/big_endian.h"
 #include "eventstore/capnp_util.h"
+#include "eventstore/state_db.h"
 #include "schemas/archive.capnp.h"
 
-namespace orderflow::projections {
+namespace orderflow::eventstore {
 namespace {
 
 using eventstore::GetBE;
@@ -85,33 +86,20 @@ Result<ArchivedRecord> Decode(std::string_view bytes) {
       bytes, "archived", [](schema::ArchivedRecord::Reader r) -> Result<ArchivedRecord> { return FromReader(r); });
 }
 
-Status FromRocks(const rocksdb::Status& s, const std::string& context) {
-  if (s.ok()) return Status::Ok();
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return Status::FailedPrecondition(context + ": the archive is in use by another orderflow process");
-  }
-  return Status::Internal(context + ": " + s.ToString());
-}
-
 }  // namespace
 
-LogArchive::~LogArchive() {
-  if (db_) db_->Close().PermitUncheckedError();
-}
+LogArchive::~LogArchive() = default;
 
 Result<std::unique_ptr<LogArchive>> LogArchive::Open(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::InvalidArgument("cannot create " + dir + ": " + ec.message());
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.keep_log_file_num = 3;
-  options.compression = rocksdb::kLZ4Compression;
-  rocksdb::DB* raw = nullptr;
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(options, dir, &raw), "open archive " + dir));
+  StateDbOptions options;
+  options.db.keep_log_file_num = 3;
+  options.default_family.compression = rocksdb::kLZ4Compression;
+  auto store = StateDb::Open(dir, "log archive", std::move(options));
+  if (!store.ok()) return store.status();
   std::unique_ptr<LogArchive> archive(new LogArchive());
-  archive->db_.reset(raw);
-  std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions()));
+  archive->store_ = std::move(store).value();
+  archive->db_ = &archive->store_->db();
+  std::unique_ptr<rocksdb::Iterator> it(archive->db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(kEndsPrefix); it->Valid() && it->key().starts_with(kEndsPrefix); it->Next()) {
     std::string_view rest = it->key().ToStringView().substr(sizeof(kEndsPrefix) - 1);
     if (rest.size() < 5 || it->value().size() != 8) return Status::Corruption("malformed archive end in " + dir);
@@ -437,4 +425,4 @@ Result<LogFile> OpenLogFile(const std::string& path) {
   return file;
 }
 
-}  // namespace orderflow::projections
+}  // namespace orderflow::eventstore

@@ -1,0 +1,99 @@
+#include "eventstore/state_db.h"
+
+#include <filesystem>
+
+#include "eventstore/big_endian.h"
+
+namespace orderflow::eventstore {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(context) + ": " + s.ToString();
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return Status::FailedPrecondition(std::string(context) +
+                                      ": the data directory is in use by another orderflow process");
+  }
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(msg);
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  return Status::Internal(msg);
+}
+
+std::string PartitionKey(std::string_view prefix, const TopicPartition& tp) {
+  std::string key(prefix);
+  key += tp.topic;
+  key += '/';
+  PutBE32(&key, static_cast<uint32_t>(tp.partition));
+  return key;
+}
+
+std::string BE64(int64_t v) {
+  std::string out;
+  PutBE64(&out, static_cast<uint64_t>(v));
+  return out;
+}
+
+void PutPartitionValues(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* family, std::string_view prefix,
+                        const PartitionValues& values) {
+  // A WriteBatch only fails on a dropped column family, which never happens here.
+  for (const auto& [tp, value] : values) batch.Put(family, PartitionKey(prefix, tp), BE64(value)).PermitUncheckedError();
+}
+
+Result<PartitionValues> ReadPartitionValues(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family,
+                                            std::string_view prefix, std::string_view what) {
+  PartitionValues out;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), family));
+  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid() && it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Next()) {
+    std::string_view rest = it->key().ToStringView().substr(prefix.size());
+    if (rest.size() < 5 || rest[rest.size() - 5] != '/' || it->value().size() != 8) {
+      return Status::Corruption("malformed " + std::string(what) + " entry in " + db.GetName());
+    }
+    TopicPartition tp{std::string(rest.substr(0, rest.size() - 5)),
+                      static_cast<int32_t>(GetBE(rest.substr(rest.size() - 4)))};
+    out[tp] = static_cast<int64_t>(GetBE(it->value().ToStringView()));
+  }
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read " + std::string(what) + " in " + db.GetName()));
+  return out;
+}
+
+Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, std::string_view what, StateDbOptions options) {
+  namespace fs = std::filesystem;
+  if (options.read_only && !fs::exists(fs::path(dir) / "CURRENT")) {
+    return Status::NotFound("no " + std::string(what) + " in " + dir);
+  }
+  if (!options.read_only) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Status::InvalidArgument("cannot create data directory " + dir + ": " + ec.message());
+    options.db.create_if_missing = true;
+    options.db.create_missing_column_families = true;
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (auto& [name, family] : options.families) descriptors.emplace_back(name, family);
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, options.default_family);
+
+  std::unique_ptr<StateDb> store(new StateDb());
+  store->dir_ = dir;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = options.read_only
+                          ? rocksdb::DB::OpenForReadOnly(options.db, dir, descriptors, &store->handles_, &raw)
+                          : rocksdb::DB::Open(options.db, dir, descriptors, &store->handles_, &raw);
+  store->db_.reset(raw);
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "open " + std::string(what) + " " + dir));
+  return store;
+}
+
+StateDb::~StateDb() {
+  if (!db_) return;
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  db_->Close().PermitUncheckedError();
+}
+
+Status StateDb::Write(rocksdb::WriteBatch& batch, std::string_view context, bool sync) const {
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  return FromRocks(db_->Write(options, &batch), context);
+}
+
+}  // namespace orderflow::eventstore

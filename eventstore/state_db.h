@@ -1,0 +1,77 @@
+// The one local-state layer: every RocksDB store orderflow keeps (the
+// projections, each service's private state, the embedded broker's log
+// archive) opens, maps errors and keys its consumed offsets through here, so
+// that state and offsets commit in one atomic write everywhere and a store's
+// failure reads the same whichever store it is.
+//
+// Internal to the .cc files that keep a store (it pulls in RocksDB's headers).
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "domain/status.h"
+#include "eventstore/kafka.h"
+
+namespace orderflow::eventstore {
+
+// RocksDB status -> orderflow Status, with `context` ("open store DIR") first:
+// kUnavailable for busy/timeouts (retry), kCorruption, kNotFound,
+// kFailedPrecondition "... in use by another orderflow process" for the
+// directory lock, kInternal for the rest.
+Status FromRocks(const rocksdb::Status& s, std::string_view context);
+
+// Keys per partition: prefix + topic + '/' + big-endian 32-bit partition.
+std::string PartitionKey(std::string_view prefix, const TopicPartition& tp);
+// Values per partition (be64) under `prefix`: consumed offsets, archive ends.
+using PartitionValues = std::map<TopicPartition, int64_t>;
+void PutPartitionValues(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* family, std::string_view prefix,
+                        const PartitionValues& values);
+Result<PartitionValues> ReadPartitionValues(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family,
+                                            std::string_view prefix, std::string_view what);
+std::string BE64(int64_t v);
+
+struct StateDbOptions {
+  bool read_only = false;
+  rocksdb::DBOptions db;
+  // Column families in the order cf() indexes them; "default" is opened
+  // after them (RocksDB requires it). Empty: the default family only, cf(0).
+  std::vector<std::pair<std::string, rocksdb::ColumnFamilyOptions>> families;
+  rocksdb::ColumnFamilyOptions default_family;
+};
+
+class StateDb {
+ public:
+  // Opens (creating when not read-only) the store in `dir`. `what` names it in
+  // errors ("projection store", "payment store"). A read-only open of a
+  // directory with no store is kNotFound.
+  static Result<std::unique_ptr<StateDb>> Open(const std::string& dir, std::string_view what, StateDbOptions options);
+  ~StateDb();
+  StateDb(const StateDb&) = delete;
+  StateDb& operator=(const StateDb&) = delete;
+
+  rocksdb::DB& db() const { return *db_; }
+  rocksdb::ColumnFamilyHandle* cf(size_t index) const { return handles_[index]; }
+  const std::vector<rocksdb::ColumnFamilyHandle*>& families() const { return handles_; }
+  const std::string& dir() const { return dir_; }
+
+  // One atomic write (state and the offsets it consumed go in the same batch).
+  Status Write(rocksdb::WriteBatch& batch, std::string_view context, bool sync = false) const;
+
+ private:
+  StateDb() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::string dir_;
+};
+
+}  // namespace orderflow::eventstore
