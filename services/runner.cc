@@ -77,7 +77,9 @@ struct ServiceRunner::Impl {
   // Emit knows every output already in the log. Bounded: each partition is
   // read from its stored index position, and positions are committed with the
   // ids they cover.
-  Status CatchUpOutputs(const ServiceOptions& options, ServiceStats& stats) {
+  // Gives up (kUnavailable) as soon as `stop` is set: a SIGTERM during a
+  // catch-up stops the instance at once, the index is simply not advanced.
+  Status CatchUpOutputs(const ServiceOptions& options, ServiceStats& stats, const std::atomic<bool>& stop) {
     if (options.outputs.empty()) return Status::Ok();
     const auto started = std::chrono::steady_clock::now();
     auto reader = eventstore::Reader::Create(options.kafka, "orderflow-" + options.name + "-catchup");
@@ -110,6 +112,7 @@ struct ServiceRunner::Impl {
     uint64_t records = 0, found = 0;
     const auto deadline = started + std::chrono::minutes(5);
     for (;;) {
+      if (stop.load()) return Status::Unavailable(options.name + ": stopping before its outputs were indexed");
       auto polled = (*reader)->Poll(10000, std::chrono::milliseconds(100), /*fill=*/false);
       if (!polled.ok()) return polled.status();
       for (const eventstore::Record& r : *polled) {
@@ -499,7 +502,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       bool gained = false;
       for (const auto& tp : assigned) gained = gained || !held.count(tp);
       if (gained) {
-        poll_status = impl.CatchUpOutputs(options_, stats_);
+        poll_status = impl.CatchUpOutputs(options_, stats_, stop);
         if (poll_status.ok()) held = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());
       } else if (assigned.size() != held.size()) {
         held = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());  // partitions revoked
@@ -512,6 +515,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     }
     if (!poll_status.ok()) {
       records.clear();  // before the consumers that own them go
+      if (stop.load()) break;  // nothing of this poll was handled; the stored offsets stand
       if (poll_status.code() == StatusCode::kOutOfRange || poll_status.code() == StatusCode::kNotFound) {
         return Status(poll_status.code(), options_.name + ": " + DescribeLogProblem(poll_status));
       }

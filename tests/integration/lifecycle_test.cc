@@ -86,15 +86,21 @@ class Fleet {
     procs_.at(key)->Kill(SIGTERM);
     const int code = procs_.at(key)->Wait(40s);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-    if (took > 5s) std::cerr << key << " took " << took.count() << " ms to stop after SIGTERM\n";
-    if (code != 0) {
+    if (took > 5s || code != 0) {
+      // What this instance logged last ("notification 3: ..."), then the log's tail.
+      std::string who = key;
+      who[who.rfind('-')] = ' ';
       std::ifstream in(log_);
-      std::deque<std::string> tail;
+      std::deque<std::string> mine, tail;
       for (std::string line; std::getline(in, line);) {
+        if (line.find(who) != std::string::npos) mine.push_back(line);
         tail.push_back(line);
-        if (tail.size() > 40) tail.pop_front();
+        if (mine.size() > 15) mine.pop_front();
+        if (tail.size() > 25) tail.pop_front();
       }
-      std::cerr << key << " exited " << code << " after SIGTERM; the log ends:\n";
+      std::cerr << key << " exited " << code << " " << took.count() << " ms after SIGTERM; its last lines:\n";
+      for (const auto& line : mine) std::cerr << "  " << line << "\n";
+      std::cerr << "the log ends:\n";
       for (const auto& line : tail) std::cerr << "  " << line << "\n";
     }
     return code;
