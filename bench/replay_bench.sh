@@ -10,7 +10,7 @@
 # the worst case per event, unless LIFECYCLE=1 runs every service so each
 # order carries its whole lifecycle, ~10 events), then alternates
 # the baseline consumer and `orderflow replay` ROUNDS times (default 3) and
-# prints each rate, the medians and their ratio. Never a pass/fail test.
+# prints each rate and peak RSS, the medians and their ratio. Never a pass/fail test.
 # BROKERS=LIST runs on that cluster instead (real Kafka: `bash scripts/kafka.sh
 # start`), under a fresh topic prefix.
 set -euo pipefail
@@ -44,26 +44,42 @@ mode=(--projector-only)
 "$bin" up --http off --brokers "$brokers" "${prefix[@]}" --partitions "$partitions" --data-dir "$work/live" \
   --simulate "$orders" --exit-when-done --log-level warn --json "${mode[@]}" >"$work/up.json"
 
-baseline=() replay=()
+# Runs a command, prints its stdout, and writes its peak RSS (KiB) to $work/rss.
+with_rss() {
+  python3 - "$work/rss" "$@" <<'PY'
+import resource, subprocess, sys
+out = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, check=True).stdout
+sys.stdout.write(out.decode())
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+PY
+}
+
+baseline=() replay=() baseline_rss=() replay_rss=()
 for i in $(seq "$rounds"); do
-  b=$(build/bench/consume_baseline "$brokers" "$topic")
+  b=$(with_rss build/bench/consume_baseline "$brokers" "$topic")
+  baseline_rss+=("$(cat "$work/rss")")
   rm -rf "$work/replayed"
-  r=$("$bin" replay --brokers "$brokers" "${prefix[@]}" --data-dir "$work/replayed" --json)
+  r=$(with_rss "$bin" replay --brokers "$brokers" "${prefix[@]}" --data-dir "$work/replayed" --json)
+  replay_rss+=("$(cat "$work/rss")")
   baseline+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["records_per_second"]))' "$b")")
   replay+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["events_per_second"]))' "$r")")
-  echo "round $i: baseline ${baseline[-1]} records/s, replay ${replay[-1]} events/s" >&2
+  echo "round $i: baseline ${baseline[-1]} records/s (peak RSS $((baseline_rss[-1] / 1024)) MiB)," \
+       "replay ${replay[-1]} events/s (peak RSS $((replay_rss[-1] / 1024)) MiB)" >&2
 done
 records=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["records"])' "$b")
 bytes=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$b")
-python3 - "$records" "$bytes" "$partitions" "${baseline[*]}" "${replay[*]}" <<'PY'
+python3 - "$records" "$bytes" "$partitions" "${baseline[*]}" "${replay[*]}" "${baseline_rss[*]}" "${replay_rss[*]}" <<'PY'
 import json, statistics, sys
 records, nbytes, partitions = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 base = [int(x) for x in sys.argv[4].split()]
 rep = [int(x) for x in sys.argv[5].split()]
+mib = lambda kib: round(int(kib) / 1024)
 mb, mr = statistics.median(base), statistics.median(rep)
 print(json.dumps({
     "log_events": records, "log_bytes": nbytes, "partitions": partitions,
     "baseline_records_per_second": base, "replay_events_per_second": rep,
     "median_baseline": mb, "median_replay": mr, "replay_over_baseline": round(mr / mb, 3),
+    "baseline_peak_rss_mib": [mib(x) for x in sys.argv[6].split()],
+    "replay_peak_rss_mib": [mib(x) for x in sys.argv[7].split()],
 }))
 PY

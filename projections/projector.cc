@@ -40,11 +40,15 @@ Result<Offsets> Projector::LogEnd() const {
 }
 
 Status Projector::Start() {
-  partitions_.clear();
+  std::vector<eventstore::TopicPartition> partitions;
   for (const std::string& topic : options_.topics) {
     auto count = reader_.PartitionCount(topic, options_.metadata_timeout);
     if (!count.ok()) return count.status();
-    for (int32_t p = 0; p < *count; ++p) partitions_.push_back({topic, p});
+    for (int32_t p = 0; p < *count; ++p) partitions.push_back({topic, p});
+  }
+  {
+    std::lock_guard lock(partitions_mu_);
+    partitions_ = std::move(partitions);
   }
   auto stored = store_.GetOffsets();
   if (!stored.ok()) return stored.status();

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -93,13 +94,20 @@ class Projector {
 
   const ProjectorTotals& totals() const { return totals_; }
   const ProjectorCounters& counters() const { return counters_; }
-  const std::vector<eventstore::TopicPartition>& partitions() const { return partitions_; }
+  // The partitions projected; safe to call from any thread (HTTP /metrics
+  // reads it while the projector thread may be restarting).
+  std::vector<eventstore::TopicPartition> partitions() const {
+    std::lock_guard lock(partitions_mu_);
+    return partitions_;
+  }
 
  private:
   ProjectionStore& store_;
   eventstore::Reader& reader_;
   ProjectorOptions options_;
+  // Written by Start (the projector thread) under partitions_mu_; that thread reads it unlocked.
   std::vector<eventstore::TopicPartition> partitions_;
+  mutable std::mutex partitions_mu_;
   ProjectorTotals totals_;
   ProjectorCounters counters_;
   std::optional<PreparedBatch> in_flight_;

@@ -192,6 +192,9 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
   }
   auto state = eventstore::StateDb::Open(dir, "store", std::move(state_options));
+  if (!state.ok() && state.status().code() == StatusCode::kCorruption) {
+    return Status::Corruption(state.status().message() + "; the projection store is derived from the log: rebuild it with `orderflow replay --data-dir " + dir + " --force`");
+  }
   if (!state.ok()) return state.status();
   if (options.rebuild && !options.read_only && !fresh) ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
   auto impl = std::make_unique<Impl>();

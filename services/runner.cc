@@ -327,6 +327,10 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
   eventstore::StateDbOptions db_options;
   db_options.db.keep_log_file_num = 3;
   auto store = eventstore::StateDb::Open(options.data_dir, options.name + " store", std::move(db_options));
+  if (!store.ok() && store.status().code() == StatusCode::kCorruption) {
+    return Status::Corruption(store.status().message() + "; this state is derived from the log: move " +
+                              options.data_dir + " aside and start the service again, it rebuilds its state from the log");
+  }
   if (!store.ok()) return store.status();
   impl->store = std::move(store).value();
   impl->db = &impl->store->db();

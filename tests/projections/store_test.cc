@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "tests/util/events.h"
 #include "tests/util/temp_dir.h"
 
@@ -241,6 +244,39 @@ TEST(ProjectionStoreTest, ReadOnlyOpenOfMissingStoreSaysWhatToDo) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kNotFound);
   EXPECT_NE(store.status().message().find("orderflow up"), std::string::npos);
+}
+
+// One flipped byte in a table file: the open fails as corrupt, naming the
+// store and the command that rebuilds it from the log.
+TEST(ProjectionStoreTest, ACorruptStoreNamesTheCommandThatRebuildsIt) {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    std::vector<eventstore::Record> b;
+    for (int i = 0; i < 50; ++i) b.push_back(ToRecord(PlacedEvent("o-" + std::to_string(i)), 0, i));
+    ASSERT_TRUE(store->ApplyBatch(b).ok());
+    ASSERT_TRUE(store->Flush().ok());
+  }
+  int flipped = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.path().extension() != ".sst") continue;
+    // Inside the index block, just before the footer: read when the table opens.
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    const auto at = static_cast<std::streamoff>(std::filesystem::file_size(entry.path())) - 80;
+    f.seekg(at);
+    char c = 0;
+    f.get(c);
+    f.seekp(at);
+    f.put(static_cast<char>(c ^ 0x5a));
+    ++flipped;
+  }
+  ASSERT_GT(flipped, 0);
+  auto store = ProjectionStore::Open(dir.path(), {});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kCorruption) << store.status().ToString();
+  EXPECT_NE(store.status().message().find(dir.path()), std::string::npos) << store.status().ToString();
+  EXPECT_NE(store.status().message().find("orderflow replay --data-dir " + dir.path() + " --force"), std::string::npos)
+      << store.status().ToString();
 }
 
 // SIGKILL a process that applies batches as fast as it can, at random moments:
