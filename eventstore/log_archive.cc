@@ -138,7 +138,7 @@ Status LogArchive::Append(const std::vector<eventstore::Record>& records) {
     eventstore::PutBE64(&value, static_cast<uint64_t>(end));
     batch.Put(EndKey(tp), value).PermitUncheckedError();
   }
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "write archive"));
+  ORDERFLOW_RETURN_IF_ERROR(store_->Write(batch, "write archive"));
   ends_ = std::move(next);
   size_ += added;
   appended_.notify_all();
@@ -166,7 +166,7 @@ Status LogArchive::SetTopicPartitions(const std::map<std::string, int32_t>& part
     eventstore::PutBE32(&value, static_cast<uint32_t>(n));
     batch.Put(kPartsPrefix + topic, value).PermitUncheckedError();
   }
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "write archive");
+  return store_->Write(batch, "write archive");
 }
 
 Result<std::map<std::string, int32_t>> LogArchive::TopicPartitions() const {

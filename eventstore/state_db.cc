@@ -1,5 +1,9 @@
 #include "eventstore/state_db.h"
 
+#include <rocksdb/sst_file_manager.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
 #include <filesystem>
 
 #include "eventstore/big_endian.h"
@@ -14,6 +18,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context) {
                                       ": the data directory is in use by another orderflow process");
   }
   if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(msg);
+  if (s.IsNoSpace()) return Status::Unavailable(msg + " (disk full: free space; orderflow resumes by itself)");
   if (s.IsCorruption()) return Status::Corruption(msg);
   if (s.IsNotFound()) return Status::NotFound(msg);
   return Status::Internal(msg);
@@ -68,6 +73,15 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, std::stri
     if (ec) return Status::InvalidArgument("cannot create data directory " + dir + ": " + ec.message());
     options.db.create_if_missing = true;
     options.db.create_missing_column_families = true;
+    // With an SstFileManager RocksDB recovers by itself from a background
+    // flush or compaction that failed for lack of space, once space is freed.
+    // No preallocation: RocksDB reserves a WAL's full size (1.1 × the write
+    // buffer, ~70 MiB) up front per store, so a fuller disk would fail inside
+    // that reservation instead of at the free-space check.
+    options.db.allow_fallocate = false;
+    if (!options.db.sst_file_manager) {
+      options.db.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default()));
+    }
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (auto& [name, family] : options.families) descriptors.emplace_back(name, family);
@@ -75,6 +89,7 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, std::stri
 
   std::unique_ptr<StateDb> store(new StateDb());
   store->dir_ = dir;
+  store->what_ = std::string(what);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = options.read_only
                           ? rocksdb::DB::OpenForReadOnly(options.db, dir, descriptors, &store->handles_, &raw)
@@ -90,7 +105,20 @@ StateDb::~StateDb() {
   db_->Close().PermitUncheckedError();
 }
 
+Status StateDb::HasRoom() const {
+  struct statvfs fs {};
+  if (::statvfs(dir_.c_str(), &fs) != 0) return Status::Ok();  // cannot tell: let the write say
+  const uint64_t size = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+  const uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  const uint64_t reserve = std::clamp<uint64_t>(size / 20, uint64_t{4} << 20, uint64_t{256} << 20);
+  if (free >= reserve) return Status::Ok();
+  return Status::Unavailable("no space left for the " + what_ + " in " + dir_ + ": " + std::to_string(free >> 20) +
+                             " MiB free on its filesystem, " + std::to_string(reserve >> 20) +
+                             " MiB kept in reserve; writing is paused until space is freed");
+}
+
 Status StateDb::Write(rocksdb::WriteBatch& batch, std::string_view context, bool sync) const {
+  ORDERFLOW_RETURN_IF_ERROR(HasRoom());
   rocksdb::WriteOptions options;
   options.sync = sync;
   return FromRocks(db_->Write(options, &batch), context);

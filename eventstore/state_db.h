@@ -65,13 +65,21 @@ class StateDb {
   const std::string& dir() const { return dir_; }
 
   // One atomic write (state and the offsets it consumed go in the same batch).
+  // Refused (kUnavailable, nothing written) while HasRoom() says no.
   Status Write(rocksdb::WriteBatch& batch, std::string_view context, bool sync = false) const;
+
+  // Disk full is an operating condition: kUnavailable ("no space left for ...,
+  // N MiB free ...") while the store's filesystem has less than a reserve free
+  // (5 % of its size, at least 4 MiB, at most 256 MiB), so writers pause before
+  // RocksDB meets ENOSPC mid-write, and resume once space is freed.
+  Status HasRoom() const;
 
  private:
   StateDb() = default;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::string dir_;
+  std::string what_;
 };
 
 }  // namespace orderflow::eventstore

@@ -428,6 +428,7 @@ Status ProjectionStore::Commit(const PreparedBatch& prepared) {
   if (in.batch.Count() == 0) return Status::Ok();
   rocksdb::WriteOptions write_options;
   write_options.disableWAL = impl_->options.bulk_load;
+  ORDERFLOW_RETURN_IF_ERROR(impl_->state->HasRoom());
   ORDERFLOW_RETURN_IF_ERROR(
       FromRocks(impl_->db->Write(write_options, const_cast<rocksdb::WriteBatch*>(&in.batch)), "write batch"));
   std::lock_guard lock(impl_->offsets_mu);

@@ -133,7 +133,7 @@ struct ServiceRunner::Impl {
       }
     }
     for (const auto& [tp, end] : ends) batch.Put(PartitionKey(kOutputIndexPrefix, tp), BE64(end)).PermitUncheckedError();
-    ORDERFLOW_RETURN_IF_ERROR(FromRocks(db->Write(rocksdb::WriteOptions(), &batch), "write outputs index"));
+    ORDERFLOW_RETURN_IF_ERROR(store->Write(batch, "write outputs index"));
     stats.catch_ups.fetch_add(1);
     stats.indexed.fetch_add(found);
     spdlog::info("{} {}: caught up with its outputs: {} records read, {} of its outputs indexed, {} ms", options.name,
@@ -161,7 +161,7 @@ struct ServiceRunner::Impl {
       }
     }
     if (!any) return Status::Ok();
-    ORDERFLOW_RETURN_IF_ERROR(FromRocks(db->Write(rocksdb::WriteOptions(), &batch), "write offsets"));
+    ORDERFLOW_RETURN_IF_ERROR(store->Write(batch, "write offsets"));
     std::lock_guard lock(offsets_mu);
     for (size_t i = 0; i < readers.size(); ++i) {
       for (const auto& [tp, position] : moved[i]) offsets[tp] = position;
@@ -536,6 +536,14 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       }
     }
 
+    if (!records.empty()) {
+      // No side effect and no output while the store could not record them.
+      if (Status room = impl.store->HasRoom(); !room.ok()) {
+        records.clear();
+        ORDERFLOW_RETURN_IF_ERROR(restart(room));
+        continue;
+      }
+    }
     const auto process_start = std::chrono::steady_clock::now();
     poll_us_ += std::chrono::duration_cast<std::chrono::microseconds>(process_start - poll_start).count();
     Context ctx(options_.name, *impl.db, WallMs());
@@ -692,7 +700,14 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     rocksdb::WriteBatch batch;
     ctx.AddTo(batch);
     for (const auto& [tp, offset] : next) batch.Put(OffsetKey(tp), BE64(offset)).PermitUncheckedError();
-    Status written = FromRocks(impl.db->Write(rocksdb::WriteOptions(), &batch), "write state");
+    Status written = impl.store->Write(batch, "write state");
+    if (!written.ok() && written.IsRetryable()) {
+      // Disk full (or busy): nothing of the batch is stored; its inputs are
+      // consumed again once writing works.
+      records.clear();
+      ORDERFLOW_RETURN_IF_ERROR(restart(written));
+      continue;
+    }
     if (!written.ok()) return written;
     {
       std::lock_guard lock(impl.offsets_mu);

@@ -51,7 +51,15 @@ Status RunArchiver(const eventstore::KafkaConfig& kafka, const std::vector<event
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
-    if (!records->empty()) ORDERFLOW_RETURN_IF_ERROR(archive.Append(*records));
+    if (records->empty()) continue;
+    // A full disk pauses the archive (and with it the acknowledgements that
+    // wait for it) until space is freed; the same records are appended then.
+    for (Status appended = archive.Append(*records); !appended.ok(); appended = archive.Append(*records)) {
+      if (!appended.IsRetryable()) return appended;
+      spdlog::warn("archive: {}", appended.ToString());
+      for (int i = 0; i < 20 && !halt.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (halt.load()) return Status::Ok();
+    }
   }
   return Status::Ok();
 }
