@@ -95,7 +95,11 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, std::stri
                           ? rocksdb::DB::OpenForReadOnly(options.db, dir, descriptors, &store->handles_, &raw)
                           : rocksdb::DB::Open(options.db, dir, descriptors, &store->handles_, &raw);
   store->db_.reset(raw);
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "open " + std::string(what) + " " + dir));
+  Status opened = FromRocks(s, "open " + std::string(what) + " " + dir);
+  if (opened.code() == StatusCode::kCorruption && !options.corruption_remedy.empty()) {
+    return Status::Corruption(opened.message() + "; " + options.corruption_remedy);
+  }
+  ORDERFLOW_RETURN_IF_ERROR(opened);
   return store;
 }
 
@@ -117,10 +121,9 @@ Status StateDb::HasRoom() const {
                              " MiB kept in reserve; writing is paused until space is freed");
 }
 
-Status StateDb::Write(rocksdb::WriteBatch& batch, std::string_view context, bool sync) const {
+Status StateDb::Write(rocksdb::WriteBatch& batch, std::string_view context,
+                      const rocksdb::WriteOptions& options) const {
   ORDERFLOW_RETURN_IF_ERROR(HasRoom());
-  rocksdb::WriteOptions options;
-  options.sync = sync;
   return FromRocks(db_->Write(options, &batch), context);
 }
 

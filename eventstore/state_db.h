@@ -47,6 +47,8 @@ struct StateDbOptions {
   // after them (RocksDB requires it). Empty: the default family only, cf(0).
   std::vector<std::pair<std::string, rocksdb::ColumnFamilyOptions>> families;
   rocksdb::ColumnFamilyOptions default_family;
+  // Appended to a kCorruption from the open: how this store is rebuilt.
+  std::string corruption_remedy;
 };
 
 class StateDb {
@@ -66,7 +68,8 @@ class StateDb {
 
   // One atomic write (state and the offsets it consumed go in the same batch).
   // Refused (kUnavailable, nothing written) while HasRoom() says no.
-  Status Write(rocksdb::WriteBatch& batch, std::string_view context, bool sync = false) const;
+  Status Write(rocksdb::WriteBatch& batch, std::string_view context,
+               const rocksdb::WriteOptions& options = rocksdb::WriteOptions()) const;
 
   // Disk full is an operating condition: kUnavailable ("no space left for ...,
   // N MiB free ...") while the store's filesystem has less than a reserve free

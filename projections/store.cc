@@ -191,10 +191,9 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     if (ec) return Status::InvalidArgument("cannot create data directory " + dir + ": " + ec.message());
     ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
   }
+  state_options.corruption_remedy =
+      "the projection store is derived from the log: rebuild it with `orderflow replay --data-dir " + dir + " --force`";
   auto state = eventstore::StateDb::Open(dir, "store", std::move(state_options));
-  if (!state.ok() && state.status().code() == StatusCode::kCorruption) {
-    return Status::Corruption(state.status().message() + "; the projection store is derived from the log: rebuild it with `orderflow replay --data-dir " + dir + " --force`");
-  }
   if (!state.ok()) return state.status();
   if (options.rebuild && !options.read_only && !fresh) ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
   auto impl = std::make_unique<Impl>();
@@ -428,9 +427,7 @@ Status ProjectionStore::Commit(const PreparedBatch& prepared) {
   if (in.batch.Count() == 0) return Status::Ok();
   rocksdb::WriteOptions write_options;
   write_options.disableWAL = impl_->options.bulk_load;
-  ORDERFLOW_RETURN_IF_ERROR(impl_->state->HasRoom());
-  ORDERFLOW_RETURN_IF_ERROR(
-      FromRocks(impl_->db->Write(write_options, const_cast<rocksdb::WriteBatch*>(&in.batch)), "write batch"));
+  ORDERFLOW_RETURN_IF_ERROR(impl_->state->Write(const_cast<rocksdb::WriteBatch&>(in.batch), "write batch", write_options));
   std::lock_guard lock(impl_->offsets_mu);
   for (const auto& [tp, offset] : in.next) impl_->offsets[tp] = offset;
   for (const auto& [k, v] : in.analytics) impl_->analytics[k] = v;
@@ -454,7 +451,7 @@ Status ProjectionStore::AdvanceOffsets(const Offsets& positions) {
     }
   }
   if (moved.empty()) return Status::Ok();
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch), "advance offsets"));
+  ORDERFLOW_RETURN_IF_ERROR(impl_->state->Write(batch, "advance offsets"));
   std::lock_guard lock(impl_->offsets_mu);
   for (const auto& [tp, offset] : moved) impl_->offsets[tp] = std::max(impl_->offsets[tp], offset);
   ++impl_->commit_count;

@@ -63,8 +63,9 @@ using Clock = std::chrono::steady_clock;
 Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .rebuild = true});
   if (!store.ok()) return store.status();
-  // Prefetch up to 16 MiB: the loader, not the fetch, is the bound, and a
-  // deeper queue only adds to the replay's memory.
+  // Prefetch at most 32 MiB or 100k messages: the loader, not the fetch, is
+  // the bound, and a deeper queue only adds to the replay's memory
+  // (docs/benchmarks.md: a shallower one starves the loader on librdkafka 2.0.2).
   eventstore::KafkaConfig kafka = options.kafka;
   kafka.overrides.insert(kafka.overrides.begin(), {{"queued.max.messages.kbytes", "32768"}, {"queued.min.messages", "100000"}, {"fetch.message.max.bytes", "1048576"}});
   auto reader = eventstore::Reader::Create(kafka, "orderflow-replay");

@@ -4,7 +4,6 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
-#include <filesystem>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -132,7 +131,7 @@ struct ServiceRunner::Impl {
         return Status::Unavailable(options.name + ": indexing its outputs took longer than 5 minutes");
       }
     }
-    for (const auto& [tp, end] : ends) batch.Put(PartitionKey(kOutputIndexPrefix, tp), BE64(end)).PermitUncheckedError();
+    eventstore::PutPartitionValues(batch, db->DefaultColumnFamily(), kOutputIndexPrefix, ends);
     ORDERFLOW_RETURN_IF_ERROR(store->Write(batch, "write outputs index"));
     stats.catch_ups.fetch_add(1);
     stats.indexed.fetch_add(found);
@@ -321,16 +320,11 @@ ServiceRunner::~ServiceRunner() {
 Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions options, std::unique_ptr<Reactor> reactor) {
   auto impl = std::make_unique<Impl>();
   impl->reactor = std::move(reactor);
-  std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
-  if (ec) return Status::InvalidArgument("cannot create " + options.data_dir + ": " + ec.message());
   eventstore::StateDbOptions db_options;
   db_options.db.keep_log_file_num = 3;
+  db_options.corruption_remedy = "this state is derived from the log: move " + options.data_dir +
+                                 " aside and start the service again, it rebuilds its state from the log";
   auto store = eventstore::StateDb::Open(options.data_dir, options.name + " store", std::move(db_options));
-  if (!store.ok() && store.status().code() == StatusCode::kCorruption) {
-    return Status::Corruption(store.status().message() + "; this state is derived from the log: move " +
-                              options.data_dir + " aside and start the service again, it rebuilds its state from the log");
-  }
   if (!store.ok()) return store.status();
   impl->store = std::move(store).value();
   impl->db = &impl->store->db();
@@ -699,7 +693,7 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     }
     rocksdb::WriteBatch batch;
     ctx.AddTo(batch);
-    for (const auto& [tp, offset] : next) batch.Put(OffsetKey(tp), BE64(offset)).PermitUncheckedError();
+    eventstore::PutPartitionValues(batch, impl.db->DefaultColumnFamily(), kOffsetPrefix, next);
     Status written = impl.store->Write(batch, "write state");
     if (!written.ok() && written.IsRetryable()) {
       // Disk full (or busy): nothing of the batch is stored; its inputs are
