@@ -54,7 +54,9 @@ class Cluster : public ::testing::Environment {
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
     auto started = Script({"start", "--nodes", "3", "--port", "39092"}, 180s);
-    ASSERT_EQ(started.status, 0) << started.err;
+    // kafka.sh says why on stderr; a failure with nothing there (seen once in
+    // a local CI run) leaves its trace in the node logs under dir_ (kept when a test failed).
+    ASSERT_EQ(started.status, 0) << "stderr: " << started.err << "\nstdout: " << started.out << "\nlogs: " << dir_;
     bootstrap_ = started.out.substr(0, started.out.find('\n'));
     ASSERT_FALSE(bootstrap_.empty());
     // Every node serves; wait until each node's metadata lists all three as
@@ -81,6 +83,7 @@ class Cluster : public ::testing::Environment {
   }
   void TearDown() override {
     Script({"stop"}, 60s);
+    if (::testing::UnitTest::GetInstance()->Failed()) return;  // the node logs say why
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
