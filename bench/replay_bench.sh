@@ -11,6 +11,9 @@
 # order carries its whole lifecycle, ~10 events), then alternates
 # the baseline consumer and `orderflow replay` ROUNDS times (default 3) and
 # prints each rate and peak RSS, the medians and their ratio. Never a pass/fail test.
+# Each round also runs build/bench/replay_floor: the same consumer keeping each
+# record in RocksDB the cheapest way (one key, no decoding, sorted files
+# ingested), the most any durable replay could reach on this machine.
 # BROKERS=LIST runs on that cluster instead (real Kafka: `bash scripts/kafka.sh
 # start`), under a fresh topic prefix.
 set -euo pipefail
@@ -54,31 +57,36 @@ open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru
 PY
 }
 
-baseline=() replay=() baseline_rss=() replay_rss=()
+baseline=() replay=() floor=() baseline_rss=() replay_rss=()
 for i in $(seq "$rounds"); do
   b=$(with_rss build/bench/consume_baseline "$brokers" "$topic")
   baseline_rss+=("$(cat "$work/rss")")
+  rm -rf "$work/floor"
+  f=$(build/bench/replay_floor "$brokers" "$topic" "$work/floor")
+  floor+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["records_per_second"]))' "$f")")
   rm -rf "$work/replayed"
   r=$(with_rss "$bin" replay --brokers "$brokers" "${prefix[@]}" --data-dir "$work/replayed" --json)
   replay_rss+=("$(cat "$work/rss")")
   baseline+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["records_per_second"]))' "$b")")
   replay+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["events_per_second"]))' "$r")")
   echo "round $i: baseline ${baseline[-1]} records/s (peak RSS $((baseline_rss[-1] / 1024)) MiB)," \
-       "replay ${replay[-1]} events/s (peak RSS $((replay_rss[-1] / 1024)) MiB)" >&2
+       "replay ${replay[-1]} events/s (peak RSS $((replay_rss[-1] / 1024)) MiB), floor ${floor[-1]} records/s" >&2
 done
 records=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["records"])' "$b")
 bytes=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$b")
-python3 - "$records" "$bytes" "$partitions" "${baseline[*]}" "${replay[*]}" "${baseline_rss[*]}" "${replay_rss[*]}" <<'PY'
+python3 - "$records" "$bytes" "$partitions" "${baseline[*]}" "${replay[*]}" "${baseline_rss[*]}" "${replay_rss[*]}" "${floor[*]}" <<'PY'
 import json, statistics, sys
 records, nbytes, partitions = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 base = [int(x) for x in sys.argv[4].split()]
 rep = [int(x) for x in sys.argv[5].split()]
 mib = lambda kib: round(int(kib) / 1024)
-mb, mr = statistics.median(base), statistics.median(rep)
+flo = [int(x) for x in sys.argv[8].split()]
+mb, mr, mf = statistics.median(base), statistics.median(rep), statistics.median(flo)
 print(json.dumps({
     "log_events": records, "log_bytes": nbytes, "partitions": partitions,
     "baseline_records_per_second": base, "replay_events_per_second": rep,
     "median_baseline": mb, "median_replay": mr, "replay_over_baseline": round(mr / mb, 3),
+    "floor_records_per_second": flo, "floor_over_baseline": round(mf / mb, 3),
     "baseline_peak_rss_mib": [mib(x) for x in sys.argv[6].split()],
     "replay_peak_rss_mib": [mib(x) for x in sys.argv[7].split()],
 }))

@@ -166,9 +166,12 @@ struct BulkLoader::Impl {
       Status s = Fold(chunk);
       fold_s += Since(t);
       if (!s.ok()) {
-        std::lock_guard lock(mu);
-        if (worker_status.ok()) worker_status = s;
-        queue.clear();
+        {
+          std::lock_guard lock(mu);
+          if (worker_status.ok()) worker_status = s;
+          queue.clear();
+        }
+        changed.notify_all();  // Add may be waiting for room in the queue
         return;
       }
     }

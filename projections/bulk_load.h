@@ -32,8 +32,8 @@ namespace orderflow::projections {
 struct BulkLoadOptions {
   // A window is written when it holds this many events or about this many
   // bytes of history, whichever comes first: it bounds the loader's memory.
-  size_t window_events = 100'000;
-  size_t window_bytes = 32u << 20;  // history and order states
+  size_t window_events = 50'000;
+  size_t window_bytes = 16u << 20;  // history and order states
 };
 
 struct BulkLoadTotals {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <future>
 
 #include "eventstore/codec.h"
 #include "projections/store.h"
@@ -138,6 +140,32 @@ TEST(BulkLoaderTest, TheUnfinishedMarkComesBeforeTheStoreAndOutlivesItsRemoval) 
   auto refused = ProjectionStore::Open(dir.path(), {});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+}
+
+// A window that cannot be written (here: its work directory is gone) ends the
+// rebuild with that error from Add or Finish; it never leaves Add waiting for
+// a worker that stopped (a replay once hung that way).
+TEST(BulkLoaderTest, AWindowThatCannotBeWrittenFailsTheRebuildInsteadOfHangingIt) {
+  const auto log = SpreadLog();
+  TempDir dir;
+  auto store = ProjectionStore::Open(dir.path(), {.rebuild = true});
+  ASSERT_TRUE(store.ok());
+  auto loader = BulkLoader::Start(**store, {.window_events = 5});
+  ASSERT_TRUE(loader.ok());
+  std::filesystem::remove_all(dir.path() + "/bulk-load");
+  std::ofstream(dir.path() + "/bulk-load") << "not a directory";
+  auto outcome = std::async(std::launch::async, [&]() -> Status {
+    for (size_t i = 0; i < log.size(); i += 5) {
+      Status added = (*loader)->Add(Copy(log, i, i + 5));
+      if (!added.ok()) return added;
+    }
+    return (*loader)->Finish({});
+  });
+  ASSERT_EQ(outcome.wait_for(std::chrono::seconds(30)), std::future_status::ready) << "the rebuild hung";
+  const Status s = outcome.get();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("bulk-load"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(*IsUnfinishedRebuild(dir.path()));
 }
 
 TEST(BulkLoaderTest, RefusesAStoreThatAlreadyHasOffsets) {
