@@ -1,6 +1,6 @@
 #include "services/http_api.h"
 
-#include <httplib.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <charconv>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -18,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "services/http_server.h"
 #include "services/order_request.h"
 #include "services/views.h"
 
@@ -44,12 +47,19 @@ struct ApiError {
   std::string message;
 };
 
-void SendJson(httplib::Response& res, int status, const json& body) {
+void SendJson(http::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.content_type = "application/json";
+  res.body = body.dump();
 }
 
-void SendError(httplib::Response& res, const ApiError& e) { SendJson(res, e.status, {{"error", e.message}}); }
+void SendError(http::Response& res, const ApiError& e) { SendJson(res, e.status, {{"error", e.message}}); }
+
+http::Response ErrorResponse(int status, const std::string& message) {
+  http::Response res;
+  SendJson(res, status, {{"error", message}});
+  return res;
+}
 
 // HTTP status for a failed store read or append.
 ApiError FromStatus(const Status& s) {
@@ -99,7 +109,7 @@ std::string RouteLabel(const std::string& path) {
 }
 
 // Reads the query parameters a route knows; any other name is an error.
-void CheckParams(const httplib::Request& req, std::initializer_list<const char*> known) {
+void CheckParams(const http::Request& req, std::initializer_list<const char*> known) {
   for (const auto& [name, value] : req.params) {
     bool ok = false;
     for (const char* k : known) ok = ok || name == k;
@@ -140,8 +150,6 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& latency_;
 };
 
-thread_local Clock::time_point t_request_start;
-
 // The parsed request, or the ApiError its RequestError becomes.
 template <typename T>
 T Unwrap(std::variant<T, RequestError>&& parsed) {
@@ -154,39 +162,128 @@ T Unwrap(std::variant<T, RequestError>&& parsed) {
 struct HttpServer::Impl {
   HttpOptions options;
   HttpBackend backend;
-  httplib::Server server;
-  std::string address;
-  std::thread listener;
-  std::thread poller;  // serves the producer's delivery reports
+  std::unique_ptr<http::Server> server;
+  std::thread watcher;  // wakes ?min_position waits and event streams after each commit
+  std::thread poller;   // serves the producer's delivery reports
   std::atomic<bool> stopping{false};
-  std::atomic<int> streams{0};
   Metrics metrics;
 
+  // Requests parked until the projection reaches their ?min_position: no
+  // thread waits for them; the watcher resumes each on the worker pool.
+  struct Waiter {
+    eventstore::TopicPartition tp;
+    int64_t offset;
+    Clock::time_point deadline;
+    std::function<void()> resume;
+  };
+  std::mutex waiters_mu;
+  std::vector<Waiter> waiters;
+
+  using Handler = void (Impl::*)(const http::Request&, const std::string& id, http::Response&);
+  struct Endpoint {
+    const char* method;
+    const Route* route;
+    Handler handler;
+  };
+  std::vector<Endpoint> endpoints;
+
   void Install();
+  void Dispatch(http::Request req, http::Responder responder);
+  void Serve(const http::Request& req, const std::string& id, Handler handler, const std::string& label,
+             Clock::time_point start, const http::Responder& responder);
+  void ServeStatic(const http::Request& req, http::Response& res) const;
+  void Watch();
+  // True when the projection already holds `offset` of `tp`.
+  bool Reached(const eventstore::TopicPartition& tp, int64_t offset) const;
+
   RequestLimits Limits() const { return {options.max_quantity, options.max_lines}; }
-  void RequireToken(const httplib::Request& req) const;
-  // Waits until the projection passed `position` ("P:O" of orders_topic);
-  // throws 400 for a malformed one, 503 when it is not reached in time.
-  void WaitForPosition(const httplib::Request& req) const;
+  void RequireToken(const http::Request& req) const;
+  // Refuses (503) a request whose ?min_position the projection has not reached:
+  // Dispatch parks such requests until it has or max_wait passes, so here it is
+  // only the final word. 400 for a malformed position.
+  void CheckPosition(const http::Request& req) const;
   domain::OrderState LoadOrder(const std::string& id) const;
   // Appends through `append` (which reports delivery to the callback) and
   // waits for the log's acknowledgement; returns where the last event landed.
-  // `append` returns how many events it appended.
+  // `append` returns how many events it appended. Runs on a worker thread.
   eventstore::Position AppendAndWait(
       const std::function<Result<size_t>(eventstore::DeliveryCallback)>& append) const;
 
-  void PlaceOrder(const httplib::Request& req, httplib::Response& res);
-  void GetOrder(const httplib::Request& req, httplib::Response& res);
-  void GetHistory(const httplib::Request& req, httplib::Response& res);
-  void StreamEvents(const httplib::Request& req, httplib::Response& res);
-  void CancelOrder(const httplib::Request& req, httplib::Response& res);
-  void ListOrders(const httplib::Request& req, httplib::Response& res);
-  void GetMetrics(const httplib::Request& req, httplib::Response& res);
+  void PlaceOrder(const http::Request& req, const std::string& id, http::Response& res);
+  void GetOrder(const http::Request& req, const std::string& id, http::Response& res);
+  void GetHistory(const http::Request& req, const std::string& id, http::Response& res);
+  void CancelOrder(const http::Request& req, const std::string& id, http::Response& res);
+  void ListOrders(const http::Request& req, const std::string& id, http::Response& res);
+  void GetMetrics(const http::Request& req, const std::string& id, http::Response& res);
+  void GetAnalytics(const http::Request& req, const std::string& id, http::Response& res);
+  void GetCatalog(const http::Request& req, const std::string& id, http::Response& res);
+  void GetHealth(const http::Request& req, const std::string& id, http::Response& res);
+  void GetReady(const http::Request& req, const std::string& id, http::Response& res);
+  // Validates and hands the connection to an OrderEvents source (no response of its own).
+  std::shared_ptr<http::EventSource> OpenStream(const http::Request& req, const std::string& id);
 };
 
-void HttpServer::Impl::RequireToken(const httplib::Request& req) const {
+namespace {
+
+// One order's lifecycle events as server-sent events, from the projection.
+class OrderEvents : public http::EventSource {
+ public:
+  OrderEvents(const projections::ProjectionStore& store, std::string id, int64_t next_sequence)
+      : store_(store), id_(std::move(id)), next_sequence_(next_sequence) {}
+
+  std::string Next(bool* end) override {
+    std::string frames;
+    if (first_) {
+      first_ = false;
+      frames = "retry: 1000\n\n";
+    }
+    auto order = store_.GetOrder(id_);
+    if (!order.ok()) {
+      *end = true;
+      return frames;
+    }
+    if (order->has_value() && (*order)->version != version_sent_) {
+      auto history = store_.GetHistory(id_);
+      if (!history.ok()) {
+        *end = true;
+        return frames;
+      }
+      for (const auto& e : *history) {
+        if (e.sequence < next_sequence_) continue;
+        frames += "id: " + std::to_string(e.sequence) + "\nevent: " + e.event_type + "\ndata: " + HistoryJson(e).dump() +
+                  "\n\n";
+        next_sequence_ = e.sequence + 1;
+      }
+      version_sent_ = (*order)->version;
+    }
+    return frames;
+  }
+
+ private:
+  const projections::ProjectionStore& store_;
+  const std::string id_;
+  int64_t next_sequence_;
+  uint32_t version_sent_ = 0;  // order version whose events were sent
+  bool first_ = true;
+};
+
+const char* ContentTypeOf(const std::string& path) {
+  static const std::pair<const char*, const char*> kTypes[] = {
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},   {".json", "application/json"},
+      {".svg", "image/svg+xml"},             {".png", "image/png"},
+      {".ico", "image/x-icon"},              {".txt", "text/plain; charset=utf-8"}};
+  for (const auto& [ext, type] : kTypes) {
+    if (path.ends_with(ext)) return type;
+  }
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+void HttpServer::Impl::RequireToken(const http::Request& req) const {
   if (options.api_token.empty()) return;
-  const std::string header = req.get_header_value("Authorization");
+  const std::string header = req.Header("Authorization");
   const std::string expected = "Bearer " + options.api_token;
   if (header.size() != expected.size() || CRYPTO_memcmp(header.data(), expected.data(), header.size()) != 0) {
     throw ApiError{401, header.empty() ? "this endpoint needs an 'Authorization: Bearer <token>' header"
@@ -194,26 +291,26 @@ void HttpServer::Impl::RequireToken(const httplib::Request& req) const {
   }
 }
 
-void HttpServer::Impl::WaitForPosition(const httplib::Request& req) const {
-  if (!req.has_param("min_position")) return;
-  const std::string text = req.get_param_value("min_position");
+bool HttpServer::Impl::Reached(const eventstore::TopicPartition& tp, int64_t offset) const {
+  auto offsets = backend.store->GetOffsets();
+  if (!offsets.ok()) return true;  // the handler's own check reports the error
+  auto it = offsets->find(tp);
+  return it != offsets->end() && it->second > offset;
+}
+
+void HttpServer::Impl::CheckPosition(const http::Request& req) const {
+  if (!req.HasParam("min_position")) return;
+  const std::string text = req.Param("min_position");
   int32_t partition = 0;
   int64_t offset = 0;
   if (!ParsePosition(text, &partition, &offset)) {
     throw ApiError{400, "min_position must be PARTITION:OFFSET as returned by a write, got '" + text + "'"};
   }
   const eventstore::TopicPartition tp{backend.orders_topic, partition};
-  const auto deadline = Clock::now() + options.max_wait;
-  int64_t have = 0;
-  while (true) {
-    const uint64_t seen = backend.store->CommitCount();
-    auto offsets = backend.store->GetOffsets();
-    if (!offsets.ok()) throw FromStatus(offsets.status());
-    have = offsets->count(tp) ? offsets->at(tp) : 0;
-    if (have > offset) return;
-    if (Clock::now() >= deadline || stopping.load()) break;
-    backend.store->WaitForCommit(seen, deadline);
-  }
+  auto offsets = backend.store->GetOffsets();
+  if (!offsets.ok()) throw FromStatus(offsets.status());
+  const int64_t have = offsets->count(tp) ? offsets->at(tp) : 0;
+  if (have > offset) return;
   throw ApiError{503, "the projection has not reached position " + text + " yet (partition " +
                           std::to_string(partition) + " is at offset " + std::to_string(have) + "); retry"};
 }
@@ -267,15 +364,15 @@ eventstore::Position HttpServer::Impl::AppendAndWait(
   return last;
 }
 
-void HttpServer::Impl::PlaceOrder(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::Impl::PlaceOrder(const http::Request& req, const std::string&, http::Response& res) {
   RequireToken(req);
   CheckParams(req, {});
   const domain::PlaceOrder command =
-      Unwrap(ParsePlaceOrder(req.body, req.get_header_value("Content-Type"), *backend.catalog, Limits()));
+      Unwrap(ParsePlaceOrder(req.body, req.Header("Content-Type"), *backend.catalog, Limits()));
   // With an Idempotency-Key the order id is derived from it: a retried request
   // names the same order, and the order service's event id dedupes it.
   std::string order_id;
-  const std::string key = req.get_header_value("Idempotency-Key");
+  const std::string key = req.Header("Idempotency-Key");
   if (!key.empty()) {
     if (key.size() > 200) throw ApiError{400, "Idempotency-Key is longer than 200 characters"};
     order_id = domain::UuidToString(domain::DeriveEventId(kOrderServiceNamespace, command.customer_id + "\n" + key));
@@ -290,7 +387,7 @@ void HttpServer::Impl::PlaceOrder(const httplib::Request& req, httplib::Response
     return size_t{1};
   });
   const std::string position = std::to_string(pos.partition) + ":" + std::to_string(pos.offset);
-  res.set_header("Location", "/orders/" + order_id);
+  res.headers.emplace_back("Location", "/orders/" + order_id);
   SendJson(res, 202,
            {{"order_id", order_id},
             {"event_id", domain::UuidToString(placed.id)},
@@ -300,16 +397,15 @@ void HttpServer::Impl::PlaceOrder(const httplib::Request& req, httplib::Response
             {"status_url", "/orders/" + order_id + "?min_position=" + position}});
 }
 
-void HttpServer::Impl::GetOrder(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::Impl::GetOrder(const http::Request& req, const std::string& id, http::Response& res) {
   CheckParams(req, {"min_position"});
-  WaitForPosition(req);
-  SendJson(res, 200, OrderJson(LoadOrder(req.matches[1])));
+  CheckPosition(req);
+  SendJson(res, 200, OrderJson(LoadOrder(id)));
 }
 
-void HttpServer::Impl::GetHistory(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::Impl::GetHistory(const http::Request& req, const std::string& id, http::Response& res) {
   CheckParams(req, {"min_position"});
-  WaitForPosition(req);
-  const std::string id = req.matches[1];
+  CheckPosition(req);
   auto history = backend.store->GetHistory(id);
   if (!history.ok()) throw FromStatus(history.status());
   if (history->empty()) throw ApiError{404, "order " + id + " not found"};
@@ -318,13 +414,12 @@ void HttpServer::Impl::GetHistory(const httplib::Request& req, httplib::Response
   SendJson(res, 200, {{"order_id", id}, {"events", events}});
 }
 
-void HttpServer::Impl::StreamEvents(const httplib::Request& req, httplib::Response& res) {
+std::shared_ptr<http::EventSource> HttpServer::Impl::OpenStream(const http::Request& req, const std::string& id) {
   CheckParams(req, {"after", "min_position"});
-  const std::string id = req.matches[1];
   // Resume after the last event the client saw: the Last-Event-ID header (an
   // EventSource reconnecting) or ?after=SEQUENCE.
-  std::string after_text = req.get_header_value("Last-Event-ID");
-  if (req.has_param("after")) after_text = req.get_param_value("after");
+  std::string after_text = req.Header("Last-Event-ID");
+  if (req.HasParam("after")) after_text = req.Param("after");
   int64_t next_sequence = 0;
   if (!after_text.empty()) {
     int64_t after = 0;
@@ -334,64 +429,16 @@ void HttpServer::Impl::StreamEvents(const httplib::Request& req, httplib::Respon
     }
     next_sequence = after + 1;
   }
-  WaitForPosition(req);
+  CheckPosition(req);
   LoadOrder(id);  // 404 before the stream starts
-  const int max_streams = std::max(1, options.threads / 2);
-  if (streams.fetch_add(1) >= max_streams) {
-    streams.fetch_sub(1);
-    throw ApiError{503, "too many open event streams (" + std::to_string(max_streams) + "); retry later"};
-  }
-  struct StreamState {
-    std::string id;
-    int64_t next_sequence;
-    uint32_t version_sent = 0;  // order version whose events were sent
-    bool first = true;
-  };
-  auto state = std::make_shared<StreamState>(StreamState{id, next_sequence});
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, state](size_t, httplib::DataSink& sink) {
-        const uint64_t seen = backend.store->CommitCount();
-        if (state->first) {
-          state->first = false;
-          if (!sink.write("retry: 1000\n\n", 13)) return false;
-        }
-        auto order = backend.store->GetOrder(state->id);
-        if (order.ok() && order->has_value() && (*order)->version != state->version_sent) {
-          auto history = backend.store->GetHistory(state->id);
-          if (!history.ok()) return false;
-          for (const auto& e : *history) {
-            if (e.sequence < state->next_sequence) continue;
-            std::string frame = "id: " + std::to_string(e.sequence) + "\nevent: " + e.event_type +
-                                "\ndata: " + HistoryJson(e).dump() + "\n\n";
-            if (!sink.write(frame.data(), frame.size())) return false;
-            state->next_sequence = e.sequence + 1;
-          }
-          state->version_sent = (*order)->version;
-        }
-        if (stopping.load()) {
-          sink.done();
-          return true;
-        }
-        // Sleep until the next commit; a comment line every 15 s keeps
-        // proxies from closing an idle stream and notices a gone client.
-        if (backend.store->WaitForCommit(seen, Clock::now() + std::chrono::seconds(15)) == seen) {
-          if (!sink.write(": keep-alive\n\n", 14)) return false;
-        }
-        if (stopping.load()) sink.done();
-        return true;
-      },
-      [this](bool) { streams.fetch_sub(1); });
+  return std::make_shared<OrderEvents>(*backend.store, id, next_sequence);
 }
 
-void HttpServer::Impl::CancelOrder(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::Impl::CancelOrder(const http::Request& req, const std::string& id, http::Response& res) {
   RequireToken(req);
   CheckParams(req, {"min_position"});
-  const std::string reason = Unwrap(ParseCancelReason(req.body, req.get_header_value("Content-Type")));
-  WaitForPosition(req);
-  const std::string id = req.matches[1];
+  const std::string reason = Unwrap(ParseCancelReason(req.body, req.Header("Content-Type")));
+  CheckPosition(req);
   const domain::OrderState order = LoadOrder(id);
   // Decide first (appends nothing on a rejection), then append and wait.
   const eventstore::Position pos = AppendAndWait([&](eventstore::DeliveryCallback cb) -> Result<size_t> {
@@ -409,18 +456,18 @@ void HttpServer::Impl::CancelOrder(const httplib::Request& req, httplib::Respons
             {"status_url", "/orders/" + id + "?min_position=" + position}});
 }
 
-void HttpServer::Impl::ListOrders(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::Impl::ListOrders(const http::Request& req, const std::string&, http::Response& res) {
   CheckParams(req, {"status", "customer", "limit", "after"});
   projections::OrderQuery query;
-  if (req.has_param("status")) {
-    const std::string name = req.get_param_value("status");
+  if (req.HasParam("status")) {
+    const std::string name = req.Param("status");
     query.status = OrderStatusFromName(name);
     if (!query.status) throw ApiError{400, "unknown status '" + name + "' (known: " + OrderStatusNames() + ")"};
   }
-  query.customer = req.get_param_value("customer");
-  query.after = req.get_param_value("after");
-  if (req.has_param("limit")) {
-    const std::string text = req.get_param_value("limit");
+  query.customer = req.Param("customer");
+  query.after = req.Param("after");
+  if (req.HasParam("limit")) {
+    const std::string text = req.Param("limit");
     size_t limit = 0;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
     if (ec != std::errc() || p != text.data() + text.size() || limit == 0 || limit > options.max_page) {
@@ -436,7 +483,39 @@ void HttpServer::Impl::ListOrders(const httplib::Request& req, httplib::Response
   SendJson(res, 200, {{"orders", orders}, {"next", page->next.empty() ? json(nullptr) : json(page->next)}});
 }
 
-void HttpServer::Impl::GetMetrics(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::Impl::GetAnalytics(const http::Request& req, const std::string&, http::Response& res) {
+  CheckParams(req, {"top"});
+  size_t top = 5;
+  if (req.HasParam("top")) {
+    const std::string t = req.Param("top");
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), top);
+    if (ec != std::errc() || p != t.data() + t.size() || top == 0 || top > 100) {
+      throw ApiError{400, "top must be a whole number from 1 to 100, got '" + t + "'"};
+    }
+  }
+  auto a = backend.store->GetAnalytics(top);
+  if (!a.ok()) throw FromStatus(a.status());
+  SendJson(res, 200, AnalyticsJson(*a));
+}
+
+void HttpServer::Impl::GetCatalog(const http::Request& req, const std::string&, http::Response& res) {
+  CheckParams(req, {});
+  SendJson(res, 200, {{"currency", backend.catalog->currency()}, {"items", CatalogJson(*backend.catalog)}});
+}
+
+void HttpServer::Impl::GetHealth(const http::Request&, const std::string&, http::Response& res) {
+  SendJson(res, 200, {{"status", "ok"}});
+}
+
+void HttpServer::Impl::GetReady(const http::Request&, const std::string&, http::Response& res) {
+  const std::string reason = backend.not_ready_reason ? backend.not_ready_reason() : "";
+  if (reason.empty()) {
+    SendJson(res, 200, {{"ready", true}});
+  } else {
+    SendJson(res, 503, {{"ready", false}, {"reason", reason}});
+  }
+}
+void HttpServer::Impl::GetMetrics(const http::Request& req, const std::string&, http::Response& res) {
   CheckParams(req, {});
   std::vector<prometheus::MetricFamily> families = metrics.Collect();
   auto family = [&](const char* name, const char* help, prometheus::MetricType type) -> prometheus::MetricFamily& {
@@ -491,145 +570,204 @@ void HttpServer::Impl::GetMetrics(const httplib::Request& req, httplib::Response
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
   res.status = 200;
-  res.set_content(out.str(), "text/plain; version=0.0.4; charset=utf-8");
+  res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  res.body = out.str();
 }
 
 void HttpServer::Impl::Install() {
-  using Handler = void (Impl::*)(const httplib::Request&, httplib::Response&);
-  auto wrap = [this](Handler h) {
-    return [this, h](const httplib::Request& req, httplib::Response& res) {
-      try {
-        (this->*h)(req, res);
-      } catch (const ApiError& e) {
-        SendError(res, e);
-      } catch (const std::exception& e) {
-        spdlog::error("http: {} {}: {}", req.method, req.path, e.what());
-        SendError(res, {500, std::string("internal error: ") + e.what()});
-      }
-    };
+  auto route = [](const char* label) -> const Route* {
+    for (const Route& r : Routes()) {
+      if (std::string_view(r.label) == label) return &r;
+    }
+    return nullptr;
   };
-  server.Post("/orders", wrap(&Impl::PlaceOrder));
-  server.Get("/orders", wrap(&Impl::ListOrders));
-  server.Get("/orders/([^/]+)", wrap(&Impl::GetOrder));
-  server.Get("/orders/([^/]+)/history", wrap(&Impl::GetHistory));
-  server.Get("/orders/([^/]+)/events", wrap(&Impl::StreamEvents));
-  server.Post("/orders/([^/]+)/cancel", wrap(&Impl::CancelOrder));
-  server.Get("/metrics", wrap(&Impl::GetMetrics));
-  server.Get("/analytics", [this](const httplib::Request& req, httplib::Response& res) {
-    try {
-      CheckParams(req, {"top"});
-      size_t top = 5;
-      if (req.has_param("top")) {
-        const std::string t = req.get_param_value("top");
-        auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), top);
-        if (ec != std::errc() || p != t.data() + t.size() || top == 0 || top > 100) {
-          throw ApiError{400, "top must be a whole number from 1 to 100, got '" + t + "'"};
-        }
-      }
-      auto a = backend.store->GetAnalytics(top);
-      if (!a.ok()) throw FromStatus(a.status());
-      SendJson(res, 200, AnalyticsJson(*a));
-    } catch (const ApiError& e) {
-      SendError(res, e);
-    }
-  });
-  server.Get("/catalog", [this](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, {{"currency", backend.catalog->currency()}, {"items", CatalogJson(*backend.catalog)}});
-  });
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { SendJson(res, 200, {{"status", "ok"}}); });
-  server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    const std::string reason = backend.not_ready_reason ? backend.not_ready_reason() : "";
-    if (reason.empty()) {
-      SendJson(res, 200, {{"ready", true}});
-    } else {
-      SendJson(res, 503, {{"ready", false}, {"reason", reason}});
-    }
-  });
-  // Anything else: 405 with Allow for a known path, else 404.
-  auto fallback = [](const httplib::Request& req, httplib::Response& res) {
-    if (const Route* r = MatchRoute(req.path)) {
-      res.set_header("Allow", r->allow);
-      SendError(res, {405, "method " + req.method + " is not allowed on " + r->label + " (allowed: " + r->allow + ")"});
-    } else {
-      SendError(res, {404, "no such endpoint: " + req.method + " " + req.path});
-    }
+  endpoints = {
+      {"POST", route("/orders"), &Impl::PlaceOrder},
+      {"GET", route("/orders"), &Impl::ListOrders},
+      {"GET", route("/orders/{id}"), &Impl::GetOrder},
+      {"GET", route("/orders/{id}/history"), &Impl::GetHistory},
+      {"GET", route("/orders/{id}/events"), nullptr},  // an event stream: OpenStream
+      {"POST", route("/orders/{id}/cancel"), &Impl::CancelOrder},
+      {"GET", route("/analytics"), &Impl::GetAnalytics},
+      {"GET", route("/catalog"), &Impl::GetCatalog},
+      {"GET", route("/healthz"), &Impl::GetHealth},
+      {"GET", route("/readyz"), &Impl::GetReady},
+      {"GET", route("/metrics"), &Impl::GetMetrics},
   };
-  server.Get(".*", fallback);
-  server.Post(".*", fallback);
-  server.Put(".*", fallback);
-  server.Patch(".*", fallback);
-  server.Delete(".*", fallback);
-  server.Options(".*", fallback);
+}
 
-  // Errors cpp-httplib answers itself (body too large, bad request line) get a JSON body too.
-  server.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    std::string message = "request refused (HTTP " + std::to_string(res.status) + ")";
-    if (res.status == 400) message = "malformed HTTP request";
-    if (res.status == 413) message = "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes";
-    if (res.status == 414) message = "request URI too long";
-    SendError(res, {res.status, message});
-  });
-  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    t_request_start = Clock::now();
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    const double seconds = std::chrono::duration<double>(Clock::now() - t_request_start).count();
-    metrics.Observe(req.method, RouteLabel(req.path), res.status, seconds);
-  });
+// On an I/O thread: finds the endpoint, parks the request while its
+// ?min_position is ahead of the projection, and runs the handler on the
+// worker pool (handlers read RocksDB and wait for the log).
+void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
+  const auto start = Clock::now();
+  std::string id;
+  const Endpoint* endpoint = nullptr;
+  const Route* matched = nullptr;
+  for (const Route& r : Routes()) {
+    std::smatch m;
+    if (!std::regex_match(req.path, m, r.pattern)) continue;
+    matched = &r;
+    if (m.size() > 1) id = m[1];
+    for (const Endpoint& e : endpoints) {
+      if (e.route == &r && req.method == e.method) endpoint = &e;
+    }
+    break;
+  }
+  if (endpoint == nullptr) {
+    const std::string method = req.method;
+    server->Run([this, req = std::move(req), matched, start, responder, method] {
+      http::Response res;
+      if (matched != nullptr) {
+        res.headers.emplace_back("Allow", matched->allow);
+        SendError(res, {405, "method " + method + " is not allowed on " + matched->label + " (allowed: " +
+                                 matched->allow + ")"});
+      } else if (!options.web_dir.empty() && (method == "GET" || method == "HEAD")) {
+        ServeStatic(req, res);
+      } else {
+        SendError(res, {404, "no such endpoint: " + method + " " + req.path});
+      }
+      metrics.Observe(method, matched ? matched->label : RouteLabel(req.path), res.status,
+                      std::chrono::duration<double>(Clock::now() - start).count());
+      responder.Send(std::move(res));
+    });
+    return;
+  }
+  auto shared = std::make_shared<http::Request>(std::move(req));
+  auto run = [this, shared, id, endpoint, start, responder] {
+    Serve(*shared, id, endpoint->handler, endpoint->route->label, start, responder);
+  };
+  int32_t partition = 0;
+  int64_t offset = 0;
+  const std::string position = shared->Param("min_position");
+  if (!position.empty() && ParsePosition(position, &partition, &offset)) {
+    const eventstore::TopicPartition tp{backend.orders_topic, partition};
+    std::lock_guard lock(waiters_mu);
+    if (!Reached(tp, offset) && !stopping.load()) {
+      waiters.push_back({tp, offset, Clock::now() + options.max_wait, [this, run = std::move(run)] { server->Run(run); }});
+      return;
+    }
+  }
+  server->Run(std::move(run));
+}
+
+void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, Handler handler, const std::string& label,
+                             Clock::time_point start, const http::Responder& responder) {
+  http::Response res;
+  try {
+    if (handler == nullptr) {
+      auto source = OpenStream(req, id);
+      metrics.Observe(req.method, label, 200, std::chrono::duration<double>(Clock::now() - start).count());
+      responder.Stream(std::move(source));
+      return;
+    }
+    (this->*handler)(req, id, res);
+  } catch (const ApiError& e) {
+    res = {};
+    SendError(res, e);
+  } catch (const std::exception& e) {
+    spdlog::error("http: {} {}: {}", req.method, req.path, e.what());
+    res = {};
+    SendError(res, {500, std::string("internal error: ") + e.what()});
+  }
+  metrics.Observe(req.method, label, res.status, std::chrono::duration<double>(Clock::now() - start).count());
+  responder.Send(std::move(res));
+}
+
+void HttpServer::Impl::ServeStatic(const http::Request& req, http::Response& res) const {
+  std::string path = req.path == "/" ? "/index.html" : req.path;
+  // Only plain names below web_dir: no "..", no hidden files, no NUL.
+  if (path.find("..") != std::string::npos || path.find("/.") != std::string::npos ||
+      path.find('\0') != std::string::npos) {
+    return SendError(res, {404, "no such endpoint: " + req.method + " " + req.path});
+  }
+  const std::string file = options.web_dir + path;
+  struct stat st {};
+  std::ifstream in(file, std::ios::binary);
+  if (stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !in) {
+    return SendError(res, {404, "no such endpoint: " + req.method + " " + req.path});
+  }
+  res.status = 200;
+  res.content_type = ContentTypeOf(path);
+  res.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  res.headers.emplace_back("Cache-Control", "no-cache");
+}
+
+// One thread for every parked request and event stream: after each commit it
+// resumes the requests whose position the projection reached (or whose wait
+// ran out) and tells the streams to look for new events.
+void HttpServer::Impl::Watch() {
+  uint64_t seen = backend.store->CommitCount();
+  while (!stopping.load()) {
+    const uint64_t now_seen = backend.store->WaitForCommit(seen, Clock::now() + std::chrono::milliseconds(50));
+    if (now_seen != seen) {
+      seen = now_seen;
+      server->NotifyStreams();
+    }
+    std::vector<std::function<void()>> ready;
+    {
+      std::lock_guard lock(waiters_mu);
+      if (waiters.empty()) continue;
+      const auto now = Clock::now();
+      std::erase_if(waiters, [&](Waiter& w) {
+        if (!stopping.load() && now < w.deadline && !Reached(w.tp, w.offset)) return false;
+        ready.push_back(std::move(w.resume));
+        return true;
+      });
+    }
+    for (auto& resume : ready) resume();
+  }
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
-const std::string& HttpServer::address() const { return impl_->address; }
+const std::string& HttpServer::address() const { return impl_->server->address(); }
 
 void HttpServer::Stop() {
   if (impl_->stopping.exchange(true)) return;
-  impl_->backend.store->WakeAll();  // event streams see `stopping`
-  impl_->server.stop();
-  if (impl_->listener.joinable()) impl_->listener.join();
+  impl_->backend.store->WakeAll();
+  if (impl_->watcher.joinable()) impl_->watcher.join();
+  {
+    // Parked requests get their answer (503: not reached) before the server drains.
+    std::vector<std::function<void()>> parked;
+    std::lock_guard lock(impl_->waiters_mu);
+    for (auto& w : impl_->waiters) parked.push_back(std::move(w.resume));
+    impl_->waiters.clear();
+    for (auto& resume : parked) resume();
+  }
+  impl_->server->Stop();
   if (impl_->poller.joinable()) impl_->poller.join();
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options, HttpBackend backend) {
-  const auto colon = options.listen.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos) {
-    const std::string p = options.listen.substr(colon + 1);
-    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-    if (ec != std::errc() || ptr != p.data() + p.size() || port < 0 || port > 65535) port = -1;
-  }
-  if (colon == std::string::npos || colon == 0 || port < 0) {
-    return Status::InvalidArgument("--http expects HOST:PORT (port 0 picks a free one), got '" + options.listen + "'");
-  }
-  const std::string host = options.listen.substr(0, colon);
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->backend = std::move(backend);
-  httplib::Server& server = impl->server;
-  const int threads = options.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  server.set_tcp_nodelay(true);
-  server.set_keep_alive_max_count(1'000'000);
-  server.set_keep_alive_timeout(30);
-  server.set_read_timeout(10, 0);
-  server.set_write_timeout(10, 0);
-  server.set_payload_max_length(options.max_body_bytes);
-  if (!options.web_dir.empty() && !server.set_mount_point("/", options.web_dir)) {
+  if (!options.web_dir.empty() && !std::filesystem::is_directory(options.web_dir)) {
     return Status::NotFound("web directory " + options.web_dir + " does not exist; pass --web-dir DIR");
   }
   impl->Install();
-  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (bound < 0) {
-    return Status::Unavailable("cannot listen on " + options.listen +
-                               " (in use, or not an address of this machine); pass --http HOST:PORT or --http off");
-  }
-  impl->address = host + ":" + std::to_string(bound);
+  http::ServerOptions server;
+  server.listen = options.listen;
+  server.max_connections = options.max_connections;
+  server.max_streams = options.max_streams;
+  server.max_body_bytes = options.max_body_bytes;
+  server.header_timeout = options.header_timeout;
+  server.body_timeout = options.header_timeout;
+  server.idle_timeout = options.idle_timeout;
+  server.worker_threads = options.threads;
   Impl* raw = impl.get();
-  impl->listener = std::thread([raw] { raw->server.listen_after_bind(); });
+  auto started = http::Server::Start(
+      server, [raw](http::Request req, http::Responder responder) { raw->Dispatch(std::move(req), std::move(responder)); },
+      [raw](int status, const std::string& message) {
+        raw->metrics.Observe("-", "refused", status, 0);
+        return ErrorResponse(status, message);
+      });
+  if (!started.ok()) return started.status();
+  impl->server = std::move(started).value();
+  impl->watcher = std::thread([raw] { raw->Watch(); });
   if (raw->backend.producer != nullptr) {
     impl->poller = std::thread([raw] {
       while (!raw->stopping.load()) raw->backend.producer->Poll(std::chrono::milliseconds(50));

@@ -1,5 +1,7 @@
-// The order service's HTTP API: JSON over HTTP/1.1 (cpp-httplib), answered
-// from the local projection; writes go to the log through OrderService.
+// The order service's HTTP API: JSON over HTTP/1.1, answered from the local
+// projection; writes go to the log through OrderService. Served by
+// services/http_server.h (Boost.Beast): idle connections, event streams and
+// requests waiting for ?min_position hold no thread.
 //
 //   POST /orders                    place (202 with the order id and log position)
 //   GET  /orders/{id}               current state; ?min_position=P:O waits for the projection
@@ -35,7 +37,11 @@ struct HttpOptions {
   std::string api_token;                  // if set, writes need "Authorization: Bearer <token>"
   std::string web_dir;                    // static files served at /; empty: none
   size_t max_body_bytes = 64 * 1024;
-  int threads = 64;  // connections served at once (a keep-alive connection or an SSE stream holds one)
+  size_t max_connections = 10'000;  // beyond it a new connection gets 503 and is closed
+  size_t max_streams = 1'000;       // open event streams
+  std::chrono::milliseconds header_timeout{10'000};  // a request's header (and body) must arrive within it
+  std::chrono::milliseconds idle_timeout{60'000};    // a connection with no request for this long is closed
+  int threads = 16;  // workers that run handlers (reads, and writes waiting for the log); not per connection
   std::chrono::milliseconds max_wait{10000};  // cap on ?min_position waits
   std::chrono::milliseconds append_timeout{10000};  // how long a write waits for the log's acknowledgement
   int32_t max_quantity = 1000;                // per line

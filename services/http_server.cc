@@ -1,0 +1,604 @@
+#include "services/http_server.h"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+namespace orderflow::services::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Lets the process hold as many sockets as its hard limit allows: each open
+// connection is a descriptor, and the soft limit is often 1,024.
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out) {
+  out->clear();
+  out->reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+
+bool ParseQuery(std::string_view query, std::vector<std::pair<std::string, std::string>>* out) {
+  out->clear();
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    const size_t eq = part.find('=');
+    std::string name, value;
+    if (!PercentDecode(part.substr(0, eq), true, &name)) return false;
+    if (eq != std::string_view::npos && !PercentDecode(part.substr(eq + 1), true, &value)) return false;
+    out->emplace_back(std::move(name), std::move(value));
+  }
+  return true;
+}
+
+std::string Request::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (EqualsIgnoreCase(k, name)) return v;
+  }
+  return {};
+}
+
+bool Request::HasParam(std::string_view name) const {
+  return std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.first == name; });
+}
+
+std::string Request::Param(std::string_view name) const {
+  for (const auto& [k, v] : params) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+struct Server::Impl {
+  ServerOptions options;
+  Handler handler;
+  ErrorPage error_page;
+  std::string address;
+  std::atomic<size_t> connections{0};
+  std::atomic<size_t> streams{0};
+  std::atomic<size_t> in_flight{0};  // requests read and not yet answered
+  std::atomic<bool> stopping{false};
+  std::mutex mu;  // guards the two maps
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::unordered_map<Session*, std::weak_ptr<Session>> stream_sessions;
+  // Declared after what sessions touch when they go: the io_context's
+  // destructor destroys pending handlers, and with them the last sessions.
+  net::io_context ioc;
+  net::strand<net::io_context::executor_type> accept_strand{net::make_strand(ioc)};
+  tcp::acceptor acceptor{accept_strand};
+  net::steady_timer accept_retry{accept_strand};
+  net::thread_pool workers;
+  std::vector<std::thread> io;
+  bool stopped = false;
+
+  Impl(const ServerOptions& o, Handler h, ErrorPage e)
+      : options(o), handler(std::move(h)), error_page(std::move(e)), ioc(o.io_threads),
+        workers(static_cast<size_t>(std::max(1, o.worker_threads))) {}
+
+  void Accept();
+  void Refuse(tcp::socket socket);
+  std::vector<std::shared_ptr<Session>> Sessions(bool only_streams);
+};
+
+// One connection: reads a request, hands it to the handler, writes its reply,
+// and waits for the next; or, once a handler asks for it, an event stream.
+// Every member is touched on the session's strand only, except the atomics.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Server::Impl& server)
+      : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server) {
+    ++server_.connections;
+  }
+  ~Session() {
+    if (is_stream_) --server_.streams;
+    if (awaiting_reply_) --server_.in_flight;
+    std::lock_guard lock(server_.mu);
+    server_.sessions.erase(this);
+    server_.stream_sessions.erase(this);
+    --server_.connections;
+  }
+
+  void Begin() {
+    {
+      std::lock_guard lock(server_.mu);
+      server_.sessions.emplace(this, weak_from_this());
+    }
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+  }
+
+  void Reply(Response response) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), r = std::move(response)]() mutable {
+      if (!self->awaiting_reply_) return;
+      self->awaiting_reply_ = false;
+      --self->server_.in_flight;
+      self->Write(std::move(r), self->keep_alive_ && !self->server_.stopping.load());
+    });
+  }
+
+  void StartStream(std::shared_ptr<EventSource> source) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), source = std::move(source)]() mutable {
+      self->BeginStream(std::move(source));
+    });
+  }
+
+  // From any thread: the stream's source may have something new.
+  void Notify() {
+    if (notify_pending_.exchange(true)) return;
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->notify_pending_ = false;
+      self->Pull();
+    });
+  }
+
+  // From any thread, at shutdown: an event stream ends with a final comment,
+  // a connection waiting for a request closes, a request in flight is still
+  // answered (and then the connection closes).
+  void Close() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      if (self->is_stream_) {
+        self->Pull();
+      } else if (!self->awaiting_reply_ && !self->writing_) {
+        self->CloseSocket();
+      }
+    });
+  }
+  void ForceClose() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->CloseSocket(); });
+  }
+
+ private:
+  void CloseSocket() {
+    beast::error_code ec;
+    timer_.cancel();
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  // Waits for the first byte of a request for up to `idle_timeout`; the
+  // header's own timeout starts once it arrives.
+  void WaitForRequest() {
+    if (closing_) return CloseSocket();
+    if (buffer_.size() > 0) return ReadHeader();  // the next request is here already
+    timer_.expires_after(server_.options.idle_timeout);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->CloseSocket();  // idle too long
+    });
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->timer_.cancel();
+      if (ec) return self->CloseSocket();
+      self->ReadHeader();
+    });
+  }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
+    parser_->body_limit(server_.options.max_body_bytes);
+    stream_.expires_after(server_.options.header_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->OnHeader(ec);
+    });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec, "header");
+    if (auto length = parser_->content_length(); length && *length > server_.options.max_body_bytes) {
+      return Refuse(413, "request body exceeds " + std::to_string(server_.options.max_body_bytes) + " bytes");
+    }
+    if (parser_->is_done()) return OnRequest();
+    stream_.expires_after(server_.options.body_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->OnReadError(ec, "body");
+      self->OnRequest();
+    });
+  }
+
+  void OnReadError(beast::error_code ec, const char* part) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted || ec == net::error::bad_descriptor) {
+      return CloseSocket();
+    }
+    if (ec == beast::error::timeout) {
+      spdlog::debug("http: closing a connection whose request {} did not arrive in time", part);
+      return Refuse(408, std::string("the request ") + part + " did not arrive in time");
+    }
+    if (ec == bhttp::error::header_limit) {
+      return Refuse(431, "request header exceeds " + std::to_string(server_.options.max_header_bytes) + " bytes");
+    }
+    if (ec == bhttp::error::body_limit) {
+      return Refuse(413, "request body exceeds " + std::to_string(server_.options.max_body_bytes) + " bytes");
+    }
+    Refuse(400, "malformed HTTP request: " + ec.message());
+  }
+
+  void OnRequest() {
+    stream_.expires_never();
+    auto& message = parser_->get();
+    Request req;
+    req.method = std::string(message.method_string());
+    req.target = std::string(message.target());
+    const size_t q = req.target.find('?');
+    if (!PercentDecode(std::string_view(req.target).substr(0, q), false, &req.path) ||
+        (q != std::string::npos && !ParseQuery(std::string_view(req.target).substr(q + 1), &req.params))) {
+      return Refuse(400, "malformed URL: a % not followed by two hex digits");
+    }
+    for (const auto& field : message) req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    req.body = std::move(message.body());
+    keep_alive_ = message.keep_alive();
+    version_ = message.version();
+    awaiting_reply_ = true;
+    ++server_.in_flight;
+    try {
+      server_.handler(std::move(req), Responder(shared_from_this()));
+    } catch (const std::exception& e) {
+      spdlog::error("http: handler failed: {}", e.what());
+      Reply(server_.error_page(500, std::string("internal error: ") + e.what()));
+    }
+  }
+
+  // Answers `status` and closes; what the client still sends is read and
+  // dropped for a moment first, so the reply is not lost to a reset.
+  void Refuse(int status, const std::string& message) {
+    keep_alive_ = false;
+    linger_ = true;
+    Write(server_.error_page(status, message), false);
+  }
+
+  void Write(Response r, bool keep_alive) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(r.status), version_);
+    if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
+    for (auto& [name, value] : r.headers) res->insert(name, value);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    writing_ = true;
+    stream_.expires_after(server_.options.body_timeout);
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      self->stream_.expires_never();
+      if (ec) return self->CloseSocket();
+      if (self->linger_) return self->Linger();
+      if (!keep_alive || self->closing_) return self->CloseSocket();
+      self->WaitForRequest();
+    });
+  }
+
+  void Linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    timer_.expires_after(std::chrono::seconds(1));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->CloseSocket();
+    });
+    DrainInput();
+  }
+  void DrainInput() {
+    stream_.socket().async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->CloseSocket();
+      self->DrainInput();
+    });
+  }
+
+  void BeginStream(std::shared_ptr<EventSource> source) {
+    if (!awaiting_reply_) return;
+    if (server_.streams.fetch_add(1) >= server_.options.max_streams) {
+      --server_.streams;
+      awaiting_reply_ = false;
+      --server_.in_flight;
+      return Write(server_.error_page(503, "too many open event streams (" +
+                                               std::to_string(server_.options.max_streams) + "); retry later"),
+                   keep_alive_);
+    }
+    awaiting_reply_ = false;
+    --server_.in_flight;
+    is_stream_ = true;
+    source_ = std::move(source);
+    {
+      std::lock_guard lock(server_.mu);
+      server_.stream_sessions.emplace(this, weak_from_this());
+    }
+    auto head = std::make_shared<std::string>(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n");
+    writing_ = true;
+    net::async_write(stream_.socket(), net::buffer(*head), [self = shared_from_this(), head](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) return self->CloseSocket();
+      self->WatchForHangUp();
+      self->Pull();
+    });
+  }
+
+  // A stream's client sends nothing more; any read completing means it left.
+  void WatchForHangUp() {
+    stream_.socket().async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
+        self->gone_ = true;
+        return self->CloseSocket();
+      }
+      self->WatchForHangUp();
+    });
+  }
+
+  void Pull() {
+    if (!is_stream_ || gone_ || ended_) return;
+    if (writing_) {
+      pull_again_ = true;
+      return;
+    }
+    pull_again_ = false;
+    bool end = false;
+    std::string frames;
+    try {
+      frames = source_->Next(&end);
+    } catch (const std::exception& e) {
+      spdlog::warn("http: event stream ended: {}", e.what());
+      end = true;
+    }
+    if (closing_) {
+      frames += ": the server is shutting down\n\n";
+      end = true;
+    }
+    if (frames.empty() && !end) return ArmKeepAlive();
+    WriteChunk(std::move(frames), end);
+  }
+
+  void ArmKeepAlive() {
+    timer_.expires_after(server_.options.keep_alive_comment);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->writing_ || self->gone_ || self->ended_) return;
+      self->WriteChunk(": keep-alive\n\n", false);
+    });
+  }
+
+  void WriteChunk(std::string frames, bool end) {
+    timer_.cancel();
+    chunk_.clear();
+    if (!frames.empty()) {
+      char size[20];
+      auto [p, ec] = std::to_chars(size, size + sizeof size, frames.size(), 16);
+      chunk_.append(size, p).append("\r\n").append(frames).append("\r\n");
+    }
+    if (end) {
+      chunk_.append("0\r\n\r\n");
+      ended_ = true;
+    }
+    writing_ = true;
+    stream_.expires_after(std::chrono::seconds(30));  // a client that stopped reading
+    net::async_write(stream_, net::buffer(chunk_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      self->stream_.expires_never();
+      if (ec || self->ended_) return self->CloseSocket();
+      if (self->pull_again_ || self->closing_) return self->Pull();
+      self->ArmKeepAlive();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  net::steady_timer timer_;  // idle, linger, keep-alive comments
+  Server::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::array<char, 4096> scratch_{};
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool awaiting_reply_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool linger_ = false;
+  // Event stream.
+  bool is_stream_ = false;
+  bool gone_ = false;
+  bool ended_ = false;
+  bool pull_again_ = false;
+  std::atomic<bool> notify_pending_{false};
+  std::shared_ptr<EventSource> source_;
+  std::string chunk_;
+};
+
+Responder::Responder(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+void Responder::Send(Response response) const { session_->Reply(std::move(response)); }
+void Responder::Stream(std::shared_ptr<EventSource> source) const { session_->StartStream(std::move(source)); }
+
+void Server::Impl::Accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (stopping.load() || ec == net::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors or a transient error: try again shortly instead of spinning.
+      spdlog::warn("http: accept failed: {}; retrying", ec.message());
+      accept_retry.expires_after(std::chrono::milliseconds(100));
+      accept_retry.async_wait([this](beast::error_code e) {
+        if (!e) Accept();
+      });
+      return;
+    }
+    if (connections.load() >= options.max_connections) {
+      Refuse(std::move(socket));
+    } else {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      std::make_shared<Session>(std::move(socket), *this)->Begin();
+    }
+    Accept();
+  });
+}
+
+// Over the connection limit: one 503, written without waiting, and closed.
+void Server::Impl::Refuse(tcp::socket socket) {
+  const Response r = error_page(503, "too many open connections (" + std::to_string(options.max_connections) +
+                                         "); retry later");
+  const std::string reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: " + r.content_type +
+                            "\r\nConnection: close\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" +
+                            r.body;
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(net::buffer(reply), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
+
+std::vector<std::shared_ptr<Session>> Server::Impl::Sessions(bool only_streams) {
+  std::vector<std::shared_ptr<Session>> out;
+  std::lock_guard lock(mu);
+  for (const auto& [raw, weak] : only_streams ? stream_sessions : sessions) {
+    if (auto s = weak.lock()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Server::Server(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() { Stop(); }
+
+Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler, ErrorPage error_page) {
+  const auto colon = options.listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    const std::string p = options.listen.substr(colon + 1);
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+    if (ec != std::errc() || ptr != p.data() + p.size() || port < 0 || port > 65535) port = -1;
+  }
+  if (colon == std::string::npos || colon == 0 || port < 0) {
+    return Status::InvalidArgument("--http expects HOST:PORT (port 0 picks a free one), got '" + options.listen + "'");
+  }
+  std::string host = options.listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  beast::error_code ec;
+  const auto ip = net::ip::make_address(host, ec);
+  if (ec) return Status::InvalidArgument("--http expects an IP address as HOST, got '" + host + "'");
+  RaiseDescriptorLimit();
+  auto impl = std::make_shared<Impl>(options, std::move(handler), std::move(error_page));
+  const tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
+  auto fail = [&](const char* step) {
+    return Status::Unavailable("cannot listen on " + options.listen + " (" + step + ": " + ec.message() +
+                               "); pass --http HOST:PORT or --http off");
+  };
+  if (impl->acceptor.open(endpoint.protocol(), ec); ec) return fail("open");
+  if (impl->acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) return fail("reuse_address");
+  if (impl->acceptor.bind(endpoint, ec); ec) return fail("bind");
+  if (impl->acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
+  const auto bound = impl->acceptor.local_endpoint(ec);
+  impl->address = (ip.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(bound.port());
+  net::post(impl->accept_strand, [raw = impl.get()] { raw->Accept(); });
+  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
+    impl->io.emplace_back([raw = impl.get()] {
+      for (;;) {
+        try {
+          raw->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("http: I/O thread: {}", e.what());
+        }
+      }
+    });
+  }
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+void Server::Stop() {
+  Impl& s = *impl_;
+  if (s.stopping.exchange(true)) return;
+  net::post(s.accept_strand, [&s] {
+    beast::error_code ec;
+    s.acceptor.close(ec);
+    s.accept_retry.cancel();
+  });
+  for (auto& session : s.Sessions(false)) session->Close();
+  const auto deadline = std::chrono::steady_clock::now() + s.options.shutdown_grace;
+  while (s.in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Let the last replies and stream endings go out, then close what is left.
+  const auto closing = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (s.connections.load() > 0 && std::chrono::steady_clock::now() < closing) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (auto& session : s.Sessions(false)) session->ForceClose();
+  const auto closed = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (s.connections.load() > 0 && std::chrono::steady_clock::now() < closed) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  s.workers.join();  // handlers still running finish; their replies go nowhere
+  s.ioc.stop();
+  for (auto& t : s.io) t.join();
+  s.io.clear();
+}
+
+void Server::Run(std::function<void()> work) { net::post(impl_->workers, std::move(work)); }
+
+void Server::NotifyStreams() {
+  for (auto& session : impl_->Sessions(true)) session->Notify();
+}
+
+const std::string& Server::address() const { return impl_->address; }
+size_t Server::connections() const { return impl_->connections.load(); }
+size_t Server::streams() const { return impl_->streams.load(); }
+
+}  // namespace orderflow::services::http
