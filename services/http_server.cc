@@ -1,6 +1,7 @@
 #include "services/http_server.h"
 
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -130,6 +131,9 @@ struct Server::Impl {
   // Declared after what sessions touch when they go: the io_context's
   // destructor destroys pending handlers, and with them the last sessions.
   net::io_context ioc;
+  // Keeps the I/O threads running while no socket operation is pending (a
+  // request on the worker pool, after the acceptor closed) until Stop ends.
+  net::executor_work_guard<net::io_context::executor_type> keep_running{ioc.get_executor()};
   net::strand<net::io_context::executor_type> accept_strand{net::make_strand(ioc)};
   tcp::acceptor acceptor{accept_strand};
   net::steady_timer accept_retry{accept_strand};
@@ -266,8 +270,9 @@ class Session : public std::enable_shared_from_this<Session> {
       return CloseSocket();
     }
     if (ec == beast::error::timeout) {
-      spdlog::debug("http: closing a connection whose request {} did not arrive in time", part);
-      return Refuse(408, std::string("the request ") + part + " did not arrive in time");
+      // The stream closed the socket already: nothing can be answered.
+      spdlog::debug("http: closed a connection whose request {} did not arrive in time", part);
+      return CloseSocket();
     }
     if (ec == bhttp::error::header_limit) {
       return Refuse(431, "request header exceeds " + std::to_string(server_.options.max_header_bytes) + " bytes");
@@ -586,6 +591,7 @@ void Server::Stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   s.workers.join();  // handlers still running finish; their replies go nowhere
+  s.keep_running.reset();
   s.ioc.stop();
   for (auto& t : s.io) t.join();
   s.io.clear();

@@ -16,6 +16,7 @@
 #include "eventstore/topics.h"
 #include "services/up.h"
 #include "tests/util/broker.h"
+#include "tests/util/raw_connection.h"
 #include "tests/util/temp_dir.h"
 
 namespace orderflow {
@@ -321,6 +322,37 @@ TEST_F(HttpApiTest, ReadYourWritesEveryPlacedOrderIsVisibleAtItsPosition) {
   EXPECT_EQ(waited.status, 503);
   EXPECT_NE(waited.body["error"].get<std::string>().find("has not reached position 0:999999999"), std::string::npos);
   EXPECT_GE(std::chrono::steady_clock::now() - start, 1400ms);
+}
+
+// The front door holds: with 2,000 silent connections and 200 event streams
+// open, an order is placed and read back at its position promptly (on
+// cpp-httplib's thread per connection, 70 idle connections stopped the API).
+TEST_F(HttpApiTest, ManyIdleConnectionsAndEventStreamsDoNotStopOrders) {
+  auto client = up_->Client();
+  json first = Place(client, "cust-crowd", Auth());
+  const std::string first_id = first["order_id"];
+  ASSERT_EQ(Send(client, "GET", first["status_url"]).status, 200);
+  std::vector<testing::Connection> idle;
+  for (int i = 0; i < 2000; ++i) {
+    idle.emplace_back(up_->endpoints().http);
+    ASSERT_TRUE(idle.back().ok()) << "connection " << i;
+  }
+  std::vector<testing::Connection> streams;
+  for (int i = 0; i < 200; ++i) {
+    streams.emplace_back(up_->endpoints().http);
+    ASSERT_TRUE(streams.back().Send("GET /orders/" + first_id + "/events HTTP/1.1\r\nHost: x\r\n\r\n"));
+  }
+  for (auto& s : streams) {
+    const std::string head = s.Read(10s, "event: OrderPlaced");
+    ASSERT_NE(head.find("event: OrderPlaced"), std::string::npos) << head;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  json placed = Place(client, "cust-crowd", Auth());
+  Reply order = Send(client, "GET", placed["status_url"]);
+  EXPECT_EQ(order.status, 200) << order.text;
+  EXPECT_EQ(order.body["order_id"], placed["order_id"]);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(Send(client, "GET", "/healthz").status, 200);
 }
 
 TEST_F(HttpApiTest, IdempotencyKeyMakesARetryTheSameOrder) {
