@@ -128,7 +128,7 @@ Reply Send(httplib::Client& client, const std::string& method, const std::string
   req.headers = std::move(headers);
   if (!body.empty()) {
     req.body = body;
-    req.set_header("Content-Type", content_type);
+    if (!content_type.empty()) req.set_header("Content-Type", content_type);
   }
   auto res = client.send(req);
   Reply r;
@@ -484,6 +484,25 @@ TEST_F(HttpApiTest, BadRequestsGetAClearErrorAndAppendNothing) {
       {"wrong content type", "POST", "/orders", good.dump(), 415, "Content-Type must be application/json", true,
        "text/plain"},
       {"body over the limit", "POST", "/orders", std::string(70 * 1024, 'x'), 413, "exceeds 65536 bytes"},
+      {"a content type that only contains application/json", "POST", "/orders", good.dump(), 415,
+       "Content-Type must be application/json", true, "application/jsonp"},
+      {"a charset other than UTF-8", "POST", "/orders", good.dump(), 415, "charset must be utf-8", true,
+       "application/json; charset=latin1"},
+      {"body not UTF-8", "POST", "/orders", "{\"customer_id\":\"caf\xe9\",\"lines\":[]}", 400, "not valid UTF-8"},
+      {"an overlong UTF-8 encoding", "POST", "/orders", "{\"customer_id\":\"\xc0\xaf\"}", 400, "not valid UTF-8"},
+      {"a duplicate key", "POST", "/orders",
+       R"({"customer_id":"a","customer_id":"b","lines":[{"sku":"SKU-MUG","quantity":1}]})", 400,
+       "duplicate key 'customer_id'"},
+      {"a duplicate key in a line", "POST", "/orders",
+       R"({"customer_id":"a","lines":[{"sku":"SKU-MUG","quantity":1,"quantity":2}]})", 400, "duplicate key 'quantity'"},
+      {"a number beyond a double", "POST", "/orders",
+       R"({"customer_id":"c","lines":[{"sku":"SKU-MUG","quantity":1e999}]})", 400, "number out of range"},
+      {"a negative number beyond 64 bits", "POST", "/orders",
+       R"({"customer_id":"c","lines":[{"sku":"SKU-MUG","quantity":-123456789012345678901234567890}]})", 400,
+       "whole number"},
+      {"a cancel body with a duplicate key", "POST", "/orders/" + id + "/cancel", R"({"reason":"a","reason":"b"})",
+       400, "duplicate key 'reason'"},
+      {"a malformed percent escape", "GET", "/orders?customer=%zz", "", 400, "malformed URL"},
       {"no token", "POST", "/orders", good.dump(), 401, "Authorization: Bearer", false},
       {"wrong token", "POST", "/orders", good.dump(), 401, "not valid", false, "application/json",
        {{"Authorization", "Bearer nope"}}},
@@ -516,6 +535,15 @@ TEST_F(HttpApiTest, BadRequestsGetAClearErrorAndAppendNothing) {
         << c.name << ": expected '" << c.error << "' in: " << r.body["error"];
     EXPECT_EQ(up_->LogEnd(), end_before) << c.name << " appended to the log";
   }
+  // No Content-Type at all (an HTTP client library adds one; a raw socket does not).
+  testing::Connection raw(up_->endpoints().http);
+  const std::string body = good.dump();
+  ASSERT_TRUE(raw.Send("POST /orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(kToken) +
+                       "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+  const std::string reply = raw.Read(10s, "}");
+  EXPECT_NE(reply.find("HTTP/1.1 415"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("Content-Type must be application/json, got none"), std::string::npos) << reply;
+  EXPECT_EQ(up_->LogEnd(), end_before);
   // The service still works afterwards.
   Place(client, "cust-bad", Auth());
   EXPECT_EQ(up_->LogEnd(), end_before + 1);
