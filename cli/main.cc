@@ -155,7 +155,18 @@ int CmdUp(const std::vector<std::string>& args) {
       ("http", po::value<std::string>()->default_value("127.0.0.1:8080")->value_name("HOST:PORT"),
        "serve the HTTP API and web page here (port 0: any free port; 'off': no HTTP)")
       ("api-token", po::value<std::string>()->value_name("TOKEN"),
-       "require 'Authorization: Bearer TOKEN' on writes (default: $ORDERFLOW_API_TOKEN, else none)")
+       "require 'Authorization: Bearer TOKEN' on every endpoint but /healthz and /readyz (default: "
+       "$ORDERFLOW_API_TOKEN, else none: everything open)")
+      ("api-read-token", po::value<std::string>()->value_name("TOKEN"),
+       "a second token that reads but cannot place or cancel orders (default: $ORDERFLOW_API_READ_TOKEN)")
+      ("metrics-public", po::bool_switch(), "serve /metrics without a token")
+      ("http-max-connections", po::value<size_t>()->default_value(10'000)->value_name("N"),
+       "open connections at most; beyond, a new one gets 503")
+      ("http-max-streams", po::value<size_t>()->default_value(1'000)->value_name("N"), "open event streams at most")
+      ("http-idle-timeout", po::value<int64_t>()->default_value(60'000)->value_name("MS"),
+       "close a connection that sends no request for this long")
+      ("http-header-timeout", po::value<int64_t>()->default_value(10'000)->value_name("MS"),
+       "close a connection whose request does not arrive within this long of its first byte")
       ("web-dir", po::value<std::string>()->default_value(ORDERFLOW_WEB_DIR)->value_name("DIR"),
        "static files of the web page, served at /");
   Parsed p;
@@ -181,6 +192,23 @@ int CmdUp(const std::vector<std::string>& args) {
       h.api_token = p.vm["api-token"].as<std::string>();
     } else if (const char* token = std::getenv("ORDERFLOW_API_TOKEN")) {
       h.api_token = token;
+    }
+    if (p.vm.count("api-read-token")) {
+      h.api_read_token = p.vm["api-read-token"].as<std::string>();
+    } else if (const char* token = std::getenv("ORDERFLOW_API_READ_TOKEN")) {
+      h.api_read_token = token;
+    }
+    if (!h.api_read_token.empty() && h.api_read_token == h.api_token) {
+      throw UsageError{"--api-read-token must differ from --api-token"};
+    }
+    h.metrics_public = p.vm["metrics-public"].as<bool>();
+    h.max_connections = p.vm["http-max-connections"].as<size_t>();
+    h.max_streams = p.vm["http-max-streams"].as<size_t>();
+    h.idle_timeout = std::chrono::milliseconds(p.vm["http-idle-timeout"].as<int64_t>());
+    h.header_timeout = std::chrono::milliseconds(p.vm["http-header-timeout"].as<int64_t>());
+    if (h.max_connections == 0 || h.max_streams == 0) throw UsageError{"--http-max-connections and --http-max-streams must be > 0"};
+    if (h.idle_timeout.count() <= 0 || h.header_timeout.count() <= 0) {
+      throw UsageError{"--http-idle-timeout and --http-header-timeout must be > 0"};
     }
     h.web_dir = p.vm["web-dir"].as<std::string>();
     o.http = h;

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
@@ -92,6 +93,7 @@ const std::vector<Route>& Routes() {
       {"/healthz", std::regex("/healthz"), "GET"},
       {"/readyz", std::regex("/readyz"), "GET"},
       {"/metrics", std::regex("/metrics"), "GET"},
+      {"/session", std::regex("/session"), "POST, DELETE"},
   };
   return routes;
 }
@@ -180,24 +182,40 @@ struct HttpServer::Impl {
   std::vector<Waiter> waiters;
 
   using Handler = void (Impl::*)(const http::Request&, const std::string& id, http::Response&);
+  // What a request's credentials must grant (when a token is configured).
+  enum class Access { kOpen, kRead, kWrite };
   struct Endpoint {
     const char* method;
     const Route* route;
     Handler handler;
+    Access access;
   };
   std::vector<Endpoint> endpoints;
 
   void Install();
   void Dispatch(http::Request req, http::Responder responder);
-  void Serve(const http::Request& req, const std::string& id, Handler handler, const std::string& label,
-             Clock::time_point start, const http::Responder& responder);
+  void Serve(const http::Request& req, const std::string& id, const Endpoint& endpoint, Clock::time_point start,
+             const http::Responder& responder);
   void ServeStatic(const http::Request& req, http::Response& res) const;
   void Watch();
   // True when the projection already holds `offset` of `tp`.
   bool Reached(const eventstore::TopicPartition& tp, int64_t offset) const;
 
   RequestLimits Limits() const { return {options.max_quantity, options.max_lines}; }
-  void RequireToken(const http::Request& req) const;
+  // Throws 401 (no or a wrong credential) or 403 (a read-only one for a
+  // write) unless the request's bearer token or session cookie grants `need`.
+  void Authorize(const http::Request& req, Access need);
+  Access Granted(const http::Request& req);
+  // Sessions from POST /session, for the web page: EventSource cannot send an
+  // Authorization header, so the page trades its token for a cookie.
+  struct WebSession {
+    Access access;
+    Clock::time_point expires;
+  };
+  std::mutex sessions_mu;
+  std::map<std::string, WebSession> sessions;
+  void OpenSession(const http::Request& req, const std::string& id, http::Response& res);
+  void CloseSession(const http::Request& req, const std::string& id, http::Response& res);
   // Refuses (503) a request whose ?min_position the projection has not reached:
   // Dispatch parks such requests until it has or max_wait passes, so here it is
   // only the final word. 400 for a malformed position.
@@ -281,14 +299,112 @@ const char* ContentTypeOf(const std::string& path) {
 
 }  // namespace
 
-void HttpServer::Impl::RequireToken(const http::Request& req) const {
-  if (options.api_token.empty()) return;
-  const std::string header = req.Header("Authorization");
-  const std::string expected = "Bearer " + options.api_token;
-  if (header.size() != expected.size() || CRYPTO_memcmp(header.data(), expected.data(), header.size()) != 0) {
-    throw ApiError{401, header.empty() ? "this endpoint needs an 'Authorization: Bearer <token>' header"
-                                       : "the bearer token is not valid"};
+namespace {
+
+constexpr char kSessionCookie[] = "orderflow_session";
+constexpr auto kSessionLifetime = std::chrono::hours(12);
+constexpr size_t kMaxSessions = 10'000;
+
+bool SameSecret(const std::string& given, const std::string& secret) {
+  return !secret.empty() && given.size() == secret.size() &&
+         CRYPTO_memcmp(given.data(), secret.data(), given.size()) == 0;
+}
+
+std::string CookieValue(const std::string& header, std::string_view name) {
+  size_t pos = 0;
+  while (pos < header.size()) {
+    const size_t end = std::min(header.find(';', pos), header.size());
+    std::string_view part(header.data() + pos, end - pos);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
+      return std::string(part.substr(name.size() + 1));
+    }
+    pos = end + 1;
   }
+  return {};
+}
+
+}  // namespace
+
+HttpServer::Impl::Access HttpServer::Impl::Granted(const http::Request& req) {
+  const std::string header = req.Header("Authorization");
+  if (!header.empty()) {
+    const std::string token = header.starts_with("Bearer ") ? header.substr(7) : std::string();
+    if (SameSecret(token, options.api_token)) return Access::kWrite;
+    if (SameSecret(token, options.api_read_token)) return Access::kRead;
+    throw ApiError{401, "the bearer token is not valid"};
+  }
+  const std::string id = CookieValue(req.Header("Cookie"), kSessionCookie);
+  if (!id.empty()) {
+    std::lock_guard lock(sessions_mu);
+    auto it = sessions.find(id);
+    if (it != sessions.end() && it->second.expires > Clock::now()) return it->second.access;
+  }
+  return Access::kOpen;
+}
+
+void HttpServer::Impl::Authorize(const http::Request& req, Access need) {
+  if (need == Access::kOpen || (options.api_token.empty() && options.api_read_token.empty())) return;
+  const Access granted = Granted(req);
+  if (granted == Access::kOpen) {
+    throw ApiError{401, "this endpoint needs an 'Authorization: Bearer <token>' header (or a session from POST "
+                        "/session)"};
+  }
+  if (need == Access::kWrite && granted != Access::kWrite) {
+    throw ApiError{403, "the read-only token cannot place or cancel orders; use the API token"};
+  }
+}
+
+void HttpServer::Impl::OpenSession(const http::Request& req, const std::string&, http::Response& res) {
+  CheckParams(req, {});
+  std::string token;
+  try {
+    const json body = json::parse(req.body);
+    if (!body.is_object() || !body.contains("token") || !body["token"].is_string()) throw std::runtime_error("");
+    token = body["token"].get<std::string>();
+  } catch (const std::exception&) {
+    throw ApiError{400, "send {\"token\": \"<API token>\"} as JSON"};
+  }
+  Access access = Access::kOpen;
+  if (SameSecret(token, options.api_token)) {
+    access = Access::kWrite;
+  } else if (SameSecret(token, options.api_read_token)) {
+    access = Access::kRead;
+  } else if (options.api_token.empty() && options.api_read_token.empty()) {
+    access = Access::kWrite;  // no token configured: everything is open anyway
+  } else {
+    throw ApiError{401, "the token is not valid"};
+  }
+  unsigned char random[24];
+  if (RAND_bytes(random, sizeof random) != 1) throw ApiError{503, "no randomness for a session id; retry"};
+  std::string id;
+  for (unsigned char b : random) {
+    static const char kHex[] = "0123456789abcdef";
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  {
+    std::lock_guard lock(sessions_mu);
+    const auto now = Clock::now();
+    std::erase_if(sessions, [&](const auto& s) { return s.second.expires <= now; });
+    if (sessions.size() >= kMaxSessions) throw ApiError{503, "too many open sessions; retry later"};
+    sessions[id] = {access, now + kSessionLifetime};
+  }
+  res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + id +
+                                             "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                             std::to_string(std::chrono::seconds(kSessionLifetime).count()));
+  SendJson(res, 200, {{"access", access == Access::kWrite ? "write" : "read"}});
+}
+
+void HttpServer::Impl::CloseSession(const http::Request& req, const std::string&, http::Response& res) {
+  CheckParams(req, {});
+  const std::string id = CookieValue(req.Header("Cookie"), kSessionCookie);
+  {
+    std::lock_guard lock(sessions_mu);
+    sessions.erase(id);
+  }
+  res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+  SendJson(res, 200, {{"access", nullptr}});
 }
 
 bool HttpServer::Impl::Reached(const eventstore::TopicPartition& tp, int64_t offset) const {
@@ -365,7 +481,6 @@ eventstore::Position HttpServer::Impl::AppendAndWait(
 }
 
 void HttpServer::Impl::PlaceOrder(const http::Request& req, const std::string&, http::Response& res) {
-  RequireToken(req);
   CheckParams(req, {});
   const domain::PlaceOrder command =
       Unwrap(ParsePlaceOrder(req.body, req.Header("Content-Type"), *backend.catalog, Limits()));
@@ -435,7 +550,6 @@ std::shared_ptr<http::EventSource> HttpServer::Impl::OpenStream(const http::Requ
 }
 
 void HttpServer::Impl::CancelOrder(const http::Request& req, const std::string& id, http::Response& res) {
-  RequireToken(req);
   CheckParams(req, {"min_position"});
   const std::string reason = Unwrap(ParseCancelReason(req.body, req.Header("Content-Type")));
   CheckPosition(req);
@@ -581,18 +695,24 @@ void HttpServer::Impl::Install() {
     }
     return nullptr;
   };
+  // With a token configured, only health, readiness and the login are open
+  // (and /metrics with --metrics-public); everything that shows orders,
+  // customers, stock or dead letters needs a credential.
+  using enum Access;
   endpoints = {
-      {"POST", route("/orders"), &Impl::PlaceOrder},
-      {"GET", route("/orders"), &Impl::ListOrders},
-      {"GET", route("/orders/{id}"), &Impl::GetOrder},
-      {"GET", route("/orders/{id}/history"), &Impl::GetHistory},
-      {"GET", route("/orders/{id}/events"), nullptr},  // an event stream: OpenStream
-      {"POST", route("/orders/{id}/cancel"), &Impl::CancelOrder},
-      {"GET", route("/analytics"), &Impl::GetAnalytics},
-      {"GET", route("/catalog"), &Impl::GetCatalog},
-      {"GET", route("/healthz"), &Impl::GetHealth},
-      {"GET", route("/readyz"), &Impl::GetReady},
-      {"GET", route("/metrics"), &Impl::GetMetrics},
+      {"POST", route("/orders"), &Impl::PlaceOrder, kWrite},
+      {"GET", route("/orders"), &Impl::ListOrders, kRead},
+      {"GET", route("/orders/{id}"), &Impl::GetOrder, kRead},
+      {"GET", route("/orders/{id}/history"), &Impl::GetHistory, kRead},
+      {"GET", route("/orders/{id}/events"), nullptr, kRead},  // an event stream: OpenStream
+      {"POST", route("/orders/{id}/cancel"), &Impl::CancelOrder, kWrite},
+      {"GET", route("/analytics"), &Impl::GetAnalytics, kRead},
+      {"GET", route("/catalog"), &Impl::GetCatalog, kRead},
+      {"GET", route("/healthz"), &Impl::GetHealth, kOpen},
+      {"GET", route("/readyz"), &Impl::GetReady, kOpen},
+      {"GET", route("/metrics"), &Impl::GetMetrics, options.metrics_public ? kOpen : kRead},
+      {"POST", route("/session"), &Impl::OpenSession, kOpen},
+      {"DELETE", route("/session"), &Impl::CloseSession, kOpen},
   };
 }
 
@@ -633,9 +753,19 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
     });
     return;
   }
+  try {
+    Authorize(req, endpoint->access);  // before a ?min_position wait, not after
+  } catch (const ApiError& e) {
+    http::Response res;
+    SendError(res, e);
+    metrics.Observe(req.method, endpoint->route->label, res.status,
+                    std::chrono::duration<double>(Clock::now() - start).count());
+    responder.Send(std::move(res));
+    return;
+  }
   auto shared = std::make_shared<http::Request>(std::move(req));
   auto run = [this, shared, id, endpoint, start, responder] {
-    Serve(*shared, id, endpoint->handler, endpoint->route->label, start, responder);
+    Serve(*shared, id, *endpoint, start, responder);
   };
   int32_t partition = 0;
   int64_t offset = 0;
@@ -651,8 +781,10 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
   server->Run(std::move(run));
 }
 
-void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, Handler handler, const std::string& label,
+void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, const Endpoint& endpoint,
                              Clock::time_point start, const http::Responder& responder) {
+  const Handler handler = endpoint.handler;
+  const std::string label = endpoint.route->label;
   http::Response res;
   try {
     if (handler == nullptr) {

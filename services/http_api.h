@@ -10,6 +10,8 @@
 //   POST /orders/{id}/cancel        cancel (202 with the log position)
 //   GET  /orders?status=&customer=&limit=&after=   one page of orders
 //   GET  /analytics, /catalog, /healthz, /readyz, /metrics (Prometheus text)
+//   POST /session {"token"}         a session cookie for the web page (EventSource sends no headers)
+//   DELETE /session                 ends it
 //   GET  /                          the web page (static files), if a web dir is set
 //
 // Every error is a 4xx/5xx with {"error": "..."} saying what to change; a
@@ -34,7 +36,12 @@ namespace orderflow::services {
 
 struct HttpOptions {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
-  std::string api_token;                  // if set, writes need "Authorization: Bearer <token>"
+  // If set, every endpoint but /healthz and /readyz needs "Authorization:
+  // Bearer <token>" (or a session cookie from POST /session); writes need
+  // api_token, reads accept either.
+  std::string api_token;
+  std::string api_read_token;
+  bool metrics_public = false;  // /metrics without a token
   std::string web_dir;                    // static files served at /; empty: none
   size_t max_body_bytes = 64 * 1024;
   size_t max_connections = 10'000;  // beyond it a new connection gets 503 and is closed

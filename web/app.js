@@ -29,7 +29,7 @@ async function api(path, options = {}) {
   const headers = { ...(options.headers || {}) };
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
   const token = $('token').value.trim();
-  if (token && options.method === 'POST') headers.Authorization = `Bearer ${token}`;
+  if (token) headers.Authorization = `Bearer ${token}`;
   const res = await fetch(path, { ...options, headers,
     body: options.body === undefined ? undefined : JSON.stringify(options.body) });
   const body = await res.json().catch(() => ({}));
@@ -227,9 +227,30 @@ async function refreshReady() {
   }
 }
 
+// EventSource sends no Authorization header: with a token, the page trades it
+// for a session cookie (HttpOnly, SameSite=Strict) that the streams carry.
+async function login() {
+  const token = $('token').value.trim();
+  if (!token) return;
+  try {
+    await api('/session', { method: 'POST', body: { token } });
+  } catch (err) {
+    $('form-message').textContent = `token: ${err.message}`;
+    $('form-message').className = 'error';
+  }
+}
+
 async function main() {
   $('token').value = localStorage.getItem('orderflow-token') || '';
-  $('token').addEventListener('change', () => localStorage.setItem('orderflow-token', $('token').value));
+  $('token').addEventListener('change', async () => {
+    localStorage.setItem('orderflow-token', $('token').value);
+    await login();
+    await loadCatalog().catch((err) => { $('form-message').textContent = `catalog: ${err.message}`; });
+    refreshOrders();
+    refreshAnalytics();
+    if (state.selected) select(state.selected);
+  });
+  await login();
   $('order-form').addEventListener('submit', placeOrder);
   $('cancel').addEventListener('click', cancelSelected);
   $('mine').addEventListener('change', refreshOrders);

@@ -27,6 +27,7 @@ using testing::TempDir;
 using namespace std::chrono_literals;
 
 constexpr char kToken[] = "s3cret-token";
+constexpr char kReadToken[] = "read-only-token";
 
 // `orderflow up` in this process, on a thread, serving HTTP on a free port.
 class RunningUp {
@@ -62,10 +63,12 @@ class RunningUp {
   const services::UpEndpoints& endpoints() const { return endpoints_; }
   const std::string& error() const { return error_; }
 
-  httplib::Client Client() const {
+  // A client that sends `token` (when not empty) with every request.
+  httplib::Client Client(const std::string& token = kToken) const {
     const auto colon = endpoints_.http.rfind(':');
     httplib::Client client(endpoints_.http.substr(0, colon), std::stoi(endpoints_.http.substr(colon + 1)));
     client.set_read_timeout(30, 0);
+    if (!token.empty()) client.set_default_headers({{"Authorization", "Bearer " + token}});
     return client;
   }
 
@@ -108,7 +111,10 @@ services::UpOptions Options(bool lifecycle) {
   services::HttpOptions http;
   http.listen = "127.0.0.1:0";
   http.max_wait = 1500ms;
-  if (!lifecycle) http.api_token = kToken;
+  if (!lifecycle) {
+    http.api_token = kToken;
+    http.api_read_token = kReadToken;
+  }
   o.http = http;
   return o;
 }
@@ -340,7 +346,8 @@ TEST_F(HttpApiTest, ManyIdleConnectionsAndEventStreamsDoNotStopOrders) {
   std::vector<testing::Connection> streams;
   for (int i = 0; i < 200; ++i) {
     streams.emplace_back(up_->endpoints().http);
-    ASSERT_TRUE(streams.back().Send("GET /orders/" + first_id + "/events HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(streams.back().Send("GET /orders/" + first_id + "/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                                    std::string(kToken) + "\r\n\r\n"));
   }
   for (auto& s : streams) {
     const std::string head = s.Read(10s, "event: OrderPlaced");
@@ -353,6 +360,77 @@ TEST_F(HttpApiTest, ManyIdleConnectionsAndEventStreamsDoNotStopOrders) {
   EXPECT_EQ(order.body["order_id"], placed["order_id"]);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   EXPECT_EQ(Send(client, "GET", "/healthz").status, 200);
+}
+
+// With a token configured, every endpoint that shows orders, customers or
+// analytics needs a credential; writes need the write token; only health and
+// readiness stay open. Each endpoint with no token, a wrong one, the
+// read-only one and the right one.
+TEST_F(HttpApiTest, EveryEndpointButHealthNeedsTheRightToken) {
+  auto writer = up_->Client(kToken);
+  json placed = Place(writer, "cust-token");
+  const std::string id = placed["order_id"];
+  ASSERT_EQ(Send(writer, "GET", placed["status_url"]).status, 200);
+  struct Endpoint {
+    std::string method, path, body;
+    int open_status;  // what the right token gets
+    bool write;
+  };
+  const std::vector<Endpoint> endpoints = {
+      {"GET", "/orders", "", 200, false},
+      {"GET", "/orders/" + id, "", 200, false},
+      {"GET", "/orders/" + id + "/history", "", 200, false},
+      {"GET", "/analytics", "", 200, false},
+      {"GET", "/catalog", "", 200, false},
+      {"GET", "/metrics", "", 200, false},
+      {"POST", "/orders", OrderBody("cust-token").dump(), 202, true},
+      {"POST", "/orders/" + id + "/cancel", "", 202, true},
+  };
+  auto nobody = up_->Client("");
+  auto wrong = up_->Client("not-the-token");
+  auto reader = up_->Client(kReadToken);
+  for (const auto& e : endpoints) {
+    const std::string what = e.method + " " + e.path;
+    const int64_t end_before = up_->LogEnd();
+    Reply none = Send(nobody, e.method, e.path, e.body);
+    EXPECT_EQ(none.status, 401) << what << ": " << none.text;
+    Reply bad = Send(wrong, e.method, e.path, e.body);
+    EXPECT_EQ(bad.status, 401) << what << ": " << bad.text;
+    EXPECT_NE(bad.text.find("not valid"), std::string::npos) << what;
+    Reply read = Send(reader, e.method, e.path, e.body);
+    EXPECT_EQ(read.status, e.write ? 403 : e.open_status) << what << ": " << read.text;
+    EXPECT_EQ(up_->LogEnd(), end_before) << what << " appended without the write token";
+    Reply right = Send(writer, e.method, e.path, e.body);
+    EXPECT_EQ(right.status, e.open_status) << what << ": " << right.text;
+  }
+  // The event stream: refused without a credential, before any event is sent.
+  for (const char* auth : {"", "Authorization: Bearer nope\r\n"}) {
+    testing::Connection c(up_->endpoints().http);
+    c.Send("GET /orders/" + id + "/events HTTP/1.1\r\nHost: x\r\n" + std::string(auth) + "\r\n");
+    const std::string reply = c.Read(10s, "}");
+    EXPECT_NE(reply.find("HTTP/1.1 401"), std::string::npos) << reply;
+  }
+  // Health and readiness stay open.
+  EXPECT_EQ(Send(nobody, "GET", "/healthz").status, 200);
+  EXPECT_EQ(Send(nobody, "GET", "/readyz").status, 200);
+  // The page's login: a token buys a session cookie that works where no
+  // header can be sent (EventSource); a wrong token buys nothing.
+  EXPECT_EQ(Send(nobody, "POST", "/session", R"({"token":"nope"})").status, 401);
+  Reply login = Send(nobody, "POST", "/session", json{{"token", kReadToken}}.dump());
+  ASSERT_EQ(login.status, 200) << login.text;
+  EXPECT_EQ(login.body["access"], "read");
+  std::string cookie;
+  for (const auto& [name, value] : login.headers) {
+    if (name == "Set-Cookie") cookie = value.substr(0, value.find(';'));
+  }
+  ASSERT_TRUE(cookie.starts_with("orderflow_session=")) << cookie;
+  EXPECT_EQ(Send(nobody, "GET", "/orders/" + id, "", {{"Cookie", cookie}}).status, 200);
+  EXPECT_EQ(Send(nobody, "POST", "/orders", OrderBody("c").dump(), {{"Cookie", cookie}}).status, 403);
+  testing::Connection stream(up_->endpoints().http);
+  stream.Send("GET /orders/" + id + "/events HTTP/1.1\r\nHost: x\r\nCookie: " + cookie + "\r\n\r\n");
+  EXPECT_NE(stream.Read(10s, "event: OrderPlaced").find("event: OrderPlaced"), std::string::npos);
+  EXPECT_EQ(Send(nobody, "DELETE", "/session", "", {{"Cookie", cookie}}).status, 200);
+  EXPECT_EQ(Send(nobody, "GET", "/orders/" + id, "", {{"Cookie", cookie}}).status, 401);
 }
 
 TEST_F(HttpApiTest, IdempotencyKeyMakesARetryTheSameOrder) {
@@ -524,11 +602,12 @@ TEST_F(HttpApiTest, BadRequestsGetAClearErrorAndAppendNothing) {
        "application/json", {{"Last-Event-ID", "yesterday"}}},
   };
   ASSERT_GE(cases.size(), 20u);
+  auto plain = up_->Client("");  // each case sends its own credentials
   const int64_t end_before = up_->LogEnd();
   for (const auto& c : cases) {
     httplib::Headers headers = c.extra;
     if (c.auth) headers.emplace("Authorization", std::string("Bearer ") + kToken);
-    Reply r = Send(client, c.method, c.path, c.body, headers, c.content_type);
+    Reply r = Send(plain, c.method, c.path, c.body, headers, c.content_type);
     EXPECT_EQ(r.status, c.status) << c.name << ": " << r.text;
     ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << c.name << ": not a JSON error: " << r.text;
     EXPECT_NE(r.body["error"].get<std::string>().find(c.error), std::string::npos)
