@@ -75,6 +75,8 @@ async function main() {
 
     // Placed: the form reports the log position and the timeline follows the order.
     await page.getByTestId('form-message').filter({ hasText: 'Placed order' }).waitFor({ timeout: 15000 });
+    // The timeline follows once the projection has the order (read your write).
+    await page.getByTestId('timeline-id').filter({ hasText: /^[0-9a-f-]{36}$/ }).waitFor({ timeout: 15000 });
     const orderId = (await page.getByTestId('timeline-id').textContent()).trim();
     if (!/^[0-9a-f-]{36}$/.test(orderId)) throw new Error(`timeline shows no order id: '${orderId}'`);
 
