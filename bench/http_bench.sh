@@ -10,6 +10,10 @@
 #   1. GET /healthz          the baseline: the HTTP stack alone
 #   2. GET /orders/{id}      a RocksDB read and the JSON of the order, ids rotating
 # and prints requests/s, p50/p99 latency and the ratio of 2 to 1 per run.
+# CROWD=IDLE:STREAMS (e.g. CROWD=10000:1000) first opens IDLE silent
+# connections and STREAMS event streams (bench/http_crowd.py) and keeps them
+# open while wrk runs. BINARY=PATH measures another orderflow binary (an older
+# build, for before/after).
 # Kafka is not involved in the reads: the embedded broker idles meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,16 +23,24 @@ seconds=${3:-10}
 runs=${4:-3}
 
 command -v wrk >/dev/null || { echo "wrk is missing: run scripts/setup.sh" >&2; exit 1; }
-TARGETS=orderflow bash scripts/build.sh >/dev/null
-bin=build/cli/orderflow
+if [[ -z ${BINARY:-} ]]; then
+  TARGETS=orderflow bash scripts/build.sh >/dev/null
+fi
+bin=${BINARY:-build/cli/orderflow}
+crowd=()
+if [[ -n ${CROWD:-} ]]; then
+  # Room for the crowd; the default idle timeout (60 s) would end it mid-run.
+  crowd=(--http-max-connections 20000 --http-max-streams 5000 --http-idle-timeout 3600000)
+fi
 work=$(mktemp -d)
 cleanup() {
+  [[ -n ${crowd_pid:-} ]] && kill "$crowd_pid" 2>/dev/null || true
   [[ -n ${up_pid:-} ]] && kill -INT "$up_pid" 2>/dev/null && wait "$up_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-"$bin" up --http 127.0.0.1:0 --data-dir "$work/data" --simulate "$orders" --transit-ms 0 --log-level info \
+"$bin" up --http 127.0.0.1:0 --data-dir "$work/data" --simulate "$orders" --transit-ms 0 --log-level info "${crowd[@]}" \
   2>"$work/up.log" >/dev/null &
 up_pid=$!
 for _ in $(seq 1 600); do
@@ -62,6 +74,19 @@ open(out, "w").write("\n".join(ids) + "\n")
 print(f"{len(ids)} orders in the store", file=sys.stderr)
 EOF
 
+if [[ -n ${CROWD:-} ]]; then
+  python3 bench/http_crowd.py "$address" "${CROWD%%:*}" "${CROWD##*:}" "/orders/$(head -1 "$work/ids.txt")/events" \
+    >"$work/crowd.log" 2>&1 &
+  crowd_pid=$!
+  for _ in $(seq 1 1200); do
+    grep -q '^ready' "$work/crowd.log" && break
+    kill -0 "$crowd_pid" 2>/dev/null || { echo "the crowd failed:" >&2; cat "$work/crowd.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q '^ready' "$work/crowd.log" || { echo "the crowd did not open in 120 s" >&2; exit 1; }
+  echo "crowd open: $(grep '^ready' "$work/crowd.log")" >&2
+fi
+
 run_wrk() {  # path-or-script -> "rps p50_us p99_us"
   local out
   if [[ $1 == script ]]; then
@@ -84,3 +109,7 @@ for run in $(seq 1 "$runs"); do
   ratio=$(awk -v a="$o_rps" -v b="$h_rps" 'BEGIN {printf "%.3f", a / b}')
   printf "%-4s %14s %10s %10s %14s %10s %10s %7s\n" "$run" "$h_rps" "$h_p50" "$h_p99" "$o_rps" "$o_p50" "$o_p99" "$ratio"
 done
+if [[ -n ${CROWD:-} ]]; then
+  kill -0 "$crowd_pid" 2>/dev/null || { echo "the crowd died:" >&2; cat "$work/crowd.log" >&2; exit 1; }
+  echo "crowd still open at the end: $(tail -1 "$work/crowd.log")" >&2
+fi

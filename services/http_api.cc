@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -94,6 +95,11 @@ const std::vector<Route>& Routes() {
       {"/readyz", std::regex("/readyz"), "GET"},
       {"/metrics", std::regex("/metrics"), "GET"},
       {"/session", std::regex("/session"), "POST, DELETE"},
+      {"/stock", std::regex("/stock"), "GET"},
+      {"/lag", std::regex("/lag"), "GET"},
+      {"/throughput", std::regex("/throughput"), "GET"},
+      {"/dlq", std::regex("/dlq"), "GET"},
+      {"/dlq/{id}/redrive", std::regex("/dlq/([^/]+)/redrive"), "POST"},
   };
   return routes;
 }
@@ -215,6 +221,16 @@ struct HttpServer::Impl {
   std::mutex sessions_mu;
   std::map<std::string, WebSession> sessions;
   void OpenSession(const http::Request& req, const std::string& id, http::Response& res);
+  void GetStock(const http::Request& req, const std::string& id, http::Response& res);
+  void GetLag(const http::Request& req, const std::string& id, http::Response& res);
+  void GetThroughput(const http::Request& req, const std::string& id, http::Response& res);
+  void ListDeadLetters(const http::Request& req, const std::string& id, http::Response& res);
+  void RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res);
+  // Events applied so far, sampled once a second by Watch for /throughput
+  // (the last 10 minutes).
+  std::mutex samples_mu;
+  std::deque<std::pair<int64_t, uint64_t>> samples;  // (unix ms, events applied)
+  void Sample();
   void CloseSession(const http::Request& req, const std::string& id, http::Response& res);
   // Refuses (503) a request whose ?min_position the projection has not reached:
   // Dispatch parks such requests until it has or max_wait passes, so here it is
@@ -688,6 +704,99 @@ void HttpServer::Impl::GetMetrics(const http::Request& req, const std::string&, 
   res.body = out.str();
 }
 
+void HttpServer::Impl::GetStock(const http::Request& req, const std::string&, http::Response& res) {
+  CheckParams(req, {});
+  if (!backend.stock) throw ApiError{404, "this process runs no inventory service; ask the one that does"};
+  auto levels = backend.stock();
+  if (!levels.ok()) throw FromStatus(levels.status());
+  json items = json::array();
+  for (const auto& l : *levels) items.push_back({{"sku", l.sku}, {"name", l.name}, {"available", l.available}});
+  SendJson(res, 200, {{"stock", items}});
+}
+
+void HttpServer::Impl::GetLag(const http::Request& req, const std::string&, http::Response& res) {
+  CheckParams(req, {});
+  json consumers = json::array();
+  int64_t total = 0;
+  if (backend.lag) {
+    for (const auto& l : backend.lag()) {
+      consumers.push_back({{"consumer", l.consumer},
+                           {"topic", l.partition.topic},
+                           {"partition", l.partition.partition},
+                           {"committed", l.committed < 0 ? json(nullptr) : json(l.committed)},
+                           {"end", l.end < 0 ? json(nullptr) : json(l.end)},
+                           {"lag", l.lag}});
+      total += l.lag;
+    }
+  }
+  json services = json::array();
+  if (backend.health) {
+    for (const auto& h : backend.health()) {
+      services.push_back({{"service", h.service}, {"running", h.running}, {"detail", h.detail}});
+    }
+  }
+  SendJson(res, 200, {{"consumers", consumers}, {"total_lag", total}, {"services", services}});
+}
+
+void HttpServer::Impl::Sample() {
+  if (backend.projector_counters == nullptr) return;
+  const int64_t now = NowMs();
+  std::lock_guard lock(samples_mu);
+  if (!samples.empty() && now - samples.back().first < 1000) return;
+  uint64_t applied = 0;
+  for (size_t i = 0; i < domain::kEventTypeCount; ++i) applied += backend.projector_counters->applied_by_type[i].load();
+  samples.emplace_back(now, applied);
+  while (samples.size() > 601) samples.pop_front();
+}
+
+void HttpServer::Impl::GetThroughput(const http::Request& req, const std::string&, http::Response& res) {
+  CheckParams(req, {});
+  // One point per 10 s: the events applied in it, per second.
+  json points = json::array();
+  {
+    std::lock_guard lock(samples_mu);
+    for (size_t i = 10; i < samples.size(); i += 10) {
+      const auto& [t0, n0] = samples[i - 10];
+      const auto& [t1, n1] = samples[i];
+      const double seconds = std::max<int64_t>(1, t1 - t0) / 1000.0;
+      points.push_back({{"time_ms", t1}, {"events_per_second", static_cast<double>(n1 - n0) / seconds}});
+    }
+  }
+  SendJson(res, 200, {{"interval_seconds", 10}, {"points", points}});
+}
+
+void HttpServer::Impl::ListDeadLetters(const http::Request& req, const std::string&, http::Response& res) {
+  CheckParams(req, {});
+  if (!backend.list_dead_letters) throw ApiError{404, "dead letters are not served by this process"};
+  auto letters = backend.list_dead_letters();
+  if (!letters.ok()) throw FromStatus(letters.status());
+  json out = json::array();
+  for (const auto& d : *letters) {
+    out.push_back({{"id", d.id},
+                   {"service", d.service},
+                   {"error", d.error},
+                   {"source", {{"topic", d.source_topic}, {"partition", d.source_partition}, {"offset", d.source_offset}}},
+                   {"attempts", d.attempts},
+                   {"failed_at_ms", d.failed_at_ms},
+                   {"key", d.key},
+                   {"redriven_at_ms", d.redriven_at_ms ? json(*d.redriven_at_ms) : json(nullptr)}});
+  }
+  SendJson(res, 200, {{"dead_letters", out}});
+}
+
+void HttpServer::Impl::RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res) {
+  CheckParams(req, {});
+  if (!backend.redrive) throw ApiError{404, "dead letters are not served by this process"};
+  int64_t n = -1;
+  auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
+  if (ec != std::errc() || p != id.data() + id.size() || n < 0) {
+    throw ApiError{400, "a dead letter id is a whole number (its offset in orders.dlq), got '" + id + "'"};
+  }
+  auto result = backend.redrive(n);
+  if (!result.ok()) throw FromStatus(result.status());
+  SendJson(res, 202, {{"redriven", result->redriven}, {"appended", result->appended}});
+}
+
 void HttpServer::Impl::Install() {
   auto route = [](const char* label) -> const Route* {
     for (const Route& r : Routes()) {
@@ -712,6 +821,11 @@ void HttpServer::Impl::Install() {
       {"GET", route("/readyz"), &Impl::GetReady, kOpen},
       {"GET", route("/metrics"), &Impl::GetMetrics, options.metrics_public ? kOpen : kRead},
       {"POST", route("/session"), &Impl::OpenSession, kOpen},
+      {"GET", route("/stock"), &Impl::GetStock, kRead},
+      {"GET", route("/lag"), &Impl::GetLag, kRead},
+      {"GET", route("/throughput"), &Impl::GetThroughput, kRead},
+      {"GET", route("/dlq"), &Impl::ListDeadLetters, kRead},
+      {"POST", route("/dlq/{id}/redrive"), &Impl::RedriveDeadLetter, kWrite},
       {"DELETE", route("/session"), &Impl::CloseSession, kOpen},
   };
 }
@@ -831,6 +945,7 @@ void HttpServer::Impl::ServeStatic(const http::Request& req, http::Response& res
 void HttpServer::Impl::Watch() {
   uint64_t seen = backend.store->CommitCount();
   while (!stopping.load()) {
+    Sample();
     const uint64_t now_seen = backend.store->WaitForCommit(seen, Clock::now() + std::chrono::milliseconds(50));
     if (now_seen != seen) {
       seen = now_seen;

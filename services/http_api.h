@@ -10,6 +10,10 @@
 //   POST /orders/{id}/cancel        cancel (202 with the log position)
 //   GET  /orders?status=&customer=&limit=&after=   one page of orders
 //   GET  /analytics, /catalog, /healthz, /readyz, /metrics (Prometheus text)
+//   GET  /stock                     units available per SKU
+//   GET  /lag                       consumer lag per service and partition, and each service's health
+//   GET  /throughput                events applied per second over the last 10 minutes
+//   GET  /dlq                       dead letters; POST /dlq/{id}/redrive appends one to its topic again
 //   POST /session {"token"}         a session cookie for the web page (EventSource sends no headers)
 //   DELETE /session                 ends it
 //   GET  /                          the web page (static files), if a web dir is set
@@ -28,6 +32,7 @@
 
 #include "domain/catalog.h"
 #include "domain/status.h"
+#include "eventstore/dead_letter.h"
 #include "projections/projector.h"
 #include "projections/store.h"
 #include "services/order_service.h"
@@ -60,6 +65,20 @@ struct PartitionLag {
   std::string consumer;
   eventstore::TopicPartition partition;
   int64_t lag = 0;
+  int64_t committed = -1;  // the consumer's next offset, -1 when unknown
+  int64_t end = -1;        // the partition's log end, -1 when unknown
+};
+
+struct StockLevel {
+  std::string sku;
+  std::string name;
+  int64_t available = 0;
+};
+
+struct ServiceHealth {
+  std::string service;
+  bool running = false;
+  std::string detail;  // what it is doing when not running ("starting", "catching up")
 };
 
 // What the API serves from and appends through; everything must outlive the server.
@@ -80,6 +99,12 @@ struct HttpBackend {
   std::function<Status(const std::map<eventstore::TopicPartition, int64_t>&)> wait_durable;
   // Records each consumer of this process parked on orders.dlq (service -> count).
   std::function<std::map<std::string, uint64_t>()> dead_letters;
+  // The operator console's endpoints; each may be empty (then 404 saying so).
+  // They run on the server's worker threads and may ask the broker.
+  std::function<Result<std::vector<StockLevel>>()> stock;                      // GET /stock
+  std::function<Result<std::vector<eventstore::DeadLetter>>()> list_dead_letters;  // GET /dlq
+  std::function<Result<eventstore::RedriveResult>(int64_t id)> redrive;         // POST /dlq/{id}/redrive
+  std::function<std::vector<ServiceHealth>()> health;                          // GET /lag
 };
 
 class HttpServer {

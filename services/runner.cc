@@ -352,6 +352,14 @@ std::map<eventstore::TopicPartition, int64_t> ServiceRunner::committed_offsets()
   return impl_->offsets;
 }
 
+Result<std::optional<std::string>> ServiceRunner::ReadState(const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), kStatePrefix + key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "read " + impl_->data_dir));
+  return std::optional<std::string>(std::move(value));
+}
+
 std::vector<eventstore::TopicPartition> ServiceRunner::assigned_partitions() const {
   std::lock_guard lock(impl_->offsets_mu);
   return impl_->assigned;

@@ -136,6 +136,9 @@ class ServiceRunner {
   // revocation and the next assignment). Thread-safe.
   std::vector<eventstore::TopicPartition> assigned_partitions() const;
   const ServiceOptions& options() const { return options_; }
+  // The reactor's committed state under `key` (as BatchContext::Get sees it
+  // between batches); nullopt when absent. Thread-safe.
+  Result<std::optional<std::string>> ReadState(const std::string& key) const;
 
  private:
   struct Impl;

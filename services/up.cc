@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -199,15 +200,69 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
     backend.orders_topic = eventstore::kOrdersTopic;
     backend.not_ready_reason = not_ready_reason;
     backend.projector_counters = &projector.counters();
-    backend.lag = [&]() {
+    // Lag per consumer and partition: the projector's from its reader's
+    // cached watermarks, the services' from the broker (on a worker thread).
+    auto lag_reader = std::make_shared<std::unique_ptr<eventstore::Reader>>();
+    auto lag_mu = std::make_shared<std::mutex>();
+    backend.lag = [&, lag_reader, lag_mu]() {
       std::vector<PartitionLag> out;
       auto stored = (*store)->GetOffsets();
       for (const auto& tp : projector.partitions()) {
         const int64_t high = (*reader)->CachedHighWatermark(tp);
         const int64_t have = stored.ok() && stored->count(tp) ? stored->at(tp) : 0;
-        out.push_back({"projector", tp, high < 0 ? 0 : std::max<int64_t>(0, high - have)});
+        out.push_back({"projector", tp, high < 0 ? 0 : std::max<int64_t>(0, high - have), have, high});
+      }
+      if (!services_started.load()) return out;
+      std::lock_guard lock(*lag_mu);
+      if (!*lag_reader) {
+        auto created = eventstore::Reader::Create(kafka, "orderflow-api-lag");
+        if (!created.ok()) return out;
+        *lag_reader = std::move(created).value();
+      }
+      for (const auto& r : runners) {
+        for (const auto& [tp, next] : r->committed_offsets()) {
+          auto w = (*lag_reader)->QueryWatermarks(tp, std::chrono::seconds(2));
+          const int64_t high = w.ok() ? w->high : -1;
+          out.push_back({r->options().name, tp, high < 0 ? 0 : std::max<int64_t>(0, high - next), next, high});
+        }
       }
       return out;
+    };
+    backend.health = [&]() {
+      std::vector<ServiceHealth> out;
+      not_ready_reason();  // updates caught_up
+      const bool caught = caught_up.load();
+      out.push_back({"projector", caught, caught ? "" : "catching up with the log"});
+      if (!services_started.load()) {
+        out.push_back({"services", false, "starting"});
+        return out;
+      }
+      for (const auto& r : runners) {
+        out.push_back({r->options().name, r->ready(), r->ready() ? "" : "waiting for partitions"});
+      }
+      return out;
+    };
+    backend.stock = [&]() -> Result<std::vector<StockLevel>> {
+      const ServiceRunner* inventory = nullptr;
+      if (services_started.load()) {
+        for (const auto& r : runners) {
+          if (r->options().name == "inventory") inventory = r.get();
+        }
+      }
+      if (inventory == nullptr) return Status::Unavailable("the inventory service is starting");
+      std::vector<StockLevel> out;
+      for (const auto& item : catalog.items()) {
+        auto stored = inventory->ReadState("stock/" + item.sku);
+        if (!stored.ok()) return stored.status();
+        int64_t available = item.initial_stock;
+        if (*stored) available = std::strtoll((*stored)->c_str(), nullptr, 10);
+        out.push_back({item.sku, item.name, available});
+      }
+      return out;
+    };
+    backend.list_dead_letters = [&]() { return eventstore::ReadDeadLetters(kafka, std::chrono::seconds(5)); };
+    backend.redrive = [&](int64_t id) {
+      return eventstore::Redrive(kafka, {id}, /*force=*/false, std::chrono::seconds(10));
     };
     backend.wait_durable = wait_durable;
     backend.dead_letters = [&]() {
