@@ -177,7 +177,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Reply(Response response) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), r = std::move(response)]() mutable {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), r = std::move(response)]() mutable {
       if (!self->awaiting_reply_) return;
       self->awaiting_reply_ = false;
       --self->server_.in_flight;
