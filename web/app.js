@@ -90,6 +90,8 @@ async function refreshOrders() {
   try {
     const page = await api(`/orders?${params}`);
     const rows = $('order-rows');
+    // Newest first, within the page the API returned.
+    page.orders.sort((a, b) => new Date(b.placed_at) - new Date(a.placed_at));
     rows.replaceChildren(...page.orders.map((o) => {
       const row = el('tr', { 'data-order': o.order_id },
         el('td', {}, el('code', {}, o.order_id.slice(0, 8))), el('td', {}, o.customer_id),
@@ -214,6 +216,93 @@ async function refreshAnalytics() {
   }
 }
 
+// The operator's view: services and their lag, throughput, stock, dead letters.
+async function refreshOperations() {
+  try {
+    const lag = await api('/lag');
+    $('total-lag').textContent = `lag ${lag.total_lag}`;
+    $('total-lag').className = `badge ${lag.total_lag === 0 ? 'ready' : 'shipped'}`;
+    $('health').replaceChildren(...lag.services.map((s) => el('span', {
+      class: `badge ${s.running ? 'ready' : 'down'}`, title: s.detail || 'running', 'data-service': s.service,
+    }, s.service), ' '));
+    const byConsumer = new Map();
+    for (const c of lag.consumers) {
+      const row = byConsumer.get(c.consumer) || { partitions: 0, lag: 0 };
+      row.partitions += 1;
+      row.lag += c.lag;
+      byConsumer.set(c.consumer, row);
+    }
+    $('lag-rows').replaceChildren(...[...byConsumer].map(([name, r]) => el('tr', { 'data-consumer': name },
+      el('td', {}, name), el('td', { class: 'num' }, r.partitions), el('td', { class: 'num' }, r.lag))));
+  } catch (err) {
+    console.warn('lag:', err.message);
+  }
+  try {
+    const stock = await api('/stock');
+    $('stock-rows').replaceChildren(...stock.stock.map((s) => el('tr', { 'data-sku': s.sku },
+      el('td', {}, el('code', {}, s.sku)), el('td', {}, s.name), el('td', { class: 'num' }, s.available))));
+  } catch (err) {
+    console.warn('stock:', err.message);
+  }
+  try {
+    const dlq = await api('/dlq');
+    const pending = dlq.dead_letters.filter((d) => d.redriven_at_ms === null);
+    $('dlq-empty').hidden = pending.length > 0;
+    document.querySelector('table.dlq').hidden = pending.length === 0;
+    $('dlq-rows').replaceChildren(...pending.map((d) => {
+      const button = el('button', { type: 'button', 'data-testid': `redrive-${d.id}` }, 'Redrive');
+      button.addEventListener('click', () => redrive(d.id));
+      return el('tr', { 'data-dlq': d.id }, el('td', {}, d.id), el('td', {}, d.service),
+        el('td', {}, el('code', {}, `${d.source.topic}[${d.source.partition}]@${d.source.offset}`)),
+        el('td', { class: 'error' }, d.error), el('td', {}, button));
+    }));
+  } catch (err) {
+    console.warn('dlq:', err.message);
+  }
+}
+
+async function redrive(id) {
+  const message = $('ops-message');
+  try {
+    const r = await api(`/dlq/${id}/redrive`, { method: 'POST' });
+    message.textContent = `Redrove dead letter ${r.redriven.join(', ')} (${r.appended} record appended).`;
+    message.className = '';
+  } catch (err) {
+    message.textContent = err.message;
+    message.className = 'error';
+  }
+  refreshOperations();
+}
+
+// Events per second, one point per 10 s, with a label per minute.
+async function refreshThroughput() {
+  let points = [];
+  try {
+    points = (await api('/throughput')).points;
+  } catch (err) {
+    console.warn('throughput:', err.message);
+    return;
+  }
+  const chart = $('throughput');
+  chart.replaceChildren();
+  const W = 600, H = 160, left = 40, right = 10, top = 10, bottom = 24;
+  if (points.length < 2) {
+    chart.append(svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'measuring…'));
+    return;
+  }
+  const t0 = points[0].time_ms, t1 = points[points.length - 1].time_ms;
+  const max = Math.max(1, ...points.map((p) => p.events_per_second));
+  const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * (W - left - right);
+  const y = (v) => H - bottom - (v / max) * (H - top - bottom);
+  chart.append(svg('polyline', { class: 'line',
+    points: points.map((p) => `${x(p.time_ms)},${y(p.events_per_second)}`).join(' ') }));
+  for (let m = Math.ceil(t0 / 60000) * 60000; m <= t1; m += 60000) {
+    chart.append(svg('text', { x: x(m), y: H - 8, 'text-anchor': 'middle', 'data-minute': m },
+      new Date(m).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
+  }
+  chart.append(svg('text', { x: 4, y: top + 8 }, `${Math.round(max)}/s`));
+}
+
 async function refreshReady() {
   const badge = $('ready');
   try {
@@ -264,6 +353,10 @@ async function main() {
   refreshReady();
   refreshOrders();
   refreshAnalytics();
+  refreshOperations();
+  refreshThroughput();
+  setInterval(refreshOperations, 2000);
+  setInterval(refreshThroughput, 10000);
   setInterval(refreshOrders, 1500);
   setInterval(refreshAnalytics, 5000);
   setInterval(refreshReady, 5000);

@@ -64,6 +64,8 @@ async function main() {
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(msg.text()); });
 
+    const kettle = async () => (await (await fetch(`${base}/stock`)).json()).stock
+      .find((x) => x.sku === 'SKU-KETTLE').available;
     await page.goto(`${base}/`);
     await page.getByTestId('ready').filter({ hasText: 'ready' }).waitFor({ timeout: 30000 });
     // The catalog comes from GET /catalog.
@@ -71,6 +73,11 @@ async function main() {
     await page.getByTestId('qty-SKU-ESPRESSO').fill('0');
     await page.getByTestId('qty-SKU-KETTLE').fill('2');
     await page.locator('#customer').fill('cust-browser');
+    // The operations panel shows the stock the inventory service holds.
+    await page.locator('#stock-rows tr[data-sku="SKU-KETTLE"]').waitFor({ timeout: 30000 });
+    const before = await kettle();
+    await page.locator('#stock-rows tr[data-sku="SKU-KETTLE"] td.num').filter({ hasText: String(before) })
+      .waitFor({ timeout: 10000 });
     await page.getByTestId('place-order').click();
 
     // Placed: the form reports the log position and the timeline follows the order.
@@ -95,6 +102,19 @@ async function main() {
       .waitFor({ timeout: 10000 });
     await page.getByTestId('gross').filter({ hasText: '119.80' }).waitFor({ timeout: 15000 });
     await page.locator('#chart rect.bar').first().waitFor();
+
+    // Its two kettles left the stock, on the page as in the API, and every
+    // consumer caught up: lag back to 0, every service running.
+    if (await kettle() !== before - 2) throw new Error(`stock went from ${before} to ${await kettle()}, not down by 2`);
+    await page.locator('#stock-rows tr[data-sku="SKU-KETTLE"] td.num').filter({ hasText: String(before - 2) })
+      .waitFor({ timeout: 10000 });
+    await page.getByTestId('total-lag').filter({ hasText: /^lag 0$/ }).waitFor({ timeout: 30000 });
+    for (const service of ['projector', 'payment', 'inventory', 'shipping', 'delivery', 'notification']) {
+      await page.locator(`#health .badge.ready[data-service="${service}"]`).waitFor({ timeout: 10000 });
+    }
+    await page.locator('#lag-rows tr[data-consumer="inventory"]').waitFor();
+    // The orders panel shows every customer's orders by default.
+    if (await page.locator('#mine').isChecked()) throw new Error('the orders panel starts filtered to one customer');
 
     // The page agrees with the API.
     const order = await (await fetch(`${base}/orders/${orderId}`)).json();
