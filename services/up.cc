@@ -18,6 +18,7 @@
 #include "services/order_service.h"
 #include "services/simulator.h"
 #include "services/lifecycle.h"
+#include "services/views.h"
 
 namespace orderflow::services {
 namespace {
@@ -480,6 +481,9 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
       return quiet();
     };
     auto last_log = Clock::now();
+    std::string last_line;
+    auto unchanged_since = Clock::now();
+    auto last_stuck_report = Clock::now() - std::chrono::minutes(1);
     while (!should_stop()) {
       auto done = settled();
       if (!done.ok() && !done.status().IsRetryable()) {
@@ -503,6 +507,34 @@ Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog
             if (lagging.size() > 8) line += " and " + std::to_string(lagging.size() - 8) + " more";
           }
           spdlog::info("waiting for every order to finish:{}", line);
+          if (line != last_line) {
+            last_line = line;
+            unchanged_since = Clock::now();
+          }
+          // Nothing moves although every consumer is at the log end: say which
+          // orders are stuck and what their history holds, so the missing
+          // step can be told apart (once every 30 s).
+          const auto now = Clock::now();
+          if (at_end.ok() && lagging.empty() && now - unchanged_since > std::chrono::seconds(15) &&
+              now - last_stuck_report > std::chrono::seconds(30)) {
+            last_stuck_report = now;
+            for (const auto& [status, n] : *counts) {
+              if (status == "delivered" || status == "cancelled") continue;
+              projections::OrderQuery query;
+              query.status = OrderStatusFromName(status);
+              query.limit = 3;
+              auto page = (*store)->ListOrders(query);
+              if (!page.ok()) continue;
+              for (const auto& o : page->orders) {
+                std::string events;
+                if (auto history = (*store)->GetHistory(o.order_id); history.ok()) {
+                  for (const auto& e : *history) events += (events.empty() ? "" : ", ") + e.event_type;
+                }
+                spdlog::warn("order {} is stuck in {} with every consumer at the log end; its history: {}",
+                             o.order_id, status, events);
+              }
+            }
+          }
         }
       }
       // Each check scans the status index: not more often than this.
