@@ -311,7 +311,7 @@ struct BulkLoader::Impl {
     auto& rejected = w.rejected;
     const auto t_window = std::chrono::steady_clock::now();
     using Entries = std::vector<std::pair<std::string, std::optional<std::string>>>;
-    Entries order_entries, status_entries, customer_entries, history_entries, rejected_entries;
+    Entries order_entries, status_entries, customer_entries, time_entries, history_entries, rejected_entries;
     std::vector<const std::pair<const std::string, Loaded>*> dirty;
     dirty.reserve(orders.size());
     for (const auto& entry : orders) {
@@ -324,6 +324,7 @@ struct BulkLoader::Impl {
       if (from == to) continue;
       if (from == domain::OrderStatus::kNone) {
         customer_entries.emplace_back(IndexKey(loaded.state.customer_id, id), std::string());
+        time_entries.emplace_back(TimeKey(loaded.state.placed_at_ms, id), std::string());
       } else {
         status_entries.emplace_back(IndexKey(domain::OrderStatusName(from), id), std::nullopt);
       }
@@ -339,6 +340,7 @@ struct BulkLoader::Impl {
     };
     sort_entries(status_entries);
     sort_entries(customer_entries);
+    sort_entries(time_entries);
     history_entries.reserve(history.size());
     for (size_t i : SortedByKey(history.size(), [&](size_t i) -> const std::string& { return history[i].first; })) {
       history_entries.emplace_back(std::move(history[i].first), std::move(history[i].second));
@@ -356,6 +358,7 @@ struct BulkLoader::Impl {
     const std::pair<Family, Entries*> files[] = {{kOrders, &order_entries},
                                                  {kByStatus, &status_entries},
                                                  {kByCustomer, &customer_entries},
+                                                 {kByTime, &time_entries},
                                                  {kRejected, &rejected_entries}};
     std::vector<std::pair<Family, Result<std::string>>> written;
     for (const auto& [family, entries] : files) written.emplace_back(family, WriteFile(family, *entries));

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <algorithm>
+#include <charconv>
 #include <mutex>
 #include <unordered_map>
 
@@ -375,7 +376,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
   };
   std::sort(history.begin(), history.end());
   for (const auto& [k, v] : history) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kHistory), k, v));
-  std::vector<std::string> status_deletes, status_puts, customer_puts;
+  std::vector<std::string> status_deletes, status_puts, customer_puts, time_puts;
   for (const auto& [id, loaded] : orders) {
     if (!loaded.dirty) continue;
     ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kOrders), id, internal::EncodeOrder(loaded.state)));
@@ -383,6 +384,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
     if (from == to) continue;
     if (from == domain::OrderStatus::kNone) {
       customer_puts.push_back(IndexKey(loaded.state.customer_id, id));
+      time_puts.push_back(TimeKey(loaded.state.placed_at_ms, id));
     } else {
       status_deletes.push_back(IndexKey(domain::OrderStatusName(from), id));
     }
@@ -391,11 +393,13 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
   std::sort(status_deletes.begin(), status_deletes.end());
   std::sort(status_puts.begin(), status_puts.end());
   std::sort(customer_puts.begin(), customer_puts.end());
+  std::sort(time_puts.begin(), time_puts.end());
   for (const auto& k : status_deletes) {
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Delete(impl_->cf(kByStatus), k), "batch"));
   }
   for (const auto& k : status_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByStatus), k, ""));
   for (const auto& k : customer_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByCustomer), k, ""));
+  for (const auto& k : time_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByTime), k, ""));
   for (const auto& [k, v] : rejected) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kRejected), k, v));
   if (!analytics_delta.empty()) {
     std::lock_guard lock(impl_->offsets_mu);
@@ -526,7 +530,19 @@ Result<OrderPage> ProjectionStore::ListOrders(const OrderQuery& query) const {
   OrderPage page;
   Family family = kOrders;
   std::string prefix;
-  if (!query.customer.empty()) {
+  std::string after = query.after;
+  if (query.newest_first && query.customer.empty() && !query.status) {
+    family = kByTime;
+    // The cursor is the index key, in hex (it holds the time).
+    after.clear();
+    for (size_t i = 0; i + 1 < query.after.size(); i += 2) {
+      int v = 0;
+      if (std::from_chars(query.after.data() + i, query.after.data() + i + 2, v, 16).ec != std::errc()) {
+        return Status::InvalidArgument("'after' is not a cursor this listing returned");
+      }
+      after.push_back(static_cast<char>(v));
+    }
+  } else if (!query.customer.empty()) {
     family = kByCustomer;
     prefix = IndexKey(query.customer, "");
   } else if (query.status) {
@@ -535,8 +551,8 @@ Result<OrderPage> ProjectionStore::ListOrders(const OrderQuery& query) const {
   }
   const bool filter_status = query.status && family != kByStatus;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(family)));
-  it->Seek(prefix + query.after);
-  if (!query.after.empty() && it->Valid() && it->key().ToStringView() == prefix + query.after) it->Next();
+  it->Seek(prefix + after);
+  if (!after.empty() && it->Valid() && it->key().ToStringView() == prefix + after) it->Next();
   size_t scanned = 0;
   std::string last;
   for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -546,13 +562,24 @@ Result<OrderPage> ProjectionStore::ListOrders(const OrderQuery& query) const {
     }
     ++scanned;
     last = it->key().ToString().substr(prefix.size());
+    std::string id = last;
+    if (family == kByTime) {
+      id = last.substr(8);
+      static const char kHex[] = "0123456789abcdef";
+      std::string cursor;
+      for (unsigned char c : last) {
+        cursor += kHex[c >> 4];
+        cursor += kHex[c & 15];
+      }
+      last = std::move(cursor);
+    }
     domain::OrderState state;
     if (family == kOrders) {
       auto decoded = internal::DecodeOrder(it->value().ToStringView());
       if (!decoded.ok()) return decoded.status();
       state = std::move(decoded).value();
     } else {
-      auto order = GetOrder(last);
+      auto order = GetOrder(id);
       if (!order.ok()) return order.status();
       if (!order->has_value()) continue;  // indexed by a batch not yet visible here
       state = std::move(**order);

@@ -46,7 +46,8 @@ namespace orderflow::projections {
 // must then be rebuilt from the log.
 // 2: shipping address and payment method, upcast v1 events
 // 3: net revenue per hour in analytics
-inline constexpr uint32_t kProjectionVersion = 3;
+// 4: the by_time index (orders newest first)
+inline constexpr uint32_t kProjectionVersion = 4;
 
 struct StoreOptions {
   bool read_only = false;  // query a store another process is writing
@@ -114,6 +115,9 @@ struct OrderQuery {
   std::string customer;                       // only this customer's orders (empty: any)
   std::string after;                          // the page starts after this order id (a previous page's `next`)
   size_t limit = 50;
+  // Without a status or customer filter: newest placed first (`next` is then
+  // an opaque cursor, not an order id). With a filter, order id order.
+  bool newest_first = false;
 };
 struct OrderPage {
   std::vector<domain::OrderState> orders;

@@ -17,6 +17,8 @@
 
 #include "domain/order.h"
 #include "domain/status.h"
+#include <algorithm>
+
 #include "eventstore/big_endian.h"
 #include "eventstore/kafka.h"
 #include "eventstore/state_db.h"
@@ -24,12 +26,12 @@
 
 namespace orderflow::projections {
 
-enum Family { kOrders = 0, kHistory, kByStatus, kByCustomer, kRejected, kMeta, kAnalytics, kFamilyCount };
+enum Family { kOrders = 0, kHistory, kByStatus, kByCustomer, kRejected, kMeta, kAnalytics, kByTime, kFamilyCount };
 // Index = Family. "default" is opened too (RocksDB requires it) but unused.
-const char* const kFamilyNames[kFamilyCount] = {"orders",   "history", "by_status", "by_customer",
-                                                 "rejected", "meta",    "analytics"};
+const char* const kFamilyNames[kFamilyCount] = {"orders", "history",   "by_status", "by_customer",
+                                                 "rejected", "meta", "analytics", "by_time"};
 // Families that make up the projected state (and so the digest).
-constexpr Family kStateFamilies[] = {kOrders, kHistory, kByStatus, kByCustomer, kRejected, kAnalytics};
+constexpr Family kStateFamilies[] = {kOrders, kHistory, kByStatus, kByCustomer, kRejected, kAnalytics, kByTime};
 
 // analytics family keys (values are be64 signed counters)
 constexpr char kGrossKey[] = "revenue/gross";
@@ -95,6 +97,14 @@ inline std::string IndexKey(std::string_view a, std::string_view b) {
   std::string key(a);
   key.push_back('\0');
   key.append(b);
+  return key;
+}
+// by_time: newest first. be64 of the complement of the order's placed time
+// (0 if it was not placed when first seen), then the id.
+inline std::string TimeKey(int64_t placed_at_ms, std::string_view id) {
+  std::string key;
+  PutBE64(&key, ~static_cast<uint64_t>(std::max<int64_t>(placed_at_ms, 0)));
+  key.append(id);
   return key;
 }
 inline std::string RejectedKey(const eventstore::Record& r) {

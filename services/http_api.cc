@@ -630,8 +630,13 @@ void HttpServer::Impl::CancelOrder(const http::Request& req, const std::string& 
 }
 
 void HttpServer::Impl::ListOrders(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {"status", "customer", "limit", "after"});
+  CheckParams(req, {"status", "customer", "limit", "after", "sort"});
   projections::OrderQuery query;
+  if (req.HasParam("sort")) {
+    const std::string sort = req.Param("sort");
+    if (sort != "newest" && sort != "id") throw ApiError{400, "sort must be 'newest' or 'id', got '" + sort + "'"};
+    query.newest_first = sort == "newest";
+  }
   if (req.HasParam("status")) {
     const std::string name = req.Param("status");
     query.status = OrderStatusFromName(name);

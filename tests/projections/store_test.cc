@@ -70,6 +70,44 @@ TEST(ProjectionStoreTest, AppliesEventsAndRecordsHistoryInLogOrder) {
   EXPECT_EQ(counts->count("none"), 0u);
 }
 
+// sort=newest: the orders placed last come first, across batches and
+// partitions, and the cursor pages through all of them once.
+TEST(ProjectionStoreTest, NewestFirstListsByPlacedTimeAndPagesThroughAll) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  const int kOrders = 7;
+  for (int i = 0; i < kOrders; ++i) {
+    domain::Event placed = PlacedEvent("o-" + std::string(1, static_cast<char>('g' - i)));  // ids against time order
+    placed.occurred_at_ms += i * 1000;
+    std::vector<eventstore::Record> batch;
+    batch.push_back(ToRecord(placed, i % 2, i / 2));
+    ASSERT_TRUE(store->ApplyBatch(batch).ok());
+  }
+  std::vector<std::string> seen;
+  OrderQuery query;
+  query.newest_first = true;
+  query.limit = 3;
+  for (int page = 0; page < 5; ++page) {
+    auto listed = store->ListOrders(query);
+    ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+    for (const auto& o : listed->orders) seen.push_back(o.order_id);
+    if (listed->next.empty()) break;
+    query.after = listed->next;
+  }
+  // Placed at +0 s ... +6 s as o-g ... o-a: newest first is o-a ... o-g.
+  EXPECT_EQ(seen, (std::vector<std::string>{"o-a", "o-b", "o-c", "o-d", "o-e", "o-f", "o-g"}));
+  query.after = "not hex";
+  EXPECT_EQ(store->ListOrders(query).status().code(), StatusCode::kInvalidArgument);
+  // With a filter, the usual id order.
+  OrderQuery by_customer;
+  by_customer.customer = "alice";
+  by_customer.newest_first = true;
+  auto listed = store->ListOrders(by_customer);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->orders.size(), 7u);
+  EXPECT_EQ(listed->orders.front().order_id, "o-a");
+}
+
 TEST(ProjectionStoreTest, OffsetsAndStateSurviveReopenTogether) {
   TempDir dir;
   {
