@@ -53,7 +53,10 @@ class Cluster : public ::testing::Environment {
     char dir[] = "/tmp/orderflow-cluster-test.XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
-    auto started = Script({"start", "--nodes", "3", "--port", "39092"}, 180s);
+    // Ports below the kernel's ephemeral range (32768-60999): a port in it can be
+    // taken between kafka.sh's check and the bind by any socket another test
+    // opens (a local CI run lost node 3 to "Address already in use" on 39096).
+    auto started = Script({"start", "--nodes", "3", "--port", "19092"}, 180s);
     // kafka.sh says why on stderr; a failure with nothing there (seen once in
     // a local CI run) leaves its trace in the node logs under dir_ (kept when a test failed).
     ASSERT_EQ(started.status, 0) << "stderr: " << started.err << "\nstdout: " << started.out << "\nlogs: " << dir_;
