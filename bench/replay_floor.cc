@@ -9,7 +9,6 @@
 //
 //   replay_floor BROKERS TOPIC DIR
 // Prints one JSON line: {"records":N,"seconds":S,"records_per_second":R}.
-#include <librdkafka/rdkafka.h>
 #include <rocksdb/db.h>
 #include <rocksdb/sst_file_writer.h>
 
@@ -21,6 +20,8 @@
 #include <future>
 #include <string>
 #include <vector>
+
+#include "bench/bare_consumer.h"
 
 namespace {
 
@@ -67,45 +68,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot open %s/db\n", dir.c_str());
     return 1;
   }
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  const std::vector<std::pair<const char*, const char*>> props = {
-      {"bootstrap.servers", argv[1]},        {"group.id", "orderflow-bench-floor"},
-      {"enable.auto.commit", "false"},       {"enable.partition.eof", "false"},
-      {"fetch.wait.max.ms", "50"},           {"queued.min.messages", "200000"},
-      {"queued.max.messages.kbytes", "131072"}, {"fetch.message.max.bytes", "4194304"}};
-  for (auto [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
-      std::fprintf(stderr, "%s\n", err);
-      return 1;
-    }
-  }
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (!rk) {
-    std::fprintf(stderr, "%s\n", err);
-    return 1;
-  }
-  rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1) {
-    std::fprintf(stderr, "no metadata for %s\n", topic.c_str());
-    return 1;
-  }
-  const int partitions = md->topics[0].partition_cnt;
-  rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(rkt);
-  int64_t total = 0;
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi, 10000);
-    total += hi - lo;
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = lo;
-  }
-  rd_kafka_assign(rk, list);
-  rd_kafka_topic_partition_list_destroy(list);
-  rd_kafka_queue_t* q = rd_kafka_queue_get_consumer(rk);
+  BareConsumer consumer;
+  if (!consumer.Open(argv[1], topic, "orderflow-bench-floor")) return 1;
   std::vector<rd_kafka_message_t*> buf(10000);
   int64_t seen = 0;
   std::vector<Entry> window;
@@ -121,8 +85,8 @@ int main(int argc, char** argv) {
   };
   window.reserve(100'000);
   const auto start = std::chrono::steady_clock::now();
-  while (seen < total) {
-    const ssize_t n = rd_kafka_consume_batch_queue(q, 100, buf.data(), buf.size());
+  while (seen < consumer.total) {
+    const ssize_t n = rd_kafka_consume_batch_queue(consumer.queue, 100, buf.data(), buf.size());
     for (ssize_t i = 0; i < n; ++i) {
       const rd_kafka_message_t* m = buf[i];
       if (!m->err) {
@@ -145,9 +109,6 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("{\"records\":%lld,\"seconds\":%.3f,\"records_per_second\":%.0f,\"ok\":%s}\n",
               static_cast<long long>(seen), secs, seen / secs, ok ? "true" : "false");
-  rd_kafka_queue_destroy(q);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
   delete db;
   return ok ? 0 : 1;
 }

@@ -5,6 +5,8 @@
 #include <boost/uuid/uuid.hpp>
 #include <cstdio>
 
+#include "domain/hex.h"
+
 namespace orderflow::domain {
 namespace {
 
@@ -23,13 +25,6 @@ std::string Money(int64_t minor) {
   std::snprintf(buf, sizeof buf, "%s%llu.%02llu", sign, static_cast<unsigned long long>(abs / 100),
                 static_cast<unsigned long long>(abs % 100));
   return buf;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -55,8 +50,8 @@ bool UuidFromString(std::string_view text, EventId* out) {
       ++i;
       continue;
     }
-    int hi = HexValue(text[i]);
-    int lo = HexValue(text[i + 1]);
+    int hi = HexDigit(text[i]);
+    int lo = HexDigit(text[i + 1]);
     if (hi < 0 || lo < 0) return false;
     (*out)[byte++] = static_cast<uint8_t>(hi << 4 | lo);
     i += 2;

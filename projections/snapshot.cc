@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "domain/hex.h"
 #include "schemas/events.capnp.h"
 #include "schemas/projections.capnp.h"
 
@@ -27,16 +28,6 @@ void CollectNodes(capnp::Schema schema, std::set<uint64_t>& seen, std::vector<ca
     if (type.isStruct()) CollectNodes(type.asStruct(), seen, out);
     if (type.isEnum()) CollectNodes(type.asEnum(), seen, out);
   }
-}
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 0xf]);
-  }
-  return out;
 }
 
 nlohmann::json ToJson(const SnapshotManifest& m) {
@@ -104,7 +95,7 @@ std::string SchemaFingerprint() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), md, &len);
-  return Hex(md, len);
+  return domain::HexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 Result<SnapshotManifest> CreateSnapshot(const std::string& data_dir, const std::string& snapshots_dir,

@@ -17,10 +17,10 @@
 #include <cstring>
 #include <filesystem>
 #include <algorithm>
-#include <charconv>
 #include <mutex>
 #include <unordered_map>
 
+#include "domain/hex.h"
 #include "eventstore/big_endian.h"
 #include "eventstore/codec.h"
 #include "projections/records_internal.h"
@@ -534,13 +534,8 @@ Result<OrderPage> ProjectionStore::ListOrders(const OrderQuery& query) const {
   if (query.newest_first && query.customer.empty() && !query.status) {
     family = kByTime;
     // The cursor is the index key, in hex (it holds the time).
-    after.clear();
-    for (size_t i = 0; i + 1 < query.after.size(); i += 2) {
-      int v = 0;
-      if (std::from_chars(query.after.data() + i, query.after.data() + i + 2, v, 16).ec != std::errc()) {
-        return Status::InvalidArgument("'after' is not a cursor this listing returned");
-      }
-      after.push_back(static_cast<char>(v));
+    if (!domain::HexDecode(query.after, &after)) {
+      return Status::InvalidArgument("'after' is not a cursor this listing returned");
     }
   } else if (!query.customer.empty()) {
     family = kByCustomer;
@@ -565,13 +560,7 @@ Result<OrderPage> ProjectionStore::ListOrders(const OrderQuery& query) const {
     std::string id = last;
     if (family == kByTime) {
       id = last.substr(8);
-      static const char kHex[] = "0123456789abcdef";
-      std::string cursor;
-      for (unsigned char c : last) {
-        cursor += kHex[c >> 4];
-        cursor += kHex[c & 15];
-      }
-      last = std::move(cursor);
+      last = domain::HexEncode(last);
     }
     domain::OrderState state;
     if (family == kOrders) {
@@ -698,13 +687,7 @@ Result<std::string> ProjectionStore::Digest() const {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   EVP_DigestFinal_ex(ctx.get(), md, &md_len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < md_len; ++i) {
-    hex.push_back(kHex[md[i] >> 4]);
-    hex.push_back(kHex[md[i] & 0xf]);
-  }
-  return hex;
+  return domain::HexEncode(std::string_view(reinterpret_cast<const char*>(md), md_len));
 }
 
 Result<std::optional<std::string>> ProjectionStore::FirstDifference(const ProjectionStore& other) const {

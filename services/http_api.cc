@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "domain/hex.h"
 #include "services/http_server.h"
 #include "services/order_request.h"
 #include "services/views.h"
@@ -247,8 +248,10 @@ struct HttpServer::Impl {
              const http::Responder& responder);
   void ServeStatic(const http::Request& req, http::Response& res) const;
   void Watch();
-  // True when the projection already holds `offset` of `tp`.
-  bool Reached(const eventstore::TopicPartition& tp, int64_t offset) const;
+  // True when `offsets` (the projection's, as GetOffsets returned them) hold
+  // `offset` of `tp`; an error counts as reached (the handler reports it).
+  static bool Reached(const Result<projections::Offsets>& offsets, const eventstore::TopicPartition& tp,
+                      int64_t offset);
 
   RequestLimits Limits() const { return {options.max_quantity, options.max_lines}; }
   // Throws 401 (no or a wrong credential) or 403 (a read-only one for a
@@ -436,12 +439,7 @@ void HttpServer::Impl::OpenSession(const http::Request& req, const std::string&,
   }
   unsigned char random[24];
   if (RAND_bytes(random, sizeof random) != 1) throw ApiError{503, "no randomness for a session id; retry"};
-  std::string id;
-  for (unsigned char b : random) {
-    static const char kHex[] = "0123456789abcdef";
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
-  }
+  const std::string id = domain::HexEncode(std::string_view(reinterpret_cast<const char*>(random), sizeof random));
   {
     std::lock_guard lock(sessions_mu);
     const auto now = Clock::now();
@@ -466,9 +464,9 @@ void HttpServer::Impl::CloseSession(const http::Request& req, const std::string&
   SendJson(res, 200, {{"access", nullptr}});
 }
 
-bool HttpServer::Impl::Reached(const eventstore::TopicPartition& tp, int64_t offset) const {
-  auto offsets = backend.store->GetOffsets();
-  if (!offsets.ok()) return true;  // the handler's own check reports the error
+bool HttpServer::Impl::Reached(const Result<projections::Offsets>& offsets, const eventstore::TopicPartition& tp,
+                               int64_t offset) {
+  if (!offsets.ok()) return true;
   auto it = offsets->find(tp);
   return it != offsets->end() && it->second > offset;
 }
@@ -932,7 +930,7 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
   if (!position.empty() && ParsePosition(position, &partition, &offset)) {
     const eventstore::TopicPartition tp{backend.orders_topic, partition};
     std::lock_guard lock(waiters_mu);
-    if (!Reached(tp, offset) && !stopping.load()) {
+    if (!Reached(backend.store->GetOffsets(), tp, offset) && !stopping.load()) {
       waiters.push_back({tp, offset, Clock::now() + options.max_wait, [this, run = std::move(run)] { server->Run(run); }});
       return;
     }
@@ -1001,8 +999,9 @@ void HttpServer::Impl::Watch() {
       std::lock_guard lock(waiters_mu);
       if (waiters.empty()) continue;
       const auto now = Clock::now();
+      const auto offsets = backend.store->GetOffsets();  // once for every waiter
       std::erase_if(waiters, [&](Waiter& w) {
-        if (!stopping.load() && now < w.deadline && !Reached(w.tp, w.offset)) return false;
+        if (!stopping.load() && now < w.deadline && !Reached(offsets, w.tp, w.offset)) return false;
         ready.push_back(std::move(w.resume));
         return true;
       });

@@ -1,6 +1,6 @@
 #include "services/http_server.h"
 
-#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -10,7 +10,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -28,6 +27,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "domain/hex.h"
+
 namespace orderflow::services::http {
 
 namespace net = boost::asio;
@@ -41,13 +42,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // Lets the process hold as many sockets as its hard limit allows: each open
@@ -69,7 +63,7 @@ bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out) {
     const char c = in[i];
     if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+      const int hi = domain::HexDigit(in[i + 1]), lo = domain::HexDigit(in[i + 2]);
       if (hi < 0 || lo < 0) return false;
       out->push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
@@ -139,7 +133,6 @@ struct Server::Impl {
   net::steady_timer accept_retry{accept_strand};
   net::thread_pool workers;
   std::vector<std::thread> io;
-  bool stopped = false;
 
   Impl(const ServerOptions& o, Handler h, ErrorPage e)
       : options(o), handler(std::move(h)), error_page(std::move(e)), ioc(o.io_threads),
