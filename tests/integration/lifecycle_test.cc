@@ -610,8 +610,8 @@ TEST(RealKafkaTest, ExactlyOnceUnderSigkillsLeavesNoDuplicateEventInTheCommitted
 }  // namespace orderflow
 
 #include "eventstore/embedded_broker.h"
-#include "projections/projector.h"
 #include "services/lifecycle.h"
+#include "services/projector_service.h"
 
 namespace orderflow {
 namespace {
@@ -620,11 +620,11 @@ namespace {
 class InProcessServices {
  public:
   InProcessServices(const eventstore::KafkaConfig& kafka, const TempDir& dir, const domain::Catalog& catalog,
-                    const std::vector<std::string>& names)
-      : kafka_(kafka) {
-    auto store = projections::ProjectionStore::Open(dir.Sub("projector"), {});
-    EXPECT_TRUE(store.ok());
-    store_ = std::move(store).value();
+                    const std::vector<std::string>& names) {
+    auto projector = services::ProjectorService::Start({.kafka = kafka, .data_dir = dir.Sub("projector"),
+                                                        .instance = "test", .batch_size = 100});
+    EXPECT_TRUE(projector.ok()) << projector.status().ToString();
+    projector_ = std::move(projector).value();
     for (const auto& name : names) {
       services::ServiceOptions so;
       so.name = name;
@@ -635,12 +635,7 @@ class InProcessServices {
       runners_.push_back(std::move(runner).value());
     }
     for (auto& r : runners_) threads_.emplace_back([this, r = r.get()] { EXPECT_TRUE(r->Run(stop_).ok()); });
-    threads_.emplace_back([this] {
-      auto reader = eventstore::Reader::Create(kafka_, "test-projector");
-      projections::Projector projector(*store_, **reader, {.topics = {eventstore::kOrdersTopic}, .batch_size = 100});
-      EXPECT_TRUE(projector.Start().ok());
-      EXPECT_TRUE(projector.Run(stop_).ok());
-    });
+    threads_.emplace_back([this] { EXPECT_TRUE(projector_->Run(stop_).ok()); });
   }
   ~InProcessServices() {
     stop_ = true;
@@ -649,18 +644,17 @@ class InProcessServices {
   // Waits until `pred(order)` holds for order `id`.
   bool WaitFor(const std::string& id, const std::function<bool(const domain::OrderState&)>& pred) {
     for (int i = 0; i < 600; ++i) {
-      auto o = store_->GetOrder(id);
+      auto o = store().GetOrder(id);
       if (o.ok() && o->has_value() && pred(**o)) return true;
       std::this_thread::sleep_for(50ms);
     }
     return false;
   }
-  projections::ProjectionStore& store() { return *store_; }
+  projections::ProjectionStore& store() { return projector_->store(); }
 
  private:
-  eventstore::KafkaConfig kafka_;
   std::atomic<bool> stop_{false};
-  std::unique_ptr<projections::ProjectionStore> store_;
+  std::unique_ptr<services::ProjectorService> projector_;
   std::vector<std::unique_ptr<services::ServiceRunner>> runners_;
   std::vector<std::thread> threads_;
 };

@@ -1,0 +1,54 @@
+#include "services/projector_service.h"
+
+#include "eventstore/topics.h"
+
+namespace orderflow::services {
+
+Result<std::unique_ptr<ProjectorService>> ProjectorService::Start(ProjectorServiceOptions options) {
+  std::unique_ptr<ProjectorService> service(new ProjectorService());
+  const std::string suffix = options.instance.empty() ? "" : "-" + options.instance;
+  auto store = projections::ProjectionStore::Open(options.data_dir, {});
+  if (!store.ok()) return store.status();
+  service->store_ = std::move(store).value();
+  auto reader = eventstore::Reader::Create(options.kafka, "orderflow-projector" + suffix);
+  if (!reader.ok()) return reader.status();
+  service->reader_ = std::move(reader).value();
+  // Its own producer: Flush reports the errors of everything appended through it.
+  auto dead_letters = eventstore::Producer::Create(options.kafka, "orderflow-projector-dlq" + suffix);
+  if (!dead_letters.ok()) return dead_letters.status();
+  service->dead_letters_ = std::move(dead_letters).value();
+
+  projections::ProjectorOptions popts;
+  popts.topics = {eventstore::kOrdersTopic};
+  popts.batch_size = options.batch_size;
+  popts.dead_letters = service->dead_letters_.get();
+  popts.commit_for_operators = true;
+  popts.wait_durable = std::move(options.wait_durable);
+  service->projector_ = std::make_unique<projections::Projector>(*service->store_, *service->reader_, popts);
+  ORDERFLOW_RETURN_IF_ERROR(service->projector_->Start());
+  return service;
+}
+
+ProjectorService::~ProjectorService() = default;
+
+Status ProjectorService::Run(const std::atomic<bool>& stop) { return projector_->Run(stop); }
+
+Status ProjectorService::RunUntilCaughtUp(const std::atomic<bool>& stop) {
+  auto end = projector_->LogEnd();
+  if (!end.ok()) return end.status();
+  while (!stop.load()) {
+    auto reached = projector_->Reached(*end);
+    if (!reached.ok()) return reached.status();
+    if (*reached) break;
+    auto n = projector_->Step();
+    if (n.ok()) continue;
+    if (!n.status().IsRetryable()) return n.status();
+    // Resume from the stored offsets: the failed step may have dropped records.
+    Status restarted = projector_->Drain();
+    if (restarted.ok() || restarted.IsRetryable()) restarted = projector_->Start();
+    if (!restarted.ok() && !restarted.IsRetryable()) return restarted;
+  }
+  return projector_->Drain();
+}
+
+}  // namespace orderflow::services

@@ -1,0 +1,57 @@
+// The live projector as a service: its store, the reader it consumes
+// orders.events with, the producer that parks undecodable records on
+// orders.dlq, and the projector over them. `orderflow up`, `orderflow service
+// projector` and the tests all run this one type.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "domain/status.h"
+#include "eventstore/kafka.h"
+#include "projections/projector.h"
+#include "projections/store.h"
+
+namespace orderflow::services {
+
+struct ProjectorServiceOptions {
+  eventstore::KafkaConfig kafka;
+  std::string data_dir;    // the projection store
+  std::string instance;    // names the Kafka clients ("orderflow-projector-<instance>"); empty in `up`
+  size_t batch_size = 5000;
+  // If set, a batch commits only once the log is durable that far (`up` on
+  // the embedded broker, whose archive is the log's durable copy).
+  std::function<Status(const projections::Offsets&)> wait_durable;
+};
+
+class ProjectorService {
+ public:
+  // Opens the store and the clients and assigns every partition at its stored
+  // offset. Errors: those of ProjectionStore::Open and Projector::Start.
+  static Result<std::unique_ptr<ProjectorService>> Start(ProjectorServiceOptions options);
+  ~ProjectorService();
+
+  // Applies what arrives until `stop` is set; transient errors are retried
+  // from the stored offsets. Returns once the last batch is committed.
+  Status Run(const std::atomic<bool>& stop);
+  // Applies the log up to its end as it is now, then returns (or earlier, when
+  // `stop` is set).
+  Status RunUntilCaughtUp(const std::atomic<bool>& stop);
+
+  projections::ProjectionStore& store() { return *store_; }
+  projections::Projector& projector() { return *projector_; }
+  // The projector's reader: its cached high watermarks give the lag cheaply.
+  eventstore::Reader& reader() { return *reader_; }
+
+ private:
+  ProjectorService() = default;
+
+  std::unique_ptr<projections::ProjectionStore> store_;
+  std::unique_ptr<eventstore::Reader> reader_;
+  std::unique_ptr<eventstore::Producer> dead_letters_;
+  std::unique_ptr<projections::Projector> projector_;  // last: destroyed (drained) first
+};
+
+}  // namespace orderflow::services

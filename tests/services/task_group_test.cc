@@ -1,0 +1,52 @@
+// TaskGroup: the first error wins and halts the rest; exceptions are errors.
+#include "services/task_group.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace orderflow::services {
+namespace {
+
+Status RunUntilHalted(const std::atomic<bool>& halt) {
+  while (!halt.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return Status::Ok();
+}
+
+TEST(TaskGroupTest, TheFirstErrorWinsAndHaltsTheOthers) {
+  TaskGroup group;
+  group.Spawn("idle", RunUntilHalted);
+  group.Spawn("broken", [](const std::atomic<bool>&) { return Status::Unavailable("disk gone"); });
+  group.Join();  // returns only because the error halted "idle"
+  EXPECT_TRUE(group.halted());
+  EXPECT_EQ(group.first_error().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(group.first_error().message(), "broken: disk gone");
+  group.Fail(Status::Internal("later"));
+  EXPECT_EQ(group.first_error().message(), "broken: disk gone");
+}
+
+TEST(TaskGroupTest, AnExceptionIsAnErrorNotATerminate) {
+  TaskGroup group;
+  group.Spawn("idle", RunUntilHalted);
+  group.Spawn("thrower", [](const std::atomic<bool>&) -> Status { throw std::runtime_error("boom"); });
+  group.Join();
+  EXPECT_EQ(group.first_error().code(), StatusCode::kInternal);
+  EXPECT_NE(group.first_error().message().find("thrower: unexpected exception: boom"), std::string::npos);
+}
+
+TEST(TaskGroupTest, TheDestructorHaltsAndJoins) {
+  std::atomic<bool> finished{false};
+  {
+    TaskGroup group;
+    group.Spawn("idle", [&](const std::atomic<bool>& halt) {
+      Status s = RunUntilHalted(halt);
+      finished = true;
+      return s;
+    });
+  }
+  EXPECT_TRUE(finished.load());
+}
+
+}  // namespace
+}  // namespace orderflow::services
