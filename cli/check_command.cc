@@ -1,4 +1,4 @@
-#include "cli/check_command.h"
+#include "cli/commands.h"
 
 #include <cstdio>
 #include <iostream>

@@ -9,6 +9,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "projections/store.h"
+
 namespace po = boost::program_options;
 
 namespace orderflow::cli {
@@ -40,6 +42,8 @@ po::options_description CommonOptions(Common& c, const char* default_level) {
 }
 
 }  // namespace
+
+std::atomic<bool> g_stop{false};
 
 bool Parse(const std::vector<std::string>& args, const std::string& usage, po::options_description specific,
            const po::positional_options_description& positional, Parsed& out, const char* default_level) {
@@ -98,6 +102,12 @@ domain::Catalog LoadCatalog(const Common& c) {
   auto catalog = domain::Catalog::Parse(text.str());
   if (!catalog.ok()) throw Status(catalog.status().code(), c.catalog_file + ": " + catalog.status().message());
   return std::move(catalog).value();
+}
+
+std::unique_ptr<projections::ProjectionStore> OpenReadOnly(const Common& c) {
+  auto store = projections::ProjectionStore::Open(c.data_dir, {.read_only = true});
+  if (!store.ok()) throw store.status();
+  return std::move(store).value();
 }
 
 void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }

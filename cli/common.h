@@ -1,10 +1,13 @@
 // What every orderflow command shares: the common options, parsing, the Kafka
-// settings they give, and how errors and JSON are printed.
+// settings they give, the stop flag, the read-only store, and how errors and
+// JSON are printed.
 #pragma once
 
 #include <boost/program_options.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,7 +15,15 @@
 #include "domain/status.h"
 #include "eventstore/kafka.h"
 
+namespace orderflow::projections {
+class ProjectionStore;
+}  // namespace orderflow::projections
+
 namespace orderflow::cli {
+
+// Set by SIGINT/SIGTERM (main.cc installs the handler); long-running commands
+// stop when it is.
+extern std::atomic<bool> g_stop;
 
 // A usage error: printed with a pointer to --help, exit code 2.
 struct UsageError {
@@ -49,6 +60,10 @@ eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers);
 // The catalog of --catalog, or the demo catalog; throws a Status when the
 // file cannot be read or parsed.
 domain::Catalog LoadCatalog(const Common& c);
+
+// The projection store of --data-dir, opened read-only (it may be in use by a
+// running `orderflow up`); throws its Status when it cannot be opened.
+std::unique_ptr<projections::ProjectionStore> OpenReadOnly(const Common& c);
 
 // Prints "orderflow: <message>" on stderr and returns 1.
 int Fail(const Status& status);

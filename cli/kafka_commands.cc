@@ -1,4 +1,4 @@
-#include "cli/kafka_commands.h"
+#include "cli/commands.h"
 
 #include <cstdio>
 #include <iostream>

@@ -29,6 +29,12 @@ void CheckFailed(const char* cond, const char* file, int line) {
   std::fprintf(stderr, "orderflow: check failed: %s at %s:%d\n", cond, file, line);
   std::abort();
 }
+
+void ValueOfError(const Status& status) {
+  std::fprintf(stderr, "orderflow: check failed: the value of a Result that holds an error (%s)\n",
+               status.ToString().c_str());
+  std::abort();
+}
 }  // namespace internal
 
 }  // namespace orderflow

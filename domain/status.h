@@ -56,6 +56,11 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+namespace internal {
+// Aborts naming the error whose value was read (Result::value on an error).
+[[noreturn]] void ValueOfError(const Status& status);
+}  // namespace internal
+
 // Holds either a value or a non-OK Status.
 template <typename T>
 class [[nodiscard]] Result {
@@ -67,15 +72,25 @@ class [[nodiscard]] Result {
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
+  // The value; reading it from an error is a bug, stopped with the error's message.
+  T& value() & { return Checked(); }
+  const T& value() const& { return Checked(); }
+  T&& value() && { return std::move(Checked()); }
+  T* operator->() { return &Checked(); }
+  const T* operator->() const { return &Checked(); }
+  T& operator*() & { return Checked(); }
+  const T& operator*() const& { return Checked(); }
 
  private:
+  T& Checked() {
+    if (!value_.has_value()) [[unlikely]] internal::ValueOfError(status_);
+    return *value_;
+  }
+  const T& Checked() const {
+    if (!value_.has_value()) [[unlikely]] internal::ValueOfError(status_);
+    return *value_;
+  }
+
   std::optional<T> value_;
   Status status_;
 };
@@ -94,6 +109,16 @@ class [[nodiscard]] Result {
   do {                                                                               \
     if (!(cond)) ::orderflow::internal::CheckFailed(#cond, __FILE__, __LINE__);      \
   } while (0)
+
+// The same check in debug builds only (NDEBUG unset), for hot paths; the
+// condition is not evaluated in release builds.
+#ifdef NDEBUG
+#define ORDERFLOW_DCHECK(cond) \
+  do {                         \
+  } while (false && (cond))
+#else
+#define ORDERFLOW_DCHECK(cond) ORDERFLOW_CHECK(cond)
+#endif
 
 namespace orderflow::internal {
 [[noreturn]] void CheckFailed(const char* cond, const char* file, int line);

@@ -271,3 +271,23 @@ TEST(EventSummaryTest, EveryEventTypeHasANameAndSummary) {
 
 }  // namespace
 }  // namespace orderflow::domain
+
+namespace orderflow {
+namespace {
+
+// Reading the value of a Result that holds an error is a bug: it stops the
+// process naming the error, instead of reading an empty optional.
+TEST(ResultDeathTest, ValueOfAnErrorAbortsNamingTheError) {
+  Result<int> failed = Status::NotFound("order 42");
+  EXPECT_DEATH({ (void)failed.value(); }, "holds an error \\(not found: order 42\\)");
+  EXPECT_DEATH({ (void)*failed; }, "not found: order 42");
+}
+
+TEST(ResultTest, ValueOfASuccessIsTheValue) {
+  Result<std::string> fine = std::string("kept");
+  EXPECT_EQ(fine.value(), "kept");
+  EXPECT_EQ(fine->size(), 4u);
+}
+
+}  // namespace
+}  // namespace orderflow

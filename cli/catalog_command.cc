@@ -1,0 +1,23 @@
+#include "cli/commands.h"
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "cli/output.h"
+
+namespace orderflow::cli {
+
+int CmdCatalog(const std::vector<std::string>& args) {
+  Parsed p;
+  if (!Parse(args, "orderflow catalog [--json]\n\nLists the demo catalog: SKU, name, price.", {}, {}, p)) return 0;
+  auto catalog = LoadCatalog(p.common);
+  if (p.common.json) {
+    PrintJson(CatalogJson(catalog));
+  } else {
+    std::cout << CatalogText(catalog);
+  }
+  return 0;
+}
+
+}  // namespace orderflow::cli

@@ -1,0 +1,164 @@
+#include "cli/commands.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cli/common.h"
+#include "eventstore/topics.h"
+#include "replay/replay.h"
+#include "services/up.h"
+
+namespace po = boost::program_options;
+
+namespace orderflow::cli {
+namespace {
+
+// up's own options; the values land in `o` (and, for those without a field
+// there, in the variables map).
+po::options_description UpOptionsDescription(services::UpOptions& o) {
+  po::options_description d("up options");
+  d.add_options()
+      ("simulate", po::value(&o.simulate)->default_value(0)->value_name("N"), "place N random valid orders")
+      ("rate", po::value(&o.rate)->default_value(0)->value_name("R"), "orders per second (0: as fast as possible)")
+      ("exit-when-done", po::bool_switch(&o.exit_when_done),
+       "exit 0 once every simulated order is projected and the projector reached the end of the log")
+      ("seed", po::value(&o.seed)->default_value(1), "simulator random seed")
+      ("partitions", po::value(&o.partitions)->default_value(eventstore::kDefaultPartitions),
+       "partitions per topic on the embedded broker")
+      ("batch-size", po::value(&o.batch_size)->default_value(5000), "events per projection batch")
+      ("transit-ms", po::value<int64_t>()->default_value(500), "simulated transit time from shipped to delivered")
+      ("max-payment", po::value(&o.max_payment_minor)->default_value(o.max_payment_minor),
+       "the payment gateway declines orders above this total (minor units)")
+      ("projector-only", po::bool_switch(), "run the order service and projector only, no lifecycle services")
+      ("blocked-customer", po::value(&o.blocked_customers)->composing()->value_name("ID"),
+       "a customer whose card the payment gateway declines, repeatable (default cust-0013)")
+      ("exactly-once", po::bool_switch(&o.exactly_once),
+       "append each service batch in a Kafka transaction (real brokers; the embedded one is not atomic)")
+      ("http", po::value<std::string>()->default_value("127.0.0.1:8080")->value_name("HOST:PORT"),
+       "serve the HTTP API and web page here (port 0: any free port; 'off': no HTTP)")
+      ("api-token", po::value<std::string>()->value_name("TOKEN"),
+       "require 'Authorization: Bearer TOKEN' on every endpoint but /healthz and /readyz (default: "
+       "$ORDERFLOW_API_TOKEN, else none: everything open)")
+      ("api-read-token", po::value<std::string>()->value_name("TOKEN"),
+       "a second token that reads but cannot place or cancel orders (default: $ORDERFLOW_API_READ_TOKEN)")
+      ("metrics-public", po::bool_switch(), "serve /metrics without a token")
+      ("http-max-connections", po::value<size_t>()->default_value(10'000)->value_name("N"),
+       "open connections at most; beyond, a new one gets 503")
+      ("http-max-streams", po::value<size_t>()->default_value(1'000)->value_name("N"), "open event streams at most")
+      ("http-idle-timeout", po::value<int64_t>()->default_value(60'000)->value_name("MS"),
+       "close a connection that sends no request for this long")
+      ("http-header-timeout", po::value<int64_t>()->default_value(10'000)->value_name("MS"),
+       "close a connection whose request does not arrive within this long of its first byte")
+      ("web-dir", po::value<std::string>()->default_value(ORDERFLOW_WEB_DIR)->value_name("DIR"),
+       "static files of the web page, served at /");
+  return d;
+}
+
+// The HTTP API's settings from --http and the flags after it; nullopt for
+// --http off. Throws UsageError.
+std::optional<services::HttpOptions> HttpFrom(const po::variables_map& vm) {
+  const std::string http = vm["http"].as<std::string>();
+  if (http == "off") return std::nullopt;
+  services::HttpOptions h;
+  h.listen = http;
+  if (vm.count("api-token")) {
+    h.api_token = vm["api-token"].as<std::string>();
+  } else if (const char* token = std::getenv("ORDERFLOW_API_TOKEN")) {
+    h.api_token = token;
+  }
+  if (vm.count("api-read-token")) {
+    h.api_read_token = vm["api-read-token"].as<std::string>();
+  } else if (const char* token = std::getenv("ORDERFLOW_API_READ_TOKEN")) {
+    h.api_read_token = token;
+  }
+  if (!h.api_read_token.empty() && h.api_read_token == h.api_token) {
+    throw UsageError{"--api-read-token must differ from --api-token"};
+  }
+  h.metrics_public = vm["metrics-public"].as<bool>();
+  h.max_connections = vm["http-max-connections"].as<size_t>();
+  h.max_streams = vm["http-max-streams"].as<size_t>();
+  h.idle_timeout = std::chrono::milliseconds(vm["http-idle-timeout"].as<int64_t>());
+  h.header_timeout = std::chrono::milliseconds(vm["http-header-timeout"].as<int64_t>());
+  if (h.max_connections == 0 || h.max_streams == 0) {
+    throw UsageError{"--http-max-connections and --http-max-streams must be > 0"};
+  }
+  if (h.idle_timeout.count() <= 0 || h.header_timeout.count() <= 0) {
+    throw UsageError{"--http-idle-timeout and --http-header-timeout must be > 0"};
+  }
+  h.web_dir = vm["web-dir"].as<std::string>();
+  return h;
+}
+
+void PrintSummary(const services::UpSummary& s, bool as_json) {
+  if (as_json) {
+    PrintJson({{"brokers", s.brokers},
+               {"orders_placed", s.orders_placed},
+               {"delivered", s.delivered},
+               {"cancelled", s.cancelled},
+               {"orders_failed", s.orders_rejected},
+               {"events_applied", s.events_applied},
+               {"duplicates_dropped", s.duplicates},
+               {"records_rejected", s.records_rejected},
+               {"orders_by_status", s.orders_by_status},
+               {"seconds", s.seconds},
+               {"digest", s.digest}});
+  } else {
+    std::printf("placed %llu orders, projected %llu events in %.2f s\n",
+                static_cast<unsigned long long>(s.orders_placed), static_cast<unsigned long long>(s.events_applied),
+                s.seconds);
+    for (const auto& [status, count] : s.orders_by_status) {
+      std::printf("  %-20s %llu\n", status.c_str(), static_cast<unsigned long long>(count));
+    }
+    if (s.duplicates || s.records_rejected) {
+      std::printf("dropped %llu duplicate events, rejected %llu undecodable records\n",
+                  static_cast<unsigned long long>(s.duplicates), static_cast<unsigned long long>(s.records_rejected));
+    }
+    std::printf("digest %s\n", s.digest.c_str());
+  }
+}
+
+}  // namespace
+
+int CmdUp(const std::vector<std::string>& args) {
+  services::UpOptions o;
+  Parsed p;
+  if (!Parse(args, "orderflow up [--brokers LIST] [--data-dir DIR] [--simulate N] [--rate R] [--exit-when-done]\n\n"
+                   "Runs the order service, the lifecycle services and the projector. Without --brokers it starts\n"
+                   "the embedded broker in this process; its log is archived in DIR/archive and put back into the\n"
+                   "broker on the next start, so stopping loses nothing.",
+             UpOptionsDescription(o), {}, p, "info")) {
+    return 0;
+  }
+  if (o.partitions < 1 || o.partitions > 1000) throw UsageError{"--partitions must be from 1 to 1000"};
+  if (o.rate < 0) throw UsageError{"--rate must be >= 0"};
+  if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
+  o.kafka = KafkaFrom(p.common, false);
+  o.data_dir = p.common.data_dir;
+  o.transit_delay = std::chrono::milliseconds(p.vm["transit-ms"].as<int64_t>());
+  o.lifecycle = !p.vm["projector-only"].as<bool>();
+  if (o.transit_delay.count() < 0) throw UsageError{"--transit-ms must be >= 0"};
+  o.http = HttpFrom(p.vm);
+  const bool embedded = o.kafka.brokers.empty();
+  const auto catalog = LoadCatalog(p.common);
+  if (!embedded) {
+    replay::ReplayOptions rebuild;
+    rebuild.kafka = o.kafka;
+    auto rebuilt = replay::RebuildIfOutdated(rebuild, o.data_dir);
+    if (!rebuilt.ok()) return Fail(rebuilt.status());
+  }
+  auto summary = services::RunUp(o, catalog, g_stop, [&](const services::UpEndpoints& e) {
+    spdlog::info("orderflow up: brokers {}{}, data in {}; Ctrl-C to stop", e.brokers, embedded ? " (embedded)" : "",
+                 o.data_dir);
+    if (!e.http.empty()) spdlog::info("HTTP API and web page on http://{}/", e.http);
+  });
+  if (!summary.ok()) return Fail(summary.status());
+  PrintSummary(*summary, p.common.json);
+  return 0;
+}
+
+}  // namespace orderflow::cli
