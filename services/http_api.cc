@@ -45,10 +45,22 @@ bool ParsePosition(const std::string& text, int32_t* partition, int64_t* offset)
 namespace {
 
 // A request the API refuses: status code and the message for {"error": ...}.
+// HTTP's own (401, 403, 413, 422 ...), so not a Status; FromStatus converts one.
 struct ApiError {
   int status;
   std::string message;
 };
+
+// What a handler, or a check on its way, returns: nullopt when it served the
+// request (or the check passed), else the ApiError that refuses the request.
+// Nothing here throws to refuse.
+using Refusal = std::optional<ApiError>;
+
+// Returns the refusal `expr` yields, if any, from the enclosing handler.
+#define ORDERFLOW_RETURN_IF_REFUSED(expr)                             \
+  do {                                                                \
+    if (Refusal of_refusal_ = (expr)) return std::move(*of_refusal_); \
+  } while (0)
 
 void SendJson(http::Response& res, int status, const json& body) {
   res.status = status;
@@ -140,18 +152,19 @@ std::string RouteLabel(std::string_view path) {
   return path == "/" || path.starts_with("/web/") || path.find('.') != std::string::npos ? "static" : "unknown";
 }
 
-// Reads the query parameters a route knows; any other name is an error.
-void CheckParams(const http::Request& req, std::initializer_list<const char*> known) {
+// Reads the query parameters a route knows; any other name is refused.
+[[nodiscard]] Refusal CheckParams(const http::Request& req, std::initializer_list<const char*> known) {
   for (const auto& [name, value] : req.params) {
     bool ok = false;
     for (const char* k : known) ok = ok || name == k;
     if (!ok) {
       std::string list;
       for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
-      throw ApiError{400, "unknown query parameter '" + name + "'" +
-                              (list.empty() ? std::string(" (this endpoint takes none)") : " (known: " + list + ")")};
+      return ApiError{400, "unknown query parameter '" + name + "'" +
+                               (list.empty() ? std::string(" (this endpoint takes none)") : " (known: " + list + ")")};
     }
   }
+  return std::nullopt;
 }
 
 class Metrics {
@@ -199,11 +212,12 @@ class Metrics {
   std::unordered_map<std::string, prometheus::Histogram*> histograms_;
 };
 
-// The parsed request, or the ApiError its RequestError becomes.
+// Moves the parsed request to *out, or refuses with the ApiError its RequestError becomes.
 template <typename T>
-T Unwrap(std::variant<T, RequestError>&& parsed) {
-  if (auto* e = std::get_if<RequestError>(&parsed)) throw ApiError{e->status, std::move(e->message)};
-  return std::move(std::get<T>(parsed));
+[[nodiscard]] Refusal Unwrap(std::variant<T, RequestError>&& parsed, T* out) {
+  if (auto* e = std::get_if<RequestError>(&parsed)) return ApiError{e->status, std::move(e->message)};
+  *out = std::move(std::get<T>(parsed));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -228,7 +242,8 @@ struct HttpServer::Impl {
   std::mutex waiters_mu;
   std::vector<Waiter> waiters;
 
-  using Handler = void (Impl::*)(const http::Request&, const std::string& id, http::Response&);
+  // Fills the response, or returns the refusal Serve answers with instead.
+  using Handler = Refusal (Impl::*)(const http::Request&, const std::string& id, http::Response&);
   // What a request's credentials must grant (when a token is configured).
   enum class Access { kOpen, kRead, kWrite };
   struct Endpoint {
@@ -254,10 +269,11 @@ struct HttpServer::Impl {
                       int64_t offset);
 
   RequestLimits Limits() const { return {options.max_quantity, options.max_lines}; }
-  // Throws 401 (no or a wrong credential) or 403 (a read-only one for a
+  // Refuses with 401 (no or a wrong credential) or 403 (a read-only one for a
   // write) unless the request's bearer token or session cookie grants `need`.
-  void Authorize(const http::Request& req, Access need);
-  Access Granted(const http::Request& req);
+  [[nodiscard]] Refusal Authorize(const http::Request& req, Access need);
+  // What the request's credentials grant, in *granted; 401 for a wrong bearer token.
+  [[nodiscard]] Refusal Granted(const http::Request& req, Access* granted);
   // Sessions from POST /session, for the web page: EventSource cannot send an
   // Authorization header, so the page trades its token for a cookie.
   struct WebSession {
@@ -266,41 +282,44 @@ struct HttpServer::Impl {
   };
   std::mutex sessions_mu;
   std::map<std::string, WebSession> sessions;
-  void OpenSession(const http::Request& req, const std::string& id, http::Response& res);
-  void GetStock(const http::Request& req, const std::string& id, http::Response& res);
-  void GetLag(const http::Request& req, const std::string& id, http::Response& res);
-  void GetThroughput(const http::Request& req, const std::string& id, http::Response& res);
-  void ListDeadLetters(const http::Request& req, const std::string& id, http::Response& res);
-  void RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal OpenSession(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetStock(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetLag(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetThroughput(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal ListDeadLetters(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res);
   // Events applied so far, sampled once a second by Watch for /throughput
   // (the last 10 minutes).
   std::mutex samples_mu;
   std::deque<std::pair<int64_t, uint64_t>> samples;  // (unix ms, events applied)
   void Sample();
-  void CloseSession(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal CloseSession(const http::Request& req, const std::string& id, http::Response& res);
   // Refuses (503) a request whose ?min_position the projection has not reached:
   // Dispatch parks such requests until it has or max_wait passes, so here it is
   // only the final word. 400 for a malformed position.
-  void CheckPosition(const http::Request& req) const;
-  domain::OrderState LoadOrder(const std::string& id) const;
+  [[nodiscard]] Refusal CheckPosition(const http::Request& req) const;
+  // The order in *order; 404 when there is none.
+  [[nodiscard]] Refusal LoadOrder(const std::string& id, domain::OrderState* order) const;
   // Appends through `append` (which reports delivery to the callback) and
-  // waits for the log's acknowledgement; returns where the last event landed.
+  // waits for the log's acknowledgement; *last is where the last event landed.
   // `append` returns how many events it appended. Runs on a worker thread.
-  eventstore::Position AppendAndWait(
-      const std::function<Result<size_t>(eventstore::DeliveryCallback)>& append) const;
+  [[nodiscard]] Refusal AppendAndWait(const std::function<Result<size_t>(eventstore::DeliveryCallback)>& append,
+                                      eventstore::Position* last) const;
 
-  void PlaceOrder(const http::Request& req, const std::string& id, http::Response& res);
-  void GetOrder(const http::Request& req, const std::string& id, http::Response& res);
-  void GetHistory(const http::Request& req, const std::string& id, http::Response& res);
-  void CancelOrder(const http::Request& req, const std::string& id, http::Response& res);
-  void ListOrders(const http::Request& req, const std::string& id, http::Response& res);
-  void GetMetrics(const http::Request& req, const std::string& id, http::Response& res);
-  void GetAnalytics(const http::Request& req, const std::string& id, http::Response& res);
-  void GetCatalog(const http::Request& req, const std::string& id, http::Response& res);
-  void GetHealth(const http::Request& req, const std::string& id, http::Response& res);
-  void GetReady(const http::Request& req, const std::string& id, http::Response& res);
-  // Validates and hands the connection to an OrderEvents source (no response of its own).
-  std::shared_ptr<http::EventSource> OpenStream(const http::Request& req, const std::string& id);
+  Refusal PlaceOrder(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetOrder(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetHistory(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal CancelOrder(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal ListOrders(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetMetrics(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetAnalytics(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetCatalog(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetHealth(const http::Request& req, const std::string& id, http::Response& res);
+  Refusal GetReady(const http::Request& req, const std::string& id, http::Response& res);
+  // Validates, and puts in *source the OrderEvents source the connection is
+  // handed to (no response of its own).
+  [[nodiscard]] Refusal OpenStream(const http::Request& req, const std::string& id,
+                                   std::shared_ptr<http::EventSource>* source);
 };
 
 namespace {
@@ -388,45 +407,53 @@ std::string CookieValue(const std::string& header, std::string_view name) {
 
 }  // namespace
 
-HttpServer::Impl::Access HttpServer::Impl::Granted(const http::Request& req) {
+Refusal HttpServer::Impl::Granted(const http::Request& req, Access* granted) {
+  *granted = Access::kOpen;
   const std::string header = req.Header("Authorization");
   if (!header.empty()) {
     const std::string token = header.starts_with("Bearer ") ? header.substr(7) : std::string();
-    if (SameSecret(token, options.api_token)) return Access::kWrite;
-    if (SameSecret(token, options.api_read_token)) return Access::kRead;
-    throw ApiError{401, "the bearer token is not valid"};
+    if (SameSecret(token, options.api_token)) {
+      *granted = Access::kWrite;
+    } else if (SameSecret(token, options.api_read_token)) {
+      *granted = Access::kRead;
+    } else {
+      return ApiError{401, "the bearer token is not valid"};
+    }
+    return std::nullopt;
   }
   const std::string id = CookieValue(req.Header("Cookie"), kSessionCookie);
   if (!id.empty()) {
     std::lock_guard lock(sessions_mu);
     auto it = sessions.find(id);
-    if (it != sessions.end() && it->second.expires > Clock::now()) return it->second.access;
+    if (it != sessions.end() && it->second.expires > Clock::now()) *granted = it->second.access;
   }
-  return Access::kOpen;
+  return std::nullopt;
 }
 
-void HttpServer::Impl::Authorize(const http::Request& req, Access need) {
-  if (need == Access::kOpen || (options.api_token.empty() && options.api_read_token.empty())) return;
-  const Access granted = Granted(req);
+Refusal HttpServer::Impl::Authorize(const http::Request& req, Access need) {
+  if (need == Access::kOpen || (options.api_token.empty() && options.api_read_token.empty())) return std::nullopt;
+  Access granted = Access::kOpen;
+  ORDERFLOW_RETURN_IF_REFUSED(Granted(req, &granted));
   if (granted == Access::kOpen) {
-    throw ApiError{401, "this endpoint needs an 'Authorization: Bearer <token>' header (or a session from POST "
-                        "/session)"};
+    return ApiError{401, "this endpoint needs an 'Authorization: Bearer <token>' header (or a session from POST "
+                         "/session)"};
   }
   if (need == Access::kWrite && granted != Access::kWrite) {
-    throw ApiError{403, "the read-only token cannot place or cancel orders; use the API token"};
+    return ApiError{403, "the read-only token cannot place or cancel orders; use the API token"};
   }
+  return std::nullopt;
 }
 
-void HttpServer::Impl::OpenSession(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {});
-  std::string token;
-  try {
-    const json body = json::parse(req.body);
-    if (!body.is_object() || !body.contains("token") || !body["token"].is_string()) throw std::runtime_error("");
-    token = body["token"].get<std::string>();
-  } catch (const std::exception&) {
-    throw ApiError{400, "send {\"token\": \"<API token>\"} as JSON"};
+Refusal HttpServer::Impl::OpenSession(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+  // The boundary with nlohmann::json here: asked not to throw, it returns a
+  // discarded value (not an object) for text that is not JSON.
+  const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  const auto field = body.find("token");
+  if (!body.is_object() || field == body.end() || !field->is_string()) {
+    return ApiError{400, "send {\"token\": \"<API token>\"} as JSON"};
   }
+  const std::string& token = field->get_ref<const std::string&>();
   Access access = Access::kOpen;
   if (SameSecret(token, options.api_token)) {
     access = Access::kWrite;
@@ -435,26 +462,27 @@ void HttpServer::Impl::OpenSession(const http::Request& req, const std::string&,
   } else if (options.api_token.empty() && options.api_read_token.empty()) {
     access = Access::kWrite;  // no token configured: everything is open anyway
   } else {
-    throw ApiError{401, "the token is not valid"};
+    return ApiError{401, "the token is not valid"};
   }
   unsigned char random[24];
-  if (RAND_bytes(random, sizeof random) != 1) throw ApiError{503, "no randomness for a session id; retry"};
+  if (RAND_bytes(random, sizeof random) != 1) return ApiError{503, "no randomness for a session id; retry"};
   const std::string id = domain::HexEncode(std::string_view(reinterpret_cast<const char*>(random), sizeof random));
   {
     std::lock_guard lock(sessions_mu);
     const auto now = Clock::now();
     std::erase_if(sessions, [&](const auto& s) { return s.second.expires <= now; });
-    if (sessions.size() >= kMaxSessions) throw ApiError{503, "too many open sessions; retry later"};
+    if (sessions.size() >= kMaxSessions) return ApiError{503, "too many open sessions; retry later"};
     sessions[id] = {access, now + kSessionLifetime};
   }
   res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + id +
                                              "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
                                              std::to_string(std::chrono::seconds(kSessionLifetime).count()));
   SendJson(res, 200, {{"access", access == Access::kWrite ? "write" : "read"}});
+  return std::nullopt;
 }
 
-void HttpServer::Impl::CloseSession(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {});
+Refusal HttpServer::Impl::CloseSession(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
   const std::string id = CookieValue(req.Header("Cookie"), kSessionCookie);
   {
     std::lock_guard lock(sessions_mu);
@@ -462,6 +490,7 @@ void HttpServer::Impl::CloseSession(const http::Request& req, const std::string&
   }
   res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
   SendJson(res, 200, {{"access", nullptr}});
+  return std::nullopt;
 }
 
 bool HttpServer::Impl::Reached(const Result<projections::Offsets>& offsets, const eventstore::TopicPartition& tp,
@@ -471,32 +500,33 @@ bool HttpServer::Impl::Reached(const Result<projections::Offsets>& offsets, cons
   return it != offsets->end() && it->second > offset;
 }
 
-void HttpServer::Impl::CheckPosition(const http::Request& req) const {
-  if (!req.HasParam("min_position")) return;
+Refusal HttpServer::Impl::CheckPosition(const http::Request& req) const {
+  if (!req.HasParam("min_position")) return std::nullopt;
   const std::string text = req.Param("min_position");
   int32_t partition = 0;
   int64_t offset = 0;
   if (!ParsePosition(text, &partition, &offset)) {
-    throw ApiError{400, "min_position must be PARTITION:OFFSET as returned by a write, got '" + text + "'"};
+    return ApiError{400, "min_position must be PARTITION:OFFSET as returned by a write, got '" + text + "'"};
   }
   const eventstore::TopicPartition tp{backend.orders_topic, partition};
   auto offsets = backend.store->GetOffsets();
-  if (!offsets.ok()) throw FromStatus(offsets.status());
+  if (!offsets.ok()) return FromStatus(offsets.status());
   const int64_t have = offsets->count(tp) ? offsets->at(tp) : 0;
-  if (have > offset) return;
-  throw ApiError{503, "the projection has not reached position " + text + " yet (partition " +
-                          std::to_string(partition) + " is at offset " + std::to_string(have) + "); retry"};
+  if (have > offset) return std::nullopt;
+  return ApiError{503, "the projection has not reached position " + text + " yet (partition " +
+                           std::to_string(partition) + " is at offset " + std::to_string(have) + "); retry"};
 }
 
-domain::OrderState HttpServer::Impl::LoadOrder(const std::string& id) const {
-  auto order = backend.store->GetOrder(id);
-  if (!order.ok()) throw FromStatus(order.status());
-  if (!order->has_value()) throw ApiError{404, "order " + id + " not found"};
-  return std::move(**order);
+Refusal HttpServer::Impl::LoadOrder(const std::string& id, domain::OrderState* order) const {
+  auto found = backend.store->GetOrder(id);
+  if (!found.ok()) return FromStatus(found.status());
+  if (!found->has_value()) return ApiError{404, "order " + id + " not found"};
+  *order = std::move(**found);
+  return std::nullopt;
 }
 
-eventstore::Position HttpServer::Impl::AppendAndWait(
-    const std::function<Result<size_t>(eventstore::DeliveryCallback)>& append) const {
+Refusal HttpServer::Impl::AppendAndWait(const std::function<Result<size_t>(eventstore::DeliveryCallback)>& append,
+                                        eventstore::Position* last) const {
   struct Acks {
     std::mutex mu;
     size_t acked = 0;
@@ -513,51 +543,54 @@ eventstore::Position HttpServer::Impl::AppendAndWait(
     if (pos.offset > acks->last.offset) acks->last = pos;
     if (++acks->acked == acks->expected) acks->done.set_value();
   });
-  if (!appended.ok()) throw FromStatus(appended.status());
+  if (!appended.ok()) return FromStatus(appended.status());
   {
     std::lock_guard lock(acks->mu);
     acks->expected = *appended;
     if (acks->acked == acks->expected) acks->done.set_value();
   }
   if (future.wait_for(options.append_timeout) != std::future_status::ready) {
-    throw ApiError{503, "the log did not acknowledge the write within " +
-                            std::to_string(options.append_timeout.count()) +
-                            " ms; it may still land: retry with the same Idempotency-Key"};
+    return ApiError{503, "the log did not acknowledge the write within " +
+                             std::to_string(options.append_timeout.count()) +
+                             " ms; it may still land: retry with the same Idempotency-Key"};
   }
-  eventstore::Position last;
   {
     std::lock_guard lock(acks->mu);
-    if (!acks->error.ok()) throw FromStatus(acks->error);
-    last = acks->last;
+    if (!acks->error.ok()) return FromStatus(acks->error);
+    *last = acks->last;
   }
   if (backend.wait_durable) {
-    Status durable = backend.wait_durable({{{backend.orders_topic, last.partition}, last.offset + 1}});
-    if (!durable.ok()) throw ApiError{503, durable.message() + "; retry with the same Idempotency-Key"};
+    Status durable = backend.wait_durable({{{backend.orders_topic, last->partition}, last->offset + 1}});
+    if (!durable.ok()) return ApiError{503, durable.message() + "; retry with the same Idempotency-Key"};
   }
-  return last;
+  return std::nullopt;
 }
 
-void HttpServer::Impl::PlaceOrder(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {});
-  const domain::PlaceOrder command =
-      Unwrap(ParsePlaceOrder(req.body, req.Header("Content-Type"), *backend.catalog, Limits()));
+Refusal HttpServer::Impl::PlaceOrder(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+  domain::PlaceOrder command;
+  ORDERFLOW_RETURN_IF_REFUSED(
+      Unwrap(ParsePlaceOrder(req.body, req.Header("Content-Type"), *backend.catalog, Limits()), &command));
   // With an Idempotency-Key the order id is derived from it: a retried request
   // names the same order, and the order service's event id dedupes it.
   std::string order_id;
   const std::string key = req.Header("Idempotency-Key");
   if (!key.empty()) {
-    if (key.size() > 200) throw ApiError{400, "Idempotency-Key is longer than 200 characters"};
+    if (key.size() > 200) return ApiError{400, "Idempotency-Key is longer than 200 characters"};
     order_id = domain::UuidToString(domain::DeriveEventId(kOrderServiceNamespace, command.customer_id + "\n" + key));
   } else {
     order_id = NewOrderId();
   }
   domain::Event placed;
-  const eventstore::Position pos = AppendAndWait([&](eventstore::DeliveryCallback cb) -> Result<size_t> {
-    auto event = backend.orders->Place(command, order_id, NowMs(), std::move(cb));
-    if (!event.ok()) return event.status();
-    placed = std::move(event).value();
-    return size_t{1};
-  });
+  eventstore::Position pos;
+  ORDERFLOW_RETURN_IF_REFUSED(AppendAndWait(
+      [&](eventstore::DeliveryCallback cb) -> Result<size_t> {
+        auto event = backend.orders->Place(command, order_id, NowMs(), std::move(cb));
+        if (!event.ok()) return event.status();
+        placed = std::move(event).value();
+        return size_t{1};
+      },
+      &pos));
   const std::string position = std::to_string(pos.partition) + ":" + std::to_string(pos.offset);
   res.headers.emplace_back("Location", "/orders/" + order_id);
   SendJson(res, 202,
@@ -567,27 +600,33 @@ void HttpServer::Impl::PlaceOrder(const http::Request& req, const std::string&, 
             {"partition", pos.partition},
             {"offset", pos.offset},
             {"status_url", "/orders/" + order_id + "?min_position=" + position}});
+  return std::nullopt;
 }
 
-void HttpServer::Impl::GetOrder(const http::Request& req, const std::string& id, http::Response& res) {
-  CheckParams(req, {"min_position"});
-  CheckPosition(req);
-  SendJson(res, 200, OrderJson(LoadOrder(id)));
+Refusal HttpServer::Impl::GetOrder(const http::Request& req, const std::string& id, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {"min_position"}));
+  ORDERFLOW_RETURN_IF_REFUSED(CheckPosition(req));
+  domain::OrderState order;
+  ORDERFLOW_RETURN_IF_REFUSED(LoadOrder(id, &order));
+  SendJson(res, 200, OrderJson(order));
+  return std::nullopt;
 }
 
-void HttpServer::Impl::GetHistory(const http::Request& req, const std::string& id, http::Response& res) {
-  CheckParams(req, {"min_position"});
-  CheckPosition(req);
+Refusal HttpServer::Impl::GetHistory(const http::Request& req, const std::string& id, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {"min_position"}));
+  ORDERFLOW_RETURN_IF_REFUSED(CheckPosition(req));
   auto history = backend.store->GetHistory(id);
-  if (!history.ok()) throw FromStatus(history.status());
-  if (history->empty()) throw ApiError{404, "order " + id + " not found"};
+  if (!history.ok()) return FromStatus(history.status());
+  if (history->empty()) return ApiError{404, "order " + id + " not found"};
   json events = json::array();
   for (const auto& e : *history) events.push_back(HistoryJson(e));
   SendJson(res, 200, {{"order_id", id}, {"events", events}});
+  return std::nullopt;
 }
 
-std::shared_ptr<http::EventSource> HttpServer::Impl::OpenStream(const http::Request& req, const std::string& id) {
-  CheckParams(req, {"after", "min_position"});
+Refusal HttpServer::Impl::OpenStream(const http::Request& req, const std::string& id,
+                                     std::shared_ptr<http::EventSource>* source) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {"after", "min_position"}));
   // Resume after the last event the client saw: the Last-Event-ID header (an
   // EventSource reconnecting) or ?after=SEQUENCE.
   std::string after_text = req.Header("Last-Event-ID");
@@ -597,27 +636,34 @@ std::shared_ptr<http::EventSource> HttpServer::Impl::OpenStream(const http::Requ
     int64_t after = 0;
     auto [p, ec] = std::from_chars(after_text.data(), after_text.data() + after_text.size(), after);
     if (ec != std::errc() || p != after_text.data() + after_text.size() || after < 0) {
-      throw ApiError{400, "after / Last-Event-ID must be an event sequence number, got '" + after_text + "'"};
+      return ApiError{400, "after / Last-Event-ID must be an event sequence number, got '" + after_text + "'"};
     }
     next_sequence = after + 1;
   }
-  CheckPosition(req);
-  LoadOrder(id);  // 404 before the stream starts
-  return std::make_shared<OrderEvents>(*backend.store, id, next_sequence);
+  ORDERFLOW_RETURN_IF_REFUSED(CheckPosition(req));
+  domain::OrderState order;
+  ORDERFLOW_RETURN_IF_REFUSED(LoadOrder(id, &order));  // 404 before the stream starts
+  *source = std::make_shared<OrderEvents>(*backend.store, id, next_sequence);
+  return std::nullopt;
 }
 
-void HttpServer::Impl::CancelOrder(const http::Request& req, const std::string& id, http::Response& res) {
-  CheckParams(req, {"min_position"});
-  const std::string reason = Unwrap(ParseCancelReason(req.body, req.Header("Content-Type")));
-  CheckPosition(req);
-  const domain::OrderState order = LoadOrder(id);
+Refusal HttpServer::Impl::CancelOrder(const http::Request& req, const std::string& id, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {"min_position"}));
+  std::string reason;
+  ORDERFLOW_RETURN_IF_REFUSED(Unwrap(ParseCancelReason(req.body, req.Header("Content-Type")), &reason));
+  ORDERFLOW_RETURN_IF_REFUSED(CheckPosition(req));
+  domain::OrderState order;
+  ORDERFLOW_RETURN_IF_REFUSED(LoadOrder(id, &order));
   // Decide first (appends nothing on a rejection), then append and wait.
-  const eventstore::Position pos = AppendAndWait([&](eventstore::DeliveryCallback cb) -> Result<size_t> {
-    auto events = backend.orders->Execute(order, domain::CancelOrder{reason, domain::CancelSource::kCustomer},
-                                          NowMs(), std::move(cb));
-    if (!events.ok()) return events.status();
-    return events->size();
-  });
+  eventstore::Position pos;
+  ORDERFLOW_RETURN_IF_REFUSED(AppendAndWait(
+      [&](eventstore::DeliveryCallback cb) -> Result<size_t> {
+        auto events = backend.orders->Execute(order, domain::CancelOrder{reason, domain::CancelSource::kCustomer},
+                                              NowMs(), std::move(cb));
+        if (!events.ok()) return events.status();
+        return events->size();
+      },
+      &pos));
   const std::string position = std::to_string(pos.partition) + ":" + std::to_string(pos.offset);
   SendJson(res, 202,
            {{"order_id", id},
@@ -625,20 +671,21 @@ void HttpServer::Impl::CancelOrder(const http::Request& req, const std::string& 
             {"partition", pos.partition},
             {"offset", pos.offset},
             {"status_url", "/orders/" + id + "?min_position=" + position}});
+  return std::nullopt;
 }
 
-void HttpServer::Impl::ListOrders(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {"status", "customer", "limit", "after", "sort"});
+Refusal HttpServer::Impl::ListOrders(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {"status", "customer", "limit", "after", "sort"}));
   projections::OrderQuery query;
   if (req.HasParam("sort")) {
     const std::string sort = req.Param("sort");
-    if (sort != "newest" && sort != "id") throw ApiError{400, "sort must be 'newest' or 'id', got '" + sort + "'"};
+    if (sort != "newest" && sort != "id") return ApiError{400, "sort must be 'newest' or 'id', got '" + sort + "'"};
     query.newest_first = sort == "newest";
   }
   if (req.HasParam("status")) {
     const std::string name = req.Param("status");
     query.status = OrderStatusFromName(name);
-    if (!query.status) throw ApiError{400, "unknown status '" + name + "' (known: " + OrderStatusNames() + ")"};
+    if (!query.status) return ApiError{400, "unknown status '" + name + "' (known: " + OrderStatusNames() + ")"};
   }
   query.customer = req.Param("customer");
   query.after = req.Param("after");
@@ -647,52 +694,58 @@ void HttpServer::Impl::ListOrders(const http::Request& req, const std::string&, 
     size_t limit = 0;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
     if (ec != std::errc() || p != text.data() + text.size() || limit == 0 || limit > options.max_page) {
-      throw ApiError{400, "limit must be a whole number from 1 to " + std::to_string(options.max_page) + ", got '" +
-                              text + "'"};
+      return ApiError{400, "limit must be a whole number from 1 to " + std::to_string(options.max_page) + ", got '" +
+                               text + "'"};
     }
     query.limit = limit;
   }
   auto page = backend.store->ListOrders(query);
-  if (!page.ok()) throw FromStatus(page.status());
+  if (!page.ok()) return FromStatus(page.status());
   json orders = json::array();
   for (const auto& o : page->orders) orders.push_back(OrderJson(o));
   SendJson(res, 200, {{"orders", orders}, {"next", page->next.empty() ? json(nullptr) : json(page->next)}});
+  return std::nullopt;
 }
 
-void HttpServer::Impl::GetAnalytics(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {"top"});
+Refusal HttpServer::Impl::GetAnalytics(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {"top"}));
   size_t top = 5;
   if (req.HasParam("top")) {
     const std::string t = req.Param("top");
     auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), top);
     if (ec != std::errc() || p != t.data() + t.size() || top == 0 || top > 100) {
-      throw ApiError{400, "top must be a whole number from 1 to 100, got '" + t + "'"};
+      return ApiError{400, "top must be a whole number from 1 to 100, got '" + t + "'"};
     }
   }
   auto a = backend.store->GetAnalytics(top);
-  if (!a.ok()) throw FromStatus(a.status());
+  if (!a.ok()) return FromStatus(a.status());
   SendJson(res, 200, AnalyticsJson(*a));
+  return std::nullopt;
 }
 
-void HttpServer::Impl::GetCatalog(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {});
+Refusal HttpServer::Impl::GetCatalog(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
   SendJson(res, 200, {{"currency", backend.catalog->currency()}, {"items", CatalogJson(*backend.catalog)}});
+  return std::nullopt;
 }
 
-void HttpServer::Impl::GetHealth(const http::Request&, const std::string&, http::Response& res) {
+Refusal HttpServer::Impl::GetHealth(const http::Request&, const std::string&, http::Response& res) {
   SendJson(res, 200, {{"status", "ok"}});
+  return std::nullopt;
 }
 
-void HttpServer::Impl::GetReady(const http::Request&, const std::string&, http::Response& res) {
+Refusal HttpServer::Impl::GetReady(const http::Request&, const std::string&, http::Response& res) {
   const std::string reason = backend.not_ready_reason ? backend.not_ready_reason() : "";
   if (reason.empty()) {
     SendJson(res, 200, {{"ready", true}});
   } else {
-    SendJson(res, 503, {{"ready", false}, {"reason", reason}});
+    SendJson(res, 503, {{"ready", false}, {"reason", reason}});  // an answer, not a refusal: it says why
   }
+  return std::nullopt;
 }
-void HttpServer::Impl::GetMetrics(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {});
+
+Refusal HttpServer::Impl::GetMetrics(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
   std::vector<prometheus::MetricFamily> families = metrics.Collect();
   auto family = [&](const char* name, const char* help, prometheus::MetricType type) -> prometheus::MetricFamily& {
     families.push_back({name, help, type, {}});
@@ -748,20 +801,22 @@ void HttpServer::Impl::GetMetrics(const http::Request& req, const std::string&, 
   res.status = 200;
   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
   res.body = out.str();
+  return std::nullopt;
 }
 
-void HttpServer::Impl::GetStock(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {});
-  if (!backend.stock) throw ApiError{404, "this process runs no inventory service; ask the one that does"};
+Refusal HttpServer::Impl::GetStock(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+  if (!backend.stock) return ApiError{404, "this process runs no inventory service; ask the one that does"};
   auto levels = backend.stock();
-  if (!levels.ok()) throw FromStatus(levels.status());
+  if (!levels.ok()) return FromStatus(levels.status());
   json items = json::array();
   for (const auto& l : *levels) items.push_back({{"sku", l.sku}, {"name", l.name}, {"available", l.available}});
   SendJson(res, 200, {{"stock", items}});
+  return std::nullopt;
 }
 
-void HttpServer::Impl::GetLag(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {});
+Refusal HttpServer::Impl::GetLag(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
   json consumers = json::array();
   int64_t total = 0;
   if (backend.lag) {
@@ -782,6 +837,7 @@ void HttpServer::Impl::GetLag(const http::Request& req, const std::string&, http
     }
   }
   SendJson(res, 200, {{"consumers", consumers}, {"total_lag", total}, {"services", services}});
+  return std::nullopt;
 }
 
 void HttpServer::Impl::Sample() {
@@ -795,8 +851,8 @@ void HttpServer::Impl::Sample() {
   while (samples.size() > 601) samples.pop_front();
 }
 
-void HttpServer::Impl::GetThroughput(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {});
+Refusal HttpServer::Impl::GetThroughput(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
   // One point per 10 s: the events applied in it, per second.
   json points = json::array();
   {
@@ -809,13 +865,14 @@ void HttpServer::Impl::GetThroughput(const http::Request& req, const std::string
     }
   }
   SendJson(res, 200, {{"interval_seconds", 10}, {"points", points}});
+  return std::nullopt;
 }
 
-void HttpServer::Impl::ListDeadLetters(const http::Request& req, const std::string&, http::Response& res) {
-  CheckParams(req, {});
-  if (!backend.list_dead_letters) throw ApiError{404, "dead letters are not served by this process"};
+Refusal HttpServer::Impl::ListDeadLetters(const http::Request& req, const std::string&, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+  if (!backend.list_dead_letters) return ApiError{404, "dead letters are not served by this process"};
   auto letters = backend.list_dead_letters();
-  if (!letters.ok()) throw FromStatus(letters.status());
+  if (!letters.ok()) return FromStatus(letters.status());
   json out = json::array();
   for (const auto& d : *letters) {
     out.push_back({{"id", d.id},
@@ -828,19 +885,21 @@ void HttpServer::Impl::ListDeadLetters(const http::Request& req, const std::stri
                    {"redriven_at_ms", d.redriven_at_ms ? json(*d.redriven_at_ms) : json(nullptr)}});
   }
   SendJson(res, 200, {{"dead_letters", out}});
+  return std::nullopt;
 }
 
-void HttpServer::Impl::RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res) {
-  CheckParams(req, {});
-  if (!backend.redrive) throw ApiError{404, "dead letters are not served by this process"};
+Refusal HttpServer::Impl::RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res) {
+  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+  if (!backend.redrive) return ApiError{404, "dead letters are not served by this process"};
   int64_t n = -1;
   auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
   if (ec != std::errc() || p != id.data() + id.size() || n < 0) {
-    throw ApiError{400, "a dead letter id is a whole number (its offset in orders.dlq), got '" + id + "'"};
+    return ApiError{400, "a dead letter id is a whole number (its offset in orders.dlq), got '" + id + "'"};
   }
   auto result = backend.redrive(n);
-  if (!result.ok()) throw FromStatus(result.status());
+  if (!result.ok()) return FromStatus(result.status());
   SendJson(res, 202, {{"redriven", result->redriven}, {"appended", result->appended}});
+  return std::nullopt;
 }
 
 void HttpServer::Impl::Install() {
@@ -908,11 +967,9 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
     });
     return;
   }
-  try {
-    Authorize(req, endpoint->access);  // before a ?min_position wait, not after
-  } catch (const ApiError& e) {
+  if (Refusal refused = Authorize(req, endpoint->access)) {  // before a ?min_position wait, not after
     http::Response res;
-    SendError(res, e);
+    SendError(res, *refused);
     metrics.Observe(req.method, endpoint->route->label, res.status,
                     std::chrono::duration<double>(Clock::now() - start).count());
     responder.Send(std::move(res));
@@ -943,21 +1000,30 @@ void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, co
   const Handler handler = endpoint.handler;
   const std::string label = endpoint.route->label;
   http::Response res;
+  Refusal refused;
+  // The one boundary for exceptions: handlers refuse by returning, so what is
+  // caught here was thrown by a library (an allocation, a JSON dump) or is a
+  // bug, and becomes a 500 instead of a dropped connection.
   try {
     if (handler == nullptr) {
-      auto source = OpenStream(req, id);
-      metrics.Observe(req.method, label, 200, std::chrono::duration<double>(Clock::now() - start).count());
-      responder.Stream(std::move(source));
-      return;
+      std::shared_ptr<http::EventSource> source;
+      refused = OpenStream(req, id, &source);
+      if (!refused) {
+        metrics.Observe(req.method, label, 200, std::chrono::duration<double>(Clock::now() - start).count());
+        responder.Stream(std::move(source));
+        return;
+      }
+    } else {
+      refused = (this->*handler)(req, id, res);
     }
-    (this->*handler)(req, id, res);
-  } catch (const ApiError& e) {
-    res = {};
-    SendError(res, e);
   } catch (const std::exception& e) {
     spdlog::error("http: {} {}: {}", req.method, req.path, e.what());
     res = {};
     SendError(res, {500, std::string("internal error: ") + e.what()});
+  }
+  if (refused) {
+    res = {};
+    SendError(res, *refused);
   }
   metrics.Observe(req.method, label, res.status, std::chrono::duration<double>(Clock::now() - start).count());
   responder.Send(std::move(res));

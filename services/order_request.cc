@@ -1,13 +1,25 @@
 #include "services/order_request.h"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <vector>
+
+#include "domain/status.h"
 
 namespace orderflow::services {
 namespace {
 
 using nlohmann::json;
+
+// A step of a parse: nullopt to go on, or the RequestError that refuses the request.
+using Refusal = std::optional<RequestError>;
+
+// Returns the refusal `expr` yields, if any, from the enclosing parse.
+#define ORDERFLOW_RETURN_IF_REFUSED(expr)                             \
+  do {                                                                \
+    if (Refusal of_refusal_ = (expr)) return std::move(*of_refusal_); \
+  } while (0)
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -23,11 +35,11 @@ std::string_view Trim(std::string_view s) {
 
 // "application/json", optionally with "; charset=utf-8": nothing else is JSON
 // here (a substring match let "application/jsonp" through).
-void CheckContentType(std::string_view content_type) {
-  if (Trim(content_type).empty()) throw RequestError{415, "Content-Type must be application/json, got none"};
+[[nodiscard]] Refusal CheckContentType(std::string_view content_type) {
+  if (Trim(content_type).empty()) return RequestError{415, "Content-Type must be application/json, got none"};
   const size_t semi = content_type.find(';');
   if (Lower(Trim(content_type.substr(0, semi))) != "application/json") {
-    throw RequestError{415, "Content-Type must be application/json, got '" + std::string(content_type) + "'"};
+    return RequestError{415, "Content-Type must be application/json, got '" + std::string(content_type) + "'"};
   }
   std::string_view params = semi == std::string_view::npos ? std::string_view() : content_type.substr(semi + 1);
   while (!params.empty()) {
@@ -39,9 +51,10 @@ void CheckContentType(std::string_view content_type) {
     std::string charset = Lower(Trim(param.substr(eq + 1)));
     if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
     if (charset != "utf-8" && charset != "utf8") {
-      throw RequestError{415, "Content-Type charset must be utf-8, got '" + charset + "'"};
+      return RequestError{415, "Content-Type charset must be utf-8, got '" + charset + "'"};
     }
   }
+  return std::nullopt;
 }
 
 // Index of the first byte that is not part of well-formed UTF-8 (RFC 3629: no
@@ -77,71 +90,172 @@ size_t InvalidUtf8At(std::string_view s) {
   return std::string_view::npos;
 }
 
-json ParseJsonBody(std::string_view body_text, std::string_view content_type, bool allow_empty) {
-  if (body_text.empty()) {
-    if (allow_empty) return json::object();
-    throw RequestError{400, "request body is empty; send a JSON object"};
-  }
-  CheckContentType(content_type);
-  if (const size_t bad = InvalidUtf8At(body_text); bad != std::string_view::npos) {
-    throw RequestError{400, "request body is not valid UTF-8 (byte " + std::to_string(bad) + ")"};
-  }
-  json body;
-  // Duplicate keys are refused: which of them would win is ambiguous, and
-  // another reader of the same request may pick the other.
-  std::vector<std::set<std::string>> keys;
-  const json::parser_callback_t no_duplicates = [&keys](int, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start: keys.emplace_back(); break;
-      case json::parse_event_t::object_end: keys.pop_back(); break;
-      case json::parse_event_t::key:
-        if (!keys.back().insert(parsed.get<std::string>()).second) {
-          throw RequestError{400, "duplicate key '" + parsed.get<std::string>() + "' in a JSON object"};
-        }
-        break;
-      default: break;
+// The boundary with nlohmann::json, which reports bad JSON by throwing: it is
+// driven through its SAX interface instead, which hands a syntax error or a
+// number out of range to parse_error() as a value, so nothing is thrown. It
+// builds the same document json::parse would, and refuses duplicate keys
+// (which of them would win is ambiguous, and another reader of the same
+// request may pick the other) by stopping the parse at the second one.
+class StrictJsonReader final : public json::json_sax_t {
+ public:
+  // The document in *document, or why `text` is not one we accept. Once per reader.
+  [[nodiscard]] Refusal Read(std::string_view text, json* document) {
+    if (!json::sax_parse(text, this)) {
+      ORDERFLOW_CHECK(refusal_.has_value());  // whatever stops the parse says why
+      return std::move(refusal_);
     }
-    return true;
-  };
-  try {
-    body = json::parse(body_text, no_duplicates);
-  } catch (const json::out_of_range& e) {
-    std::string what = e.what();
-    const auto at = what.find("] ");
-    throw RequestError{400, "number out of range: " + (at == std::string::npos ? what : what.substr(at + 2))};
-  } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." -> from "parse error"
-    const auto at = what.find("parse error");
-    throw RequestError{400, "malformed JSON: " + (at == std::string::npos ? what : what.substr(at))};
+    *document = std::move(root_);
+    return std::nullopt;
   }
-  if (!body.is_object()) throw RequestError{400, "request body must be a JSON object, got " + std::string(body.type_name())};
-  return body;
+
+  bool null() override { return Add(nullptr); }
+  bool boolean(bool value) override { return Add(value); }
+  bool number_integer(number_integer_t value) override { return Add(value); }
+  bool number_unsigned(number_unsigned_t value) override { return Add(value); }
+  bool number_float(number_float_t value, const string_t&) override { return Add(value); }
+  bool string(string_t& value) override { return Add(std::move(value)); }
+  bool binary(binary_t& value) override { return Add(std::move(value)); }
+  bool start_object(std::size_t) override { return Open(json::object()); }
+  bool start_array(std::size_t) override { return Open(json::array()); }
+  bool end_object() override { return Close(); }
+  bool end_array() override { return Close(); }
+
+  bool key(string_t& name) override {
+    json& object = *open_.back();
+    if (object.contains(name)) {
+      refusal_ = RequestError{400, "duplicate key '" + name + "' in a JSON object"};
+      return false;
+    }
+    member_ = &object[name];
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const json::exception& e) override {
+    const std::string what = e.what();
+    if (dynamic_cast<const json::out_of_range*>(&e) != nullptr) {
+      const auto at = what.find("] ");
+      refusal_ = RequestError{400, "number out of range: " + (at == std::string::npos ? what : what.substr(at + 2))};
+    } else if (dynamic_cast<const json::parse_error*>(&e) != nullptr) {
+      // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." -> from "parse error"
+      const auto at = what.find("parse error");
+      refusal_ = RequestError{400, "malformed JSON: " + (at == std::string::npos ? what : what.substr(at))};
+    } else {
+      refusal_ = RequestError{400, "malformed request: " + what};
+    }
+    return false;
+  }
+
+ private:
+  // Puts `value` where the parse is: the root, the open array's next element
+  // or the open object's member named by the last key.
+  json* Place(json value) {
+    if (open_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    json& parent = *open_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(value));
+      return &parent.back();
+    }
+    *member_ = std::move(value);
+    return member_;
+  }
+  bool Add(json value) {
+    Place(std::move(value));
+    return true;
+  }
+  bool Open(json container) {
+    open_.push_back(Place(std::move(container)));
+    return true;
+  }
+  bool Close() {
+    open_.pop_back();
+    return true;
+  }
+
+  json root_;
+  // The arrays and objects not closed yet, innermost last. Their addresses
+  // hold: nothing is added to an enclosing one until the inner one closes.
+  std::vector<json*> open_;
+  json* member_ = nullptr;  // in the innermost open object, the member the last key named
+  Refusal refusal_;
+};
+
+[[nodiscard]] Refusal ParseJsonBody(std::string_view body_text, std::string_view content_type, bool allow_empty,
+                                    json* body) {
+  if (body_text.empty()) {
+    if (!allow_empty) return RequestError{400, "request body is empty; send a JSON object"};
+    *body = json::object();
+    return std::nullopt;
+  }
+  ORDERFLOW_RETURN_IF_REFUSED(CheckContentType(content_type));
+  if (const size_t bad = InvalidUtf8At(body_text); bad != std::string_view::npos) {
+    return RequestError{400, "request body is not valid UTF-8 (byte " + std::to_string(bad) + ")"};
+  }
+  ORDERFLOW_RETURN_IF_REFUSED(StrictJsonReader().Read(body_text, body));
+  if (!body->is_object()) {
+    return RequestError{400, "request body must be a JSON object, got " + std::string(body->type_name())};
+  }
+  return std::nullopt;
 }
 
-void CheckFields(const json& body, std::initializer_list<const char*> known, const std::string& where) {
+[[nodiscard]] Refusal CheckFields(const json& body, std::initializer_list<const char*> known,
+                                  const std::string& where) {
   for (const auto& [name, value] : body.items()) {
     bool ok = false;
     for (const char* k : known) ok = ok || name == k;
-    if (!ok) throw RequestError{400, "unknown field '" + where + name + "'"};
+    if (!ok) return RequestError{400, "unknown field '" + where + name + "'"};
   }
+  return std::nullopt;
 }
 
-std::string RequireString(const json& body, const char* field, const std::string& where, size_t max_len) {
+[[nodiscard]] Refusal RequireString(const json& body, const char* field, const std::string& where, size_t max_len,
+                                    std::string* out) {
   auto it = body.find(field);
-  if (it == body.end() || it->is_null()) throw RequestError{400, "missing field '" + where + field + "'"};
+  if (it == body.end() || it->is_null()) return RequestError{400, "missing field '" + where + field + "'"};
   if (!it->is_string()) {
-    throw RequestError{400, "field '" + where + field + "' must be a string, got " + std::string(it->type_name())};
+    return RequestError{400, "field '" + where + field + "' must be a string, got " + std::string(it->type_name())};
   }
-  std::string value = it->get<std::string>();
-  if (value.empty()) throw RequestError{400, "field '" + where + field + "' must not be empty"};
+  const std::string& value = it->get_ref<const std::string&>();
+  if (value.empty()) return RequestError{400, "field '" + where + field + "' must not be empty"};
   if (value.size() > max_len) {
-    throw RequestError{400, "field '" + where + field + "' is longer than " + std::to_string(max_len) + " characters"};
+    return RequestError{400, "field '" + where + field + "' is longer than " + std::to_string(max_len) + " characters"};
   }
   for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f) throw RequestError{400, "field '" + where + field + "' contains control characters"};
+    if (c < 0x20 || c == 0x7f) return RequestError{400, "field '" + where + field + "' contains control characters"};
   }
-  return value;
+  *out = value;
+  return std::nullopt;
+}
+
+// lines[i] of POST /orders (its SKU not yet checked against the other lines).
+[[nodiscard]] Refusal ParseLine(const json& line, size_t i, const domain::Catalog& catalog,
+                                const RequestLimits& limits, domain::RequestedLine* out) {
+  const std::string where = "lines[" + std::to_string(i) + "].";
+  if (!line.is_object()) {
+    return RequestError{400,
+                        "lines[" + std::to_string(i) + "] must be an object, got " + std::string(line.type_name())};
+  }
+  ORDERFLOW_RETURN_IF_REFUSED(CheckFields(line, {"sku", "quantity"}, where));
+  ORDERFLOW_RETURN_IF_REFUSED(RequireString(line, "sku", where, 64, &out->sku));
+  auto q = line.find("quantity");
+  if (q == line.end() || q->is_null()) return RequestError{400, "missing field '" + where + "quantity'"};
+  if (!q->is_number()) {
+    return RequestError{400, "field '" + where + "quantity' must be a number, got " + std::string(q->type_name())};
+  }
+  if (!q->is_number_integer()) return RequestError{400, "field '" + where + "quantity' must be a whole number"};
+  const bool too_big = q->is_number_unsigned() ? q->get<uint64_t>() > static_cast<uint64_t>(limits.max_quantity)
+                                               : q->get<int64_t>() > limits.max_quantity;
+  if (q->is_number_unsigned() ? q->get<uint64_t>() == 0 : q->get<int64_t>() <= 0) {
+    return RequestError{400, "field '" + where + "quantity' must be at least 1"};
+  }
+  if (too_big) {
+    return RequestError{400, "field '" + where + "quantity' must be at most " + std::to_string(limits.max_quantity)};
+  }
+  out->quantity = static_cast<int32_t>(q->get<int64_t>());
+  if (catalog.Find(out->sku) == nullptr) return RequestError{422, "unknown SKU '" + out->sku + "' (see GET /catalog)"};
+  return std::nullopt;
 }
 
 }  // namespace
@@ -150,73 +264,46 @@ std::variant<domain::PlaceOrder, RequestError> ParsePlaceOrder(std::string_view 
                                                                std::string_view content_type,
                                                                const domain::Catalog& catalog,
                                                                const RequestLimits& limits) {
-  try {
-    const json body = ParseJsonBody(body_text, content_type, false);
-    CheckFields(body, {"customer_id", "lines", "shipping_address"}, "");
-    domain::PlaceOrder command;
-    command.customer_id = RequireString(body, "customer_id", "", 128);
-    auto lines = body.find("lines");
-    if (lines == body.end() || lines->is_null()) throw RequestError{400, "missing field 'lines'"};
-    if (!lines->is_array()) throw RequestError{400, "field 'lines' must be an array, got " + std::string(lines->type_name())};
-    if (lines->empty()) throw RequestError{400, "field 'lines' must hold at least one line"};
-    if (lines->size() > limits.max_lines) {
-      throw RequestError{400, "an order has at most " + std::to_string(limits.max_lines) + " lines, got " +
-                              std::to_string(lines->size())};
-    }
-    std::set<std::string> skus;
-    for (size_t i = 0; i < lines->size(); ++i) {
-      const json& line = (*lines)[i];
-      const std::string where = "lines[" + std::to_string(i) + "].";
-      if (!line.is_object()) {
-        throw RequestError{400, "lines[" + std::to_string(i) + "] must be an object, got " + std::string(line.type_name())};
-      }
-      CheckFields(line, {"sku", "quantity"}, where);
-      domain::RequestedLine r;
-      r.sku = RequireString(line, "sku", where, 64);
-      auto q = line.find("quantity");
-      if (q == line.end() || q->is_null()) throw RequestError{400, "missing field '" + where + "quantity'"};
-      if (!q->is_number()) {
-        throw RequestError{400, "field '" + where + "quantity' must be a number, got " + std::string(q->type_name())};
-      }
-      if (!q->is_number_integer()) throw RequestError{400, "field '" + where + "quantity' must be a whole number"};
-      const bool too_big = q->is_number_unsigned() ? q->get<uint64_t>() > static_cast<uint64_t>(limits.max_quantity)
-                                                   : q->get<int64_t>() > limits.max_quantity;
-      if (q->is_number_unsigned() ? q->get<uint64_t>() == 0 : q->get<int64_t>() <= 0) {
-        throw RequestError{400, "field '" + where + "quantity' must be at least 1"};
-      }
-      if (too_big) {
-        throw RequestError{400, "field '" + where + "quantity' must be at most " + std::to_string(limits.max_quantity)};
-      }
-      r.quantity = static_cast<int32_t>(q->get<int64_t>());
-      if (catalog.Find(r.sku) == nullptr) throw RequestError{422, "unknown SKU '" + r.sku + "' (see GET /catalog)"};
-      if (!skus.insert(r.sku).second) {
-        throw RequestError{400, "SKU '" + r.sku + "' appears in more than one line; put its whole quantity in one line"};
-      }
-      command.lines.push_back(std::move(r));
-    }
-    if (auto a = body.find("shipping_address"); a != body.end() && !a->is_null()) {
-      command.shipping_address = RequireString(body, "shipping_address", "", 500);
-    }
-    return command;
-  } catch (const RequestError& e) {
-    return e;
-  } catch (const json::exception& e) {
-    return RequestError{400, std::string("malformed request: ") + e.what()};
+  json body;
+  ORDERFLOW_RETURN_IF_REFUSED(ParseJsonBody(body_text, content_type, false, &body));
+  ORDERFLOW_RETURN_IF_REFUSED(CheckFields(body, {"customer_id", "lines", "shipping_address"}, ""));
+  domain::PlaceOrder command;
+  ORDERFLOW_RETURN_IF_REFUSED(RequireString(body, "customer_id", "", 128, &command.customer_id));
+  auto lines = body.find("lines");
+  if (lines == body.end() || lines->is_null()) return RequestError{400, "missing field 'lines'"};
+  if (!lines->is_array()) {
+    return RequestError{400, "field 'lines' must be an array, got " + std::string(lines->type_name())};
   }
+  if (lines->empty()) return RequestError{400, "field 'lines' must hold at least one line"};
+  if (lines->size() > limits.max_lines) {
+    return RequestError{400, "an order has at most " + std::to_string(limits.max_lines) + " lines, got " +
+                             std::to_string(lines->size())};
+  }
+  std::set<std::string> skus;
+  for (size_t i = 0; i < lines->size(); ++i) {
+    domain::RequestedLine line;
+    ORDERFLOW_RETURN_IF_REFUSED(ParseLine((*lines)[i], i, catalog, limits, &line));
+    if (!skus.insert(line.sku).second) {
+      return RequestError{400,
+                          "SKU '" + line.sku + "' appears in more than one line; put its whole quantity in one line"};
+    }
+    command.lines.push_back(std::move(line));
+  }
+  if (auto a = body.find("shipping_address"); a != body.end() && !a->is_null()) {
+    ORDERFLOW_RETURN_IF_REFUSED(RequireString(body, "shipping_address", "", 500, &command.shipping_address));
+  }
+  return command;
 }
 
 std::variant<std::string, RequestError> ParseCancelReason(std::string_view body_text, std::string_view content_type) {
-  try {
-    const json body = ParseJsonBody(body_text, content_type, true);
-    CheckFields(body, {"reason"}, "");
-    std::string reason = "customer request";
-    if (auto r = body.find("reason"); r != body.end() && !r->is_null()) reason = RequireString(body, "reason", "", 500);
-    return reason;
-  } catch (const RequestError& e) {
-    return e;
-  } catch (const json::exception& e) {
-    return RequestError{400, std::string("malformed request: ") + e.what()};
+  json body;
+  ORDERFLOW_RETURN_IF_REFUSED(ParseJsonBody(body_text, content_type, true, &body));
+  ORDERFLOW_RETURN_IF_REFUSED(CheckFields(body, {"reason"}, ""));
+  std::string reason = "customer request";
+  if (auto r = body.find("reason"); r != body.end() && !r->is_null()) {
+    ORDERFLOW_RETURN_IF_REFUSED(RequireString(body, "reason", "", 500, &reason));
   }
+  return reason;
 }
 
 }  // namespace orderflow::services

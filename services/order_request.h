@@ -23,12 +23,17 @@ struct RequestLimits {
   size_t max_lines = 50;
 };
 
+// Each returns the parsed request or the RequestError that refuses it, as a
+// value: no input, not even JSON that nlohmann::json rejects, makes it throw.
+
 // POST /orders: {"customer_id", "lines": [{"sku", "quantity"}], "shipping_address"?}.
-std::variant<domain::PlaceOrder, RequestError> ParsePlaceOrder(std::string_view body, std::string_view content_type,
-                                                               const domain::Catalog& catalog,
-                                                               const RequestLimits& limits);
+[[nodiscard]] std::variant<domain::PlaceOrder, RequestError> ParsePlaceOrder(std::string_view body,
+                                                                             std::string_view content_type,
+                                                                             const domain::Catalog& catalog,
+                                                                             const RequestLimits& limits);
 
 // POST /orders/{id}/cancel: an empty body or {"reason"?}.
-std::variant<std::string, RequestError> ParseCancelReason(std::string_view body, std::string_view content_type);
+[[nodiscard]] std::variant<std::string, RequestError> ParseCancelReason(std::string_view body,
+                                                                        std::string_view content_type);
 
 }  // namespace orderflow::services
