@@ -79,9 +79,15 @@ Result<CheckReport> CheckLog(const CheckOptions& options, const domain::Catalog&
   }));
   std::map<std::string, int64_t> stock;
   for (const auto& item : catalog.items()) stock[item.sku] = item.initial_stock;
+  // An addition counts once, however often it is in the log (a redriven one
+  // is there twice), as the inventory service applies it.
+  std::unordered_set<std::string> additions;
   ORDERFLOW_RETURN_IF_ERROR(
       ReadTopic(options.kafka, eventstore::kInventoryTopic, options.timeout, [&](const domain::Event& e) {
-        if (const auto* added = std::get_if<domain::StockAdded>(&e.payload)) stock[added->sku] += added->quantity;
+        const auto* added = std::get_if<domain::StockAdded>(&e.payload);
+        if (added != nullptr && additions.insert(domain::UuidToString(e.id)).second) {
+          stock[added->sku] += added->quantity;
+        }
       }));
 
   std::map<std::string, int64_t> shipped;

@@ -47,8 +47,9 @@ struct CheckReport {
 
 // Reads the whole of orders.events and inventory.events (kept in memory: one
 // OrderState per order) and the outboxes. `catalog` gives each SKU's initial
-// stock; StockAdded events add to it. Errors: kNotFound for a missing topic,
-// kUnavailable when the log cannot be read to its end within the timeout.
+// stock; each StockAdded event adds to it once (by event id: a redriven one is
+// in the log twice). Errors: kNotFound for a missing topic, kUnavailable when
+// the log cannot be read to its end within the timeout.
 Result<CheckReport> CheckLog(const CheckOptions& options, const domain::Catalog& catalog);
 
 }  // namespace orderflow::services

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 
 #include "eventstore/topics.h"
 
@@ -129,6 +130,15 @@ class InventoryReactor final : public Reactor {
     if (const auto* added = std::get_if<domain::StockAdded>(&e.payload)) {
       const std::string marker = "added/" + domain::UuidToString(e.id);
       if (ctx.Get(marker)) return;  // the same addition delivered twice
+      if (catalog_.Find(added->sku) == nullptr) {
+        // Stock nobody can order: most likely a catalog this instance was not
+        // given yet. Failing the record parks it on orders.dlq (after the
+        // runner's retries) instead of applying or dropping it, so it can be
+        // redriven once the catalog has the SKU.
+        throw std::runtime_error("StockAdded for " + added->sku +
+                                 ", which is not in the catalog: add it to the catalog file (--catalog) and "
+                                 "restart, then redrive this dead letter");
+      }
       ctx.Put(marker, "");
       SetStock(ctx, added->sku, Stock(ctx, added->sku) + added->quantity);
     } else if (const auto* req = std::get_if<domain::StockReservationRequested>(&e.payload)) {

@@ -20,6 +20,9 @@ struct PaymentRules {
 
 std::unique_ptr<Reactor> MakePaymentReactor(PaymentRules rules);
 // `catalog` gives each SKU's initial stock; it must outlive the reactor.
+// A StockAdded for a SKU the catalog lacks is a handler failure (it throws):
+// the runner retries it and then parks it on orders.dlq, to be redriven once
+// the catalog has the SKU. A reservation for such a SKU is rejected (no stock).
 std::unique_ptr<Reactor> MakeInventoryReactor(const domain::Catalog& catalog);
 std::unique_ptr<Reactor> MakeShippingReactor();
 std::unique_ptr<Reactor> MakeDeliveryReactor(std::chrono::milliseconds transit_delay);

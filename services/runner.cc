@@ -635,26 +635,29 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
     // Where the outputs landed (filled by delivery reports, all in by the end of the flush).
     using WrittenTo = std::pair<std::mutex, std::map<eventstore::TopicPartition, int64_t>>;
     auto written_to = options_.wait_durable ? std::make_shared<WrittenTo>() : nullptr;
+    auto report_to = [&](const std::string& topic) -> eventstore::DeliveryCallback {
+      if (!options_.wait_durable) return nullptr;
+      return [written_to, topic](const Status& s, eventstore::Position pos) {
+        if (!s.ok() || pos.offset < 0) return;
+        std::lock_guard lock(written_to->first);
+        int64_t& end = written_to->second[{topic, pos.partition}];
+        end = std::max(end, pos.offset + 1);
+      };
+    };
     for (const auto& [topic, event] : ctx.outputs()) {
       if (!batch_status.ok()) break;
-      eventstore::DeliveryCallback report;
-      if (options_.wait_durable) {
-        report = [written_to, topic = topic](const Status& s, eventstore::Position pos) {
-          if (!s.ok() || pos.offset < 0) return;
-          std::lock_guard lock(written_to->first);
-          int64_t& end = written_to->second[{topic, pos.partition}];
-          end = std::max(end, pos.offset + 1);
-        };
-      }
-      Status s = impl.producer->AppendEvent(topic, event, std::move(report));
+      Status s = impl.producer->AppendEvent(topic, event, report_to(topic));
       if (!s.ok()) {
         batch_status = s;
         break;
       }
     }
+    // Dead letters are waited for like outputs: the offsets about to commit
+    // skip their records, so the parked copy must be durable first.
     for (const auto& d : ctx.dead_letters()) {
       if (!batch_status.ok()) break;
-      batch_status = impl.producer->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers);
+      batch_status = impl.producer->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers,
+                                           report_to(eventstore::kDeadLetterTopic));
     }
     const auto flush_start = std::chrono::steady_clock::now();
     if (batch_status.ok()) {

@@ -243,16 +243,31 @@ async function refreshOperations() {
     console.warn('stock:', err.message);
   }
   try {
+    // Pending ones (with a Redrive button) above the redriven ones, newest first in each.
     const dlq = await api('/dlq');
-    const pending = dlq.dead_letters.filter((d) => d.redriven_at_ms === null);
-    $('dlq-empty').hidden = pending.length > 0;
-    document.querySelector('table.dlq').hidden = pending.length === 0;
-    $('dlq-rows').replaceChildren(...pending.map((d) => {
-      const button = el('button', { type: 'button', 'data-testid': `redrive-${d.id}` }, 'Redrive');
-      button.addEventListener('click', () => redrive(d.id));
-      return el('tr', { 'data-dlq': d.id }, el('td', {}, d.id), el('td', {}, d.service),
-        el('td', {}, el('code', {}, `${d.source.topic}[${d.source.partition}]@${d.source.offset}`)),
-        el('td', { class: 'error' }, d.error), el('td', {}, button));
+    const letters = [...dlq.dead_letters].sort((a, b) =>
+      (a.redriven_at_ms !== null) - (b.redriven_at_ms !== null) || b.id - a.id);
+    const pending = letters.filter((d) => d.redriven_at_ms === null).length;
+    $('dlq-empty').hidden = letters.length > 0;
+    document.querySelector('table.dlq').hidden = letters.length === 0;
+    $('dlq-count').textContent = letters.length ? `${pending} pending` : '';
+    $('dlq-count').className = `badge ${pending ? 'down' : 'ready'}`;
+    $('dlq-count').hidden = letters.length === 0;
+    $('dlq-rows').replaceChildren(...letters.map((d) => {
+      let action;
+      if (d.redriven_at_ms === null) {
+        action = el('button', { type: 'button', 'data-testid': `redrive-${d.id}` }, 'Redrive');
+        action.addEventListener('click', () => redrive(d.id));
+      } else {
+        const at = new Date(d.redriven_at_ms);
+        action = el('span', { class: 'redriven', 'data-testid': `redriven-${d.id}`, title: at.toLocaleString() },
+          el('span', { class: 'badge ready' }, 'redriven'), ' ',
+          el('time', { datetime: at.toISOString() }, at.toLocaleTimeString()));
+      }
+      return el('tr', { 'data-dlq': d.id, 'data-state': d.redriven_at_ms === null ? 'pending' : 'redriven' },
+        el('td', {}, d.id), el('td', {}, d.service),
+        el('td', {}, el('code', {}, d.source.topic), el('wbr'), el('code', {}, `[${d.source.partition}]@${d.source.offset}`)),
+        el('td', { class: 'error' }, d.error), el('td', {}, action));
     }));
   } catch (err) {
     console.warn('dlq:', err.message);

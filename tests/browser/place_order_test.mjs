@@ -1,15 +1,22 @@
 // End-to-end: `orderflow up` on the embedded broker, the web page in Debian's
 // headless Chromium (driven by playwright-core). Places an order through the
 // page and waits until its timeline shows it delivered; takes a screenshot.
+// Then poisons a record through the harness (`orderflow stock add` for a SKU
+// that the CLI's catalog has and up's does not), sees it in the page's
+// dead-letter table, applies the fix (restart `up` with that SKU in its
+// catalog, same data dir) and redrives it from the page: the stock arrives
+// once; a second screenshot shows the operations panel.
 //
 //   ORDERFLOW_BINARY   the orderflow binary (default ../../build/cli/orderflow)
-//   TEST_OUTPUT_DIR    where the screenshot goes (default ../../build/test-output)
+//   TEST_OUTPUT_DIR    where the screenshots go (default ../../build/test-output)
 //   CHROMIUM           the browser (default /usr/bin/chromium)
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -17,30 +24,89 @@ const binary = process.env.ORDERFLOW_BINARY || path.join(here, '../../build/cli/
 const outputDir = process.env.TEST_OUTPUT_DIR || path.join(here, '../../build/test-output');
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
+// domain::Catalog::Demo() as a catalog file (commas dropped from the names),
+// and the same with one more SKU, which has no stock of its own.
+const demoCatalog = [
+  'SKU-ESPRESSO,Espresso beans 1 kg,2490,50000',
+  'SKU-GRINDER,Burr grinder,12900,4000',
+  'SKU-KETTLE,Gooseneck kettle,5990,8000',
+  'SKU-MUG,Stoneware mug,1450,100000',
+  'SKU-FILTER,Paper filters 100 pack,690,200000',
+  'SKU-SCALE,Brewing scale,3990,12000',
+  'SKU-DRIPPER,Ceramic dripper,2790,15000',
+  'SKU-TAMPER,Steel tamper,3490,6000',
+];
+const biggerCatalog = [...demoCatalog, 'SKU-TEAPOT,Cast iron teapot,4590,0'];
+
 function fail(message) {
   console.error(`FAIL: ${message}`);
   process.exitCode = 1;
 }
 
-// Starts `orderflow up` and resolves with its HTTP address once it logs it.
-function startUp(dataDir) {
-  const child = spawn(binary, ['up', '--http', '127.0.0.1:0', '--data-dir', dataDir, '--transit-ms', '300',
-    '--partitions', '3', '--log-level', 'info'], { stdio: ['ignore', 'inherit', 'pipe'] });
+// A free port on 127.0.0.1: `up` listens on the same one after its restart,
+// so the page keeps its address.
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// Starts `orderflow up`; `started` resolves with its HTTP address and its
+// embedded broker's address once it has logged both, `exited` with its exit.
+function startUp(dataDir, catalog, port) {
+  const child = spawn(binary, ['up', '--http', `127.0.0.1:${port}`, '--data-dir', dataDir, '--catalog', catalog,
+    '--transit-ms', '300', '--partitions', '3', '--log-level', 'info'], { stdio: ['ignore', 'inherit', 'pipe'] });
   let log = '';
-  const address = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`orderflow up did not report its HTTP address:\n${log}`)), 60000);
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const started = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`orderflow up did not report its addresses:\n${log}`)), 90000);
     child.stderr.on('data', (chunk) => {
       log += chunk;
       process.stderr.write(chunk);
-      const m = /HTTP API and web page on (http:\/\/[^\s/]+)\//.exec(log);
-      if (m) {
+      const http = /HTTP API and web page on (http:\/\/[^\s/]+)\//.exec(log);
+      const kafka = /embedded Kafka broker at (\S+) /.exec(log);
+      if (http && kafka) {
         clearTimeout(timer);
-        resolve(m[1]);
+        resolve({ base: http[1], brokers: kafka[1] });
       }
     });
-    child.on('exit', (code) => reject(new Error(`orderflow up exited (${code}) before serving:\n${log}`)));
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`orderflow up exited (${code ?? signal}) before serving:\n${log}`));
+    });
   });
-  return { child, address };
+  started.catch(() => {});  // awaited by the caller; a late exit must not count as unhandled
+  return { child, started, exited };
+}
+
+// Sends `signal` and resolves with the exit ({code, signal}); SIGKILL after `ms`.
+async function stopUp(up, signal, ms) {
+  if (up.child.exitCode === null && up.child.signalCode === null) up.child.kill(signal);
+  const timer = setTimeout(() => up.child.kill('SIGKILL'), ms);
+  const exit = await up.exited;
+  clearTimeout(timer);
+  return exit;
+}
+
+// Polls `probe` (async, returns truthy when done) until it is done or `ms` pass.
+async function until(what, probe, ms) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (err) {
+      last = err.message;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 async function main() {
@@ -49,10 +115,15 @@ async function main() {
   }
   mkdirSync(outputDir, { recursive: true });
   const dataDir = mkdtempSync(path.join(tmpdir(), 'orderflow-browser-'));
-  const up = startUp(path.join(dataDir, 'data'));
+  const catalogFile = path.join(dataDir, 'catalog.csv');
+  const biggerCatalogFile = path.join(dataDir, 'catalog-with-teapot.csv');
+  writeFileSync(catalogFile, `${demoCatalog.join('\n')}\n`);
+  writeFileSync(biggerCatalogFile, `${biggerCatalog.join('\n')}\n`);
+  const port = await freePort();
+  let up = startUp(path.join(dataDir, 'data'), catalogFile, port);
   let browser;
   try {
-    const base = await up.address;
+    const { base, brokers } = await up.started;
     browser = await chromium.launch({
       executablePath: browserPath,
       headless: true,
@@ -124,16 +195,75 @@ async function main() {
     const shot = path.join(outputDir, 'browser-place-order.png');
     await page.screenshot({ path: shot, fullPage: true });
     console.log(`screenshot: ${shot}`);
+    console.log(`order ${orderId} placed in the browser and followed to delivered (${types.length} events)`);
+
+    // Poison through the harness: stock for a SKU the CLI's catalog has and
+    // up's inventory service does not. The service fails it 3 times, parks it
+    // on orders.dlq and moves on; the page lists it with what to do.
+    const added = await promisify(execFile)(binary, ['stock', 'add', 'SKU-TEAPOT', '5', '--brokers', brokers,
+      '--catalog', biggerCatalogFile], { cwd: dataDir, timeout: 60000 });
+    if (!added.stdout.includes('added 5 x SKU-TEAPOT')) throw new Error(`stock add printed '${added.stdout}'`);
+    const poisoned = page.locator('#dlq-rows tr[data-state="pending"]')
+      .filter({ hasText: 'StockAdded for SKU-TEAPOT, which is not in the catalog' });
+    await poisoned.waitFor({ timeout: 60000 });
+    if (await poisoned.count() !== 1) throw new Error(`${await poisoned.count()} dead-letter rows for the stock`);
+    const letterId = await poisoned.getAttribute('data-dlq');
+    const row = await poisoned.locator('td').allTextContents();
+    if (row[1] !== 'inventory' || !row[2].startsWith('inventory.events[')
+      || !row[3].includes('add it to the catalog file (--catalog) and restart, then redrive this dead letter')) {
+      throw new Error(`dead-letter row shows ${JSON.stringify(row)}`);
+    }
+    await page.getByTestId('dlq-count').filter({ hasText: /^1 pending$/ }).waitFor({ timeout: 10000 });
+    const letter = (await (await fetch(`${base}/dlq`)).json()).dead_letters.find((d) => String(d.id) === letterId);
+    if (!letter || letter.attempts !== 3 || letter.key !== 'SKU-TEAPOT' || letter.redriven_at_ms !== null) {
+      throw new Error(`GET /dlq shows ${JSON.stringify(letter)}`);
+    }
+    // Everything else kept flowing: the inventory service is past the record.
+    await page.getByTestId('total-lag').filter({ hasText: /^lag 0$/ }).waitFor({ timeout: 60000 });
+    console.log(`dead letter ${letterId} parked by inventory: ${letter.error}`);
+
+    // The fix: the SKU in up's catalog. Stop up (SIGTERM: a clean exit), start
+    // it again on the same data dir (its archive keeps the log) and port.
+    await page.goto('about:blank');  // no requests to a stopped server
+    const stopped = await stopUp(up, 'SIGTERM', 45000);
+    if (stopped.code !== 0) throw new Error(`orderflow up exited with ${JSON.stringify(stopped)} on SIGTERM`);
+    up = startUp(path.join(dataDir, 'data'), biggerCatalogFile, port);
+    const restarted = await up.started;
+    if (restarted.base !== base) throw new Error(`restarted on ${restarted.base}, not ${base}`);
+    const teapot = async () => {
+      const res = await fetch(`${base}/stock`);
+      if (!res.ok) return undefined;
+      return (await res.json()).stock.find((x) => x.sku === 'SKU-TEAPOT')?.available;
+    };
+    await until('the restarted inventory service to serve stock', async () => (await teapot()) !== undefined, 90000);
+    await page.goto(`${base}/`);
+    await page.getByTestId('ready').filter({ hasText: 'ready' }).waitFor({ timeout: 30000 });
+    const teapotCell = page.locator('#stock-rows tr[data-sku="SKU-TEAPOT"] td.num');
+    await teapotCell.filter({ hasText: /^0$/ }).waitFor({ timeout: 10000 });  // parked, so not applied
+    await page.getByTestId(`redrive-${letterId}`).click();
+    await page.getByTestId('ops-message').filter({ hasText: `Redrove dead letter ${letterId}` })
+      .waitFor({ timeout: 15000 });
+    await teapotCell.filter({ hasText: /^5$/ }).waitFor({ timeout: 30000 });
+    await page.locator(`#dlq-rows tr[data-dlq="${letterId}"][data-state="redriven"]`).waitFor({ timeout: 10000 });
+    await page.getByTestId(`redriven-${letterId}`).filter({ hasText: /^redriven \S/ }).waitFor();
+    if (await page.getByTestId(`redrive-${letterId}`).count() !== 0) throw new Error('the Redrive button stayed');
+    await page.getByTestId('dlq-count').filter({ hasText: /^0 pending$/ }).waitFor({ timeout: 10000 });
+    // Applied once: still 5 once every consumer is at the log's end.
+    await page.getByTestId('total-lag').filter({ hasText: /^lag 0$/ }).waitFor({ timeout: 60000 });
+    if (await teapot() !== 5) throw new Error(`GET /stock shows ${await teapot()} x SKU-TEAPOT, not 5`);
+    await teapotCell.filter({ hasText: /^5$/ }).waitFor({ timeout: 10000 });
+    const after = (await (await fetch(`${base}/dlq`)).json()).dead_letters;
+    if (after.length !== 1 || after[0].redriven_at_ms === null) throw new Error(`GET /dlq shows ${JSON.stringify(after)}`);
+    const opsShot = path.join(outputDir, 'browser-redrive.png');
+    await page.locator('#operations').screenshot({ path: opsShot });
+    console.log(`screenshot: ${opsShot}`);
+
     if (pageErrors.length) throw new Error(`the page logged errors: ${pageErrors.join('; ')}`);
-    console.log(`PASS: order ${orderId} placed in the browser and followed to delivered (${types.length} events)`);
+    console.log(`PASS: order ${orderId} placed and followed to delivered; dead letter ${letterId} (stock for a SKU `
+      + 'not in the catalog) redriven from the page after the fix, 5 x SKU-TEAPOT in stock');
   } finally {
     if (browser) await browser.close();
-    up.child.kill('SIGINT');
-    await new Promise((resolve) => {
-      const t = setTimeout(() => { up.child.kill('SIGKILL'); resolve(); }, 15000);
-      up.child.on('exit', () => { clearTimeout(t); resolve(); });
-      if (up.child.exitCode !== null) { clearTimeout(t); resolve(); }
-    });
+    await stopUp(up, 'SIGINT', 15000);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
 #include "projections/store.h"
+#include "services/check.h"
 #include "services/lifecycle.h"
 #include "services/order_service.h"
 #include "services/runner.h"
@@ -234,6 +236,134 @@ TEST(DeadLetterTest, AHandlerThatKeepsFailingIsParkedAfterRetriesAndARedriveAppl
 
   stop.store(true);
   thread.join();
+  EXPECT_TRUE(run_status.ok()) << run_status.ToString();
+}
+
+
+// A realistic poison that can be fixed: stock for a SKU the inventory
+// service's catalog lacks. The inventory service fails it 3 times and parks it
+// while every order keeps completing; run with a catalog that has the SKU, it
+// applies the redriven record once, and a forced second redrive changes nothing.
+TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalogHasIt) {
+  auto broker = testing::StartBroker(3);
+  ASSERT_TRUE(broker);
+  const auto kafka = testing::ConfigFor(*broker);
+  TempDir dir;
+  const auto catalog = domain::Catalog::Demo();
+  constexpr uint64_t kOrders = 60;
+  auto wait_for = [](auto done, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
+    return done();
+  };
+
+  services::UpOptions options;
+  options.kafka = kafka;
+  options.data_dir = dir.Sub("up");
+  options.partitions = 3;
+  options.simulate = kOrders;
+  options.transit_delay = 0ms;
+  const domain::Event added = testing::LifecycleEvent("SKU-TEAPOT", 1, domain::StockAdded{"SKU-TEAPOT", 5});
+  std::atomic<bool> stop{false};
+  std::optional<Result<services::UpSummary>> summary;
+  // The stock addition goes in before the simulated orders.
+  std::thread up([&] {
+    summary.emplace(services::RunUp(options, catalog, stop, [&](const services::UpEndpoints&) {
+      auto producer = eventstore::Producer::Create(kafka, "dlq-test");
+      ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+      ASSERT_TRUE((*producer)->AppendEvent(eventstore::kInventoryTopic, added).ok());
+      ASSERT_TRUE((*producer)->Flush(10s).ok());
+    }));
+  });
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop.store(true);
+      if (thread.joinable()) thread.join();
+    }
+  } up_joiner{stop, up};
+
+  std::vector<eventstore::DeadLetter> letters;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        auto read = eventstore::ReadDeadLetters(kafka, 10s);
+        if (read.ok()) letters = std::move(read).value();
+        return !letters.empty();
+      },
+      120s))
+      << "the stock addition was not dead-lettered";
+  services::CheckReport report;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        auto checked = services::CheckLog({kafka, {}, 30s}, catalog);
+        if (checked.ok()) report = std::move(checked).value();
+        return report.orders == kOrders && report.not_terminal.empty();
+      },
+      120s))
+      << report.orders << " orders in the log, " << report.not_terminal.size() << " not terminal";
+  EXPECT_TRUE(report.ok());
+  EXPECT_GT(report.by_status["delivered"], 0u);
+  stop.store(true);
+  up.join();
+  ASSERT_TRUE(summary.has_value());
+  ASSERT_TRUE(summary->ok()) << summary->status().ToString();
+
+  ASSERT_EQ(letters.size(), 1u);
+  const eventstore::DeadLetter d = letters.front();
+  EXPECT_EQ(d.service, "inventory");
+  EXPECT_EQ(d.source_topic, eventstore::kInventoryTopic);
+  EXPECT_EQ(d.key, "SKU-TEAPOT");
+  EXPECT_EQ(d.attempts, 3);
+  EXPECT_EQ(d.error,
+            "handler failed: StockAdded for SKU-TEAPOT, which is not in the catalog: add it to the catalog file "
+            "(--catalog) and restart, then redrive this dead letter");
+  EXPECT_FALSE(d.redriven_at_ms);
+  auto after_up = eventstore::ReadDeadLetters(kafka, 10s);
+  ASSERT_TRUE(after_up.ok());
+  EXPECT_EQ(after_up->size(), 1u) << "parked by the inventory service only, once";
+
+  // The fix: the inventory service again, on its own store, with the SKU in its catalog.
+  std::vector<domain::CatalogItem> items = catalog.items();
+  items.push_back({"SKU-TEAPOT", "Cast iron teapot", 4590, 0});
+  const domain::Catalog bigger(catalog.currency(), items);
+  services::ServiceOptions so;
+  so.name = "inventory";
+  so.kafka = kafka;
+  so.data_dir = options.data_dir + "/services/inventory";
+  auto runner = services::MakeLifecycleService(so, bigger, {});
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  std::atomic<bool> stop_inventory{false};
+  Status run_status;
+  std::thread inventory([&] { run_status = (*runner)->Run(stop_inventory); });
+  Joiner inventory_joiner{stop_inventory, inventory};
+  auto stock = [&]() -> std::string {
+    auto v = (*runner)->ReadState("stock/SKU-TEAPOT");
+    return v.ok() && *v ? **v : "none";
+  };
+  ASSERT_TRUE(wait_for([&] { return (*runner)->ready(); }, 60s));
+  EXPECT_EQ(stock(), "none") << "the parked record stays parked until it is redriven";
+
+  auto redriven = eventstore::Redrive(kafka, {d.id}, false, 30s);
+  ASSERT_TRUE(redriven.ok()) << redriven.status().ToString();
+  EXPECT_EQ(redriven->appended, 1u);
+  ASSERT_TRUE(wait_for([&] { return stock() == "5"; }, 60s)) << "stock is " << stock();
+  // A forced second redrive is the same event: dropped by its id.
+  // It is the only input now, so the next committed batch holds it.
+  const uint64_t batches_before = (*runner)->stats().batches.load();
+  auto forced = eventstore::Redrive(kafka, {d.id}, true, 30s);
+  ASSERT_TRUE(forced.ok()) << forced.status().ToString();
+  EXPECT_EQ(forced->appended, 1u);
+  ASSERT_TRUE(wait_for([&] { return (*runner)->stats().batches.load() > batches_before; }, 60s));
+  EXPECT_EQ(stock(), "5");
+  EXPECT_EQ((*runner)->stats().dead_letters.load(), 0u);
+  auto after = eventstore::ReadDeadLetters(kafka, 10s);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_TRUE(after->front().redriven_at_ms.has_value());
+
+  stop_inventory.store(true);
+  inventory.join();
   EXPECT_TRUE(run_status.ok()) << run_status.ToString();
 }
 

@@ -121,6 +121,37 @@ TEST(InventoryReactorTest, SkuOwnerNeverGoesBelowZeroAndReleasesOnce) {
   EXPECT_EQ(ctx.kv["stock/SKU-A"], "13");
 }
 
+// Stock for a SKU nobody can order fails the record (the runner parks it),
+// with a message that says how to fix it; a reservation for such a SKU is
+// just rejected.
+TEST(InventoryReactorTest, StockAddedForASkuNotInTheCatalogFailsAndChangesNothing) {
+  auto catalog = *domain::Catalog::Parse("SKU-A,A,100,3\n");
+  auto inventory = MakeInventoryReactor(catalog);
+  FakeContext ctx;
+  try {
+    inventory->OnEvent(eventstore::kInventoryTopic,
+                       LifecycleEvent("SKU-TEAPOT", 1, domain::StockAdded{"SKU-TEAPOT", 5}), ctx);
+    ADD_FAILURE() << "StockAdded for an unknown SKU was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_STREQ(e.what(),
+                 "StockAdded for SKU-TEAPOT, which is not in the catalog: add it to the catalog file (--catalog) and "
+                 "restart, then redrive this dead letter");
+  }
+  EXPECT_TRUE(ctx.kv.empty());
+  EXPECT_TRUE(ctx.outputs.empty());
+
+  inventory->OnEvent(eventstore::kInventoryTopic,
+                     LifecycleEvent("SKU-TEAPOT", 2, domain::StockReservationRequested{"SKU-TEAPOT", "o-1", 1}), ctx);
+  EXPECT_EQ(ctx.Count<domain::InventoryLineRejected>(), 1);
+
+  // With the SKU in the catalog, the same event adds its stock.
+  auto fixed_catalog = *domain::Catalog::Parse("SKU-A,A,100,3\nSKU-TEAPOT,Teapot,4590,0\n");
+  auto fixed = MakeInventoryReactor(fixed_catalog);
+  fixed->OnEvent(eventstore::kInventoryTopic, LifecycleEvent("SKU-TEAPOT", 1, domain::StockAdded{"SKU-TEAPOT", 5}),
+                 ctx);
+  EXPECT_EQ(ctx.kv["stock/SKU-TEAPOT"], "5");
+}
+
 TEST(InventoryReactorTest, OrderSideReservesAllLinesOrRejectsAndReleases) {
   auto inventory = MakeInventoryReactor(domain::Catalog::Demo());
   FakeContext ctx;
