@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "cli/common.h"
+#include "projections/store.h"
 #include "replay/replay.h"
 #include "services/lifecycle.h"
 #include "services/projector_service.h"
@@ -47,8 +48,13 @@ int RunLifecycleService(const std::string& name, const std::string& instance, co
 // The projector: brings the store up to date (RebuildIfOutdated), then applies
 // orders.events until stopped, or with `exit_when_caught_up` until the log end
 // as it was when started.
-int RunProjector(const std::string& instance, const Parsed& p, size_t batch_size, bool exit_when_caught_up) {
+int RunProjector(const std::string& instance, const Parsed& p, size_t batch_size, bool exit_when_caught_up,
+                 bool rebuild_corrupt) {
   auto kafka = KafkaFrom(p.common, true);
+  if (rebuild_corrupt) {
+    auto aside = projections::SetAsideIfCorrupt(p.common.data_dir);
+    if (!aside.ok()) return Fail(aside.status());
+  }
   {
     replay::ReplayOptions rebuild;
     rebuild.kafka = kafka;
@@ -76,12 +82,15 @@ int CmdService(const std::vector<std::string>& args) {
   int64_t max_payment = services::PaymentRules{}.max_amount_minor;
   std::vector<std::string> blocked = services::PaymentRules{}.blocked_customers;
   bool exactly_once = false;
+  bool rebuild_corrupt = false;
   po::options_description d("service options");
   d.add_options()("name", po::value(&name)->value_name("NAME"),
                   "projector, payment, inventory, shipping, delivery or notification")(
       "instance", po::value(&instance)->default_value(instance), "instance id within the service's consumer group")(
       "exit-when-caught-up", po::bool_switch(&exit_when_caught_up),
       "projector: exit 0 once the end of the log (as when started) is applied")(
+      "rebuild-corrupt", po::bool_switch(&rebuild_corrupt),
+      "projector: if the store is corrupt, move its files to DIR/corrupt-<time>/ and rebuild it from the log")(
       "batch-size", po::value(&batch_size)->default_value(batch_size), "projector: events per batch")(
       "transit-ms", po::value(&transit_ms)->default_value(transit_ms), "delivery: simulated transit time")(
       "max-payment", po::value(&max_payment)->default_value(max_payment),
@@ -112,7 +121,7 @@ int CmdService(const std::vector<std::string>& args) {
     config.payment.blocked_customers = blocked;
     return RunLifecycleService(name, instance, p, config, exactly_once);
   }
-  return RunProjector(instance, p, batch_size, exit_when_caught_up);
+  return RunProjector(instance, p, batch_size, exit_when_caught_up, rebuild_corrupt);
 }
 
 }  // namespace orderflow::cli

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "cli/common.h"
+#include "projections/store.h"
 #include "eventstore/topics.h"
 #include "replay/replay.h"
 #include "services/up.h"
@@ -35,6 +36,8 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
       ("max-payment", po::value(&o.max_payment_minor)->default_value(o.max_payment_minor),
        "the payment gateway declines orders above this total (minor units)")
       ("projector-only", po::bool_switch(), "run the order service and projector only, no lifecycle services")
+      ("rebuild-corrupt", po::bool_switch(),
+       "if the projection store is corrupt, move its files to DIR/corrupt-<time>/ and rebuild it from the log")
       ("blocked-customer", po::value(&o.blocked_customers)->composing()->value_name("ID"),
        "a customer whose card the payment gateway declines, repeatable (default cust-0013)")
       ("exactly-once", po::bool_switch(&o.exactly_once),
@@ -145,6 +148,10 @@ int CmdUp(const std::vector<std::string>& args) {
   o.http = HttpFrom(p.vm);
   const bool embedded = o.kafka.brokers.empty();
   const auto catalog = LoadCatalog(p.common);
+  if (p.vm["rebuild-corrupt"].as<bool>()) {
+    auto aside = projections::SetAsideIfCorrupt(o.data_dir);
+    if (!aside.ok()) return Fail(aside.status());
+  }
   if (!embedded) {
     replay::ReplayOptions rebuild;
     rebuild.kafka = o.kafka;

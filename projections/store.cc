@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <ctime>
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
@@ -193,7 +195,9 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
   }
   state_options.corruption_remedy =
-      "the projection store is derived from the log: rebuild it with `orderflow replay --data-dir " + dir + " --force`";
+      "the projection store is derived from the log: rebuild it with `orderflow replay --data-dir " + dir +
+      " --force`, or start `orderflow up` or `orderflow service projector` with --rebuild-corrupt, which sets the "
+      "corrupt files aside and rebuilds the store from the log";
   auto state = eventstore::StateDb::Open(dir, "store", std::move(state_options));
   if (!state.ok()) return state.status();
   if (options.rebuild && !options.read_only && !fresh) ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
@@ -779,6 +783,36 @@ Status ProjectionStore::Flush() {
   rocksdb::FlushOptions fo;
   fo.wait = true;
   return FromRocks(impl_->db->Flush(fo, impl_->state->families()), "flush store");
+}
+
+Result<std::string> SetAsideIfCorrupt(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(fs::path(dir) / "CURRENT")) return std::string();
+  {
+    auto store = ProjectionStore::Open(dir, {.read_only = true});
+    if (store.ok() || store.status().code() != StatusCode::kCorruption) {
+      if (!store.ok() && store.status().code() != StatusCode::kFailedPrecondition) return store.status();
+      return std::string();
+    }
+    spdlog::error("{}", store.status().message());
+  }
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "corrupt-%Y%m%dT%H%M%SZ", &utc);
+  const fs::path aside = fs::path(dir) / stamp;
+  std::error_code ec;
+  fs::create_directories(aside, ec);
+  if (ec) return Status::Unavailable("cannot create " + aside.string() + ": " + ec.message());
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file()) continue;
+    fs::rename(entry.path(), aside / entry.path().filename(), ec);
+    if (ec) return Status::Unavailable("cannot move " + entry.path().string() + " to " + aside.string() + ": " + ec.message());
+  }
+  if (ec) return Status::Unavailable("cannot list " + dir + ": " + ec.message());
+  spdlog::warn("moved the corrupt projection store in {} to {}; rebuilding it from the log", dir, aside.string());
+  return aside.string();
 }
 
 }  // namespace orderflow::projections

@@ -249,4 +249,13 @@ class ProjectionStore {
   std::string dir_;
 };
 
+// A projection store is derived from the log, so a corrupt one can be set
+// aside and rebuilt. If the store in `dir` does not open because it is
+// corrupt, moves its files (the regular files directly in `dir`; the folders
+// beside them, such as `up`'s services/ and archive/, stay) into
+// dir/corrupt-<UTC time>/ and returns that folder; the next open finds no
+// store and the projector rebuilds it from offset zero. Returns "" when the
+// store opens (or there is none). Other open errors are returned as they are.
+Result<std::string> SetAsideIfCorrupt(const std::string& dir);
+
 }  // namespace orderflow::projections

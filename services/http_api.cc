@@ -268,7 +268,6 @@ struct HttpServer::Impl {
   static bool Reached(const Result<projections::Offsets>& offsets, const eventstore::TopicPartition& tp,
                       int64_t offset);
 
-  RequestLimits Limits() const { return {options.max_quantity, options.max_lines}; }
   // Refuses with 401 (no or a wrong credential) or 403 (a read-only one for a
   // write) unless the request's bearer token or session cookie grants `need`.
   [[nodiscard]] Refusal Authorize(const http::Request& req, Access need);
@@ -570,7 +569,7 @@ Refusal HttpServer::Impl::PlaceOrder(const http::Request& req, const std::string
   ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
   domain::PlaceOrder command;
   ORDERFLOW_RETURN_IF_REFUSED(
-      Unwrap(ParsePlaceOrder(req.body, req.Header("Content-Type"), *backend.catalog, Limits()), &command));
+      Unwrap(ParsePlaceOrder(req.body, req.Header("Content-Type"), *backend.catalog, RequestLimits{}), &command));
   // With an Idempotency-Key the order id is derived from it: a retried request
   // names the same order, and the order service's event id dedupes it.
   std::string order_id;

@@ -56,8 +56,6 @@ struct HttpOptions {
   int threads = 16;  // workers that run handlers (reads, and writes waiting for the log); not per connection
   std::chrono::milliseconds max_wait{10000};  // cap on ?min_position waits
   std::chrono::milliseconds append_timeout{10000};  // how long a write waits for the log's acknowledgement
-  int32_t max_quantity = 1000;                // per line
-  size_t max_lines = 50;
   size_t max_page = 500;
 };
 

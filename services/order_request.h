@@ -18,9 +18,10 @@ struct RequestError {
   std::string message;
 };
 
+// The domain's limits (domain/order.h) by default; a test may narrow them.
 struct RequestLimits {
-  int32_t max_quantity = 1000;  // per line
-  size_t max_lines = 50;
+  int32_t max_quantity = domain::kMaxQuantityPerLine;
+  size_t max_lines = domain::kMaxLinesPerOrder;
 };
 
 // Each returns the parsed request or the RequestError that refuses it, as a

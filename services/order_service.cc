@@ -1,5 +1,7 @@
 #include "services/order_service.h"
 
+#include "domain/clock.h"
+
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid.hpp>
 #include <chrono>
@@ -22,10 +24,7 @@ std::string NewOrderId() {
   return domain::UuidToString(id);
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SystemClock().WallMs(); }
 
 Status RejectionStatus(const domain::Rejection& rejection) {
   using R = domain::RejectReason;
