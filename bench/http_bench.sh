@@ -9,7 +9,10 @@
 # the order ids through GET /orders, then runs wrk against
 #   1. GET /healthz          the baseline: the HTTP stack alone
 #   2. GET /orders/{id}      a RocksDB read and the JSON of the order, ids rotating
-# and prints requests/s, p50/p99 latency and the ratio of 2 to 1 per run.
+# and prints requests/s, p50/p99 latency and the ratio of 2 to 1 per run; then
+#   3. POST /orders          a new order each request, answered once the log
+#                            acknowledged it (bench/http_post_order.lua), RUNS
+#                            times, while the services process what it placed.
 # CROWD=IDLE:STREAMS (e.g. CROWD=10000:1000) first opens IDLE silent
 # connections and STREAMS event streams (bench/http_crowd.py) and keeps them
 # open while wrk runs. BINARY=PATH measures another orderflow binary (an older
@@ -89,7 +92,9 @@ fi
 
 run_wrk() {  # path-or-script -> "rps p50_us p99_us"
   local out
-  if [[ $1 == script ]]; then
+  if [[ $1 == post ]]; then
+    out=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/http_post_order.lua "$base")
+  elif [[ $1 == script ]]; then
     out=$(IDS_FILE="$work/ids.txt" wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/http_get_order.lua "$base")
   else
     out=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/http_latency.lua "$base$1")
@@ -108,6 +113,12 @@ for run in $(seq 1 "$runs"); do
   read -r o_rps o_p50 o_p99 < <(run_wrk script)
   ratio=$(awk -v a="$o_rps" -v b="$h_rps" 'BEGIN {printf "%.3f", a / b}')
   printf "%-4s %14s %10s %10s %14s %10s %10s %7s\n" "$run" "$h_rps" "$h_p50" "$h_p99" "$o_rps" "$o_p50" "$o_p99" "$ratio"
+done
+# Writes last: the orders they place keep the services busy afterwards.
+printf "%-4s %14s %10s %10s\n" run post_order_rps p50_us p99_us
+for run in $(seq 1 "$runs"); do
+  read -r p_rps p_p50 p_p99 < <(run_wrk post)
+  printf "%-4s %14s %10s %10s\n" "$run" "$p_rps" "$p_p50" "$p_p99"
 done
 if [[ -n ${CROWD:-} ]]; then
   kill -0 "$crowd_pid" 2>/dev/null || { echo "the crowd died:" >&2; cat "$work/crowd.log" >&2; exit 1; }

@@ -135,9 +135,10 @@ class InventoryReactor final : public Reactor {
         // given yet. Failing the record parks it on orders.dlq (after the
         // runner's retries) instead of applying or dropping it, so it can be
         // redriven once the catalog has the SKU.
-        throw std::runtime_error("StockAdded for " + added->sku +
-                                 ", which is not in the catalog: add it to the catalog file (--catalog) and "
-                                 "restart, then redrive this dead letter");
+        ctx.Fail("StockAdded for " + added->sku +
+                 ", which is not in the catalog: add it to the catalog file (--catalog) and restart, then redrive "
+                 "this dead letter");
+        return;
       }
       ctx.Put(marker, "");
       SetStock(ctx, added->sku, Stock(ctx, added->sku) + added->quantity);

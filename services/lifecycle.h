@@ -20,7 +20,7 @@ struct PaymentRules {
 
 std::unique_ptr<Reactor> MakePaymentReactor(PaymentRules rules);
 // `catalog` gives each SKU's initial stock; it must outlive the reactor.
-// A StockAdded for a SKU the catalog lacks is a handler failure (it throws):
+// A StockAdded for a SKU the catalog lacks is a handler failure (ctx.Fail):
 // the runner retries it and then parks it on orders.dlq, to be redriven once
 // the catalog has the SKU. A reservation for such a SKU is rejected (no stock).
 std::unique_ptr<Reactor> MakeInventoryReactor(const domain::Catalog& catalog);

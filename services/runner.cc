@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "eventstore/backoff.h"
 #include "eventstore/big_endian.h"
@@ -47,13 +48,8 @@ using eventstore::PartitionKey;
 
 std::string OffsetKey(const eventstore::TopicPartition& tp) { return PartitionKey(kOffsetPrefix, tp); }
 
-// A handler that throws this many times on one record gets it dead-lettered.
+// A handler that fails this many times on one record gets it dead-lettered.
 constexpr int kMaxAttempts = 3;
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -241,6 +237,16 @@ class Context final : public BatchContext {
   void Put(const std::string& key, std::string value) override { writes_[key] = std::move(value); }
   void Delete(const std::string& key) override { writes_[key] = std::nullopt; }
   int64_t now_ms() const override { return now_; }
+  void Fail(std::string error) override {
+    if (!failure_) failure_ = std::move(error);
+  }
+
+  // Why the handler just called failed the record (and forget it), if it did.
+  std::optional<std::string> TakeFailure() { return std::exchange(failure_, std::nullopt); }
+  // Records an error that abandons the batch (the first one wins).
+  void SetStatus(Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
 
   // Whether the outputs index holds `id` (an output of this service already in the log).
   bool InLog(const domain::EventId& id) {
@@ -302,6 +308,7 @@ class Context final : public BatchContext {
   std::unordered_map<std::string, domain::OrderState> orders_;
   uint64_t suppressed_ = 0;
   Status status_;
+  std::optional<std::string> failure_;
 };
 
 }  // namespace
@@ -390,72 +397,44 @@ std::string ServiceRunner::DescribeLogProblem(const Status& error) const {
   return error.message() + "; the log no longer holds what this service consumed. " + remedy;
 }
 
-Status ServiceRunner::Run(const std::atomic<bool>& stop) {
-  Impl& impl = *impl_;
-  eventstore::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
-  // Drops the consumers (and with them any uncommitted progress), reloads the
-  // committed state into the reactor and waits before consuming again. The
-  // caller must have released every Record of the failed batch first.
-  // The input partitions held since their last outputs catch-up.
-  std::set<eventstore::TopicPartition> held;
-  auto restart = [&](const Status& why) -> Status {
-    held.clear();  // the new consumers' partitions are caught up again
-    const auto wait = backoff.Next();
-    spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance,
-                 why.ToString(), wait.count());
-    impl.readers.clear();
-    {
-      std::lock_guard lock(impl.offsets_mu);
-      impl.assigned.clear();
-    }
-    ORDERFLOW_RETURN_IF_ERROR(impl.LoadState());
-    for (int i = 0; i < wait.count() / 10 && !stop.load(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return Status::Ok();
-  };
+namespace {
 
-  // Stall watchdog. librdkafka can leave an assigned partition unfetched
-  // after leader changes (seen under the LeaderMoves fault); a new consumer
-  // fetches it again. A partition whose stored offset has not moved for
-  // kStallAfter while the log holds more than a transaction marker past it
-  // gets the consumers recreated, once per stored offset.
-  using SteadyClock = std::chrono::steady_clock;
-  constexpr auto kStallAfter = std::chrono::seconds(10);
-  struct Progress {
-    int64_t offset = -1;
-    SteadyClock::time_point since;
-  };
-  std::map<eventstore::TopicPartition, Progress> progress;
-  std::map<eventstore::TopicPartition, int64_t> recreated_at;
-  std::unique_ptr<eventstore::Reader> watermarks;
-  auto next_stall_check = SteadyClock::now() + std::chrono::seconds(5);
-  auto next_recommit = SteadyClock::now() + std::chrono::seconds(5);
-  auto check_stalls = [&]() -> Status {
-    std::vector<eventstore::TopicPartition> assigned;
-    std::map<eventstore::TopicPartition, int64_t> stored;
-    {
-      std::lock_guard lock(impl.offsets_mu);
-      assigned = impl.assigned;
-      stored = impl.offsets;
-    }
-    const auto now = SteadyClock::now();
+// Stall watchdog. librdkafka can leave an assigned partition unfetched after
+// leader changes (seen under the LeaderMoves fault); a new consumer fetches it
+// again. A partition whose stored offset has not moved for kStallAfter while
+// the log holds more than a transaction marker past it gets the consumers
+// recreated, once per stored offset. Time is the service's clock.
+class StallWatchdog {
+ public:
+  static constexpr std::chrono::seconds kCheckEvery{5};
+  static constexpr std::chrono::seconds kStallAfter{10};
+
+  explicit StallWatchdog(const ServiceOptions& options)
+      : options_(options), next_check_(options.clock->Now() + kCheckEvery) {}
+
+  // kUnavailable, naming the partition, when one has stalled; checks at most
+  // every kCheckEvery.
+  Status Check(const std::vector<eventstore::TopicPartition>& assigned,
+               const std::map<eventstore::TopicPartition, int64_t>& stored) {
+    const auto now = options_.clock->Now();
+    if (now < next_check_) return Status::Ok();
+    next_check_ = now + kCheckEvery;
     for (const auto& tp : assigned) {
       const int64_t at = stored.count(tp) ? stored.at(tp) : 0;
-      Progress& p = progress[tp];
+      Progress& p = progress_[tp];
       if (p.offset != at) {
         p = {at, now};
         continue;
       }
-      if (now - p.since < kStallAfter || (recreated_at.count(tp) && recreated_at.at(tp) == at)) continue;
-      if (!watermarks) {
+      if (now - p.since < kStallAfter || (recreated_at_.count(tp) && recreated_at_.at(tp) == at)) continue;
+      if (!watermarks_) {
         auto reader = eventstore::Reader::Create(options_.kafka, "orderflow-" + options_.name + "-watch");
         if (!reader.ok()) return Status::Ok();  // no watchdog this time; the service itself is fine
-        watermarks = std::move(reader).value();
+        watermarks_ = std::move(reader).value();
       }
-      auto w = watermarks->QueryWatermarks(tp, std::chrono::seconds(5));
+      auto w = watermarks_->QueryWatermarks(tp, std::chrono::seconds(5));
       if (!w.ok() || w->high <= at + 1) continue;
-      recreated_at[tp] = at;
+      recreated_at_[tp] = at;
       p.since = now;
       return Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] has not moved from offset " +
                                  std::to_string(at) + " for " + std::to_string(kStallAfter.count()) +
@@ -463,228 +442,267 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
                                  "; recreating the consumers");
     }
     return Status::Ok();
+  }
+
+ private:
+  struct Progress {
+    int64_t offset = -1;
+    std::chrono::steady_clock::time_point since;
   };
+  const ServiceOptions& options_;
+  std::chrono::steady_clock::time_point next_check_;
+  std::map<eventstore::TopicPartition, Progress> progress_;
+  std::map<eventstore::TopicPartition, int64_t> recreated_at_;
+  std::unique_ptr<eventstore::Reader> watermarks_;
+};
 
-  while (!stop.load()) {
-    if (impl.readers.empty()) {
-      for (size_t i = 0; i < options_.inputs.size(); ++i) {
-        std::string group = ServiceGroupId(options_.name, i, options_.inputs.size());
-        auto reader = eventstore::GroupReader::Create(
-            options_.kafka, group, "orderflow-" + options_.name + "-" + options_.instance, options_.inputs[i],
-            [&impl](const eventstore::TopicPartition& tp) {
-              auto it = impl.offsets.find(tp);
-              return it == impl.offsets.end() ? int64_t{0} : it->second;
-            });
-        if (!reader.ok()) return reader.status();
-        impl.readers.push_back(std::move(reader).value());
-      }
-    }
+}  // namespace
 
-    std::vector<eventstore::Record> records;
-    Status poll_status;
-    const auto poll_start = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < impl.readers.size(); ++i) {
-      bool last = i + 1 == impl.readers.size();
-      auto polled = impl.readers[i]->Poll(options_.batch_size, last ? options_.poll_timeout : std::chrono::milliseconds(0));
+// One Run of a service: poll a batch, handle it, commit it; each step a method.
+// A step's retryable error restarts consumption from the stored offsets
+// (Restart); any other error ends the run.
+class ServiceRunner::Loop {
+ public:
+  Loop(ServiceRunner& runner, const std::atomic<bool>& stop)
+      : runner_(runner), options_(runner.options_), impl_(*runner.impl_), stop_(stop), watchdog_(options_),
+        next_recommit_(options_.clock->Now() + std::chrono::seconds(5)) {}
+
+  Status Run() {
+    while (!stop_.load()) {
+      if (impl_.readers.empty()) ORDERFLOW_RETURN_IF_ERROR(OpenReaders());
+      Status polled = Poll();
       if (!polled.ok()) {
-        poll_status = polled.status();
-        break;
+        records_.clear();  // before the consumers that own them go
+        if (stop_.load()) break;  // nothing of this poll was handled; the stored offsets stand
+        if (polled.code() == StatusCode::kOutOfRange || polled.code() == StatusCode::kNotFound) {
+          return Status(polled.code(), options_.name + ": " + runner_.DescribeLogProblem(polled));
+        }
+        ORDERFLOW_RETURN_IF_ERROR(Restart(polled));
+        continue;
       }
+      if (Status stalled = CheckStalls(); !stalled.ok()) {
+        runner_.stats_.stalls.fetch_add(1);
+        ORDERFLOW_RETURN_IF_ERROR(Restart(stalled));  // the records are consumed again by the new consumers
+        continue;
+      }
+      if (!records_.empty()) {
+        // No side effect and no output while the store could not record them.
+        if (Status room = impl_.store->HasRoom(); !room.ok()) {
+          ORDERFLOW_RETURN_IF_ERROR(Restart(room));
+          continue;
+        }
+      }
+      Status handled = HandleBatch();
+      if (handled.ok()) continue;
+      if (handled.IsRetryable()) {
+        ORDERFLOW_RETURN_IF_ERROR(Restart(handled));
+        continue;
+      }
+      return handled;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // Drops the consumers (and with them any uncommitted progress), reloads the
+  // committed state into the reactor and waits before consuming again.
+  Status Restart(const Status& why) {
+    records_.clear();  // every Record of the failed batch goes before its consumer
+    held_.clear();     // the new consumers' partitions are caught up again
+    const auto wait = backoff_.Next();
+    spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance, why.ToString(),
+                 wait.count());
+    impl_.readers.clear();
+    {
+      std::lock_guard lock(impl_.offsets_mu);
+      impl_.assigned.clear();
+    }
+    ORDERFLOW_RETURN_IF_ERROR(impl_.LoadState());
+    for (int i = 0; i < wait.count() / 10 && !stop_.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return Status::Ok();
+  }
+
+  // One consumer per priority class, each starting at the stored offsets.
+  Status OpenReaders() {
+    for (size_t i = 0; i < options_.inputs.size(); ++i) {
+      std::string group = ServiceGroupId(options_.name, i, options_.inputs.size());
+      auto reader = eventstore::GroupReader::Create(
+          options_.kafka, group, "orderflow-" + options_.name + "-" + options_.instance, options_.inputs[i],
+          // The readers outlive this Loop (the runner owns them): capture the Impl.
+          [impl = &impl_](const eventstore::TopicPartition& tp) {
+            auto it = impl->offsets.find(tp);
+            return it == impl->offsets.end() ? int64_t{0} : it->second;
+          });
+      if (!reader.ok()) return reader.status();
+      impl_.readers.push_back(std::move(reader).value());
+    }
+    return Status::Ok();
+  }
+
+  // Polls the classes in priority order into records_ (the first with work
+  // wins), then follows the assignment: a partition this instance did not
+  // hold a moment ago gets the outputs index caught up before it is handled.
+  Status Poll() {
+    records_.clear();  // the previous batch, handled (or skipped) by now
+    const auto poll_start = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < impl_.readers.size(); ++i) {
+      bool last = i + 1 == impl_.readers.size();
+      auto polled = impl_.readers[i]->Poll(options_.batch_size, last ? options_.poll_timeout : std::chrono::milliseconds(0));
+      if (!polled.ok()) return polled.status();
       if (!polled->empty()) {
-        records = std::move(polled).value();
+        records_ = std::move(polled).value();
         break;  // a higher-priority class had work: drain it first
       }
     }
-    if (poll_status.ok()) {
-      std::vector<eventstore::TopicPartition> assigned;
-      bool all = true;
-      for (const auto& r : impl.readers) {
-        auto a = r->Assignment();
-        all = all && !a.empty();
-        assigned.insert(assigned.end(), a.begin(), a.end());
-      }
-      // A partition this instance did not hold a moment ago: before handling
-      // it, learn which of its inputs already have outputs in the log.
-      bool gained = false;
-      for (const auto& tp : assigned) gained = gained || !held.count(tp);
-      if (gained) {
-        poll_status = impl.CatchUpOutputs(options_, stats_, stop);
-        if (poll_status.ok()) held = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());
-      } else if (assigned.size() != held.size()) {
-        held = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());  // partitions revoked
-      }
-      if (poll_status.ok()) {
-        if (all) ready_.store(true);
-        std::lock_guard lock(impl.offsets_mu);
-        if (assigned != impl.assigned) impl.assigned = std::move(assigned);
-      }
+    std::vector<eventstore::TopicPartition> assigned;
+    bool all = true;
+    for (const auto& r : impl_.readers) {
+      auto a = r->Assignment();
+      all = all && !a.empty();
+      assigned.insert(assigned.end(), a.begin(), a.end());
     }
-    if (!poll_status.ok()) {
-      records.clear();  // before the consumers that own them go
-      if (stop.load()) break;  // nothing of this poll was handled; the stored offsets stand
-      if (poll_status.code() == StatusCode::kOutOfRange || poll_status.code() == StatusCode::kNotFound) {
-        return Status(poll_status.code(), options_.name + ": " + DescribeLogProblem(poll_status));
-      }
-      ORDERFLOW_RETURN_IF_ERROR(restart(poll_status));
-      continue;
+    bool gained = false;
+    for (const auto& tp : assigned) gained = gained || !held_.count(tp);
+    if (gained) {
+      ORDERFLOW_RETURN_IF_ERROR(impl_.CatchUpOutputs(options_, runner_.stats_, stop_));
+      held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());
+    } else if (assigned.size() != held_.size()) {
+      held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());  // partitions revoked
     }
-    if (SteadyClock::now() >= next_stall_check) {
-      next_stall_check = SteadyClock::now() + std::chrono::seconds(5);
-      if (Status stalled = check_stalls(); !stalled.ok()) {
-        stats_.stalls.fetch_add(1);
-        records.clear();  // not processed: consumed again by the new consumers
-        ORDERFLOW_RETURN_IF_ERROR(restart(stalled));
-        continue;
-      }
+    if (all) runner_.ready_.store(true);
+    {
+      std::lock_guard lock(impl_.offsets_mu);
+      if (assigned != impl_.assigned) impl_.assigned = std::move(assigned);
     }
+    process_start_ = std::chrono::steady_clock::now();
+    runner_.poll_us_ += std::chrono::duration_cast<std::chrono::microseconds>(process_start_ - poll_start).count();
+    return Status::Ok();
+  }
 
-    if (!records.empty()) {
-      // No side effect and no output while the store could not record them.
-      if (Status room = impl.store->HasRoom(); !room.ok()) {
-        records.clear();
-        ORDERFLOW_RETURN_IF_ERROR(restart(room));
-        continue;
-      }
+  Status CheckStalls() {
+    std::vector<eventstore::TopicPartition> assigned;
+    std::map<eventstore::TopicPartition, int64_t> stored;
+    {
+      std::lock_guard lock(impl_.offsets_mu);
+      assigned = impl_.assigned;
+      stored = impl_.offsets;
     }
-    const auto process_start = std::chrono::steady_clock::now();
-    poll_us_ += std::chrono::duration_cast<std::chrono::microseconds>(process_start - poll_start).count();
-    Context ctx(options_.name, *impl.db, WallMs());
+    return watchdog_.Check(assigned, stored);
+  }
+
+  // Hands records_ to the reactor, then commits what it decided (nothing on an
+  // idle tick).
+  Status HandleBatch() {
+    Context ctx(options_.name, *impl_.db, options_.clock->WallMs());
     std::map<eventstore::TopicPartition, int64_t> next;
-    Status batch_status;
-    for (const eventstore::Record& record : records) {
+    Status status = HandleRecords(ctx, next);
+    impl_.reactor->OnTick(ctx);
+    if (status.ok()) status = ctx.status();
+    ORDERFLOW_RETURN_IF_ERROR(status);
+    if (next.empty() && ctx.outputs().empty() && ctx.dead_letters().empty()) {  // idle tick
+      if (records_.empty()) ORDERFLOW_RETURN_IF_ERROR(impl_.StepOverMarkers());
+      if (options_.clock->Now() >= next_recommit_) {
+        next_recommit_ = options_.clock->Now() + std::chrono::seconds(5);
+        impl_.RecommitForOperators();
+      }
+      return Status::Ok();
+    }
+    runner_.process_us_ +=
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - process_start_).count();
+    ORDERFLOW_RETURN_IF_ERROR(Commit(ctx, next));
+    backoff_.Reset();
+    return Status::Ok();
+  }
+
+  // Decodes and applies each record not yet applied, advancing `next` past it.
+  // Records that cannot be processed are dead-lettered in `ctx`; a handler
+  // failure abandons the batch (retried until kMaxAttempts, then parked).
+  Status HandleRecords(Context& ctx, std::map<eventstore::TopicPartition, int64_t>& next) {
+    ServiceStats& stats = runner_.stats_;
+    for (const eventstore::Record& record : records_) {
       eventstore::TopicPartition tp{std::string(record.topic()), record.partition()};
-      auto stored = next.count(tp) ? next[tp] : (impl.offsets.count(tp) ? impl.offsets[tp] : 0);
+      auto stored = next.count(tp) ? next[tp] : (impl_.offsets.count(tp) ? impl_.offsets[tp] : 0);
       if (record.offset() < stored) continue;
       next[tp] = record.offset() + 1;
-      stats_.events.fetch_add(1);
+      stats.events.fetch_add(1);
       auto event = eventstore::DecodeEvent(record.value());
       if (!event.ok()) {
-        stats_.rejected.fetch_add(1);
+        stats.rejected.fetch_add(1);
         spdlog::warn("{}: {}[{}] offset {}: dead-lettered undecodable record: {}", options_.name, tp.topic,
                      tp.partition, record.offset(), event.status().ToString());
         ctx.DeadLetter(record, event.status().ToString(), 1);
         continue;
       }
       if (tp.topic == eventstore::kOrdersTopic && event->order_id != record.key()) {
-        stats_.rejected.fetch_add(1);
-        ctx.DeadLetter(record,
-                       "record key '" + std::string(record.key()) + "' does not match the event's order id '" + event->order_id + "'", 1);
+        stats.rejected.fetch_add(1);
+        ctx.DeadLetter(record, "record key '" + std::string(record.key()) + "' does not match the event's order id '" +
+                                   event->order_id + "'",
+                       1);
         continue;
       }
       // A record whose handler kept failing is parked, not applied.
       const auto failure_key = std::make_pair(tp, record.offset());
-      if (auto f = impl.failures.find(failure_key); f != impl.failures.end() && f->second.first >= kMaxAttempts) {
-        stats_.rejected.fetch_add(1);
+      if (auto f = impl_.failures.find(failure_key); f != impl_.failures.end() && f->second.first >= kMaxAttempts) {
+        stats.rejected.fetch_add(1);
         spdlog::error("{}: {}[{}] offset {}: dead-lettered after {} failed attempts: {}", options_.name, tp.topic,
                       tp.partition, record.offset(), f->second.first, f->second.second);
         ctx.DeadLetter(record, f->second.second, f->second.first);
         continue;
       }
-      try {
-        if (tp.topic == eventstore::kOrdersTopic) {
-          auto order = ctx.Order(event->order_id);
-          if (!order.ok()) {
-            batch_status = order.status();
-            break;
-          }
-          domain::OrderState& state = **order;
-          if (state.HasApplied(event->id)) continue;
-          const domain::OrderState before = state;
-          domain::Apply(state, *event);
-          impl.reactor->OnOrderEvent(*event, before, state, ctx);
-        } else {
-          impl.reactor->OnEvent(tp.topic, *event, ctx);
-        }
-      } catch (const std::exception& e) {
+      std::optional<std::string> failed = Apply(tp, *event, ctx);
+      if (!ctx.status().ok()) return ctx.status();
+      if (failed) {
         // The batch is abandoned (nothing of it is written) and consumed again
         // from the stored offsets; after kMaxAttempts the record is parked.
-        auto& [attempts, error] = impl.failures[failure_key];
+        auto& [attempts, error] = impl_.failures[failure_key];
         ++attempts;
-        error = std::string("handler failed: ") + e.what();
-        batch_status = Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] offset " +
-                                           std::to_string(record.offset()) + ": " + error + " (attempt " +
-                                           std::to_string(attempts) + " of " + std::to_string(kMaxAttempts) + ")");
-        break;
+        error = "handler failed: " + *failed;
+        return Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] offset " +
+                                   std::to_string(record.offset()) + ": " + error + " (attempt " +
+                                   std::to_string(attempts) + " of " + std::to_string(kMaxAttempts) + ")");
       }
     }
-    impl.reactor->OnTick(ctx);
-    if (batch_status.ok()) batch_status = ctx.status();
-    if (!batch_status.ok()) {
-      if (batch_status.IsRetryable()) {
-        records.clear();  // before the consumers that own them go
-        ORDERFLOW_RETURN_IF_ERROR(restart(batch_status));
-        continue;
-      }
-      return batch_status;
-    }
-    if (next.empty() && ctx.outputs().empty() && ctx.dead_letters().empty()) {  // idle tick
-      if (records.empty()) ORDERFLOW_RETURN_IF_ERROR(impl.StepOverMarkers());
-      if (SteadyClock::now() >= next_recommit) {
-        next_recommit = SteadyClock::now() + std::chrono::seconds(5);
-        impl.RecommitForOperators();
-      }
-      continue;
-    }
+    return Status::Ok();
+  }
 
-    process_us_ += std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - process_start).count();
-    // Side effects, then outputs acknowledged by the broker, then state and
-    // offsets together.
-    batch_status = impl.reactor->FlushSideEffects();
-    const bool transaction = options_.exactly_once && !ctx.outputs().empty();
-    if (batch_status.ok() && transaction) batch_status = impl.producer->BeginTransaction();
-    // Where the outputs landed (filled by delivery reports, all in by the end of the flush).
-    using WrittenTo = std::pair<std::mutex, std::map<eventstore::TopicPartition, int64_t>>;
-    auto written_to = options_.wait_durable ? std::make_shared<WrittenTo>() : nullptr;
-    auto report_to = [&](const std::string& topic) -> eventstore::DeliveryCallback {
-      if (!options_.wait_durable) return nullptr;
-      return [written_to, topic](const Status& s, eventstore::Position pos) {
-        if (!s.ok() || pos.offset < 0) return;
-        std::lock_guard lock(written_to->first);
-        int64_t& end = written_to->second[{topic, pos.partition}];
-        end = std::max(end, pos.offset + 1);
-      };
-    };
-    for (const auto& [topic, event] : ctx.outputs()) {
-      if (!batch_status.ok()) break;
-      Status s = impl.producer->AppendEvent(topic, event, report_to(topic));
-      if (!s.ok()) {
-        batch_status = s;
-        break;
+  // Hands one decoded event to the reactor. Returns why the handler failed
+  // (BatchContext::Fail, or an exception escaping it: this is the one place a
+  // reactor's exceptions are caught), nullopt when it succeeded.
+  std::optional<std::string> Apply(const eventstore::TopicPartition& tp, const domain::Event& event, Context& ctx) {
+    try {
+      if (tp.topic == eventstore::kOrdersTopic) {
+        auto order = ctx.Order(event.order_id);
+        if (!order.ok()) {
+          ctx.SetStatus(order.status());
+          return std::nullopt;
+        }
+        domain::OrderState& state = **order;
+        if (state.HasApplied(event.id)) return std::nullopt;
+        const domain::OrderState before = state;
+        domain::Apply(state, event);
+        impl_.reactor->OnOrderEvent(event, before, state, ctx);
+      } else {
+        impl_.reactor->OnEvent(tp.topic, event, ctx);
       }
+    } catch (const std::exception& e) {
+      return std::string(e.what());
     }
-    // Dead letters are waited for like outputs: the offsets about to commit
-    // skip their records, so the parked copy must be durable first.
-    for (const auto& d : ctx.dead_letters()) {
-      if (!batch_status.ok()) break;
-      batch_status = impl.producer->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers,
-                                           report_to(eventstore::kDeadLetterTopic));
-    }
-    const auto flush_start = std::chrono::steady_clock::now();
-    if (batch_status.ok()) {
-      batch_status = transaction ? impl.producer->CommitTransaction(std::chrono::seconds(30))
-                                 : impl.producer->Flush(std::chrono::seconds(30));
-    }
-    if (!batch_status.ok() && transaction) {
-      Status aborted = impl.producer->AbortTransaction(std::chrono::seconds(30));
-      if (!aborted.ok()) spdlog::warn("{}: {}", options_.name, aborted.ToString());
-    }
-    const auto flush_took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - flush_start).count();
-    flush_us_ += flush_took;
-    if (flush_took > 50000) {
-      spdlog::debug("{}: slow flush: {} ms for {} outputs", options_.name, flush_took / 1000, ctx.outputs().size());
-    }
-    if (stats_.batches.load() % 1000 == 0) {
-      spdlog::debug("{}: {} batches, {} events, poll {} ms, process {} ms, flush {} ms", options_.name,
-                   stats_.batches.load(), stats_.events.load(), poll_us_ / 1000, process_us_ / 1000, flush_us_ / 1000);
-    }
-    if (!batch_status.ok()) {
+    return ctx.TakeFailure();
+  }
+
+  // Side effects, then outputs and dead letters acknowledged by the broker,
+  // then (once the log is durable that far) state and offsets together.
+  Status Commit(Context& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
+    auto written_to = std::make_shared<WrittenTo>();
+    Status status = Append(ctx, written_to);
+    if (!status.ok()) {
       // Nothing committed: the inputs are consumed again from the stored offsets.
-      records.clear();  // before the consumers that own them go
-      if (batch_status.code() == StatusCode::kInvalidArgument || batch_status.code() == StatusCode::kInternal) {
-        return Status(batch_status.code(), options_.name + ": " + batch_status.message());  // retrying cannot fix it
+      if (status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kInternal) {
+        return Status(status.code(), options_.name + ": " + status.message());  // retrying cannot fix it
       }
-      ORDERFLOW_RETURN_IF_ERROR(restart(batch_status));
-      continue;
+      return status.IsRetryable() ? status : Status::Unavailable(status.message());
     }
     if (options_.wait_durable) {
       // Nothing counts as done until the log holds it durably: what this
@@ -696,48 +714,113 @@ Status ServiceRunner::Run(const std::atomic<bool>& stop) {
       }
       for (const auto& [tp, offset] : next) targets[tp] = std::max(targets[tp], offset);
       Status durable = options_.wait_durable(targets);
-      if (!durable.ok()) {
-        records.clear();
-        ORDERFLOW_RETURN_IF_ERROR(restart(durable));
-        continue;
-      }
+      if (!durable.ok()) return durable.IsRetryable() ? durable : Status::Unavailable(durable.message());
     }
     rocksdb::WriteBatch batch;
     ctx.AddTo(batch);
-    eventstore::PutPartitionValues(batch, impl.db->DefaultColumnFamily(), kOffsetPrefix, next);
-    Status written = impl.store->Write(batch, "write state");
-    if (!written.ok() && written.IsRetryable()) {
-      // Disk full (or busy): nothing of the batch is stored; its inputs are
-      // consumed again once writing works.
-      records.clear();
-      ORDERFLOW_RETURN_IF_ERROR(restart(written));
-      continue;
+    eventstore::PutPartitionValues(batch, impl_.db->DefaultColumnFamily(), kOffsetPrefix, next);
+    // Disk full (or busy) is retryable: nothing of the batch is stored, and its
+    // inputs are consumed again once writing works.
+    ORDERFLOW_RETURN_IF_ERROR(impl_.store->Write(batch, "write state"));
+    Committed(ctx, next);
+    return Status::Ok();
+  }
+
+  // Where the outputs landed (filled by delivery reports, all in by the end of the flush).
+  using WrittenTo = std::pair<std::mutex, std::map<eventstore::TopicPartition, int64_t>>;
+
+  // The batch's side effects, outputs and dead letters, flushed (or committed
+  // as one transaction with --exactly-once).
+  Status Append(Context& ctx, const std::shared_ptr<WrittenTo>& written_to) {
+    Status status = impl_.reactor->FlushSideEffects();
+    const bool transaction = options_.exactly_once && !ctx.outputs().empty();
+    if (status.ok() && transaction) status = impl_.producer->BeginTransaction();
+    auto report_to = [&](const std::string& topic) -> eventstore::DeliveryCallback {
+      if (!options_.wait_durable) return nullptr;
+      return [written_to, topic](const Status& s, eventstore::Position pos) {
+        if (!s.ok() || pos.offset < 0) return;
+        std::lock_guard lock(written_to->first);
+        int64_t& end = written_to->second[{topic, pos.partition}];
+        end = std::max(end, pos.offset + 1);
+      };
+    };
+    for (const auto& [topic, event] : ctx.outputs()) {
+      if (!status.ok()) break;
+      status = impl_.producer->AppendEvent(topic, event, report_to(topic));
     }
-    if (!written.ok()) return written;
+    // Dead letters are waited for like outputs: the offsets about to commit
+    // skip their records, so the parked copy must be durable first.
+    for (const auto& d : ctx.dead_letters()) {
+      if (!status.ok()) break;
+      status = impl_.producer->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers,
+                                      report_to(eventstore::kDeadLetterTopic));
+    }
+    const auto flush_start = std::chrono::steady_clock::now();
+    if (status.ok()) {
+      status = transaction ? impl_.producer->CommitTransaction(std::chrono::seconds(30))
+                           : impl_.producer->Flush(std::chrono::seconds(30));
+    }
+    if (!status.ok() && transaction) {
+      Status aborted = impl_.producer->AbortTransaction(std::chrono::seconds(30));
+      if (!aborted.ok()) spdlog::warn("{}: {}", options_.name, aborted.ToString());
+    }
+    const auto flush_took =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - flush_start).count();
+    runner_.flush_us_ += flush_took;
+    if (flush_took > 50000) {
+      spdlog::debug("{}: slow flush: {} ms for {} outputs", options_.name, flush_took / 1000, ctx.outputs().size());
+    }
+    const ServiceStats& stats = runner_.stats_;
+    if (stats.batches.load() % 1000 == 0) {
+      spdlog::debug("{}: {} batches, {} events, poll {} ms, process {} ms, flush {} ms", options_.name,
+                    stats.batches.load(), stats.events.load(), runner_.poll_us_ / 1000, runner_.process_us_ / 1000,
+                    runner_.flush_us_ / 1000);
+    }
+    return status;
+  }
+
+  // After the state and offsets are stored: publish the offsets (to other
+  // threads, and to the consumer groups for operators' tools), forget the
+  // failures now behind them, count.
+  void Committed(const Context& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
     {
-      std::lock_guard lock(impl.offsets_mu);
-      for (const auto& [tp, offset] : next) impl.offsets[tp] = offset;
+      std::lock_guard lock(impl_.offsets_mu);
+      for (const auto& [tp, offset] : next) impl_.offsets[tp] = offset;
     }
-    // The same offsets to the consumer groups, for operators' tools only.
-    for (size_t i = 0; i < impl.readers.size(); ++i) {
+    for (size_t i = 0; i < impl_.readers.size(); ++i) {
       std::vector<std::pair<eventstore::TopicPartition, int64_t>> committed;
       for (const auto& [tp, offset] : next) {
         const auto& topics = options_.inputs[i];
         if (std::find(topics.begin(), topics.end(), tp.topic) != topics.end()) committed.emplace_back(tp, offset);
       }
-      impl.readers[i]->CommitForOperators(committed);
+      impl_.readers[i]->CommitForOperators(committed);
     }
-    std::erase_if(impl.failures, [&](const auto& f) {
-      auto it = impl.offsets.find(f.first.first);
-      return it != impl.offsets.end() && it->second > f.first.second;
+    std::erase_if(impl_.failures, [&](const auto& f) {
+      auto it = impl_.offsets.find(f.first.first);
+      return it != impl_.offsets.end() && it->second > f.first.second;
     });
-    stats_.batches.fetch_add(1);
-    stats_.outputs.fetch_add(ctx.outputs().size());
-    stats_.suppressed.fetch_add(ctx.suppressed());
-    stats_.dead_letters.fetch_add(ctx.dead_letters().size());
-    backoff.Reset();
+    ServiceStats& stats = runner_.stats_;
+    stats.batches.fetch_add(1);
+    stats.outputs.fetch_add(ctx.outputs().size());
+    stats.suppressed.fetch_add(ctx.suppressed());
+    stats.dead_letters.fetch_add(ctx.dead_letters().size());
   }
-  return Status::Ok();
+
+  ServiceRunner& runner_;
+  const ServiceOptions& options_;
+  Impl& impl_;
+  const std::atomic<bool>& stop_;
+  eventstore::Backoff backoff_{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
+  std::vector<eventstore::Record> records_;  // the batch being handled
+  std::set<eventstore::TopicPartition> held_;  // input partitions held since their last outputs catch-up
+  StallWatchdog watchdog_;
+  std::chrono::steady_clock::time_point next_recommit_;
+  std::chrono::steady_clock::time_point process_start_;
+};
+
+Status ServiceRunner::Run(const std::atomic<bool>& stop) {
+  Loop loop(*this, stop);
+  return loop.Run();
 }
 
 }  // namespace orderflow::services

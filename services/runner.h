@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/clock.h"
 #include "domain/events.h"
 #include "domain/order.h"
 #include "domain/status.h"
@@ -49,6 +50,11 @@ class BatchContext {
   virtual void Delete(const std::string& key) = 0;
 
   virtual int64_t now_ms() const = 0;
+
+  // Fails the record being handled: the batch is abandoned and consumed again
+  // from the stored offsets, and after 3 failures the record is parked on
+  // orders.dlq with `error`. The handler returns right after calling it.
+  virtual void Fail(std::string error) = 0;
 };
 
 // A service's decisions. Called on the runner's thread only.
@@ -59,8 +65,9 @@ class Reactor {
   virtual void Load(const std::map<std::string, std::string>& state) {}
   // A new (not yet applied) event of an order on orders.events, with the
   // aggregate before and after applying it.
-  // A handler that throws std::exception abandons the batch; it is retried
-  // from the stored offsets, and the record is dead-lettered after 3 failures.
+  // A handler that cannot handle the event calls ctx.Fail (see there); an
+  // exception escaping it counts the same (the runner catches it: the one
+  // boundary for reactors).
   virtual void OnOrderEvent(const domain::Event& event, const domain::OrderState& before,
                             const domain::OrderState& after, BatchContext& ctx) {}
   // An event from another input topic.
@@ -98,6 +105,9 @@ struct ServiceOptions {
   // wrote before its state commits; returns once the log is durable that far
   // (`orderflow up` on the embedded broker waits for its archive).
   std::function<Status(const std::map<eventstore::TopicPartition, int64_t>&)> wait_durable;
+  // Where the service reads the time: event stamps, the delivery timer, the
+  // stall watchdog. Tests pass a fake one.
+  const Clock* clock = &SystemClock();
 };
 
 struct ServiceStats {
@@ -142,6 +152,7 @@ class ServiceRunner {
 
  private:
   struct Impl;
+  class Loop;  // one Run (runner.cc)
   ServiceRunner(ServiceOptions options, std::unique_ptr<Impl> impl);
   // The message for a log that no longer holds a stored offset (naming the
   // partition and offsets when the watermarks tell which).

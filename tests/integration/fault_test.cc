@@ -19,6 +19,7 @@
 #include "services/runner.h"
 #include "services/up.h"
 #include "tests/util/broker.h"
+#include "tests/util/fake_clock.h"
 #include "tests/util/events.h"
 #include "tests/util/temp_dir.h"
 #include "tests/util/up_invariants.h"
@@ -141,11 +142,13 @@ TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
   ASSERT_TRUE(broker);
   const auto kafka = testing::ConfigFor(*broker);
   TempDir dir;
+  testing::FakeClock clock;  // the watchdog's 10 s pass when the test says so
   services::ServiceOptions so;
   so.name = "shipping";
   so.kafka = kafka;
   so.data_dir = dir.Sub("svc");
   so.inputs = {{eventstore::kOrdersTopic}};
+  so.clock = &clock;
   auto runner = services::ServiceRunner::Create(so, std::make_unique<NoopReactor>());
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
   auto producer = eventstore::Producer::Create(kafka, "t");
@@ -166,6 +169,11 @@ TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
   std::thread t([&] { EXPECT_TRUE((*runner)->Run(stop).ok()); });
   append(0, 10);
   EXPECT_EQ(wait_for_events(10, 30s), 10u);
+  // An idle service is not stalled, however long nothing arrives.
+  for (int i = 0; i < 4; ++i) {
+    clock.Advance(6s);
+    std::this_thread::sleep_for(100ms);  // a few loop iterations: the watchdog looks
+  }
   ASSERT_EQ((*runner)->stats().stalls.load(), 0u);
 
   for (int32_t b = 1; b <= 3; ++b) {
@@ -174,8 +182,11 @@ TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
   }
   std::this_thread::sleep_for(200ms);  // the consumer's next fetch takes the held response
   append(10, 30);
-  // Within the 45 s the held response would take: the watchdog (10 s without
-  // progress, checked every 5 s) recreated the consumers.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ((*runner)->stats().events.load(), 10u) << "the held fetch did not hold";
+  // Well within the 45 s the held response would take: once the clock passes
+  // the watchdog's 10 s without progress, it recreates the consumers.
+  clock.Advance(11s);
   EXPECT_EQ(wait_for_events(30, 40s), 30u);
   EXPECT_EQ((*runner)->stats().stalls.load(), 1u);
   stop.store(true);
