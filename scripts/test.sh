@@ -6,7 +6,7 @@
 # browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh -DORDERFLOW_BUILD_TESTS=ON -DORDERFLOW_TEST_REAL_KAFKA=ON
+bash scripts/build.sh -DORDERFLOW_BUILD_TESTS=ON -DORDERFLOW_TEST_REAL_KAFKA=ON -DORDERFLOW_WERROR=ON
 # The browser test's npm packages (playwright-core; the browser is Debian's chromium).
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
