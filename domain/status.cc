@@ -11,6 +11,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kNotFound: return "not found";
     case StatusCode::kAlreadyExists: return "already exists";
     case StatusCode::kFailedPrecondition: return "failed precondition";
+    case StatusCode::kInUse: return "in use";
     case StatusCode::kOutOfRange: return "out of range";
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kCorruption: return "corruption";

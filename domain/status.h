@@ -19,6 +19,7 @@ enum class StatusCode {
   kNotFound,
   kAlreadyExists,
   kFailedPrecondition,  // the system is not in a state that allows this
+  kInUse,               // a data directory another process holds (its RocksDB lock)
   kOutOfRange,          // an offset or position outside what exists
   kUnavailable,         // transient: broker down, timeout, busy; retry
   kCorruption,          // bytes that do not decode; never retry
@@ -37,6 +38,7 @@ class [[nodiscard]] Status {
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
+  static Status InUse(std::string m) { return {StatusCode::kInUse, std::move(m)}; }
   static Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status Corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }

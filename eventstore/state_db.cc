@@ -1,10 +1,15 @@
 #include "eventstore/state_db.h"
 
 #include <rocksdb/sst_file_manager.h>
+#include <fcntl.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
 
 #include "eventstore/big_endian.h"
 
@@ -13,10 +18,6 @@ namespace orderflow::eventstore {
 Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return Status::Ok();
   std::string msg = std::string(context) + ": " + s.ToString();
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return Status::FailedPrecondition(std::string(context) +
-                                      ": the data directory is in use by another orderflow process");
-  }
   if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(msg);
   if (s.IsNoSpace()) return Status::Unavailable(msg + " (disk full: free space; orderflow resumes by itself)");
   if (s.IsCorruption()) return Status::Corruption(msg);
@@ -62,8 +63,69 @@ Result<PartitionValues> ReadPartitionValues(rocksdb::DB& db, rocksdb::ColumnFami
   return out;
 }
 
+namespace {
+
+// The process holding `dir`'s RocksDB LOCK file (RocksDB takes a POSIX write
+// lock on it), if another one does: asked with F_GETLK, so a store in use is
+// told by its lock, never by the wording of RocksDB's error.
+std::optional<pid_t> LockHolder(const std::string& dir) {
+  const int fd = ::open((dir + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct flock probe {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  const bool asked = ::fcntl(fd, F_GETLK, &probe) == 0;
+  ::close(fd);
+  if (!asked || probe.l_type == F_UNLCK) return std::nullopt;
+  return probe.l_pid;
+}
+
+}  // namespace
+
+// The directories this process holds for writing (POSIX locks do not tell a
+// process about its own): claimed on open, released when the store closes.
+class StateDb::OpenedHere {
+ public:
+  static std::unique_ptr<OpenedHere> Claim(const std::string& dir) {
+    std::error_code ec;
+    std::string key = std::filesystem::weakly_canonical(dir, ec).string();
+    if (ec) key = dir;
+    std::lock_guard lock(Mu());
+    if (!Dirs().insert(key).second) return nullptr;
+    return std::unique_ptr<OpenedHere>(new OpenedHere(std::move(key)));
+  }
+  ~OpenedHere() {
+    std::lock_guard lock(Mu());
+    Dirs().erase(key_);
+  }
+
+ private:
+  explicit OpenedHere(std::string key) : key_(std::move(key)) {}
+  static std::mutex& Mu() {
+    static std::mutex mu;
+    return mu;
+  }
+  static std::set<std::string>& Dirs() {
+    static std::set<std::string> dirs;
+    return dirs;
+  }
+  std::string key_;
+};
+
 Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, std::string_view what, StateDbOptions options) {
   namespace fs = std::filesystem;
+  std::unique_ptr<OpenedHere> opened_here;
+  if (!options.read_only) {
+    if (auto holder = LockHolder(dir)) {
+      return Status::InUse("open " + std::string(what) + " " + dir + ": the data directory is in use by another " +
+                           "orderflow process (pid " + std::to_string(*holder) + ")");
+    }
+    opened_here = OpenedHere::Claim(dir);
+    if (!opened_here) {
+      return Status::InUse("open " + std::string(what) + " " + dir +
+                           ": the data directory is in use by this process already");
+    }
+  }
   if (options.read_only && !fs::exists(fs::path(dir) / "CURRENT")) {
     return Status::NotFound("no " + std::string(what) + " in " + dir);
   }
@@ -89,6 +151,7 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, std::stri
 
   std::unique_ptr<StateDb> store(new StateDb());
   store->dir_ = dir;
+  store->opened_here_ = std::move(opened_here);
   store->what_ = std::string(what);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = options.read_only

@@ -24,10 +24,10 @@
 
 namespace orderflow::eventstore {
 
-// RocksDB status -> orderflow Status, with `context` ("open store DIR") first:
-// kUnavailable for busy/timeouts (retry), kCorruption, kNotFound,
-// kFailedPrecondition "... in use by another orderflow process" for the
-// directory lock, kInternal for the rest.
+// RocksDB status -> orderflow Status by RocksDB's code, with `context`
+// ("open store DIR") first: kUnavailable for busy/timeouts/no space (retry),
+// kCorruption, kNotFound, kInternal for the rest. (A directory another
+// process holds is found by StateDb::Open from the lock itself: kInUse.)
 Status FromRocks(const rocksdb::Status& s, std::string_view context);
 
 // Keys per partition: prefix + topic + '/' + big-endian 32-bit partition.
@@ -79,6 +79,8 @@ class StateDb {
 
  private:
   StateDb() = default;
+  class OpenedHere;
+  std::unique_ptr<OpenedHere> opened_here_;  // released after the database closes
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::string dir_;

@@ -137,7 +137,7 @@ struct BulkLoader::Impl {
   std::map<std::string, int64_t> analytics;  // every counter, for the whole rebuild
   SeenFilter seen;
   bool any_window_written = false;
-  uint64_t file_number = 0;
+  std::atomic<uint64_t> file_number{0};  // WriteFile runs on two threads at once (history beside the rest)
   // Counted by the worker, read by the caller for progress.
   std::atomic<uint64_t> applied{0}, duplicates{0}, rejected_records{0}, windows{0};
   bool finished = false;

@@ -127,8 +127,7 @@ Result<SnapshotManifest> CreateSnapshot(const std::string& data_dir, const std::
     if (store.ok()) {
       m.method = "checkpoint";
       made = (*store)->CheckpointTo((dir / "db").string());
-    } else if (store.status().code() == StatusCode::kFailedPrecondition &&
-               store.status().message().find("in use") != std::string::npos) {
+    } else if (store.status().code() == StatusCode::kInUse) {
       auto view = ProjectionStore::Open(data_dir, {.read_only = true});
       if (!view.ok()) {
         made = view.status();

@@ -166,7 +166,7 @@ class ProjectionStore {
 
   // Opens (creating if needed, unless read_only) the store in `dir`.
   // Errors: kNotFound if read_only and there is no store; kFailedPrecondition
-  // if another process holds it for writing or the projection version differs.
+  // if the projection version differs; kInUse if another process (or this one) holds it for writing.
   static Result<std::unique_ptr<ProjectionStore>> Open(const std::string& dir, const StoreOptions& options);
   ~ProjectionStore();
 

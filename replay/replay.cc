@@ -216,7 +216,7 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
       // Refuse a store a running service holds (this takes its lock, then
       // marks the store unfinished).
       auto in_use = projections::ProjectionStore::Open(options.data_dir, {.rebuild = true});
-      if (!in_use.ok() && in_use.status().message().find("in use") != std::string::npos) return in_use.status();
+      if (!in_use.ok() && in_use.status().code() == StatusCode::kInUse) return in_use.status();
     }
     ORDERFLOW_RETURN_IF_ERROR(projections::RemoveStoreFiles(options.data_dir));
   }

@@ -82,6 +82,7 @@ ApiError FromStatus(const Status& s) {
     case StatusCode::kNotFound: return {404, s.message()};
     case StatusCode::kInvalidArgument: return {422, s.message()};
     case StatusCode::kFailedPrecondition:
+    case StatusCode::kInUse:
     case StatusCode::kAlreadyExists: return {409, s.message()};
     case StatusCode::kUnavailable: return {503, s.message() + "; retry"};
     default: return {500, s.ToString()};
