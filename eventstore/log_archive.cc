@@ -15,6 +15,7 @@
 #include <mutex>
 #include <set>
 
+#include "domain/clock.h"
 #include "eventstore/big_endian.h"
 #include "eventstore/capnp_util.h"
 #include "eventstore/state_db.h"
@@ -269,8 +270,7 @@ Result<uint64_t> ExportLog(const eventstore::KafkaConfig& kafka, const std::vect
   capnp::MallocMessageBuilder header_message;
   auto header = header_message.initRoot<schema::LogFileHeader>();
   header.setFormatVersion(1);
-  header.setCreatedAtMs(std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count());
+  header.setCreatedAtMs(SystemClock().WallMs());
   auto list = header.initPartitions(static_cast<unsigned>(topics.size()));
   std::vector<std::pair<eventstore::TopicPartition, int64_t>> ends;
   for (size_t t = 0; t < topics.size(); ++t) {

@@ -1,5 +1,6 @@
 #include "projections/projector.h"
 
+#include "domain/clock.h"
 #include "eventstore/backoff.h"
 #include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
@@ -119,8 +120,7 @@ Result<size_t> Projector::Step() {
   counters_.rejected.fetch_add(stats.rejected);
   // Dead letters are in the log before their batch (and its offsets) commit.
   if (options_.dead_letters != nullptr && !prepared->rejections().empty()) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t now = SystemClock().WallMs();
     for (const auto& [index, error] : prepared->rejections()) {
       auto d = eventstore::MakeDeadLetter((*records)[index], "projector", error, 1, now);
       ORDERFLOW_RETURN_IF_ERROR(options_.dead_letters->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers));

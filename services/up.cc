@@ -25,12 +25,12 @@
 namespace orderflow::services {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 // Sleeps until `deadline` or until `stop` is set, in small steps.
-void SleepUntil(Clock::time_point deadline, const std::atomic<bool>& stop) {
-  while (!stop.load() && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::min<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(20)));
+void SleepUntil(SteadyClock::time_point deadline, const std::atomic<bool>& stop) {
+  while (!stop.load() && SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(std::min<SteadyClock::duration>(deadline - SteadyClock::now(), std::chrono::milliseconds(20)));
   }
 }
 
@@ -106,7 +106,7 @@ class Up {
   const UpOptions& options_;
   const domain::Catalog& catalog_;
   const std::atomic<bool>& stop_;
-  const Clock::time_point started_ = Clock::now();
+  const SteadyClock::time_point started_ = SteadyClock::now();
   eventstore::KafkaConfig kafka_;
   std::vector<eventstore::TopicSpec> topics_;
   UpSummary summary_;
@@ -413,10 +413,10 @@ void Up::StartThreads() {
 
 // Places the simulated orders, paced by --rate.
 void Up::Simulate() {
-  const auto simulation_start = Clock::now();
+  const auto simulation_start = SteadyClock::now();
   OrderSimulator simulator(catalog_, options_.seed);
   placed_ids_.reserve(options_.simulate);
-  auto last_report = Clock::now();
+  auto last_report = SteadyClock::now();
   for (uint64_t i = 0; i < options_.simulate && !should_stop(); ++i) {
     if (options_.rate > 0) {
       SleepUntil(simulation_start + std::chrono::microseconds(static_cast<int64_t>(1e6 * i / options_.rate)), stop_);
@@ -430,8 +430,8 @@ void Up::Simulate() {
       break;
     }
     placed_ids_.push_back(std::move(id));
-    if (Clock::now() - last_report > std::chrono::seconds(2)) {
-      last_report = Clock::now();
+    if (SteadyClock::now() - last_report > std::chrono::seconds(2)) {
+      last_report = SteadyClock::now();
       uint64_t consumed = 0;
       if (auto offsets = projector_->store().GetOffsets(); offsets.ok()) {
         for (const auto& [tp, offset] : *offsets) consumed += static_cast<uint64_t>(offset);
@@ -483,10 +483,10 @@ Result<SettleReport> Up::CheckSettled() {
 // NotificationSent from a service slowed by a rebalance) would leave the
 // projection short of the log.
 void Up::WaitUntilDone() {
-  auto last_log = Clock::now();
+  auto last_log = SteadyClock::now();
   std::string last_line;
-  auto unchanged_since = Clock::now();
-  auto last_stuck_report = Clock::now() - std::chrono::minutes(1);
+  auto unchanged_since = SteadyClock::now();
+  auto last_stuck_report = SteadyClock::now() - std::chrono::minutes(1);
   while (!should_stop()) {
     auto counts = projector_->store().CountByStatus();
     if (!counts.ok() && !counts.status().IsRetryable()) {
@@ -501,7 +501,7 @@ void Up::WaitUntilDone() {
       }
     }
     const bool terminal = counts.ok() && total >= placed_ids_.size() && done == total;
-    const bool log_now = counts.ok() && Clock::now() - last_log > std::chrono::seconds(3);
+    const bool log_now = counts.ok() && SteadyClock::now() - last_log > std::chrono::seconds(3);
     if (!terminal && !log_now) {
       // Each check scans the status index: not more often than this.
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -514,7 +514,7 @@ void Up::WaitUntilDone() {
     }
     if (terminal && settled.ok() && settled->settled) break;
     if (log_now) {
-      last_log = Clock::now();
+      last_log = SteadyClock::now();
       std::string line;
       for (const auto& [status, n] : *counts) line += " " + status + "=" + std::to_string(n);
       if (!settled.ok()) line += "; log ends unknown: " + settled.status().message();
@@ -528,12 +528,12 @@ void Up::WaitUntilDone() {
       spdlog::info("waiting for every order to finish:{}", line);
       if (line != last_line) {
         last_line = line;
-        unchanged_since = Clock::now();
+        unchanged_since = SteadyClock::now();
       }
       // Nothing moves although every consumer is at the log end: say which
       // orders are stuck and what their history holds, so the missing step
       // can be told apart (once every 30 s).
-      const auto now = Clock::now();
+      const auto now = SteadyClock::now();
       if (settled.ok() && settled->settled && now - unchanged_since > std::chrono::seconds(15) &&
           now - last_stuck_report > std::chrono::seconds(30)) {
         last_stuck_report = now;
@@ -577,10 +577,10 @@ void Up::ReportStuckOrders(const std::map<std::string, uint64_t>& counts) {
 void Up::DrainBeforeStop() {
   if (!archive_ || tasks_.halted()) return;
   if (http_) http_->Stop();
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
   spdlog::info("stopping: letting the services finish what is in the log");
   bool drained = false;
-  while (Clock::now() < deadline && !tasks_.halted()) {
+  while (SteadyClock::now() < deadline && !tasks_.halted()) {
     auto settled = CheckSettled();
     drained = settled.ok() && settled->settled;
     if (drained) break;
@@ -612,7 +612,7 @@ Result<UpSummary> Up::Summarize() {
   auto digest = projector_->store().Digest();
   if (!digest.ok()) return digest.status();
   summary_.digest = std::move(digest).value();
-  summary_.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  summary_.seconds = std::chrono::duration<double>(SteadyClock::now() - started_).count();
   return summary_;
 }
 

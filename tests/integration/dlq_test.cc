@@ -28,6 +28,16 @@
 namespace orderflow {
 namespace {
 
+// Stops `thread` (sets `stop`) and joins it when the test leaves, however it leaves.
+struct StopAndJoin {
+  std::atomic<bool>& stop;
+  std::thread& thread;
+  ~StopAndJoin() {
+    stop.store(true);
+    if (thread.joinable()) thread.join();
+  }
+};
+
 using namespace std::chrono_literals;
 using testing::TempDir;
 
@@ -167,14 +177,7 @@ TEST(DeadLetterTest, AHandlerThatKeepsFailingIsParkedAfterRetriesAndARedriveAppl
   std::atomic<bool> stop{false};
   Status run_status;
   std::thread thread([&] { run_status = (*runner)->Run(stop); });
-  struct Joiner {
-    std::atomic<bool>& stop;
-    std::thread& thread;
-    ~Joiner() {
-      stop.store(true);
-      if (thread.joinable()) thread.join();
-    }
-  } joiner{stop, thread};
+  StopAndJoin joiner{stop, thread};
 
   auto producer = eventstore::Producer::Create(kafka, "dlq-test");
   ASSERT_TRUE(producer.ok());
@@ -275,14 +278,7 @@ TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalo
       ASSERT_TRUE((*producer)->Flush(10s).ok());
     }));
   });
-  struct Joiner {
-    std::atomic<bool>& stop;
-    std::thread& thread;
-    ~Joiner() {
-      stop.store(true);
-      if (thread.joinable()) thread.join();
-    }
-  } up_joiner{stop, up};
+  StopAndJoin up_joiner{stop, up};
 
   std::vector<eventstore::DeadLetter> letters;
   ASSERT_TRUE(wait_for(
@@ -336,7 +332,7 @@ TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalo
   std::atomic<bool> stop_inventory{false};
   Status run_status;
   std::thread inventory([&] { run_status = (*runner)->Run(stop_inventory); });
-  Joiner inventory_joiner{stop_inventory, inventory};
+  StopAndJoin inventory_joiner{stop_inventory, inventory};
   auto stock = [&]() -> std::string {
     auto v = (*runner)->ReadState("stock/SKU-TEAPOT");
     return v.ok() && *v ? **v : "none";

@@ -17,6 +17,7 @@
 #include "projections/store.h"
 #include "replay/replay.h"
 #include "tests/util/broker.h"
+#include "tests/util/flip_byte.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
 
@@ -68,13 +69,7 @@ TEST(RestartTest, ACorruptProjectionStoreIsSetAsideAndRebuiltFromTheLog) {
   int flipped = 0;
   for (const auto& entry : std::filesystem::directory_iterator(data)) {
     if (entry.path().filename().string().rfind("MANIFEST-", 0) != 0) continue;
-    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
-    const auto at = static_cast<std::streamoff>(std::filesystem::file_size(entry.path()) / 2);
-    f.seekg(at);
-    char c = 0;
-    f.get(c);
-    f.seekp(at);
-    f.put(static_cast<char>(c ^ 0x5a));
+    testing::FlipByte(entry.path(), static_cast<std::streamoff>(std::filesystem::file_size(entry.path()) / 2));
     ++flipped;
   }
   ASSERT_EQ(flipped, 1);

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "tests/util/events.h"
+#include "tests/util/flip_byte.h"
 #include "tests/util/temp_dir.h"
 
 namespace orderflow::projections {
@@ -300,13 +301,7 @@ TEST(ProjectionStoreTest, ACorruptStoreNamesTheCommandThatRebuildsIt) {
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     if (entry.path().extension() != ".sst") continue;
     // Inside the index block, just before the footer: read when the table opens.
-    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
-    const auto at = static_cast<std::streamoff>(std::filesystem::file_size(entry.path())) - 80;
-    f.seekg(at);
-    char c = 0;
-    f.get(c);
-    f.seekp(at);
-    f.put(static_cast<char>(c ^ 0x5a));
+    testing::FlipByte(entry.path(), static_cast<std::streamoff>(std::filesystem::file_size(entry.path())) - 80);
     ++flipped;
   }
   ASSERT_GT(flipped, 0);
