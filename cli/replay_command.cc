@@ -13,6 +13,7 @@
 #include "cli/common.h"
 #include "projections/store.h"
 #include "replay/replay.h"
+#include "services/pg_read_model.h"
 
 namespace po = boost::program_options;
 using nlohmann::json;
@@ -98,12 +99,46 @@ int Verify(const std::string& data_dir, const std::string& verify_dir, bool as_j
   return 0;
 }
 
+// --to-postgres: the PostgreSQL read model rebuilt from offset zero.
+int ReplayToPostgres(const Parsed& p, const services::PgOptions& pg) {
+  services::PgRebuildOptions o;
+  o.kafka = KafkaFrom(p.common, true);
+  o.pg = pg;
+  o.catalog = LoadCatalog(p.common);
+  const bool tty = isatty(STDERR_FILENO) && !p.common.json;
+  if (tty) {
+    o.progress = [](uint64_t done, uint64_t total) {
+      std::fprintf(stderr, "\rreplay --to-postgres: %llu/%llu records   ", static_cast<unsigned long long>(done),
+                   static_cast<unsigned long long>(total));
+    };
+  }
+  auto r = services::RebuildPostgres(o);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!r.ok()) return Fail(r.status());
+  if (p.common.json) {
+    PrintJson({{"records", r->records},
+               {"applied", r->applied},
+               {"duplicates_dropped", r->duplicates},
+               {"records_rejected", r->rejected},
+               {"orders", r->orders},
+               {"seconds", r->seconds},
+               {"events_per_second", r->events_per_second},
+               {"schema", pg.schema}});
+  } else {
+    std::printf("replayed %llu events in %.3f s (%.0f events/s) into PostgreSQL schema %s (%llu orders)\n",
+                static_cast<unsigned long long>(r->records), r->seconds, r->events_per_second, pg.schema.c_str(),
+                static_cast<unsigned long long>(r->orders));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int CmdReplay(const std::vector<std::string>& args) {
   replay::ReplayOptions o;
   po::options_description d("replay options");
   std::string verify_dir, until_time, snapshots_dir;
+  services::PgOptions pg;
   d.add_options()("batch-size", po::value(&o.batch_size)->default_value(10000), "events per WriteBatch")(
       "force", po::bool_switch(&o.force), "replace the orderflow store already in --data-dir")(
       "until-offset", po::value(&o.until_offset)->value_name("N"),
@@ -115,15 +150,26 @@ int CmdReplay(const std::vector<std::string>& args) {
       "snapshots", po::value(&snapshots_dir)->value_name("DIR"),
       "where snapshots live (default: <data-dir of the snapshot's store>-snapshots; with --from-snapshot required)")(
       "verify", po::value(&verify_dir)->value_name("DIR"),
-      "compare the rebuilt state with the store in DIR; exit 1 naming the first differing key");
+      "compare the rebuilt state with the store in DIR; exit 1 naming the first differing key")(
+      "to-postgres", po::value(&pg.url)->value_name("URL"),
+      "rebuild the PostgreSQL read model of URL instead (stop its pg-projector first)")(
+      "pg-schema", po::value(&pg.schema)->default_value(pg.schema), "with --to-postgres: the schema to rebuild");
   Parsed p;
   if (!Parse(args, "orderflow replay --brokers LIST --data-dir NEW_DIR [--json]\n\n"
                    "Rebuilds the projections into an empty directory from offset zero of every partition and\n"
-                   "prints events, elapsed seconds, events/s and the state digest.",
+                   "prints events, elapsed seconds, events/s and the state digest.\n"
+                   "With --to-postgres URL, rebuilds the PostgreSQL read model instead: into a fresh schema,\n"
+                   "swapped in at the end (docs/sql.md).",
              d, {}, p, "warn")) {
     return 0;
   }
   if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
+  if (!pg.url.empty()) {
+    if (!verify_dir.empty() || !until_time.empty() || !o.from_snapshot.empty() || o.until_offset >= 0) {
+      throw UsageError{"--to-postgres rebuilds from offset zero: it takes no --verify, --until-*, --from-snapshot"};
+    }
+    return ReplayToPostgres(p, pg);
+  }
   if (!until_time.empty()) o.until_time_ms = ParseTime(until_time);
   if (!o.from_snapshot.empty() && snapshots_dir.empty()) {
     throw UsageError{"--from-snapshot needs --snapshots DIR (where `orderflow snapshot create` put it)"};

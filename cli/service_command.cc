@@ -7,11 +7,13 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/common.h"
 #include "projections/store.h"
 #include "replay/replay.h"
 #include "services/lifecycle.h"
+#include "services/pg_projector.h"
 #include "services/projector_service.h"
 
 namespace po = boost::program_options;
@@ -71,6 +73,29 @@ int RunProjector(const std::string& instance, const Parsed& p, size_t batch_size
   return 0;
 }
 
+// The PostgreSQL read model's projector (services/pg_projector.h).
+int RunPgProjector(const std::string& instance, const Parsed& p, const services::PgOptions& pg, size_t batch_size,
+                   bool exit_when_caught_up) {
+  if (pg.url.empty()) {
+    throw UsageError{"pg-projector needs --postgres URL (or ORDERFLOW_POSTGRES), e.g. postgresql://user@127.0.0.1:5432/db"};
+  }
+  services::PgProjectorOptions options;
+  options.kafka = KafkaFrom(p.common, true);
+  options.pg = pg;
+  options.catalog = LoadCatalog(p.common);
+  options.instance = instance;
+  options.batch_size = batch_size;
+  auto projector = services::PgProjector::Start(std::move(options));
+  if (!projector.ok()) return Fail(projector.status());
+  spdlog::info("pg-projector {} running on {}, read model in schema {}", instance, p.common.brokers, pg.schema);
+  Status s = exit_when_caught_up ? (*projector)->RunUntilCaughtUp(g_stop) : (*projector)->Run(g_stop);
+  if (!s.ok()) return Fail(s);
+  const auto& t = (*projector)->totals();
+  spdlog::info("pg-projector {} stopped: applied {} events in {} batches ({} rejected, {} duplicates dropped)",
+               instance, t.applied, t.batches, t.rejected, t.duplicates);
+  return 0;
+}
+
 }  // namespace
 
 int CmdService(const std::vector<std::string>& args) {
@@ -83,15 +108,20 @@ int CmdService(const std::vector<std::string>& args) {
   std::vector<std::string> blocked = services::PaymentRules{}.blocked_customers;
   bool exactly_once = false;
   bool rebuild_corrupt = false;
+  services::PgOptions pg;
+  if (const char* env = std::getenv("ORDERFLOW_POSTGRES")) pg.url = env;
   po::options_description d("service options");
   d.add_options()("name", po::value(&name)->value_name("NAME"),
-                  "projector, payment, inventory, shipping, delivery or notification")(
+                  "projector, pg-projector, payment, inventory, shipping, delivery or notification")(
       "instance", po::value(&instance)->default_value(instance), "instance id within the service's consumer group")(
       "exit-when-caught-up", po::bool_switch(&exit_when_caught_up),
-      "projector: exit 0 once the end of the log (as when started) is applied")(
+      "projector, pg-projector: exit 0 once the end of the log (as when started) is applied")(
+      "postgres", po::value(&pg.url)->value_name("URL"),
+      "pg-projector: the PostgreSQL database (default $ORDERFLOW_POSTGRES)")(
+      "pg-schema", po::value(&pg.schema)->default_value(pg.schema), "pg-projector: the schema holding its tables")(
       "rebuild-corrupt", po::bool_switch(&rebuild_corrupt),
       "projector: if the store is corrupt, move its files to DIR/corrupt-<time>/ and rebuild it from the log")(
-      "batch-size", po::value(&batch_size)->default_value(batch_size), "projector: events per batch")(
+      "batch-size", po::value(&batch_size)->default_value(batch_size), "projector, pg-projector: events per batch")(
       "transit-ms", po::value(&transit_ms)->default_value(transit_ms), "delivery: simulated transit time")(
       "max-payment", po::value(&max_payment)->default_value(max_payment),
       "payment: decline orders above this total (minor units)")(
@@ -104,16 +134,18 @@ int CmdService(const std::vector<std::string>& args) {
   if (!Parse(args, "orderflow service NAME --brokers LIST [--data-dir DIR] [--instance ID]\n\n"
                    "Runs one service as its own process until SIGINT/SIGTERM. Instances of a service share its\n"
                    "consumer group; give each its own --data-dir. Services: projector, payment, inventory,\n"
-                   "shipping, delivery, notification (its outbox is DIR/outbox.log).",
+                   "shipping, delivery, notification (its outbox is DIR/outbox.log), and pg-projector, which\n"
+                   "keeps the PostgreSQL read model of --postgres URL (docs/sql.md).",
              d, pos, p, "info")) {
     return 0;
   }
   if (name.empty()) throw UsageError{"service needs a NAME"};
+  if (name == "pg-projector") return RunPgProjector(instance, p, pg, batch_size, exit_when_caught_up);
   if (name != "projector") {
     const auto& names = services::LifecycleServiceNames();
     if (std::find(names.begin(), names.end(), name) == names.end()) {
       throw UsageError{"unknown service '" + name +
-                       "' (projector, payment, inventory, shipping, delivery, notification)"};
+                       "' (projector, pg-projector, payment, inventory, shipping, delivery, notification)"};
     }
     services::LifecycleConfig config;
     config.transit_delay = std::chrono::milliseconds(transit_ms);

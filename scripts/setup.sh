@@ -14,9 +14,11 @@ packages=(
   nlohmann-json3-dev libssl-dev libboost-dev
   libjemalloc-dev
   libcpp-httplib-dev prometheus-cpp-dev
+  postgresql
   chromium wrk
   clang libclang-rt-14-dev
   openjdk-17-jre-headless maven
+  python3-venv
 )
 
 missing=()

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/build.sh -DORDERFLOW_BUILD_TESTS=ON -DORDERFLOW_TEST_REAL_KAFKA=ON -DORDERFLOW_WERROR=ON
 # The browser test's npm packages (playwright-core; the browser is Debian's chromium).
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+bash scripts/python-env.sh >/dev/null  # the Python client's venv (clients/python; kafka.PythonClient*)
 
 # One real broker for the whole run, on ports of its own (29092/29093), in a
 # fresh directory; the tests give each other distinct topic prefixes.

@@ -72,11 +72,92 @@ nlohmann::json HistoryJson(const projections::HistoryEntry& e) {
     j["time"] = FormatTime(e.event->occurred_at_ms);
     j["producer"] = e.event->producer;
     j["summary"] = domain::Summarize(e.event->payload);
+    j["payload"] = PayloadJson(e.event->payload);
   } else {
     j["error"] = e.decode_error;
   }
   return j;
 }
+
+namespace {
+
+nlohmann::json LinesJson(const std::vector<domain::LineItem>& lines) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& l : lines) out.push_back({{"sku", l.sku}, {"quantity", l.quantity}, {"unit_price_minor", l.unit_price_minor}});
+  return out;
+}
+
+std::string_view CancelSourceName(domain::CancelSource s) {
+  switch (s) {
+    case domain::CancelSource::kCustomer: return "customer";
+    case domain::CancelSource::kPayment: return "payment";
+    case domain::CancelSource::kInventory: return "inventory";
+    case domain::CancelSource::kSystem: return "system";
+  }
+  return "unknown";
+}
+
+std::string_view PriorityName(domain::NotificationPriority p) {
+  return p == domain::NotificationPriority::kHigh ? "high" : "low";
+}
+
+// One overload per payload type: the fields of schemas/events.capnp.
+struct PayloadFields {
+  nlohmann::json operator()(const domain::OrderPlaced& e) const {
+    return {{"customer_id", e.customer_id}, {"lines", LinesJson(e.lines)}, {"total_minor", e.total_minor},
+            {"currency", e.currency}, {"shipping_address", e.shipping_address}};
+  }
+  nlohmann::json operator()(const domain::PaymentAuthorized& e) const {
+    return {{"payment_id", e.payment_id}, {"amount_minor", e.amount_minor}, {"method", e.method}};
+  }
+  nlohmann::json operator()(const domain::PaymentDeclined& e) const {
+    return {{"reason", e.reason}, {"amount_minor", e.amount_minor}};
+  }
+  nlohmann::json operator()(const domain::InventoryReserved& e) const {
+    return {{"reservation_id", e.reservation_id}, {"lines", LinesJson(e.lines)}};
+  }
+  nlohmann::json operator()(const domain::InventoryRejected& e) const {
+    return {{"sku", e.sku}, {"requested", e.requested}, {"available", e.available}, {"reason", e.reason}};
+  }
+  nlohmann::json operator()(const domain::PaymentRefunded& e) const {
+    return {{"payment_id", e.payment_id}, {"amount_minor", e.amount_minor}, {"reason", e.reason}};
+  }
+  nlohmann::json operator()(const domain::OrderShipped& e) const {
+    return {{"carrier", e.carrier}, {"tracking_number", e.tracking_number}};
+  }
+  nlohmann::json operator()(const domain::OrderDelivered& e) const { return {{"received_by", e.received_by}}; }
+  nlohmann::json operator()(const domain::OrderCancelled& e) const {
+    return {{"reason", e.reason}, {"source", CancelSourceName(e.source)}};
+  }
+  nlohmann::json operator()(const domain::NotificationSent& e) const {
+    return {{"notification_id", e.notification_id}, {"template_name", e.template_name}, {"recipient", e.recipient},
+            {"priority", PriorityName(e.priority)}};
+  }
+  nlohmann::json operator()(const domain::InventoryLineReserved& e) const {
+    return {{"sku", e.sku}, {"quantity", e.quantity}};
+  }
+  nlohmann::json operator()(const domain::InventoryLineRejected& e) const {
+    return {{"sku", e.sku}, {"requested", e.requested}, {"available", e.available}};
+  }
+  nlohmann::json operator()(const domain::InventoryLineReleased& e) const {
+    return {{"sku", e.sku}, {"quantity", e.quantity}};
+  }
+  nlohmann::json operator()(const domain::StockAdded& e) const { return {{"sku", e.sku}, {"quantity", e.quantity}}; }
+  nlohmann::json operator()(const domain::StockReservationRequested& e) const {
+    return {{"sku", e.sku}, {"order_id", e.order_id}, {"quantity", e.quantity}};
+  }
+  nlohmann::json operator()(const domain::StockReleaseRequested& e) const {
+    return {{"sku", e.sku}, {"order_id", e.order_id}, {"quantity", e.quantity}};
+  }
+  nlohmann::json operator()(const domain::NotificationRequested& e) const {
+    return {{"notification_id", e.notification_id}, {"template_name", e.template_name}, {"recipient", e.recipient},
+            {"priority", PriorityName(e.priority)}};
+  }
+};
+
+}  // namespace
+
+nlohmann::json PayloadJson(const domain::EventPayload& payload) { return std::visit(PayloadFields{}, payload); }
 
 nlohmann::json CatalogJson(const domain::Catalog& catalog) {
   nlohmann::json items = nlohmann::json::array();

@@ -23,6 +23,9 @@ std::string FormatTime(int64_t epoch_ms);
 
 nlohmann::json OrderJson(const domain::OrderState& order);
 nlohmann::json HistoryJson(const projections::HistoryEntry& entry);
+// The payload's fields, named as in the schema but in snake_case, as the current
+// schema reads them (v1 events upcast); enums by name ("customer", "high").
+nlohmann::json PayloadJson(const domain::EventPayload& payload);
 nlohmann::json CatalogJson(const domain::Catalog& catalog);
 nlohmann::json AnalyticsJson(const projections::Analytics& analytics);
 
