@@ -14,7 +14,7 @@ packages=(
   nlohmann-json3-dev libssl-dev libboost-dev
   libjemalloc-dev
   libcpp-httplib-dev prometheus-cpp-dev
-  postgresql
+  libpqxx-dev postgresql
   chromium wrk
   clang libclang-rt-14-dev
   openjdk-17-jre-headless maven
