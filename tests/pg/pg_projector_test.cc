@@ -1,0 +1,357 @@
+// The PostgreSQL read model against a real PostgreSQL (scripts/postgres.sh):
+// `orderflow service pg-projector` SIGKILLed during a 5,000-order run, the
+// database stopped for 10 s mid-run, bad records, schema versions, and
+// `orderflow replay --to-postgres`. The tables and views must equal the
+// RocksDB projection and `orderflow analytics` of the same log.
+//
+// PostgreSQL: $ORDERFLOW_TEST_POSTGRES (scripts/test.sh starts one), else this
+// binary starts its own with scripts/postgres.sh. Each test has its own schema.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <pqxx/pqxx>
+#include <random>
+#include <thread>
+
+#include "domain/catalog.h"
+#include "eventstore/codec.h"
+#include "eventstore/dead_letter.h"
+#include "eventstore/topics.h"
+#include "projections/store.h"
+#include "services/pg_read_model.h"
+#include "tests/util/broker.h"
+#include "tests/util/events.h"
+#include "tests/util/process.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ChildProcess;
+using testing::Orderflow;
+using testing::OrderflowBinary;
+using testing::TempDir;
+
+const std::string kPostgresScript = std::string(ORDERFLOW_SOURCE_DIR) + "/scripts/postgres.sh";
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A PostgreSQL of its own (scripts/postgres.sh), stopped when destroyed.
+class OwnPostgres {
+ public:
+  OwnPostgres() : port_(FreePort()) {
+    // As root, the server runs as an unprivileged user: it must reach DIR.
+    std::filesystem::permissions(dir_.path(), std::filesystem::perms::others_exec | std::filesystem::perms::group_exec,
+                                 std::filesystem::perm_options::add);
+    auto r = testing::RunCommand({"/bin/bash", kPostgresScript, "start", "--dir", dir_.Sub("pg"), "--port",
+                                  std::to_string(port_)},
+                                 120s);
+    if (r.status == 0) url_ = r.out.substr(0, r.out.find('\n'));
+    else ADD_FAILURE() << "scripts/postgres.sh start: " << r.err;
+  }
+  ~OwnPostgres() { Stop(); }
+  void Stop() { testing::RunCommand({"/bin/bash", kPostgresScript, "stop", "--dir", dir_.Sub("pg")}, 60s); }
+  bool Start() {
+    return testing::RunCommand({"/bin/bash", kPostgresScript, "start", "--dir", dir_.Sub("pg"), "--port",
+                                std::to_string(port_)},
+                               120s)
+               .status == 0;
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  TempDir dir_;
+  int port_;
+  std::string url_;
+};
+
+// The suite's shared PostgreSQL: $ORDERFLOW_TEST_POSTGRES or one of our own.
+const std::string& SharedPostgres() {
+  static std::unique_ptr<OwnPostgres> own;
+  static std::string url = [] {
+    if (const char* env = std::getenv("ORDERFLOW_TEST_POSTGRES"); env != nullptr && *env != '\0') return std::string(env);
+    own = std::make_unique<OwnPostgres>();
+    return own->url();
+  }();
+  return url;
+}
+
+std::string NewSchema() {
+  static int n = 0;
+  return "t" + std::to_string(getpid()) + "_" + std::to_string(++n) + "_" + std::to_string(std::random_device{}() % 100000);
+}
+
+std::vector<std::string> PgArgs(const std::string& url, const std::string& schema) {
+  return {"--postgres", url, "--pg-schema", schema};
+}
+
+struct OrderRow {
+  std::string status;
+  int64_t total_minor = 0;
+  int64_t events = 0;
+  bool operator==(const OrderRow&) const = default;
+};
+
+std::map<std::string, OrderRow> PgOrders(const std::string& url, const std::string& schema) {
+  pqxx::connection conn{url};
+  pqxx::nontransaction tx{conn};
+  std::map<std::string, OrderRow> out;
+  for (const auto& row : tx.exec("SELECT order_id, status, total_minor, event_count FROM " + schema + ".orders")) {
+    out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>()};
+  }
+  return out;
+}
+
+std::map<std::string, OrderRow> RocksOrders(const projections::ProjectionStore& store) {
+  std::map<std::string, OrderRow> out;
+  projections::OrderQuery q;
+  q.limit = 1000;
+  for (;;) {
+    auto page = store.ListOrders(q);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (!page.ok()) break;
+    for (const auto& o : page->orders) {
+      out[o.order_id] = {std::string(domain::OrderStatusName(o.status)), o.total_minor, o.version};
+    }
+    if (page->next.empty()) break;
+    q.after = page->next;
+  }
+  return out;
+}
+
+// The views equal the RocksDB projection's analytics, and no event is stored twice.
+void ExpectViewsEqualAnalytics(const std::string& url, const std::string& s, const projections::ProjectionStore& store) {
+  auto a = store.GetAnalytics(100);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  pqxx::connection conn{url};
+  pqxx::nontransaction tx{conn};
+  auto revenue = tx.exec1("SELECT gross_minor, refunded_minor, net_minor FROM " + s + ".revenue");
+  EXPECT_EQ(revenue[0].as<int64_t>(), a->gross_minor);
+  EXPECT_EQ(revenue[1].as<int64_t>(), a->refunded_minor);
+  EXPECT_EQ(revenue[2].as<int64_t>(), a->net_minor);
+  std::map<std::string, uint64_t> by_status;
+  for (const auto& row : tx.exec("SELECT status, orders FROM " + s + ".orders_by_status")) {
+    by_status[row[0].as<std::string>()] = row[1].as<uint64_t>();
+  }
+  EXPECT_EQ(by_status, a->orders_by_status);
+  std::map<int64_t, int64_t> orders_per_hour, revenue_per_hour;
+  for (const auto& row : tx.exec("SELECT hour_start_ms, orders_placed, revenue_minor FROM " + s + ".revenue_per_hour")) {
+    if (row[1].as<int64_t>() != 0) orders_per_hour[row[0].as<int64_t>()] = row[1].as<int64_t>();
+    revenue_per_hour[row[0].as<int64_t>()] = row[2].as<int64_t>();
+  }
+  EXPECT_EQ(orders_per_hour, a->orders_per_hour);
+  for (const auto& [hour, minor] : a->revenue_per_hour) EXPECT_EQ(revenue_per_hour[hour], minor) << hour;
+  std::map<std::string, std::pair<int64_t, int64_t>> skus;
+  for (const auto& row : tx.exec("SELECT sku, units, revenue_minor FROM " + s + ".top_skus")) {
+    skus[row[0].as<std::string>()] = {row[1].as<int64_t>(), row[2].as<int64_t>()};
+  }
+  for (const auto& sale : a->top_by_units) {
+    EXPECT_EQ(skus[sale.sku], std::make_pair(sale.units, sale.revenue_minor)) << sale.sku;
+  }
+  auto delivered = tx.exec1("SELECT delivered, average_placed_to_delivered_ms FROM " + s + ".delivery_times");
+  EXPECT_EQ(delivered[0].as<int64_t>(), a->delivered);
+  EXPECT_NEAR(delivered[1].as<double>(), a->average_placed_to_delivered_ms, 0.01);
+  // order_events: one row per applied event, none twice.
+  auto counts = tx.exec1("SELECT count(*), count(DISTINCT event_id), (SELECT coalesce(sum(event_count), 0) FROM " + s +
+                         ".orders) FROM " + s + ".order_events");
+  EXPECT_EQ(counts[0].as<int64_t>(), counts[1].as<int64_t>()) << "an event id stored twice";
+  EXPECT_EQ(counts[0].as<int64_t>(), counts[2].as<int64_t>());
+}
+
+void ExpectPgEqualsRocks(const std::string& url, const std::string& schema, const std::string& data_dir,
+                         size_t orders) {
+  auto store = projections::ProjectionStore::Open(data_dir, {.read_only = true});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const auto rocks = RocksOrders(**store);
+  const auto pg = PgOrders(url, schema);
+  EXPECT_EQ(rocks.size(), orders);
+  EXPECT_EQ(pg.size(), rocks.size());
+  size_t differing = 0;
+  for (const auto& [id, row] : rocks) {
+    auto it = pg.find(id);
+    if (it == pg.end() || !(it->second == row)) {
+      if (++differing <= 5) {
+        ADD_FAILURE() << "order " << id << ": rocksdb " << row.status << "/" << row.total_minor << "/" << row.events
+                      << ", postgres "
+                      << (it == pg.end() ? "missing"
+                                         : it->second.status + "/" + std::to_string(it->second.total_minor) + "/" +
+                                               std::to_string(it->second.events));
+      }
+    }
+  }
+  EXPECT_EQ(differing, 0u);
+  ExpectViewsEqualAnalytics(url, schema, **store);
+}
+
+std::vector<std::string> UpArgs(const testing::TestBroker& broker, const std::string& data_dir, int orders) {
+  return testing::Cat({OrderflowBinary(), "up", "--simulate", std::to_string(orders), "--exit-when-done", "--data-dir",
+                       data_dir, "--http", "off", "--transit-ms", "50"},
+                      broker.CliArgs());
+}
+
+std::vector<std::string> PgProjectorArgs(const testing::TestBroker& broker, const std::string& url,
+                                         const std::string& schema) {
+  return testing::Cat(testing::Cat({OrderflowBinary(), "service", "pg-projector"}, broker.CliArgs()),
+                      PgArgs(url, schema));
+}
+
+// Runs the pg-projector until it has applied the whole log; returns its exit status.
+int CatchUp(const testing::TestBroker& broker, const std::string& url, const std::string& schema) {
+  auto args = testing::Cat(PgProjectorArgs(broker, url, schema), {"--exit-when-caught-up"});
+  args.erase(args.begin());
+  auto r = Orderflow(args, 120s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  return r.status;
+}
+
+TEST(PgProjectorTest, FiveThousandOrdersWithFiveKillsEqualTheRocksDbProjection) {
+  const std::string& url = SharedPostgres();
+  ASSERT_FALSE(url.empty());
+  const std::string schema = NewSchema();
+  TempDir dir;
+  auto broker = testing::StartBroker(6);
+  ASSERT_NE(broker, nullptr);
+  ChildProcess up(UpArgs(*broker, dir.Sub("data"), 5000), dir.Sub("up.log"));
+  // Five lives of the pg-projector while orders flow, each ended by SIGKILL.
+  std::mt19937 rng(7);
+  for (int life = 0; life < 5; ++life) {
+    ChildProcess projector(PgProjectorArgs(*broker, url, schema), dir.Sub("pg.log"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 2500));
+    projector.Kill(SIGKILL);
+    EXPECT_EQ(projector.Wait(10s), 128 + SIGKILL);
+  }
+  ASSERT_EQ(up.Wait(300s), 0) << "orderflow up failed; see " << dir.Sub("up.log");
+  ASSERT_EQ(CatchUp(*broker, url, schema), 0);
+  ExpectPgEqualsRocks(url, schema, dir.Sub("data"), 5000);
+
+  // The same log rebuilt with replay --to-postgres gives the same rows.
+  const auto live = PgOrders(url, schema);
+  auto replayed = Orderflow(testing::Cat(testing::Cat({"replay", "--json"}, broker->CliArgs()),
+                                         {"--to-postgres", url, "--pg-schema", schema}),
+                            300s);
+  ASSERT_EQ(replayed.status, 0) << replayed.err;
+  EXPECT_EQ(PgOrders(url, schema), live);
+  ExpectPgEqualsRocks(url, schema, dir.Sub("data"), 5000);
+  // And the projector resumes from the rebuilt offsets with nothing left to do.
+  ASSERT_EQ(CatchUp(*broker, url, schema), 0);
+  EXPECT_EQ(PgOrders(url, schema), live);
+}
+
+TEST(PgProjectorTest, WaitsWhileTheDatabaseIsDownForTenSecondsAndLosesNothing) {
+  OwnPostgres postgres;  // its own: stopping it must not disturb other tests
+  ASSERT_FALSE(postgres.url().empty());
+  const std::string schema = "orderflow";
+  TempDir dir;
+  auto broker = testing::StartBroker(6);
+  ASSERT_NE(broker, nullptr);
+  ChildProcess projector(PgProjectorArgs(*broker, postgres.url(), schema), dir.Sub("pg.log"));
+  ChildProcess up(UpArgs(*broker, dir.Sub("data"), 2000), dir.Sub("up.log"));
+  std::this_thread::sleep_for(3s);
+  postgres.Stop();
+  std::this_thread::sleep_for(10s);
+  ASSERT_TRUE(postgres.Start());
+  ASSERT_EQ(up.Wait(300s), 0) << "orderflow up failed; see " << dir.Sub("up.log");
+  // The projector outlived the outage: still running, it catches up, then stops cleanly.
+  EXPECT_EQ(projector.Wait(0ms), -1) << "pg-projector exited during the outage; see " << dir.Sub("pg.log");
+  std::map<std::string, OrderRow> rocks;
+  {
+    auto store = projections::ProjectionStore::Open(dir.Sub("data"), {.read_only = true});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    rocks = RocksOrders(**store);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (PgOrders(postgres.url(), schema) != rocks && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);
+  }
+  projector.Kill(SIGTERM);
+  EXPECT_EQ(projector.Wait(30s), 0);
+  std::ifstream log(dir.Sub("pg.log"));
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("pg-projector: resumed"), std::string::npos) << "no outage seen; see " << dir.Sub("pg.log");
+  ExpectPgEqualsRocks(postgres.url(), schema, dir.Sub("data"), 2000);
+}
+
+TEST(PgProjectorTest, RecordsThatCannotBeStoredGoToTheDeadLetterTopic) {
+  const std::string& url = SharedPostgres();
+  ASSERT_FALSE(url.empty());
+  const std::string schema = NewSchema();
+  auto broker = testing::StartBroker(1);
+  ASSERT_NE(broker, nullptr);
+  auto producer = eventstore::Producer::Create(broker->config(), "pg-test");
+  ASSERT_TRUE(producer.ok());
+  domain::Event good = testing::PlacedEvent("order-good", "cust-1");
+  // Decodes, but PostgreSQL text cannot hold it (Latin-1, not UTF-8).
+  domain::Event bad_utf8 = testing::PlacedEvent("order-latin1", "caf\xe9");
+  ASSERT_TRUE((*producer)->AppendEvent(eventstore::kOrdersTopic, good).ok());
+  ASSERT_TRUE((*producer)->Append(eventstore::kOrdersTopic, "garbage", "not an event", {}).ok());
+  ASSERT_TRUE((*producer)->AppendEvent(eventstore::kOrdersTopic, bad_utf8).ok());
+  ASSERT_TRUE((*producer)->Flush(30s).ok());
+
+  ASSERT_EQ(CatchUp(*broker, url, schema), 0);
+  auto orders = PgOrders(url, schema);
+  EXPECT_EQ(orders.size(), 1u);
+  EXPECT_TRUE(orders.count("order-good"));
+  pqxx::connection conn{url};
+  pqxx::nontransaction tx{conn};
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM " + schema + ".rejected_records")[0].as<int>(), 2);
+  auto letters = eventstore::ReadDeadLetters(broker->config(), 10s);
+  ASSERT_TRUE(letters.ok()) << letters.status().ToString();
+  int parked = 0;
+  for (const auto& d : *letters) {
+    if (d.service == "pg-projector") ++parked;
+  }
+  EXPECT_EQ(parked, 2);
+  // Offsets moved past all three: a second run applies nothing again.
+  ASSERT_EQ(CatchUp(*broker, url, schema), 0);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM " + schema + ".order_events")[0].as<int>(), 1);
+}
+
+TEST(PgProjectorTest, ASchemaNewerThanTheCodeIsRefusedAndASecondWriterToo) {
+  const std::string& url = SharedPostgres();
+  ASSERT_FALSE(url.empty());
+  const std::string schema = NewSchema();
+  services::PgOptions options{url, schema};
+  {
+    auto model = services::PgReadModel::Open(options, domain::Catalog::Demo());
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    auto second = services::PgReadModel::Open(options, domain::Catalog::Demo());
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), StatusCode::kInUse) << second.status().ToString();
+  }
+  {
+    pqxx::connection conn{url};
+    pqxx::work tx{conn};
+    tx.exec0("INSERT INTO " + schema + ".schema_migrations (version, description) VALUES (99, 'from the future')");
+    tx.commit();
+  }
+  auto refused = services::PgReadModel::Open(options, domain::Catalog::Demo());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("newer than this orderflow"), std::string::npos)
+      << refused.status().message();
+  auto bad = services::PgReadModel::Open({url, "Robert'); DROP TABLE"}, domain::Catalog::Demo());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  auto unreachable = services::PgReadModel::Open({"postgresql://nobody@127.0.0.1:1/none", schema}, domain::Catalog::Demo());
+  EXPECT_EQ(unreachable.status().code(), StatusCode::kUnavailable) << unreachable.status().ToString();
+}
+
+}  // namespace
+}  // namespace orderflow
