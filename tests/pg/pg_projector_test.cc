@@ -222,6 +222,40 @@ int CatchUp(const testing::TestBroker& broker, const std::string& url, const std
   return r.status;
 }
 
+// Every ```sql block of docs/sql.md, as written (but the SET search_path,
+// pointed at the test's schema), runs and returns rows.
+void ExpectDocQueriesRun(const std::string& url, const std::string& schema) {
+  std::ifstream in(std::string(ORDERFLOW_SOURCE_DIR) + "/docs/sql.md");
+  ASSERT_TRUE(in.good());
+  std::vector<std::string> blocks;
+  std::string line, block;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (!inside && line == "```sql") {
+      inside = true;
+      block.clear();
+    } else if (inside && line == "```") {
+      inside = false;
+      blocks.push_back(block);
+    } else if (inside) {
+      block += line + "\n";
+    }
+  }
+  ASSERT_GE(blocks.size(), 10u);
+  pqxx::connection conn{url};
+  pqxx::nontransaction tx{conn};
+  tx.exec0("SET search_path TO " + schema);
+  for (const std::string& sql : blocks) {
+    if (sql.starts_with("SET search_path")) continue;
+    try {
+      auto rows = tx.exec(sql);
+      EXPECT_GT(rows.size(), 0u) << "no rows from docs/sql.md:\n" << sql;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "docs/sql.md query failed: " << e.what() << "\n" << sql;
+    }
+  }
+}
+
 TEST(PgProjectorTest, FiveThousandOrdersWithFiveKillsEqualTheRocksDbProjection) {
   const std::string& url = SharedPostgres();
   ASSERT_FALSE(url.empty());
@@ -241,6 +275,7 @@ TEST(PgProjectorTest, FiveThousandOrdersWithFiveKillsEqualTheRocksDbProjection) 
   ASSERT_EQ(up.Wait(300s), 0) << "orderflow up failed; see " << dir.Sub("up.log");
   ASSERT_EQ(CatchUp(*broker, url, schema), 0);
   ExpectPgEqualsRocks(url, schema, dir.Sub("data"), 5000);
+  ExpectDocQueriesRun(url, schema);
 
   // The same log rebuilt with replay --to-postgres gives the same rows.
   const auto live = PgOrders(url, schema);

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# PostgreSQL read model benchmark: how fast the pg-projector and
+# `replay --to-postgres` consume a log, each next to its RocksDB counterpart
+# on the same log in the same run (ratios, never pass/fail).
+#
+#   bash bench/pg_bench.sh [ORDERS] [ROUNDS]
+#
+# Starts `orderflow broker` (embedded, its own process) and a throwaway
+# PostgreSQL (scripts/postgres.sh, fsync off), runs ORDERS orders (default
+# 20000) through every service with `orderflow up`, so each order carries its
+# whole lifecycle (~10 events), then ROUNDS times (default 3) measures:
+#   projector     `orderflow service projector --exit-when-caught-up` into an empty RocksDB store
+#   pg-projector  `orderflow service pg-projector --exit-when-caught-up` into an empty schema
+#   replay        `orderflow replay` (RocksDB bulk rebuild)
+#   replay-pg     `orderflow replay --to-postgres` (COPY into a fresh schema, swapped in)
+# Rates are records read per second of wall time, process start included.
+# The pg-projector and replay-pg read inventory.events too (stock): their
+# record counts are larger, and the rate counts all of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+orders=${1:-20000}
+rounds=${2:-3}
+
+bash scripts/build.sh >/dev/null
+bin=build/cli/orderflow
+work=$(mktemp -d)
+chmod 755 "$work"
+cleanup() {
+  [[ -n ${broker_pid:-} ]] && kill "$broker_pid" 2>/dev/null
+  bash scripts/postgres.sh stop --dir "$work/pg" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin" broker >"$work/broker.out" 2>"$work/broker.err" &
+broker_pid=$!
+for _ in $(seq 50); do [[ -s $work/broker.out ]] && break; sleep 0.1; done
+brokers=$(head -1 "$work/broker.out")
+url=$(bash scripts/postgres.sh start --dir "$work/pg" --port "${PG_PORT:-25498}" | head -1)
+
+echo "running $orders orders through every service..." >&2
+"$bin" up --http off --brokers "$brokers" --data-dir "$work/live" --simulate "$orders" --exit-when-done \
+  --transit-ms 0 --log-level warn --json >"$work/up.json"
+
+now() { date +%s.%N; }
+# rate RECORDS T0 T1: records per second between two `now`s.
+rate() { python3 -c "import sys; print(round(int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2]))))" "$1" "$2" "$3"; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# Records on orders.events (what the RocksDB projector reads).
+records=$("$bin" replay --brokers "$brokers" --data-dir "$work/count" --json --log-level warn |
+          python3 -c "import json,sys; print(json.load(sys.stdin)['events'])")
+rm -rf "$work/count"
+
+projector=() pg_projector=() replay=() replay_pg=()
+for round in $(seq "$rounds"); do
+  rm -rf "$work/p"
+  t0=$(now)
+  "$bin" service projector --brokers "$brokers" --data-dir "$work/p" --exit-when-caught-up --log-level warn
+  t1=$(now)
+  projector+=("$(rate "$records" "$t0" "$t1")")
+
+  schema="bench_$round"
+  t0=$(now)
+  "$bin" service pg-projector --brokers "$brokers" --postgres "$url" --pg-schema "$schema" --exit-when-caught-up \
+    --log-level warn
+  t1=$(now)
+  pg_records=$(psql "$url" -Atc "SELECT sum(next_offset) FROM $schema.offsets")
+  pg_projector+=("$(rate "$pg_records" "$t0" "$t1")")
+
+  rm -rf "$work/r"
+  replay+=("$("$bin" replay --brokers "$brokers" --data-dir "$work/r" --json --log-level warn |
+              python3 -c "import json,sys; print(round(json.load(sys.stdin)['events_per_second']))")")
+  replay_pg+=("$("$bin" replay --brokers "$brokers" --to-postgres "$url" --pg-schema "$schema" --json --log-level warn |
+                 python3 -c "import json,sys; print(round(json.load(sys.stdin)['events_per_second']))")")
+  echo "round $round: projector ${projector[-1]}/s ($records records), pg-projector ${pg_projector[-1]}/s" \
+       "($pg_records records), replay ${replay[-1]}/s, replay --to-postgres ${replay_pg[-1]}/s" >&2
+done
+
+p=$(median "${projector[@]}") pg=$(median "${pg_projector[@]}") r=$(median "${replay[@]}") rpg=$(median "${replay_pg[@]}")
+python3 - "$orders" "$p" "$pg" "$r" "$rpg" <<'PY'
+import sys
+orders, p, pg, r, rpg = sys.argv[1], *map(int, sys.argv[2:])
+print(f"orders {orders}, medians of the rounds (records/s):")
+print(f"  projector (RocksDB)        {p:>9}")
+print(f"  pg-projector (PostgreSQL)  {pg:>9}   ratio to projector {pg / p:.2f}")
+print(f"  replay (RocksDB)           {r:>9}")
+print(f"  replay --to-postgres       {rpg:>9}   ratio to replay    {rpg / r:.2f}")
+PY
