@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 orders=${1:-20000}
 rounds=${2:-3}
 
-bash scripts/build.sh >/dev/null
+[[ ${SKIP_BUILD:-0} == 1 ]] || bash scripts/build.sh >/dev/null  # SKIP_BUILD=1: use build/ as it is
 bin=build/cli/orderflow
 work=$(mktemp -d)
 chmod 755 "$work"
