@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <set>
+#include <unordered_map>
 #include <tuple>
 
 #include "domain/order.h"
@@ -472,6 +473,12 @@ const projections::Offsets& PgBatch::next_offsets() const { return impl_->fold.n
 struct PgReadModel::Impl {
   std::unique_ptr<pqxx::connection> conn;
   projections::Offsets committed;  // as in the offsets table after the last commit
+  // The committed fold state of recently changed orders, so that a batch
+  // reads only the others from the database. Valid because this session is
+  // the schema's only writer (the advisory lock); emptied when it grows past
+  // kCachedOrders, and after a failed commit.
+  static constexpr size_t kCachedOrders = 100'000;
+  std::unordered_map<std::string, domain::OrderState> cache;
 };
 
 PgReadModel::PgReadModel(PgOptions options, std::unique_ptr<Impl> impl)
@@ -516,7 +523,13 @@ Result<PgBatch> PgReadModel::Prepare(const std::vector<eventstore::Record>& reco
   for (size_t i = 0; i < records.size(); ++i) fold.Add(records[i], i, impl_->committed);
   std::set<std::string> ids;
   for (const auto& p : fold.pending) {
-    if (p.record->topic() == eventstore::kOrdersTopic) ids.insert(p.event.order_id);
+    if (p.record->topic() != eventstore::kOrdersTopic || fold.orders.count(p.event.order_id)) continue;
+    auto cached = impl_->cache.find(p.event.order_id);
+    if (cached != impl_->cache.end()) {
+      fold.orders[p.event.order_id].state = cached->second;
+    } else {
+      ids.insert(p.event.order_id);
+    }
   }
   if (!ids.empty()) {
     ORDERFLOW_RETURN_IF_ERROR(pg::Guard("read the batch's orders", [&] {
@@ -543,13 +556,21 @@ Result<PgBatch> PgReadModel::Prepare(const std::vector<eventstore::Record>& reco
 Status PgReadModel::Commit(const PgBatch& batch) {
   const pg::Fold& fold = batch.impl_->fold;
   const std::string& s = options_.schema;
-  ORDERFLOW_RETURN_IF_ERROR(pg::Guard("commit a batch", [&] {
+  Status committed = pg::Guard("commit a batch", [&] {
     pqxx::work tx{*impl_->conn};
     pg::WriteRows(tx, s, fold, /*upsert_orders=*/true);
     if (!fold.next.empty()) tx.exec0(pg::OffsetsUpsert(tx, s, fold.next));
     tx.commit();
     return Status::Ok();
-  }));
+  });
+  if (!committed.ok()) {
+    impl_->cache.clear();
+    return committed;
+  }
+  if (impl_->cache.size() > Impl::kCachedOrders) impl_->cache.clear();
+  for (const auto& [id, loaded] : fold.orders) {
+    if (loaded.dirty) impl_->cache[id] = loaded.state;
+  }
   for (const auto& [tp, offset] : fold.next) impl_->committed[tp] = std::max(impl_->committed[tp], offset);
   return Status::Ok();
 }
