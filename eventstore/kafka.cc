@@ -142,6 +142,13 @@ bool IsUnreachableBroker(std::string_view fac, std::string_view text, std::strin
       return true;
     }
   }
+  // "GroupCoordinator: 1 request(s) timed out: disconnect (after 5246ms in
+  // state UP)": the coordinator went away mid-request; named by its role.
+  if (text.find("request(s) timed out") != std::string_view::npos) {
+    const auto colon = text.find(':');
+    *address = colon != std::string_view::npos ? std::string(text.substr(0, colon)) : "(a broker)";
+    return true;
+  }
   return false;
 }
 
