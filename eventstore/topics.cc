@@ -296,6 +296,13 @@ Result<std::vector<TopicInfo>> DescribeTopics(const KafkaConfig& config, const s
       pi.replicas.assign(p.replicas, p.replicas + p.replica_cnt);
       pi.isr.assign(p.isrs, p.isrs + p.isr_cnt);
       auto w = (*reader)->QueryWatermarks({topic, p.id}, timeout);
+      // The broker asked may not know a topic created a moment ago yet
+      // ("unknown partition"): ask again for up to 3 s, as for the metadata.
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      while (!w.ok() && w.status().code() == StatusCode::kNotFound && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        w = (*reader)->QueryWatermarks({topic, p.id}, timeout);
+      }
       if (!w.ok()) return w.status();
       pi.offsets = *w;
       info.partitions.push_back(std::move(pi));
