@@ -135,11 +135,11 @@ Result<projections::Offsets> PgProjector::LogEnd() {
   return end;
 }
 
-Result<bool> PgProjector::Reached(const projections::Offsets& targets) {
-  auto stored = model_->LoadOffsets();
-  if (!stored.ok()) return stored.status();
+// The read model mirrors its committed offsets: no database round trip per step.
+bool PgProjector::Reached(const projections::Offsets& targets) const {
+  const projections::Offsets& stored = model_->committed_offsets();
   for (const auto& [tp, target] : targets) {
-    if ((stored->count(tp) ? stored->at(tp) : 0) < target) return false;
+    if ((stored.count(tp) ? stored.at(tp) : 0) < target) return false;
   }
   return true;
 }
@@ -147,17 +147,11 @@ Result<bool> PgProjector::Reached(const projections::Offsets& targets) {
 Status PgProjector::RunUntilCaughtUp(const std::atomic<bool>& stop) {
   auto end = LogEnd();
   if (!end.ok()) return end.status();
-  while (!stop.load()) {
-    auto reached = Reached(*end);
-    if (reached.ok() && *reached) break;
-    Status failed = reached.ok() ? Status::Ok() : reached.status();
-    if (failed.ok()) {
-      auto n = Step();
-      if (n.ok()) continue;
-      failed = n.status();
-    }
-    if (!failed.IsRetryable()) return failed;
-    ORDERFLOW_RETURN_IF_ERROR(Recover(failed, stop));
+  while (!stop.load() && !Reached(*end)) {
+    auto n = Step();
+    if (n.ok()) continue;
+    if (!n.status().IsRetryable()) return n.status();
+    ORDERFLOW_RETURN_IF_ERROR(Recover(n.status(), stop));
   }
   return Status::Ok();
 }

@@ -62,7 +62,7 @@ class PgProjector {
   Status Assign();
   Result<size_t> Step();
   Status Recover(const Status& cause, const std::atomic<bool>& stop);
-  Result<bool> Reached(const projections::Offsets& targets);
+  bool Reached(const projections::Offsets& targets) const;
   Result<projections::Offsets> LogEnd();
 
   PgProjectorOptions options_;

@@ -504,6 +504,8 @@ Result<std::unique_ptr<PgReadModel>> PgReadModel::Open(const PgOptions& options,
   return model;
 }
 
+const projections::Offsets& PgReadModel::committed_offsets() const { return impl_->committed; }
+
 Result<projections::Offsets> PgReadModel::LoadOffsets() {
   projections::Offsets out;
   ORDERFLOW_RETURN_IF_ERROR(pg::Guard("read the stored offsets", [&] {

@@ -104,6 +104,9 @@ class PgReadModel {
   // changing no rows (transaction markers the consumer stepped over).
   Status AdvanceOffsets(const projections::Offsets& positions);
 
+  // The offsets as after the last commit (or LoadOffsets), without asking the database.
+  const projections::Offsets& committed_offsets() const;
+
   const PgOptions& options() const { return options_; }
 
  private:
