@@ -492,12 +492,28 @@ Result<Offsets> ProjectionStore::GetOffsets() const {
 
 Result<std::optional<domain::OrderState>> ProjectionStore::GetOrder(const std::string& order_id) const {
   std::string bytes;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kOrders), order_id, &bytes);
-  if (s.IsNotFound()) return std::optional<domain::OrderState>();
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "read order " + order_id));
+  auto found = GetOrderRecord(order_id, &bytes);
+  if (!found.ok()) return found.status();
+  if (!*found) return std::optional<domain::OrderState>();
   auto state = internal::DecodeOrder(bytes);
   if (!state.ok()) return state.status();
   return std::optional<domain::OrderState>(std::move(state).value());
+}
+
+Result<bool> ProjectionStore::GetOrderRecord(const std::string& order_id, std::string* record) const {
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kOrders), order_id, record);
+  if (s.IsNotFound()) return false;
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "read order " + order_id));
+  return true;
+}
+
+uint64_t ProjectionStore::VisibleStamp() const {
+  // RocksDB publishes a write's sequence number once the write is in the
+  // memtable, and a read without a snapshot reads at the latest published
+  // one: equal numbers, equal reads. A file ingested below everything
+  // (BulkLoader) may take sequence number 0 and advance nothing.
+  if (impl_->options.bulk_load) return 0;
+  return impl_->db->GetLatestSequenceNumber() + 1;
 }
 
 Result<std::vector<HistoryEntry>> ProjectionStore::GetHistory(const std::string& order_id) const {

@@ -193,6 +193,21 @@ class ProjectionStore {
   // Current state of one order; nullopt if unknown.
   Result<std::optional<domain::OrderState>> GetOrder(const std::string& order_id) const;
 
+  // The order's record as stored, in *record (its capacity is reused); false
+  // if the order is unknown. DecodeOrderRecord (projections/order_record.h)
+  // gives GetOrder's state, and equal bytes decode to equal state: a caller
+  // that keeps what it derived from a record can compare bytes instead of
+  // decoding again.
+  Result<bool> GetOrderRecord(const std::string& order_id, std::string* record) const;
+
+  // Changes whenever a write to this store becomes visible to its readers
+  // (it is RocksDB's latest sequence number, plus one). Whatever a caller
+  // derived from reads made after VisibleStamp() returned S is still what
+  // those reads would return while VisibleStamp() returns S. 0 for a store
+  // opened for a bulk load, whose ingested files need not advance it: never
+  // equal to a stamp worth keeping. Cheap (one atomic load).
+  uint64_t VisibleStamp() const;
+
   // The order's events in log order.
   Result<std::vector<HistoryEntry>> GetHistory(const std::string& order_id) const;
 

@@ -57,6 +57,9 @@ struct HttpOptions {
   std::chrono::milliseconds max_wait{10000};  // cap on ?min_position waits
   std::chrono::milliseconds append_timeout{10000};  // how long a write waits for the log's acknowledgement
   size_t max_page = 500;
+  // GET /orders/{id} keeps the JSON of up to this many orders and serves it
+  // while the order's stored record is unchanged (never stale); 0: none.
+  size_t order_cache_entries = 20'000;
 };
 
 struct PartitionLag {

@@ -8,13 +8,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -35,6 +35,11 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
+// A connection's socket runs its handlers on its own strand; a concrete type
+// (not any_io_executor) spares each handler a type-erased executor copy.
+using Strand = net::strand<net::io_context::executor_type>;
+using Socket = tcp::socket::rebind_executor<Strand>::other;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -131,6 +136,11 @@ struct Server::Impl {
   net::strand<net::io_context::executor_type> accept_strand{net::make_strand(ioc)};
   tcp::acceptor acceptor{accept_strand};
   net::steady_timer accept_retry{accept_strand};
+  // Enforces the sessions' deadlines (header, body, idle, write) every
+  // `reap_every`: one timer for the server instead of arming and cancelling
+  // one per read and write, which cost more than a request to /healthz.
+  net::steady_timer reaper{accept_strand};
+  SteadyClock::duration reap_every{};
   net::thread_pool workers;
   std::vector<std::thread> io;
 
@@ -139,7 +149,8 @@ struct Server::Impl {
         workers(static_cast<size_t>(std::max(1, o.worker_threads))) {}
 
   void Accept();
-  void Refuse(tcp::socket socket);
+  void Refuse(Socket socket);
+  void Reap();
   std::vector<std::shared_ptr<Session>> Sessions(bool only_streams);
 };
 
@@ -148,8 +159,8 @@ struct Server::Impl {
 // Every member is touched on the session's strand only, except the atomics.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Server::Impl& server)
-      : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server) {
+  Session(Socket socket, Server::Impl& server)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(server) {
     ++server_.connections;
   }
   ~Session() {
@@ -166,11 +177,11 @@ class Session : public std::enable_shared_from_this<Session> {
       std::lock_guard lock(server_.mu);
       server_.sessions.emplace(this, weak_from_this());
     }
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
   }
 
   void Reply(Response response) {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this(), r = std::move(response)]() mutable {
+    net::dispatch(socket_.get_executor(), [self = shared_from_this(), r = std::move(response)]() mutable {
       if (!self->awaiting_reply_) return;
       self->awaiting_reply_ = false;
       --self->server_.in_flight;
@@ -179,7 +190,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void StartStream(std::shared_ptr<EventSource> source) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), source = std::move(source)]() mutable {
+    net::post(socket_.get_executor(), [self = shared_from_this(), source = std::move(source)]() mutable {
       self->BeginStream(std::move(source));
     });
   }
@@ -187,7 +198,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // From any thread: the stream's source may have something new.
   void Notify() {
     if (notify_pending_.exchange(true)) return;
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
       self->notify_pending_ = false;
       self->Pull();
     });
@@ -197,7 +208,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // a connection waiting for a request closes, a request in flight is still
   // answered (and then the connection closes).
   void Close() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
       self->closing_ = true;
       if (self->is_stream_) {
         self->Pull();
@@ -207,15 +218,47 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
   void ForceClose() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->CloseSocket(); });
+    net::post(socket_.get_executor(), [self = shared_from_this()] { self->CloseSocket(); });
+  }
+
+  // From the reaper (under Server::Impl::mu, so the session is alive): true
+  // when the deadline of what the session waits for has passed.
+  bool Overdue(int64_t now) const {
+    const int64_t deadline = deadline_.load(std::memory_order_relaxed);
+    return deadline != 0 && now >= deadline;
+  }
+  // From the reaper: closes the connection if it is still overdue on its strand
+  // (the awaited bytes may have arrived meanwhile). What was pending then
+  // completes with an error, and nothing can be answered.
+  void Expire() {
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (!self->Overdue(SteadyClock::now().time_since_epoch().count())) return;
+      if (self->awaiting_ != nullptr) {
+        spdlog::debug("http: closed a connection whose request {} did not arrive in time", self->awaiting_);
+      }
+      self->CloseSocket();
+    });
   }
 
  private:
+  // What the session waits for, until when; the reaper closes it after that.
+  // `what` names a request part for the log (nullptr: an idle connection or a
+  // write, which close without a word).
+  void SetDeadline(SteadyClock::duration timeout, const char* what) {
+    awaiting_ = what;
+    deadline_.store((SteadyClock::now() + timeout).time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  void ClearDeadline() {
+    awaiting_ = nullptr;
+    deadline_.store(0, std::memory_order_relaxed);
+  }
+
   void CloseSocket() {
     beast::error_code ec;
+    ClearDeadline();
     timer_.cancel();
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
   }
 
   // Waits for the first byte of a request for up to `idle_timeout`; the
@@ -223,49 +266,52 @@ class Session : public std::enable_shared_from_this<Session> {
   void WaitForRequest() {
     if (closing_) return CloseSocket();
     if (buffer_.size() > 0) return ReadHeader();  // the next request is here already
-    timer_.expires_after(server_.options.idle_timeout);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->CloseSocket();  // idle too long
-    });
-    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-      self->timer_.cancel();
-      if (ec) return self->CloseSocket();
+    SetDeadline(server_.options.idle_timeout, nullptr);
+    if (buffer_.capacity() == 0) {
+      // A connection that never sent anything holds no buffer while it waits.
+      socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+        if (ec) return self->OnReadError(ec);
+        self->ReadHeader();
+      });
+      return;
+    }
+    // Keep-alive: read into the buffer the last request left, instead of
+    // waiting for readiness and then reading.
+    const size_t room = std::max<size_t>(512, buffer_.capacity() - buffer_.size());
+    socket_.async_read_some(buffer_.prepare(room), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->OnReadError(ec);
+      self->buffer_.commit(n);
       self->ReadHeader();
     });
   }
 
   void ReadHeader() {
+    SetDeadline(server_.options.header_timeout, "header");
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(server_.options.max_body_bytes);
-    stream_.expires_after(server_.options.header_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    bhttp::async_read_header(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->OnHeader(ec);
     });
   }
 
   void OnHeader(beast::error_code ec) {
-    if (ec) return OnReadError(ec, "header");
+    if (ec) return OnReadError(ec);
     if (auto length = parser_->content_length(); length && *length > server_.options.max_body_bytes) {
       return Refuse(413, "request body exceeds " + std::to_string(server_.options.max_body_bytes) + " bytes");
     }
     if (parser_->is_done()) return OnRequest();
-    stream_.expires_after(server_.options.body_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->OnReadError(ec, "body");
+    SetDeadline(server_.options.body_timeout, "body");
+    bhttp::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->OnReadError(ec);
       self->OnRequest();
     });
   }
 
-  void OnReadError(beast::error_code ec, const char* part) {
+  void OnReadError(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
         ec == net::error::operation_aborted || ec == net::error::bad_descriptor) {
-      return CloseSocket();
-    }
-    if (ec == beast::error::timeout) {
-      // The stream closed the socket already: nothing can be answered.
-      spdlog::debug("http: closed a connection whose request {} did not arrive in time", part);
-      return CloseSocket();
+      return CloseSocket();  // the client left, or the reaper closed it (Expire)
     }
     if (ec == bhttp::error::header_limit) {
       return Refuse(431, "request header exceeds " + std::to_string(server_.options.max_header_bytes) + " bytes");
@@ -277,7 +323,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnRequest() {
-    stream_.expires_never();
+    ClearDeadline();  // the handler takes what it takes
     auto& message = parser_->get();
     Request req;
     req.method = std::string(message.method_string());
@@ -309,18 +355,37 @@ class Session : public std::enable_shared_from_this<Session> {
     Write(server_.error_page(status, message), false);
   }
 
+  // Writes the head by hand, as Beast's serializer would (status line,
+  // fields, Connection as keep_alive asks, Content-Length), into a buffer the
+  // session reuses: a response then costs no fields container.
   void Write(Response r, bool keep_alive) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(r.status), version_);
-    if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
-    for (auto& [name, value] : r.headers) res->insert(name, value);
-    res->body() = std::move(r.body);
-    res->keep_alive(keep_alive);
-    res->prepare_payload();
+    const auto status = static_cast<bhttp::status>(r.status);
+    const bool bodiless =
+        r.status < 200 || status == bhttp::status::no_content || status == bhttp::status::not_modified;
+    char number[24];
+    head_.assign(version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    head_.append(number, std::to_chars(number, number + sizeof number, r.status).ptr);
+    const auto reason = bhttp::obsolete_reason(status);
+    head_.append(" ").append(reason.data(), reason.size()).append("\r\n");
+    if (!r.content_type.empty()) head_.append("Content-Type: ").append(r.content_type).append("\r\n");
+    for (const auto& [name, value] : r.headers) head_.append(name).append(": ").append(value).append("\r\n");
+    if (version_ >= 11 && !keep_alive) head_.append("Connection: close\r\n");
+    if (version_ < 11 && keep_alive) head_.append("Connection: keep-alive\r\n");
+    if (bodiless) {
+      r.body.clear();
+    } else {
+      head_.append("Content-Length: ").append(number, std::to_chars(number, number + sizeof number, r.body.size()).ptr);
+      head_.append("\r\n");
+    }
+    head_.append("\r\n");
+    body_ = std::move(r.body);
     writing_ = true;
-    stream_.expires_after(server_.options.body_timeout);
-    bhttp::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+    SetDeadline(server_.options.body_timeout, nullptr);  // a client that stopped reading
+    const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(body_)};
+    net::async_write(socket_, buffers, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
       self->writing_ = false;
-      self->stream_.expires_never();
+      self->ClearDeadline();
+      self->body_ = std::string();  // an idle connection keeps no response
       if (ec) return self->CloseSocket();
       if (self->linger_) return self->Linger();
       if (!keep_alive || self->closing_) return self->CloseSocket();
@@ -330,7 +395,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Linger() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
     timer_.expires_after(std::chrono::seconds(1));
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec) self->CloseSocket();
@@ -338,7 +403,7 @@ class Session : public std::enable_shared_from_this<Session> {
     DrainInput();
   }
   void DrainInput() {
-    stream_.socket().async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    socket_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->CloseSocket();
       self->DrainInput();
     });
@@ -366,7 +431,7 @@ class Session : public std::enable_shared_from_this<Session> {
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n");
     writing_ = true;
-    net::async_write(stream_.socket(), net::buffer(*head), [self = shared_from_this(), head](beast::error_code ec, size_t) {
+    net::async_write(socket_, net::buffer(*head), [self = shared_from_this(), head](beast::error_code ec, size_t) {
       self->writing_ = false;
       if (ec) return self->CloseSocket();
       self->WatchForHangUp();
@@ -376,7 +441,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // A stream's client sends nothing more; any read completing means it left.
   void WatchForHangUp() {
-    stream_.socket().async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    socket_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) {
         self->gone_ = true;
         return self->CloseSocket();
@@ -429,19 +494,21 @@ class Session : public std::enable_shared_from_this<Session> {
       ended_ = true;
     }
     writing_ = true;
-    stream_.expires_after(std::chrono::seconds(30));  // a client that stopped reading
-    net::async_write(stream_, net::buffer(chunk_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    SetDeadline(std::chrono::seconds(30), nullptr);  // a client that stopped reading
+    net::async_write(socket_, net::buffer(chunk_), [self = shared_from_this()](beast::error_code ec, size_t) {
       self->writing_ = false;
-      self->stream_.expires_never();
+      self->ClearDeadline();
       if (ec || self->ended_) return self->CloseSocket();
       if (self->pull_again_ || self->closing_) return self->Pull();
       self->ArmKeepAlive();
     });
   }
 
-  beast::tcp_stream stream_;
-  net::steady_timer timer_;  // idle, linger, keep-alive comments
+  Socket socket_;
+  net::steady_timer timer_;  // linger, keep-alive comments
   Server::Impl& server_;
+  std::atomic<int64_t> deadline_{0};  // SteadyClock ticks since its epoch; 0: none
+  const char* awaiting_ = nullptr;    // for the log when the deadline passes
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::array<char, 4096> scratch_{};
@@ -459,6 +526,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<bool> notify_pending_{false};
   std::shared_ptr<EventSource> source_;
   std::string chunk_;
+  // The response being written: head (capacity reused) and body.
+  std::string head_;
+  std::string body_;
 };
 
 Responder::Responder(std::shared_ptr<Session> session) : session_(std::move(session)) {}
@@ -466,7 +536,7 @@ void Responder::Send(Response response) const { session_->Reply(std::move(respon
 void Responder::Stream(std::shared_ptr<EventSource> source) const { session_->StartStream(std::move(source)); }
 
 void Server::Impl::Accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, Socket socket) {
     if (stopping.load() || ec == net::error::operation_aborted) return;
     if (ec) {
       // Out of descriptors or a transient error: try again shortly instead of spinning.
@@ -489,7 +559,7 @@ void Server::Impl::Accept() {
 }
 
 // Over the connection limit: one 503, written without waiting, and closed.
-void Server::Impl::Refuse(tcp::socket socket) {
+void Server::Impl::Refuse(Socket socket) {
   const Response r = error_page(503, "too many open connections (" + std::to_string(options.max_connections) +
                                          "); retry later");
   const std::string reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: " + r.content_type +
@@ -500,6 +570,27 @@ void Server::Impl::Refuse(tcp::socket socket) {
   socket.write_some(net::buffer(reply), ec);
   socket.shutdown(tcp::socket::shutdown_both, ec);
   socket.close(ec);
+}
+
+// On the accept strand, every `reap_every`: closes the sessions past their
+// deadline. Under `mu` a session in the map is alive (its destructor waits
+// for `mu` to leave the map), so only the overdue ones are locked.
+void Server::Impl::Reap() {
+  if (stopping.load()) return;
+  const int64_t now = SteadyClock::now().time_since_epoch().count();
+  std::vector<std::shared_ptr<Session>> overdue;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& [raw, weak] : sessions) {
+      if (!raw->Overdue(now)) continue;
+      if (auto s = weak.lock()) overdue.push_back(std::move(s));
+    }
+  }
+  for (auto& s : overdue) s->Expire();
+  reaper.expires_after(reap_every);
+  reaper.async_wait([this](beast::error_code ec) {
+    if (!ec) Reap();
+  });
 }
 
 std::vector<std::shared_ptr<Session>> Server::Impl::Sessions(bool only_streams) {
@@ -532,7 +623,11 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Hand
   const auto ip = net::ip::make_address(host, ec);
   if (ec) return Status::InvalidArgument("--http expects an IP address as HOST, got '" + host + "'");
   RaiseDescriptorLimit();
-  auto impl = std::make_shared<Impl>(options, std::move(handler), std::move(error_page));
+  ServerOptions effective = options;
+  if (effective.io_threads <= 0) {
+    effective.io_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
+  }
+  auto impl = std::make_shared<Impl>(effective, std::move(handler), std::move(error_page));
   const tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
   auto fail = [&](const char* step) {
     return Status::Unavailable("cannot listen on " + options.listen + " (" + step + ": " + ec.message() +
@@ -544,8 +639,15 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Hand
   if (impl->acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
   const auto bound = impl->acceptor.local_endpoint(ec);
   impl->address = (ip.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(bound.port());
-  net::post(impl->accept_strand, [raw = impl.get()] { raw->Accept(); });
-  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
+  // A deadline is met within an eighth of the shortest timeout (at most 250 ms late).
+  const auto shortest = std::min({options.header_timeout, options.body_timeout, options.idle_timeout});
+  impl->reap_every = std::clamp<SteadyClock::duration>(shortest / 8, std::chrono::milliseconds(5),
+                                                       std::chrono::milliseconds(250));
+  net::post(impl->accept_strand, [raw = impl.get()] {
+    raw->Accept();
+    raw->Reap();
+  });
+  for (int i = 0; i < impl->options.io_threads; ++i) {
     impl->io.emplace_back([raw = impl.get()] {
       for (;;) {
         try {
@@ -567,6 +669,7 @@ void Server::Stop() {
     beast::error_code ec;
     s.acceptor.close(ec);
     s.accept_retry.cancel();
+    s.reaper.cancel();
   });
   for (auto& session : s.Sessions(false)) session->Close();
   const auto deadline = std::chrono::steady_clock::now() + s.options.shutdown_grace;

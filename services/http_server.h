@@ -10,7 +10,10 @@
 // 503 and is closed at once), at most `max_streams` event streams, a header
 // that must arrive within `header_timeout` of its first byte (a client that
 // sends a byte every few seconds is cut off), a body within `body_timeout`,
-// and a connection with no request for `idle_timeout` is closed.
+// and a connection with no request for `idle_timeout` is closed. One timer
+// enforces these deadlines for every connection, looking every eighth of the
+// shortest timeout (5 to 250 ms): a connection is closed up to that much
+// after its deadline, and a request arms and cancels no timer of its own.
 //
 // Thread safety: Server's methods may be called from any thread. A Responder
 // may be used from any thread, once.
@@ -40,7 +43,10 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};  // between requests on a connection, and before the first
   std::chrono::milliseconds keep_alive_comment{15'000};  // an idle event stream gets a comment this often
   std::chrono::milliseconds shutdown_grace{5'000};  // Stop waits this long for requests in flight
-  int io_threads = 2;
+  // Threads for every connection's I/O and the handlers that do not block;
+  // 0: one per two cores, at least one (they share the machine with the
+  // services; on 2 cores one thread had the lower p99, docs/benchmarks.md).
+  int io_threads = 0;
   int worker_threads = 16;
 };
 

@@ -553,6 +553,60 @@ TEST_F(HttpApiTest, CancelAppendsOnceThenConflicts) {
   EXPECT_EQ(up_->LogEnd(), end);
 }
 
+// GET /orders/{id} keeps each order's JSON (services/http_api.cc,
+// OrderBodyCache). A repeated read is served from it, a write elsewhere in the
+// store leaves it valid once the order's stored bytes are compared, and a
+// changed order is never served from it: read at the cancel's position, and
+// read again without one, the order is cancelled.
+int64_t OrderCacheCount(httplib::Client& client, const std::string& result) {
+  const std::string needle = "orderflow_http_order_cache_total{result=\"" + result + "\"} ";
+  const std::string text = Send(client, "GET", "/metrics").text;
+  const size_t at = text.find(needle);
+  EXPECT_NE(at, std::string::npos) << needle << "\n" << text;
+  return at == std::string::npos ? -1 : std::stoll(text.substr(at + needle.size()));
+}
+
+TEST_F(HttpApiTest, AChangedOrderIsNeverServedFromTheOrderCache) {
+  auto client = up_->Client();
+  json placed = Place(client, "cust-cache", Auth());
+  const std::string id = placed["order_id"];
+  Reply first = Send(client, "GET", placed["status_url"]);
+  ASSERT_EQ(first.status, 200) << first.text;
+  EXPECT_EQ(first.body["status"], "placed");
+  const int64_t rendered = OrderCacheCount(client, "rendered");
+  const int64_t fresh = OrderCacheCount(client, "fresh");
+  const int64_t revalidated = OrderCacheCount(client, "revalidated");
+  Reply again = Send(client, "GET", "/orders/" + id);
+  EXPECT_EQ(again.text, first.text);
+  EXPECT_EQ(OrderCacheCount(client, "rendered"), rendered);  // served from the cache
+  EXPECT_EQ(OrderCacheCount(client, "fresh") + OrderCacheCount(client, "revalidated"), fresh + revalidated + 1);
+
+  // Another order changes the store: this one's entry is checked against its
+  // stored bytes, found equal, and served.
+  json other = Place(client, "cust-cache", Auth());
+  ASSERT_EQ(Send(client, "GET", other["status_url"]).status, 200);
+  const int64_t revalidated_before = OrderCacheCount(client, "revalidated");
+  const int64_t rendered_before = OrderCacheCount(client, "rendered");
+  Reply unchanged = Send(client, "GET", "/orders/" + id);
+  EXPECT_EQ(unchanged.text, first.text);
+  EXPECT_EQ(OrderCacheCount(client, "revalidated"), revalidated_before + 1);
+  EXPECT_EQ(OrderCacheCount(client, "rendered"), rendered_before);
+
+  // This order changes: rendered anew, at the write's position and after it.
+  Reply cancel = Send(client, "POST", "/orders/" + id + "/cancel", R"({"reason":"cache test"})", Auth());
+  ASSERT_EQ(cancel.status, 202) << cancel.text;
+  Reply cancelled = Send(client, "GET", cancel.body["status_url"]);
+  ASSERT_EQ(cancelled.status, 200) << cancelled.text;
+  EXPECT_EQ(cancelled.body["status"], "cancelled");
+  EXPECT_EQ(cancelled.body["cancel_reason"], "cache test");
+  EXPECT_EQ(cancelled.body["version"], first.body["version"].get<int>() + 1);
+  EXPECT_EQ(OrderCacheCount(client, "rendered"), rendered_before + 1);
+  for (int i = 0; i < 3; ++i) {
+    Reply later = Send(client, "GET", "/orders/" + id);
+    EXPECT_EQ(later.text, cancelled.text);
+  }
+}
+
 TEST_F(HttpApiTest, ListPagesByCustomerAndStatus) {
   auto client = up_->Client();
   std::set<std::string> placed;

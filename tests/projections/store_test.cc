@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "projections/order_record.h"
 #include "tests/util/events.h"
 #include "tests/util/flip_byte.h"
 #include "tests/util/temp_dir.h"
@@ -183,6 +184,58 @@ TEST(ProjectionStoreTest, RedeliveredEventIdsAreDropped) {
   EXPECT_EQ((*store->GetOrder("o-1"))->version, 1u);
   EXPECT_EQ(store->GetHistory("o-1")->size(), 1u);
   EXPECT_EQ(OffsetOf(*store->GetOffsets(), 0), 3);
+}
+
+// What the HTTP API's order cache relies on: a write that becomes visible
+// moves VisibleStamp(), reads do not, and the stored bytes of an order change
+// exactly when its state does (a re-delivered event moves the stamp, through
+// the offsets, but not the order's bytes).
+TEST(ProjectionStoreTest, VisibleStampMovesWithEveryWriteAndRecordBytesWithTheState) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  const uint64_t empty = store->VisibleStamp();
+  EXPECT_NE(empty, 0u);
+  std::string bytes = "left over";
+  auto found = store->GetOrderRecord("o-1", &bytes);
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(*found);
+
+  auto apply = [&](const domain::Event& e, int64_t offset) {
+    std::vector<eventstore::Record> batch;
+    batch.push_back(ToRecord(e, 0, offset));
+    return store->ApplyBatch(batch).ok();
+  };
+  domain::Event placed = PlacedEvent("o-1");
+  ASSERT_TRUE(apply(placed, 0));
+  const uint64_t after_place = store->VisibleStamp();
+  EXPECT_NE(after_place, empty);
+  ASSERT_TRUE(*store->GetOrderRecord("o-1", &bytes));
+  const std::string placed_bytes = bytes;
+  auto decoded = DecodeOrderRecord(placed_bytes);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->order_id, "o-1");
+  EXPECT_EQ(decoded->version, (*store->GetOrder("o-1"))->version);
+  EXPECT_EQ(store->VisibleStamp(), after_place);  // reads write nothing
+
+  ASSERT_TRUE(apply(placed, 1));  // a duplicate: only the offset moves
+  const uint64_t after_duplicate = store->VisibleStamp();
+  EXPECT_NE(after_duplicate, after_place);
+  ASSERT_TRUE(*store->GetOrderRecord("o-1", &bytes));
+  EXPECT_EQ(bytes, placed_bytes);
+
+  ASSERT_TRUE(apply(LifecycleEvent("o-1", 1, domain::PaymentAuthorized{"p", 2900}), 2));
+  EXPECT_NE(store->VisibleStamp(), after_duplicate);
+  ASSERT_TRUE(*store->GetOrderRecord("o-1", &bytes));
+  EXPECT_NE(bytes, placed_bytes);
+  EXPECT_EQ(DecodeOrderRecord(bytes)->status, domain::OrderStatus::kPaymentAuthorized);
+  store.reset();
+
+  // A bulk load may ingest files that advance no sequence number: no stamp.
+  StoreOptions bulk;
+  bulk.bulk_load = true;
+  auto loading = OpenStore(dir.path(), bulk);
+  ASSERT_TRUE(loading);
+  EXPECT_EQ(loading->VisibleStamp(), 0u);
 }
 
 TEST(ProjectionStoreTest, RecordsBelowTheStoredOffsetAreSkipped) {
