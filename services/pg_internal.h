@@ -18,8 +18,10 @@
 namespace orderflow::services::pg {
 
 // Must be called inside a catch block: the exception in flight as a Status
-// (kUnavailable for what a retry can cure, kInternal otherwise).
-Status FromCurrentException(const std::string& what);
+// (kUnavailable for what a retry can cure, kInternal otherwise). `conn`, when
+// given, is the session the failed call used: whatever it threw, a session that
+// is no longer open makes the failure kUnavailable.
+Status FromCurrentException(const std::string& what, const pqxx::connection_base* conn = nullptr);
 
 // Runs `f` (returning Status), turning whatever libpqxx throws into a Status.
 template <typename F>
@@ -28,6 +30,15 @@ Status Guard(const std::string& what, F&& f) {
     return f();
   } catch (...) {
     return FromCurrentException(what);
+  }
+}
+// The same, for a call on the session `conn`.
+template <typename F>
+Status Guard(const pqxx::connection_base& conn, const std::string& what, F&& f) {
+  try {
+    return f();
+  } catch (...) {
+    return FromCurrentException(what, &conn);
   }
 }
 

@@ -110,7 +110,10 @@ Status PgProjector::Recover(const Status& cause, const std::atomic<bool>& stop) 
       spdlog::info("pg-projector: resumed");
       return Status::Ok();
     }
-    if (!last.IsRetryable()) return last;
+    // kInUse: the old session's backend may hold the writer lock for a moment
+    // after the socket closed; or another writer took over while we were
+    // away, and we wait for it as a standby would.
+    if (!last.IsRetryable() && last.code() != StatusCode::kInUse) return last;
   }
   return Status::Ok();
 }

@@ -21,30 +21,39 @@ namespace orderflow::services {
 namespace pg {
 
 // libpqxx reports failures by throwing. Guard() is the boundary: the one place
-// that catches them, turning each into a Status. Lost connections, a database
-// shutting down, out of disk or memory, serialization failures and deadlocks
-// are kUnavailable (retry from the stored offsets); the rest kInternal.
-Status FromCurrentException(const std::string& what) {
+// that catches them, turning each into a Status. What a retry from the stored
+// offsets can cure is kUnavailable: a lost or closed session (whatever libpqxx
+// threw on it: a COPY on a dead socket throws a bare pqxx::failure, a query an
+// sql_error without SQLSTATE), a commit of unknown outcome, a rolled-back
+// transaction (serialization failure, deadlock: in libpqxx 6 these are not
+// sql_errors), and the server states of classes 08 (connection), 40
+// (rollback), 53 (out of disk or memory) and 57P (shutting down). The rest,
+// a bug or a schema someone changed, is kInternal.
+Status FromCurrentException(const std::string& what, const pqxx::connection_base* conn) {
   auto first_line = [](const char* text) {
     std::string s(text);
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     auto nl = s.find('\n');
     return nl == std::string::npos ? s : s.substr(0, nl);
   };
+  const bool session_lost = conn != nullptr && !conn->is_open();
   try {
     throw;
-  } catch (const pqxx::broken_connection& e) {
-    return Status::Unavailable("PostgreSQL: " + what + ": " + first_line(e.what()));
   } catch (const pqxx::in_doubt_error& e) {
     return Status::Unavailable("PostgreSQL: " + what + ": commit outcome unknown: " + first_line(e.what()));
   } catch (const pqxx::sql_error& e) {
     const std::string state = e.sqlstate();
-    const bool transient = state.starts_with("08") || state.starts_with("53") || state.starts_with("57P") ||
-                           state == "40001" || state == "40P01" || state == "25P03";
-    std::string message = "PostgreSQL: " + what + ": " + first_line(e.what()) + " (SQLSTATE " + state + ")";
+    const bool transient = session_lost || state.empty() || state.starts_with("08") || state.starts_with("40") ||
+                           state.starts_with("53") || state.starts_with("57P") || state == "25P03";
+    std::string message = "PostgreSQL: " + what + ": " + first_line(e.what()) +
+                          (state.empty() ? "" : " (SQLSTATE " + state + ")");
     return transient ? Status::Unavailable(std::move(message)) : Status::Internal(std::move(message));
+  } catch (const pqxx::failure& e) {
+    // broken_connection, transaction_rollback, and libpq I/O errors.
+    return Status::Unavailable("PostgreSQL: " + what + ": " + first_line(e.what()));
   } catch (const std::exception& e) {
-    return Status::Internal("PostgreSQL: " + what + ": " + first_line(e.what()));
+    std::string message = "PostgreSQL: " + what + ": " + first_line(e.what());
+    return session_lost ? Status::Unavailable(message + " (session lost)") : Status::Internal(std::move(message));
   }
 }
 
@@ -214,7 +223,7 @@ static_assert(std::size(kMigrations) == kPgSchemaVersion, "kPgSchemaVersion name
 }  // namespace
 
 Status Migrate(pqxx::connection& conn, const std::string& schema) {
-  return Guard("migrate schema " + schema, [&] {
+  return Guard(conn, "migrate schema " + schema, [&] {
     pqxx::work tx{conn};
     tx.exec0("SET LOCAL client_min_messages = warning");
     tx.exec0("CREATE SCHEMA IF NOT EXISTS " + schema);
@@ -242,7 +251,7 @@ Status Migrate(pqxx::connection& conn, const std::string& schema) {
 
 Status TakeWriterLock(pqxx::connection& conn, const std::string& schema) {
   bool got = false;
-  ORDERFLOW_RETURN_IF_ERROR(Guard("lock schema " + schema, [&] {
+  ORDERFLOW_RETURN_IF_ERROR(Guard(conn, "lock schema " + schema, [&] {
     pqxx::nontransaction tx{conn};
     got = tx.exec_params1("SELECT pg_try_advisory_lock(hashtext($1))", "orderflow-read-model:" + schema)[0].as<bool>();
     return Status::Ok();
@@ -254,7 +263,7 @@ Status TakeWriterLock(pqxx::connection& conn, const std::string& schema) {
 
 Status RecordCatalog(pqxx::connection& conn, const std::string& schema, const domain::Catalog& catalog) {
   if (catalog.items().empty()) return Status::Ok();
-  return Guard("record the catalog's stock", [&] {
+  return Guard(conn, "record the catalog's stock", [&] {
     pqxx::work tx{conn};
     std::string sql = "INSERT INTO " + schema + ".stock (sku, initial) VALUES ";
     bool first = true;
@@ -508,7 +517,7 @@ const projections::Offsets& PgReadModel::committed_offsets() const { return impl
 
 Result<projections::Offsets> PgReadModel::LoadOffsets() {
   projections::Offsets out;
-  ORDERFLOW_RETURN_IF_ERROR(pg::Guard("read the stored offsets", [&] {
+  ORDERFLOW_RETURN_IF_ERROR(pg::Guard(*impl_->conn, "read the stored offsets", [&] {
     pqxx::nontransaction tx{*impl_->conn};
     for (const auto& row : tx.exec("SELECT topic, partition, next_offset FROM " + options_.schema + ".offsets")) {
       out[{row[0].as<std::string>(), row[1].as<int32_t>()}] = row[2].as<int64_t>();
@@ -534,7 +543,7 @@ Result<PgBatch> PgReadModel::Prepare(const std::vector<eventstore::Record>& reco
     }
   }
   if (!ids.empty()) {
-    ORDERFLOW_RETURN_IF_ERROR(pg::Guard("read the batch's orders", [&] {
+    ORDERFLOW_RETURN_IF_ERROR(pg::Guard(*impl_->conn, "read the batch's orders", [&] {
       pqxx::nontransaction tx{*impl_->conn};
       std::string list;
       for (const auto& id : ids) list += (list.empty() ? "" : ",") + tx.quote(id);
@@ -558,7 +567,7 @@ Result<PgBatch> PgReadModel::Prepare(const std::vector<eventstore::Record>& reco
 Status PgReadModel::Commit(const PgBatch& batch) {
   const pg::Fold& fold = batch.impl_->fold;
   const std::string& s = options_.schema;
-  Status committed = pg::Guard("commit a batch", [&] {
+  Status committed = pg::Guard(*impl_->conn, "commit a batch", [&] {
     pqxx::work tx{*impl_->conn};
     pg::WriteRows(tx, s, fold, /*upsert_orders=*/true);
     if (!fold.next.empty()) tx.exec0(pg::OffsetsUpsert(tx, s, fold.next));
@@ -584,7 +593,7 @@ Status PgReadModel::AdvanceOffsets(const projections::Offsets& positions) {
     if (it == impl_->committed.end() || it->second < position) moved[tp] = position;
   }
   if (moved.empty()) return Status::Ok();
-  ORDERFLOW_RETURN_IF_ERROR(pg::Guard("advance the stored offsets", [&] {
+  ORDERFLOW_RETURN_IF_ERROR(pg::Guard(*impl_->conn, "advance the stored offsets", [&] {
     pqxx::work tx{*impl_->conn};
     tx.exec0(pg::OffsetsUpsert(tx, options_.schema, moved));
     tx.commit();

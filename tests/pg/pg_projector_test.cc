@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <pqxx/pqxx>
 #include <random>
@@ -92,6 +94,19 @@ const std::string& SharedPostgres() {
     return own->url();
   }();
   return url;
+}
+
+// The last `lines` lines of a log, for a failure message (the file goes with its TempDir).
+std::string Tail(const std::string& path, size_t lines = 40) {
+  std::ifstream in(path);
+  std::deque<std::string> last;
+  for (std::string line; std::getline(in, line);) {
+    last.push_back(line);
+    if (last.size() > lines) last.pop_front();
+  }
+  std::string out = "\n--- last lines of " + path + " ---\n";
+  for (const auto& line : last) out += line + "\n";
+  return out;
 }
 
 std::string NewSchema() {
@@ -305,7 +320,7 @@ TEST(PgProjectorTest, WaitsWhileTheDatabaseIsDownForTenSecondsAndLosesNothing) {
   ASSERT_TRUE(postgres.Start());
   ASSERT_EQ(up.Wait(300s), 0) << "orderflow up failed; see " << dir.Sub("up.log");
   // The projector outlived the outage: still running, it catches up, then stops cleanly.
-  EXPECT_EQ(projector.Wait(0ms), -1) << "pg-projector exited during the outage; see " << dir.Sub("pg.log");
+  EXPECT_EQ(projector.Wait(0ms), -1) << "pg-projector exited during the outage" << Tail(dir.Sub("pg.log"));
   std::map<std::string, OrderRow> rocks;
   {
     auto store = projections::ProjectionStore::Open(dir.Sub("data"), {.read_only = true});
@@ -317,10 +332,10 @@ TEST(PgProjectorTest, WaitsWhileTheDatabaseIsDownForTenSecondsAndLosesNothing) {
     std::this_thread::sleep_for(200ms);
   }
   projector.Kill(SIGTERM);
-  EXPECT_EQ(projector.Wait(30s), 0);
+  EXPECT_EQ(projector.Wait(30s), 0) << Tail(dir.Sub("pg.log"));
   std::ifstream log(dir.Sub("pg.log"));
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("pg-projector: resumed"), std::string::npos) << "no outage seen; see " << dir.Sub("pg.log");
+  EXPECT_NE(text.find("pg-projector: resumed"), std::string::npos) << "no outage seen" << Tail(dir.Sub("pg.log"));
   ExpectPgEqualsRocks(postgres.url(), schema, dir.Sub("data"), 2000);
 }
 
@@ -386,6 +401,96 @@ TEST(PgProjectorTest, ASchemaNewerThanTheCodeIsRefusedAndASecondWriterToo) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   auto unreachable = services::PgReadModel::Open({"postgresql://nobody@127.0.0.1:1/none", schema}, domain::Catalog::Demo());
   EXPECT_EQ(unreachable.status().code(), StatusCode::kUnavailable) << unreachable.status().ToString();
+}
+
+// The server ends the read model's session (as a restart or an operator's
+// pg_terminate_backend would): every call on it must say kUnavailable, the
+// projector's cue to reconnect and resume, never kInternal, its cue to exit.
+TEST(PgProjectorTest, ALostSessionIsUnavailableOnEveryCall) {
+  const std::string& url = SharedPostgres();
+  ASSERT_FALSE(url.empty());
+  const std::string schema = NewSchema();
+  services::PgOptions options{url, schema};
+  pqxx::connection admin{url};
+  auto terminate_writer = [&] {
+    pqxx::nontransaction tx{admin};
+    // The writer is the session holding the schema's advisory lock.
+    auto r = tx.exec_params(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND "
+        "((classid::bigint << 32) | objid::bigint) = hashtext($1)::bigint",
+        "orderflow-read-model:" + schema);
+    ASSERT_EQ(r.size(), 1u) << "no session holds the writer lock of " << schema;
+    std::this_thread::sleep_for(200ms);  // the backend is gone once it has sent its goodbye
+  };
+  std::vector<eventstore::Record> records;
+  records.push_back(testing::ToRecord(testing::PlacedEvent("order-lost-1", "cust-1"), 0, 0));
+  const std::vector<std::string> calls = {"LoadOffsets", "Prepare", "Commit", "AdvanceOffsets"};
+  for (const std::string& call : calls) {
+    auto model = services::PgReadModel::Open(options, domain::Catalog::Demo());
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    auto batch = (*model)->Prepare(records);  // prepared on the live session
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    terminate_writer();
+    Status s;
+    if (call == "LoadOffsets") s = (*model)->LoadOffsets().status();
+    if (call == "Prepare") s = (*model)->Prepare(records).status();
+    if (call == "Commit") s = (*model)->Commit(*batch);
+    if (call == "AdvanceOffsets") s = (*model)->AdvanceOffsets({{{"orders.events", 0}, 7}});
+    EXPECT_EQ(s.code(), StatusCode::kUnavailable) << call << ": " << s.ToString();
+  }
+  // Nothing was half-written: a fresh session commits the batch once.
+  auto model = services::PgReadModel::Open(options, domain::Catalog::Demo());
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto batch = (*model)->Prepare(records);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_TRUE((*model)->Commit(*batch).ok());
+  pqxx::nontransaction tx{admin};
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM " + schema + ".order_events")[0].as<int>(), 1);
+}
+
+// The same, with the session ended in the middle of a batch's COPY and upserts
+// (at a different moment each round): the commit fails as kUnavailable or
+// lands whole, never half.
+TEST(PgProjectorTest, ASessionLostMidCommitIsUnavailable) {
+  const std::string& url = SharedPostgres();
+  ASSERT_FALSE(url.empty());
+  const std::string schema = NewSchema();
+  services::PgOptions options{url, schema};
+  int unavailable = 0, committed = 0;
+  for (int round = 0; round < 12; ++round) {
+    std::vector<eventstore::Record> records;
+    for (int i = 0; i < 4000; ++i) {
+      const std::string id = "order-" + std::to_string(round) + "-" + std::to_string(i);
+      records.push_back(testing::ToRecord(testing::PlacedEvent(id, "cust-1"), round, i));
+    }
+    auto model = services::PgReadModel::Open(options, domain::Catalog::Demo());
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    auto batch = (*model)->Prepare(records);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    std::thread killer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 * round));
+      pqxx::connection admin{url};
+      pqxx::nontransaction tx{admin};
+      tx.exec_params("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND "
+                     "((classid::bigint << 32) | objid::bigint) = hashtext($1)::bigint",
+                     "orderflow-read-model:" + schema);
+    });
+    Status s = (*model)->Commit(*batch);
+    killer.join();
+    if (s.ok()) {
+      ++committed;
+    } else {
+      EXPECT_EQ(s.code(), StatusCode::kUnavailable) << "round " << round << ": " << s.ToString();
+      ++unavailable;
+    }
+    model->reset();
+    pqxx::connection check{url};
+    pqxx::nontransaction tx{check};
+    const int rows = tx.exec1("SELECT count(*) FROM " + schema + ".order_events WHERE partition = " +
+                              std::to_string(round))[0].as<int>();
+    EXPECT_EQ(rows, s.ok() ? 4000 : 0) << "round " << round;
+  }
+  std::cout << "commits lost to the session's end: " << unavailable << ", landed: " << committed << "\n";
 }
 
 }  // namespace

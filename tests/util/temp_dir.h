@@ -13,7 +13,9 @@ class TempDir {
     std::string pattern = (std::filesystem::temp_directory_path() / "orderflow-test-XXXXXX").string();
     path_ = mkdtemp(pattern.data());
   }
+  // ORDERFLOW_KEEP_TEST_DIRS=1 keeps them (logs, data) for a post-mortem.
   ~TempDir() {
+    if (const char* keep = std::getenv("ORDERFLOW_KEEP_TEST_DIRS"); keep != nullptr && *keep == '1') return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
