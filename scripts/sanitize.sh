@@ -11,11 +11,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1
 ninja -C build-asan
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# scripts/lsan.supp: a leak inside libpqxx 6.4 when a PostgreSQL session is lost.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/scripts/lsan.supp:print_suppressions=0}
 cd build-asan
-# PgProjectorTest.WaitsWhileTheDatabaseIsDown... is left to scripts/test.sh for
-# now: under ASan the pg-projector process, stopped with SIGTERM after it had
-# reconnected through a 10 s PostgreSQL outage, exited 134 (a sanitizer abort)
-# in the one clean-clone run; every equality of the test held. Not diagnosed
-# yet (suspected: LeakSanitizer on libpqxx 6.4's failed-connect path); see the
-# session 9 note on issue 16.
-ctest -j2 --output-on-failure --timeout 300 -E '^(BrowserTest\.|PgProjectorTest\.WaitsWhileTheDatabaseIsDown)'
+ctest -j2 --output-on-failure --timeout 300 -E '^BrowserTest\.'
