@@ -17,7 +17,8 @@
 # CROWD=IDLE:STREAMS (e.g. CROWD=10000:1000) first opens IDLE silent
 # connections and STREAMS event streams (bench/http_crowd.py) and keeps them
 # open while wrk runs. BINARY=PATH measures another orderflow binary (an older
-# build, for before/after).
+# build, for before/after). UP_ARGS adds options to `orderflow up` (e.g.
+# UP_ARGS="--services-nice 10").
 # Kafka is not involved in the reads: the embedded broker idles meanwhile
 # (the runs start once the projection applied nothing new for 3 s).
 set -euo pipefail
@@ -45,7 +46,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" up --http 127.0.0.1:0 --data-dir "$work/data" --simulate "$orders" --transit-ms 0 --log-level info "${crowd[@]}" \
+read -r -a up_args <<<"${UP_ARGS:-}"
+"$bin" up --http 127.0.0.1:0 --data-dir "$work/data" --simulate "$orders" --transit-ms 0 --log-level info "${crowd[@]}" "${up_args[@]}" \
   2>"$work/up.log" >/dev/null &
 up_pid=$!
 for _ in $(seq 1 600); do

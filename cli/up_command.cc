@@ -40,6 +40,9 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
        "if the projection store is corrupt, move its files to DIR/corrupt-<time>/ and rebuild it from the log")
       ("blocked-customer", po::value(&o.blocked_customers)->composing()->value_name("ID"),
        "a customer whose card the payment gateway declines, repeatable (default cust-0013)")
+      ("services-nice", po::value(&o.services_nice)->default_value(0)->value_name("N"),
+       "nice value (0-19) of the threads that process events (projector, services, Kafka consumers, embedded "
+       "broker); the HTTP API and order service keep theirs, so queries are answered first on busy cores")
       ("exactly-once", po::bool_switch(&o.exactly_once),
        "append each service batch in a Kafka transaction (real brokers; the embedded one is not atomic)")
       ("http", po::value<std::string>()->default_value("127.0.0.1:8080")->value_name("HOST:PORT"),
@@ -140,6 +143,7 @@ int CmdUp(const std::vector<std::string>& args) {
   if (o.partitions < 1 || o.partitions > 1000) throw UsageError{"--partitions must be from 1 to 1000"};
   if (o.rate < 0) throw UsageError{"--rate must be >= 0"};
   if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
+  if (o.services_nice < 0 || o.services_nice > 19) throw UsageError{"--services-nice must be from 0 to 19"};
   o.kafka = KafkaFrom(p.common, false);
   o.data_dir = p.common.data_dir;
   o.transit_delay = std::chrono::milliseconds(p.vm["transit-ms"].as<int64_t>());

@@ -15,6 +15,7 @@
 #include "eventstore/log_archive.h"
 #include "projections/store.h"
 #include "services/order_service.h"
+#include "services/priority.h"
 #include "services/projector_service.h"
 #include "services/settle.h"
 #include "services/simulator.h"
@@ -138,15 +139,18 @@ class Up {
 };
 
 Result<UpSummary> Up::Run(const std::function<void(const UpEndpoints&)>& on_ready) {
-  ORDERFLOW_RETURN_IF_ERROR(OpenLog());
-  ORDERFLOW_RETURN_IF_ERROR(StartProjector());
+  // What processes events is created at --services-nice (its threads inherit
+  // it); the order service and the HTTP API at the process's priority.
+  const int nice = options_.services_nice;
+  ORDERFLOW_RETURN_IF_ERROR(RunAtNice(nice, [this] { return OpenLog(); }));
+  ORDERFLOW_RETURN_IF_ERROR(RunAtNice(nice, [this] { return StartProjector(); }));
   ORDERFLOW_RETURN_IF_ERROR(StartOrderService());
   if (options_.http) {
     auto started = HttpServer::Start(*options_.http, MakeBackend());
     if (!started.ok()) return started.status();
     http_ = std::move(started).value();
   }
-  ORDERFLOW_RETURN_IF_ERROR(StartServices());
+  ORDERFLOW_RETURN_IF_ERROR(RunAtNice(nice, [this] { return StartServices(); }));
   StartThreads();
   // Let the consumer groups settle before orders flow, so the first orders do
   // not wait for the initial rebalance.
@@ -395,15 +399,27 @@ Status Up::StartServices() {
 }
 
 void Up::StartThreads() {
-  tasks_.Spawn("projector", [this](const std::atomic<bool>& halt) { return projector_->Run(halt); });
+  const int nice = options_.services_nice;
+  auto niced = [nice](const std::string& name) {
+    Status set = SetThreadNice(nice);
+    if (!set.ok()) spdlog::warn("{}: {}; running at the default priority", name, set.ToString());
+  };
+  tasks_.Spawn("projector", [this, niced](const std::atomic<bool>& halt) {
+    niced("projector");
+    return projector_->Run(halt);
+  });
   for (auto& runner : runners_) {
-    tasks_.Spawn(runner->options().name, [r = runner.get()](const std::atomic<bool>& halt) { return r->Run(halt); });
+    tasks_.Spawn(runner->options().name, [r = runner.get(), niced](const std::atomic<bool>& halt) {
+      niced(r->options().name);  // before Run creates its consumers
+      return r->Run(halt);
+    });
   }
   services_started_.store(true);
   // The archiver copies every record of every topic into the archive as it is
   // appended; its errors stop everything.
   if (archive_) {
-    archiver_.Spawn("archiver", [this](const std::atomic<bool>& halt) {
+    archiver_.Spawn("archiver", [this, niced](const std::atomic<bool>& halt) {
+      niced("archiver");
       Status s = RunArchiver(kafka_, topics_, *archive_, halt);
       if (!s.ok()) tasks_.Fail(Status(s.code(), "archiver: " + s.message()));
       return Status::Ok();

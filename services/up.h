@@ -33,6 +33,11 @@ struct UpOptions {
   std::vector<std::string> blocked_customers = {"cust-0013"};
   bool exactly_once = false;      // Kafka transactions for the services' outputs
   std::optional<HttpOptions> http;  // serve the HTTP API (and web page) when set
+  // Nice value (0-19) of the threads that process events: the projector, the
+  // services, the archiver, their Kafka clients and the embedded broker. The
+  // HTTP API and the order service keep the process's priority, so queries
+  // are answered first when the cores are busy.
+  int services_nice = 0;
 };
 
 // Where a running `up` can be reached.
