@@ -5,6 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <signal.h>
+#include <thread>
+#include <sstream>
+#include <map>
+#include <filesystem>
 #include <set>
 
 #include "tests/util/broker.h"
@@ -64,6 +69,7 @@ TEST(CliTest, UsageErrorsAreOneLineWithExitCodeTwo) {
       {"lag", "--brokers", "127.0.0.1:1", "--group", "orderflow-nobody"},
       {"check", "--outbox"},
       {"up", "--topic-prefix", "has space"},
+      {"up", "--services-nice", "20"},
   };
   for (const auto& args : cases) {
     auto r = Orderflow(args, 20s);
@@ -216,6 +222,48 @@ TEST(CliTest, UpExitsWhenDoneBesideAnotherInstanceOfAService) {
   std::ifstream log(dir.Sub("shipping.log"));
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("assigned"), std::string::npos) << "the second shipping instance never got partitions";
+}
+
+// --services-nice: what processes events (the embedded broker, the services'
+// Kafka clients, RocksDB's background threads) runs at the given nice value;
+// the main thread and the order service's producer, which the HTTP API's
+// POST /orders uses, keep the process's.
+TEST(CliTest, UpServicesNiceLowersTheThreadsThatProcessEvents) {
+  TempDir dir;
+  ChildProcess up({OrderflowBinary(), "up", "--http", "127.0.0.1:0", "--data-dir", dir.Sub("data"), "--simulate",
+                   "20", "--transit-ms", "0", "--services-nice", "7"},
+                  dir.Sub("up.log"));
+  std::string text;
+  for (int i = 0; i < 300 && text.find("HTTP API and web page on") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    std::ifstream log(dir.Sub("up.log"));
+    text.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+  }
+  ASSERT_NE(text.find("HTTP API and web page on"), std::string::npos) << text;
+  std::map<std::string, std::multiset<int>> nice_by_name;  // thread name -> nice values
+  int main_nice = -100;
+  const std::string task_dir = "/proc/" + std::to_string(up.pid()) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(task_dir)) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;  // the thread just ended
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    for (int i = 0; i < 17 && rest >> field; ++i) {
+    }  // the 17th field after the name: nice
+    const int nice = std::stoi(field);
+    nice_by_name[line.substr(open + 1, close - open - 1)].insert(nice);
+    if (entry.path().filename() == std::to_string(up.pid())) main_nice = nice;
+  }
+  up.Kill(SIGINT);
+  EXPECT_EQ(up.Wait(30s), 0);
+  EXPECT_EQ(main_nice, 0);
+  ASSERT_EQ(nice_by_name["rdk:mock"].size(), 1u);
+  EXPECT_EQ(*nice_by_name["rdk:mock"].begin(), 7) << "the embedded broker";
+  EXPECT_EQ(nice_by_name["rdk:main"].count(0), 1u) << "the order service's producer alone keeps nice 0";
+  EXPECT_GE(nice_by_name["rdk:main"].count(7), 8u) << "the projector's, services' and archiver's clients";
+  EXPECT_EQ(nice_by_name["rocksdb:low"].count(0), 0u);
 }
 
 // `orderflow up` runs the whole pipeline in one process: every order ends
