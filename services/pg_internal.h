@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/catalog.h"
@@ -24,22 +25,22 @@ namespace orderflow::services::pg {
 Status FromCurrentException(const std::string& what, const pqxx::connection_base* conn = nullptr);
 
 // Runs `f` (returning Status), turning whatever libpqxx throws into a Status.
+// `conn`: the session `f` uses, if it has one yet (see FromCurrentException).
 template <typename F>
-Status Guard(const std::string& what, F&& f) {
+Status Guard(const pqxx::connection_base* conn, const std::string& what, F&& f) {
   try {
     return f();
   } catch (...) {
-    return FromCurrentException(what);
+    return FromCurrentException(what, conn);
   }
 }
-// The same, for a call on the session `conn`.
+template <typename F>
+Status Guard(const std::string& what, F&& f) {
+  return Guard(nullptr, what, std::forward<F>(f));
+}
 template <typename F>
 Status Guard(const pqxx::connection_base& conn, const std::string& what, F&& f) {
-  try {
-    return f();
-  } catch (...) {
-    return FromCurrentException(what, &conn);
-  }
+  return Guard(&conn, what, std::forward<F>(f));
 }
 
 // Lowercase identifier: safe to splice into SQL unquoted.

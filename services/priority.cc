@@ -11,22 +11,20 @@
 
 namespace orderflow::services {
 
-Status SetThreadNice(int nice) {
-  if (nice == 0) return Status::Ok();
+void SetThreadNice(int nice) {
+  if (nice == 0) return;
   // On Linux, PRIO_PROCESS with a thread id sets that one thread's nice value.
   const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
   if (::setpriority(PRIO_PROCESS, tid, nice) != 0) {
-    return Status::Internal(std::string("setpriority(") + std::to_string(nice) + "): " + std::strerror(errno));
+    spdlog::warn("setpriority({}): {}; running at the default priority", nice, std::strerror(errno));
   }
-  return Status::Ok();
 }
 
 Status RunAtNice(int nice, const std::function<Status()>& f) {
   if (nice == 0) return f();
   Status result;
   std::thread worker([&] {
-    Status set = SetThreadNice(nice);
-    if (!set.ok()) spdlog::warn("{}; running at the default priority", set.ToString());
+    SetThreadNice(nice);
     result = f();
   });
   worker.join();

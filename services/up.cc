@@ -400,17 +400,13 @@ Status Up::StartServices() {
 
 void Up::StartThreads() {
   const int nice = options_.services_nice;
-  auto niced = [nice](const std::string& name) {
-    Status set = SetThreadNice(nice);
-    if (!set.ok()) spdlog::warn("{}: {}; running at the default priority", name, set.ToString());
-  };
-  tasks_.Spawn("projector", [this, niced](const std::atomic<bool>& halt) {
-    niced("projector");
+  tasks_.Spawn("projector", [this, nice](const std::atomic<bool>& halt) {
+    SetThreadNice(nice);
     return projector_->Run(halt);
   });
   for (auto& runner : runners_) {
-    tasks_.Spawn(runner->options().name, [r = runner.get(), niced](const std::atomic<bool>& halt) {
-      niced(r->options().name);  // before Run creates its consumers
+    tasks_.Spawn(runner->options().name, [r = runner.get(), nice](const std::atomic<bool>& halt) {
+      SetThreadNice(nice);  // before Run creates its consumers
       return r->Run(halt);
     });
   }
@@ -418,8 +414,8 @@ void Up::StartThreads() {
   // The archiver copies every record of every topic into the archive as it is
   // appended; its errors stop everything.
   if (archive_) {
-    archiver_.Spawn("archiver", [this, niced](const std::atomic<bool>& halt) {
-      niced("archiver");
+    archiver_.Spawn("archiver", [this, nice](const std::atomic<bool>& halt) {
+      SetThreadNice(nice);
       Status s = RunArchiver(kafka_, topics_, *archive_, halt);
       if (!s.ok()) tasks_.Fail(Status(s.code(), "archiver: " + s.message()));
       return Status::Ok();

@@ -403,6 +403,17 @@ TEST(PgProjectorTest, ASchemaNewerThanTheCodeIsRefusedAndASecondWriterToo) {
   EXPECT_EQ(unreachable.status().code(), StatusCode::kUnavailable) << unreachable.status().ToString();
 }
 
+// Ends the session of the read model that writes `schema` (the one holding
+// its advisory lock), as a server restart would; how many sessions it ended.
+size_t TerminateWriter(pqxx::connection& admin, const std::string& schema) {
+  pqxx::nontransaction tx{admin};
+  return tx
+      .exec_params("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND "
+                   "((classid::bigint << 32) | objid::bigint) = hashtext($1)::bigint",
+                   "orderflow-read-model:" + schema)
+      .size();
+}
+
 // The server ends the read model's session (as a restart or an operator's
 // pg_terminate_backend would): every call on it must say kUnavailable, the
 // projector's cue to reconnect and resume, never kInternal, its cue to exit.
@@ -413,13 +424,7 @@ TEST(PgProjectorTest, ALostSessionIsUnavailableOnEveryCall) {
   services::PgOptions options{url, schema};
   pqxx::connection admin{url};
   auto terminate_writer = [&] {
-    pqxx::nontransaction tx{admin};
-    // The writer is the session holding the schema's advisory lock.
-    auto r = tx.exec_params(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND "
-        "((classid::bigint << 32) | objid::bigint) = hashtext($1)::bigint",
-        "orderflow-read-model:" + schema);
-    ASSERT_EQ(r.size(), 1u) << "no session holds the writer lock of " << schema;
+    ASSERT_EQ(TerminateWriter(admin, schema), 1u) << "no session holds the writer lock of " << schema;
     std::this_thread::sleep_for(200ms);  // the backend is gone once it has sent its goodbye
   };
   std::vector<eventstore::Record> records;
@@ -470,10 +475,7 @@ TEST(PgProjectorTest, ASessionLostMidCommitIsUnavailable) {
     std::thread killer([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(20 * round));
       pqxx::connection admin{url};
-      pqxx::nontransaction tx{admin};
-      tx.exec_params("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND "
-                     "((classid::bigint << 32) | objid::bigint) = hashtext($1)::bigint",
-                     "orderflow-read-model:" + schema);
+      TerminateWriter(admin, schema);
     });
     Status s = (*model)->Commit(*batch);
     killer.join();
