@@ -48,7 +48,9 @@ bool ValidSchemaName(const std::string& name);
 // The URL with its password replaced by ***.
 std::string RedactUrl(const std::string& url);
 
-Status TakeWriterLock(pqxx::connection& conn, const std::string& schema);
+// kInUse if another session holds it for longer than `wait`.
+Status TakeWriterLock(pqxx::connection& conn, const std::string& schema,
+                      std::chrono::milliseconds wait = std::chrono::milliseconds(0));
 // Creates `schema` if needed and applies the migrations it lacks.
 Status Migrate(pqxx::connection& conn, const std::string& schema);
 Status RecordCatalog(pqxx::connection& conn, const std::string& schema, const domain::Catalog& catalog);

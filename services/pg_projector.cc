@@ -35,7 +35,9 @@ Result<std::unique_ptr<PgProjector>> PgProjector::Start(PgProjectorOptions optio
 
 Status PgProjector::Connect() {
   model_.reset();  // ends the old session first, releasing its writer lock
-  auto model = PgReadModel::Open(options_.pg, options_.catalog);
+  PgOptions pg = options_.pg;
+  pg.lock_wait = options_.writer_lock_wait;
+  auto model = PgReadModel::Open(pg, options_.catalog);
   if (!model.ok()) return model.status();
   model_ = std::move(model).value();
   return Status::Ok();
@@ -110,9 +112,8 @@ Status PgProjector::Recover(const Status& cause, const std::atomic<bool>& stop) 
       spdlog::info("pg-projector: resumed");
       return Status::Ok();
     }
-    // kInUse: the old session's backend may hold the writer lock for a moment
-    // after the socket closed; or another writer took over while we were
-    // away, and we wait for it as a standby would.
+    // kInUse after Connect's own wait (writer_lock_wait): another writer took
+    // over while we were away; we wait for it as a standby would.
     if (!last.IsRetryable() && last.code() != StatusCode::kInUse) return last;
   }
   return Status::Ok();

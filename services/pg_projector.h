@@ -29,6 +29,10 @@ struct PgProjectorOptions {
   std::chrono::milliseconds poll_timeout{100};
   std::chrono::milliseconds metadata_timeout{10000};
   std::chrono::milliseconds max_backoff{5000};
+  // At start and on reconnecting: how long to wait for the writer lock that
+  // the session of a killed predecessor (or of our own lost connection) holds
+  // until PostgreSQL notices it is gone.
+  std::chrono::milliseconds writer_lock_wait{10000};
 };
 
 struct PgProjectorTotals {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <set>
+#include <thread>
 #include <unordered_map>
 #include <tuple>
 
@@ -249,14 +250,24 @@ Status Migrate(pqxx::connection& conn, const std::string& schema) {
   });
 }
 
-Status TakeWriterLock(pqxx::connection& conn, const std::string& schema) {
-  bool got = false;
-  ORDERFLOW_RETURN_IF_ERROR(Guard(conn, "lock schema " + schema, [&] {
-    pqxx::nontransaction tx{conn};
-    got = tx.exec_params1("SELECT pg_try_advisory_lock(hashtext($1))", "orderflow-read-model:" + schema)[0].as<bool>();
-    return Status::Ok();
-  }));
-  if (got) return Status::Ok();
+Status TakeWriterLock(pqxx::connection& conn, const std::string& schema, std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (bool said = false;; said = true) {
+    bool got = false;
+    ORDERFLOW_RETURN_IF_ERROR(Guard(conn, "lock schema " + schema, [&] {
+      pqxx::nontransaction tx{conn};
+      got = tx.exec_params1("SELECT pg_try_advisory_lock(hashtext($1))", "orderflow-read-model:" + schema)[0].as<bool>();
+      return Status::Ok();
+    }));
+    if (got) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    if (!said) {
+      spdlog::info("pg: another session holds the writer lock of schema {} (a writer that just ended, or a running "
+                   "one); waiting up to {} ms",
+                   schema, wait.count());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   return Status::InUse("another orderflow writer (a pg-projector or replay --to-postgres) holds PostgreSQL schema " +
                        schema + "; stop it first, or use another --pg-schema");
 }
@@ -504,7 +515,7 @@ Result<std::unique_ptr<PgReadModel>> PgReadModel::Open(const PgOptions& options,
     impl->conn = std::make_unique<pqxx::connection>(options.url);
     return Status::Ok();
   }));
-  ORDERFLOW_RETURN_IF_ERROR(pg::TakeWriterLock(*impl->conn, options.schema));
+  ORDERFLOW_RETURN_IF_ERROR(pg::TakeWriterLock(*impl->conn, options.schema, options.lock_wait));
   ORDERFLOW_RETURN_IF_ERROR(pg::Migrate(*impl->conn, options.schema));
   ORDERFLOW_RETURN_IF_ERROR(pg::RecordCatalog(*impl->conn, options.schema, catalog));
   std::unique_ptr<PgReadModel> model(new PgReadModel(options, std::move(impl)));

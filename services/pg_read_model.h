@@ -47,6 +47,10 @@ inline constexpr int kPgSchemaVersion = 1;
 struct PgOptions {
   std::string url;                // libpq connection URI or key=value string
   std::string schema = "orderflow";  // the PostgreSQL schema holding the tables
+  // How long Open waits for another session's writer lock before kInUse. A
+  // writer killed a moment ago still holds it until its backend notices, which
+  // takes as long as the statement it was running.
+  std::chrono::milliseconds lock_wait{0};
 };
 
 struct PgBatchStats {

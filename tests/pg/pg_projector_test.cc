@@ -285,7 +285,7 @@ TEST(PgProjectorTest, FiveThousandOrdersWithFiveKillsEqualTheRocksDbProjection) 
     ChildProcess projector(PgProjectorArgs(*broker, url, schema), dir.Sub("pg.log"));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 2500));
     projector.Kill(SIGKILL);
-    EXPECT_EQ(projector.Wait(10s), 128 + SIGKILL);
+    EXPECT_EQ(projector.Wait(10s), 128 + SIGKILL) << "life " << life << Tail(dir.Sub("pg.log"));
   }
   ASSERT_EQ(up.Wait(300s), 0) << "orderflow up failed; see " << dir.Sub("up.log");
   ASSERT_EQ(CatchUp(*broker, url, schema), 0);
@@ -493,6 +493,28 @@ TEST(PgProjectorTest, ASessionLostMidCommitIsUnavailable) {
     EXPECT_EQ(rows, s.ok() ? 4000 : 0) << "round " << round;
   }
   std::cout << "commits lost to the session's end: " << unavailable << ", landed: " << committed << "\n";
+}
+
+// A writer started while the session of its killed predecessor still holds
+// the schema's lock (PostgreSQL frees it once the backend notices the client
+// is gone) waits for it within `lock_wait`, and is refused after.
+TEST(PgProjectorTest, AWriterWaitsForALockThatIsBeingReleased) {
+  const std::string& url = SharedPostgres();
+  ASSERT_FALSE(url.empty());
+  const std::string schema = NewSchema();
+  auto first = services::PgReadModel::Open({url, schema}, domain::Catalog::Demo());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const auto started = std::chrono::steady_clock::now();
+  auto held = services::PgReadModel::Open({url, schema, 300ms}, domain::Catalog::Demo());
+  EXPECT_EQ(held.status().code(), StatusCode::kInUse) << held.status().ToString();
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
+  std::thread release([&] {
+    std::this_thread::sleep_for(500ms);
+    first->reset();  // its session ends, and the lock with it
+  });
+  auto waited = services::PgReadModel::Open({url, schema, 10s}, domain::Catalog::Demo());
+  release.join();
+  EXPECT_TRUE(waited.ok()) << waited.status().ToString();
 }
 
 }  // namespace
