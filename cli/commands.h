@@ -16,8 +16,8 @@ int CmdUp(const std::vector<std::string>& args);
 // orderflow broker: the embedded Kafka-protocol broker until SIGINT/SIGTERM.
 int CmdBroker(const std::vector<std::string>& args);
 
-// orderflow service NAME: one service as its own process. Lifecycle services
-// end the process with _exit(0) after a clean stop (see service_command.cc).
+// orderflow service NAME: one service as its own process, until SIGINT/SIGTERM
+// (a clean stop: the batch in flight finishes, every thread is joined).
 int CmdService(const std::vector<std::string>& args);
 
 // orderflow stock add SKU QTY: a StockAdded event on inventory.events.

@@ -5,11 +5,14 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -23,29 +26,53 @@
 namespace orderflow::cli {
 namespace {
 
-// Sets g_stop; a second SIGINT/SIGTERM exits at once.
-extern "C" void OnSignal(int) {
-  if (g_stop.exchange(true)) _exit(130);
-}
-
 // How long a command may take to stop after SIGINT/SIGTERM: it finishes the
 // batch in flight, flushes and writes its state; past this it exits anyway.
 constexpr auto kShutdownGrace = std::chrono::seconds(30);
 
-void InstallSignalHandlers() {
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::thread([] {
-    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::this_thread::sleep_for(kShutdownGrace);
-    std::fprintf(stderr, "orderflow: still not stopped %lld s after the signal; exiting without a clean stop\n",
-                 static_cast<long long>(kShutdownGrace.count()));
-    _exit(1);
-  }).detach();
-}
+// SIGINT and SIGTERM are taken by one thread of their own, never by a signal
+// handler: they are blocked before any other thread exists (every thread
+// inherits the mask), so no system call of the services is interrupted. The
+// first signal sets g_stop; a second exits at once with 130; a command that
+// has not returned kShutdownGrace after g_stop was set exits with 1. The
+// thread is joined when Main returns, so a clean stop ends with every thread
+// joined and every destructor run.
+class SignalThread {
+ public:
+  SignalThread() {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~SignalThread() {
+    exiting_.store(true);
+    thread_.join();
+  }
+  SignalThread(const SignalThread&) = delete;
+  SignalThread& operator=(const SignalThread&) = delete;
+
+ private:
+  void Run() {
+    std::optional<std::chrono::steady_clock::time_point> stop_since;
+    while (!exiting_.load()) {
+      timespec tick{0, 100'000'000};
+      const int signal = sigtimedwait(&signals_, nullptr, &tick);
+      if ((signal == SIGINT || signal == SIGTERM) && g_stop.exchange(true)) _exit(130);
+      if (!stop_since && g_stop.load()) stop_since = std::chrono::steady_clock::now();
+      if (stop_since && std::chrono::steady_clock::now() - *stop_since > kShutdownGrace) {
+        std::fprintf(stderr, "orderflow: still not stopped %lld s after the signal; exiting without a clean stop\n",
+                     static_cast<long long>(kShutdownGrace.count()));
+        _exit(1);
+      }
+    }
+  }
+
+  sigset_t signals_;
+  std::atomic<bool> exiting_{false};
+  std::thread thread_;
+};
 
 struct CommandInfo {
   const char* name;
@@ -87,7 +114,7 @@ int Main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("orderflow");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(logger);
-  InstallSignalHandlers();
+  SignalThread signals;
 
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {

@@ -37,14 +37,7 @@ int RunLifecycleService(const std::string& name, const std::string& instance, co
   Status s = (*runner)->Run(g_stop);
   if (!s.ok()) return Fail(s);
   spdlog::info("{} {} stopped after {} events", name, instance, (*runner)->stats().events.load());
-  // Everything is durable once the runner is gone (consumers closed, producer
-  // flushed, store closed). Exit here, without running static destructors
-  // while client library threads may still be winding down: a clean stop
-  // must never end in a crash (one SIGSEGV on SIGTERM was seen under load in CI).
-  runner->reset();
-  spdlog::default_logger()->flush();
-  std::fflush(nullptr);
-  _exit(0);
+  return 0;
 }
 
 // The projector: brings the store up to date (RebuildIfOutdated), then applies

@@ -642,7 +642,9 @@ TopicPartition LogicalPartition(const GroupReader::State& state, const rd_kafka_
 // newly assigned partition starts at the member's own stored offset.
 void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions, void* opaque) {
   auto* state = static_cast<GroupReader::State*>(opaque);
-  const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+  // NULL once the consumer is closing (rdkafka.h): then no protocol applies.
+  const char* protocol = rd_kafka_rebalance_protocol(rk);
+  const bool cooperative = protocol != nullptr && std::string_view(protocol) == "COOPERATIVE";
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     if (!cooperative) state->assignment.clear();
     for (int i = 0; i < partitions->cnt; ++i) {

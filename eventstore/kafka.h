@@ -1,8 +1,9 @@
 // Thin, owning wrappers over librdkafka: a producer that appends records and an
 // assign-based reader that consumes from explicit offsets.
 //
-// Offsets are never committed to Kafka: each consumer keeps its position in its
-// own RocksDB store, written in the same batch as its state (DESIGN.md).
+// A consumer's position lives in its own RocksDB store, written in the same
+// batch as its state; that is where it resumes from. What is committed to
+// Kafka (CommitForOperators) is a copy for operators' tools, never read back.
 // librdkafka errors are converted to Status at this boundary; transient ones
 // (broker down, timeouts) are kUnavailable.
 #pragma once

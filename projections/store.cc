@@ -564,6 +564,17 @@ Result<OrderPage> ProjectionStore::ListOrders(const OrderQuery& query) const {
     family = kByStatus;
     prefix = IndexKey(domain::OrderStatusName(*query.status), "");
   }
+  // A cursor is the position of an order that a page returned last: one
+  // that names no order in the store was not issued here.
+  if (!after.empty()) {
+    const std::string cursor_id = family == kByTime ? (after.size() > 8 ? after.substr(8) : std::string()) : after;
+    std::string ignored;
+    const rocksdb::Status found =
+        cursor_id.empty() ? rocksdb::Status::NotFound()
+                          : impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kOrders), cursor_id, &ignored);
+    if (found.IsNotFound()) return Status::InvalidArgument("'after' is not a cursor this listing returned");
+    if (!found.ok()) return FromRocks(found, "read the order named by a cursor");
+  }
   const bool filter_status = query.status && family != kByStatus;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(family)));
   it->Seek(prefix + after);

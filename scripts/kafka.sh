@@ -7,6 +7,9 @@
 #   kafka.sh stop [--dir DIR]       stop every node (SIGTERM, then SIGKILL after 30 s)
 #   kafka.sh status [--dir DIR] [--json]
 #   kafka.sh kill N [--dir DIR]     SIGKILL node N (fault tests)
+#   kafka.sh stop-node N [--dir DIR]    SIGTERM node N and wait until it exited: a controlled
+#                                   shutdown that moves its partitions' leadership to the others
+#   kafka.sh elect-leaders [--dir DIR]  move each partition's leadership back to its preferred replica
 #   kafka.sh start-node N [--dir DIR]   start node N again and wait until it serves
 #   kafka.sh bootstrap [--dir DIR]  print the bootstrap list of a started cluster
 #   kafka.sh controller [--dir DIR] print the node id of the active KRaft controller
@@ -45,7 +48,7 @@ cmd="${1:-}"
 [[ "$cmd" == -h || "$cmd" == --help || "$cmd" == help ]] && { usage; exit 0; }
 shift
 node_arg=""
-if [[ "$cmd" == kill || "$cmd" == start-node || "$cmd" == run-node ]]; then
+if [[ "$cmd" == kill || "$cmd" == stop-node || "$cmd" == start-node || "$cmd" == run-node ]]; then
   node_arg="${1:-}"
   [[ "$node_arg" =~ ^[1-9]$ ]] || { echo "kafka.sh: $cmd needs a node number, e.g. kafka.sh $cmd 2" >&2; exit 2; }
   shift
@@ -230,6 +233,27 @@ case "$cmd" in
     [[ -f "$dir/nodes" ]] || die "no cluster in $dir"
     if node_alive "$node_arg"; then kill -9 "$(node_pid "$node_arg")"; fi
     ;;
+  stop-node)
+    [[ -f "$dir/nodes" ]] || die "no cluster in $dir"
+    ((node_arg <= $(node_count))) || die "the cluster in $dir has $(node_count) node(s)"
+    if node_alive "$node_arg"; then
+      kill -TERM "$(node_pid "$node_arg")"
+      deadline=$((SECONDS + 60))
+      while node_alive "$node_arg"; do
+        ((SECONDS < deadline)) || die "node $node_arg did not stop within 60 s of SIGTERM (log: $dir/node-$node_arg/server.log)"
+        sleep 0.2
+      done
+    fi
+    ;;
+  elect-leaders)
+    [[ -f "$dir/nodes" ]] || die "no cluster in $dir: run kafka.sh start first"
+    ensure_jars
+    # Partitions already led by their preferred replica are reported as such, not as errors.
+    out=$(java_run 256m org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$(bootstrap_list)" \
+      --election-type PREFERRED --all-topic-partitions 2>&1) ||
+      { grep -q "ElectionNotNeeded\|election not needed\|already elected" <<<"$out" || { echo "$out" >&2; die "preferred leader election failed"; }; }
+    echo "$out" | grep -i "success" | head -1 >&2 || true
+    ;;
   stop)
     [[ -f "$dir/nodes" ]] || { echo "kafka.sh: nothing to stop in $dir" >&2; exit 0; }
     for ((n = 1; n <= $(node_count); n++)); do
@@ -277,7 +301,7 @@ case "$cmd" in
     java_run 512m "${tool_args[@]}"
     ;;
   *)
-    echo "kafka.sh: unknown command '$cmd' (start, stop, status, kill N, start-node N, bootstrap, controller, tool)" >&2
+    echo "kafka.sh: unknown command '$cmd' (start, stop, status, kill N, stop-node N, start-node N, elect-leaders, bootstrap, controller, tool)" >&2
     exit 2
     ;;
 esac

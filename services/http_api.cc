@@ -25,6 +25,7 @@
 #include <tuple>
 
 #include "domain/hex.h"
+#include "domain/utf8.h"
 #include "projections/order_record.h"
 #include "services/http_server.h"
 #include "services/order_request.h"
@@ -154,6 +155,20 @@ const Route* MatchRoute(std::string_view path, std::string* id = nullptr) {
 std::string RouteLabel(std::string_view path) {
   if (const Route* r = MatchRoute(path)) return r->label;
   return path == "/" || path.starts_with("/web/") || path.find('.') != std::string::npos ? "static" : "unknown";
+}
+
+// Query parameters are checked like bodies: a name given twice, or a name or
+// value that is not UTF-8, is refused before any endpoint reads them.
+[[nodiscard]] Refusal CheckParamsWellFormed(const http::Request& req) {
+  for (size_t i = 0; i < req.params.size(); ++i) {
+    const auto& [name, value] = req.params[i];
+    if (!domain::IsValidUtf8(name)) return ApiError{400, "a query parameter's name is not valid UTF-8"};
+    if (!domain::IsValidUtf8(value)) return ApiError{400, "query parameter '" + name + "' is not valid UTF-8"};
+    for (size_t j = 0; j < i; ++j) {
+      if (req.params[j].first == name) return ApiError{400, "query parameter '" + name + "' is given twice"};
+    }
+  }
+  return std::nullopt;
 }
 
 // Reads the query parameters a route knows; any other name is refused.
@@ -793,6 +808,8 @@ Refusal HttpServer::Impl::ListOrders(const http::Request& req, const std::string
     query.limit = limit;
   }
   auto page = backend.store->ListOrders(query);
+  // The only argument ListOrders can refuse is the cursor: a bad query parameter.
+  if (!page.ok() && page.status().code() == StatusCode::kInvalidArgument) return ApiError{400, page.status().message()};
   if (!page.ok()) return FromStatus(page.status());
   json orders = json::array();
   for (const auto& o : page->orders) orders.push_back(OrderJson(o));
@@ -1072,7 +1089,9 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
     });
     return;
   }
-  if (Refusal refused = Authorize(req, endpoint->access)) {  // before a ?min_position wait, not after
+  Refusal refused = Authorize(req, endpoint->access);  // before a ?min_position wait, not after
+  if (!refused) refused = CheckParamsWellFormed(req);
+  if (refused) {
     http::Response res;
     SendError(res, *refused);
     metrics.Observe(req.method, endpoint->route->label, res.status,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "domain/status.h"
+#include "domain/utf8.h"
 
 namespace orderflow::services {
 namespace {
@@ -55,39 +56,6 @@ std::string_view Trim(std::string_view s) {
     }
   }
   return std::nullopt;
-}
-
-// Index of the first byte that is not part of well-formed UTF-8 (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF), or npos.
-size_t InvalidUtf8At(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = 0;
-    uint32_t cp = 0, min = 0;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return i;
-    }
-    if (i + n >= s.size()) return i;  // truncated sequence
-    for (size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += n + 1;
-  }
-  return std::string_view::npos;
 }
 
 // The boundary with nlohmann::json, which reports bad JSON by throwing: it is
@@ -190,7 +158,7 @@ class StrictJsonReader final : public json::json_sax_t {
     return std::nullopt;
   }
   ORDERFLOW_RETURN_IF_REFUSED(CheckContentType(content_type));
-  if (const size_t bad = InvalidUtf8At(body_text); bad != std::string_view::npos) {
+  if (const size_t bad = domain::InvalidUtf8At(body_text); bad != std::string_view::npos) {
     return RequestError{400, "request body is not valid UTF-8 (byte " + std::to_string(bad) + ")"};
   }
   ORDERFLOW_RETURN_IF_REFUSED(StrictJsonReader().Read(body_text, body));

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "domain/order.h"
+#include "domain/utf8.h"
 #include "eventstore/codec.h"
 #include "eventstore/topics.h"
 #include "projections/order_record.h"
@@ -292,40 +293,8 @@ Status RecordCatalog(pqxx::connection& conn, const std::string& schema, const do
 
 namespace {
 
-bool ValidUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == 0) return false;  // PostgreSQL text cannot hold NUL
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    // The well-formed sequences of Unicode's table 3-7 (no overlong forms, no surrogates).
-    size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;
-    const auto c1 = static_cast<unsigned char>(s[i + 1]);
-    if (c1 < lo || c1 > hi) return false;
-    for (size_t k = 2; k <= n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
+// PostgreSQL text holds well-formed UTF-8 without NUL.
+bool ValidUtf8(std::string_view s) { return s.find('\0') == std::string_view::npos && domain::IsValidUtf8(s); }
 
 bool JsonTextStorable(const nlohmann::json& j) {
   if (j.is_string()) return ValidUtf8(j.get_ref<const std::string&>());

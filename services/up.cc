@@ -121,6 +121,8 @@ class Up {
   std::function<Status(const projections::Offsets&)> wait_durable_;
   std::unique_ptr<ProjectorService> projector_;
   std::unique_ptr<eventstore::Reader> meta_reader_;
+  // Before producer_: ~Producer flushes, and the flush's delivery reports count here.
+  std::atomic<uint64_t> delivery_failures_{0};
   std::unique_ptr<eventstore::Producer> producer_;
   std::unique_ptr<OrderService> orders_;
   std::vector<std::unique_ptr<ServiceRunner>> runners_;
@@ -131,7 +133,6 @@ class Up {
   std::unique_ptr<eventstore::Reader> lag_reader_;  // under lag_mu_
   std::unique_ptr<HttpServer> http_;
   std::vector<std::string> placed_ids_;
-  std::atomic<uint64_t> delivery_failures_{0};
 
   // The archiver is halted last: the others wait for the archive.
   TaskGroup archiver_;
@@ -428,6 +429,8 @@ void Up::Simulate() {
   const auto simulation_start = SteadyClock::now();
   OrderSimulator simulator(catalog_, options_.seed);
   placed_ids_.reserve(options_.simulate);
+  if (options_.rate > 0) spdlog::info("simulating {} orders at {}/s", options_.simulate, options_.rate);
+  else spdlog::info("simulating {} orders", options_.simulate);
   auto last_report = SteadyClock::now();
   for (uint64_t i = 0; i < options_.simulate && !should_stop(); ++i) {
     if (options_.rate > 0) {

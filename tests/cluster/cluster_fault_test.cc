@@ -1,7 +1,8 @@
 // Faults of a real 3-node KRaft cluster (every node broker + controller, on
 // loopback, started once for this binary with scripts/kafka.sh) while 5,000
 // orders flow at 500/s through every service of `orderflow up` in this process:
-// the broker leading most of orders.events SIGKILLed and restarted 10 s later,
+// leadership moved by a controlled shutdown and back by a preferred-leader
+// election, the broker leading most of orders.events SIGKILLed and restarted 10 s later,
 // the active controller SIGKILLed, two of three brokers down for 15 s. After
 // each: every acknowledged order in the log and terminal, the projection equal
 // to a clean replay, no notification twice (tests/util/up_invariants.h).
@@ -113,6 +114,14 @@ void KillNode(int node) {
   std::cout << "SIGKILL node " << node << std::endl;
 }
 
+// A controlled shutdown (SIGTERM): the node hands its partitions' leadership
+// to the others before it exits.
+void StopNode(int node) {
+  auto r = g_cluster->Script({"stop-node", std::to_string(node)}, 90s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::cout << "SIGTERM node " << node << " (controlled shutdown)" << std::endl;
+}
+
 void StartNode(int node) {
   auto r = g_cluster->Script({"start-node", std::to_string(node)}, 120s);
   EXPECT_EQ(r.status, 0) << r.err;
@@ -137,7 +146,39 @@ struct ClusterFault {
   std::function<void(const eventstore::KafkaConfig&)> inject;  // on its own thread, while orders flow
 };
 
+// How many partitions of orders.events `node` leads.
+int LedBy(const eventstore::KafkaConfig& kafka, int node) {
+  auto topics = eventstore::DescribeTopics(kafka, {eventstore::kOrdersTopic}, 10s);
+  EXPECT_TRUE(topics.ok()) << topics.status().ToString();
+  if (!topics.ok()) return -1;
+  int led = 0;
+  for (const auto& p : topics->front().partitions) led += p.leader == node ? 1 : 0;
+  return led;
+}
+
 const ClusterFault kFaults[] = {
+    // Leadership moves twice while orders flow, no record lost on the way: a
+    // controlled shutdown of the node leading most order partitions moves its
+    // leaders away, and a preferred-leader election after its return moves
+    // them back. Asserted: the node led partitions before, none while it was
+    // down, and some again after the election.
+    {"LeadersMoveInARollingRestart",
+     [](const eventstore::KafkaConfig& kafka) {
+       const int node = LeaderOfMost(kafka);
+       ASSERT_GT(LedBy(kafka, node), 0);
+       StopNode(node);
+       EXPECT_EQ(LedBy(kafka, node), 0) << "node " << node << " still leads after its controlled shutdown";
+       std::this_thread::sleep_for(5s);
+       StartNode(node);
+       int led = 0;
+       for (int i = 0; i < 60 && led == 0; ++i) {
+         auto r = g_cluster->Script({"elect-leaders"}, 60s);
+         EXPECT_EQ(r.status, 0) << r.err;
+         led = LedBy(kafka, node);
+         if (led == 0) std::this_thread::sleep_for(1s);  // the node is still catching up its replicas
+       }
+       EXPECT_GT(led, 0) << "the preferred-leader election moved nothing back to node " << node;
+     }},
     {"LeaderOfMostOrderPartitionsKilled",
      [](const eventstore::KafkaConfig& kafka) {
        const int node = LeaderOfMost(kafka);

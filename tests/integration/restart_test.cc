@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
+#include <random>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -50,6 +52,37 @@ uint64_t Total(const json& by_status) {
   uint64_t n = 0;
   for (const auto& [status, count] : by_status.items()) n += count.get<uint64_t>();
   return n;
+}
+
+// The archive of `data` is the whole log: republished into a fresh broker and
+// replayed from offset zero, it gives `digest`, and `orders` orders.
+void ExpectArchiveReplaysTo(const std::string& data, const std::string& digest, uint64_t orders, const TempDir& dir) {
+  auto archive = eventstore::LogArchive::Open(data + "/archive");
+  ASSERT_TRUE(archive.ok()) << archive.status().ToString();
+  auto partitions = (*archive)->TopicPartitions();
+  ASSERT_TRUE(partitions.ok());
+  auto broker = eventstore::EmbeddedBroker::Start(3);
+  ASSERT_TRUE(broker.ok());
+  std::vector<eventstore::TopicSpec> specs;
+  for (const auto& [topic, n] : *partitions) specs.push_back({topic, n});
+  ASSERT_TRUE((*broker)->CreateTopics(specs).ok());
+  const eventstore::KafkaConfig kafka{(*broker)->bootstraps(), {}};
+  auto republished = eventstore::Republish(
+      kafka, [&](const std::function<Status(eventstore::ArchivedRecord&&)>& sink) { return (*archive)->ForEach(sink); });
+  ASSERT_TRUE(republished.ok()) << republished.status().ToString();
+  replay::ReplayOptions replay;
+  replay.kafka = kafka;
+  replay.data_dir = dir.Sub("replayed");
+  auto replayed = replay::Replay(replay);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  EXPECT_EQ(replayed->digest, digest);
+  auto store = projections::ProjectionStore::Open(replay.data_dir, {.read_only = true});
+  ASSERT_TRUE(store.ok());
+  auto counts = (*store)->CountByStatus();
+  ASSERT_TRUE(counts.ok());
+  uint64_t replayed_total = 0;
+  for (const auto& [status, n] : *counts) replayed_total += n;
+  EXPECT_EQ(replayed_total, orders) << "every order in the log is in the store";
 }
 
 // A corrupt projection store (one flipped byte in its MANIFEST): `up` refuses
@@ -137,34 +170,44 @@ TEST(RestartTest, UpOnTheEmbeddedBrokerStoppedThreeTimesMidRunLosesNothing) {
   EXPECT_GT(total, placed_in_graceful_runs);
   EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>(), total);
 
-  // The archive is the whole log: republished into a fresh broker and
-  // replayed from offset zero, it gives the same state, order for order.
-  auto archive = eventstore::LogArchive::Open(data + "/archive");
-  ASSERT_TRUE(archive.ok()) << archive.status().ToString();
-  auto partitions = (*archive)->TopicPartitions();
-  ASSERT_TRUE(partitions.ok());
-  auto broker = eventstore::EmbeddedBroker::Start(3);
-  ASSERT_TRUE(broker.ok());
-  std::vector<eventstore::TopicSpec> specs;
-  for (const auto& [topic, n] : *partitions) specs.push_back({topic, n});
-  ASSERT_TRUE((*broker)->CreateTopics(specs).ok());
-  const eventstore::KafkaConfig kafka{(*broker)->bootstraps(), {}};
-  auto republished = eventstore::Republish(
-      kafka, [&](const std::function<Status(eventstore::ArchivedRecord&&)>& sink) { return (*archive)->ForEach(sink); });
-  ASSERT_TRUE(republished.ok()) << republished.status().ToString();
-  replay::ReplayOptions replay;
-  replay.kafka = kafka;
-  replay.data_dir = dir.Sub("replayed");
-  auto replayed = replay::Replay(replay);
-  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
-  EXPECT_EQ(replayed->digest, summary["digest"].get<std::string>());
-  auto store = projections::ProjectionStore::Open(replay.data_dir, {.read_only = true});
-  ASSERT_TRUE(store.ok());
-  auto counts = (*store)->CountByStatus();
-  ASSERT_TRUE(counts.ok());
-  uint64_t replayed_total = 0;
-  for (const auto& [status, n] : *counts) replayed_total += n;
-  EXPECT_EQ(replayed_total, total) << "every order in the log is in the store";
+  ExpectArchiveReplaysTo(data, summary["digest"].get<std::string>(), total, dir);
+}
+
+// `orderflow up` on the embedded broker, sent SIGTERM at a random moment of
+// its life 20 times ($ORDERFLOW_SIGTERM_ROUNDS; 5 under ASan): while it
+// starts the broker and republishes its archive, while the projector catches
+// up, while orders flow. Each stop exits 0 (no crash, every thread joined);
+// the last start finishes every order, and its digest is a replay's.
+TEST(RestartTest, UpExitsZeroOnSigtermAtAnyMomentAndLosesNothing) {
+  const char* env = std::getenv("ORDERFLOW_SIGTERM_ROUNDS");
+  const int rounds = env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 20;
+  TempDir dir;
+  const std::string data = dir.Sub("data");
+  std::mt19937 rng(4242);
+  for (int round = 0; round < rounds; ++round) {
+    const std::string log = dir.Sub("up-" + std::to_string(round) + ".log");
+    ChildProcess up({OrderflowBinary(), "up", "--http", "off", "--data-dir", data, "--simulate", "100000", "--rate",
+                     "100", "--partitions", "3", "--transit-ms", "50", "--log-level", "info"},
+                    log);
+    // Even stops come while it starts (broker, archive, projector, services);
+    // odd ones once orders flow: after the line saying the simulation began.
+    const bool flowing = round % 2 == 1;
+    if (flowing) {
+      ASSERT_TRUE(testing::WaitForFileToContain(log, "simulating ", 120s)) << "round " << round << ": no orders; see " << log;
+    }
+    const int ms = static_cast<int>(rng() % (flowing ? 2000 : 1000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    up.Kill(SIGTERM);
+    EXPECT_EQ(up.Wait(40s), 0) << "stop " << round + 1 << " of " << rounds << ", " << ms << " ms after "
+                               << (flowing ? "orders flowed" : "the start") << "; see " << log;
+  }
+  auto last = Orderflow({"up", "--http", "off", "--data-dir", data, "--exit-when-done", "--json", "--log-level", "warn"});
+  ASSERT_EQ(last.status, 0) << last.err;
+  auto summary = json::parse(last.out);
+  const uint64_t total = Total(summary["orders_by_status"]);
+  EXPECT_GT(total, 0u);
+  EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>(), total);
+  ExpectArchiveReplaysTo(data, summary["digest"].get<std::string>(), total, dir);
 }
 
 TEST(RestartTest, LogExportAndImportMoveTheWholeLogToAnotherCluster) {

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -34,7 +35,23 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
+  // orderflow takes SIGINT and SIGTERM on a thread of its own, blocking both
+  // before anything else. It starts with them already blocked here, so that a
+  // signal a test sends at any moment after the spawn, even before
+  // orderflow's first instruction ran, waits for that thread instead of
+  // ending the process by the default action. Other programs start as usual.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (argv[0] == OrderflowBinary()) {
+    sigset_t held;
+    sigemptyset(&held);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGTERM);
+    posix_spawnattr_setsigmask(&attr, &held);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  }
+  if (posix_spawn(&pid_, args[0], &actions, &attr, args.data(), environ) != 0) pid_ = -1;
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   close(fds[1]);
   stdout_fd_ = fds[0];
@@ -114,6 +131,17 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   ss << in.rdbuf();
   result.err = ss.str();
   return result;
+}
+
+bool WaitForFileToContain(const std::string& path, const std::string& text, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    std::ifstream in(path);
+    const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (content.find(text) != std::string::npos) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 }  // namespace orderflow::testing

@@ -57,4 +57,9 @@ inline CommandResult Orderflow(std::vector<std::string> args,
   return RunCommand(args, timeout);
 }
 
+// Waits until the file at `path` contains `text` (a child's log line, say):
+// true once it does, false if `timeout` passes first. For tests that must
+// know a process reached a state before they inject a fault.
+bool WaitForFileToContain(const std::string& path, const std::string& text, std::chrono::milliseconds timeout);
+
 }  // namespace orderflow::testing
