@@ -48,9 +48,15 @@ int CmdCheck(const std::vector<std::string>& args) {
   const services::CheckReport& r = *report;
   if (p.common.json) {
     json oversold = json::object();
-    for (const auto& [sku, v] : r.oversold) oversold[sku] = {{"shipped", v.first}, {"stock", v.second}};
+    for (const auto& [sku, v] : r.oversold) {
+      oversold[sku] = {{"shipped", v.first},
+                       {"stock", v.second},
+                       {"orders", r.oversold_orders.count(sku) ? r.oversold_orders.at(sku) : std::vector<std::string>{}}};
+    }
     json repeated = json::object();
     for (const auto& [id, n] : r.notifications_repeated) repeated[id] = n;
+    json repeated_orders = json::object();
+    for (const auto& [id, order] : r.notifications_repeated_orders) repeated_orders[id] = order;
     PrintJson({{"ok", r.ok()},
                {"orders", r.orders},
                {"events", r.events},
@@ -64,7 +70,8 @@ int CmdCheck(const std::vector<std::string>& args) {
                {"oversold", oversold},
                {"notifications_sent_in_log", r.notifications_sent_in_log.size()},
                {"outbox_lines", r.outbox_lines},
-               {"notifications_repeated", repeated}});
+               {"notifications_repeated", repeated},
+               {"notifications_repeated_orders", repeated_orders}});
     return r.ok() ? 0 : 1;
   }
   std::printf("%llu orders, %llu events (%llu duplicate records dropped), %zu notifications in the log, %llu outbox "
@@ -77,12 +84,18 @@ int CmdCheck(const std::vector<std::string>& args) {
   PrintIds("orders paid and cancelled without a refund", r.paid_cancelled_unrefunded);
   PrintIds("orders delivered and refunded", r.refunded_delivered);
   for (const auto& [sku, v] : r.oversold) {
-    std::printf("PROBLEM %s oversold: %lld units shipped, %lld in stock\n", sku.c_str(),
-                static_cast<long long>(v.first), static_cast<long long>(v.second));
+    std::string orders;
+    if (r.oversold_orders.count(sku)) {
+      for (const auto& id : r.oversold_orders.at(sku)) orders += (orders.empty() ? "" : " ") + id;
+    }
+    std::printf("PROBLEM %s oversold: %lld units shipped, %lld in stock; shipped past the stock: %s\n", sku.c_str(),
+                static_cast<long long>(v.first), static_cast<long long>(v.second), orders.c_str());
   }
   if (!r.notifications_repeated.empty()) {
     std::vector<std::string> ids;
-    for (const auto& [id, n] : r.notifications_repeated) ids.push_back(id + "x" + std::to_string(n));
+    for (const auto& [id, n] : r.notifications_repeated) {
+      ids.push_back(id + "x" + std::to_string(n) + " (order " + r.notifications_repeated_orders.at(id) + ")");
+    }
     PrintIds("notification ids written more than once across the outboxes", ids);
   }
   if (r.ok()) std::printf("ok\n");

@@ -63,6 +63,7 @@ Result<CheckReport> CheckLog(const CheckOptions& options, const domain::Catalog&
   std::unordered_map<std::string, domain::OrderState> orders;
   std::unordered_map<std::string, int> refunds;
   std::unordered_set<std::string> seen;
+  std::vector<std::string> shipped_in_order;  // order ids, as their (first) OrderShipped was read
   ORDERFLOW_RETURN_IF_ERROR(ReadTopic(options.kafka, eventstore::kOrdersTopic, options.timeout, [&](const domain::Event& e) {
     if (!seen.insert(domain::UuidToString(e.id)).second) {
       ++report.duplicate_events;
@@ -72,6 +73,7 @@ Result<CheckReport> CheckLog(const CheckOptions& options, const domain::Catalog&
     ++report.events;
     domain::OrderState& state = orders[e.order_id];
     domain::Apply(state, e);
+    if (std::holds_alternative<domain::OrderShipped>(e.payload)) shipped_in_order.push_back(e.order_id);
     if (std::holds_alternative<domain::PaymentRefunded>(e.payload)) ++refunds[e.order_id];
     if (const auto* sent = std::get_if<domain::NotificationSent>(&e.payload)) {
       ++report.notifications_sent_in_log[sent->notification_id];
@@ -112,19 +114,44 @@ Result<CheckReport> CheckLog(const CheckOptions& options, const domain::Catalog&
     const int64_t had = stock.count(sku) ? stock.at(sku) : 0;
     if (units > had) report.oversold[sku] = {units, had};
   }
+  // Name the orders: walk the shipments in the order read and list, per
+  // oversold SKU, each order from the one whose units went past the stock.
+  std::map<std::string, int64_t> running;
+  for (const std::string& id : shipped_in_order) {
+    const domain::OrderState& o = orders.at(id);
+    if (o.status != domain::OrderStatus::kShipped && o.status != domain::OrderStatus::kDelivered) continue;
+    for (const auto& l : o.lines) {
+      auto over = report.oversold.find(l.sku);
+      if (over == report.oversold.end()) continue;
+      running[l.sku] += l.quantity;
+      if (running[l.sku] > over->second.second) report.oversold_orders[l.sku].push_back(id);
+    }
+  }
 
+  // An outbox line: recipient, template, order id, notification id (tab-separated).
   std::map<std::string, int> lines;
+  std::map<std::string, std::string> order_of;
   for (const auto& path : options.outboxes) {
     std::ifstream in(path);
     if (!in) return Status::NotFound("outbox " + path + " cannot be read");
     for (std::string line; std::getline(in, line);) {
       if (line.empty()) continue;
       ++report.outbox_lines;
-      ++lines[line.substr(line.rfind('\t') + 1)];
+      const size_t last_tab = line.rfind('\t');
+      const std::string id = line.substr(last_tab + 1);
+      ++lines[id];
+      if (last_tab != std::string::npos && last_tab > 0) {
+        const size_t order_tab = line.rfind('\t', last_tab - 1);
+        order_of[id] = line.substr(order_tab == std::string::npos ? 0 : order_tab + 1,
+                                   last_tab - (order_tab == std::string::npos ? 0 : order_tab + 1));
+      }
     }
   }
   for (const auto& [id, times] : lines) {
-    if (times > 1) report.notifications_repeated[id] = times;
+    if (times > 1) {
+      report.notifications_repeated[id] = times;
+      report.notifications_repeated_orders[id] = order_of.count(id) ? order_of.at(id) : "";
+    }
   }
   if (!options.outboxes.empty()) {
     for (const auto& [id, n] : report.notifications_sent_in_log) {

@@ -32,9 +32,13 @@ struct CheckReport {
   std::vector<std::string> paid_cancelled_unrefunded;     // cancelled after payment, no refund
   std::vector<std::string> refunded_delivered;            // delivered and refunded
   std::map<std::string, std::pair<int64_t, int64_t>> oversold;  // SKU -> (units shipped, stock there was)
+  // SKU -> the orders whose shipment went past its stock, in the order read
+  // (their OrderShipped events), the first of them the one that crossed it.
+  std::map<std::string, std::vector<std::string>> oversold_orders;
   std::map<std::string, uint64_t> notifications_sent_in_log;    // NotificationSent per notification id
   uint64_t outbox_lines = 0;
   std::map<std::string, int> notifications_repeated;  // id -> lines across all outboxes, where > 1
+  std::map<std::string, std::string> notifications_repeated_orders;  // the same ids -> their order (from the outbox line)
   // NotificationSent ids in the log that no given outbox holds (only counted when outboxes are given).
   uint64_t notifications_missing_from_outboxes = 0;
 

@@ -12,7 +12,10 @@
 #include <filesystem>
 #include <set>
 
+#include "eventstore/kafka.h"
+#include "eventstore/topics.h"
 #include "tests/util/broker.h"
+#include "tests/util/events.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
 
@@ -362,6 +365,84 @@ TEST(CliTest, CheckFindsNothingAfterACleanRunAndNamesRepeatedNotifications) {
   auto missing = Orderflow(Cat({"check", "--outbox", dir.Sub("nope.log")}, broker->CliArgs()));
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.err.find("nope.log cannot be read"), std::string::npos) << missing.err;
+}
+
+// Each detector of `orderflow check` fires on a log where its violation was
+// written on purpose, and names the order; an order without a violation is
+// named by none. Stock of SKU-MUG is 3: two orders of 2 mugs each ship.
+TEST(CliTest, CheckNamesTheOrderOfEachViolationWrittenOnPurpose) {
+  TempDir dir;
+  auto broker = testing::StartBroker(3);
+  ASSERT_NE(broker, nullptr);
+  const std::string catalog = dir.Sub("catalog.csv");
+  std::ofstream(catalog) << "sku,name,price_minor,stock\nSKU-MUG,Stoneware mug,1450,3\n";
+  auto producer = eventstore::Producer::Create(broker->config(), "check-test");
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  uint32_t n = 0;
+  auto write = [&](const std::string& order, domain::EventPayload payload) {
+    domain::Event e = payload.index() == 0 ? testing::PlacedEvent(order) : testing::LifecycleEvent(order, ++n, payload);
+    ASSERT_TRUE((*producer)->AppendEvent(eventstore::kOrdersTopic, e).ok());
+  };
+  const domain::OrderPlaced two_mugs{"alice", {{"SKU-MUG", 2, 1450}}, 2900, "EUR"};
+  // A clean cancellation: declined, cancelled, nothing to refund.
+  write("order-clean", two_mugs);
+  write("order-clean", domain::PaymentDeclined{"insufficient funds", 2900});
+  write("order-clean", domain::OrderCancelled{"payment declined", domain::CancelSource::kPayment});
+  // Refunded twice.
+  write("order-refunded-twice", two_mugs);
+  write("order-refunded-twice", domain::PaymentAuthorized{"pay-1", 2900, "card"});
+  write("order-refunded-twice", domain::InventoryRejected{"SKU-MUG", 2, 0, "out of stock"});
+  write("order-refunded-twice", domain::PaymentRefunded{"pay-1", 2900, "out of stock"});
+  write("order-refunded-twice", domain::PaymentRefunded{"pay-1", 2900, "out of stock"});
+  write("order-refunded-twice", domain::OrderCancelled{"out of stock", domain::CancelSource::kInventory});
+  // Paid, cancelled, never refunded.
+  write("order-unrefunded", two_mugs);
+  write("order-unrefunded", domain::PaymentAuthorized{"pay-2", 2900, "card"});
+  write("order-unrefunded", domain::OrderCancelled{"changed my mind", domain::CancelSource::kCustomer});
+  // Two orders of 2 mugs shipped from a stock of 3: the one read second
+  // (they may sit on different partitions) is the one shipped past the stock.
+  for (const char* order : {"order-ships-a", "order-ships-b"}) {
+    write(order, two_mugs);
+    write(order, domain::PaymentAuthorized{std::string("pay-") + order, 2900, "card"});
+    write(order, domain::InventoryReserved{std::string("res-") + order, {{"SKU-MUG", 2, 1450}}});
+    write(order, domain::OrderShipped{"DHL", std::string("track-") + order});
+    write(order, domain::OrderDelivered{"front desk"});
+  }
+  ASSERT_TRUE((*producer)->Flush(30s).ok());
+  // The same notification written by two outboxes.
+  const std::string line = "alice\torder.shipped\torder-ships-a\tnotif-1\n";
+  std::ofstream(dir.Sub("a.log")) << line << "bob\torder.placed\torder-clean\tnotif-2\n";
+  std::ofstream(dir.Sub("b.log")) << line;
+
+  auto check = Orderflow(Cat({"check", "--catalog", catalog, "--outbox", dir.Sub("a.log"), "--outbox", dir.Sub("b.log"),
+                              "--json"},
+                             broker->CliArgs()));
+  EXPECT_EQ(check.status, 1) << check.err;
+  auto r = nlohmann::json::parse(check.out);
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_EQ(r["orders"], 5);
+  EXPECT_TRUE(r["not_terminal"].empty()) << r["not_terminal"];
+  EXPECT_EQ(r["refunded_twice"], nlohmann::json::array({"order-refunded-twice"}));
+  EXPECT_EQ(r["paid_cancelled_unrefunded"], nlohmann::json::array({"order-unrefunded"}));
+  ASSERT_TRUE(r["oversold"].contains("SKU-MUG")) << r["oversold"];
+  EXPECT_EQ(r["oversold"]["SKU-MUG"]["shipped"], 4);
+  EXPECT_EQ(r["oversold"]["SKU-MUG"]["stock"], 3);
+  const auto past = r["oversold"]["SKU-MUG"]["orders"];
+  ASSERT_EQ(past.size(), 1u) << past;
+  const std::string oversold = past[0];
+  EXPECT_TRUE(oversold == "order-ships-a" || oversold == "order-ships-b") << oversold;
+  EXPECT_EQ(r["notifications_repeated"], nlohmann::json({{"notif-1", 2}}));
+  EXPECT_EQ(r["notifications_repeated_orders"], nlohmann::json({{"notif-1", "order-ships-a"}}));
+  // The text form names them too.
+  auto text = Orderflow(Cat({"check", "--catalog", catalog, "--outbox", dir.Sub("a.log"), "--outbox", dir.Sub("b.log")},
+                            broker->CliArgs()));
+  EXPECT_EQ(text.status, 1);
+  for (const char* named : {"refunded more than once: order-refunded-twice", "without a refund: order-unrefunded",
+                            "notif-1x2 (order order-ships-a)"}) {
+    EXPECT_NE(text.out.find(named), std::string::npos) << named << " not in:\n" << text.out;
+  }
+  EXPECT_NE(text.out.find("shipped past the stock: " + oversold), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("order-clean"), std::string::npos) << text.out;
 }
 
 }  // namespace

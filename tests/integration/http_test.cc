@@ -456,6 +456,23 @@ TEST_F(HttpApiTest, ManyIdleConnectionsAndEventStreamsDoNotStopOrders) {
 // analytics needs a credential; writes need the write token; only health and
 // readiness stay open. Each endpoint with no token, a wrong one, the
 // read-only one and the right one.
+// With --metrics-public, /metrics (and only it, beside health and the
+// login) answers without a token; everything else still needs one.
+TEST(HttpMetricsPublicTest, MetricsOpenEverythingElseStillNeedsTheToken) {
+  services::UpOptions options = Options(false);
+  options.http->metrics_public = true;
+  RunningUp up(options);
+  ASSERT_TRUE(up.error().empty()) << up.error();
+  auto nobody = up.Client("");
+  Reply metrics = Send(nobody, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200) << metrics.text;
+  EXPECT_NE(metrics.text.find("# TYPE orderflow_"), std::string::npos) << metrics.text;
+  for (const char* path : {"/orders", "/stock", "/lag", "/throughput", "/dlq", "/analytics", "/catalog"}) {
+    EXPECT_EQ(Send(nobody, "GET", path).status, 401) << path;
+  }
+  EXPECT_EQ(Send(nobody, "POST", "/orders", OrderBody("c").dump()).status, 401);
+}
+
 TEST_F(HttpApiTest, EveryEndpointButHealthNeedsTheRightToken) {
   auto writer = up_->Client(kToken);
   json placed = Place(writer, "cust-token");
@@ -473,8 +490,13 @@ TEST_F(HttpApiTest, EveryEndpointButHealthNeedsTheRightToken) {
       {"GET", "/analytics", "", 200, false},
       {"GET", "/catalog", "", 200, false},
       {"GET", "/metrics", "", 200, false},
+      {"GET", "/stock", "", 503, false},  // past the token: this fixture runs no inventory service
+      {"GET", "/lag", "", 200, false},
+      {"GET", "/throughput", "", 200, false},
+      {"GET", "/dlq", "", 200, false},
       {"POST", "/orders", OrderBody("cust-token").dump(), 202, true},
       {"POST", "/orders/" + id + "/cancel", "", 202, true},
+      {"POST", "/dlq/999999/redrive", "", 404, true},
   };
   auto nobody = up_->Client("");
   auto wrong = up_->Client("not-the-token");
