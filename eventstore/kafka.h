@@ -3,7 +3,9 @@
 //
 // A consumer's position lives in its own RocksDB store, written in the same
 // batch as its state; that is where it resumes from. What is committed to
-// Kafka (CommitForOperators) is a copy for operators' tools, never read back.
+// Kafka (CommitForOperators) is a copy, sent only after the state and outputs
+// are durable: operators' tools read it, and so does `up` to tell when every
+// instance of a group (in any process) has finished; no consumer resumes from it.
 // librdkafka errors are converted to Status at this boundary; transient ones
 // (broker down, timeouts) are kUnavailable.
 #pragma once
@@ -250,9 +252,11 @@ class GroupReader {
   std::map<TopicPartition, int64_t> Positions() const;
 
   // Commits `next_offsets` (the next offset to read, per partition) to the
-  // consumer group, asynchronously and only as information for operators'
-  // tools (`orderflow lag`, kafka-consumer-groups): the member's local store
-  // stays the truth and is where it resumes from. Errors are ignored.
+  // consumer group, asynchronously, as information for operators' tools
+  // (`orderflow lag`, kafka-consumer-groups) and for `up`'s check that the
+  // whole group has finished: call it only once what those records caused is
+  // durable. The member's local store stays the truth and is where it resumes
+  // from. Errors are ignored.
   void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);
 
   struct State;  // shared with the rebalance callback

@@ -314,6 +314,47 @@ Result<std::vector<TopicInfo>> DescribeTopics(const KafkaConfig& config, const s
   return out;
 }
 
+GroupOffsets::GroupOffsets(KafkaConfig config, std::string group, KafkaHandle rk)
+    : config_(std::move(config)), group_(std::move(group)), rk_(std::move(rk)) {}
+
+GroupOffsets::~GroupOffsets() {
+  if (rk_) rd_kafka_consumer_close(rk_.get());
+}
+
+Result<std::unique_ptr<GroupOffsets>> GroupOffsets::Create(const KafkaConfig& config, const std::string& group) {
+  // A consumer with the group's id that never subscribes: it only fetches the
+  // group's committed offsets.
+  Status status;
+  rd_kafka_conf_t* conf = internal::MakeConf(
+      config, "orderflow-offsets", {{"group.id", ClusterName(config, group)}, {"enable.auto.commit", "false"}}, &status);
+  if (conf == nullptr) return status;
+  char errstr[512];
+  rd_kafka_t* raw = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (raw == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return Status::InvalidArgument(std::string("cannot create Kafka consumer: ") + errstr);
+  }
+  return std::unique_ptr<GroupOffsets>(new GroupOffsets(config, group, KafkaHandle(raw)));
+}
+
+Result<std::map<TopicPartition, int64_t>> GroupOffsets::Committed(const std::vector<TopicPartition>& partitions,
+                                                                  std::chrono::milliseconds timeout) const {
+  std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)> list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())), rd_kafka_topic_partition_list_destroy);
+  for (const auto& tp : partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), ClusterName(config_, tp.topic).c_str(), tp.partition);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_committed(rk_.get(), list.get(), static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaError(err, "committed offsets of group " + ClusterName(config_, group_));
+  }
+  std::map<TopicPartition, int64_t> out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out[partitions[static_cast<size_t>(i)]] = list->elems[i].offset >= 0 ? list->elems[i].offset : -1;
+  }
+  return out;
+}
+
 Result<std::vector<GroupPartitionLag>> GroupLag(const KafkaConfig& config,
                                                 const std::vector<std::pair<std::string, std::vector<std::string>>>& groups,
                                                 std::chrono::milliseconds timeout) {
@@ -322,49 +363,23 @@ Result<std::vector<GroupPartitionLag>> GroupLag(const KafkaConfig& config,
   std::map<std::string, int32_t> partition_counts;
   std::vector<GroupPartitionLag> out;
   for (const auto& [group, topics] : groups) {
-    // A consumer of the group that never joins it: it only fetches the
-    // group's committed offsets (OffsetFetch), so the members are undisturbed.
-    Status status;
-    rd_kafka_conf_t* conf = internal::MakeConf(config, "orderflow-lag",
-                                               {{"group.id", ClusterName(config, group)}, {"enable.auto.commit", "false"}},
-                                               &status);
-    if (conf == nullptr) return status;
-    char errstr[512];
-    rd_kafka_t* raw = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (raw == nullptr) {
-      rd_kafka_conf_destroy(conf);
-      return Status::InvalidArgument(std::string("cannot create Kafka consumer: ") + errstr);
-    }
-    KafkaHandle consumer(raw);
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
-    std::vector<GroupPartitionLag> rows;
+    std::vector<TopicPartition> partitions;
     for (const auto& topic : topics) {
       if (!partition_counts.count(topic)) {
         auto n = (*reader)->PartitionCount(topic, timeout);
-        if (!n.ok()) {
-          rd_kafka_topic_partition_list_destroy(list);
-          return n.status();
-        }
+        if (!n.ok()) return n.status();
         partition_counts[topic] = *n;
       }
-      for (int32_t p = 0; p < partition_counts[topic]; ++p) {
-        rd_kafka_topic_partition_list_add(list, ClusterName(config, topic).c_str(), p);
-        rows.push_back({group, {topic, p}, -1, 0});
-      }
+      for (int32_t p = 0; p < partition_counts[topic]; ++p) partitions.push_back({topic, p});
     }
-    rd_kafka_resp_err_t err = rd_kafka_committed(consumer.get(), list, static_cast<int>(timeout.count()));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      rd_kafka_topic_partition_list_destroy(list);
-      return KafkaError(err, "committed offsets of group " + ClusterName(config, group));
-    }
-    for (int i = 0; i < list->cnt; ++i) rows[i].committed = list->elems[i].offset >= 0 ? list->elems[i].offset : -1;
-    rd_kafka_topic_partition_list_destroy(list);
-    rd_kafka_consumer_close(consumer.get());
-    for (auto& row : rows) {
-      auto w = (*reader)->QueryWatermarks(row.tp, timeout);
+    auto offsets = GroupOffsets::Create(config, group);
+    if (!offsets.ok()) return offsets.status();
+    auto committed = (*offsets)->Committed(partitions, timeout);
+    if (!committed.ok()) return committed.status();
+    for (const auto& tp : partitions) {
+      auto w = (*reader)->QueryWatermarks(tp, timeout);
       if (!w.ok()) return w.status();
-      row.end = w->high;
-      out.push_back(std::move(row));
+      out.push_back({group, tp, committed->at(tp), w->high});
     }
   }
   return out;

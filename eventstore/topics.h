@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -71,6 +73,29 @@ struct GroupPartitionLag {
   int64_t committed = -1;  // -1: the group has committed nothing for it
   int64_t end = 0;
   int64_t lag() const { return committed < 0 ? end : end - committed; }
+};
+
+// Reads one consumer group's committed offsets (OffsetFetch) without joining
+// the group, so its members are undisturbed. One handle, kept: cheap to ask
+// again. Thread-safe.
+class GroupOffsets {
+ public:
+  static Result<std::unique_ptr<GroupOffsets>> Create(const KafkaConfig& config, const std::string& group);
+  ~GroupOffsets();
+  GroupOffsets(const GroupOffsets&) = delete;
+  GroupOffsets& operator=(const GroupOffsets&) = delete;
+
+  // The next offset the group will read, per partition; -1 where it has
+  // committed nothing. kUnavailable when the coordinator does not answer in time.
+  Result<std::map<TopicPartition, int64_t>> Committed(const std::vector<TopicPartition>& partitions,
+                                                      std::chrono::milliseconds timeout) const;
+  const std::string& group() const { return group_; }
+
+ private:
+  GroupOffsets(KafkaConfig config, std::string group, KafkaHandle rk);
+  KafkaConfig config_;
+  std::string group_;
+  KafkaHandle rk_;
 };
 
 // Committed offset, log end and lag of each group in `groups` (group id -> the

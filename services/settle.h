@@ -30,11 +30,11 @@ using LogEnds = std::map<eventstore::TopicPartition, int64_t>;
 struct ConsumerPosition {
   std::string name;                 // "projector", "archive", "payment", ...
   std::vector<std::string> topics;  // the topics it reads
-  // The partitions it holds. nullopt: every partition of its topics (a fixed
-  // assignment: the projector, the archive). A consumer group member holds
-  // some; between a revocation and the next assignment, none of a topic, and
-  // then nothing is settled. A partition another member holds (in another
-  // process) is that member's to finish.
+  // The partitions whose positions `committed` gives. nullopt: every
+  // partition of its topics (the projector, the archive, and a whole consumer
+  // group read through its committed offsets, wherever its members run: see
+  // Up::GroupPositions). A list: only those; a member holding none of a topic
+  // (between a revocation and the next assignment) is not settled.
   std::optional<std::vector<eventstore::TopicPartition>> assigned;
   std::map<eventstore::TopicPartition, int64_t> committed;  // next offset to read
 };

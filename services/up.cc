@@ -100,6 +100,7 @@ class Up {
   void DrainBeforeStop();
   void Shutdown();
   Result<SettleReport> CheckSettled();
+  Result<std::map<eventstore::TopicPartition, int64_t>> GroupPositions(size_t runner);
   Result<UpSummary> Summarize();
 
   bool should_stop() const { return stop_.load() || tasks_.halted(); }
@@ -126,6 +127,10 @@ class Up {
   std::unique_ptr<eventstore::Producer> producer_;
   std::unique_ptr<OrderService> orders_;
   std::vector<std::unique_ptr<ServiceRunner>> runners_;
+  // Per runner, per input class: its consumer group's committed offsets, for
+  // the partitions other instances (other processes) hold. Set before the
+  // services start, read-only after.
+  std::vector<std::vector<std::unique_ptr<eventstore::GroupOffsets>>> group_offsets_;
   std::atomic<bool> services_started_{false};
   std::atomic<bool> caught_up_{false};
   projections::Offsets start_end_;  // the log's end at start: ready once projected that far
@@ -308,12 +313,45 @@ std::vector<PartitionLag> Up::Lag() {
     if (!created.ok()) return out;
     lag_reader_ = std::move(created).value();
   }
-  for (const auto& r : runners_) {
-    for (const auto& [tp, next] : r->committed_offsets()) {
+  for (size_t k = 0; k < runners_.size(); ++k) {
+    auto positions = GroupPositions(k);
+    if (!positions.ok()) continue;  // the coordinator did not answer: no row rather than a wrong one
+    for (const auto& [tp, next] : *positions) {
       auto w = lag_reader_->QueryWatermarks(tp, std::chrono::seconds(2));
       const int64_t high = w.ok() ? w->high : -1;
-      out.push_back({r->options().name, tp, high < 0 ? 0 : std::max<int64_t>(0, high - next), next, high});
+      out.push_back({runners_[k]->options().name, tp, high < 0 ? 0 : std::max<int64_t>(0, high - next), next, high});
     }
+  }
+  return out;
+}
+
+// Where service `k`'s whole consumer group stands, per input partition: this
+// process's own stored offset for a partition it holds, the group's committed
+// offset (OffsetFetch) for one another instance holds or nobody holds between
+// a revocation and the next assignment. Every instance commits to the group
+// only after its outputs are flushed and its store committed (and repeats the
+// commit while idle), so a partition at the log end there has nothing left to
+// cause, whichever process handled it.
+Result<std::map<eventstore::TopicPartition, int64_t>> Up::GroupPositions(size_t k) {
+  const ServiceRunner& runner = *runners_[k];
+  const auto held = runner.assigned_partitions();
+  const auto local = runner.committed_offsets();
+  std::map<eventstore::TopicPartition, int64_t> out;
+  for (size_t i = 0; i < runner.options().inputs.size(); ++i) {
+    std::vector<eventstore::TopicPartition> partitions;
+    for (const std::string& topic : runner.options().inputs[i]) {
+      for (const auto& t : topics_) {
+        if (t.name != topic) continue;
+        for (int32_t p = 0; p < t.partitions; ++p) partitions.push_back({topic, p});
+      }
+    }
+    auto committed = group_offsets_[k][i]->Committed(partitions, std::chrono::seconds(5));
+    if (!committed.ok()) return committed.status();
+    for (const auto& [tp, next] : *committed) out[tp] = std::max<int64_t>(0, next);
+  }
+  for (const auto& tp : held) {
+    auto it = local.find(tp);
+    out[tp] = it == local.end() ? 0 : it->second;
   }
   return out;
 }
@@ -393,6 +431,14 @@ Status Up::StartServices() {
       so.wait_durable = wait_durable_;
       auto runner = MakeLifecycleService(so, catalog_, config);
       if (!runner.ok()) return runner.status();
+      std::vector<std::unique_ptr<eventstore::GroupOffsets>> groups;
+      for (size_t i = 0; i < (*runner)->options().inputs.size(); ++i) {
+        auto offsets = eventstore::GroupOffsets::Create(
+            kafka_, ServiceGroupId(name, i, (*runner)->options().inputs.size()));
+        if (!offsets.ok()) return offsets.status();
+        groups.push_back(std::move(offsets).value());
+      }
+      group_offsets_.push_back(std::move(groups));
       runners_.push_back(std::move(runner).value());
     }
   }
@@ -474,9 +520,11 @@ Result<SettleReport> Up::CheckSettled() {
   auto projected = projector_->store().GetOffsets();
   if (!projected.ok()) return projected.status();
   positions.push_back({"projector", {eventstore::kOrdersTopic}, std::nullopt, std::move(projected).value()});
-  for (const auto& r : runners_) {
-    ConsumerPosition p{r->options().name, {}, r->assigned_partitions(), r->committed_offsets()};
-    for (const auto& priority_class : r->options().inputs) {
+  for (size_t k = 0; k < runners_.size(); ++k) {
+    auto group = GroupPositions(k);
+    if (!group.ok()) return group.status();
+    ConsumerPosition p{runners_[k]->options().name, {}, std::nullopt, std::move(group).value()};
+    for (const auto& priority_class : runners_[k]->options().inputs) {
       p.topics.insert(p.topics.end(), priority_class.begin(), priority_class.end());
     }
     positions.push_back(std::move(p));

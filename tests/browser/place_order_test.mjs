@@ -6,113 +6,21 @@
 // dead-letter table, applies the fix (restart `up` with that SKU in its
 // catalog, same data dir) and redrives it from the page: the stock arrives
 // once; a second screenshot shows the operations panel.
-//
-//   ORDERFLOW_BINARY   the orderflow binary (default ../../build/cli/orderflow)
-//   TEST_OUTPUT_DIR    where the screenshots go (default ../../build/test-output)
-//   CHROMIUM           the browser (default /usr/bin/chromium)
-import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+// Environment: see harness.mjs.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { chromium } from 'playwright-core';
+import {
+  binary, checkPrograms, demoCatalog, fail, freePort, launchBrowser, outputDir, startUp, stopUp, until,
+} from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const binary = process.env.ORDERFLOW_BINARY || path.join(here, '../../build/cli/orderflow');
-const outputDir = process.env.TEST_OUTPUT_DIR || path.join(here, '../../build/test-output');
-const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
-
-// domain::Catalog::Demo() as a catalog file (commas dropped from the names),
-// and the same with one more SKU, which has no stock of its own.
-const demoCatalog = [
-  'SKU-ESPRESSO,Espresso beans 1 kg,2490,50000',
-  'SKU-GRINDER,Burr grinder,12900,4000',
-  'SKU-KETTLE,Gooseneck kettle,5990,8000',
-  'SKU-MUG,Stoneware mug,1450,100000',
-  'SKU-FILTER,Paper filters 100 pack,690,200000',
-  'SKU-SCALE,Brewing scale,3990,12000',
-  'SKU-DRIPPER,Ceramic dripper,2790,15000',
-  'SKU-TAMPER,Steel tamper,3490,6000',
-];
+// The demo catalog with one more SKU, which has no stock of its own.
 const biggerCatalog = [...demoCatalog, 'SKU-TEAPOT,Cast iron teapot,4590,0'];
 
-function fail(message) {
-  console.error(`FAIL: ${message}`);
-  process.exitCode = 1;
-}
-
-// A free port on 127.0.0.1: `up` listens on the same one after its restart,
-// so the page keeps its address.
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-// Starts `orderflow up`; `started` resolves with its HTTP address and its
-// embedded broker's address once it has logged both, `exited` with its exit.
-function startUp(dataDir, catalog, port) {
-  const child = spawn(binary, ['up', '--http', `127.0.0.1:${port}`, '--data-dir', dataDir, '--catalog', catalog,
-    '--transit-ms', '300', '--partitions', '3', '--log-level', 'info'], { stdio: ['ignore', 'inherit', 'pipe'] });
-  let log = '';
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const started = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`orderflow up did not report its addresses:\n${log}`)), 90000);
-    child.stderr.on('data', (chunk) => {
-      log += chunk;
-      process.stderr.write(chunk);
-      const http = /HTTP API and web page on (http:\/\/[^\s/]+)\//.exec(log);
-      const kafka = /embedded Kafka broker at (\S+) /.exec(log);
-      if (http && kafka) {
-        clearTimeout(timer);
-        resolve({ base: http[1], brokers: kafka[1] });
-      }
-    });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`orderflow up exited (${code ?? signal}) before serving:\n${log}`));
-    });
-  });
-  started.catch(() => {});  // awaited by the caller; a late exit must not count as unhandled
-  return { child, started, exited };
-}
-
-// Sends `signal` and resolves with the exit ({code, signal}); SIGKILL after `ms`.
-async function stopUp(up, signal, ms) {
-  if (up.child.exitCode === null && up.child.signalCode === null) up.child.kill(signal);
-  const timer = setTimeout(() => up.child.kill('SIGKILL'), ms);
-  const exit = await up.exited;
-  clearTimeout(timer);
-  return exit;
-}
-
-// Polls `probe` (async, returns truthy when done) until it is done or `ms` pass.
-async function until(what, probe, ms) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (last) return last;
-    } catch (err) {
-      last = err.message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 async function main() {
-  for (const [what, p] of [['orderflow binary', binary], ['chromium', browserPath]]) {
-    if (!existsSync(p)) throw new Error(`${what} not found at ${p} (run scripts/setup.sh and scripts/build.sh)`);
-  }
+  checkPrograms();
   mkdirSync(outputDir, { recursive: true });
   const dataDir = mkdtempSync(path.join(tmpdir(), 'orderflow-browser-'));
   const catalogFile = path.join(dataDir, 'catalog.csv');
@@ -124,12 +32,7 @@ async function main() {
   let browser;
   try {
     const { base, brokers } = await up.started;
-    browser = await chromium.launch({
-      executablePath: browserPath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-    });
+    browser = await launchBrowser();
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const pageErrors = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));

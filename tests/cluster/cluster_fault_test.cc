@@ -13,14 +13,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "eventstore/topics.h"
+#include "services/check.h"
+#include "services/lifecycle.h"
 #include "services/up.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
@@ -30,6 +34,8 @@ namespace orderflow {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::ChildProcess;
+using testing::OrderflowBinary;
 using testing::RunCommand;
 using testing::TempDir;
 
@@ -263,6 +269,126 @@ TEST_P(ClusterFaultTest, AcknowledgedOrdersAllFinishDigestEqualsReplayNoNotifica
 
 INSTANTIATE_TEST_SUITE_P(Cluster, ClusterFaultTest, ::testing::ValuesIn(kFaults),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// The operator's chaos run on the real cluster: `up --exit-when-done` beside
+// two more instances of every lifecycle service in their own processes, 8
+// SIGKILLs of those instances (each restarted at once) and a broker SIGKILLed
+// and back 10 s later, while orders flow. `up` must exit only when the work of
+// every instance, in every process, is finished: nothing is appended to the
+// log and no notification is written after it exits, its projection is at the
+// log's end and equal to a replay, every order is terminal, no notification
+// was written twice and every NotificationSent is in an outbox.
+TEST(ClusterChaosTest, UpExitsOnlyWhenEveryInstanceInEveryProcessHasFinished) {
+  TempDir dir;
+  services::UpOptions options;
+  options.kafka.brokers = g_cluster->bootstrap();
+  options.kafka.topic_prefix = "Chaos-" + std::to_string(getpid()) + ".";
+  options.data_dir = dir.Sub("up");
+  options.partitions = 6;
+  options.simulate = 2000;
+  options.rate = 300;
+  options.exit_when_done = true;
+  options.transit_delay = 100ms;
+  const auto topics = eventstore::DefaultTopics(options.partitions);
+  ASSERT_TRUE(eventstore::ProvisionTopics(options.kafka, topics, 30s).ok());
+
+  std::map<std::string, std::unique_ptr<ChildProcess>> extra;  // "payment-2" -> its process
+  auto start = [&](const std::string& key) {
+    const std::string name = key.substr(0, key.rfind('-')), instance = key.substr(key.rfind('-') + 1);
+    extra[key] = std::make_unique<ChildProcess>(
+        std::vector<std::string>{OrderflowBinary(), "service", name, "--instance", instance, "--brokers",
+                                 options.kafka.brokers, "--topic-prefix", options.kafka.topic_prefix, "--data-dir",
+                                 dir.Sub(key), "--transit-ms", "100", "--log-level", "warn"},
+        dir.Sub("services.log"));
+  };
+  std::vector<std::string> keys;
+  for (const std::string& name : services::LifecycleServiceNames()) {
+    for (const char* instance : {"2", "3"}) keys.push_back(name + "-" + instance);
+  }
+  for (const auto& key : keys) start(key);
+  auto outboxes = [&] {
+    std::vector<std::string> paths = {options.data_dir + "/services/notification/outbox.log"};
+    for (const auto& key : keys) {
+      if (key.rfind("notification-", 0) == 0) paths.push_back(dir.Sub(key) + "/outbox.log");
+    }
+    return paths;
+  };
+  auto outbox_lines = [&] {
+    uint64_t n = 0;
+    for (const auto& path : outboxes()) {
+      std::ifstream in(path);
+      for (std::string line; std::getline(in, line);) ++n;
+    }
+    return n;
+  };
+  auto log_ends = [&] {
+    std::map<eventstore::TopicPartition, int64_t> ends;
+    auto reader = eventstore::Reader::Create(options.kafka, "cluster-chaos-ends");
+    EXPECT_TRUE(reader.ok());
+    if (!reader.ok()) return ends;
+    for (const auto& t : topics) {
+      for (int32_t p = 0; p < t.partitions; ++p) {
+        auto w = (*reader)->QueryWatermarks({t.name, p}, 10s);
+        EXPECT_TRUE(w.ok()) << w.status().ToString();
+        if (w.ok()) ends[{t.name, p}] = w->high;
+      }
+    }
+    return ends;
+  };
+
+  std::atomic<bool> stop{false};
+  std::atomic<bool> up_done{false};
+  int kills = 0;
+  std::thread chaos, broker;
+  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const services::UpEndpoints&) {
+    chaos = std::thread([&] {
+      std::mt19937 rng(22);
+      for (int k = 0; k < 8 && !up_done.load(); ++k) {
+        std::this_thread::sleep_for(700ms);
+        if (k == 2) {
+          broker = std::thread([] {
+            KillNode(2);
+            std::this_thread::sleep_for(10s);
+            StartNode(2);
+          });
+        }
+        const std::string& key = keys[rng() % keys.size()];
+        extra[key]->Kill(SIGKILL);
+        extra[key]->Wait(10s);
+        start(key);
+        ++kills;
+      }
+    });
+  });
+  up_done.store(true);
+  // What the log and the outboxes hold the moment `up` says it is done.
+  const auto ends_at_exit = log_ends();
+  const uint64_t lines_at_exit = outbox_lines();
+  if (chaos.joinable()) chaos.join();
+  if (broker.joinable()) broker.join();
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(kills, 8) << "up finished before the chaos did: the faults did not overlap the work";
+  std::cout << "chaos: placed " << summary->orders_placed << ", " << kills << " SIGKILLs, node 2 killed; up took "
+            << summary->seconds << " s" << std::endl;
+
+  // Give every extra instance time to act on anything left, then stop them.
+  std::this_thread::sleep_for(5s);
+  for (const auto& key : keys) extra[key]->Kill(SIGTERM);
+  for (const auto& key : keys) EXPECT_EQ(extra[key]->Wait(60s), 0) << key << " on SIGTERM; see " << dir.Sub("services.log");
+  EXPECT_EQ(log_ends(), ends_at_exit) << "records were appended after up exited: it did not wait for every instance";
+  EXPECT_EQ(outbox_lines(), lines_at_exit) << "notifications were written after up exited";
+
+  testing::CheckUpInvariants("chaos", options, *summary, summary->orders_placed, dir.Sub("replayed"), outboxes());
+  services::CheckOptions check;
+  check.kafka = options.kafka;
+  check.outboxes = outboxes();
+  auto report = services::CheckLog(check, domain::Catalog::Demo());
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->ok());
+  EXPECT_TRUE(report->notifications_repeated.empty());
+  EXPECT_EQ(report->notifications_missing_from_outboxes, 0u) << "a NotificationSent no outbox holds";
+  EXPECT_EQ(report->orders, summary->orders_placed);
+}
 
 }  // namespace
 }  // namespace orderflow

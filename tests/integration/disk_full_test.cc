@@ -4,7 +4,9 @@
 // the filesystem grows; the state equals a replay of the log. Needs root to
 // mount a tmpfs; skipped otherwise.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -52,6 +54,28 @@ class SmallFilesystem {
   bool mounted_ = false;
 };
 
+// Reads are answered from the store while writing is paused: the order list,
+// one order, analytics, health.
+void ExpectReadsAnswered(int port, const std::string& when) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(10, 0);
+  auto list = client.Get("/orders?limit=5");
+  ASSERT_TRUE(list) << when << ": GET /orders: " << httplib::to_string(list.error());
+  ASSERT_EQ(list->status, 200) << when << ": " << list->body;
+  auto orders = nlohmann::json::parse(list->body)["orders"];
+  ASSERT_FALSE(orders.empty()) << when << ": no orders listed";
+  const std::string id = orders[0]["order_id"];
+  auto one = client.Get("/orders/" + id);
+  ASSERT_TRUE(one) << when;
+  EXPECT_EQ(one->status, 200) << when << ": " << one->body;
+  auto analytics = client.Get("/analytics");
+  ASSERT_TRUE(analytics) << when;
+  EXPECT_EQ(analytics->status, 200) << when << ": " << analytics->body;
+  auto health = client.Get("/healthz");
+  ASSERT_TRUE(health) << when;
+  EXPECT_EQ(health->status, 200) << when;
+}
+
 TEST(DiskFullTest, UpPausesWhileTheDiskIsFullAndFinishesEveryOrderOnceSpaceIsFreed) {
   TempDir dir;
   SmallFilesystem fs(dir.Sub("small"));
@@ -61,8 +85,10 @@ TEST(DiskFullTest, UpPausesWhileTheDiskIsFullAndFinishesEveryOrderOnceSpaceIsFre
   const std::string data = dir.Sub("small") + "/data";
   const std::string log = dir.Sub("up.log");
   constexpr int kOrders = 2000;
-  ChildProcess up(Cat({OrderflowBinary(), "up", "--http", "off", "--data-dir", data, "--simulate",
-                       std::to_string(kOrders), "--rate", "400", "--exit-when-done", "--json", "--log-level", "warn"},
+  const int port = testing::FreeLoopbackPort();
+  ChildProcess up(Cat({OrderflowBinary(), "up", "--http", "127.0.0.1:" + std::to_string(port), "--data-dir", data,
+                       "--simulate", std::to_string(kOrders), "--rate", "400", "--exit-when-done", "--json",
+                       "--log-level", "warn"},
                       broker->CliArgs()),
                   log);
   bool full = false;
@@ -76,6 +102,7 @@ TEST(DiskFullTest, UpPausesWhileTheDiskIsFullAndFinishesEveryOrderOnceSpaceIsFre
   const std::string message = ReadAll(log);
   EXPECT_NE(message.find(data), std::string::npos) << "the message names the directory";
   EXPECT_NE(message.find("MiB free on its filesystem"), std::string::npos);
+  ExpectReadsAnswered(port, "while the disk is full");
   ASSERT_TRUE(fs.Grow());
 
   std::string out;
@@ -87,6 +114,46 @@ TEST(DiskFullTest, UpPausesWhileTheDiskIsFullAndFinishesEveryOrderOnceSpaceIsFre
   EXPECT_EQ(summary["orders_by_status"]["delivered"].get<int>() + summary["orders_by_status"]["cancelled"].get<int>(),
             kOrders)
       << out;
+  auto replayed = testing::Orderflow(Cat({"replay", "--data-dir", dir.Sub("replayed"), "--json"}, broker->CliArgs()));
+  ASSERT_EQ(replayed.status, 0) << replayed.err;
+  EXPECT_EQ(nlohmann::json::parse(replayed.out)["digest"], summary["digest"]);
+}
+
+// SIGTERM while the disk is full: `up` stops cleanly (exit 0, within the
+// grace period) without having written what did not fit; the next start,
+// with space, finishes every order and equals a replay.
+TEST(DiskFullTest, UpStopsCleanlyOnSigtermWhileTheDiskIsFullAndTheNextStartFinishes) {
+  TempDir dir;
+  SmallFilesystem fs(dir.Sub("small"));
+  if (!fs.mounted()) GTEST_SKIP() << "needs root to mount a 12 MiB tmpfs";
+  auto broker = testing::StartBroker(4);
+  ASSERT_NE(broker, nullptr);
+  const std::string data = dir.Sub("small") + "/data";
+  const std::string log = dir.Sub("up.log");
+  constexpr int kOrders = 2000;
+  ChildProcess up(Cat({OrderflowBinary(), "up", "--http", "off", "--data-dir", data, "--simulate",
+                       std::to_string(kOrders), "--rate", "400", "--log-level", "warn"},
+                      broker->CliArgs()),
+                  log);
+  ASSERT_TRUE(testing::WaitForFileToContain(log, "no space left for the", 60s))
+      << "the 12 MiB filesystem never filled; see " << log;
+  ASSERT_EQ(::kill(up.pid(), 0), 0) << "up exited when the disk filled; see " << log;
+  const auto signalled = std::chrono::steady_clock::now();
+  up.Kill(SIGTERM);
+  ASSERT_EQ(up.Wait(40s), 0) << "see " << log;
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 30s);
+  ASSERT_TRUE(fs.Grow());
+  // The next start places no new orders: it finishes those in the log.
+  auto last = testing::Orderflow(Cat({"up", "--http", "off", "--data-dir", data, "--exit-when-done", "--json",
+                                      "--log-level", "warn"},
+                                     broker->CliArgs()),
+                                 300s);
+  ASSERT_EQ(last.status, 0) << last.err;
+  auto summary = nlohmann::json::parse(last.out);
+  uint64_t total = 0;
+  for (const auto& [status, n] : summary["orders_by_status"].items()) total += n.get<uint64_t>();
+  EXPECT_GT(total, 0u);
+  EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>(), total) << last.out;
   auto replayed = testing::Orderflow(Cat({"replay", "--data-dir", dir.Sub("replayed"), "--json"}, broker->CliArgs()));
   ASSERT_EQ(replayed.status, 0) << replayed.err;
   EXPECT_EQ(nlohmann::json::parse(replayed.out)["digest"], summary["digest"]);

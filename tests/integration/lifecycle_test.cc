@@ -394,32 +394,40 @@ TEST(CleanStopTest, EveryServiceKindExitsZeroOnSigtermAtAnyMomentAndLosesNothing
   for (const std::string& name : services::LifecycleServiceNames()) kinds.push_back(name);
   for (const std::string& kind : kinds) fleet.Start(kind, "9");  // every key exists before the threads start
   std::vector<std::string> ids;
-  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 2000, 150); });
+  // Orders flow for about as long as the stops go on (~60 s at 20 rounds).
+  const int orders = 2000;
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), orders, orders / (3 * rounds)); });
   Joiner joiner{placer};
   std::vector<std::vector<int>> codes(kinds.size());
-  std::vector<std::thread> stoppers;
-  for (size_t k = 0; k < kinds.size(); ++k) {
-    stoppers.emplace_back([&, k] {
-      std::mt19937 rng(static_cast<unsigned>(1000 + k));
-      for (int round = 0; round < rounds; ++round) {
-        // One stop in four comes while the process is still starting.
-        const int ms = rng() % 4 == 0 ? static_cast<int>(rng() % 100) : 100 + static_cast<int>(rng() % 1900);
-        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  // One kind at a time, round-robin: each instance 9 runs for a random while
+  // (its neighbours' stops landing in its starting, catching-up, rebalancing,
+  // idle and busy moments) before its own stop. Stopping every kind at once
+  // churned six consumer groups together, which librdkafka 2.0.2's mock
+  // coordinator (the embedded broker) does not survive: it aborts on a
+  // member's JoinGroup while that member's previous response is still held
+  // (rdkafka_mock_cgrp.c: `!member->resp`).
+  std::mt19937 rng(1000);
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 400));
+      codes[k].push_back(fleet.Stop(kinds[k] + "-9"));
+      fleet.Start(kinds[k], "9");
+      if (rng() % 4 == 0) {  // and one stop in four more while the new process is still starting
+        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
         codes[k].push_back(fleet.Stop(kinds[k] + "-9"));
         fleet.Start(kinds[k], "9");
       }
-    });
-  }
-  for (auto& t : stoppers) t.join();
-  placer.join();
-  for (size_t k = 0; k < kinds.size(); ++k) {
-    ASSERT_EQ(codes[k].size(), static_cast<size_t>(rounds));
-    for (int round = 0; round < rounds; ++round) {
-      EXPECT_EQ(codes[k][round], 0) << kinds[k] << "-9, stop " << round + 1 << " of " << rounds << "; see "
-                                    << fleet.log();
     }
   }
-  ASSERT_EQ(ids.size(), 2000u);
+  placer.join();
+  for (size_t k = 0; k < kinds.size(); ++k) {
+    ASSERT_GE(codes[k].size(), static_cast<size_t>(rounds));
+    for (size_t stop = 0; stop < codes[k].size(); ++stop) {
+      EXPECT_EQ(codes[k][stop], 0) << kinds[k] << "-9, stop " << stop + 1 << " of " << codes[k].size() << "; see "
+                                   << fleet.log();
+    }
+  }
+  ASSERT_EQ(ids.size(), static_cast<size_t>(orders));
   ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
       << "orders did not all finish; see " << fleet.log();
   CheckInvariants(fleet.DataDir("projector-1"), ids, fleet.catalog(), fleet.Outboxes());

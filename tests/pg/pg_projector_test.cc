@@ -18,6 +18,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <random>
 #include <thread>
@@ -44,17 +46,7 @@ using testing::TempDir;
 
 const std::string kPostgresScript = std::string(ORDERFLOW_SOURCE_DIR) + "/scripts/postgres.sh";
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+int FreePort() { return testing::FreeLoopbackPort(); }
 
 // A PostgreSQL of its own (scripts/postgres.sh), stopped when destroyed.
 class OwnPostgres {
@@ -303,6 +295,72 @@ TEST(PgProjectorTest, FiveThousandOrdersWithFiveKillsEqualTheRocksDbProjection) 
   // And the projector resumes from the rebuilt offsets with nothing left to do.
   ASSERT_EQ(CatchUp(*broker, url, schema), 0);
   EXPECT_EQ(PgOrders(url, schema), live);
+}
+
+// The read model's stock equals what the inventory service serves at GET
+// /stock, SKU for SKU, after orders and a `stock add`; and an event written
+// by schema version 1 (the golden fixture of a v1 NotificationSent: template
+// "order_delivered") is stored upcast ("order.delivered"), as every reader
+// sees it, with its written version kept.
+TEST(PgProjectorTest, StockEqualsGetStockAndAV1EventIsStoredUpcast) {
+  const std::string& url = SharedPostgres();
+  ASSERT_FALSE(url.empty());
+  const std::string schema = NewSchema();
+  TempDir dir;
+  auto broker = testing::StartBroker(3);
+  ASSERT_NE(broker, nullptr);
+  {
+    std::ifstream in(std::string(ORDERFLOW_SOURCE_DIR) + "/tests/fixtures/v1/NotificationSent.bin", std::ios::binary);
+    ASSERT_TRUE(in.good());
+    const std::string v1((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto producer = eventstore::Producer::Create(broker->config(), "pg-test-v1");
+    ASSERT_TRUE(producer.ok());
+    ASSERT_TRUE((*producer)->Append(eventstore::kOrdersTopic, "0b6f8e9e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", v1, {}).ok());
+    ASSERT_TRUE((*producer)->Flush(30s).ok());
+  }
+  const int port = FreePort();
+  ChildProcess up(testing::Cat({OrderflowBinary(), "up", "--simulate", "300", "--data-dir", dir.Sub("data"), "--http",
+                                "127.0.0.1:" + std::to_string(port), "--transit-ms", "0", "--log-level", "info"},
+                               broker->CliArgs()),
+                  dir.Sub("up.log"));
+  ASSERT_TRUE(testing::WaitForFileToContain(dir.Sub("up.log"), "placed 300 orders", 120s)) << Tail(dir.Sub("up.log"));
+  auto added = Orderflow(testing::Cat({"stock", "add", "SKU-MUG", "7"}, broker->CliArgs()));
+  ASSERT_EQ(added.status, 0) << added.err;
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(10, 0);
+  // Settled: every consumer at the log's end, every service running.
+  nlohmann::json stock;
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  for (bool settled = false; !settled && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(200ms);
+    auto lag = client.Get("/lag");
+    if (!lag || lag->status != 200) continue;
+    auto l = nlohmann::json::parse(lag->body);
+    settled = l["total_lag"] == 0 && !l["services"].empty();
+    for (const auto& s : l["services"]) settled = settled && s["running"].get<bool>();
+  }
+  auto got = client.Get("/stock");
+  ASSERT_TRUE(got && got->status == 200);
+  std::map<std::string, int64_t> served;
+  const auto body = nlohmann::json::parse(got->body);  // kept: a range over a temporary's member dangles
+  for (const auto& item : body["stock"]) served[item["sku"]] = item["available"];
+  ASSERT_EQ(served.size(), domain::Catalog::Demo().items().size());
+  up.Kill(SIGTERM);
+  ASSERT_EQ(up.Wait(40s), 0) << Tail(dir.Sub("up.log"));
+
+  ASSERT_EQ(CatchUp(*broker, url, schema), 0);
+  pqxx::connection conn{url};
+  pqxx::nontransaction tx{conn};
+  std::map<std::string, int64_t> stored;
+  for (const auto& row : tx.exec("SELECT sku, available FROM " + schema + ".stock")) {
+    stored[row[0].as<std::string>()] = row[1].as<int64_t>();
+  }
+  EXPECT_EQ(stored, served);
+  EXPECT_LT(stored["SKU-MUG"], domain::Catalog::Demo().Find("SKU-MUG")->initial_stock + 7) << "orders took mugs";
+  auto v1 = tx.exec1("SELECT payload->>'template_name', schema_version FROM " + schema +
+                     ".order_events WHERE order_id = '0b6f8e9e-1c2d-4e5f-8a9b-0c1d2e3f4a5b' AND type = 'NotificationSent'");
+  EXPECT_EQ(v1[0].as<std::string>(), "order.delivered");
+  EXPECT_EQ(v1[1].as<int>(), 1);
 }
 
 // The pg-projector sent SIGTERM at a random moment of its life 20 times

@@ -62,4 +62,7 @@ inline CommandResult Orderflow(std::vector<std::string> args,
 // know a process reached a state before they inject a fault.
 bool WaitForFileToContain(const std::string& path, const std::string& text, std::chrono::milliseconds timeout);
 
+// A TCP port on 127.0.0.1 that was free a moment ago (for a child's --http, a server's --port).
+int FreeLoopbackPort();
+
 }  // namespace orderflow::testing

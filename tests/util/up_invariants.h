@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "projections/store.h"
 #include "replay/replay.h"
@@ -17,8 +18,11 @@ namespace orderflow::testing {
 
 // `what` names the fault in failure messages; `orders` is how many orders
 // were acknowledged (placed). Call with ASSERT_NO_FATAL_FAILURE.
+// `outboxes`: every notification instance's outbox (default: up's own).
 inline void CheckUpInvariants(const std::string& what, const services::UpOptions& options,
-                              const services::UpSummary& summary, uint64_t orders, const std::string& replay_dir) {
+                              const services::UpSummary& summary, uint64_t orders, const std::string& replay_dir,
+                              std::vector<std::string> outboxes = {}) {
+  if (outboxes.empty()) outboxes.push_back(options.data_dir + "/services/notification/outbox.log");
   EXPECT_EQ(summary.delivered + summary.cancelled, orders) << what << ": orders left unfinished";
   uint64_t by_status = 0;
   for (const auto& [status, n] : summary.orders_by_status) by_status += n;
@@ -48,8 +52,10 @@ inline void CheckUpInvariants(const std::string& what, const services::UpOptions
 
   // Each notification was sent once (the outbox).
   std::map<std::string, int> sent;
-  std::ifstream outbox(options.data_dir + "/services/notification/outbox.log");
-  for (std::string line; std::getline(outbox, line);) sent[line.substr(line.rfind('\t') + 1)] += 1;
+  for (const std::string& path : outboxes) {
+    std::ifstream outbox(path);
+    for (std::string line; std::getline(outbox, line);) sent[line.substr(line.rfind('\t') + 1)] += 1;
+  }
   EXPECT_GE(sent.size(), orders) << what;
   for (const auto& [id, times] : sent) {
     ASSERT_EQ(times, 1) << what << ": notification " << id << " sent " << times << " times";
