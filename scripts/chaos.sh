@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
-# Chaos by hand: `orderflow up` (one instance of every service) plus two more
-# instances of every lifecycle service as separate processes, random SIGKILLs
-# and restarts of those extra instances while orders flow, then `orderflow
-# check` over the log and every outbox. Prints check's JSON and a summary line;
-# exits with check's status.
+# Chaos by hand: `orderflow up --exit-when-done` (one instance of every
+# service) plus two more instances of every lifecycle service as separate
+# processes, random SIGKILLs and restarts of those extra instances while
+# orders flow, then `orderflow check` over the log and every outbox. Prints
+# check's JSON and a summary line; exits non-zero if anything is wrong.
 #
-#   bash scripts/chaos.sh [ORDERS=8000] [RATE=300] [KILLS=16] [SECONDS=40]
+#   bash scripts/chaos.sh [--kafka] [ORDERS=8000] [RATE=300] [KILLS=16] [SECONDS=40]
 #
-# BROKERS=LIST runs on that cluster (under a fresh topic prefix) instead of an
-# embedded broker (`orderflow broker`) started here. KEEP=1 keeps the work
-# directory (stores, outboxes, logs) and prints its path.
+# --kafka starts a 3-node Apache Kafka cluster here (scripts/kafka.sh, ports
+# 19292-19297) and also SIGKILLs BROKER_KILLS (default 2) brokers during the
+# run, each back 10 s later; then it checks what `up` promises when it exits:
+# nothing is appended to the log afterwards (every instance's work was done),
+# and the live digest equals a replay's. BROKERS=LIST runs on that cluster
+# (under a fresh topic prefix) instead; otherwise an embedded broker
+# (`orderflow broker`) is started here. KEEP=1 keeps the work directory
+# (stores, outboxes, logs) and prints its path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+kafka_mode=0
+if [[ ${1:-} == --kafka ]]; then kafka_mode=1; shift; fi
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+for a in "$@"; do
+  [[ $a =~ ^[0-9]+$ ]] || { echo "chaos.sh: '$a' is not a number; usage: bash scripts/chaos.sh [--kafka] [ORDERS] [RATE] [KILLS] [SECONDS]" >&2; exit 2; }
+done
 orders=${1:-8000}
 rate=${2:-300}
 kills=${3:-16}
 seconds=${4:-40}
+broker_kills=${BROKER_KILLS:-2}
 bin=build/cli/orderflow
 [[ -x $bin ]] || { echo "chaos.sh: $bin not found; run bash scripts/build.sh first" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/orderflow-chaos.XXXXXX")
@@ -24,12 +36,17 @@ cleanup() {
   if [[ ${KEEP:-0} == 1 ]]; then echo "chaos.sh: kept $work" >&2; fi
   exec 2>/dev/null  # no job notices for the processes killed here
   for p in "${pids[@]}" ${broker_pid:-}; do kill -9 "$p" || true; done
+  if [[ $kafka_mode == 1 ]]; then bash scripts/kafka.sh stop --dir "$work/kafka" >/dev/null || true; fi
   if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
 prefix=()
-if [[ -n ${BROKERS:-} ]]; then
+if [[ $kafka_mode == 1 ]]; then
+  echo "chaos.sh: starting a 3-node Apache Kafka cluster in $work/kafka" >&2
+  brokers=$(bash scripts/kafka.sh start --nodes 3 --port 19292 --dir "$work/kafka" | head -1)
+  prefix=(--topic-prefix "chaos-$$.")
+elif [[ -n ${BROKERS:-} ]]; then
   brokers=$BROKERS
   prefix=(--topic-prefix "chaos-$$.")
 else
@@ -59,8 +76,17 @@ done
 
 keys=("${!extra[@]}")
 interval=$(python3 -c "print($seconds / $kills)")
+broker_every=$(( broker_kills > 0 ? kills / (broker_kills + 1) : 0 ))
+broker_jobs=()
 for ((k = 1; k <= kills; k++)); do
   sleep "$interval"
+  if [[ $kafka_mode == 1 && $broker_every -gt 0 && $((k % broker_every)) == 0 && ${#broker_jobs[@]} -lt $broker_kills ]]; then
+    node=$(( ${#broker_jobs[@]} % 3 + 1 ))
+    bash scripts/kafka.sh kill "$node" --dir "$work/kafka" >/dev/null
+    echo "chaos.sh: SIGKILL broker $node (back in 10 s)" >&2
+    ( sleep 10; bash scripts/kafka.sh start-node "$node" --dir "$work/kafka" >/dev/null ) &
+    broker_jobs+=($!)
+  fi
   key=${keys[RANDOM % ${#keys[@]}]}
   kill -9 "${extra[$key]}" 2>/dev/null || true
   wait "${extra[$key]}" 2>/dev/null || true
@@ -71,6 +97,12 @@ done
 started=$SECONDS
 wait "$up_pid" || { echo "chaos.sh: orderflow up failed; see $work/up.err" >&2; KEEP=1; exit 1; }
 echo "chaos.sh: up finished $((SECONDS - started)) s after the last kill" >&2
+# What the log holds the moment up is done: the extra instances must add nothing.
+ends_at_exit=$("$bin" topics --brokers "$brokers" "${prefix[@]}" --json 2>/dev/null | python3 -c '
+import json, sys
+print(sum(p["log_end"] for t in json.load(sys.stdin) for p in t["partitions"]))' || echo unknown)
+for j in "${broker_jobs[@]}"; do wait "$j" || true; done
+sleep 5
 for key in "${keys[@]}"; do kill -TERM "${extra[$key]}" 2>/dev/null || true; done
 for key in "${keys[@]}"; do wait "${extra[$key]}" 2>/dev/null || true; done
 
@@ -89,4 +121,15 @@ print(f"chaos.sh: {r['orders']} orders, {sys.argv[2]} SIGKILLs, {r['outbox_lines
       f"{len(r['notifications_repeated'])} notification ids written more than once ({repeats} extra lines), "
       f"{r['duplicate_events']} duplicate records in the log, ok={r['ok']}", file=sys.stderr)
 PY
+if [[ $kafka_mode == 1 ]]; then
+  ends_now=$("$bin" topics --brokers "$brokers" "${prefix[@]}" --json 2>/dev/null | python3 -c '
+import json, sys
+print(sum(p["log_end"] for t in json.load(sys.stdin) for p in t["partitions"]))' || echo unknown)
+  live=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "$work/up.json")
+  replayed=$("$bin" replay --brokers "$brokers" "${prefix[@]}" --data-dir "$work/replay" --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')
+  echo "chaos.sh: log end $ends_at_exit records when up exited, $ends_now after the extra instances stopped; live digest $live, replay $replayed" >&2
+  [[ $ends_at_exit == "$ends_now" && $ends_now != unknown ]] || { echo "chaos.sh: records were appended after up exited" >&2; status=1; }
+  [[ $live == "$replayed" ]] || { echo "chaos.sh: the live digest differs from a replay's" >&2; status=1; }
+fi
 exit "$status"
