@@ -314,9 +314,11 @@ std::vector<PartitionLag> Up::Lag() {
     lag_reader_ = std::move(created).value();
   }
   for (size_t k = 0; k < runners_.size(); ++k) {
+    // The coordinator did not answer: this process's own positions, as before
+    // the group's were read, rather than no rows (a lag of 0).
     auto positions = GroupPositions(k);
-    if (!positions.ok()) continue;  // the coordinator did not answer: no row rather than a wrong one
-    for (const auto& [tp, next] : *positions) {
+    const auto rows = positions.ok() ? *positions : runners_[k]->committed_offsets();
+    for (const auto& [tp, next] : rows) {
       auto w = lag_reader_->QueryWatermarks(tp, std::chrono::seconds(2));
       const int64_t high = w.ok() ? w->high : -1;
       out.push_back({runners_[k]->options().name, tp, high < 0 ? 0 : std::max<int64_t>(0, high - next), next, high});

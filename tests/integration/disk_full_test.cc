@@ -91,12 +91,8 @@ TEST(DiskFullTest, UpPausesWhileTheDiskIsFullAndFinishesEveryOrderOnceSpaceIsFre
                        "--log-level", "warn"},
                       broker->CliArgs()),
                   log);
-  bool full = false;
-  for (int i = 0; i < 600 && !full; ++i) {
-    std::this_thread::sleep_for(100ms);
-    full = ReadAll(log).find("no space left for the") != std::string::npos;
-  }
-  ASSERT_TRUE(full) << "the 12 MiB filesystem never filled; see " << log;
+  ASSERT_TRUE(testing::WaitForFileToContain(log, "no space left for the", 60s))
+      << "the 12 MiB filesystem never filled; see " << log;
   std::this_thread::sleep_for(3s);  // paused, not dead
   ASSERT_EQ(::kill(up.pid(), 0), 0) << "up exited while the disk was full; see " << log;
   const std::string message = ReadAll(log);
