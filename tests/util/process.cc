@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "tests/util/temp_dir.h"
 
@@ -52,7 +55,13 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
     posix_spawnattr_setsigmask(&attr, &held);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   }
-  if (posix_spawn(&pid_, args[0], &actions, &attr, args.data(), environ) != 0) pid_ = -1;
+  if (int rc = posix_spawn(&pid_, args[0], &actions, &attr, args.data(), environ); rc != 0) {
+    pid_ = -1;
+    // A test that waits for the child's output would otherwise wait its whole
+    // timeout and report only that the line never came.
+    ADD_FAILURE() << "could not start " << argv[0] << ": " << std::strerror(rc)
+                  << (argv[0] == OrderflowBinary() ? " (build the orderflow target too)" : "");
+  }
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   close(fds[1]);
