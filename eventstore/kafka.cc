@@ -4,11 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "eventstore/acknowledged.h"
 #include "eventstore/codec.h"
 #include "eventstore/kafka_internal.h"
 
@@ -215,11 +217,25 @@ rd_kafka_conf_t* MakeConf(const KafkaConfig& config, const std::string& client_i
 
 struct Producer::State {
   std::string topic_prefix;  // KafkaConfig::topic_prefix
+  std::string cluster;       // AcknowledgedKey of the config
   std::mutex mu;
   Status first_error;  // first delivery failure since the last Flush
 };
 
 namespace {
+
+// TrackAcknowledged's tally: cluster (AcknowledgedKey) -> partition -> the
+// offset after the highest acknowledged one.
+std::atomic<bool> g_track_acknowledged{false};
+struct AcknowledgedTally {
+  std::mutex mu;
+  std::map<std::string, std::map<TopicPartition, int64_t>> ends;
+};
+AcknowledgedTally& Acknowledged() {
+  static AcknowledgedTally tally;
+  return tally;
+}
+std::string AcknowledgedKey(const KafkaConfig& config) { return config.brokers + "/" + config.topic_prefix; }
 
 void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
   auto* state = static_cast<Producer::State*>(opaque);
@@ -230,10 +246,34 @@ void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
     std::lock_guard lock(state->mu);
     if (state->first_error.ok()) state->first_error = status;
   }
+  if (status.ok() && msg->offset >= 0 && g_track_acknowledged.load(std::memory_order_relaxed)) {
+    std::string_view topic = rd_kafka_topic_name(msg->rkt);
+    topic.remove_prefix(std::min(state->topic_prefix.size(), topic.size()));
+    AcknowledgedTally& tally = Acknowledged();
+    std::lock_guard lock(tally.mu);
+    if (auto cluster = tally.ends.find(state->cluster); cluster != tally.ends.end()) {
+      int64_t& end = cluster->second[TopicPartition{std::string(topic), msg->partition}];
+      end = std::max(end, msg->offset + 1);
+    }
+  }
   if (callback && *callback) (*callback)(status, Position{msg->partition, msg->offset});
 }
 
 }  // namespace
+
+void TrackAcknowledged(const KafkaConfig& config) {
+  AcknowledgedTally& tally = Acknowledged();
+  std::lock_guard lock(tally.mu);
+  tally.ends[AcknowledgedKey(config)].clear();
+  g_track_acknowledged.store(true);
+}
+
+std::map<TopicPartition, int64_t> AcknowledgedEnds(const KafkaConfig& config) {
+  AcknowledgedTally& tally = Acknowledged();
+  std::lock_guard lock(tally.mu);
+  auto it = tally.ends.find(AcknowledgedKey(config));
+  return it == tally.ends.end() ? std::map<TopicPartition, int64_t>{} : it->second;
+}
 
 Producer::Producer(KafkaHandle rk, std::unique_ptr<State> state) : rk_(std::move(rk)), state_(std::move(state)) {}
 
@@ -267,6 +307,7 @@ Result<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& config, co
   if (conf == nullptr) return status;
   auto state = std::make_unique<State>();
   state->topic_prefix = config.topic_prefix;
+  state->cluster = AcknowledgedKey(config);
   rd_kafka_conf_set_opaque(conf, state.get());
   rd_kafka_conf_set_dr_msg_cb(conf, DeliveryReport);
   char errstr[512];

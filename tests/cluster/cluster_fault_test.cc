@@ -22,10 +22,12 @@
 #include <random>
 #include <thread>
 
+#include "eventstore/acknowledged.h"
 #include "eventstore/topics.h"
 #include "services/check.h"
 #include "services/lifecycle.h"
 #include "services/up.h"
+#include "tests/util/broker.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
 #include "tests/util/up_invariants.h"
@@ -234,6 +236,7 @@ TEST_P(ClusterFaultTest, AcknowledgedOrdersAllFinishDigestEqualsReplayNoNotifica
   ASSERT_TRUE(described.ok()) << described.status().ToString();
   EXPECT_EQ(described->front().Config("min.insync.replicas"), "2");
   for (const auto& p : described->front().partitions) EXPECT_EQ(p.replicas.size(), 3u);
+  eventstore::TrackAcknowledged(options.kafka);
 
   auto counter = std::make_shared<CountingSink>();
   auto logger = std::make_shared<spdlog::logger>(
@@ -264,6 +267,8 @@ TEST_P(ClusterFaultTest, AcknowledgedOrdersAllFinishDigestEqualsReplayNoNotifica
             << summary->seconds << " s" << std::endl;
   EXPECT_EQ(summary->orders_placed + summary->orders_rejected, 5000u);
   EXPECT_GT(summary->orders_placed, 4000u) << "most orders are acknowledged despite the fault";
+  const auto lost = testing::LostAcknowledged(options.kafka);
+  EXPECT_TRUE(lost.empty()) << fault.name << ": the cluster lost records it had acknowledged: " << lost.front();
   testing::CheckUpInvariants(fault.name, options, *summary, summary->orders_placed, dir.Sub("replayed"));
 }
 
@@ -291,6 +296,7 @@ TEST(ClusterChaosTest, UpExitsOnlyWhenEveryInstanceInEveryProcessHasFinished) {
   options.transit_delay = 100ms;
   const auto topics = eventstore::DefaultTopics(options.partitions);
   ASSERT_TRUE(eventstore::ProvisionTopics(options.kafka, topics, 30s).ok());
+  eventstore::TrackAcknowledged(options.kafka);
 
   std::map<std::string, std::unique_ptr<ChildProcess>> extra;  // "payment-2" -> its process
   auto start = [&](const std::string& key) {
@@ -396,6 +402,8 @@ TEST(ClusterChaosTest, UpExitsOnlyWhenEveryInstanceInEveryProcessHasFinished) {
   EXPECT_EQ(log_ends(), ends_at_exit) << "records were appended after up exited: it did not wait for every instance";
   EXPECT_EQ(outbox_lines(), lines_at_exit) << "notifications were written after up exited";
 
+  const auto lost = testing::LostAcknowledged(options.kafka);
+  EXPECT_TRUE(lost.empty()) << "the cluster lost records it had acknowledged to up: " << lost.front();
   testing::CheckUpInvariants("chaos", options, *summary, summary->orders_placed, dir.Sub("replayed"), outboxes());
   services::CheckOptions check;
   check.kafka = options.kafka;

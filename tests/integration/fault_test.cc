@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "eventstore/acknowledged.h"
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
 #include "projections/store.h"
@@ -110,14 +111,52 @@ TEST_P(BrokerFaultTest, EveryOrderFinishesDigestEqualsReplayNoNotificationTwice)
   options.transit_delay = 0ms;
   std::atomic<bool> stop{false}, done{false};
   std::thread injector;
+  // An order that cannot finish because the broker lost a record it had
+  // acknowledged stops the run within seconds, naming the record.
+  auto watch = std::make_unique<testing::LostRecordWatch>(kafka, stop);
   auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const services::UpEndpoints&) {
     injector = std::thread([&] { fault.inject(broker->mock_cluster(), done); });
   });
   done.store(true);
   if (injector.joinable()) injector.join();
+  const std::string lost = watch->Lost();
+  watch.reset();
+  ASSERT_EQ(lost, "") << fault.name << ": the embedded broker lost records it had acknowledged";
   ASSERT_TRUE(summary.ok()) << fault.name << ": " << summary.status().ToString();
   EXPECT_EQ(summary->orders_placed, 2000u);
   testing::CheckUpInvariants(fault.name, options, *summary, 2000, dir.Sub("replayed"));
+}
+
+// The check above is real: records one broker acknowledged, looked for in a
+// log that lacks them (another broker's), are named by partition and offsets,
+// and the watch stops the run. The log that holds them is not reported.
+TEST(LostRecordWatchTest, NamesRecordsTheBrokerAcknowledgedAndTheLogLacksAndStopsTheRun) {
+  auto holder = testing::StartEmbeddedBroker(2);
+  auto other = testing::StartEmbeddedBroker(2);
+  ASSERT_TRUE(holder && other);
+  auto producer = eventstore::Producer::Create(holder->config(), "t");
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE((*producer)->AppendEvent(eventstore::kOrdersTopic, testing::PlacedEvent("o-" + std::to_string(i))).ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  const auto acknowledged = eventstore::AcknowledgedEnds(holder->config());
+  int64_t total = 0;
+  for (const auto& [tp, end] : acknowledged) total += end;
+  ASSERT_EQ(total, 20) << "every acknowledged record is counted";
+  EXPECT_TRUE(testing::LostAcknowledged(holder->config()).empty());
+
+  const auto lost = testing::LostAcknowledged(acknowledged, other->config());
+  ASSERT_EQ(lost.size(), acknowledged.size());
+  const auto& [first_tp, first_end] = *acknowledged.begin();
+  EXPECT_EQ(lost[0], "orders.events[" + std::to_string(first_tp.partition) + "]: offsets 0.." +
+                         std::to_string(first_end - 1) + " were acknowledged, the log ends at 0");
+
+  std::atomic<bool> stop{false};
+  testing::LostRecordWatch watch([&] { return testing::LostAcknowledged(acknowledged, other->config()); }, stop);
+  for (int i = 0; i < 100 && !stop.load(); ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(stop.load()) << "the watch did not stop the run within 10 s";
+  EXPECT_NE(watch.Lost().find("orders.events["), std::string::npos) << watch.Lost();
 }
 
 class NoopReactor final : public services::Reactor {};

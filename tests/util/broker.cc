@@ -6,8 +6,13 @@
 
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
+#include "eventstore/acknowledged.h"
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
 
@@ -63,6 +68,68 @@ rd_kafka_mock_cluster_s* TestBroker::mock_cluster() const {
   return embedded_ ? embedded_->mock_cluster() : nullptr;
 }
 
+std::vector<std::string> LostAcknowledged(const eventstore::KafkaConfig& config) {
+  return LostAcknowledged(eventstore::AcknowledgedEnds(config), config);
+}
+
+std::vector<std::string> LostAcknowledged(const std::map<eventstore::TopicPartition, int64_t>& acknowledged,
+                                          const eventstore::KafkaConfig& log) {
+  std::vector<std::string> lost;
+  if (acknowledged.empty()) return lost;
+  auto reader = eventstore::Reader::Create(log, "orderflow-test-lost-check");
+  if (!reader.ok()) return lost;
+  for (const auto& [tp, end] : acknowledged) {
+    auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(2));
+    if (!w.ok() || w->high >= end) continue;
+    lost.push_back(tp.topic + "[" + std::to_string(tp.partition) + "]: offsets " + std::to_string(w->high) + ".." +
+                   std::to_string(end - 1) + " were acknowledged, the log ends at " + std::to_string(w->high));
+  }
+  return lost;
+}
+
+struct LostRecordWatch::State {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::string lost;
+  std::thread thread;
+};
+
+LostRecordWatch::LostRecordWatch(const eventstore::KafkaConfig& config, std::atomic<bool>& stop)
+    : LostRecordWatch([config] { return LostAcknowledged(config); }, stop) {}
+
+LostRecordWatch::LostRecordWatch(std::function<std::vector<std::string>()> check, std::atomic<bool>& stop)
+    : state_(std::make_unique<State>()) {
+  state_->thread = std::thread([check = std::move(check), &stop, state = state_.get()] {
+    int in_a_row = 0;
+    std::unique_lock lock(state->mu);
+    while (!state->cv.wait_for(lock, std::chrono::seconds(1), [&] { return state->done; })) {
+      lock.unlock();
+      const auto lost = check();
+      lock.lock();
+      in_a_row = lost.empty() ? 0 : in_a_row + 1;
+      if (in_a_row < 2) continue;
+      for (const auto& line : lost) state->lost += (state->lost.empty() ? "" : "; ") + line;
+      stop.store(true);
+      return;
+    }
+  });
+}
+
+LostRecordWatch::~LostRecordWatch() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->done = true;
+  }
+  state_->cv.notify_all();
+  state_->thread.join();
+}
+
+std::string LostRecordWatch::Lost() const {
+  std::lock_guard lock(state_->mu);
+  return state_->lost;
+}
+
 std::string RealKafka() {
   const char* mode = std::getenv("ORDERFLOW_TEST_BROKER");
   if (mode == nullptr || std::string(mode) != "kafka") return "";
@@ -82,6 +149,7 @@ std::unique_ptr<TestBroker> StartEmbeddedBroker(int partitions) {
   std::unique_ptr<TestBroker> broker(new TestBroker());
   broker->embedded_ = std::move(started).value();
   broker->config_.brokers = broker->embedded_->bootstraps();
+  eventstore::TrackAcknowledged(broker->config_);
   Status created = broker->embedded_->CreateTopics(eventstore::DefaultTopics(partitions));
   EXPECT_TRUE(created.ok()) << created.ToString();
   return broker;
@@ -93,6 +161,7 @@ std::unique_ptr<TestBroker> StartBroker(int partitions) {
   std::unique_ptr<TestBroker> broker(new TestBroker());
   broker->config_.brokers = real;
   broker->config_.topic_prefix = UniquePrefix();
+  eventstore::TrackAcknowledged(broker->config_);
   Status created =
       eventstore::ProvisionTopics(broker->config_, eventstore::DefaultTopics(partitions), std::chrono::seconds(30));
   EXPECT_TRUE(created.ok()) << "real Kafka at " << real << ": " << created.ToString();

@@ -4,6 +4,9 @@
 // each TestBroker gets topics of its own under a unique topic prefix).
 #pragma once
 
+#include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +56,38 @@ std::unique_ptr<TestBroker> StartBroker(int partitions = 4);
 
 // Always the embedded broker: for tests built on its fault injection or its limits.
 std::unique_ptr<TestBroker> StartEmbeddedBroker(int partitions = 4);
+
+// Records the cluster of `config` acknowledged to this process's producers
+// (since eventstore::TrackAcknowledged(config); StartBroker calls it) and no
+// longer holds: one line per partition whose log ends before the highest
+// acknowledged offset ("orders.events[2]: offsets 800..811 were acknowledged,
+// the log ends at 800"). Empty when the log holds everything acknowledged (a
+// partition whose end cannot be asked now is skipped).
+std::vector<std::string> LostAcknowledged(const eventstore::KafkaConfig& config);
+// The same for `acknowledged` (eventstore::AcknowledgedEnds) against the log of `log`.
+std::vector<std::string> LostAcknowledged(const std::map<eventstore::TopicPartition, int64_t>& acknowledged,
+                                          const eventstore::KafkaConfig& log);
+
+// While alive, asks the cluster of `config` every second whether it lost an acknowledged
+// record (LostAcknowledged). When two checks in a row say so, it
+// sets `stop`, so that a run waiting for orders that can never finish ends
+// within seconds and the test can name what the broker lost (Lost()) instead
+// of timing out.
+class LostRecordWatch {
+ public:
+  LostRecordWatch(const eventstore::KafkaConfig& config, std::atomic<bool>& stop);
+  // With the check given (the watch's own test).
+  LostRecordWatch(std::function<std::vector<std::string>()> check, std::atomic<bool>& stop);
+  ~LostRecordWatch();
+  LostRecordWatch(const LostRecordWatch&) = delete;
+  LostRecordWatch& operator=(const LostRecordWatch&) = delete;
+  // What the broker lost, one line per partition; empty if nothing.
+  std::string Lost() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 inline eventstore::KafkaConfig ConfigFor(const TestBroker& broker) { return broker.config(); }
 
