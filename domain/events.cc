@@ -6,17 +6,10 @@
 #include <cstdio>
 
 #include "domain/hex.h"
+#include "domain/overloaded.h"
 
 namespace orderflow::domain {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-// Spelled out for clang 14 (the fuzz build), which lacks C++20 aggregate deduction.
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 std::string Money(int64_t minor) {
   char buf[32];

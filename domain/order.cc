@@ -3,16 +3,10 @@
 #include <algorithm>
 #include <set>
 
+#include "domain/overloaded.h"
+
 namespace orderflow::domain {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-// Spelled out for clang 14 (the fuzz build), which lacks C++20 aggregate deduction.
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 Decision Reject(RejectReason reason, std::string message) {
   return Decision{{}, Rejection{reason, std::move(message)}};

@@ -8,19 +8,12 @@
 
 #include <algorithm>
 
+#include "domain/overloaded.h"
 #include "eventstore/capnp_util.h"
 #include "schemas/events.capnp.h"
 
 namespace orderflow::eventstore {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-// Spelled out for clang 14 (the fuzz build), which lacks C++20 aggregate deduction.
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 namespace s = orderflow::schema;
 

@@ -502,7 +502,10 @@ void Up::Simulate() {
       spdlog::info("placed {}/{} orders, projected {} events", i + 1, options_.simulate, consumed);
     }
   }
-  Status flushed = producer_->Flush(std::chrono::seconds(60));
+  // Longer than the producer's message.timeout.ms (120 s): by then every order
+  // was acknowledged or failed (counted as rejected below), however long the
+  // brokers were away, so a slow cluster restart is not an error of `up`.
+  Status flushed = producer_->Flush(std::chrono::seconds(150));
   if (!flushed.ok() && !should_stop()) tasks_.Fail(flushed);
   summary_.orders_placed = placed_ids_.size() - delivery_failures_.load();
   summary_.orders_rejected = delivery_failures_.load();

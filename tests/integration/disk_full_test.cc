@@ -92,9 +92,9 @@ TEST(DiskFullTest, UpPausesWhileTheDiskIsFullAndFinishesEveryOrderOnceSpaceIsFre
                       broker->CliArgs()),
                   log);
   ASSERT_TRUE(testing::WaitForFileToContain(log, "no space left for the", 60s))
-      << "the 12 MiB filesystem never filled; see " << log;
+      << "the 12 MiB filesystem never filled" << testing::LastLines(log);
   std::this_thread::sleep_for(3s);  // paused, not dead
-  ASSERT_EQ(::kill(up.pid(), 0), 0) << "up exited while the disk was full; see " << log;
+  ASSERT_EQ(::kill(up.pid(), 0), 0) << "up exited while the disk was full" << testing::LastLines(log);
   const std::string message = ReadAll(log);
   EXPECT_NE(message.find(data), std::string::npos) << "the message names the directory";
   EXPECT_NE(message.find("MiB free on its filesystem"), std::string::npos);
@@ -103,7 +103,7 @@ TEST(DiskFullTest, UpPausesWhileTheDiskIsFullAndFinishesEveryOrderOnceSpaceIsFre
 
   std::string out;
   for (auto line = up.ReadLine(240s); line; line = up.ReadLine(30s)) out += *line + "\n";
-  ASSERT_EQ(up.Wait(30s), 0) << "see " << log;
+  ASSERT_EQ(up.Wait(30s), 0) << testing::LastLines(log);
   EXPECT_EQ(ReadAll(log).find("Assertion"), std::string::npos);
   auto summary = nlohmann::json::parse(out);
   EXPECT_EQ(summary["orders_placed"], kOrders);
@@ -132,11 +132,11 @@ TEST(DiskFullTest, UpStopsCleanlyOnSigtermWhileTheDiskIsFullAndTheNextStartFinis
                       broker->CliArgs()),
                   log);
   ASSERT_TRUE(testing::WaitForFileToContain(log, "no space left for the", 60s))
-      << "the 12 MiB filesystem never filled; see " << log;
-  ASSERT_EQ(::kill(up.pid(), 0), 0) << "up exited when the disk filled; see " << log;
+      << "the 12 MiB filesystem never filled" << testing::LastLines(log);
+  ASSERT_EQ(::kill(up.pid(), 0), 0) << "up exited when the disk filled" << testing::LastLines(log);
   const auto signalled = std::chrono::steady_clock::now();
   up.Kill(SIGTERM);
-  ASSERT_EQ(up.Wait(40s), 0) << "see " << log;
+  ASSERT_EQ(up.Wait(40s), 0) << testing::LastLines(log);
   EXPECT_LT(std::chrono::steady_clock::now() - signalled, 30s);
   ASSERT_TRUE(fs.Grow());
   // The next start places no new orders: it finishes those in the log.

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -142,6 +143,18 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   ss << in.rdbuf();
   result.err = ss.str();
   return result;
+}
+
+std::string LastLines(const std::string& path, int n) {
+  std::ifstream in(path);
+  std::deque<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(std::move(line));
+    if (static_cast<int>(lines.size()) > n) lines.pop_front();
+  }
+  std::string out = "\n--- last " + std::to_string(lines.size()) + " lines of " + path + " ---\n";
+  for (const auto& line : lines) out += line + "\n";
+  return out;
 }
 
 bool WaitForFileToContain(const std::string& path, const std::string& text, std::chrono::milliseconds timeout) {
