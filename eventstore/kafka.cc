@@ -400,11 +400,17 @@ Status Producer::AppendEvent(std::string_view topic, const domain::Event& event,
 void Producer::Poll(std::chrono::milliseconds timeout) { rd_kafka_poll(rk_.get(), static_cast<int>(timeout.count())); }
 
 Status Producer::WarmUp(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  // One deadline for all topics: a service calls this while starting, before
+  // it looks at its stop flag, so four topics must not take four timeouts.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (const std::string& topic : topics) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Status::Unavailable("metadata for " + topic + ": timed out warming up");
     const std::string name = state_->topic_prefix + topic;
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr);
     const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(left.count()));
     if (md != nullptr) rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "metadata for " + topic);

@@ -372,29 +372,34 @@ std::vector<eventstore::TopicPartition> ServiceRunner::assigned_partitions() con
   return impl_->assigned;
 }
 
-std::string ServiceRunner::DescribeLogProblem(const Status& error) const {
-  // Name the partition whose log no longer covers the stored offset.
+std::optional<std::string> ServiceRunner::ConfirmLogProblem(const Status& error) const {
   const std::string remedy = "This service cannot resume: move " + options_.data_dir +
                              " aside and start it again to rebuild its state from the log's start; rebuild the "
                              "projections with `orderflow replay` or restore a snapshot";
   auto reader = eventstore::Reader::Create(options_.kafka, "orderflow-" + options_.name + "-bounds");
-  if (reader.ok()) {
-    for (const auto& inputs : options_.inputs) {
-      for (const std::string& topic : inputs) {
-        auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
-        if (!count.ok()) continue;
-        for (int32_t p = 0; p < *count; ++p) {
-          const eventstore::TopicPartition tp{topic, p};
-          auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
-          if (!w.ok()) continue;
-          const int64_t next = impl_->offsets.count(tp) ? impl_->offsets.at(tp) : 0;
-          Status covered = eventstore::CheckLogCovers(tp, next, *w, options_.data_dir, remedy);
-          if (!covered.ok()) return covered.message();
+  if (!reader.ok()) return std::nullopt;
+  for (const auto& inputs : options_.inputs) {
+    for (const std::string& topic : inputs) {
+      auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
+      if (count.status().code() == StatusCode::kNotFound) {
+        return error.message() + "; input topic " + topic + " no longer exists. " + remedy;
+      }
+      if (!count.ok()) return std::nullopt;
+      for (int32_t p = 0; p < *count; ++p) {
+        const eventstore::TopicPartition tp{topic, p};
+        auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+        if (!w.ok()) return std::nullopt;
+        int64_t next = 0;
+        {
+          std::lock_guard lock(impl_->offsets_mu);
+          if (auto it = impl_->offsets.find(tp); it != impl_->offsets.end()) next = it->second;
         }
+        Status covered = eventstore::CheckLogCovers(tp, next, *w, options_.data_dir, remedy);
+        if (!covered.ok()) return covered.message();
       }
     }
   }
-  return error.message() + "; the log no longer holds what this service consumed. " + remedy;
+  return std::nullopt;
 }
 
 namespace {
@@ -475,7 +480,9 @@ class ServiceRunner::Loop {
         records_.clear();  // before the consumers that own them go
         if (stop_.load()) break;  // nothing of this poll was handled; the stored offsets stand
         if (polled.code() == StatusCode::kOutOfRange || polled.code() == StatusCode::kNotFound) {
-          return Status(polled.code(), options_.name + ": " + runner_.DescribeLogProblem(polled));
+          if (auto problem = runner_.ConfirmLogProblem(polled)) {
+            return Status(polled.code(), options_.name + ": " + *problem);
+          }
         }
         ORDERFLOW_RETURN_IF_ERROR(Restart(polled));
         continue;

@@ -154,9 +154,13 @@ class ServiceRunner {
   struct Impl;
   class Loop;  // one Run (runner.cc)
   ServiceRunner(ServiceOptions options, std::unique_ptr<Impl> impl);
-  // The message for a log that no longer holds a stored offset (naming the
-  // partition and offsets when the watermarks tell which).
-  std::string DescribeLogProblem(const Status& error) const;
+  // After a fetch said "offset out of range" or "unknown topic or partition":
+  // the message for a log that really no longer holds a stored offset (an
+  // input topic deleted, or its start moved past the stored offset, named by
+  // partition and offsets), or nullopt when the log still covers every stored
+  // offset, or cannot be asked now. A broker answers so for a moment while it
+  // restarts (a real cluster node catching up on metadata): that is retried.
+  std::optional<std::string> ConfirmLogProblem(const Status& error) const;
   ServiceOptions options_;
   std::unique_ptr<Impl> impl_;
   ServiceStats stats_;
