@@ -13,9 +13,10 @@ namespace orderflow::eventstore {
 
 // Off by default. TrackAcknowledged(config) starts counting the delivery
 // reports of every Producer of this process for the cluster and topic prefix
-// of `config`, from nothing (a new cluster may reuse an old one's ports). AcknowledgedEnds(config) gives, per partition,
-// the offset after the highest record acknowledged there: the partition's
-// high watermark must be at least that.
+// of `config`, from nothing (a new cluster may reuse an old one's ports).
+// AcknowledgedEnds(config) gives, per partition, the offset after the highest
+// record acknowledged there: the partition's high watermark must be at least
+// that.
 void TrackAcknowledged(const KafkaConfig& config);
 std::map<TopicPartition, int64_t> AcknowledgedEnds(const KafkaConfig& config);
 

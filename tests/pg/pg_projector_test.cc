@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -86,19 +85,6 @@ const std::string& SharedPostgres() {
     return own->url();
   }();
   return url;
-}
-
-// The last `lines` lines of a log, for a failure message (the file goes with its TempDir).
-std::string Tail(const std::string& path, size_t lines = 40) {
-  std::ifstream in(path);
-  std::deque<std::string> last;
-  for (std::string line; std::getline(in, line);) {
-    last.push_back(line);
-    if (last.size() > lines) last.pop_front();
-  }
-  std::string out = "\n--- last lines of " + path + " ---\n";
-  for (const auto& line : last) out += line + "\n";
-  return out;
 }
 
 std::string NewSchema() {
@@ -277,7 +263,7 @@ TEST(PgProjectorTest, FiveThousandOrdersWithFiveKillsEqualTheRocksDbProjection) 
     ChildProcess projector(PgProjectorArgs(*broker, url, schema), dir.Sub("pg.log"));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 2500));
     projector.Kill(SIGKILL);
-    EXPECT_EQ(projector.Wait(10s), 128 + SIGKILL) << "life " << life << Tail(dir.Sub("pg.log"));
+    EXPECT_EQ(projector.Wait(10s), 128 + SIGKILL) << "life " << life << testing::LastLines(dir.Sub("pg.log"));
   }
   ASSERT_EQ(up.Wait(300s), 0) << "orderflow up failed; see " << dir.Sub("up.log");
   ASSERT_EQ(CatchUp(*broker, url, schema), 0);
@@ -323,7 +309,8 @@ TEST(PgProjectorTest, StockEqualsGetStockAndAV1EventIsStoredUpcast) {
                                 "127.0.0.1:" + std::to_string(port), "--transit-ms", "0", "--log-level", "info"},
                                broker->CliArgs()),
                   dir.Sub("up.log"));
-  ASSERT_TRUE(testing::WaitForFileToContain(dir.Sub("up.log"), "placed 300 orders", 120s)) << Tail(dir.Sub("up.log"));
+  ASSERT_TRUE(testing::WaitForFileToContain(dir.Sub("up.log"), "placed 300 orders", 120s))
+      << testing::LastLines(dir.Sub("up.log"));
   auto added = Orderflow(testing::Cat({"stock", "add", "SKU-MUG", "7"}, broker->CliArgs()));
   ASSERT_EQ(added.status, 0) << added.err;
   httplib::Client client("127.0.0.1", port);
@@ -346,7 +333,7 @@ TEST(PgProjectorTest, StockEqualsGetStockAndAV1EventIsStoredUpcast) {
   for (const auto& item : body["stock"]) served[item["sku"]] = item["available"];
   ASSERT_EQ(served.size(), domain::Catalog::Demo().items().size());
   up.Kill(SIGTERM);
-  ASSERT_EQ(up.Wait(40s), 0) << Tail(dir.Sub("up.log"));
+  ASSERT_EQ(up.Wait(40s), 0) << testing::LastLines(dir.Sub("up.log"));
 
   ASSERT_EQ(CatchUp(*broker, url, schema), 0);
   pqxx::connection conn{url};
@@ -385,7 +372,7 @@ TEST(PgProjectorTest, ExitsZeroOnSigtermAtAnyMomentAndLosesNothing) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     projector.Kill(SIGTERM);
     EXPECT_EQ(projector.Wait(40s), 0) << "stop " << round + 1 << " of " << rounds << ", " << ms << " ms after the start"
-                                      << Tail(dir.Sub("pg.log"));
+                                      << testing::LastLines(dir.Sub("pg.log"));
   }
   ASSERT_EQ(up.Wait(300s), 0) << "orderflow up failed; see " << dir.Sub("up.log");
   ASSERT_EQ(CatchUp(*broker, url, schema), 0);
@@ -404,20 +391,22 @@ TEST(PgProjectorTest, WaitsWhileTheDatabaseIsDownForTenSecondsAndLosesNothing) {
   ASSERT_NE(broker, nullptr);
   ChildProcess projector(PgProjectorArgs(*broker, postgres.url(), schema), dir.Sub("pg.log"));
   ASSERT_TRUE(testing::WaitForFileToContain(dir.Sub("pg.log"), "read model in schema", 120s))
-      << "the pg-projector did not start" << Tail(dir.Sub("pg.log"));
+      << "the pg-projector did not start" << testing::LastLines(dir.Sub("pg.log"));
   postgres.Stop();
   ChildProcess up(UpArgs(*broker, dir.Sub("data"), 2000), dir.Sub("up.log"));
   // The fault is met: the projector had records to store and found the database gone.
   ASSERT_TRUE(testing::WaitForFileToContain(dir.Sub("pg.log"), "resuming from the stored offsets", 120s))
-      << "the pg-projector never met the outage" << Tail(dir.Sub("pg.log"));
+      << "the pg-projector never met the outage" << testing::LastLines(dir.Sub("pg.log"));
   std::this_thread::sleep_for(10s);  // the outage lasts ten seconds at least, while orders flow
-  EXPECT_EQ(projector.Wait(0ms), -1) << "pg-projector exited during the outage" << Tail(dir.Sub("pg.log"));
+  EXPECT_EQ(projector.Wait(0ms), -1) << "pg-projector exited during the outage"
+                                      << testing::LastLines(dir.Sub("pg.log"));
   ASSERT_TRUE(postgres.Start());
   ASSERT_TRUE(testing::WaitForFileToContain(dir.Sub("pg.log"), "pg-projector: resumed", 120s))
-      << "no reconnect after the outage" << Tail(dir.Sub("pg.log"));
+      << "no reconnect after the outage" << testing::LastLines(dir.Sub("pg.log"));
   ASSERT_EQ(up.Wait(300s), 0) << "orderflow up failed; see " << dir.Sub("up.log");
   // The projector outlived the outage: still running, it catches up, then stops cleanly.
-  EXPECT_EQ(projector.Wait(0ms), -1) << "pg-projector exited after the outage" << Tail(dir.Sub("pg.log"));
+  EXPECT_EQ(projector.Wait(0ms), -1) << "pg-projector exited after the outage"
+                                      << testing::LastLines(dir.Sub("pg.log"));
   std::map<std::string, OrderRow> rocks;
   {
     auto store = projections::ProjectionStore::Open(dir.Sub("data"), {.read_only = true});
@@ -429,7 +418,7 @@ TEST(PgProjectorTest, WaitsWhileTheDatabaseIsDownForTenSecondsAndLosesNothing) {
     std::this_thread::sleep_for(200ms);
   }
   projector.Kill(SIGTERM);
-  EXPECT_EQ(projector.Wait(30s), 0) << Tail(dir.Sub("pg.log"));
+  EXPECT_EQ(projector.Wait(30s), 0) << testing::LastLines(dir.Sub("pg.log"));
   ExpectPgEqualsRocks(postgres.url(), schema, dir.Sub("data"), 2000);
 }
 

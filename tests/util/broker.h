@@ -68,8 +68,8 @@ std::vector<std::string> LostAcknowledged(const eventstore::KafkaConfig& config)
 std::vector<std::string> LostAcknowledged(const std::map<eventstore::TopicPartition, int64_t>& acknowledged,
                                           const eventstore::KafkaConfig& log);
 
-// While alive, asks the cluster of `config` every second whether it lost an acknowledged
-// record (LostAcknowledged). When two checks in a row say so, it
+// While alive, asks the cluster of `config` every second whether it lost an
+// acknowledged record (LostAcknowledged). When two checks in a row say so, it
 // sets `stop`, so that a run waiting for orders that can never finish ends
 // within seconds and the test can name what the broker lost (Lost()) instead
 // of timing out.

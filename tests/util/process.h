@@ -57,13 +57,13 @@ inline CommandResult Orderflow(std::vector<std::string> args,
   return RunCommand(args, timeout);
 }
 
-// Waits until the file at `path` contains `text` (a child's log line, say):
-// true once it does, false if `timeout` passes first. For tests that must
-// know a process reached a state before they inject a fault.
 // "\n--- last N lines of PATH ---\n" and those lines, for failure messages
 // about a process whose log is deleted with the test's directory.
 std::string LastLines(const std::string& path, int n = 40);
 
+// Waits until the file at `path` contains `text` (a child's log line, say):
+// true once it does, false if `timeout` passes first. For tests that must
+// know a process reached a state before they inject a fault.
 bool WaitForFileToContain(const std::string& path, const std::string& text, std::chrono::milliseconds timeout);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (for a child's --http, a server's --port).
