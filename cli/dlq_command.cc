@@ -18,7 +18,7 @@ using nlohmann::json;
 namespace orderflow::cli {
 namespace {
 
-constexpr auto kTimeout = std::chrono::seconds(30);
+constexpr auto kDeadLetterTimeout = std::chrono::seconds(30);
 
 // A dead letter as JSON; `full` adds the key, headers and whether the record
 // decodes with this build.
@@ -54,7 +54,7 @@ int DlqList(const std::vector<std::string>& rest) {
              p)) {
     return 0;
   }
-  auto letters = eventstore::ReadDeadLetters(KafkaFrom(p.common, true), kTimeout);
+  auto letters = eventstore::ReadDeadLetters(KafkaFrom(p.common, true), kDeadLetterTimeout);
   if (!letters.ok()) return Fail(letters.status());
   if (p.common.json) {
     json out = json::array();
@@ -88,7 +88,7 @@ int DlqShow(const std::vector<std::string>& rest) {
     return 0;
   }
   if (id < 0) throw UsageError{"dlq show needs a dead letter id (see `orderflow dlq list`)"};
-  auto letters = eventstore::ReadDeadLetters(KafkaFrom(p.common, true), kTimeout);
+  auto letters = eventstore::ReadDeadLetters(KafkaFrom(p.common, true), kDeadLetterTimeout);
   if (!letters.ok()) return Fail(letters.status());
   for (const auto& l : *letters) {
     if (l.id != id) continue;
@@ -118,7 +118,7 @@ int DlqRedrive(const std::vector<std::string>& rest) {
              d, {}, p)) {
     return 0;
   }
-  auto result = eventstore::Redrive(KafkaFrom(p.common, true), ids, force, kTimeout);
+  auto result = eventstore::Redrive(KafkaFrom(p.common, true), ids, force, kDeadLetterTimeout);
   if (!result.ok()) return Fail(result.status());
   if (p.common.json) {
     PrintJson({{"redriven", result->redriven}, {"records_appended", result->appended}});

@@ -14,7 +14,7 @@ using nlohmann::json;
 namespace orderflow::cli {
 namespace {
 
-constexpr auto kTimeout = std::chrono::seconds(10);
+constexpr auto kAdminTimeout = std::chrono::seconds(10);
 
 std::string Join(const std::vector<int32_t>& ids) {
   std::string out;
@@ -35,7 +35,7 @@ int CmdTopics(const std::vector<std::string>& args) {
   const auto kafka = KafkaFrom(p.common, true);
   std::vector<std::string> names;
   for (const auto& spec : eventstore::DefaultTopics()) names.push_back(spec.name);
-  auto topics = eventstore::DescribeTopics(kafka, names, kTimeout);
+  auto topics = eventstore::DescribeTopics(kafka, names, kAdminTimeout);
   if (!topics.ok()) return Fail(topics.status());
   if (p.common.json) {
     json out = json::array();
@@ -104,7 +104,7 @@ int CmdLag(const std::vector<std::string>& args) {
       throw UsageError{"unknown --group; orderflow's groups are " + known};
     }
   }
-  auto rows = eventstore::GroupLag(kafka, groups, kTimeout);
+  auto rows = eventstore::GroupLag(kafka, groups, kAdminTimeout);
   if (!rows.ok()) return Fail(rows.status());
   if (p.common.json) {
     json out = json::array();

@@ -10,8 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
-cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DORDERFLOW_TSAN=ON \
-  -DORDERFLOW_BUILD_TESTS=ON >/dev/null
+# Compiled like scripts/sanitize.sh's build: clang, unity sources, -O1, line tables.
+cmake -S . -B build-tsan -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=None \
+  -DCMAKE_CXX_FLAGS="-O1 -g1" -DCMAKE_UNITY_BUILD=ON -DORDERFLOW_TSAN=ON -DORDERFLOW_BUILD_TESTS=ON >/dev/null
 ninja -C build-tsan domain_test eventstore_test projections_test schemas_test services_test integration_test pg_test
 # BUILD_ONLY=1: build and stop (.ci/run builds ahead while scripts/test.sh runs).
 [ -z "${BUILD_ONLY:-}" ] || exit 0

@@ -50,10 +50,8 @@ namespace {
 
 // A request the API refuses: status code and the message for {"error": ...}.
 // HTTP's own (401, 403, 413, 422 ...), so not a Status; FromStatus converts one.
-struct ApiError {
-  int status;
-  std::string message;
-};
+// The same type as a body's refusal (order_request.h), so one passes as the other.
+using ApiError = RequestError;
 
 // What a handler, or a check on its way, returns: nullopt when it served the
 // request (or the check passed), else the ApiError that refuses the request.
@@ -232,15 +230,28 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& latency_;
   std::mutex mu_;
+  // (method, route, code) compared as string_views, so a lookup allocates
+  // nothing (clang's std::less<> cannot compare a tuple of strings with one of views).
+  struct SeriesLess {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return View(a) < View(b);
+    }
+    template <typename T>
+    static std::tuple<std::string_view, std::string_view, int> View(const T& t) {
+      return {std::get<0>(t), std::get<1>(t), std::get<2>(t)};
+    }
+  };
   // Ordered maps with transparent comparison: looked up by string_views.
-  std::map<std::tuple<std::string, std::string, int>, prometheus::Counter*, std::less<>> counters_;
+  std::map<std::tuple<std::string, std::string, int>, prometheus::Counter*, SeriesLess> counters_;
   std::map<std::string, prometheus::Histogram*, std::less<>> histograms_;
 };
 
-// Moves the parsed request to *out, or refuses with the ApiError its RequestError becomes.
+// Moves the parsed request to *out, or refuses with its RequestError.
 template <typename T>
 [[nodiscard]] Refusal Unwrap(std::variant<T, RequestError>&& parsed, T* out) {
-  if (auto* e = std::get_if<RequestError>(&parsed)) return ApiError{e->status, std::move(e->message)};
+  if (auto* e = std::get_if<RequestError>(&parsed)) return std::move(*e);
   *out = std::move(std::get<T>(parsed));
   return std::nullopt;
 }

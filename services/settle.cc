@@ -11,7 +11,9 @@ SettleReport CheckSettled(const std::vector<ConsumerPosition>& positions, const 
       report.behind.push_back(std::move(line));
     }
   };
-  for (const auto& [tp, end] : ends) {
+  for (const auto& ends_at : ends) {
+    const auto& tp = ends_at.first;  // not a structured binding: clang 14's lambdas cannot capture one
+    const auto end = ends_at.second;
     if (end == 0) continue;
     for (const ConsumerPosition& c : positions) {
       if (std::find(c.topics.begin(), c.topics.end(), tp.topic) == c.topics.end()) continue;

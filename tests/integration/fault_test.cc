@@ -18,6 +18,7 @@
 #include "projections/store.h"
 #include "replay/replay.h"
 #include "services/runner.h"
+#include "tests/util/noop_reactor.h"
 #include "services/up.h"
 #include "tests/util/broker.h"
 #include "tests/util/fake_clock.h"
@@ -159,8 +160,6 @@ TEST(LostRecordWatchTest, NamesRecordsTheBrokerAcknowledgedAndTheLogLacksAndStop
   EXPECT_NE(watch.Lost().find("orders.events["), std::string::npos) << watch.Lost();
 }
 
-class NoopReactor final : public services::Reactor {};
-
 // A consumer whose fetches stop coming back (every broker holds its next
 // Fetch response for 45 s, so the consumer's connection to the partition's
 // leader is stuck) is recreated by the runner's stall watchdog, and the
@@ -177,7 +176,7 @@ TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
   so.data_dir = dir.Sub("svc");
   so.inputs = {{eventstore::kOrdersTopic}};
   so.clock = &clock;
-  auto runner = services::ServiceRunner::Create(so, std::make_unique<NoopReactor>());
+  auto runner = services::ServiceRunner::Create(so, std::make_unique<testing::NoopReactor>());
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
   auto producer = eventstore::Producer::Create(kafka, "t");
   ASSERT_TRUE(producer.ok());

@@ -9,6 +9,7 @@
 
 #include "eventstore/topics.h"
 #include "services/runner.h"
+#include "tests/util/noop_reactor.h"
 #include "tests/util/broker.h"
 #include "tests/util/events.h"
 #include "tests/util/temp_dir.h"
@@ -19,8 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TempDir;
 
-class NoopReactor final : public services::Reactor {};
-
 Result<std::unique_ptr<services::ServiceRunner>> MakeRunner(const eventstore::KafkaConfig& kafka,
                                                             const std::string& dir) {
   services::ServiceOptions so;
@@ -28,7 +27,7 @@ Result<std::unique_ptr<services::ServiceRunner>> MakeRunner(const eventstore::Ka
   so.kafka = kafka;
   so.data_dir = dir;
   so.inputs = {{eventstore::kOrdersTopic}};
-  return services::ServiceRunner::Create(so, std::make_unique<NoopReactor>());
+  return services::ServiceRunner::Create(so, std::make_unique<testing::NoopReactor>());
 }
 
 // Runs `runner` until it returns (or 90 s pass) and returns its status.

@@ -17,6 +17,7 @@
 
 #include "eventstore/topics.h"
 #include "services/runner.h"
+#include "tests/util/noop_reactor.h"
 #include "tests/util/broker.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
@@ -145,8 +146,6 @@ TEST(RealKafkaTest, StoredBatchesAreLz4Compressed) {
   EXPECT_EQ(dumped.out.find("compresscodec: none"), std::string::npos) << dumped.out;
 }
 
-class NoopReactor final : public services::Reactor {};
-
 TEST(RealKafkaTest, RetentionPastTheStoredOffsetStopsTheServiceNamingTheLostOffsets) {
   auto broker = testing::StartBroker(1);
   ASSERT_NE(broker, nullptr);
@@ -177,7 +176,7 @@ TEST(RealKafkaTest, RetentionPastTheStoredOffsetStopsTheServiceNamingTheLostOffs
   so.kafka = broker->config();
   so.data_dir = dir.Sub("svc");
   so.inputs = {{eventstore::kOrdersTopic}};
-  auto runner = services::ServiceRunner::Create(so, std::make_unique<NoopReactor>());
+  auto runner = services::ServiceRunner::Create(so, std::make_unique<testing::NoopReactor>());
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
   std::atomic<bool> stop{false};
   auto result = std::async(std::launch::async, [&] { return (*runner)->Run(stop); });

@@ -1,12 +1,14 @@
 #include "projections/store.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "projections/order_record.h"
 #include "tests/util/events.h"
@@ -369,14 +371,21 @@ TEST(ProjectionStoreTest, ACorruptStoreNamesTheCommandThatRebuildsIt) {
 // SIGKILL a process that applies batches as fast as it can, at random moments:
 // after every kill the store holds exactly the events below its offsets —
 // each consumed record applied once, nothing applied past the stored offset.
+// The kill comes after the child has reported `round + 1` more committed
+// batches through a pipe (plus up to 20 ms), so every round kills a child
+// that is applying batches, however slow the machine.
 TEST(ProjectionStoreTest, StateAndOffsetsCommitTogetherUnderSigkill) {
   TempDir dir;
   const int kPerBatch = 50;
   int64_t last_offset = 0;
+  std::mt19937 random(std::random_device{}());
   for (int round = 0; round < 6; ++round) {
+    int committed[2];
+    ASSERT_EQ(pipe(committed), 0);
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
+      close(committed[0]);
       auto store = ProjectionStore::Open(dir.path(), {});
       if (!store.ok()) _exit(3);
       int64_t next = OffsetOf(*(*store)->GetOffsets(), 0);
@@ -391,10 +400,22 @@ TEST(ProjectionStoreTest, StateAndOffsetsCommitTogetherUnderSigkill) {
           batch.push_back(ToRecord(e, 0, offset));
         }
         if (!(*store)->ApplyBatch(batch).ok()) _exit(4);
+        const char one = 1;
+        (void)!write(committed[1], &one, 1);
       }
     }
-    usleep(30000 + 37000 * round);
+    close(committed[1]);
+    int seen = 0;
+    char one;
+    while (seen < round + 1) {
+      pollfd ready{committed[0], POLLIN, 0};
+      if (poll(&ready, 1, 120'000) != 1 || read(committed[0], &one, 1) != 1) break;
+      ++seen;
+    }
+    usleep(std::uniform_int_distribution<int>(0, 20'000)(random));
     kill(child, SIGKILL);
+    close(committed[0]);
+    EXPECT_EQ(seen, round + 1) << "round " << round << ": the child stopped committing batches";
     int status = 0;
     waitpid(child, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
