@@ -22,4 +22,4 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/scripts/lsan.supp:print_
 # The clean-stop tests stop each kind 5 times here instead of 20.
 export ORDERFLOW_SIGTERM_ROUNDS=${ORDERFLOW_SIGTERM_ROUNDS:-5}
 cd build-asan
-ctest -j2 --output-on-failure --timeout 300 -E '^BrowserTest\.'
+ctest -j2 --output-on-failure --timeout 600 -E '^BrowserTest\.'
