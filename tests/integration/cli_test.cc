@@ -17,6 +17,7 @@
 #include "tests/util/broker.h"
 #include "tests/util/events.h"
 #include "tests/util/process.h"
+#include "tests/util/scale.h"
 #include "tests/util/temp_dir.h"
 
 namespace orderflow {
@@ -274,19 +275,20 @@ TEST(CliTest, UpServicesNiceLowersTheThreadsThatProcessEvents) {
 TEST(CliTest, UpRunsTheWholeLifecycleAndAnalyticsAgree) {
   TempDir dir;
   const std::string data = dir.Sub("data");
-  auto up = Orderflow(Cat({"up", "--http", "127.0.0.1:0", "--simulate", "5000", "--exit-when-done", "--json", "--transit-ms",
+  const uint64_t orders = testing::Scaled(5000);
+  auto up = Orderflow(Cat({"up", "--http", "127.0.0.1:0", "--simulate", std::to_string(orders), "--exit-when-done", "--json", "--transit-ms",
                            "0", "--data-dir", data, "--log-level", "warn"},
                           testing::UpBrokerArgs()),
                       240s);
   ASSERT_EQ(up.status, 0) << up.err;
   auto summary = nlohmann::json::parse(up.out);
   const uint64_t delivered = summary["delivered"], cancelled = summary["cancelled"];
-  EXPECT_EQ(delivered + cancelled, 5000u);
+  EXPECT_EQ(delivered + cancelled, orders);
   EXPECT_GT(delivered, 0u);
   EXPECT_GT(cancelled, 0u);  // the gateway declines orders over the limit and a blocked customer
   uint64_t by_status = 0;
   for (const auto& [status, n] : summary["orders_by_status"].items()) by_status += n.get<uint64_t>();
-  EXPECT_EQ(by_status, 5000u) << "orders left in a non-terminal state";
+  EXPECT_EQ(by_status, orders) << "orders left in a non-terminal state";
 
   auto analytics = Orderflow({"analytics", "--json", "--data-dir", data});
   ASSERT_EQ(analytics.status, 0) << analytics.err;
@@ -298,7 +300,7 @@ TEST(CliTest, UpRunsTheWholeLifecycleAndAnalyticsAgree) {
             a["revenue"]["gross_minor"].get<int64_t>() - a["revenue"]["refunded_minor"].get<int64_t>());
   int64_t hourly = 0;
   for (const auto& h : a["orders_per_hour"]) hourly += h["orders"].get<int64_t>();
-  EXPECT_EQ(hourly, 5000);
+  EXPECT_EQ(hourly, static_cast<int64_t>(orders));
   ASSERT_FALSE(a["top_skus_by_units"].empty());
   EXPECT_GE(a["top_skus_by_units"][0]["units"].get<int64_t>(), a["top_skus_by_units"].back()["units"].get<int64_t>());
 
@@ -308,7 +310,7 @@ TEST(CliTest, UpRunsTheWholeLifecycleAndAnalyticsAgree) {
   size_t lines = 0;
   for (std::string line; std::getline(outbox, line); ++lines) ids.insert(line.substr(line.rfind('\t') + 1));
   EXPECT_EQ(ids.size(), lines);
-  EXPECT_GE(lines, 5000u + delivered);  // placed for all; shipped and delivered for delivered ones
+  EXPECT_GE(lines, orders + delivered);  // placed for all; shipped and delivered for delivered ones
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <cstdlib>
 #include <deque>
@@ -28,6 +29,7 @@
 #include "services/simulator.h"
 #include "tests/util/broker.h"
 #include "tests/util/process.h"
+#include "tests/util/scale.h"
 #include "tests/util/temp_dir.h"
 
 namespace orderflow {
@@ -325,7 +327,7 @@ TEST(LifecycleTest, EveryServiceItsOwnProcessScarceStockInvariantsHold) {
   Fleet fleet(dir);
   ASSERT_FALSE(fleet.brokers().brokers.empty());
   fleet.StartAll();
-  auto ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 5000, 1000);
+  auto ids = PlaceOrders(fleet.brokers(), fleet.catalog(), testing::Scaled(5000), testing::Scaled(1000));
   ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 180s))
       << "orders did not all finish; see " << fleet.log();
   CheckInvariants(fleet.DataDir("projector-1"), ids, fleet.catalog(), {fleet.DataDir("notification-1") + "/outbox.log"});
@@ -337,7 +339,8 @@ TEST(LifecycleTest, RandomSigkillsLoseNothingAndDigestMatchesReplay) {
   ASSERT_FALSE(fleet.brokers().brokers.empty());
   fleet.StartAll();
   std::vector<std::string> ids;
-  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 5000, 700); });
+  const int orders = testing::Scaled(5000);
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), orders, testing::Scaled(700)); });
   std::mt19937 rng(777);
   auto keys = fleet.Keys();
   int kills = 0;
@@ -352,7 +355,7 @@ TEST(LifecycleTest, RandomSigkillsLoseNothingAndDigestMatchesReplay) {
   }
   placer.join();
   EXPECT_EQ(kills, 6);
-  ASSERT_EQ(ids.size(), 5000u);
+  ASSERT_EQ(ids.size(), static_cast<size_t>(orders));
   ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
       << "orders did not all finish; see " << fleet.log();
   CheckInvariants(fleet.DataDir("projector-1"), ids, fleet.catalog(), {fleet.DataDir("notification-1") + "/outbox.log"});
@@ -395,8 +398,8 @@ TEST(CleanStopTest, EveryServiceKindExitsZeroOnSigtermAtAnyMomentAndLosesNothing
   for (const std::string& kind : kinds) fleet.Start(kind, "9");  // every key exists before the threads start
   std::vector<std::string> ids;
   // Orders flow for about as long as the stops go on (~60 s at 20 rounds).
-  const int orders = 2000;
-  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), orders, orders / (3 * rounds)); });
+  const int orders = testing::Scaled(2000);
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), orders, std::max(1, orders / (3 * rounds))); });
   Joiner joiner{placer};
   std::vector<std::vector<int>> codes(kinds.size());
   // One kind at a time, round-robin: each instance 9 runs for a random while
@@ -479,10 +482,11 @@ TEST(EffectivelyOnceTest, InstancesThatLostTheirStoresRepeatNothing) {
   ASSERT_FALSE(fleet.brokers().brokers.empty());
   fleet.StartAll();
   std::vector<std::string> ids;
-  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 3000, 500); });
+  const int orders = testing::Scaled(3000);
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), orders, testing::Scaled(500)); });
   Joiner joiner{placer};
   // Mid-run: payment and notification have handled some orders, not all.
-  for (int i = 0; i < 600 && ReadLines(fleet.DataDir("notification-1") + "/outbox.log").size() < 500; ++i) {
+  for (int i = 0; i < 600 && ReadLines(fleet.DataDir("notification-1") + "/outbox.log").size() < static_cast<size_t>(testing::Scaled(500)); ++i) {
     std::this_thread::sleep_for(100ms);
   }
   const std::string old_outbox = dir.Sub("notification-1-lost-outbox.log");
@@ -495,7 +499,7 @@ TEST(EffectivelyOnceTest, InstancesThatLostTheirStoresRepeatNothing) {
     fleet.Start(key.substr(0, key.find('-')), "1");
   }
   placer.join();
-  ASSERT_EQ(ids.size(), 3000u);
+  ASSERT_EQ(ids.size(), static_cast<size_t>(orders));
   ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
       << "orders did not all finish; see " << fleet.log();
   ASSERT_FALSE(ReadLines(old_outbox).empty()) << "the lost outbox had sent nothing yet";
@@ -519,7 +523,8 @@ TEST(EffectivelyOnceTest, CleanChurnOfThreeInstancesPerServiceRepeatsNothing) {
   ASSERT_FALSE(fleet.brokers().brokers.empty());
   StartEveryServiceThreeTimes(fleet);
   std::vector<std::string> ids;
-  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 5000, 400); });
+  const int orders = testing::Scaled(5000);
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), orders, testing::Scaled(400)); });
   Joiner joiner{placer};
   std::mt19937 rng(2027);
   const auto& names = services::LifecycleServiceNames();
@@ -535,7 +540,7 @@ TEST(EffectivelyOnceTest, CleanChurnOfThreeInstancesPerServiceRepeatsNothing) {
     ++churns;
   }
   placer.join();
-  ASSERT_EQ(ids.size(), 5000u);
+  ASSERT_EQ(ids.size(), static_cast<size_t>(orders));
   ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
       << "orders did not all finish; see " << fleet.log();
   const auto report = Check(fleet);
@@ -560,7 +565,8 @@ TEST(EffectivelyOnceTest, RandomSigkillsRepeatAtMostOneSideEffectBatchPerKill) {
   ASSERT_FALSE(fleet.brokers().brokers.empty());
   StartEveryServiceThreeTimes(fleet);
   std::vector<std::string> ids;
-  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 5000, 125); });  // ~40 s
+  const int orders = testing::Scaled(5000);
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), orders, testing::Scaled(125)); });  // ~40 s
   Joiner joiner{placer};
   std::mt19937 rng(31337);
   const auto& names = services::LifecycleServiceNames();
@@ -575,7 +581,7 @@ TEST(EffectivelyOnceTest, RandomSigkillsRepeatAtMostOneSideEffectBatchPerKill) {
     fleet.Start(name, instance);
   }
   placer.join();
-  ASSERT_EQ(ids.size(), 5000u);
+  ASSERT_EQ(ids.size(), static_cast<size_t>(orders));
   ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
       << "orders did not all finish; see " << fleet.log();
   const auto report = Check(fleet);
@@ -641,7 +647,8 @@ TEST(RealKafkaTest, ExactlyOnceUnderSigkillsLeavesNoDuplicateEventInTheCommitted
   ASSERT_FALSE(fleet.brokers().brokers.empty());
   fleet.StartAll();
   std::vector<std::string> ids;
-  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), 5000, 700); });
+  const int orders = testing::Scaled(5000);
+  std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), orders, testing::Scaled(700)); });
   std::mt19937 rng(4242);
   auto keys = fleet.Keys();
   for (int i = 0; i < 8; ++i) {
@@ -653,13 +660,13 @@ TEST(RealKafkaTest, ExactlyOnceUnderSigkillsLeavesNoDuplicateEventInTheCommitted
     fleet.Start(key.substr(0, dash), key.substr(dash + 1));
   }
   placer.join();
-  ASSERT_EQ(ids.size(), 5000u);
+  ASSERT_EQ(ids.size(), static_cast<size_t>(orders));
   ASSERT_TRUE(WaitSettled(fleet.brokers(), fleet.DataDir("projector-1"), ids.size(), 240s))
       << "orders did not all finish; see " << fleet.log();
   CheckInvariants(fleet.DataDir("projector-1"), ids, fleet.catalog(), {fleet.DataDir("notification-1") + "/outbox.log"});
 
   const auto seen = CommittedEventIds(fleet.brokers());
-  EXPECT_GE(seen.size(), 5000u * 5);
+  EXPECT_GE(seen.size(), static_cast<size_t>(orders) * 5);
   int duplicated = 0;
   for (const auto& [id, times] : seen) {
     if (times > 1 && ++duplicated <= 5) ADD_FAILURE() << "event " << id << " is in the committed log " << times << " times";
