@@ -671,6 +671,7 @@ struct GroupReader::State {
   rd_kafka_queue_t* queue = nullptr;
   std::vector<rd_kafka_message_t*> buffer;
   std::vector<TopicPartition> assignment;
+  bool cooperative = false;  // the group's rebalance protocol, from partition.assignment.strategy
   ~State() {
     if (queue != nullptr) rd_kafka_queue_destroy(queue);
   }
@@ -687,11 +688,16 @@ TopicPartition LogicalPartition(const GroupReader::State& state, const rd_kafka_
 // Eager protocols (range, roundrobin) revoke everything and assign the new set;
 // cooperative-sticky adds and removes partitions incrementally. Either way each
 // newly assigned partition starts at the member's own stored offset.
+//
+// The protocol comes from the configuration, never from
+// rd_kafka_rebalance_protocol(): in librdkafka 2.0.2 that call waits, with no
+// timeout, for the group's thread to answer, and during rd_kafka_consumer_close
+// (whose final revoke calls this callback) that thread may never answer: a
+// notification service then hung 30 s after "stopped" and exited 1 (ASan CI,
+// Dec 2026; librdkafka issue #4041).
 void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions, void* opaque) {
   auto* state = static_cast<GroupReader::State*>(opaque);
-  // NULL once the consumer is closing (rdkafka.h): then no protocol applies.
-  const char* protocol = rd_kafka_rebalance_protocol(rk);
-  const bool cooperative = protocol != nullptr && std::string_view(protocol) == "COOPERATIVE";
+  const bool cooperative = state->cooperative;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     if (!cooperative) state->assignment.clear();
     for (int i = 0; i < partitions->cnt; ++i) {
@@ -758,6 +764,14 @@ Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& conf
   auto state = std::make_unique<State>();
   state->topic_prefix = config.topic_prefix;
   state->next_offset = std::move(next_offset);
+  // librdkafka refuses to mix eager and cooperative assignors, so one
+  // cooperative assignor (cooperative-sticky is the only one) makes the
+  // group's protocol COOPERATIVE.
+  char strategy[512];
+  size_t strategy_size = sizeof strategy;
+  if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &strategy_size) == RD_KAFKA_CONF_OK) {
+    state->cooperative = std::string_view(strategy).find("cooperative-sticky") != std::string_view::npos;
+  }
   rd_kafka_conf_set_opaque(conf, state.get());
   rd_kafka_conf_set_rebalance_cb(conf, Rebalance);
   char errstr[512];
