@@ -10,7 +10,10 @@
 # the worst case per event, unless LIFECYCLE=1 runs every service so each
 # order carries its whole lifecycle, ~10 events), then alternates
 # the baseline consumer and `orderflow replay` ROUNDS times (default 3) and
-# prints each rate and peak RSS, the medians and their ratio. Never a pass/fail test.
+# prints each rate, CPU time per event (user + sys of the process, from
+# getrusage) and peak RSS, the medians and their ratio. Never a pass/fail test.
+# CPU per event is the figure to compare across runs: it does not depend on
+# how the shared cores are divided, as the rates do.
 # Each round also runs build/bench/replay_floor: the same consumer keeping each
 # record in RocksDB the cheapest way (one key, no decoding, sorted files
 # ingested), the most any durable replay could reach on this machine.
@@ -47,46 +50,58 @@ mode=(--projector-only)
 "$bin" up --http off --brokers "$brokers" "${prefix[@]}" --partitions "$partitions" --data-dir "$work/live" \
   --simulate "$orders" --exit-when-done --log-level warn --json "${mode[@]}" >"$work/up.json"
 
-# Runs a command, prints its stdout, and writes its peak RSS (KiB) to $work/rss.
-with_rss() {
-  python3 - "$work/rss" "$@" <<'PY'
+# Runs a command, prints its stdout, and writes its peak RSS (KiB) and its
+# CPU time (user + sys, seconds) to $work/rss and $work/cpu.
+measured() {
+  python3 - "$work" "$@" <<'PY'
 import resource, subprocess, sys
 out = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, check=True).stdout
 sys.stdout.write(out.decode())
-open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1] + "/rss", "w").write(str(usage.ru_maxrss))
+open(sys.argv[1] + "/cpu", "w").write("%.3f" % (usage.ru_utime + usage.ru_stime))
 PY
 }
 
-baseline=() replay=() floor=() baseline_rss=() replay_rss=()
+baseline=() replay=() floor=() baseline_rss=() replay_rss=() baseline_cpu=() replay_cpu=() floor_cpu=()
 for i in $(seq "$rounds"); do
-  b=$(with_rss build/bench/consume_baseline "$brokers" "$topic")
-  baseline_rss+=("$(cat "$work/rss")")
+  b=$(measured build/bench/consume_baseline "$brokers" "$topic")
+  baseline_rss+=("$(cat "$work/rss")") baseline_cpu+=("$(cat "$work/cpu")")
   rm -rf "$work/floor"
-  f=$(build/bench/replay_floor "$brokers" "$topic" "$work/floor")
+  f=$(measured build/bench/replay_floor "$brokers" "$topic" "$work/floor")
+  floor_cpu+=("$(cat "$work/cpu")")
   floor+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["records_per_second"]))' "$f")")
   rm -rf "$work/replayed"
-  r=$(with_rss "$bin" replay --brokers "$brokers" "${prefix[@]}" --data-dir "$work/replayed" --json)
-  replay_rss+=("$(cat "$work/rss")")
+  r=$(measured "$bin" replay --brokers "$brokers" "${prefix[@]}" --data-dir "$work/replayed" --json)
+  replay_rss+=("$(cat "$work/rss")") replay_cpu+=("$(cat "$work/cpu")")
   baseline+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["records_per_second"]))' "$b")")
   replay+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["events_per_second"]))' "$r")")
-  echo "round $i: baseline ${baseline[-1]} records/s (peak RSS $((baseline_rss[-1] / 1024)) MiB)," \
-       "replay ${replay[-1]} events/s (peak RSS $((replay_rss[-1] / 1024)) MiB), floor ${floor[-1]} records/s" >&2
+  echo "round $i: baseline ${baseline[-1]} records/s (CPU ${baseline_cpu[-1]} s, peak RSS $((baseline_rss[-1] / 1024)) MiB)," \
+       "replay ${replay[-1]} events/s (CPU ${replay_cpu[-1]} s, peak RSS $((replay_rss[-1] / 1024)) MiB)," \
+       "floor ${floor[-1]} records/s (CPU ${floor_cpu[-1]} s)" >&2
 done
 records=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["records"])' "$b")
 bytes=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$b")
-python3 - "$records" "$bytes" "$partitions" "${baseline[*]}" "${replay[*]}" "${baseline_rss[*]}" "${replay_rss[*]}" "${floor[*]}" <<'PY'
+python3 - "$records" "$bytes" "$partitions" "${baseline[*]}" "${replay[*]}" "${baseline_rss[*]}" "${replay_rss[*]}" \
+  "${floor[*]}" "${baseline_cpu[*]}" "${replay_cpu[*]}" "${floor_cpu[*]}" <<'PY'
 import json, statistics, sys
 records, nbytes, partitions = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 base = [int(x) for x in sys.argv[4].split()]
 rep = [int(x) for x in sys.argv[5].split()]
 mib = lambda kib: round(int(kib) / 1024)
 flo = [int(x) for x in sys.argv[8].split()]
+# CPU per event in microseconds, per round.
+us = lambda arg: [round(float(x) * 1e6 / records, 2) for x in arg.split()]
+cb, cr, cf = us(sys.argv[9]), us(sys.argv[10]), us(sys.argv[11])
 mb, mr, mf = statistics.median(base), statistics.median(rep), statistics.median(flo)
 print(json.dumps({
     "log_events": records, "log_bytes": nbytes, "partitions": partitions,
     "baseline_records_per_second": base, "replay_events_per_second": rep,
     "median_baseline": mb, "median_replay": mr, "replay_over_baseline": round(mr / mb, 3),
     "floor_records_per_second": flo, "floor_over_baseline": round(mf / mb, 3),
+    "baseline_cpu_us_per_event": cb, "replay_cpu_us_per_event": cr, "floor_cpu_us_per_event": cf,
+    "median_replay_cpu_us_per_event": statistics.median(cr),
+    "median_baseline_cpu_us_per_event": statistics.median(cb),
     "baseline_peak_rss_mib": [mib(x) for x in sys.argv[6].split()],
     "replay_peak_rss_mib": [mib(x) for x in sys.argv[7].split()],
 }))
