@@ -19,6 +19,7 @@
 
 #include "eventstore/codec.h"
 #include "projections/records_internal.h"
+#include "projections/state_digest.h"
 #include "projections/store_internal.h"
 
 namespace orderflow::projections {
@@ -120,6 +121,7 @@ struct BulkLoader::Impl {
   struct Loaded {
     domain::OrderState state;
     domain::OrderStatus initial_status = domain::OrderStatus::kNone;  // as written by earlier windows
+    std::optional<std::string> stored;  // the order's value as an earlier window wrote it
     bool dirty = false;
   };
   struct Window {
@@ -138,6 +140,9 @@ struct BulkLoader::Impl {
   SeenFilter seen;
   bool any_window_written = false;
   std::atomic<uint64_t> file_number{0};  // WriteFile runs on two threads at once (history beside the rest)
+  // The digest of what the files hold once ingested (and Finish wrote).
+  std::mutex digest_mu;
+  StateDigest digest;
   // Counted by the worker, read by the caller for progress.
   std::atomic<uint64_t> applied{0}, duplicates{0}, rejected_records{0}, windows{0};
   bool finished = false;
@@ -191,6 +196,7 @@ struct BulkLoader::Impl {
           Loaded& loaded = orders[it->first];
           loaded.state = it->second.state;
           loaded.initial_status = loaded.state.status;
+          loaded.stored = internal::EncodeOrder(loaded.state);
           continue;
         }
       }
@@ -212,6 +218,7 @@ struct BulkLoader::Impl {
       Loaded& loaded = orders[ids[i]];
       loaded.state = std::move(state).value();
       loaded.initial_status = loaded.state.status;
+      loaded.stored = values[i].ToString();
     }
     return Status::Ok();
   }
@@ -259,24 +266,37 @@ struct BulkLoader::Impl {
   }
 
   // Writes `entries` (sorted by key; nullopt value = delete) as one file of
-  // `family` and returns its path, or "" when there is nothing to write.
+  // `family` and returns its path, or "" when there is nothing to write. A
+  // deleted key is an index entry an earlier window wrote with an empty value.
   Result<std::string> WriteFile(Family family, const std::vector<std::pair<std::string, std::optional<std::string>>>& entries) {
     if (entries.empty()) return std::string();
     rocksdb::Options options;
     // Uncompressed, as the live store's L0 and L1: the compactions that move
     // them down compress them (LZ4), off the rebuild's path.
     options.compression = rocksdb::kNoCompression;
-    rocksdb::BlockBasedTableOptions table;
-    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    if (family == kOrders) {
+      // Only orders are read by key (the other families by prefix), and only
+      // while rebuilding by LoadEarlier: the other files need no filter.
+      rocksdb::BlockBasedTableOptions table;
+      table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+      options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    }
     rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, db.cf(family));
     const std::string path = work_dir + "/" + std::to_string(++file_number) + "-" + kFamilyNames[family] + ".sst";
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(writer.Open(path), "create " + path));
+    StateDigest written;
     for (const auto& [key, value] : entries) {
       rocksdb::Status s = value ? writer.Put(key, *value) : writer.Delete(key);
       ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "write " + path));
+      if (value) {
+        written.Add(family, key, *value);
+      } else {
+        written.Remove(family, key, std::string_view());
+      }
     }
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(writer.Finish(), "finish " + path));
+    std::lock_guard lock(digest_mu);
+    digest.Merge(written);
     return path;
   }
 
@@ -317,8 +337,10 @@ struct BulkLoader::Impl {
     for (const auto& entry : orders) {
       if (entry.second.dirty) dirty.push_back(&entry);
     }
+    StateDigest overwritten;  // order values of earlier windows that this one replaces
     for (size_t i : SortedByKey(dirty.size(), [&](size_t i) -> const std::string& { return dirty[i]->first; })) {
       const auto& [id, loaded] = *dirty[i];
+      if (loaded.stored) overwritten.Remove(kOrders, id, *loaded.stored);
       order_entries.emplace_back(id, internal::EncodeOrder(loaded.state));
       const domain::OrderStatus from = loaded.initial_status, to = loaded.state.status;
       if (from == to) continue;
@@ -351,6 +373,10 @@ struct BulkLoader::Impl {
       rejected_entries.emplace_back(std::move(rejected[i].first), std::move(rejected[i].second));
     }
 
+    {
+      std::lock_guard lock(digest_mu);
+      digest.Merge(overwritten);
+    }
     const auto t_files = std::chrono::steady_clock::now();
     std::vector<rocksdb::IngestExternalFileArg> args;
     // History (most of the bytes) is written on a second thread meanwhile.
@@ -468,6 +494,7 @@ Status BulkLoader::Finish(const Offsets& positions) {
     std::string value;
     PutBE64(&value, static_cast<uint64_t>(v));
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(s.db.cf(kAnalytics), k, value), "batch"));
+    s.digest.Add(kAnalytics, k, value);
   }
   Offsets offsets = s.next;
   for (const auto& [tp, position] : positions) offsets[tp] = std::max(offsets[tp], position);
@@ -499,6 +526,11 @@ Status BulkLoader::Finish(const Offsets& positions) {
 }
 
 const Offsets& BulkLoader::next_offsets() const { return impl_->next; }
+
+Result<std::string> BulkLoader::Digest() const {
+  if (!impl_->finished) return Status::FailedPrecondition("the rebuild's digest is known once it is finished");
+  return impl_->digest.Hex();
+}
 
 BulkLoadTotals BulkLoader::totals() const {
   BulkLoadTotals t;

@@ -60,6 +60,11 @@ class BulkLoader {
   // offset per partition) and marks the store finished. Idempotent.
   Status Finish(const Offsets& positions);
 
+  // The state digest (ProjectionStore::Digest) of the store as Finish left it,
+  // computed from the entries as they were written: no pass over the store.
+  // Errors: kFailedPrecondition before Finish.
+  Result<std::string> Digest() const;
+
   // Next offset per partition of the records added so far.
   const Offsets& next_offsets() const;
   BulkLoadTotals totals() const;

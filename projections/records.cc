@@ -1,3 +1,5 @@
+#include <cstring>
+
 #include "eventstore/capnp_util.h"
 #include "projections/order_record.h"
 #include "projections/records_internal.h"
@@ -14,31 +16,46 @@ using eventstore::WritePacked;
 
 constexpr uint16_t kMaxStatus = static_cast<uint16_t>(s::OrderStatus::CANCELLED);
 
+// Text of a string that holds no NUL byte (an order's strings come from
+// decoded events and records, which never do): no strlen.
+capnp::Text::Reader TextOf(const std::string& text) { return capnp::Text::Reader(text.data(), text.size()); }
+
+// The first segment of every order record this thread encodes: zeroed once,
+// and zeroed again by each builder when it is done with it.
+kj::ArrayPtr<capnp::word> OrderScratch() {
+  thread_local kj::Array<capnp::word> words = [] {
+    auto a = kj::heapArray<capnp::word>(256);
+    std::memset(a.begin(), 0, a.asBytes().size());
+    return a;
+  }();
+  return words;
+}
+
 }  // namespace
 
 std::string EncodeOrder(const domain::OrderState& o) {
-  capnp::MallocMessageBuilder message(256);
+  capnp::MallocMessageBuilder message(OrderScratch());
   auto r = message.initRoot<s::OrderRecord>();
-  r.setOrderId(o.order_id);
-  r.setCustomerId(o.customer_id);
+  r.setOrderId(TextOf(o.order_id));
+  r.setCustomerId(TextOf(o.customer_id));
   r.setStatus(static_cast<s::OrderStatus>(o.status));
   auto lines = r.initLines(o.lines.size());
   for (size_t i = 0; i < o.lines.size(); ++i) {
-    lines[i].setSku(o.lines[i].sku);
+    lines[i].setSku(TextOf(o.lines[i].sku));
     lines[i].setQuantity(o.lines[i].quantity);
     lines[i].setUnitPriceMinor(o.lines[i].unit_price_minor);
   }
   r.setTotalMinor(o.total_minor);
-  r.setCurrency(o.currency);
+  r.setCurrency(TextOf(o.currency));
   r.setPaidMinor(o.paid_minor);
   r.setRefundedMinor(o.refunded_minor);
   r.setPlacedAtMs(o.placed_at_ms);
   r.setUpdatedAtMs(o.updated_at_ms);
   r.setDeliveredAtMs(o.delivered_at_ms);
-  r.setPaymentId(o.payment_id);
-  r.setCarrier(o.carrier);
-  r.setTrackingNumber(o.tracking_number);
-  r.setCancelReason(o.cancel_reason);
+  r.setPaymentId(TextOf(o.payment_id));
+  r.setCarrier(TextOf(o.carrier));
+  r.setTrackingNumber(TextOf(o.tracking_number));
+  r.setCancelReason(TextOf(o.cancel_reason));
   r.setVersion(o.version);
   auto ids = r.initAppliedEventIds(o.applied_event_ids.size());
   for (size_t i = 0; i < o.applied_event_ids.size(); ++i) {
@@ -46,10 +63,10 @@ std::string EncodeOrder(const domain::OrderState& o) {
   }
   r.setNotificationsSent(o.notifications_sent);
   auto skus = r.initReservedSkus(o.reserved_skus.size());
-  for (size_t i = 0; i < o.reserved_skus.size(); ++i) skus.set(i, o.reserved_skus[i]);
+  for (size_t i = 0; i < o.reserved_skus.size(); ++i) skus.set(i, TextOf(o.reserved_skus[i]));
   r.setInventoryLineRejected(o.inventory_line_rejected);
-  r.setShippingAddress(o.shipping_address);
-  r.setPaymentMethod(o.payment_method);
+  r.setShippingAddress(TextOf(o.shipping_address));
+  r.setPaymentMethod(TextOf(o.payment_method));
   return WritePacked(message);
 }
 

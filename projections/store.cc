@@ -1,6 +1,5 @@
 #include "projections/store.h"
 
-#include <openssl/evp.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
@@ -26,6 +25,7 @@
 #include "eventstore/big_endian.h"
 #include "eventstore/codec.h"
 #include "projections/records_internal.h"
+#include "projections/state_digest.h"
 #include "projections/store_internal.h"
 
 namespace orderflow::projections {
@@ -689,14 +689,7 @@ Result<std::vector<RejectedEntry>> ProjectionStore::GetRejected(size_t limit) co
 }
 
 Result<std::string> ProjectionStore::Digest() const {
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return Status::Internal("sha256 init");
-  auto update = [&](std::string_view bytes) {
-    std::string len;
-    PutBE32(&len, static_cast<uint32_t>(bytes.size()));
-    EVP_DigestUpdate(ctx.get(), len.data(), len.size());
-    EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
-  };
+  StateDigest digest;
   // One snapshot for every family, so a digest taken while writing is consistent.
   const rocksdb::Snapshot* snapshot = impl_->db->GetSnapshot();
   rocksdb::ReadOptions ro;
@@ -704,21 +697,14 @@ Result<std::string> ProjectionStore::Digest() const {
   ro.fill_cache = false;
   Status status;
   for (Family f : kStateFamilies) {
-    update(kFamilyNames[f]);
     std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(f)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      update(it->key().ToStringView());
-      update(it->value().ToStringView());
-    }
+    for (it->SeekToFirst(); it->Valid(); it->Next()) digest.Add(f, it->key().ToStringView(), it->value().ToStringView());
     status = FromRocks(it->status(), "digest");
     if (!status.ok()) break;
   }
   impl_->db->ReleaseSnapshot(snapshot);
   ORDERFLOW_RETURN_IF_ERROR(status);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &md_len);
-  return domain::HexEncode(std::string_view(reinterpret_cast<const char*>(md), md_len));
+  return digest.Hex();
 }
 
 Result<std::optional<std::string>> ProjectionStore::FirstDifference(const ProjectionStore& other) const {

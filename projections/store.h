@@ -224,8 +224,8 @@ class ProjectionStore {
   // Revenue, orders by status, top `top` SKUs, orders per hour, delivery time.
   Result<Analytics> GetAnalytics(size_t top = 5) const;
 
-  // SHA-256 (hex) over the sorted contents of every projection column family
-  // (not meta). Equal digests mean equal state, byte for byte.
+  // The state digest (hex; projections/state_digest.h) over every projection
+  // column family (not meta). Equal digests mean equal state, byte for byte.
   Result<std::string> Digest() const;
 
   // The first key (in family order, then key order) whose presence or value

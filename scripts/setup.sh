@@ -12,7 +12,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libssl-dev libboost-dev
-  libjemalloc-dev
+  libjemalloc-dev libxxhash-dev
   libcpp-httplib-dev prometheus-cpp-dev
   libpqxx-dev postgresql
   chromium wrk

@@ -1,4 +1,5 @@
 #include "projections/bulk_load.h"
+#include "projections/state_digest.h"
 
 #include <gtest/gtest.h>
 
@@ -71,6 +72,35 @@ std::vector<eventstore::Record> Copy(const std::vector<eventstore::Record>& log,
   return out;
 }
 
+TEST(StateDigestTest, IsTheSameInAnyOrderAndChangesWithAnyEntry) {
+  StateDigest a, b;
+  a.Add(0, "k1", "v1");
+  a.Add(1, "k2", "v2");
+  b.Add(1, "k2", "v2");
+  b.Add(0, "old", "x");
+  b.Add(0, "k1", "v1");
+  EXPECT_NE(a.Hex(), b.Hex());
+  b.Remove(0, "old", "x");
+  EXPECT_EQ(a.Hex(), b.Hex());
+  StateDigest c = a;
+  c.Remove(0, "k1", "v1");
+  c.Add(0, "k1", "v1!");
+  EXPECT_NE(a.Hex(), c.Hex());
+  StateDigest d;  // the same entry in another family
+  d.Add(1, "k1", "v1");
+  d.Add(1, "k2", "v2");
+  EXPECT_NE(a.Hex(), d.Hex());
+  StateDigest e;  // key and value split differently
+  e.Add(0, "k1v", "1");
+  e.Add(1, "k2", "v2");
+  EXPECT_NE(a.Hex(), e.Hex());
+  StateDigest merged, part;
+  merged.Add(1, "k2", "v2");
+  part.Add(0, "k1", "v1");
+  merged.Merge(part);
+  EXPECT_EQ(merged.Hex(), a.Hex());
+}
+
 TEST(BulkLoaderTest, BuildsTheSameStoreAsTheBatchPathWhateverTheWindow) {
   const auto log = SpreadLog();
   const std::string expected = BatchPathDigest(log);
@@ -86,6 +116,8 @@ TEST(BulkLoaderTest, BuildsTheSameStoreAsTheBatchPathWhateverTheWindow) {
     EXPECT_EQ(totals.rejected, 2u);
     EXPECT_GT(totals.duplicates, 0u);
     EXPECT_EQ(*(*store)->Digest(), expected) << "window of " << window << " events";
+    // The digest the loader computed while writing is the one read back from the store.
+    EXPECT_EQ(*(*loader)->Digest(), expected) << "window of " << window << " events";
     auto offsets = (*store)->GetOffsets();
     ASSERT_TRUE(offsets.ok());
     EXPECT_EQ(offsets->size(), 3u);
