@@ -7,6 +7,7 @@
 #include <kj/exception.h>
 #include <kj/io.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -21,20 +22,43 @@ namespace orderflow::eventstore {
 // be written back (the decode/encode round trip the fuzzer checks).
 inline std::string ToString(capnp::Text::Reader text) { return std::string(text.cStr()); }
 
+// A kj output stream that writes into a std::string: messages are serialized
+// straight into the string they are returned in (no second buffer, no copy).
+class StringOutputStream final : public kj::BufferedOutputStream {
+ public:
+  explicit StringOutputStream(size_t capacity) { out_.resize(capacity); }
+  kj::ArrayPtr<kj::byte> getWriteBuffer() override { return kj::arrayPtr(at(fill_), out_.size() - fill_); }
+  void write(const void* buffer, size_t size) override {
+    if (buffer != at(fill_)) {  // else the bytes were written into getWriteBuffer() already
+      if (fill_ + size > out_.size()) out_.resize(std::max(out_.size() * 2, fill_ + size));
+      std::memcpy(at(fill_), buffer, size);
+    }
+    fill_ += size;
+  }
+  std::string Take() && {
+    out_.resize(fill_);
+    return std::move(out_);
+  }
+
+ private:
+  kj::byte* at(size_t i) { return reinterpret_cast<kj::byte*>(out_.data()) + i; }
+  std::string out_;
+  size_t fill_ = 0;
+};
+
 // Serializes a message with the packed encoding.
 inline std::string WritePacked(capnp::MessageBuilder& message) {
-  kj::VectorOutputStream out(512);
+  StringOutputStream out(512);
   capnp::writePackedMessage(out, message);
-  auto bytes = out.getArray();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return std::move(out).Take();
 }
 
 // Serializes a message flat (unpacked): cheaper than packing when the message
 // is mostly an opaque blob that is already packed (history entries).
 inline std::string WriteFlat(capnp::MessageBuilder& message) {
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  StringOutputStream out(capnp::computeSerializedSizeInWords(message) * sizeof(capnp::word));
+  capnp::writeMessage(out, message);
+  return std::move(out).Take();
 }
 
 // Reads a flat message (see WriteFlat) from untrusted bytes; errors as ReadPackedRoot.
@@ -78,7 +102,19 @@ Result<Out> ReadPackedRoot(std::string_view bytes, const char* what, Convert&& c
     options.traversalLimitInWords = 1 << 20;  // 8 MiB: far above any real record
     options.nestingLimit = 16;
     {
-      capnp::PackedMessageReader reader(in, options);
+      // Most records fit in this thread's scratch segment: no allocation per
+      // record. Only the innermost of nested reads on one thread uses it.
+      thread_local kj::Array<capnp::word> scratch = kj::heapArray<capnp::word>(1024);
+      thread_local bool scratch_busy = false;
+      const bool use_scratch = !scratch_busy;
+      scratch_busy = true;
+      struct Release {
+        bool used;
+        ~Release() {
+          if (used) scratch_busy = false;
+        }
+      } release{use_scratch};
+      capnp::PackedMessageReader reader(in, options, use_scratch ? kj::ArrayPtr<capnp::word>(scratch) : nullptr);
       out.emplace(convert(reader.template getRoot<Root>()));
     }
     if (out->ok() && in.tryGetReadBuffer().size() != 0) {

@@ -281,7 +281,9 @@ struct BulkLoader::Impl {
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
       options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     }
-    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, db.cf(family));
+    // The page cache keeps what was written: ingestion and the first reads
+    // find it there (the writer would otherwise drop it every megabyte).
+    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, db.cf(family), /*invalidate_page_cache=*/false);
     const std::string path = work_dir + "/" + std::to_string(++file_number) + "-" + kFamilyNames[family] + ".sst";
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(writer.Open(path), "create " + path));
     StateDigest written;
@@ -504,6 +506,7 @@ Status BulkLoader::Finish(const Offsets& positions) {
     PutBE64(&value, static_cast<uint64_t>(offset));
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(s.db.cf(kMeta), OffsetKey(tp), value), "batch"));
   }
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(s.db.cf(kMeta), kDigestKey, s.digest.Serialize()), "batch"));
   rocksdb::WriteOptions sync;
   sync.sync = true;
   ORDERFLOW_RETURN_IF_ERROR(FromRocks(s.db.db->Write(sync, &batch), "finish the rebuild"));
@@ -514,6 +517,7 @@ Status BulkLoader::Finish(const Offsets& positions) {
       if (offset > 0) s.db.offsets[tp] = offset;
     }
     s.db.analytics = s.analytics;
+    s.db.digest = s.digest;
     ++s.db.commit_count;
   }
   std::error_code ec;

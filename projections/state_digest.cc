@@ -40,6 +40,27 @@ void StateDigest::Merge(const StateDigest& other) {
   }
 }
 
+std::string StateDigest::Serialize() const {
+  std::string out;
+  for (int f = 0; f < kFamilies; ++f) {
+    PutBE64(&out, count_[f]);
+    PutBE64(&out, sum_[f].high);
+    PutBE64(&out, sum_[f].low);
+  }
+  return out;
+}
+
+std::optional<StateDigest> StateDigest::Parse(std::string_view bytes) {
+  if (bytes.size() != kFamilies * 24) return std::nullopt;
+  StateDigest d;
+  for (int f = 0; f < kFamilies; ++f) {
+    d.count_[f] = GetBE(bytes.substr(f * 24, 8));
+    d.sum_[f].high = GetBE(bytes.substr(f * 24 + 8, 8));
+    d.sum_[f].low = GetBE(bytes.substr(f * 24 + 16, 8));
+  }
+  return d;
+}
+
 std::string StateDigest::Hex() const {
   std::string input;
   for (Family f : kStateFamilies) {

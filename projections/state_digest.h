@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,12 @@ class StateDigest {
   void Merge(const StateDigest& other);
   // Lowercase hex SHA-256 over the state families (meta is not state).
   std::string Hex() const;
+
+  // The counts and sums as bytes (kept in the store's meta family, so a store
+  // knows its digest without reading itself), and back; nullopt if `bytes`
+  // is not such a value.
+  std::string Serialize() const;
+  static std::optional<StateDigest> Parse(std::string_view bytes);
 
  private:
   static constexpr int kFamilies = 8;

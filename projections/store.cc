@@ -234,13 +234,32 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     }
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read analytics"));
   }
-  return std::unique_ptr<ProjectionStore>(new ProjectionStore(std::move(impl), dir));
+  std::unique_ptr<ProjectionStore> store(new ProjectionStore(std::move(impl), dir));
+  std::string digest;
+  rocksdb::Status ds = store->impl_->db->Get(rocksdb::ReadOptions(), store->impl_->cf(kMeta), kDigestKey, &digest);
+  if (ds.ok()) {
+    store->impl_->digest = StateDigest::Parse(digest);
+    if (!store->impl_->digest) return Status::Corruption("store " + dir + ": malformed " + kDigestKey + " in meta");
+  } else if (!ds.IsNotFound()) {
+    return FromRocks(ds, "read meta");
+  } else if (!options.read_only) {
+    // A store written before the digest was kept: read it once, keep it.
+    auto computed = store->ReadDigest();
+    if (!computed.ok()) return computed.status();
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(
+        store->impl_->db->Put(rocksdb::WriteOptions(), store->impl_->cf(kMeta), kDigestKey, computed->Serialize()),
+        "write meta"));
+    store->impl_->digest = std::move(computed).value();
+  }
+  return store;
 }
 
 struct PreparedBatch::Impl {
   struct Loaded {
     domain::OrderState state;
     domain::OrderStatus initial_status = domain::OrderStatus::kNone;  // as committed before this batch
+    std::optional<std::string> stored;  // the order's value before this batch
+    std::string encoded;                // its value after this batch, if dirty
     bool dirty = false;
   };
   BatchStats stats;
@@ -249,6 +268,7 @@ struct PreparedBatch::Impl {
   Offsets next;                          // next offset of each partition the batch consumed
   std::vector<std::pair<size_t, std::string>> rejections;  // index in the input records, error
   std::map<std::string, int64_t> analytics;  // analytics counters this batch changed, as after it
+  StateDigest digest;  // the store's digest once this batch is committed
 };
 
 PreparedBatch::PreparedBatch() : impl_(std::make_unique<Impl>()) {}
@@ -324,6 +344,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
         if (it != in_flight->impl_->orders.end()) {
           loaded.state = it->second.state;
           loaded.initial_status = it->second.state.status;
+          loaded.stored = it->second.dirty ? std::optional<std::string>(it->second.encoded) : it->second.stored;
           continue;
         }
       }
@@ -343,6 +364,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
         }
         targets[i]->state = std::move(state).value();
         targets[i]->initial_status = targets[i]->state.status;
+        targets[i]->stored = values[i].ToString();
       } else if (!s.IsNotFound()) {
         return FromRocks(s, "read order " + keys[i].ToString());
       }
@@ -374,16 +396,33 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
 
   // 4. One WriteBatch, each family's keys in sorted order: RocksDB's memtable
   // inserts sorted keys much faster than random ones.
+  // The digest follows every entry put or deleted: a put of a new key adds
+  // it; an order put replaces its stored value; a status delete removes an
+  // index entry (empty value) that the order's previous status put.
+  StateDigest& digest = out.digest;
+  {
+    std::lock_guard lock(impl_->offsets_mu);
+    if (in_flight != nullptr) {
+      digest = in_flight->impl_->digest;
+    } else if (impl_->digest) {
+      digest = *impl_->digest;
+    } else {
+      return Status::FailedPrecondition("store " + dir_ + " was opened read-only; it cannot apply events");
+    }
+  }
   rocksdb::WriteBatch& batch = out.batch;
-  auto put = [&batch](rocksdb::ColumnFamilyHandle* cf, const std::string& k, const std::string& v) {
-    return FromRocks(batch.Put(cf, k, v), "batch");
+  auto put = [&batch, &digest, this](Family f, const std::string& k, const std::string& v) {
+    if (f != kMeta) digest.Add(f, k, v);
+    return FromRocks(batch.Put(impl_->cf(f), k, v), "batch");
   };
   std::sort(history.begin(), history.end());
-  for (const auto& [k, v] : history) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kHistory), k, v));
+  for (const auto& [k, v] : history) ORDERFLOW_RETURN_IF_ERROR(put(kHistory, k, v));
   std::vector<std::string> status_deletes, status_puts, customer_puts, time_puts;
-  for (const auto& [id, loaded] : orders) {
+  for (auto& [id, loaded] : orders) {
     if (!loaded.dirty) continue;
-    ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kOrders), id, internal::EncodeOrder(loaded.state)));
+    if (loaded.stored) digest.Remove(kOrders, id, *loaded.stored);
+    loaded.encoded = internal::EncodeOrder(loaded.state);
+    ORDERFLOW_RETURN_IF_ERROR(put(kOrders, id, loaded.encoded));
     const domain::OrderStatus from = loaded.initial_status, to = loaded.state.status;
     if (from == to) continue;
     if (from == domain::OrderStatus::kNone) {
@@ -399,34 +438,43 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
   std::sort(customer_puts.begin(), customer_puts.end());
   std::sort(time_puts.begin(), time_puts.end());
   for (const auto& k : status_deletes) {
+    digest.Remove(kByStatus, k, std::string_view());
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Delete(impl_->cf(kByStatus), k), "batch"));
   }
-  for (const auto& k : status_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByStatus), k, ""));
-  for (const auto& k : customer_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByCustomer), k, ""));
-  for (const auto& k : time_puts) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kByTime), k, ""));
-  for (const auto& [k, v] : rejected) ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kRejected), k, v));
+  for (const auto& k : status_puts) ORDERFLOW_RETURN_IF_ERROR(put(kByStatus, k, ""));
+  for (const auto& k : customer_puts) ORDERFLOW_RETURN_IF_ERROR(put(kByCustomer, k, ""));
+  for (const auto& k : time_puts) ORDERFLOW_RETURN_IF_ERROR(put(kByTime, k, ""));
+  for (const auto& [k, v] : rejected) ORDERFLOW_RETURN_IF_ERROR(put(kRejected, k, v));
+  std::map<std::string, std::optional<int64_t>> analytics_before;  // nullopt: no entry yet
   if (!analytics_delta.empty()) {
     std::lock_guard lock(impl_->offsets_mu);
     for (const auto& [k, d] : analytics_delta) {
-      int64_t base = 0;
+      std::optional<int64_t> base;
       if (in_flight != nullptr && in_flight->impl_->analytics.count(k)) {
         base = in_flight->impl_->analytics.at(k);
       } else if (impl_->analytics.count(k)) {
         base = impl_->analytics.at(k);
       }
-      out.analytics[k] = base + d;
+      analytics_before[k] = base;
+      out.analytics[k] = base.value_or(0) + d;
     }
   }
   for (const auto& [k, v] : out.analytics) {
+    if (const std::optional<int64_t>& before = analytics_before[k]) {
+      std::string old;
+      PutBE64(&old, static_cast<uint64_t>(*before));
+      digest.Remove(kAnalytics, k, old);
+    }
     std::string value;
     PutBE64(&value, static_cast<uint64_t>(v));
-    ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kAnalytics), k, value));
+    ORDERFLOW_RETURN_IF_ERROR(put(kAnalytics, k, value));
   }
   for (const auto& [tp, offset] : next) {
     std::string value;
     PutBE64(&value, static_cast<uint64_t>(offset));
-    ORDERFLOW_RETURN_IF_ERROR(put(impl_->cf(kMeta), OffsetKey(tp), value));
+    ORDERFLOW_RETURN_IF_ERROR(put(kMeta, OffsetKey(tp), value));
   }
+  if (batch.Count() > 0) ORDERFLOW_RETURN_IF_ERROR(put(kMeta, kDigestKey, digest.Serialize()));
   return prepared;
 }
 
@@ -439,6 +487,7 @@ Status ProjectionStore::Commit(const PreparedBatch& prepared) {
   std::lock_guard lock(impl_->offsets_mu);
   for (const auto& [tp, offset] : in.next) impl_->offsets[tp] = offset;
   for (const auto& [k, v] : in.analytics) impl_->analytics[k] = v;
+  impl_->digest = in.digest;
   ++impl_->commit_count;
   impl_->committed.notify_all();
   return Status::Ok();
@@ -689,6 +738,20 @@ Result<std::vector<RejectedEntry>> ProjectionStore::GetRejected(size_t limit) co
 }
 
 Result<std::string> ProjectionStore::Digest() const {
+  {
+    std::lock_guard lock(impl_->offsets_mu);
+    if (impl_->digest) return impl_->digest->Hex();
+  }
+  return DigestByReading();
+}
+
+Result<std::string> ProjectionStore::DigestByReading() const {
+  auto digest = ReadDigest();
+  if (!digest.ok()) return digest.status();
+  return digest->Hex();
+}
+
+Result<StateDigest> ProjectionStore::ReadDigest() const {
   StateDigest digest;
   // One snapshot for every family, so a digest taken while writing is consistent.
   const rocksdb::Snapshot* snapshot = impl_->db->GetSnapshot();
@@ -704,7 +767,7 @@ Result<std::string> ProjectionStore::Digest() const {
   }
   impl_->db->ReleaseSnapshot(snapshot);
   ORDERFLOW_RETURN_IF_ERROR(status);
-  return digest.Hex();
+  return digest;
 }
 
 Result<std::optional<std::string>> ProjectionStore::FirstDifference(const ProjectionStore& other) const {

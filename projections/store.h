@@ -160,6 +160,8 @@ Status RemoveStoreFiles(const std::string& dir);
 // Rewrites the recorded projection version (tests simulating an older build).
 Status SetStoredProjectionVersionForTesting(const std::string& dir, uint32_t version);
 
+class StateDigest;
+
 class ProjectionStore {
  public:
   friend class BulkLoader;  // writes the store's families directly
@@ -226,7 +228,12 @@ class ProjectionStore {
 
   // The state digest (hex; projections/state_digest.h) over every projection
   // column family (not meta). Equal digests mean equal state, byte for byte.
+  // Kept up to date by every write (in meta, committed with the state), so
+  // this reads nothing; a read-only store from before it was kept is read.
   Result<std::string> Digest() const;
+  // The same digest computed by reading every entry of the store: what
+  // `orderflow digest --verify` compares with the kept one.
+  Result<std::string> DigestByReading() const;
 
   // The first key (in family order, then key order) whose presence or value
   // differs between this store and `other`, described in one line; nullopt
@@ -260,6 +267,7 @@ class ProjectionStore {
  private:
   struct Impl;
   explicit ProjectionStore(std::unique_ptr<Impl> impl, std::string dir);
+  Result<StateDigest> ReadDigest() const;  // every state entry, read
   std::unique_ptr<Impl> impl_;
   std::string dir_;
 };

@@ -22,6 +22,7 @@
 #include "eventstore/big_endian.h"
 #include "eventstore/kafka.h"
 #include "eventstore/state_db.h"
+#include "projections/state_digest.h"
 #include "projections/store.h"
 
 namespace orderflow::projections {
@@ -80,6 +81,8 @@ inline void CountAnalytics(const domain::Event& e, const domain::OrderState& aft
 
 constexpr char kOffsetPrefix[] = "offset/";
 constexpr char kProjectionVersionKey[] = "projection_version";
+// The store's StateDigest (counts and sums), written with every change of state.
+constexpr char kDigestKey[] = "state_digest";
 
 using eventstore::GetBE;
 using eventstore::PutBE32;
@@ -146,6 +149,9 @@ struct ProjectionStore::Impl {
   uint64_t commit_count = 0;                  // guarded by offsets_mu
   Offsets offsets;  // mirror of the committed offsets in meta
   std::map<std::string, int64_t> analytics;  // mirror of the analytics family (guarded by offsets_mu)
+  // Mirror of meta's kDigestKey (guarded by offsets_mu); nullopt for a
+  // read-only store written before the key existed: then Digest() reads.
+  std::optional<StateDigest> digest;
 
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return state->cf(f); }
 

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include "projections/order_record.h"
@@ -314,6 +315,62 @@ TEST(ProjectionStoreTest, DigestIsIndependentOfBatchingAndSensitiveToContent) {
   EXPECT_EQ(digest_with_batch(1, false), one);
   EXPECT_EQ(digest_with_batch(7, false), one);
   EXPECT_NE(digest_with_batch(1000, true), one);
+}
+
+// The digest the store keeps as it writes is the one its entries give when
+// read: with batches prepared while another is in flight, orders rewritten,
+// status index entries deleted, analytics counters overwritten, rejected
+// records and re-deliveries; and after reopening.
+TEST(ProjectionStoreTest, KeptDigestEqualsTheDigestOfTheEntriesRead) {
+  TempDir dir;
+  std::vector<eventstore::Record> log;
+  int64_t offsets[2] = {0, 0};
+  auto add = [&](int32_t p, const domain::Event& e) { log.push_back(ToRecord(e, p, offsets[p]++)); };
+  for (int i = 0; i < 60; ++i) {
+    const std::string id = "o-" + std::to_string(i % 20);
+    add(i % 2, PlacedEvent(id, "c" + std::to_string(i % 3)));  // ids repeat: re-placed orders
+    if (i % 2 == 0) add(i % 2, LifecycleEvent(id, 1, domain::PaymentAuthorized{"p", 2900}));
+    if (i % 4 == 0) add(i % 2, LifecycleEvent(id, 2, domain::OrderCancelled{"x", domain::CancelSource::kSystem}));
+    if (i % 8 == 0) add(i % 2, LifecycleEvent(id, 3, domain::PaymentRefunded{"r", 2900}));
+  }
+  log.push_back(eventstore::Record::Make("orders.events", 1, offsets[1]++, "o-x", "\x01\x02garbage"));
+  {
+    auto store = OpenStore(dir.path());
+    ASSERT_NE(store, nullptr);
+    const std::string empty = *store->Digest();
+    EXPECT_EQ(empty, *store->DigestByReading());
+    std::optional<PreparedBatch> in_flight;
+    for (size_t i = 0; i < log.size(); i += 9) {
+      std::vector<eventstore::Record> batch;
+      for (size_t j = i; j < std::min(log.size(), i + 9); ++j) {
+        batch.push_back(eventstore::Record::Make(std::string(log[j].topic()), log[j].partition(), log[j].offset(),
+                                                 std::string(log[j].key()), std::string(log[j].value())));
+      }
+      if (i % 27 == 0 && i > 0) batch.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));  // re-delivered
+      auto prepared = store->Prepare(batch, in_flight ? &*in_flight : nullptr);
+      ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+      if (in_flight) {
+        ASSERT_TRUE(store->Commit(*in_flight).ok());
+      }
+      in_flight = std::move(prepared).value();
+      if (i % 18 == 0) {
+        ASSERT_TRUE(store->Commit(*in_flight).ok());
+        in_flight.reset();
+        EXPECT_EQ(*store->Digest(), *store->DigestByReading()) << "after record " << i;
+      }
+    }
+    if (in_flight) {
+      ASSERT_TRUE(store->Commit(*in_flight).ok());
+    }
+    EXPECT_NE(*store->Digest(), empty);
+    EXPECT_EQ(*store->Digest(), *store->DigestByReading());
+    EXPECT_EQ(store->GetRejected(10)->size(), 1u);
+  }
+  auto reopened = OpenStore(dir.path());
+  EXPECT_EQ(*reopened->Digest(), *reopened->DigestByReading());
+  reopened.reset();
+  auto reader = OpenStore(dir.path(), {.read_only = true});
+  EXPECT_EQ(*reader->Digest(), *reader->DigestByReading());
 }
 
 TEST(ProjectionStoreTest, ReadOnlyOpenWorksWhileAWriterHoldsTheStore) {

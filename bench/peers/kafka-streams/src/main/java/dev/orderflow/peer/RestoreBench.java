@@ -1,9 +1,12 @@
 package dev.orderflow.peer;
 
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -23,6 +26,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -118,6 +122,7 @@ public final class RestoreBench {
         final AtomicInteger remaining;
         final CountDownLatch caughtUp = new CountDownLatch(1);
         final AtomicLong caughtUpNanos = new AtomicLong();
+        final AtomicLong caughtUpCpuNanos = new AtomicLong(-1);
         final AtomicLong firstRecordNanos = new AtomicLong();
 
         Progress(final long[] lastOffset) {
@@ -134,6 +139,7 @@ public final class RestoreBench {
             this.remaining = new AtomicInteger(waiting);
             if (waiting == 0) {
                 caughtUpNanos.set(System.nanoTime());
+                caughtUpCpuNanos.set(processCpuNanos());
                 caughtUp.countDown();
             }
         }
@@ -148,6 +154,7 @@ public final class RestoreBench {
                     && lastOffset[partition] >= 0 && done.compareAndSet(partition, 0, 1)
                     && remaining.decrementAndGet() == 0) {
                 caughtUpNanos.set(System.nanoTime());
+                caughtUpCpuNanos.set(processCpuNanos());
                 caughtUp.countDown();
             }
         }
@@ -208,6 +215,8 @@ public final class RestoreBench {
         final Set<TopicPartition> ended = ConcurrentHashMap.newKeySet();
         final AtomicLong startNanos = new AtomicLong();
         final AtomicLong endNanos = new AtomicLong();
+        final AtomicLong startCpuNanos = new AtomicLong(-1);
+        final AtomicLong endCpuNanos = new AtomicLong(-1);
         final CountDownLatch allEnded = new CountDownLatch(1);
 
         Restoration(final int partitions) {
@@ -217,7 +226,9 @@ public final class RestoreBench {
         @Override
         public void onRestoreStart(final TopicPartition partition, final String storeName,
                                    final long startingOffset, final long endingOffset) {
-            startNanos.compareAndSet(0, System.nanoTime());
+            if (startNanos.compareAndSet(0, System.nanoTime())) {
+                startCpuNanos.set(processCpuNanos());
+            }
             toRestore.addAndGet(Math.max(0, endingOffset - startingOffset));
         }
 
@@ -233,6 +244,7 @@ public final class RestoreBench {
             ended.add(partition);
             if (ended.size() >= partitions) {
                 endNanos.set(System.nanoTime());
+                endCpuNanos.set(processCpuNanos());
                 allEnded.countDown();
             }
         }
@@ -345,33 +357,77 @@ public final class RestoreBench {
     }
 
     /**
-     * The offset of the last record below {@code end} in the partition, or -1 when it has
+     * Per partition, the offset of the last record below its end offset, or -1 when it has
      * none: reads backwards from the end in growing windows (a partition's tail may be
-     * transaction markers only, which are no records).
+     * transaction markers only, which are no records). Every partition is read at once: one
+     * partition after the other would wait, per partition, for the consumer's fetch at the
+     * previous partition's end to time out (fetch.max.wait.ms, 500 ms).
      */
-    private static long lastRecordOffset(final KafkaConsumer<byte[], byte[]> consumer,
-                                         final TopicPartition tp, final long begin, final long end) {
+    private static long[] lastRecordOffsets(final KafkaConsumer<byte[], byte[]> consumer, final String topic,
+                                            final int partitions, final Map<TopicPartition, Long> begin,
+                                            final Map<TopicPartition, Long> end) {
+        final long[] last = new long[partitions];
+        Arrays.fill(last, -1);
+        Set<TopicPartition> pending = new HashSet<>();
+        for (int p = 0; p < partitions; p++) {
+            final TopicPartition tp = new TopicPartition(topic, p);
+            if (end.get(tp) > begin.get(tp)) {
+                pending.add(tp);
+            }
+        }
         long window = 64;
-        while (true) {
-            final long from = Math.max(begin, end - window);
-            consumer.assign(List.of(tp));
-            consumer.seek(tp, from);
-            long last = -1;
+        while (!pending.isEmpty()) {
+            consumer.assign(pending);
+            for (final TopicPartition tp : pending) {
+                consumer.seek(tp, Math.max(begin.get(tp), end.get(tp) - window));
+            }
+            final Set<TopicPartition> reading = new HashSet<>(pending);
             final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-            while (consumer.position(tp) < end) {
-                for (final ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200)).records(tp)) {
-                    if (r.offset() < end) {
-                        last = Math.max(last, r.offset());
+            while (true) {
+                reading.removeIf(tp -> consumer.position(tp) >= end.get(tp));
+                if (reading.isEmpty()) {
+                    break;
+                }
+                for (final ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    final TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                    if (r.offset() < end.get(tp)) {
+                        last[r.partition()] = Math.max(last[r.partition()], r.offset());
                     }
                 }
                 if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException("timed out reading the tail of " + tp);
+                    throw new IllegalStateException("timed out reading the tails of " + reading);
                 }
             }
-            if (last >= 0 || from == begin) {
-                return last;
+            // Partitions whose window held no record: look further back, unless it reached the beginning.
+            final long read = window;
+            final Set<TopicPartition> next = new HashSet<>();
+            for (final TopicPartition tp : pending) {
+                if (last[tp.partition()] < 0 && end.get(tp) - read > begin.get(tp)) {
+                    next.add(tp);
+                }
             }
+            pending = next;
             window *= 16;
+        }
+        consumer.unsubscribe();
+        return last;
+    }
+
+    /**
+     * Removes every member of the application's consumer group. Kafka Streams' consumers do
+     * not leave the group when they close (it sets internal.leave.group.on.close=false, and
+     * close(CloseOptions.leaveGroup) only removes static members), so without this a restore
+     * right after a build would wait for the build's members to time out (session.timeout.ms,
+     * 45 s) before it gets its tasks. Done after close, outside every timed span.
+     */
+    private static void removeGroupMembers(final String bootstrap, final String applicationId) {
+        try (Admin admin = admin(bootstrap)) {
+            admin.removeMembersFromConsumerGroup(applicationId,
+                    new RemoveMembersFromConsumerGroupOptions())
+                .all().get(ADMIN_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        } catch (final Exception e) {
+            System.err.println("build: could not remove the group's members (a restore now waits for "
+                + "their session timeout): " + e);
         }
     }
 
@@ -400,6 +456,18 @@ public final class RestoreBench {
         return nanos / 1e9;
     }
 
+    /** CPU time of this whole process (every thread, user + system), or -1 when the JVM cannot tell. */
+    static long processCpuNanos() {
+        final java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+        return os instanceof com.sun.management.OperatingSystemMXBean
+            ? ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime() : -1;
+    }
+
+    /** The process's CPU seconds between two processCpuNanos() readings, as JSON (null if unknown). */
+    private static String cpuSeconds(final long from, final long to) {
+        return from < 0 || to < 0 ? "null" : String.format(Locale.ROOT, "%.3f", seconds(to - from));
+    }
+
     private static int build(final Properties props, final String bootstrap, final String topic,
                              final String applicationId, final boolean changelog, final int threads,
                              final long timeoutSeconds) throws Exception {
@@ -418,7 +486,6 @@ public final class RestoreBench {
             partitions = partitionCount(admin, topic);
             final Map<TopicPartition, Long> begin = offsets(admin, topic, partitions, OffsetSpec.earliest());
             final Map<TopicPartition, Long> end = offsets(admin, topic, partitions, OffsetSpec.latest());
-            lastOffset = new long[partitions];
             final Properties c = new Properties();
             c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
             c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
@@ -428,11 +495,9 @@ public final class RestoreBench {
                      new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
                 for (int p = 0; p < partitions; p++) {
                     final TopicPartition tp = new TopicPartition(topic, p);
-                    final long b = begin.get(tp);
-                    final long e = end.get(tp);
-                    offsetSpan += e - b;
-                    lastOffset[p] = e > b ? lastRecordOffset(consumer, tp, b, e) : -1;
+                    offsetSpan += end.get(tp) - begin.get(tp);
                 }
+                lastOffset = lastRecordOffsets(consumer, topic, partitions, begin, end);
             }
         }
         System.err.printf(Locale.ROOT, "build: %s has %d partitions, %d offsets to read; %s changelog, %d threads%n",
@@ -444,6 +509,7 @@ public final class RestoreBench {
         final KafkaStreams streams = streams(topology(topic, changelog, progress), props, failure, failed, state -> { });
         streams.cleanUp();  // a fresh local state directory for this application.id
 
+        final long startCpuNanos = processCpuNanos();
         final long startNanos = System.nanoTime();
         streams.start();
         final long deadline = startNanos + TimeUnit.SECONDS.toNanos(timeoutSeconds);
@@ -474,6 +540,7 @@ public final class RestoreBench {
         final long closeStart = System.nanoTime();
         final boolean closed = streams.close(Duration.ofMinutes(5));
         final double closeSeconds = seconds(System.nanoTime() - closeStart);
+        removeGroupMembers(bootstrap, applicationId);
         if (failure.get() != null) {
             System.err.println("build failed: " + failure.get());
             failure.get().printStackTrace();
@@ -486,9 +553,9 @@ public final class RestoreBench {
         final double s = seconds(caughtUpNanos - startNanos);
         final Long firstRecord = progress.firstRecordNanos.get() == 0 ? null : progress.firstRecordNanos.get();
         System.out.printf(Locale.ROOT,
-            "{\"mode\":\"build\",\"records\":%d,\"seconds\":%.3f,\"records_per_second\":%.0f,"
+            "{\"mode\":\"build\",\"records\":%d,\"seconds\":%.3f,\"records_per_second\":%.0f,\"cpu_seconds\":%s,"
                 + "\"first_record_seconds\":%s,\"close_seconds\":%.3f,\"changelog\":%b,\"partitions\":%d,\"threads\":%d}%n",
-            records, s, s > 0 ? records / s : 0.0,
+            records, s, s > 0 ? records / s : 0.0, cpuSeconds(startCpuNanos, progress.caughtUpCpuNanos.get()),
             firstRecord == null ? "null" : String.format(Locale.ROOT, "%.3f", seconds(firstRecord - startNanos)),
             closeSeconds, changelog, partitions, threads);
         return 0;
@@ -583,9 +650,10 @@ public final class RestoreBench {
         }
         final double s = seconds(restoration.endNanos.get() - restoration.startNanos.get());
         System.out.printf(Locale.ROOT,
-            "{\"mode\":\"restore\",\"records\":%d,\"seconds\":%.3f,\"records_per_second\":%.0f,"
+            "{\"mode\":\"restore\",\"records\":%d,\"seconds\":%.3f,\"records_per_second\":%.0f,\"cpu_seconds\":%s,"
                 + "\"seconds_from_start\":%.3f,\"running_seconds\":%.3f,\"partitions\":%d,\"threads\":%d}%n",
             records, s, s > 0 ? records / s : 0.0,
+            cpuSeconds(restoration.startCpuNanos.get(), restoration.endCpuNanos.get()),
             seconds(restoration.endNanos.get() - startNanos), seconds(runningNanos.get() - startNanos),
             partitions, threads);
         return 0;
