@@ -139,6 +139,10 @@ struct BulkLoader::Impl {
   std::map<std::string, int64_t> analytics;  // every counter, for the whole rebuild
   SeenFilter seen;
   bool any_window_written = false;
+  // Started on a store that holds state already (a restored snapshot): any
+  // order may be in it, so LoadEarlier asks RocksDB for every new one.
+  bool started_on_state = false;
+  std::map<std::string, int64_t> analytics_at_start;  // the counters the store held then
   std::atomic<uint64_t> file_number{0};  // WriteFile runs on two threads at once (history beside the rest)
   // The digest of what the files hold once ingested (and Finish wrote).
   std::mutex digest_mu;
@@ -188,7 +192,8 @@ struct BulkLoader::Impl {
     auto& orders = window->orders;
     std::vector<std::string> ids;
     for (const Decoded& d : chunk) {
-      if (!d.event || orders.count(d.event->order_id) || !seen.MaybeContains(d.event->order_id)) continue;
+      if (!d.event || orders.count(d.event->order_id)) continue;
+      if (!started_on_state && !seen.MaybeContains(d.event->order_id)) continue;
       if (sealed) {
         // The sealed window may still be on its way into RocksDB: it has the latest state.
         auto it = sealed->orders.find(d.event->order_id);
@@ -425,13 +430,20 @@ BulkLoader::~BulkLoader() {
 Result<std::unique_ptr<BulkLoader>> BulkLoader::Start(ProjectionStore& store, const BulkLoadOptions& options) {
   ProjectionStore::Impl& db = *store.impl_;
   if (!db.options.rebuild) return Status::FailedPrecondition("bulk load needs a store opened for a rebuild");
+  auto impl = std::make_unique<Impl>(store, db, options);
   {
     std::lock_guard lock(db.offsets_mu);
+    if (!db.digest) return Status::FailedPrecondition("bulk load needs a store opened for writing");
+    impl->digest = *db.digest;
     if (!db.offsets.empty()) {
-      return Status::FailedPrecondition("bulk load rebuilds an empty store; " + store.dir() + " already has offsets");
+      // A restored snapshot: load its tail on top of it.
+      impl->started_on_state = true;
+      impl->any_window_written = true;
+      impl->next = db.offsets;
+      impl->analytics = db.analytics;
+      impl->analytics_at_start = db.analytics;
     }
   }
-  auto impl = std::make_unique<Impl>(store, db, options);
   std::error_code ec;
   std::filesystem::remove_all(impl->work_dir, ec);
   std::filesystem::create_directories(impl->work_dir, ec);
@@ -493,6 +505,11 @@ Status BulkLoader::Finish(const Offsets& positions) {
   // Counters, offsets and the end of the rebuild in one synced write.
   rocksdb::WriteBatch batch;
   for (const auto& [k, v] : s.analytics) {
+    if (auto before = s.analytics_at_start.find(k); before != s.analytics_at_start.end()) {
+      std::string old;
+      PutBE64(&old, static_cast<uint64_t>(before->second));
+      s.digest.Remove(kAnalytics, k, old);
+    }
     std::string value;
     PutBE64(&value, static_cast<uint64_t>(v));
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(s.db.cf(kAnalytics), k, value), "batch"));

@@ -46,9 +46,10 @@ struct BulkLoadTotals {
 
 class BulkLoader {
  public:
-  // `store` must have been opened with StoreOptions::rebuild on an empty
-  // directory and must outlive the loader. Errors: kFailedPrecondition if the
-  // store already holds offsets.
+  // `store` must have been opened for writing with StoreOptions::rebuild and
+  // must outlive the loader. An empty store is rebuilt from offset zero; a
+  // store that holds state (a restored snapshot) gets the records past its
+  // offsets loaded on top, each order read from it when first met.
   static Result<std::unique_ptr<BulkLoader>> Start(ProjectionStore& store, const BulkLoadOptions& options = {});
   ~BulkLoader();  // stops the worker; a loader not finished leaves the store unfinished
 

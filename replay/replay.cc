@@ -70,6 +70,10 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   kafka.overrides.insert(kafka.overrides.begin(), {{"queued.max.messages.kbytes", "32768"}, {"queued.min.messages", "100000"}, {"fetch.message.max.bytes", "1048576"}});
   auto reader = eventstore::Reader::Create(kafka, "orderflow-replay");
   if (!reader.ok()) return reader.status();
+  // From offset zero into an empty store; after a restored snapshot, from its offsets.
+  auto loader = projections::BulkLoader::Start(**store);
+  if (!loader.ok()) return loader.status();
+  const projections::Offsets start = (*loader)->next_offsets();
   const std::vector<std::string> topics =
       options.topics.empty() ? std::vector<std::string>{eventstore::kOrdersTopic} : options.topics;
   std::vector<eventstore::TopicPartition> partitions;
@@ -82,18 +86,23 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
       const eventstore::TopicPartition tp{topic, p};
       auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
       if (!w.ok()) return w.status();
+      const auto from = start.find(tp);
+      const int64_t position = from == start.end() ? 0 : from->second;
       ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(
-          tp, 0, *w, options.data_dir, "The log no longer holds every event; rebuild from a snapshot instead"));
+          tp, position, *w, options.data_dir,
+          start.empty() ? "The log no longer holds every event; rebuild from a snapshot instead"
+                        : "The log no longer holds the snapshot's tail; restore a newer snapshot"));
       partitions.push_back(tp);
       end[tp] = options.until_offset >= 0 ? std::min(w->high, options.until_offset + 1) : w->high;
-      positions.emplace_back(tp, 0);
+      positions.emplace_back(tp, position);
     }
   }
   ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
-  auto loader = projections::BulkLoader::Start(**store);
-  if (!loader.ok()) return loader.status();
   uint64_t total = 0;
-  for (const auto& [tp, high] : end) total += static_cast<uint64_t>(high);
+  for (const auto& [tp, high] : end) {
+    const auto from = start.find(tp);
+    total += static_cast<uint64_t>(std::max<int64_t>(0, high - (from == start.end() ? 0 : from->second)));
+  }
 
   std::set<eventstore::TopicPartition> stopped;  // time travel: past the limit
   auto past_limit = [&](const eventstore::Record& r) {
@@ -226,7 +235,12 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     auto restored = projections::RestoreSnapshot(options.snapshots_dir, options.from_snapshot, options.data_dir);
     if (!restored.ok()) return restored.status();
   }
-  if (options.from_snapshot.empty() && !options.batch_path) return BulkReplay(options);
+  // A snapshot's tail goes through the bulk loader too, unless time travel
+  // needs the batch path's checks below.
+  if (!options.batch_path && (options.from_snapshot.empty() ||
+                              (options.until_offset < 0 && options.until_time_ms < 0))) {
+    return BulkReplay(options);
+  }
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .rebuild = true});
   if (!store.ok()) return store.status();
   if (!options.from_snapshot.empty() && options.until_time_ms >= 0) {
