@@ -1,6 +1,7 @@
 #include "projections/store.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -371,6 +372,54 @@ TEST(ProjectionStoreTest, KeptDigestEqualsTheDigestOfTheEntriesRead) {
   reopened.reset();
   auto reader = OpenStore(dir.path(), {.read_only = true});
   EXPECT_EQ(*reader->Digest(), *reader->DigestByReading());
+}
+
+// A store written before the digest was kept (no state_digest in meta): read
+// only, its digest is computed by reading; the first open for writing reads it
+// once and keeps it.
+TEST(ProjectionStoreTest, AStoreWithoutAKeptDigestGetsOneWhenOpenedForWriting) {
+  TempDir dir;
+  std::string digest;
+  {
+    auto store = OpenStore(dir.path());
+    std::vector<eventstore::Record> batch;
+    batch.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));
+    batch.push_back(ToRecord(LifecycleEvent("o-1", 1, domain::PaymentAuthorized{"p", 2900}), 0, 1));
+    batch.push_back(ToRecord(PlacedEvent("o-2"), 0, 2));
+    ASSERT_TRUE(store->ApplyBatch(batch).ok());
+    digest = *store->Digest();
+  }
+  {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    bool deleted = false;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] != "meta") continue;
+      std::string value;
+      ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), handles[i], "state_digest", &value).ok());
+      ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), handles[i], "state_digest").ok());
+      deleted = true;
+    }
+    EXPECT_TRUE(deleted);
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+  {
+    auto reader = OpenStore(dir.path(), {.read_only = true});
+    EXPECT_EQ(*reader->Digest(), digest);  // read from the entries
+  }
+  auto store = OpenStore(dir.path());
+  EXPECT_EQ(*store->Digest(), digest);
+  std::vector<eventstore::Record> more;
+  more.push_back(ToRecord(LifecycleEvent("o-2", 1, domain::PaymentAuthorized{"p", 2900}), 0, 3));
+  ASSERT_TRUE(store->ApplyBatch(more).ok());
+  EXPECT_NE(*store->Digest(), digest);
+  EXPECT_EQ(*store->Digest(), *store->DigestByReading());
 }
 
 TEST(ProjectionStoreTest, ReadOnlyOpenWorksWhileAWriterHoldsTheStore) {
