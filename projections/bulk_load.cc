@@ -133,7 +133,7 @@ struct BulkLoader::Impl {
   };
   // Folded into by the worker; when full it is sealed and written on another
   // thread while the next window fills (one sealed window at a time).
-  std::unique_ptr<Window> window = std::make_unique<Window>();
+  std::unique_ptr<Window> window = NewWindow();
   std::unique_ptr<Window> sealed;
   std::future<Status> writing;
   std::map<std::string, int64_t> analytics;  // every counter, for the whole rebuild
@@ -159,6 +159,15 @@ struct BulkLoader::Impl {
 
   Impl(ProjectionStore& s, ProjectionStore::Impl& d, const BulkLoadOptions& o)
       : store(s), db(d), options(o), work_dir(s.dir() + "/bulk-load") {}
+
+  // A window sized for what it will hold, so filling it never rehashes or regrows.
+  std::unique_ptr<Window> NewWindow() const {
+    auto w = std::make_unique<Window>();
+    const size_t orders = std::min(options.window_events, options.window_bytes / kOrderBytes + 1);
+    w->orders.reserve(orders);
+    w->history.reserve(std::min(options.window_events, options.window_bytes / 256 + 1));
+    return w;
+  }
 
   void Run() {
     for (;;) {
@@ -311,7 +320,7 @@ struct BulkLoader::Impl {
   Status Seal() {
     ORDERFLOW_RETURN_IF_ERROR(WaitWritten());
     sealed = std::move(window);
-    window = std::make_unique<Window>();
+    window = NewWindow();
     bool any = false;
     for (const auto& [id, loaded] : sealed->orders) {
       if (!loaded.dirty) continue;
@@ -344,6 +353,10 @@ struct BulkLoader::Impl {
     for (const auto& entry : orders) {
       if (entry.second.dirty) dirty.push_back(&entry);
     }
+    order_entries.reserve(dirty.size());
+    status_entries.reserve(2 * dirty.size());
+    customer_entries.reserve(dirty.size());
+    time_entries.reserve(dirty.size());
     StateDigest overwritten;  // order values of earlier windows that this one replaces
     for (size_t i : SortedByKey(dirty.size(), [&](size_t i) -> const std::string& { return dirty[i]->first; })) {
       const auto& [id, loaded] = *dirty[i];
@@ -459,11 +472,16 @@ Status BulkLoader::Add(std::vector<eventstore::Record> records) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Decoded> chunk;
   chunk.reserve(records.size());
+  int64_t* next = nullptr;  // s.next's entry for the partition of the records at hand (they come in runs)
+  const eventstore::TopicPartition* at = nullptr;
   for (const eventstore::Record& record : records) {
-    eventstore::TopicPartition tp{std::string(record.topic()), record.partition()};
-    auto it = s.next.find(tp);
-    if (it != s.next.end() && record.offset() < it->second) continue;  // a re-delivery
-    s.next[tp] = record.offset() + 1;
+    if (at == nullptr || at->partition != record.partition() || at->topic != record.topic()) {
+      auto [it, inserted] = s.next.try_emplace({std::string(record.topic()), record.partition()}, 0);
+      at = &it->first;
+      next = &it->second;
+    }
+    if (record.offset() < *next) continue;  // a re-delivery
+    *next = record.offset() + 1;
     ++s.records;
     Decoded d;
     auto event = eventstore::DecodeEvent(record.value());
