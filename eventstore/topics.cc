@@ -75,7 +75,11 @@ Result<std::map<std::string, std::vector<std::pair<std::string, std::string>>>> 
   char errstr[256];
   rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), errstr, sizeof errstr);
   rd_kafka_DescribeConfigs(rk, resources.data(), resources.size(), options, queue);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 1000);
+  // librdkafka answers every admin request, with __TIMED_OUT at the latest when
+  // the request's timeout passes; its timers run about once a second, and a
+  // busy machine delays them more (a 1 s margin ran out under ASan), so wait
+  // well past the timeout for that answer.
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 10'000);
   Status result;
   if (ev == nullptr) {
     result = Status::Unavailable("describing topic configs timed out");
