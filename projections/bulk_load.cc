@@ -524,12 +524,9 @@ Status BulkLoader::Finish(const Offsets& positions) {
   rocksdb::WriteBatch batch;
   for (const auto& [k, v] : s.analytics) {
     if (auto before = s.analytics_at_start.find(k); before != s.analytics_at_start.end()) {
-      std::string old;
-      PutBE64(&old, static_cast<uint64_t>(before->second));
-      s.digest.Remove(kAnalytics, k, old);
+      s.digest.Remove(kAnalytics, k, CounterValue(before->second));
     }
-    std::string value;
-    PutBE64(&value, static_cast<uint64_t>(v));
+    const std::string value = CounterValue(v);
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(batch.Put(s.db.cf(kAnalytics), k, value), "batch"));
     s.digest.Add(kAnalytics, k, value);
   }

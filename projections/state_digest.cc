@@ -19,23 +19,18 @@ void StateDigest::Count(int family, std::string_view key, std::string_view value
   PutBE32(&scratch_, static_cast<uint32_t>(value.size()));
   scratch_.append(value);
   const XXH128_hash_t h = XXH3_128bits(scratch_.data(), scratch_.size());
-  Sum& sum = sum_[family];
   if (sign > 0) {
-    sum.low += h.low64;
-    sum.high += h.high64 + (sum.low < h.low64 ? 1 : 0);
+    sum_[family].Add(h.high64, h.low64);
     ++count_[family];
   } else {
-    const uint64_t borrow = sum.low < h.low64 ? 1 : 0;
-    sum.low -= h.low64;
-    sum.high -= h.high64 + borrow;
+    sum_[family].Subtract(h.high64, h.low64);
     --count_[family];
   }
 }
 
 void StateDigest::Merge(const StateDigest& other) {
   for (int f = 0; f < kFamilies; ++f) {
-    sum_[f].low += other.sum_[f].low;
-    sum_[f].high += other.sum_[f].high + (sum_[f].low < other.sum_[f].low ? 1 : 0);
+    sum_[f].Add(other.sum_[f].high, other.sum_[f].low);
     count_[f] += other.count_[f];
   }
 }

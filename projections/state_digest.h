@@ -44,6 +44,14 @@ class StateDigest {
   std::array<uint64_t, kFamilies> count_{};
   struct Sum {
     uint64_t high = 0, low = 0;  // modulo 2^128
+    void Add(uint64_t h, uint64_t l) {
+      low += l;
+      high += h + (low < l ? 1 : 0);
+    }
+    void Subtract(uint64_t h, uint64_t l) {
+      high -= h + (low < l ? 1 : 0);
+      low -= l;
+    }
   };
   std::array<Sum, kFamilies> sum_{};
   std::string scratch_;  // the length-prefixed key and value, hashed in one call

@@ -445,30 +445,20 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
   for (const auto& k : customer_puts) ORDERFLOW_RETURN_IF_ERROR(put(kByCustomer, k, ""));
   for (const auto& k : time_puts) ORDERFLOW_RETURN_IF_ERROR(put(kByTime, k, ""));
   for (const auto& [k, v] : rejected) ORDERFLOW_RETURN_IF_ERROR(put(kRejected, k, v));
-  std::map<std::string, std::optional<int64_t>> analytics_before;  // nullopt: no entry yet
   if (!analytics_delta.empty()) {
     std::lock_guard lock(impl_->offsets_mu);
     for (const auto& [k, d] : analytics_delta) {
-      std::optional<int64_t> base;
+      std::optional<int64_t> base;  // nullopt: no entry yet
       if (in_flight != nullptr && in_flight->impl_->analytics.count(k)) {
         base = in_flight->impl_->analytics.at(k);
       } else if (impl_->analytics.count(k)) {
         base = impl_->analytics.at(k);
       }
-      analytics_before[k] = base;
+      if (base) digest.Remove(kAnalytics, k, CounterValue(*base));  // the counter's entry is replaced
       out.analytics[k] = base.value_or(0) + d;
     }
   }
-  for (const auto& [k, v] : out.analytics) {
-    if (const std::optional<int64_t>& before = analytics_before[k]) {
-      std::string old;
-      PutBE64(&old, static_cast<uint64_t>(*before));
-      digest.Remove(kAnalytics, k, old);
-    }
-    std::string value;
-    PutBE64(&value, static_cast<uint64_t>(v));
-    ORDERFLOW_RETURN_IF_ERROR(put(kAnalytics, k, value));
-  }
+  for (const auto& [k, v] : out.analytics) ORDERFLOW_RETURN_IF_ERROR(put(kAnalytics, k, CounterValue(v)));
   for (const auto& [tp, offset] : next) {
     std::string value;
     PutBE64(&value, static_cast<uint64_t>(offset));

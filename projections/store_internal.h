@@ -44,6 +44,13 @@ constexpr char kRevenueHourPrefix[] = "revenue_hour/";  // + be64 hour -> author
 constexpr char kSkuUnitsPrefix[] = "sku_units/";
 constexpr char kSkuRevenuePrefix[] = "sku_revenue/";
 
+// An analytics counter's stored value.
+inline std::string CounterValue(int64_t v) {
+  std::string value;
+  eventstore::PutBE64(&value, static_cast<uint64_t>(v));
+  return value;
+}
+
 inline std::string RevenueHourKey(int64_t at_ms) {
   std::string key = kRevenueHourPrefix;
   eventstore::PutBE64(&key, static_cast<uint64_t>(at_ms / 3'600'000));

@@ -98,11 +98,8 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
     }
   }
   ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
-  uint64_t total = 0;
-  for (const auto& [tp, high] : end) {
-    const auto from = start.find(tp);
-    total += static_cast<uint64_t>(std::max<int64_t>(0, high - (from == start.end() ? 0 : from->second)));
-  }
+  uint64_t total = 0;  // records to load
+  for (const auto& [tp, position] : positions) total += static_cast<uint64_t>(std::max<int64_t>(0, end[tp] - position));
 
   std::set<eventstore::TopicPartition> stopped;  // time travel: past the limit
   auto past_limit = [&](const eventstore::Record& r) {
