@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -32,37 +34,40 @@ struct Decoded {
   std::string rejected_key;
 };
 
-// Which order ids were written by an earlier window: a fixed-size Bloom filter
-// (16 MiB, so memory does not grow with the log). A "maybe" is looked up in
-// RocksDB; a "no" is a new order. More orders than the filter was sized for
-// only make lookups more frequent, never wrong.
+// Which order ids were written by an earlier window: a fixed-size blocked
+// Bloom filter (16 MiB, so memory does not grow with the log; every probe of
+// one id falls in one 64-byte line, so adding or asking costs one cache miss).
+// A "maybe" is looked up in RocksDB; a "no" is a new order. More orders than
+// the filter was sized for only make lookups more frequent, never wrong.
 class SeenFilter {
  public:
-  SeenFilter() : bits_(kBits / 64) {}
+  SeenFilter() : words_(kBlocks * kWordsPerBlock) {}
   void Add(std::string_view id) {
-    const auto [h1, h2] = Hashes(id);
+    const auto [block, h] = Probe(id);
     for (uint64_t i = 0; i < kProbes; ++i) {
-      const uint64_t bit = (h1 + i * h2) % kBits;
-      bits_[bit / 64] |= uint64_t{1} << (bit % 64);
+      const uint64_t bit = (h >> (9 * i)) & 511;
+      block[bit / 64] |= uint64_t{1} << (bit % 64);
     }
   }
   bool MaybeContains(std::string_view id) const {
-    const auto [h1, h2] = Hashes(id);
+    const auto [block, h] = const_cast<SeenFilter*>(this)->Probe(id);
     for (uint64_t i = 0; i < kProbes; ++i) {
-      const uint64_t bit = (h1 + i * h2) % kBits;
-      if ((bits_[bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
+      const uint64_t bit = (h >> (9 * i)) & 511;
+      if ((block[bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
     }
     return true;
   }
 
  private:
-  static constexpr uint64_t kBits = uint64_t{16} << 23;  // 16 MiB
-  static constexpr uint64_t kProbes = 6;
-  static std::pair<uint64_t, uint64_t> Hashes(std::string_view id) {
+  static constexpr uint64_t kWordsPerBlock = 8;  // 512 bits
+  static constexpr uint64_t kBlocks = (uint64_t{16} << 20) / 64;
+  static constexpr uint64_t kProbes = 6;  // 9 bits each from a 64-bit hash
+  std::pair<uint64_t*, uint64_t> Probe(std::string_view id) {
     const uint64_t h = std::hash<std::string_view>{}(id);
-    return {h, (h >> 33) * 0x9E3779B97F4A7C15ULL | 1};
+    const uint64_t mixed = (h ^ (h >> 31)) * 0x9E3779B97F4A7C15ULL;
+    return {&words_[(h % kBlocks) * kWordsPerBlock], mixed};
   }
-  std::vector<uint64_t> bits_;
+  std::vector<uint64_t> words_;
 };
 
 // Bytewise key order (RocksDB's default comparator), comparing the first
@@ -94,6 +99,76 @@ std::vector<size_t> SortedByKey(size_t n, KeyOf key) {
   return out;
 }
 
+// One entry of a file being written: views into the window (values) and into
+// a KeyArena (keys). A deletion has no value.
+struct Entry {
+  std::string_view key;
+  std::string_view value;
+  bool deleted = false;
+};
+using Entries = std::vector<Entry>;
+
+// Keys built while a window is written, in large blocks: no allocation per key.
+class KeyArena {
+ public:
+  // `size` bytes that stay put until the arena is destroyed.
+  char* Allocate(size_t size) {
+    if (size > left_) {
+      const size_t block = std::max<size_t>(size, 1u << 20);
+      blocks_.push_back(std::make_unique<char[]>(block));
+      at_ = blocks_.back().get();
+      left_ = block;
+    }
+    char* out = at_;
+    at_ += size;
+    left_ -= size;
+    return out;
+  }
+  // a + '\0' + b: IndexKey.
+  std::string_view Index(std::string_view a, std::string_view b) {
+    char* k = Allocate(a.size() + 1 + b.size());
+    std::memcpy(k, a.data(), a.size());
+    k[a.size()] = '\0';
+    std::memcpy(k + a.size() + 1, b.data(), b.size());
+    return {k, a.size() + 1 + b.size()};
+  }
+  // id + '\0' + be32 seq: HistoryKey.
+  std::string_view History(std::string_view id, uint32_t seq) {
+    char* k = Allocate(id.size() + 5);
+    std::memcpy(k, id.data(), id.size());
+    k[id.size()] = '\0';
+    for (int i = 0; i < 4; ++i) k[id.size() + 1 + i] = static_cast<char>(seq >> (24 - 8 * i));
+    return {k, id.size() + 5};
+  }
+  // be64 of ~placed + id: TimeKey.
+  std::string_view Time(int64_t placed_at_ms, std::string_view id) {
+    const uint64_t t = ~static_cast<uint64_t>(std::max<int64_t>(placed_at_ms, 0));
+    char* k = Allocate(8 + id.size());
+    for (int i = 0; i < 8; ++i) k[i] = static_cast<char>(t >> (56 - 8 * i));
+    std::memcpy(k + 8, id.data(), id.size());
+    return {k, 8 + id.size()};
+  }
+
+ private:
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* at_ = nullptr;
+  size_t left_ = 0;
+};
+
+// The statuses in the bytewise order of their names (the by_status keys' order).
+const std::vector<domain::OrderStatus>& StatusesByName() {
+  static const std::vector<domain::OrderStatus> statuses = [] {
+    std::vector<domain::OrderStatus> out;
+    for (int s = 0; s <= static_cast<int>(domain::OrderStatus::kCancelled); ++s) {
+      out.push_back(static_cast<domain::OrderStatus>(s));
+    }
+    std::sort(out.begin(), out.end(),
+              [](auto a, auto b) { return domain::OrderStatusName(a) < domain::OrderStatusName(b); });
+    return out;
+  }();
+  return statuses;
+}
+
 }  // namespace
 
 struct BulkLoader::Impl {
@@ -123,10 +198,12 @@ struct BulkLoader::Impl {
     domain::OrderStatus initial_status = domain::OrderStatus::kNone;  // as written by earlier windows
     std::optional<std::string> stored;  // the order's value as an earlier window wrote it
     bool dirty = false;
+    // The history entries this window adds (version, value), in version order:
+    // written in the order of the orders' ids, they need no sorting.
+    std::vector<std::pair<uint32_t, std::string>> history;
   };
   struct Window {
     std::unordered_map<std::string, Loaded> orders;
-    std::vector<std::pair<std::string, std::string>> history;
     std::vector<std::pair<std::string, std::string>> rejected;
     size_t events = 0;
     size_t bytes = 0;
@@ -165,7 +242,6 @@ struct BulkLoader::Impl {
     auto w = std::make_unique<Window>();
     const size_t orders = std::min(options.window_events, options.window_bytes / kOrderBytes + 1);
     w->orders.reserve(orders);
-    w->history.reserve(std::min(options.window_events, options.window_bytes / 256 + 1));
     return w;
   }
 
@@ -267,7 +343,7 @@ struct BulkLoader::Impl {
         CountAnalytics(event, state, delta);
       }
       window->bytes += d.value.size() + 64;
-      window->history.emplace_back(HistoryKey(state.order_id, state.version), std::move(d.value));
+      loaded.history.emplace_back(state.version, std::move(d.value));
       ++window->events;
     }
     for (const auto& [k, v] : delta) {
@@ -279,11 +355,13 @@ struct BulkLoader::Impl {
     return Status::Ok();
   }
 
-  // Writes `entries` (sorted by key; nullopt value = delete) as one file of
-  // `family` and returns its path, or "" when there is nothing to write. A
-  // deleted key is an index entry an earlier window wrote with an empty value.
-  Result<std::string> WriteFile(Family family, const std::vector<std::pair<std::string, std::optional<std::string>>>& entries) {
+  // Writes `entries` (in key order as built; sorted here if they are not)
+  // as one file of `family` and returns its path, or "" when there is nothing
+  // to write. A deleted key is an index entry an earlier window wrote.
+  Result<std::string> WriteFile(Family family, Entries& entries) {
     if (entries.empty()) return std::string();
+    auto less = [](const Entry& a, const Entry& b) { return a.key < b.key; };
+    if (!std::is_sorted(entries.begin(), entries.end(), less)) std::sort(entries.begin(), entries.end(), less);
     rocksdb::Options options;
     // Uncompressed, as the live store's L0 and L1: the compactions that move
     // them down compress them (LZ4), off the rebuild's path.
@@ -301,13 +379,14 @@ struct BulkLoader::Impl {
     const std::string path = work_dir + "/" + std::to_string(++file_number) + "-" + kFamilyNames[family] + ".sst";
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(writer.Open(path), "create " + path));
     StateDigest written;
-    for (const auto& [key, value] : entries) {
-      rocksdb::Status s = value ? writer.Put(key, *value) : writer.Delete(key);
+    for (const Entry& e : entries) {
+      const rocksdb::Slice key(e.key.data(), e.key.size());
+      rocksdb::Status s = e.deleted ? writer.Delete(key) : writer.Put(key, rocksdb::Slice(e.value.data(), e.value.size()));
       ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "write " + path));
-      if (value) {
-        written.Add(family, key, *value);
+      if (e.deleted) {
+        written.Remove(family, e.key, std::string_view());
       } else {
-        written.Remove(family, key, std::string_view());
+        written.Add(family, e.key, e.value);
       }
     }
     ORDERFLOW_RETURN_IF_ERROR(FromRocks(writer.Finish(), "finish " + path));
@@ -343,54 +422,68 @@ struct BulkLoader::Impl {
   }
   Status WriteWindowFiles(Window& w) {
     auto& orders = w.orders;
-    auto& history = w.history;
     auto& rejected = w.rejected;
     const auto t_window = std::chrono::steady_clock::now();
-    using Entries = std::vector<std::pair<std::string, std::optional<std::string>>>;
-    Entries order_entries, status_entries, customer_entries, time_entries, history_entries, rejected_entries;
     std::vector<const std::pair<const std::string, Loaded>*> dirty;
     dirty.reserve(orders.size());
+    size_t history_count = 0;
     for (const auto& entry : orders) {
-      if (entry.second.dirty) dirty.push_back(&entry);
+      if (!entry.second.dirty) continue;
+      dirty.push_back(&entry);
+      history_count += entry.second.history.size();
     }
+    // Every family's entries are built in key order from the orders in id
+    // order: history by (id, version), by_status by (status name, id), by_customer
+    // by (customer, id), by_time by (time, id); only the ids and the times are sorted.
+    KeyArena arena;
+    std::vector<std::string> order_values(dirty.size());
+    Entries order_entries, history_entries, customer_entries, time_entries, status_entries, rejected_entries;
     order_entries.reserve(dirty.size());
-    status_entries.reserve(2 * dirty.size());
-    customer_entries.reserve(dirty.size());
-    time_entries.reserve(dirty.size());
+    history_entries.reserve(history_count);
+    std::vector<Entries> by_status(StatusesByName().size());
+    std::unordered_map<std::string_view, Entries> by_customer;
+    std::vector<std::pair<uint64_t, size_t>> by_time;  // (~placed, place in time_entries)
     StateDigest overwritten;  // order values of earlier windows that this one replaces
     for (size_t i : SortedByKey(dirty.size(), [&](size_t i) -> const std::string& { return dirty[i]->first; })) {
       const auto& [id, loaded] = *dirty[i];
       if (loaded.stored) overwritten.Remove(kOrders, id, *loaded.stored);
-      order_entries.emplace_back(id, internal::EncodeOrder(loaded.state));
+      std::string& value = order_values[order_entries.size()];
+      value = internal::EncodeOrder(loaded.state);
+      order_entries.push_back({id, value});
+      for (const auto& [version, entry] : loaded.history) history_entries.push_back({arena.History(id, version), entry});
       const domain::OrderStatus from = loaded.initial_status, to = loaded.state.status;
       if (from == to) continue;
       if (from == domain::OrderStatus::kNone) {
-        customer_entries.emplace_back(IndexKey(loaded.state.customer_id, id), std::string());
-        time_entries.emplace_back(TimeKey(loaded.state.placed_at_ms, id), std::string());
+        by_customer[loaded.state.customer_id].push_back({arena.Index(loaded.state.customer_id, id), {}});
+        by_time.emplace_back(~static_cast<uint64_t>(std::max<int64_t>(loaded.state.placed_at_ms, 0)),
+                             time_entries.size());
+        time_entries.push_back({arena.Time(loaded.state.placed_at_ms, id), {}});
       } else {
-        status_entries.emplace_back(IndexKey(domain::OrderStatusName(from), id), std::nullopt);
+        by_status[static_cast<size_t>(from)].push_back({arena.Index(domain::OrderStatusName(from), id), {}, true});
       }
-      status_entries.emplace_back(IndexKey(domain::OrderStatusName(to), id), std::string());
+      by_status[static_cast<size_t>(to)].push_back({arena.Index(domain::OrderStatusName(to), id), {}});
     }
-    auto sort_entries = [](Entries& entries) {
-      Entries sorted;
-      sorted.reserve(entries.size());
-      for (size_t i : SortedByKey(entries.size(), [&](size_t i) -> const std::string& { return entries[i].first; })) {
-        sorted.push_back(std::move(entries[i]));
-      }
-      entries = std::move(sorted);
-    };
-    sort_entries(status_entries);
-    sort_entries(customer_entries);
-    sort_entries(time_entries);
-    history_entries.reserve(history.size());
-    for (size_t i : SortedByKey(history.size(), [&](size_t i) -> const std::string& { return history[i].first; })) {
-      history_entries.emplace_back(std::move(history[i].first), std::move(history[i].second));
+    for (domain::OrderStatus status : StatusesByName()) {
+      const Entries& bucket = by_status[static_cast<size_t>(status)];
+      status_entries.insert(status_entries.end(), bucket.begin(), bucket.end());
     }
+    std::vector<std::string_view> customers;
+    customers.reserve(by_customer.size());
+    for (const auto& [customer, bucket] : by_customer) customers.push_back(customer);
+    std::sort(customers.begin(), customers.end());
+    for (std::string_view customer : customers) {
+      const Entries& bucket = by_customer[customer];
+      customer_entries.insert(customer_entries.end(), bucket.begin(), bucket.end());
+    }
+    std::sort(by_time.begin(), by_time.end());  // the second member keeps id order within a millisecond
+    Entries sorted_time;
+    sorted_time.reserve(by_time.size());
+    for (const auto& [t, at] : by_time) sorted_time.push_back(time_entries[at]);
+    time_entries = std::move(sorted_time);
     for (size_t i : SortedByKey(rejected.size(), [&](size_t i) -> const std::string& { return rejected[i].first; })) {
       // A record rejected twice (re-delivered) keeps one entry, as in a WriteBatch.
-      if (!rejected_entries.empty() && rejected_entries.back().first == rejected[i].first) continue;
-      rejected_entries.emplace_back(std::move(rejected[i].first), std::move(rejected[i].second));
+      if (!rejected_entries.empty() && rejected_entries.back().key == rejected[i].first) continue;
+      rejected_entries.push_back({rejected[i].first, rejected[i].second});
     }
 
     {

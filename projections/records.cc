@@ -1,4 +1,5 @@
 #include <cstring>
+#include <optional>
 
 #include "eventstore/capnp_util.h"
 #include "projections/order_record.h"
@@ -108,7 +109,23 @@ Result<domain::OrderState> DecodeOrder(std::string_view bytes) {
 }
 
 std::string EncodeHistory(const eventstore::Record& record, std::string_view event_type, uint16_t schema_version) {
-  capnp::MallocMessageBuilder message(64 + record.value().size() / sizeof(capnp::word));
+  // One segment of 64 words past the envelope holds the record (a topic name
+  // is at most 249 bytes): from this thread's zeroed scratch when it fits, so
+  // the bytes are the same either way.
+  constexpr size_t kScratchWords = 1024;
+  thread_local kj::Array<capnp::word> scratch = [] {
+    auto a = kj::heapArray<capnp::word>(kScratchWords);
+    std::memset(a.begin(), 0, a.asBytes().size());
+    return a;
+  }();
+  const size_t words = 64 + record.value().size() / sizeof(capnp::word);
+  std::optional<capnp::MallocMessageBuilder> storage;
+  if (words + 1 <= kScratchWords) {
+    storage.emplace(scratch.asPtr());
+  } else {
+    storage.emplace(words);
+  }
+  capnp::MallocMessageBuilder& message = *storage;
   auto r = message.initRoot<s::HistoryRecord>();
   r.setTopic(capnp::Text::Reader(record.topic().data(), record.topic().size()));
   r.setPartition(record.partition());
