@@ -13,16 +13,28 @@
 // under a fresh topic prefix; BENCH_INFLIGHT=N sets every producer's
 // max.in.flight.requests.per.connection (orderflow's default is 1);
 // BENCH_PROPS=k=v,k=v passes librdkafka properties to every client.
+//
+// CPU per order: `orderflow_cpu_ms_per_order` is this process's user + sys
+// (getrusage) minus the observer thread's own; with the embedded broker (the
+// default) that includes the broker, which runs in this process. With
+// BENCH_BROKERS, BENCH_BROKER_PIDS=PID,PID (e.g. from `scripts/kafka.sh
+// status --json`) adds `broker_cpu_ms_per_order` from /proc/PID/stat.
+// `log_offsets_per_order` is how far the run moved the end of every
+// orderflow topic (records and transaction markers) per order placed.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -34,6 +46,42 @@
 #include "services/up.h"
 
 using namespace orderflow;
+
+namespace {
+
+double CpuSeconds(int who) {
+  rusage u{};
+  getrusage(who, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// utime + stime of the processes in "PID,PID" (fields 14 and 15 of /proc/PID/stat).
+double ProcessesCpuSeconds(const std::string& pids) {
+  double total = 0;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (size_t at = 0; at < pids.size();) {
+    size_t end = pids.find(',', at);
+    if (end == std::string::npos) end = pids.size();
+    const std::string pid = pids.substr(at, end - at);
+    at = end + 1;
+    FILE* f = std::fopen(("/proc/" + pid + "/stat").c_str(), "r");
+    if (f == nullptr) continue;
+    char buf[4096];
+    const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+    if (p == nullptr) continue;
+    unsigned long long utime = 0, stime = 0;
+    // After ") ": state (field 3) ... utime is field 14, stime 15.
+    if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2) {
+      total += (utime + stime) / tick;
+    }
+  }
+  return total;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const uint64_t orders = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 5000;
@@ -83,6 +131,9 @@ int main(int argc, char** argv) {
   std::map<std::string, std::vector<int64_t>> hops;  // BENCH_HOPS=1: per event type, ms after OrderPlaced
   int64_t first_placed = 0, last_terminal = 0;
   std::thread observer;
+  std::atomic<double> observer_cpu{0};
+  const char* broker_pids = getenv("BENCH_BROKER_PIDS");
+  const double broker_cpu_before = broker_pids ? ProcessesCpuSeconds(broker_pids) : 0;
 
   auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const services::UpEndpoints& e) {
     brokers = e.brokers;
@@ -131,10 +182,34 @@ int main(int argc, char** argv) {
           }
         }
       }
+      observer_cpu = CpuSeconds(RUSAGE_THREAD);
     });
   });
   observer_stop = true;
   if (observer.joinable()) observer.join();
+  const double orderflow_cpu = CpuSeconds(RUSAGE_SELF) - observer_cpu.load();
+  const double broker_cpu = broker_pids ? ProcessesCpuSeconds(broker_pids) - broker_cpu_before : -1;
+  // How far the run moved the end of every orderflow topic (its topics are
+  // fresh: under a new prefix, or in a new embedded broker).
+  int64_t log_offsets = -1;
+  if (getenv("BENCH_BROKERS") && summary.ok()) {
+    eventstore::KafkaConfig config = options.kafka;
+    config.brokers = brokers;
+    if (auto reader = eventstore::Reader::Create(config, "bench-log-end"); reader.ok()) {
+      log_offsets = 0;
+      for (const auto& topic : eventstore::DefaultTopics(options.partitions)) {
+        auto count = (*reader)->PartitionCount(topic.name, std::chrono::seconds(5));
+        if (!count.ok()) {  // the embedded broker stopped with `up`
+          log_offsets = -1;
+          break;
+        }
+        for (int32_t p = 0; p < *count; ++p) {
+          auto w = (*reader)->QueryWatermarks({topic.name, p}, std::chrono::seconds(10));
+          if (w.ok()) log_offsets += w->high;
+        }
+      }
+    }
+  }
   std::filesystem::remove_all(dir);
   if (!summary.ok()) {
     std::fprintf(stderr, "lifecycle_bench: %s\n", summary.status().ToString().c_str());
@@ -159,9 +234,14 @@ int main(int argc, char** argv) {
   double seconds = (last_terminal - first_placed) / 1000.0;
   std::printf(
       "{\"orders\":%llu,\"rate\":%.0f,\"terminal_orders\":%zu,\"delivered\":%llu,\"cancelled\":%llu,"
-      "\"throughput_orders_per_second\":%.1f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f}\n",
+      "\"throughput_orders_per_second\":%.1f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,"
+      "\"orderflow_cpu_s\":%.2f,\"orderflow_cpu_ms_per_order\":%.3f,\"broker_in_process\":%s,"
+      "\"broker_cpu_ms_per_order\":%.3f,\"log_offsets_per_order\":%.2f}\n",
       static_cast<unsigned long long>(orders), rate, latencies.size(),
       static_cast<unsigned long long>(summary->delivered), static_cast<unsigned long long>(summary->cancelled),
-      seconds > 0 ? latencies.size() / seconds : 0.0, pct(0.5), pct(0.99), latencies.empty() ? 0.0 : latencies.back());
+      seconds > 0 ? latencies.size() / seconds : 0.0, pct(0.5), pct(0.99), latencies.empty() ? 0.0 : latencies.back(),
+      orderflow_cpu, orderflow_cpu * 1000 / orders, getenv("BENCH_BROKERS") ? "false" : "true",
+      broker_cpu >= 0 ? broker_cpu * 1000 / orders : -1.0,
+      log_offsets >= 0 ? static_cast<double>(log_offsets) / orders : -1.0);
   return 0;
 }
