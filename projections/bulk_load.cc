@@ -41,8 +41,10 @@ struct Decoded {
 // the filter was sized for only make lookups more frequent, never wrong.
 class SeenFilter {
  public:
-  SeenFilter() : words_(kBlocks * kWordsPerBlock) {}
+  // The bits are allocated by the first Add: a loader started on a restored
+  // snapshot never uses them.
   void Add(std::string_view id) {
+    if (words_.empty()) words_.resize(kBlocks * kWordsPerBlock);
     const auto [block, h] = Probe(id);
     for (uint64_t i = 0; i < kProbes; ++i) {
       const uint64_t bit = (h >> (9 * i)) & 511;
@@ -50,6 +52,7 @@ class SeenFilter {
     }
   }
   bool MaybeContains(std::string_view id) const {
+    if (words_.empty()) return false;
     const auto [block, h] = const_cast<SeenFilter*>(this)->Probe(id);
     for (uint64_t i = 0; i < kProbes; ++i) {
       const uint64_t bit = (h >> (9 * i)) & 511;
@@ -403,7 +406,7 @@ struct BulkLoader::Impl {
     bool any = false;
     for (const auto& [id, loaded] : sealed->orders) {
       if (!loaded.dirty) continue;
-      seen.Add(id);
+      if (!started_on_state) seen.Add(id);  // on a snapshot every order is looked up
       any = true;
     }
     any_window_written = any_window_written || any;

@@ -172,6 +172,9 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
     // As RocksDB's PrepareForBulkLoad: no compactions while rebuilding (the
     // live service compacts later), and no write stalls from L0 file counts.
     for (auto* o : {&cf_options, &write_only_options}) {
+      // The memtables take little while rebuilding (the loader writes files):
+      // a memtable filter would cost ~10 ms per family to allocate at open.
+      o->memtable_prefix_bloom_size_ratio = 0;
       o->disable_auto_compactions = true;
       o->level0_file_num_compaction_trigger = 1 << 30;
       o->level0_slowdown_writes_trigger = 1 << 30;
