@@ -5,15 +5,16 @@
 // events in memory inside a bounded window (an order's state is written once
 // per window, not once per event), writes each window as sorted files with
 // rocksdb::SstFileWriter and ingests them. Decoding runs on the caller's
-// thread and folding + writing on a worker thread, so a replay uses both
-// cores. The result is the same store, byte for byte, as ProjectionStore's
-// batch path (Prepare/Commit) builds from the same records.
+// thread, folding on a worker thread, and writing a sealed window on a third
+// while the next one fills. The result is the same store, byte for byte, as
+// ProjectionStore's batch path (Prepare/Commit) builds from the same records,
+// and Digest() is its state digest, summed from what was written.
 //
-// Crash safety: opening the store for a rebuild records `rebuild_incomplete`
-// in meta (synced), and
-// Finish() removes it in the same write as the offsets. A store killed in
-// between is refused by ProjectionStore::Open as unfinished, and `orderflow
-// replay` replaces it.
+// Crash safety: ProjectionStore::Open with StoreOptions::rebuild writes the
+// file REBUILD-UNFINISHED in the store's directory (synced, with the
+// directory) before the store changes; Finish() writes the offsets in one
+// synced batch and then removes the file. A store killed in between is
+// refused by every other open as unfinished, and `orderflow replay` replaces it.
 //
 // Thread safety: Add and Finish are called from one thread.
 #pragma once

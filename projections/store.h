@@ -5,6 +5,7 @@
 //   history      order id \0 seq(be32) -> HistoryRecord (the event as in the log)
 //   by_status    status \0 order id -> ""   (secondary index)
 //   by_customer  customer \0 order id -> "" (secondary index)
+//   by_time      be64(~placed at ms) order id -> "" (newest first)
 //   rejected     topic \0 partition(be32) offset(be64) -> RejectedRecord
 //   meta         "offset/<topic>/<partition(be32)>" -> next offset (be64), versions
 //   analytics    counters: revenue, units and revenue per SKU, orders per hour, delivery times
