@@ -209,13 +209,15 @@ struct BulkLoader::Impl {
     std::unordered_map<std::string, Loaded> orders;
     std::vector<std::pair<std::string, std::string>> rejected;
     size_t events = 0;
-    size_t bytes = 0;
+    size_t bytes = 0;  // order states and rejected records
+    size_t history_events = 0, history_bytes = 0;  // held in `orders`, not yet written
   };
   // Folded into by the worker; when full it is sealed and written on another
   // thread while the next window fills (one sealed window at a time).
   std::unique_ptr<Window> window = NewWindow();
   std::unique_ptr<Window> sealed;
   std::future<Status> writing;
+  std::future<Status> history_writing;  // the window's history written ahead of it (FlushHistory)
   std::map<std::string, int64_t> analytics;  // every counter, for the whole rebuild
   SeenFilter seen;
   bool any_window_written = false;
@@ -345,7 +347,8 @@ struct BulkLoader::Impl {
       if (!std::holds_alternative<domain::OrderDelivered>(event.payload) || status_before != state.status) {
         CountAnalytics(event, state, delta);
       }
-      window->bytes += d.value.size() + 64;
+      window->history_bytes += d.value.size() + 64;
+      ++window->history_events;
       loaded.history.emplace_back(state.version, std::move(d.value));
       ++window->events;
     }
@@ -355,6 +358,9 @@ struct BulkLoader::Impl {
       total = static_cast<int64_t>(static_cast<uint64_t>(total) + static_cast<uint64_t>(v));
     }
     if (window->events >= options.window_events || window->bytes >= options.window_bytes) return Seal();
+    if (window->history_events >= options.history_events || window->history_bytes >= options.history_bytes) {
+      return FlushHistory();
+    }
     return Status::Ok();
   }
 
@@ -396,6 +402,46 @@ struct BulkLoader::Impl {
     std::lock_guard lock(digest_mu);
     digest.Merge(written);
     return path;
+  }
+
+  // Writes the history entries the window holds as a file of their own (on
+  // another thread; one such file at a time) and ingests it. Their keys are
+  // new, so the file's place among the others does not matter.
+  Status FlushHistory() {
+    ORDERFLOW_RETURN_IF_ERROR(WaitHistory());
+    struct Taken {
+      std::string id;
+      std::vector<std::pair<uint32_t, std::string>> history;
+    };
+    auto taken = std::make_shared<std::vector<Taken>>();
+    for (auto& [id, loaded] : window->orders) {
+      if (loaded.history.empty()) continue;
+      taken->push_back({id, std::move(loaded.history)});
+      loaded.history.clear();
+    }
+    window->history_events = window->history_bytes = 0;
+    history_writing = std::async(std::launch::async, [this, taken]() -> Status {
+      const auto started = std::chrono::steady_clock::now();
+      std::sort(taken->begin(), taken->end(), [](const Taken& a, const Taken& b) { return a.id < b.id; });
+      KeyArena arena;
+      Entries entries;
+      for (const Taken& t : *taken) {
+        for (const auto& [version, value] : t.history) entries.push_back({arena.History(t.id, version), value});
+      }
+      auto path = WriteFile(kHistory, entries);
+      if (!path.ok()) return path.status();
+      if (path->empty()) return Status::Ok();
+      rocksdb::IngestExternalFileOptions ingest;
+      ingest.move_files = true;
+      Status s = FromRocks(db.db->IngestExternalFile(db.cf(kHistory), {*path}, ingest), "ingest rebuilt history");
+      write_s += Since(started);
+      return s;
+    });
+    return Status::Ok();
+  }
+  Status WaitHistory() {
+    if (!history_writing.valid()) return Status::Ok();
+    return history_writing.get();
   }
 
   // Hands the window to the writing thread (after the previous one is in).
@@ -534,6 +580,7 @@ BulkLoader::~BulkLoader() {
   impl_->changed.notify_all();
   if (impl_->worker.joinable()) impl_->worker.join();
   if (impl_->writing.valid()) impl_->writing.wait();
+  if (impl_->history_writing.valid()) impl_->history_writing.wait();
 }
 
 Result<std::unique_ptr<BulkLoader>> BulkLoader::Start(ProjectionStore& store, const BulkLoadOptions& options) {
@@ -616,6 +663,7 @@ Status BulkLoader::Finish(const Offsets& positions) {
   ORDERFLOW_RETURN_IF_ERROR(s.worker_status);
   ORDERFLOW_RETURN_IF_ERROR(s.Seal());
   ORDERFLOW_RETURN_IF_ERROR(s.WaitWritten());
+  ORDERFLOW_RETURN_IF_ERROR(s.WaitHistory());
   // Counters, offsets and the end of the rebuild in one synced write.
   rocksdb::WriteBatch batch;
   for (const auto& [k, v] : s.analytics) {

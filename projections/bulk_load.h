@@ -32,12 +32,16 @@ namespace orderflow::projections {
 
 struct BulkLoadOptions {
   // A window is written when it holds this many events or about this many
-  // bytes of history, whichever comes first: it bounds the loader's memory.
-  // 8 MiB costs the same CPU per event as 16 MiB and about 50 MB less peak
-  // RSS on 400k OrderPlaced (docs/benchmarks.md); each window's files stay in
-  // L0 until the store's first compaction.
-  size_t window_events = 50'000;
-  size_t window_bytes = 8u << 20;  // history and order states
+  // bytes of order state, whichever comes first: it bounds the loader's
+  // memory. Each window's files stay in L0 until the store's first compaction.
+  size_t window_events = 200'000;
+  size_t window_bytes = 8u << 20;  // order states, ~1 KiB each
+  // The window's history entries are written (in files of their own) when
+  // there are this many or about this many bytes of them, so a window can
+  // span an order's whole lifecycle without holding its history: an order
+  // whose events fall in several windows is read back in each.
+  size_t history_events = 25'000;
+  size_t history_bytes = 4u << 20;
 };
 
 struct BulkLoadTotals {

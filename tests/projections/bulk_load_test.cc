@@ -104,11 +104,15 @@ TEST(StateDigestTest, IsTheSameInAnyOrderAndChangesWithAnyEntry) {
 TEST(BulkLoaderTest, BuildsTheSameStoreAsTheBatchPathWhateverTheWindow) {
   const auto log = SpreadLog();
   const std::string expected = BatchPathDigest(log);
-  for (size_t window : {size_t{1}, size_t{13}, size_t{100}, size_t{100'000}}) {
+  // Windows of 1 to all events; each with its history written ahead of it
+  // every 7 events, or only with the window.
+  for (auto [window, history] : std::vector<std::pair<size_t, size_t>>{
+           {1, 100'000}, {13, 100'000}, {100, 100'000}, {100'000, 100'000}, {13, 7}, {100, 7}, {100'000, 7}}) {
+    SCOPED_TRACE("window " + std::to_string(window) + ", history " + std::to_string(history));
     TempDir dir;
     auto store = ProjectionStore::Open(dir.path(), {.rebuild = true});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
-    auto loader = BulkLoader::Start(**store, {.window_events = window});
+    auto loader = BulkLoader::Start(**store, {.window_events = window, .history_events = history});
     ASSERT_TRUE(loader.ok()) << loader.status().ToString();
     for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(Copy(log, i, i + 50)).ok());
     ASSERT_TRUE((*loader)->Finish({}).ok());
@@ -217,7 +221,7 @@ TEST(BulkLoaderTest, LoadsTheTailOnTopOfAStoreThatHoldsTheStart) {
     auto store = ProjectionStore::Open(dir.path(), {.rebuild = true});
     ASSERT_TRUE(store.ok());
     const Offsets start = *(*store)->GetOffsets();
-    auto loader = BulkLoader::Start(**store, {.window_events = 13});
+    auto loader = BulkLoader::Start(**store, {.window_events = 13, .history_events = 5});
     ASSERT_TRUE(loader.ok()) << loader.status().ToString();
     EXPECT_EQ((*loader)->next_offsets(), start);
     // The whole log again: what the store holds already is skipped by offset.
