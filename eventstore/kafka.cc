@@ -758,7 +758,7 @@ Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& conf
                                               {"auto.offset.reset", "error"},
                                               {"enable.partition.eof", "false"},
                                               // A fetch is answered at 64 KiB or after 10 ms: under load,
-                                              // fewer and larger fetches (docs/benchmarks.md: a third less
+                                              // fewer and larger fetches (docs/benchmarks.md: a quarter less
                                               // CPU per order for orderflow, 40 % less for the broker, and
                                               // lower latency on two cores than answering every record).
                                               {"fetch.wait.max.ms", "10"},

@@ -48,15 +48,15 @@ class SeenFilter {
     const auto [block, h] = Probe(id);
     for (uint64_t i = 0; i < kProbes; ++i) {
       const uint64_t bit = (h >> (9 * i)) & 511;
-      block[bit / 64] |= uint64_t{1} << (bit % 64);
+      words_[block + bit / 64] |= uint64_t{1} << (bit % 64);
     }
   }
   bool MaybeContains(std::string_view id) const {
     if (words_.empty()) return false;
-    const auto [block, h] = const_cast<SeenFilter*>(this)->Probe(id);
+    const auto [block, h] = Probe(id);
     for (uint64_t i = 0; i < kProbes; ++i) {
       const uint64_t bit = (h >> (9 * i)) & 511;
-      if ((block[bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
+      if ((words_[block + bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
     }
     return true;
   }
@@ -65,17 +65,17 @@ class SeenFilter {
   static constexpr uint64_t kWordsPerBlock = 8;  // 512 bits
   static constexpr uint64_t kBlocks = (uint64_t{16} << 20) / 64;
   static constexpr uint64_t kProbes = 6;  // 9 bits each from a 64-bit hash
-  std::pair<uint64_t*, uint64_t> Probe(std::string_view id) {
+  // The first word of the id's block, and the hash its probes take bits from.
+  static std::pair<uint64_t, uint64_t> Probe(std::string_view id) {
     const uint64_t h = std::hash<std::string_view>{}(id);
-    const uint64_t mixed = (h ^ (h >> 31)) * 0x9E3779B97F4A7C15ULL;
-    return {&words_[(h % kBlocks) * kWordsPerBlock], mixed};
+    return {(h % kBlocks) * kWordsPerBlock, (h ^ (h >> 31)) * 0x9E3779B97F4A7C15ULL};
   }
   std::vector<uint64_t> words_;
 };
 
 // Bytewise key order (RocksDB's default comparator), comparing the first
 // eight bytes as one integer: most keys differ there (order ids).
-inline uint64_t Prefix8(const std::string& s) {
+inline uint64_t Prefix8(std::string_view s) {
   uint64_t v = 0;
   const size_t n = std::min<size_t>(8, s.size());
   for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(s[i])} << (56 - 8 * i);
@@ -111,11 +111,31 @@ struct Entry {
 };
 using Entries = std::vector<Entry>;
 
-// Keys built while a window is written, in large blocks: no allocation per key.
+// Keys built while a window is written, in large blocks: no allocation per
+// key. Each key is laid out by store_internal.h's Append*Key in a reused
+// buffer, then copied here.
 class KeyArena {
  public:
-  // `size` bytes that stay put until the arena is destroyed.
-  char* Allocate(size_t size) {
+  std::string_view History(std::string_view id, uint32_t seq) {
+    building_.clear();
+    AppendHistoryKey(&building_, id, seq);
+    return Keep();
+  }
+  std::string_view Index(std::string_view a, std::string_view b) {
+    building_.clear();
+    AppendIndexKey(&building_, a, b);
+    return Keep();
+  }
+  std::string_view Time(int64_t placed_at_ms, std::string_view id) {
+    building_.clear();
+    AppendTimeKey(&building_, placed_at_ms, id);
+    return Keep();
+  }
+
+ private:
+  // Copies the key in `building_` into a block; it stays put until the arena goes.
+  std::string_view Keep() {
+    const size_t size = building_.size();
     if (size > left_) {
       const size_t block = std::max<size_t>(size, 1u << 20);
       blocks_.push_back(std::make_unique<char[]>(block));
@@ -123,36 +143,12 @@ class KeyArena {
       left_ = block;
     }
     char* out = at_;
+    std::memcpy(out, building_.data(), size);
     at_ += size;
     left_ -= size;
-    return out;
+    return {out, size};
   }
-  // a + '\0' + b: IndexKey.
-  std::string_view Index(std::string_view a, std::string_view b) {
-    char* k = Allocate(a.size() + 1 + b.size());
-    std::memcpy(k, a.data(), a.size());
-    k[a.size()] = '\0';
-    std::memcpy(k + a.size() + 1, b.data(), b.size());
-    return {k, a.size() + 1 + b.size()};
-  }
-  // id + '\0' + be32 seq: HistoryKey.
-  std::string_view History(std::string_view id, uint32_t seq) {
-    char* k = Allocate(id.size() + 5);
-    std::memcpy(k, id.data(), id.size());
-    k[id.size()] = '\0';
-    for (int i = 0; i < 4; ++i) k[id.size() + 1 + i] = static_cast<char>(seq >> (24 - 8 * i));
-    return {k, id.size() + 5};
-  }
-  // be64 of ~placed + id: TimeKey.
-  std::string_view Time(int64_t placed_at_ms, std::string_view id) {
-    const uint64_t t = ~static_cast<uint64_t>(std::max<int64_t>(placed_at_ms, 0));
-    char* k = Allocate(8 + id.size());
-    for (int i = 0; i < 8; ++i) k[i] = static_cast<char>(t >> (56 - 8 * i));
-    std::memcpy(k + 8, id.data(), id.size());
-    return {k, 8 + id.size()};
-  }
-
- private:
+  std::string building_;
   std::vector<std::unique_ptr<char[]>> blocks_;
   char* at_ = nullptr;
   size_t left_ = 0;
@@ -422,10 +418,10 @@ struct BulkLoader::Impl {
     window->history_events = window->history_bytes = 0;
     history_writing = std::async(std::launch::async, [this, taken]() -> Status {
       const auto started = std::chrono::steady_clock::now();
-      std::sort(taken->begin(), taken->end(), [](const Taken& a, const Taken& b) { return a.id < b.id; });
       KeyArena arena;
       Entries entries;
-      for (const Taken& t : *taken) {
+      for (size_t i : SortedByKey(taken->size(), [&](size_t i) -> const std::string& { return (*taken)[i].id; })) {
+        const Taken& t = (*taken)[i];
         for (const auto& [version, value] : t.history) entries.push_back({arena.History(t.id, version), value});
       }
       auto path = WriteFile(kHistory, entries);
@@ -491,7 +487,7 @@ struct BulkLoader::Impl {
     history_entries.reserve(history_count);
     std::vector<Entries> by_status(StatusesByName().size());
     std::unordered_map<std::string_view, Entries> by_customer;
-    std::vector<std::pair<uint64_t, size_t>> by_time;  // (~placed, place in time_entries)
+    std::vector<std::pair<uint64_t, size_t>> by_time;  // (the key's time, place in time_entries)
     StateDigest overwritten;  // order values of earlier windows that this one replaces
     for (size_t i : SortedByKey(dirty.size(), [&](size_t i) -> const std::string& { return dirty[i]->first; })) {
       const auto& [id, loaded] = *dirty[i];
@@ -504,9 +500,9 @@ struct BulkLoader::Impl {
       if (from == to) continue;
       if (from == domain::OrderStatus::kNone) {
         by_customer[loaded.state.customer_id].push_back({arena.Index(loaded.state.customer_id, id), {}});
-        by_time.emplace_back(~static_cast<uint64_t>(std::max<int64_t>(loaded.state.placed_at_ms, 0)),
-                             time_entries.size());
-        time_entries.push_back({arena.Time(loaded.state.placed_at_ms, id), {}});
+        const std::string_view time_key = arena.Time(loaded.state.placed_at_ms, id);
+        by_time.emplace_back(Prefix8(time_key), time_entries.size());  // the key's be64 time
+        time_entries.push_back({time_key, {}});
       } else {
         by_status[static_cast<size_t>(from)].push_back({arena.Index(domain::OrderStatusName(from), id), {}, true});
       }

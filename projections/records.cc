@@ -21,11 +21,13 @@ constexpr uint16_t kMaxStatus = static_cast<uint16_t>(s::OrderStatus::CANCELLED)
 // decoded events and records, which never do): no strlen.
 capnp::Text::Reader TextOf(const std::string& text) { return capnp::Text::Reader(text.data(), text.size()); }
 
-// The first segment of every order record this thread encodes: zeroed once,
-// and zeroed again by each builder when it is done with it.
-kj::ArrayPtr<capnp::word> OrderScratch() {
+// A first segment for the messages of one kind this thread builds: zeroed
+// once, and zeroed again by each builder when it is done with it
+// (MallocMessageBuilder clears what it used of a segment it was given).
+template <size_t kWords, typename Kind>
+kj::ArrayPtr<capnp::word> Scratch() {
   thread_local kj::Array<capnp::word> words = [] {
-    auto a = kj::heapArray<capnp::word>(256);
+    auto a = kj::heapArray<capnp::word>(kWords);
     std::memset(a.begin(), 0, a.asBytes().size());
     return a;
   }();
@@ -35,7 +37,7 @@ kj::ArrayPtr<capnp::word> OrderScratch() {
 }  // namespace
 
 std::string EncodeOrder(const domain::OrderState& o) {
-  capnp::MallocMessageBuilder message(OrderScratch());
+  capnp::MallocMessageBuilder message(Scratch<256, s::OrderRecord>());
   auto r = message.initRoot<s::OrderRecord>();
   r.setOrderId(TextOf(o.order_id));
   r.setCustomerId(TextOf(o.customer_id));
@@ -113,15 +115,10 @@ std::string EncodeHistory(const eventstore::Record& record, std::string_view eve
   // is at most 249 bytes): from this thread's zeroed scratch when it fits, so
   // the bytes are the same either way.
   constexpr size_t kScratchWords = 1024;
-  thread_local kj::Array<capnp::word> scratch = [] {
-    auto a = kj::heapArray<capnp::word>(kScratchWords);
-    std::memset(a.begin(), 0, a.asBytes().size());
-    return a;
-  }();
   const size_t words = 64 + record.value().size() / sizeof(capnp::word);
   std::optional<capnp::MallocMessageBuilder> storage;
   if (words + 1 <= kScratchWords) {
-    storage.emplace(scratch.asPtr());
+    storage.emplace(Scratch<kScratchWords, s::HistoryRecord>());
   } else {
     storage.emplace(words);
   }

@@ -97,24 +97,39 @@ using eventstore::PutBE64;
 
 inline std::string OffsetKey(const eventstore::TopicPartition& tp) { return eventstore::PartitionKey(kOffsetPrefix, tp); }
 
-inline std::string HistoryPrefix(const std::string& order_id) { return order_id + '\0'; }
-inline std::string HistoryKey(const std::string& order_id, uint32_t seq) {
-  std::string key = HistoryPrefix(order_id);
-  PutBE32(&key, seq);
-  return key;
+// The keys' layouts, each appended to `out` (the bulk loader builds them in
+// one reused buffer) and returned as a string.
+inline void AppendHistoryKey(std::string* out, std::string_view order_id, uint32_t seq) {
+  out->append(order_id);
+  out->push_back('\0');
+  PutBE32(out, seq);
 }
-inline std::string IndexKey(std::string_view a, std::string_view b) {
-  std::string key(a);
-  key.push_back('\0');
-  key.append(b);
-  return key;
+inline void AppendIndexKey(std::string* out, std::string_view a, std::string_view b) {
+  out->append(a);
+  out->push_back('\0');
+  out->append(b);
 }
 // by_time: newest first. be64 of the complement of the order's placed time
 // (0 if it was not placed when first seen), then the id.
+inline void AppendTimeKey(std::string* out, int64_t placed_at_ms, std::string_view id) {
+  PutBE64(out, ~static_cast<uint64_t>(std::max<int64_t>(placed_at_ms, 0)));
+  out->append(id);
+}
+
+inline std::string HistoryPrefix(const std::string& order_id) { return order_id + '\0'; }
+inline std::string HistoryKey(const std::string& order_id, uint32_t seq) {
+  std::string key;
+  AppendHistoryKey(&key, order_id, seq);
+  return key;
+}
+inline std::string IndexKey(std::string_view a, std::string_view b) {
+  std::string key;
+  AppendIndexKey(&key, a, b);
+  return key;
+}
 inline std::string TimeKey(int64_t placed_at_ms, std::string_view id) {
   std::string key;
-  PutBE64(&key, ~static_cast<uint64_t>(std::max<int64_t>(placed_at_ms, 0)));
-  key.append(id);
+  AppendTimeKey(&key, placed_at_ms, id);
   return key;
 }
 inline std::string RejectedKey(const eventstore::Record& r) {
