@@ -9,8 +9,9 @@
 # the order ids through GET /orders, then runs wrk against
 #   1. GET /healthz          the baseline: the HTTP stack alone
 #   2. GET /orders/{id}      a RocksDB read and the JSON of the order, ids rotating
-# and prints requests/s, p50/p99 latency and the ratio of 2 to 1 per run, and
-# how the order cache answered (fresh/revalidated/rendered); then
+# and prints requests/s, p50/p99 latency, orderflow's CPU (user + sys of the
+# `up` process, /proc/PID/stat) per request and the ratio of 2 to 1 per run,
+# and how the order cache answered (fresh/revalidated/rendered); then
 #   3. POST /orders          a new order each request, answered once the log
 #                            acknowledged it (bench/http_post_order.lua), RUNS
 #                            times, while the services process what it placed.
@@ -23,6 +24,7 @@
 # (the runs start once the projection applied nothing new for 3 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/cpu.sh
 orders=${1:-10000}
 connections=${2:-16}
 seconds=${3:-10}
@@ -107,8 +109,9 @@ if [[ -n ${CROWD:-} ]]; then
   echo "crowd open: $(grep '^ready' "$work/crowd.log")" >&2
 fi
 
-run_wrk() {  # path-or-script -> "rps p50_us p99_us"
-  local out
+run_wrk() {  # path-or-script -> "rps p50_us p99_us cpu_us_per_request"
+  local out c0
+  c0=$(proc_cpu_s "$up_pid")
   if [[ $1 == post ]]; then
     out=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/http_post_order.lua "$base")
   elif [[ $1 == script ]]; then
@@ -116,20 +119,24 @@ run_wrk() {  # path-or-script -> "rps p50_us p99_us"
   else
     out=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/http_latency.lua "$base$1")
   fi
-  local rps p50 p99
+  local rps p50 p99 requests cpu
+  cpu=$(awk -v a="$c0" -v b="$(proc_cpu_s "$up_pid")" 'BEGIN {print b - a}')
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(grep -o 'p50_us=[0-9]*' <<<"$out" | cut -d= -f2)
   p99=$(grep -o 'p99_us=[0-9]*' <<<"$out" | cut -d= -f2)
   if grep -q 'Non-2xx' <<<"$out"; then echo "wrk saw errors:" >&2; echo "$out" >&2; exit 1; fi
-  echo "$rps $p50 $p99"
+  echo "$rps $p50 $p99 $(per_unit_us "$cpu" "$requests")"
 }
 
-printf "%-4s %14s %10s %10s %14s %10s %10s %7s\n" run healthz_rps p50_us p99_us get_order_rps p50_us p99_us ratio
+printf "%-4s %14s %10s %10s %10s %14s %10s %10s %10s %7s\n" run healthz_rps p50_us p99_us cpu_us_req \
+  get_order_rps p50_us p99_us cpu_us_req ratio
 for run in $(seq 1 "$runs"); do
-  read -r h_rps h_p50 h_p99 < <(run_wrk /healthz)
-  read -r o_rps o_p50 o_p99 < <(run_wrk script)
+  read -r h_rps h_p50 h_p99 h_cpu < <(run_wrk /healthz)
+  read -r o_rps o_p50 o_p99 o_cpu < <(run_wrk script)
   ratio=$(awk -v a="$o_rps" -v b="$h_rps" 'BEGIN {printf "%.3f", a / b}')
-  printf "%-4s %14s %10s %10s %14s %10s %10s %7s\n" "$run" "$h_rps" "$h_p50" "$h_p99" "$o_rps" "$o_p50" "$o_p99" "$ratio"
+  printf "%-4s %14s %10s %10s %10s %14s %10s %10s %10s %7s\n" "$run" "$h_rps" "$h_p50" "$h_p99" "$h_cpu" \
+    "$o_rps" "$o_p50" "$o_p99" "$o_cpu" "$ratio"
 done
 python3 - "$base" >&2 <<'EOF'
 import sys, urllib.request
@@ -139,10 +146,12 @@ counts = [line.split('result="')[1].replace('"} ', "=") for line in text.splitli
 print("GET /orders/{id} answers from the order cache:", " ".join(counts))
 EOF
 # Writes last: the orders they place keep the services busy afterwards.
-printf "%-4s %14s %10s %10s\n" run post_order_rps p50_us p99_us
+# The CPU per POST counts the whole lifecycle the order starts (every service
+# and the broker run inside `up`), as far as it ran within the run.
+printf "%-4s %14s %10s %10s %10s\n" run post_order_rps p50_us p99_us cpu_us_req
 for run in $(seq 1 "$runs"); do
-  read -r p_rps p_p50 p_p99 < <(run_wrk post)
-  printf "%-4s %14s %10s %10s\n" "$run" "$p_rps" "$p_p50" "$p_p99"
+  read -r p_rps p_p50 p_p99 p_cpu < <(run_wrk post)
+  printf "%-4s %14s %10s %10s %10s\n" "$run" "$p_rps" "$p_p50" "$p_p99" "$p_cpu"
 done
 if [[ -n ${CROWD:-} ]]; then
   kill -0 "$crowd_pid" 2>/dev/null || { echo "the crowd died:" >&2; cat "$work/crowd.log" >&2; exit 1; }

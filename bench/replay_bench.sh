@@ -14,6 +14,8 @@
 # getrusage) and peak RSS, the medians and their ratio. Never a pass/fail test.
 # CPU per event is the figure to compare across runs: it does not depend on
 # how the shared cores are divided, as the rates do.
+# With the embedded broker, the broker's CPU per event during each replay is
+# printed too (bench/cpu.sh).
 # Each round also runs build/bench/replay_floor: the same consumer keeping each
 # record in RocksDB the cheapest way (one key, no decoding, sorted files
 # ingested), the most any durable replay could reach on this machine.
@@ -21,6 +23,7 @@
 # start`), under a fresh topic prefix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/cpu.sh
 orders=${1:-400000}
 partitions=${2:-24}
 rounds=${3:-3}
@@ -64,6 +67,7 @@ PY
 }
 
 baseline=() replay=() floor=() baseline_rss=() replay_rss=() baseline_cpu=() replay_cpu=() floor_cpu=()
+broker_cpu=()
 for i in $(seq "$rounds"); do
   b=$(measured build/bench/consume_baseline "$brokers" "$topic")
   baseline_rss+=("$(cat "$work/rss")") baseline_cpu+=("$(cat "$work/cpu")")
@@ -72,8 +76,10 @@ for i in $(seq "$rounds"); do
   floor_cpu+=("$(cat "$work/cpu")")
   floor+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["records_per_second"]))' "$f")")
   rm -rf "$work/replayed"
+  [[ -n ${broker_pid:-} ]] && b0=$(proc_cpu_s "$broker_pid")
   r=$(measured "$bin" replay --brokers "$brokers" "${prefix[@]}" --data-dir "$work/replayed" --json)
   replay_rss+=("$(cat "$work/rss")") replay_cpu+=("$(cat "$work/cpu")")
+  [[ -n ${broker_pid:-} ]] && broker_cpu+=("$(awk -v a="$b0" -v b="$(proc_cpu_s "$broker_pid")" 'BEGIN {print b - a}')")
   baseline+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["records_per_second"]))' "$b")")
   replay+=("$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["events_per_second"]))' "$r")")
   echo "round $i: baseline ${baseline[-1]} records/s (CPU ${baseline_cpu[-1]} s, peak RSS $((baseline_rss[-1] / 1024)) MiB)," \
@@ -83,7 +89,7 @@ done
 records=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["records"])' "$b")
 bytes=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$b")
 python3 - "$records" "$bytes" "$partitions" "${baseline[*]}" "${replay[*]}" "${baseline_rss[*]}" "${replay_rss[*]}" \
-  "${floor[*]}" "${baseline_cpu[*]}" "${replay_cpu[*]}" "${floor_cpu[*]}" <<'PY'
+  "${floor[*]}" "${baseline_cpu[*]}" "${replay_cpu[*]}" "${floor_cpu[*]}" "${broker_cpu[*]:-}" <<'PY'
 import json, statistics, sys
 records, nbytes, partitions = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 base = [int(x) for x in sys.argv[4].split()]
@@ -102,6 +108,8 @@ print(json.dumps({
     "baseline_cpu_us_per_event": cb, "replay_cpu_us_per_event": cr, "floor_cpu_us_per_event": cf,
     "median_replay_cpu_us_per_event": statistics.median(cr),
     "median_baseline_cpu_us_per_event": statistics.median(cb),
+    # The embedded broker's CPU during each replay (none on BROKERS=LIST).
+    "broker_cpu_us_per_event_during_replay": us(sys.argv[12]),
     "baseline_peak_rss_mib": [mib(x) for x in sys.argv[6].split()],
     "replay_peak_rss_mib": [mib(x) for x in sys.argv[7].split()],
 }))
