@@ -43,7 +43,7 @@
 #include "eventstore/embedded_broker.h"
 #include "eventstore/kafka.h"
 #include "eventstore/topics.h"
-#include "services/up.h"
+#include "cli/app/up.h"
 
 using namespace orderflow;
 

@@ -27,7 +27,7 @@ int CmdAnalytics(const std::vector<std::string>& args) {
   auto a = store->GetAnalytics(top);
   if (!a.ok()) return Fail(a.status());
   if (p.common.json) {
-    PrintJson(AnalyticsJson(*a));
+    PrintJson(projections::AnalyticsJson(*a));
     return 0;
   }
   std::printf("revenue   gross %s, refunded %s, net %s\n", FormatMoney(a->gross_minor, "EUR").c_str(),
@@ -41,7 +41,7 @@ int CmdAnalytics(const std::vector<std::string>& args) {
     std::printf(" %s (%s)", s.sku.c_str(), FormatMoney(s.revenue_minor, "EUR").c_str());
   }
   std::printf("\norders per hour:\n");
-  for (const auto& [hour, n] : a->orders_per_hour) std::printf("  %s  %lld\n", FormatTime(hour).c_str(), static_cast<long long>(n));
+  for (const auto& [hour, n] : a->orders_per_hour) std::printf("  %s  %lld\n", projections::FormatTime(hour).c_str(), static_cast<long long>(n));
   std::printf("delivered %lld, average placed to delivered %.1f s\n", static_cast<long long>(a->delivered),
               a->average_placed_to_delivered_ms / 1000.0);
   return 0;

@@ -13,7 +13,7 @@ int CmdCatalog(const std::vector<std::string>& args) {
   if (!Parse(args, "orderflow catalog [--json]\n\nLists the demo catalog: SKU, name, price.", {}, {}, p)) return 0;
   auto catalog = LoadCatalog(p.common);
   if (p.common.json) {
-    PrintJson(CatalogJson(catalog));
+    PrintJson(projections::CatalogJson(catalog));
   } else {
     std::cout << CatalogText(catalog);
   }

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "services/check.h"
+#include "services/lifecycle/check.h"
 
 namespace po = boost::program_options;
 using nlohmann::json;

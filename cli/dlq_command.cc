@@ -28,9 +28,9 @@ json LetterJson(const eventstore::DeadLetter& d, bool full) {
             {"error", d.error},
             {"source", {{"topic", d.source_topic}, {"partition", d.source_partition}, {"offset", d.source_offset}}},
             {"attempts", d.attempts},
-            {"failed_at", FormatTime(d.failed_at_ms)},
+            {"failed_at", projections::FormatTime(d.failed_at_ms)},
             {"state", d.redriven_at_ms ? "redriven" : "pending"}};
-  if (d.redriven_at_ms) j["redriven_at"] = FormatTime(*d.redriven_at_ms);
+  if (d.redriven_at_ms) j["redriven_at"] = projections::FormatTime(*d.redriven_at_ms);
   if (full) {
     json headers = json::object();
     for (const auto& h : d.headers) headers[h.name] = h.value;
@@ -68,7 +68,7 @@ int DlqList(const std::vector<std::string>& rest) {
     const std::string source = d.source_topic + "[" + std::to_string(d.source_partition) + "]@" +
                                std::to_string(d.source_offset);
     std::printf("%-6lld %-24s %-13s %-26s %-3d %-9s %s\n", static_cast<long long>(d.id),
-                FormatTime(d.failed_at_ms).c_str(), d.service.c_str(), source.c_str(), d.attempts,
+                projections::FormatTime(d.failed_at_ms).c_str(), d.service.c_str(), source.c_str(), d.attempts,
                 d.redriven_at_ms ? "redriven" : "pending", d.error.c_str());
   }
   if (letters->empty()) std::printf("(no dead letters)\n");

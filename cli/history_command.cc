@@ -34,7 +34,7 @@ int CmdHistory(const std::vector<std::string>& args) {
   if (history->empty()) return Fail(Status::NotFound("order " + id + " has no history in " + p.common.data_dir));
   if (p.common.json) {
     json events = json::array();
-    for (const auto& e : *history) events.push_back(HistoryJson(e));
+    for (const auto& e : *history) events.push_back(projections::HistoryJson(e));
     PrintJson({{"order_id", id}, {"events", events}});
   } else {
     std::printf("%-8s %-24s %-22s %-4s %s\n", "OFFSET", "TIME", "TYPE", "VER", "SUMMARY");

@@ -6,7 +6,7 @@
 
 #include "cli/common.h"
 #include "eventstore/topics.h"
-#include "services/lifecycle.h"
+#include "services/lifecycle/lifecycle.h"
 
 namespace po = boost::program_options;
 using nlohmann::json;

@@ -10,8 +10,8 @@
 #include "cli/output.h"
 #include "eventstore/topics.h"
 #include "projections/store.h"
-#include "services/order_service.h"
-#include "services/views.h"
+#include "services/orders/order_service.h"
+#include "projections/views.h"
 
 namespace po = boost::program_options;
 
@@ -79,7 +79,7 @@ int OrderPlace(const std::vector<std::string>& rest) {
 
 int PrintOrder(const domain::OrderState& order, bool json) {
   if (json) {
-    PrintJson(OrderJson(order));
+    PrintJson(projections::OrderJson(order));
   } else {
     std::cout << OrderText(order);
   }
@@ -135,7 +135,7 @@ int OrderList(const std::vector<std::string>& rest) {
   std::string status_name, customer, after;
   size_t limit = 20;
   constexpr size_t kMaxLimit = 500;
-  const std::string known = services::OrderStatusNames();
+  const std::string known = projections::OrderStatusNames();
   po::options_description d("order list options");
   d.add_options()("status", po::value(&status_name)->value_name("S"), ("only orders with this status: " + known).c_str())(
       "customer", po::value(&customer)->value_name("ID"), "only this customer's orders")(
@@ -150,7 +150,7 @@ int OrderList(const std::vector<std::string>& rest) {
   }
   projections::OrderQuery query;
   if (!status_name.empty()) {
-    query.status = services::OrderStatusFromName(status_name);
+    query.status = projections::OrderStatusFromName(status_name);
     if (!query.status) throw UsageError{"unknown --status '" + status_name + "' (known: " + known + ")"};
   }
   if (limit == 0 || limit > kMaxLimit) throw UsageError{"--limit must be from 1 to " + std::to_string(kMaxLimit)};
@@ -162,7 +162,7 @@ int OrderList(const std::vector<std::string>& rest) {
   if (!page.ok()) return Fail(page.status());
   if (p.common.json) {
     nlohmann::json orders = nlohmann::json::array();
-    for (const auto& o : page->orders) orders.push_back(OrderJson(o));
+    for (const auto& o : page->orders) orders.push_back(projections::OrderJson(o));
     PrintJson({{"orders", orders}, {"next", page->next.empty() ? nlohmann::json(nullptr) : nlohmann::json(page->next)}});
     return 0;
   }
@@ -174,7 +174,7 @@ int OrderList(const std::vector<std::string>& rest) {
   for (const auto& o : page->orders) {
     std::printf("%s  %-18s  %-14s  %14s  %s\n", o.order_id.c_str(), std::string(domain::OrderStatusName(o.status)).c_str(),
                 o.customer_id.c_str(), FormatMoney(o.total_minor, o.currency).c_str(),
-                FormatTime(o.updated_at_ms).c_str());
+                projections::FormatTime(o.updated_at_ms).c_str());
   }
   if (!page->next.empty()) std::cerr << "more: --after " << page->next << "\n";
   return 0;

@@ -20,8 +20,8 @@ std::string OrderText(const domain::OrderState& o) {
   out += "total     " + FormatMoney(o.total_minor, o.currency) + "\n";
   if (o.paid_minor) out += "paid      " + FormatMoney(o.paid_minor, o.currency) + "\n";
   if (o.refunded_minor) out += "refunded  " + FormatMoney(o.refunded_minor, o.currency) + "\n";
-  if (o.placed_at_ms) out += "placed    " + FormatTime(o.placed_at_ms) + "\n";
-  out += "updated   " + FormatTime(o.updated_at_ms) + "\n";
+  if (o.placed_at_ms) out += "placed    " + projections::FormatTime(o.placed_at_ms) + "\n";
+  out += "updated   " + projections::FormatTime(o.updated_at_ms) + "\n";
   if (!o.shipping_address.empty()) out += "ship to   " + o.shipping_address + "\n";
   if (!o.carrier.empty()) out += "shipping  " + o.carrier + " " + o.tracking_number + "\n";
   if (!o.cancel_reason.empty()) out += "cancelled " + o.cancel_reason + "\n";
@@ -39,7 +39,7 @@ std::string OrderText(const domain::OrderState& o) {
 std::string HistoryLine(const projections::HistoryEntry& e) {
   char buf[96];
   std::snprintf(buf, sizeof buf, "%-8lld %-24s %-22s v%-3u ", static_cast<long long>(e.offset),
-                FormatTime(e.event ? e.event->occurred_at_ms : e.record_timestamp_ms).c_str(), e.event_type.c_str(),
+                projections::FormatTime(e.event ? e.event->occurred_at_ms : e.record_timestamp_ms).c_str(), e.event_type.c_str(),
                 static_cast<unsigned>(e.schema_version));
   return buf + (e.event ? domain::Summarize(e.event->payload) : "(undecodable: " + e.decode_error + ")");
 }

@@ -7,15 +7,15 @@
 #include "domain/catalog.h"
 #include "domain/order.h"
 #include "projections/store.h"
-#include "services/views.h"
+#include "projections/views.h"
 
 namespace orderflow::cli {
 
-using services::AnalyticsJson;
-using services::CatalogJson;
-using services::FormatTime;
-using services::HistoryJson;
-using services::OrderJson;
+using projections::AnalyticsJson;
+using projections::CatalogJson;
+using projections::FormatTime;
+using projections::HistoryJson;
+using projections::OrderJson;
 
 std::string FormatMoney(int64_t minor, const std::string& currency);
 

@@ -13,7 +13,7 @@
 #include "cli/common.h"
 #include "projections/store.h"
 #include "replay/replay.h"
-#include "services/pg_read_model.h"
+#include "projections/pg/pg_read_model.h"
 
 namespace po = boost::program_options;
 using nlohmann::json;
@@ -100,8 +100,8 @@ int Verify(const std::string& data_dir, const std::string& verify_dir, bool as_j
 }
 
 // --to-postgres: the PostgreSQL read model rebuilt from offset zero.
-int ReplayToPostgres(const Parsed& p, const services::PgOptions& pg) {
-  services::PgRebuildOptions o;
+int ReplayToPostgres(const Parsed& p, const projections::PgOptions& pg) {
+  projections::PgRebuildOptions o;
   o.kafka = KafkaFrom(p.common, true);
   o.pg = pg;
   o.catalog = LoadCatalog(p.common);
@@ -112,7 +112,7 @@ int ReplayToPostgres(const Parsed& p, const services::PgOptions& pg) {
                    static_cast<unsigned long long>(total));
     };
   }
-  auto r = services::RebuildPostgres(o);
+  auto r = projections::RebuildPostgres(o);
   if (tty) std::fprintf(stderr, "\n");
   if (!r.ok()) return Fail(r.status());
   if (p.common.json) {
@@ -138,7 +138,7 @@ int CmdReplay(const std::vector<std::string>& args) {
   replay::ReplayOptions o;
   po::options_description d("replay options");
   std::string verify_dir, until_time, snapshots_dir;
-  services::PgOptions pg;
+  projections::PgOptions pg;
   d.add_options()("batch-size", po::value(&o.batch_size)->default_value(10000), "events per WriteBatch")(
       "force", po::bool_switch(&o.force), "replace the orderflow store already in --data-dir")(
       "until-offset", po::value(&o.until_offset)->value_name("N"),

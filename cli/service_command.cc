@@ -12,9 +12,9 @@
 #include "cli/common.h"
 #include "projections/store.h"
 #include "replay/replay.h"
-#include "services/lifecycle.h"
-#include "services/pg_projector.h"
-#include "services/projector_service.h"
+#include "services/lifecycle/lifecycle.h"
+#include "projections/pg/pg_projector.h"
+#include "cli/app/projector_service.h"
 
 namespace po = boost::program_options;
 
@@ -66,19 +66,19 @@ int RunProjector(const std::string& instance, const Parsed& p, size_t batch_size
   return 0;
 }
 
-// The PostgreSQL read model's projector (services/pg_projector.h).
-int RunPgProjector(const std::string& instance, const Parsed& p, const services::PgOptions& pg, size_t batch_size,
+// The PostgreSQL read model's projector (projections/pg/pg_projector.h).
+int RunPgProjector(const std::string& instance, const Parsed& p, const projections::PgOptions& pg, size_t batch_size,
                    bool exit_when_caught_up) {
   if (pg.url.empty()) {
     throw UsageError{"pg-projector needs --postgres URL (or ORDERFLOW_POSTGRES), e.g. postgresql://user@127.0.0.1:5432/db"};
   }
-  services::PgProjectorOptions options;
+  projections::PgProjectorOptions options;
   options.kafka = KafkaFrom(p.common, true);
   options.pg = pg;
   options.catalog = LoadCatalog(p.common);
   options.instance = instance;
   options.batch_size = batch_size;
-  auto projector = services::PgProjector::Start(std::move(options));
+  auto projector = projections::PgProjector::Start(std::move(options));
   if (!projector.ok()) return Fail(projector.status());
   spdlog::info("pg-projector {} running on {}, read model in schema {}", instance, p.common.brokers, pg.schema);
   Status s = exit_when_caught_up ? (*projector)->RunUntilCaughtUp(g_stop) : (*projector)->Run(g_stop);
@@ -101,7 +101,7 @@ int CmdService(const std::vector<std::string>& args) {
   std::vector<std::string> blocked = services::PaymentRules{}.blocked_customers;
   bool exactly_once = false;
   bool rebuild_corrupt = false;
-  services::PgOptions pg;
+  projections::PgOptions pg;
   if (const char* env = std::getenv("ORDERFLOW_POSTGRES")) pg.url = env;
   po::options_description d("service options");
   d.add_options()("name", po::value(&name)->value_name("NAME"),

@@ -8,7 +8,7 @@
 #include "cli/common.h"
 #include "cli/output.h"
 #include "projections/snapshot.h"
-#include "services/order_service.h"
+#include "services/orders/order_service.h"
 
 namespace po = boost::program_options;
 using nlohmann::json;
@@ -38,7 +38,7 @@ int CmdSnapshot(const std::vector<std::string>& args) {
   auto manifest_json = [](const projections::SnapshotManifest& m) {
     json offsets = json::object();
     for (const auto& [tp, off] : m.offsets) offsets[tp.topic + "/" + std::to_string(tp.partition)] = off;
-    return json{{"name", m.name},       {"created_at", FormatTime(m.created_at_ms)},
+    return json{{"name", m.name},       {"created_at", projections::FormatTime(m.created_at_ms)},
                 {"orders", m.orders},   {"offsets", offsets},
                 {"digest", m.digest},   {"schema_fingerprint", m.schema_fingerprint},
                 {"method", m.method},   {"projection_version", m.projection_version}};
@@ -66,7 +66,7 @@ int CmdSnapshot(const std::vector<std::string>& args) {
     } else {
       if (all->empty()) std::cerr << "no snapshots in " << snapshots_dir << "\n";
       for (const auto& m : *all) {
-        std::printf("%-28s %s  %8llu orders  %s\n", m.name.c_str(), FormatTime(m.created_at_ms).c_str(),
+        std::printf("%-28s %s  %8llu orders  %s\n", m.name.c_str(), projections::FormatTime(m.created_at_ms).c_str(),
                     static_cast<unsigned long long>(m.orders), m.digest.substr(0, 16).c_str());
       }
     }

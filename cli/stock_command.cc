@@ -6,7 +6,7 @@
 
 #include "cli/common.h"
 #include "domain/events.h"
-#include "services/stock.h"
+#include "services/lifecycle/stock.h"
 
 namespace po = boost::program_options;
 

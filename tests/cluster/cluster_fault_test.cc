@@ -24,9 +24,9 @@
 
 #include "eventstore/acknowledged.h"
 #include "eventstore/topics.h"
-#include "services/check.h"
-#include "services/lifecycle.h"
-#include "services/up.h"
+#include "services/lifecycle/check.h"
+#include "services/lifecycle/lifecycle.h"
+#include "cli/app/up.h"
 #include "tests/util/broker.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"

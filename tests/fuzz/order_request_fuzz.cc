@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "domain/catalog.h"
-#include "services/order_request.h"
+#include "services/api/order_request.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace orderflow;

@@ -14,7 +14,7 @@
 
 #include "eventstore/kafka.h"
 #include "eventstore/topics.h"
-#include "services/up.h"
+#include "cli/app/up.h"
 #include "tests/util/broker.h"
 #include "tests/util/raw_connection.h"
 #include "tests/util/temp_dir.h"
@@ -575,7 +575,7 @@ TEST_F(HttpApiTest, CancelAppendsOnceThenConflicts) {
   EXPECT_EQ(up_->LogEnd(), end);
 }
 
-// GET /orders/{id} keeps each order's JSON (services/http_api.cc,
+// GET /orders/{id} keeps each order's JSON (services/api/http_api.cc,
 // OrderBodyCache). A repeated read is served from it, a write elsewhere in the
 // store leaves it valid once the order's stored bytes are compared, and a
 // changed order is never served from it: read at the cancel's position, and

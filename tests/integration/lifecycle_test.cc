@@ -23,10 +23,10 @@
 #include "eventstore/topics.h"
 #include "projections/store.h"
 #include "replay/replay.h"
-#include "services/check.h"
-#include "services/lifecycle.h"
-#include "services/order_service.h"
-#include "services/simulator.h"
+#include "services/lifecycle/check.h"
+#include "services/lifecycle/lifecycle.h"
+#include "services/orders/order_service.h"
+#include "cli/app/simulator.h"
 #include "tests/util/broker.h"
 #include "tests/util/process.h"
 #include "tests/util/scale.h"
@@ -688,8 +688,8 @@ TEST(RealKafkaTest, ExactlyOnceUnderSigkillsLeavesNoDuplicateEventInTheCommitted
 }  // namespace orderflow
 
 #include "eventstore/embedded_broker.h"
-#include "services/lifecycle.h"
-#include "services/projector_service.h"
+#include "services/lifecycle/lifecycle.h"
+#include "cli/app/projector_service.h"
 
 namespace orderflow {
 namespace {

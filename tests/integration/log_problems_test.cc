@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "eventstore/topics.h"
-#include "services/runner.h"
+#include "services/lifecycle/runner.h"
 #include "tests/util/noop_reactor.h"
 #include "tests/util/broker.h"
 #include "tests/util/events.h"

@@ -13,9 +13,9 @@
 #include "projections/snapshot.h"
 #include "projections/store.h"
 #include "replay/replay.h"
-#include "services/order_service.h"
-#include "services/simulator.h"
-#include "services/up.h"
+#include "services/orders/order_service.h"
+#include "cli/app/simulator.h"
+#include "cli/app/up.h"
 #include "tests/util/broker.h"
 #include "tests/util/events.h"
 

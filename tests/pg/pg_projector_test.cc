@@ -28,7 +28,7 @@
 #include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
 #include "projections/store.h"
-#include "services/pg_read_model.h"
+#include "projections/pg/pg_read_model.h"
 #include "tests/util/broker.h"
 #include "tests/util/events.h"
 #include "tests/util/process.h"
@@ -461,11 +461,11 @@ TEST(PgProjectorTest, ASchemaNewerThanTheCodeIsRefusedAndASecondWriterToo) {
   const std::string& url = SharedPostgres();
   ASSERT_FALSE(url.empty());
   const std::string schema = NewSchema();
-  services::PgOptions options{url, schema};
+  projections::PgOptions options{url, schema};
   {
-    auto model = services::PgReadModel::Open(options, domain::Catalog::Demo());
+    auto model = projections::PgReadModel::Open(options, domain::Catalog::Demo());
     ASSERT_TRUE(model.ok()) << model.status().ToString();
-    auto second = services::PgReadModel::Open(options, domain::Catalog::Demo());
+    auto second = projections::PgReadModel::Open(options, domain::Catalog::Demo());
     ASSERT_FALSE(second.ok());
     EXPECT_EQ(second.status().code(), StatusCode::kInUse) << second.status().ToString();
   }
@@ -475,14 +475,14 @@ TEST(PgProjectorTest, ASchemaNewerThanTheCodeIsRefusedAndASecondWriterToo) {
     tx.exec0("INSERT INTO " + schema + ".schema_migrations (version, description) VALUES (99, 'from the future')");
     tx.commit();
   }
-  auto refused = services::PgReadModel::Open(options, domain::Catalog::Demo());
+  auto refused = projections::PgReadModel::Open(options, domain::Catalog::Demo());
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.status().message().find("newer than this orderflow"), std::string::npos)
       << refused.status().message();
-  auto bad = services::PgReadModel::Open({url, "Robert'); DROP TABLE"}, domain::Catalog::Demo());
+  auto bad = projections::PgReadModel::Open({url, "Robert'); DROP TABLE"}, domain::Catalog::Demo());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
-  auto unreachable = services::PgReadModel::Open({"postgresql://nobody@127.0.0.1:1/none", schema}, domain::Catalog::Demo());
+  auto unreachable = projections::PgReadModel::Open({"postgresql://nobody@127.0.0.1:1/none", schema}, domain::Catalog::Demo());
   EXPECT_EQ(unreachable.status().code(), StatusCode::kUnavailable) << unreachable.status().ToString();
 }
 
@@ -504,7 +504,7 @@ TEST(PgProjectorTest, ALostSessionIsUnavailableOnEveryCall) {
   const std::string& url = SharedPostgres();
   ASSERT_FALSE(url.empty());
   const std::string schema = NewSchema();
-  services::PgOptions options{url, schema};
+  projections::PgOptions options{url, schema};
   pqxx::connection admin{url};
   auto terminate_writer = [&] {
     ASSERT_EQ(TerminateWriter(admin, schema), 1u) << "no session holds the writer lock of " << schema;
@@ -514,7 +514,7 @@ TEST(PgProjectorTest, ALostSessionIsUnavailableOnEveryCall) {
   records.push_back(testing::ToRecord(testing::PlacedEvent("order-lost-1", "cust-1"), 0, 0));
   const std::vector<std::string> calls = {"LoadOffsets", "Prepare", "Commit", "AdvanceOffsets"};
   for (const std::string& call : calls) {
-    auto model = services::PgReadModel::Open(options, domain::Catalog::Demo());
+    auto model = projections::PgReadModel::Open(options, domain::Catalog::Demo());
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     auto batch = (*model)->Prepare(records);  // prepared on the live session
     ASSERT_TRUE(batch.ok()) << batch.status().ToString();
@@ -527,7 +527,7 @@ TEST(PgProjectorTest, ALostSessionIsUnavailableOnEveryCall) {
     EXPECT_EQ(s.code(), StatusCode::kUnavailable) << call << ": " << s.ToString();
   }
   // Nothing was half-written: a fresh session commits the batch once.
-  auto model = services::PgReadModel::Open(options, domain::Catalog::Demo());
+  auto model = projections::PgReadModel::Open(options, domain::Catalog::Demo());
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   auto batch = (*model)->Prepare(records);
   ASSERT_TRUE(batch.ok());
@@ -543,7 +543,7 @@ TEST(PgProjectorTest, ASessionLostMidCommitIsUnavailable) {
   const std::string& url = SharedPostgres();
   ASSERT_FALSE(url.empty());
   const std::string schema = NewSchema();
-  services::PgOptions options{url, schema};
+  projections::PgOptions options{url, schema};
   int unavailable = 0, committed = 0;
   for (int round = 0; round < 12; ++round) {
     std::vector<eventstore::Record> records;
@@ -551,7 +551,7 @@ TEST(PgProjectorTest, ASessionLostMidCommitIsUnavailable) {
       const std::string id = "order-" + std::to_string(round) + "-" + std::to_string(i);
       records.push_back(testing::ToRecord(testing::PlacedEvent(id, "cust-1"), round, i));
     }
-    auto model = services::PgReadModel::Open(options, domain::Catalog::Demo());
+    auto model = projections::PgReadModel::Open(options, domain::Catalog::Demo());
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     auto batch = (*model)->Prepare(records);
     ASSERT_TRUE(batch.ok()) << batch.status().ToString();
@@ -585,17 +585,17 @@ TEST(PgProjectorTest, AWriterWaitsForALockThatIsBeingReleased) {
   const std::string& url = SharedPostgres();
   ASSERT_FALSE(url.empty());
   const std::string schema = NewSchema();
-  auto first = services::PgReadModel::Open({url, schema}, domain::Catalog::Demo());
+  auto first = projections::PgReadModel::Open({url, schema}, domain::Catalog::Demo());
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   const auto started = std::chrono::steady_clock::now();
-  auto held = services::PgReadModel::Open({url, schema, 300ms}, domain::Catalog::Demo());
+  auto held = projections::PgReadModel::Open({url, schema, 300ms}, domain::Catalog::Demo());
   EXPECT_EQ(held.status().code(), StatusCode::kInUse) << held.status().ToString();
   EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
   std::thread release([&] {
     std::this_thread::sleep_for(500ms);
     first->reset();  // its session ends, and the lock with it
   });
-  auto waited = services::PgReadModel::Open({url, schema, 10s}, domain::Catalog::Demo());
+  auto waited = projections::PgReadModel::Open({url, schema, 10s}, domain::Catalog::Demo());
   release.join();
   EXPECT_TRUE(waited.ok()) << waited.status().ToString();
 }

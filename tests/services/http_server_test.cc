@@ -1,7 +1,7 @@
-// services/http_server.h over loopback with plain sockets: the limits that
+// services/api/http_server.h over loopback with plain sockets: the limits that
 // keep it answering (connections, streams, header and idle timeouts) and a
 // graceful stop.
-#include "services/http_server.h"
+#include "services/api/http_server.h"
 
 #include "tests/util/raw_connection.h"
 

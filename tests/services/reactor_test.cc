@@ -8,7 +8,7 @@
 
 #include "domain/catalog.h"
 #include "eventstore/topics.h"
-#include "services/lifecycle.h"
+#include "services/lifecycle/lifecycle.h"
 #include "tests/util/events.h"
 #include "tests/util/temp_dir.h"
 

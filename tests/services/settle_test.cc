@@ -1,6 +1,6 @@
-// The settle protocol (services/settle.h): settled exactly when every
+// The settle protocol (services/lifecycle/settle.h): settled exactly when every
 // consumer's position, read first, equals the log ends read after it.
-#include "services/settle.h"
+#include "services/lifecycle/settle.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // TaskGroup: the first error wins and halts the rest; exceptions are errors.
-#include "services/task_group.h"
+#include "cli/app/task_group.h"
 
 #include <gtest/gtest.h>
 

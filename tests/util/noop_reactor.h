@@ -2,7 +2,7 @@
 // consumes its inputs and commits its offsets (the log-problem and stall tests).
 #pragma once
 
-#include "services/runner.h"
+#include "services/lifecycle/runner.h"
 
 namespace orderflow::testing {
 

@@ -12,7 +12,7 @@
 
 #include "projections/store.h"
 #include "replay/replay.h"
-#include "services/up.h"
+#include "cli/app/up.h"
 
 namespace orderflow::testing {
 

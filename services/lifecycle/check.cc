@@ -1,4 +1,4 @@
-#include "services/check.h"
+#include "services/lifecycle/check.h"
 
 #include <fstream>
 #include <unordered_map>

@@ -1,4 +1,4 @@
-#include "services/simulator.h"
+#include "cli/app/simulator.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "services/up.h"
+#include "cli/app/up.h"
 
 #include <spdlog/spdlog.h>
 
@@ -14,14 +14,14 @@
 #include "eventstore/topics.h"
 #include "eventstore/log_archive.h"
 #include "projections/store.h"
-#include "services/order_service.h"
-#include "services/priority.h"
-#include "services/projector_service.h"
-#include "services/settle.h"
-#include "services/simulator.h"
-#include "services/lifecycle.h"
-#include "services/task_group.h"
-#include "services/views.h"
+#include "services/orders/order_service.h"
+#include "cli/app/priority.h"
+#include "cli/app/projector_service.h"
+#include "services/lifecycle/settle.h"
+#include "cli/app/simulator.h"
+#include "services/lifecycle/lifecycle.h"
+#include "cli/app/task_group.h"
+#include "projections/views.h"
 
 namespace orderflow::services {
 namespace {
@@ -631,7 +631,7 @@ void Up::ReportStuckOrders(const std::map<std::string, uint64_t>& counts) {
   for (const auto& [status, n] : counts) {
     if (status == "delivered" || status == "cancelled") continue;
     projections::OrderQuery query;
-    query.status = OrderStatusFromName(status);
+    query.status = projections::OrderStatusFromName(status);
     query.limit = 3;
     auto page = projector_->store().ListOrders(query);
     if (!page.ok()) continue;

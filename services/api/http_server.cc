@@ -1,4 +1,4 @@
-#include "services/http_server.h"
+#include "services/api/http_server.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>

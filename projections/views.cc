@@ -1,9 +1,9 @@
-#include "services/views.h"
+#include "projections/views.h"
 
 #include <cstdio>
 #include <ctime>
 
-namespace orderflow::services {
+namespace orderflow::projections {
 
 std::string FormatTime(int64_t epoch_ms) {
   std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
@@ -190,4 +190,4 @@ nlohmann::json AnalyticsJson(const projections::Analytics& a) {
           {"average_placed_to_delivered_ms", a.average_placed_to_delivered_ms}};
 }
 
-}  // namespace orderflow::services
+}  // namespace orderflow::projections

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "domain/catalog.h"
-#include "services/runner.h"
+#include "services/lifecycle/runner.h"
 
 namespace orderflow::services {
 

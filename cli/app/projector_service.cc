@@ -1,4 +1,4 @@
-#include "services/projector_service.h"
+#include "cli/app/projector_service.h"
 
 #include "eventstore/topics.h"
 

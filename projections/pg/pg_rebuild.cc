@@ -5,10 +5,10 @@
 #include <chrono>
 
 #include "eventstore/topics.h"
-#include "services/pg_internal.h"
-#include "services/pg_read_model.h"
+#include "projections/pg/pg_internal.h"
+#include "projections/pg/pg_read_model.h"
 
-namespace orderflow::services {
+namespace orderflow::projections {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -151,4 +151,4 @@ Result<PgRebuildResult> RebuildPostgres(const PgRebuildOptions& o) {
   return result;
 }
 
-}  // namespace orderflow::services
+}  // namespace orderflow::projections

@@ -38,7 +38,7 @@
 #include "eventstore/kafka.h"
 #include "projections/store.h"
 
-namespace orderflow::services {
+namespace orderflow::projections {
 
 // The newest read-model schema this code knows (schema_migrations.version).
 // A database with a newer one is refused: an older build would misread it.
@@ -145,4 +145,4 @@ struct PgRebuildResult {
 // resumes from the rebuilt offsets).
 Result<PgRebuildResult> RebuildPostgres(const PgRebuildOptions& options);
 
-}  // namespace orderflow::services
+}  // namespace orderflow::projections

@@ -14,9 +14,9 @@
 #include "domain/order.h"
 #include "domain/status.h"
 #include "eventstore/kafka.h"
-#include "services/pg_read_model.h"
+#include "projections/pg/pg_read_model.h"
 
-namespace orderflow::services::pg {
+namespace orderflow::projections::pg {
 
 // Must be called inside a catch block: the exception in flight as a Status
 // (kUnavailable for what a retry can cure, kInternal otherwise). `conn`, when
@@ -130,4 +130,4 @@ void WriteRows(pqxx::transaction_base& tx, const std::string& schema, const Fold
 void WriteLogRows(pqxx::transaction_base& tx, const std::string& schema, const Fold& fold);
 void WriteStateRows(pqxx::transaction_base& tx, const std::string& schema, const Fold& fold, bool upsert_orders);
 
-}  // namespace orderflow::services::pg
+}  // namespace orderflow::projections::pg

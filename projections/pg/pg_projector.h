@@ -16,9 +16,9 @@
 #include "domain/catalog.h"
 #include "domain/status.h"
 #include "eventstore/kafka.h"
-#include "services/pg_read_model.h"
+#include "projections/pg/pg_read_model.h"
 
-namespace orderflow::services {
+namespace orderflow::projections {
 
 struct PgProjectorOptions {
   eventstore::KafkaConfig kafka;
@@ -77,4 +77,4 @@ class PgProjector {
   PgProjectorTotals totals_;
 };
 
-}  // namespace orderflow::services
+}  // namespace orderflow::projections

@@ -1,5 +1,5 @@
 // An event-driven HTTP/1.1 server (Boost.Beast on Asio) that knows nothing
-// about orders: services/http_api.cc puts the order API on it.
+// about orders: services/api/http_api.cc puts the order API on it.
 //
 // A few I/O threads serve every connection; an idle keep-alive connection or
 // an open event stream holds no thread, only a socket and a small session.

@@ -1,9 +1,9 @@
-#include "services/stock.h"
+#include "services/lifecycle/stock.h"
 
 #include <chrono>
 
 #include "eventstore/topics.h"
-#include "services/order_service.h"
+#include "services/orders/order_service.h"
 
 namespace orderflow::services {
 

@@ -1,4 +1,4 @@
-#include "services/runner.h"
+#include "services/lifecycle/runner.h"
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>

@@ -1,4 +1,4 @@
-#include "services/pg_read_model.h"
+#include "projections/pg/pg_read_model.h"
 
 #include <spdlog/spdlog.h>
 
@@ -15,10 +15,10 @@
 #include "eventstore/codec.h"
 #include "eventstore/topics.h"
 #include "projections/order_record.h"
-#include "services/pg_internal.h"
-#include "services/views.h"
+#include "projections/pg/pg_internal.h"
+#include "projections/views.h"
 
-namespace orderflow::services {
+namespace orderflow::projections {
 
 namespace pg {
 
@@ -644,4 +644,4 @@ void WriteStateRows(pqxx::transaction_base& tx, const std::string& s, const Fold
 
 }  // namespace pg
 
-}  // namespace orderflow::services
+}  // namespace orderflow::projections

@@ -1,4 +1,4 @@
-#include "services/order_service.h"
+#include "services/orders/order_service.h"
 
 #include "domain/clock.h"
 

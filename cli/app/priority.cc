@@ -1,4 +1,4 @@
-#include "services/priority.h"
+#include "cli/app/priority.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>

@@ -1,4 +1,4 @@
-#include "services/pg_projector.h"
+#include "projections/pg/pg_projector.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +9,7 @@
 #include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
 
-namespace orderflow::services {
+namespace orderflow::projections {
 
 PgProjector::PgProjector(PgProjectorOptions options) : options_(std::move(options)) {}
 PgProjector::~PgProjector() = default;
@@ -160,4 +160,4 @@ Status PgProjector::RunUntilCaughtUp(const std::atomic<bool>& stop) {
   return Status::Ok();
 }
 
-}  // namespace orderflow::services
+}  // namespace orderflow::projections

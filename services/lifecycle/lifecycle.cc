@@ -1,4 +1,4 @@
-#include "services/lifecycle.h"
+#include "services/lifecycle/lifecycle.h"
 
 #include <spdlog/spdlog.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "services/order_request.h"
+#include "services/api/order_request.h"
 
 #include <nlohmann/json.hpp>
 #include <optional>

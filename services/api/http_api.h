@@ -1,6 +1,6 @@
 // The order service's HTTP API: JSON over HTTP/1.1, answered from the local
 // projection; writes go to the log through OrderService. Served by
-// services/http_server.h (Boost.Beast): idle connections, event streams and
+// services/api/http_server.h (Boost.Beast): idle connections, event streams and
 // requests waiting for ?min_position hold no thread.
 //
 //   POST /orders                    place (202 with the order id and log position)
@@ -35,7 +35,7 @@
 #include "eventstore/dead_letter.h"
 #include "projections/projector.h"
 #include "projections/store.h"
-#include "services/order_service.h"
+#include "services/orders/order_service.h"
 
 namespace orderflow::services {
 

@@ -14,7 +14,7 @@
 #include "domain/catalog.h"
 #include "domain/status.h"
 #include "eventstore/kafka.h"
-#include "services/http_api.h"
+#include "services/api/http_api.h"
 
 namespace orderflow::services {
 

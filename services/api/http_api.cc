@@ -1,4 +1,4 @@
-#include "services/http_api.h"
+#include "services/api/http_api.h"
 
 #include <sys/stat.h>
 #include <openssl/crypto.h>
@@ -27,9 +27,9 @@
 #include "domain/hex.h"
 #include "domain/utf8.h"
 #include "projections/order_record.h"
-#include "services/http_server.h"
-#include "services/order_request.h"
-#include "services/views.h"
+#include "services/api/http_server.h"
+#include "services/api/order_request.h"
+#include "projections/views.h"
 
 namespace orderflow::services {
 
@@ -302,7 +302,7 @@ class OrderBodyCache {
     }
     auto order = projections::DecodeOrderRecord(record);
     if (!order.ok()) return FromStatus(order.status());
-    *body = OrderJson(*order).dump();
+    *body = projections::OrderJson(*order).dump();
     if (per_shard_ > 0) {
       std::lock_guard lock(shard.mu);
       auto it = shard.entries.find(id);
@@ -468,7 +468,7 @@ class OrderEvents : public http::EventSource {
       }
       for (const auto& e : *history) {
         if (e.sequence < next_sequence_) continue;
-        frames += "id: " + std::to_string(e.sequence) + "\nevent: " + e.event_type + "\ndata: " + HistoryJson(e).dump() +
+        frames += "id: " + std::to_string(e.sequence) + "\nevent: " + e.event_type + "\ndata: " + projections::HistoryJson(e).dump() +
                   "\n\n";
         next_sequence_ = e.sequence + 1;
       }
@@ -738,7 +738,7 @@ Refusal HttpServer::Impl::GetHistory(const http::Request& req, const std::string
   if (!history.ok()) return FromStatus(history.status());
   if (history->empty()) return ApiError{404, "order " + id + " not found"};
   json events = json::array();
-  for (const auto& e : *history) events.push_back(HistoryJson(e));
+  for (const auto& e : *history) events.push_back(projections::HistoryJson(e));
   SendJson(res, 200, {{"order_id", id}, {"events", events}});
   return std::nullopt;
 }
@@ -803,8 +803,8 @@ Refusal HttpServer::Impl::ListOrders(const http::Request& req, const std::string
   }
   if (req.HasParam("status")) {
     const std::string name = req.Param("status");
-    query.status = OrderStatusFromName(name);
-    if (!query.status) return ApiError{400, "unknown status '" + name + "' (known: " + OrderStatusNames() + ")"};
+    query.status = projections::OrderStatusFromName(name);
+    if (!query.status) return ApiError{400, "unknown status '" + name + "' (known: " + projections::OrderStatusNames() + ")"};
   }
   query.customer = req.Param("customer");
   query.after = req.Param("after");
@@ -823,7 +823,7 @@ Refusal HttpServer::Impl::ListOrders(const http::Request& req, const std::string
   if (!page.ok() && page.status().code() == StatusCode::kInvalidArgument) return ApiError{400, page.status().message()};
   if (!page.ok()) return FromStatus(page.status());
   json orders = json::array();
-  for (const auto& o : page->orders) orders.push_back(OrderJson(o));
+  for (const auto& o : page->orders) orders.push_back(projections::OrderJson(o));
   SendJson(res, 200, {{"orders", orders}, {"next", page->next.empty() ? json(nullptr) : json(page->next)}});
   return std::nullopt;
 }
@@ -840,13 +840,13 @@ Refusal HttpServer::Impl::GetAnalytics(const http::Request& req, const std::stri
   }
   auto a = backend.store->GetAnalytics(top);
   if (!a.ok()) return FromStatus(a.status());
-  SendJson(res, 200, AnalyticsJson(*a));
+  SendJson(res, 200, projections::AnalyticsJson(*a));
   return std::nullopt;
 }
 
 Refusal HttpServer::Impl::GetCatalog(const http::Request& req, const std::string&, http::Response& res) {
   ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
-  SendJson(res, 200, {{"currency", backend.catalog->currency()}, {"items", CatalogJson(*backend.catalog)}});
+  SendJson(res, 200, {{"currency", backend.catalog->currency()}, {"items", projections::CatalogJson(*backend.catalog)}});
   return std::nullopt;
 }
 

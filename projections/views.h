@@ -11,7 +11,7 @@
 #include "domain/order.h"
 #include "projections/store.h"
 
-namespace orderflow::services {
+namespace orderflow::projections {
 
 // The order status named `name` ("placed" … "cancelled"), or nullopt.
 std::optional<domain::OrderStatus> OrderStatusFromName(std::string_view name);
@@ -29,4 +29,4 @@ nlohmann::json PayloadJson(const domain::EventPayload& payload);
 nlohmann::json CatalogJson(const domain::Catalog& catalog);
 nlohmann::json AnalyticsJson(const projections::Analytics& analytics);
 
-}  // namespace orderflow::services
+}  // namespace orderflow::projections

@@ -1,4 +1,4 @@
-#include "services/settle.h"
+#include "services/lifecycle/settle.h"
 
 #include <algorithm>
 
