@@ -11,13 +11,55 @@
 #include <thread>
 
 namespace orderflow::projections {
+namespace {
+
+// The RocksDB store as a sink: its PreparedBatch behind the SinkBatch face.
+class StoreBatch final : public SinkBatch {
+ public:
+  explicit StoreBatch(PreparedBatch batch) : batch(std::move(batch)) {}
+  const BatchStats& stats() const override { return batch.stats(); }
+  const Offsets& next_offsets() const override { return batch.next_offsets(); }
+  const std::vector<std::pair<size_t, std::string>>& rejections() const override { return batch.rejections(); }
+  PreparedBatch batch;
+};
+
+class StoreSinkImpl final : public Sink {
+ public:
+  explicit StoreSinkImpl(ProjectionStore& store) : store_(store) {}
+  std::string where() const override { return store_.dir(); }
+  std::string rebuild_hint() const override {
+    return "Rebuild with `orderflow replay` into a new directory, or restore a snapshot that the log still covers";
+  }
+  bool pipelined() const override { return true; }
+  Result<Offsets> LoadOffsets() override { return store_.GetOffsets(); }
+  Result<Offsets> CommittedOffsets() override { return store_.GetOffsets(); }
+  Result<std::unique_ptr<SinkBatch>> Prepare(const std::vector<eventstore::Record>& records,
+                                             const SinkBatch* in_flight) override {
+    const PreparedBatch* previous = in_flight ? &static_cast<const StoreBatch*>(in_flight)->batch : nullptr;
+    auto prepared = store_.Prepare(records, previous);
+    if (!prepared.ok()) return prepared.status();
+    return std::unique_ptr<SinkBatch>(std::make_unique<StoreBatch>(std::move(prepared).value()));
+  }
+  Status Commit(const SinkBatch& batch) override { return store_.Commit(static_cast<const StoreBatch&>(batch).batch); }
+  Status AdvanceOffsets(const Offsets& positions) override { return store_.AdvanceOffsets(positions); }
+
+ private:
+  ProjectionStore& store_;
+};
+
+}  // namespace
+
+std::unique_ptr<Sink> StoreSink(ProjectionStore& store) { return std::make_unique<StoreSinkImpl>(store); }
+
+Projector::Projector(Sink& sink, eventstore::Reader& reader, ProjectorOptions options)
+    : sink_(sink), reader_(reader), options_(std::move(options)) {}
 
 Projector::Projector(ProjectionStore& store, eventstore::Reader& reader, ProjectorOptions options)
-    : store_(store), reader_(reader), options_(std::move(options)) {}
+    : owned_sink_(StoreSink(store)), sink_(*owned_sink_), reader_(reader), options_(std::move(options)) {}
 
 Projector::~Projector() {
   Status s = Drain();
-  if (!s.ok()) spdlog::error("projector: last batch not committed: {}", s.ToString());
+  if (!s.ok()) spdlog::error("{}: last batch not committed: {}", options_.name, s.ToString());
 }
 
 Status Projector::Drain() {
@@ -32,7 +74,7 @@ Status Projector::Drain() {
 
 Result<Offsets> Projector::LogEnd() const {
   Offsets out;
-  for (const auto& tp : partitions_) {
+  for (const auto& tp : partitions()) {
     auto w = reader_.QueryWatermarks(tp, options_.metadata_timeout);
     if (!w.ok()) return w.status();
     out[tp] = w->high;
@@ -51,23 +93,21 @@ Status Projector::Start() {
     std::lock_guard lock(partitions_mu_);
     partitions_ = std::move(partitions);
   }
-  auto stored = store_.GetOffsets();
+  auto stored = sink_.LoadOffsets();
   if (!stored.ok()) return stored.status();
   std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
   for (const auto& tp : partitions_) {
     int64_t offset = stored->count(tp) ? stored->at(tp) : 0;
     auto w = reader_.QueryWatermarks(tp, options_.metadata_timeout);
     if (!w.ok()) return w.status();
-    ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(
-        tp, offset, *w, store_.dir(),
-        "Rebuild with `orderflow replay` into a new directory, or restore a snapshot that the log still covers"));
+    ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(tp, offset, *w, sink_.where(), sink_.rebuild_hint()));
     positions.emplace_back(tp, offset);
   }
   for (const auto& [tp, offset] : *stored) {
     if (std::find(partitions_.begin(), partitions_.end(), tp) == partitions_.end()) {
-      return Status::OutOfRange(tp.topic + "[" + std::to_string(tp.partition) +
-                                "] is in the store but not in the cluster; the topic was recreated with fewer"
-                                " partitions. Rebuild with `orderflow replay` into a new directory");
+      return Status::OutOfRange(tp.topic + "[" + std::to_string(tp.partition) + "] is in " + sink_.where() +
+                                " but not in the cluster; the topic was recreated with fewer partitions. " +
+                                sink_.rebuild_hint());
     }
   }
   return reader_.Assign(positions);
@@ -91,24 +131,26 @@ Result<size_t> Projector::Step() {
       for (const auto& [tp, position] : reader_.Positions(partitions_)) {
         if (position >= 0) positions[tp] = position;
       }
-      auto stored = store_.GetOffsets();
+      auto stored = sink_.CommittedOffsets();
       if (!stored.ok()) return stored.status();
       std::vector<std::pair<eventstore::TopicPartition, int64_t>> moved;
       for (const auto& [tp, position] : positions) {
         if (!stored->count(tp) || stored->at(tp) < position) moved.emplace_back(tp, position);
       }
       if (!moved.empty()) {
-        ORDERFLOW_RETURN_IF_ERROR(store_.AdvanceOffsets(positions));
+        ORDERFLOW_RETURN_IF_ERROR(sink_.AdvanceOffsets(positions));
         if (options_.commit_for_operators) reader_.CommitForOperators(moved);
       }
     }
     return polled;
   }
-  auto prepared = store_.Prepare(*records, in_flight_ ? &*in_flight_ : nullptr);
+  auto prepared = sink_.Prepare(*records, in_flight_.get());
   if (!prepared.ok()) return prepared.status();
   ORDERFLOW_RETURN_IF_ERROR(Drain());  // batches commit in order
   totals_.apply_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
-  const BatchStats& stats = prepared->stats();
+  std::unique_ptr<SinkBatch> batch = std::move(prepared).value();
+  const BatchStats& stats = batch->stats();
+  ++totals_.batches;
   totals_.applied += stats.applied;
   totals_.duplicates += stats.duplicates;
   totals_.rejected += stats.rejected;
@@ -119,26 +161,34 @@ Result<size_t> Projector::Step() {
   counters_.duplicates.fetch_add(stats.duplicates);
   counters_.rejected.fetch_add(stats.rejected);
   // Dead letters are in the log before their batch (and its offsets) commit.
-  if (options_.dead_letters != nullptr && !prepared->rejections().empty()) {
+  if (options_.dead_letters != nullptr && !batch->rejections().empty()) {
     const int64_t now = SystemClock().WallMs();
-    for (const auto& [index, error] : prepared->rejections()) {
-      auto d = eventstore::MakeDeadLetter((*records)[index], "projector", error, 1, now);
+    for (const auto& [index, error] : batch->rejections()) {
+      auto d = eventstore::MakeDeadLetter((*records)[index], options_.name, error, 1, now);
       ORDERFLOW_RETURN_IF_ERROR(options_.dead_letters->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers));
     }
     ORDERFLOW_RETURN_IF_ERROR(options_.dead_letters->Flush(std::chrono::seconds(30)));
-    counters_.dead_letters.fetch_add(prepared->rejections().size());
+    counters_.dead_letters.fetch_add(batch->rejections().size());
   }
-  in_flight_.emplace(std::move(prepared).value());
-  // The records are not needed by the commit: the WriteBatch holds copies.
+  if (!sink_.pipelined()) {
+    if (options_.wait_durable) ORDERFLOW_RETURN_IF_ERROR(options_.wait_durable(batch->next_offsets()));
+    ORDERFLOW_RETURN_IF_ERROR(sink_.Commit(*batch));
+    if (options_.commit_for_operators) {
+      reader_.CommitForOperators({batch->next_offsets().begin(), batch->next_offsets().end()});
+    }
+    return records->size();
+  }
+  in_flight_ = std::move(batch);
+  // The records are not needed by the commit: the batch holds copies.
   commit_ = std::async(std::launch::async, [this] {
     if (options_.wait_durable) ORDERFLOW_RETURN_IF_ERROR(options_.wait_durable(in_flight_->next_offsets()));
-    return store_.Commit(*in_flight_);
+    return sink_.Commit(*in_flight_);
   });
   return records->size();
 }
 
 Result<bool> Projector::Reached(const Offsets& targets) const {
-  auto stored = store_.GetOffsets();
+  auto stored = sink_.CommittedOffsets();
   if (!stored.ok()) return stored.status();
   for (const auto& [tp, target] : targets) {
     int64_t have = stored->count(tp) ? stored->at(tp) : 0;
@@ -147,33 +197,52 @@ Result<bool> Projector::Reached(const Offsets& targets) const {
   return true;
 }
 
-Status Projector::Run(const std::atomic<bool>& stop) {
-  eventstore::Backoff backoff(std::chrono::milliseconds(50), std::chrono::milliseconds(5000));
+Status Projector::Recover(const Status& cause, const std::atomic<bool>& stop) {
+  eventstore::Backoff backoff(std::chrono::milliseconds(50), options_.max_backoff);
   auto sleep = [&](std::chrono::milliseconds d) {
     for (auto waited = std::chrono::milliseconds(0); waited < d && !stop.load(); waited += std::chrono::milliseconds(10)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   };
+  Status last = cause;
+  while (!stop.load()) {
+    const auto wait = backoff.Next();
+    spdlog::warn("{}: {}; resuming from the stored offsets in {} ms", options_.name, last.ToString(), wait.count());
+    sleep(wait);
+    last = Drain();
+    if (last.ok() || last.IsRetryable()) last = sink_.Reopen();
+    if (last.ok()) last = Start();
+    if (last.ok()) {
+      ++totals_.reopens;
+      spdlog::info("{}: resumed", options_.name);
+      return Status::Ok();
+    }
+    if (!last.IsRetryable()) return last;
+  }
+  return Status::Ok();
+}
+
+Status Projector::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     auto n = Step();
-    if (n.ok()) {
-      backoff.Reset();
-      continue;
-    }
+    if (n.ok()) continue;
     if (!n.status().IsRetryable()) return n.status();
-    const auto wait = backoff.Next();
-    spdlog::warn("projector: {}; resuming from the stored offsets in {} ms", n.status().ToString(), wait.count());
-    sleep(wait);
-    // The failed step may have dropped records it had polled: re-assign every
-    // partition at the committed offsets so nothing is skipped.
-    while (!stop.load()) {
-      Status drained = Drain();
-      if (!drained.ok() && !drained.IsRetryable()) return drained;
-      Status restarted = Start();
-      if (restarted.ok()) break;
-      if (!restarted.IsRetryable()) return restarted;
-      sleep(backoff.Next());
-    }
+    ORDERFLOW_RETURN_IF_ERROR(Recover(n.status(), stop));
+  }
+  return Drain();
+}
+
+Status Projector::RunUntilCaughtUp(const std::atomic<bool>& stop) {
+  auto end = LogEnd();
+  if (!end.ok()) return end.status();
+  while (!stop.load()) {
+    auto reached = Reached(*end);
+    if (!reached.ok()) return reached.status();
+    if (*reached) break;
+    auto n = Step();
+    if (n.ok()) continue;
+    if (!n.status().IsRetryable()) return n.status();
+    ORDERFLOW_RETURN_IF_ERROR(Recover(n.status(), stop));
   }
   return Drain();
 }

@@ -1,12 +1,16 @@
-// Projector: feeds a ProjectionStore from the log, batch by batch.
+// Projector: the one loop that feeds a projection from the log, batch by
+// batch, into a Sink (sink.h): the RocksDB store or the PostgreSQL read model.
 //
-// Start() checks that the log still holds every offset the store needs (the
+// Start() checks that the log still holds every offset the sink needs (the
 // log start is not past the stored offset, the log end is not before it) and
 // assigns the reader there; Step() polls one batch and applies it atomically
-// with its offsets. Steps are pipelined: batch k commits on a helper thread
-// while batch k+1 is decoded and applied in memory, so a Step may return
-// before its batch is durable; Drain() (and an idle Step) waits for it.
-// Not thread-safe: one thread drives a Projector; the store
+// with its offsets. On a pipelined sink (the store) batch k commits on a
+// helper thread while batch k+1 is decoded and applied in memory, so a Step
+// may return before its batch is durable; Drain() (and an idle Step) waits
+// for it. Records that do not decode are parked on orders.dlq before their
+// batch commits (when `dead_letters` is set). Run() retries transient errors
+// with backoff: it reopens the sink and resumes from the stored offsets.
+// Not thread-safe: one thread drives a Projector; the sink
 // may be queried from other threads meanwhile.
 #pragma once
 
@@ -22,11 +26,13 @@
 
 #include "domain/status.h"
 #include "eventstore/kafka.h"
+#include "projections/sink.h"
 #include "projections/store.h"
 
 namespace orderflow::projections {
 
 struct ProjectorOptions {
+  std::string name = "projector";   // in the log, and the service named on dead letters
   std::vector<std::string> topics;  // every partition of each is consumed
   size_t batch_size = 5000;         // records per WriteBatch at most
   std::chrono::milliseconds poll_timeout{100};
@@ -36,7 +42,7 @@ struct ProjectorOptions {
   std::function<bool(const eventstore::Record&)> accept;
   std::chrono::milliseconds metadata_timeout{10000};
   // If set, records that do not decode are also parked on orders.dlq (as
-  // service "projector") before their batch commits. Replay leaves it unset.
+  // service `name`) before their batch commits. Replay leaves it unset.
   eventstore::Producer* dead_letters = nullptr;
   // If set, a batch commits only once this returns for its next offsets (the
   // log is durable that far: `orderflow up` on the embedded broker).
@@ -44,6 +50,7 @@ struct ProjectorOptions {
   // After each commit, also commit the offsets to the reader's consumer group
   // (information for operators: `orderflow lag`). Live projectors set it; replay does not.
   bool commit_for_operators = false;
+  std::chrono::milliseconds max_backoff{5000};  // Run's longest wait between retries
 };
 
 // Counters another thread may read while the projector runs (metrics).
@@ -59,13 +66,16 @@ struct ProjectorTotals {
   uint64_t duplicates = 0;
   uint64_t rejected = 0;
   uint64_t records = 0;  // records read from the log (incl. re-deliveries)
+  uint64_t batches = 0;
+  uint64_t reopens = 0;  // recoveries from transient errors
   double poll_seconds = 0;   // time spent waiting for and copying records
   double apply_seconds = 0;  // time spent decoding, applying and writing
 };
 
 class Projector {
  public:
-  // `store` and `reader` must outlive the projector.
+  // `sink` (or `store`) and `reader` must outlive the projector.
+  Projector(Sink& sink, eventstore::Reader& reader, ProjectorOptions options);
   Projector(ProjectionStore& store, eventstore::Reader& reader, ProjectorOptions options);
   ~Projector();  // drains; errors are logged
 
@@ -82,7 +92,7 @@ class Projector {
   // Waits until the batch in flight (if any) is committed.
   Status Drain();
 
-  // True when every partition's stored offset has reached `targets`.
+  // True when every partition's committed offset has reached `targets`.
   Result<bool> Reached(const Offsets& targets) const;
 
   // Current end of the log (high watermark) of every assigned partition.
@@ -91,6 +101,8 @@ class Projector {
   // Runs Step until `stop` is set or an error occurs (transient errors are
   // retried with backoff).
   Status Run(const std::atomic<bool>& stop);
+  // As Run, but returns once the log's end as it was when called is committed.
+  Status RunUntilCaughtUp(const std::atomic<bool>& stop);
 
   const ProjectorTotals& totals() const { return totals_; }
   const ProjectorCounters& counters() const { return counters_; }
@@ -102,7 +114,12 @@ class Projector {
   }
 
  private:
-  ProjectionStore& store_;
+  // After a transient error `cause`: waits, reopens the sink and assigns every
+  // partition at its stored offset again (a failed step may have dropped records).
+  Status Recover(const Status& cause, const std::atomic<bool>& stop);
+
+  std::unique_ptr<Sink> owned_sink_;  // the store's, when constructed on a store
+  Sink& sink_;
   eventstore::Reader& reader_;
   ProjectorOptions options_;
   // Written by Start (the projector thread) under partitions_mu_; that thread reads it unlocked.
@@ -110,7 +127,7 @@ class Projector {
   mutable std::mutex partitions_mu_;
   ProjectorTotals totals_;
   ProjectorCounters counters_;
-  std::optional<PreparedBatch> in_flight_;
+  std::unique_ptr<SinkBatch> in_flight_;  // committing on a helper thread (pipelined sinks)
   std::future<Status> commit_;
 };
 

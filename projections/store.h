@@ -66,6 +66,7 @@ struct BatchStats {
   size_t applied = 0;     // events applied to state
   size_t duplicates = 0;  // events dropped because their id was already applied
   size_t rejected = 0;    // records that did not decode (kept in the rejected family)
+  size_t skipped = 0;     // records below the stored offsets (re-deliveries; PostgreSQL only)
   std::array<uint32_t, domain::kEventTypeCount> applied_by_type{};  // indexed like domain::EventPayload
 };
 

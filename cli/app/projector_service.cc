@@ -33,22 +33,6 @@ ProjectorService::~ProjectorService() = default;
 
 Status ProjectorService::Run(const std::atomic<bool>& stop) { return projector_->Run(stop); }
 
-Status ProjectorService::RunUntilCaughtUp(const std::atomic<bool>& stop) {
-  auto end = projector_->LogEnd();
-  if (!end.ok()) return end.status();
-  while (!stop.load()) {
-    auto reached = projector_->Reached(*end);
-    if (!reached.ok()) return reached.status();
-    if (*reached) break;
-    auto n = projector_->Step();
-    if (n.ok()) continue;
-    if (!n.status().IsRetryable()) return n.status();
-    // Resume from the stored offsets: the failed step may have dropped records.
-    Status restarted = projector_->Drain();
-    if (restarted.ok() || restarted.IsRetryable()) restarted = projector_->Start();
-    if (!restarted.ok() && !restarted.IsRetryable()) return restarted;
-  }
-  return projector_->Drain();
-}
+Status ProjectorService::RunUntilCaughtUp(const std::atomic<bool>& stop) { return projector_->RunUntilCaughtUp(stop); }
 
 }  // namespace orderflow::services

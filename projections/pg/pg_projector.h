@@ -1,5 +1,7 @@
 // `orderflow service pg-projector`: keeps the PostgreSQL read model
-// (pg_read_model.h) up to date from orders.events and inventory.events.
+// (pg_read_model.h) up to date from orders.events and inventory.events, with
+// the same loop as the RocksDB projection (projections/projector.h) over the
+// read model as a Sink.
 //
 // Offsets live in the read model, written in the same transaction as each
 // batch's rows: after a SIGKILL the projector resumes from them. Records that
@@ -17,6 +19,8 @@
 #include "domain/status.h"
 #include "eventstore/kafka.h"
 #include "projections/pg/pg_read_model.h"
+#include "projections/projector.h"
+#include "projections/sink.h"
 
 namespace orderflow::projections {
 
@@ -35,13 +39,31 @@ struct PgProjectorOptions {
   std::chrono::milliseconds writer_lock_wait{10000};
 };
 
-struct PgProjectorTotals {
-  uint64_t batches = 0;
-  uint64_t applied = 0;
-  uint64_t duplicates = 0;
-  uint64_t rejected = 0;
-  uint64_t records = 0;
-  uint64_t reconnects = 0;
+// The read model as a sink: not pipelined (each batch commits before the next
+// is prepared: Prepare reads the rows the previous batch wrote). Reopen
+// connects again; a schema another writer took over meanwhile (kInUse after
+// writer_lock_wait) is retried, as a standby waits.
+class PgSink final : public Sink {
+ public:
+  // Connects (PgReadModel::Open, with its errors).
+  static Result<std::unique_ptr<PgSink>> Open(PgOptions pg, domain::Catalog catalog);
+
+  std::string where() const override;
+  std::string rebuild_hint() const override;
+  bool pipelined() const override { return false; }
+  Result<Offsets> LoadOffsets() override;
+  Result<Offsets> CommittedOffsets() override;  // the read model's mirror: no round trip
+  Result<std::unique_ptr<SinkBatch>> Prepare(const std::vector<eventstore::Record>& records,
+                                             const SinkBatch* in_flight) override;
+  Status Commit(const SinkBatch& batch) override;
+  Status AdvanceOffsets(const Offsets& positions) override;
+  Status Reopen() override;
+
+ private:
+  PgSink(PgOptions pg, domain::Catalog catalog) : pg_(std::move(pg)), catalog_(std::move(catalog)) {}
+  PgOptions pg_;
+  domain::Catalog catalog_;
+  std::unique_ptr<PgReadModel> model_;
 };
 
 class PgProjector {
@@ -54,27 +76,18 @@ class PgProjector {
 
   // Applies what arrives until `stop` is set. Transient errors (PostgreSQL or
   // Kafka unavailable) are retried with backoff from the stored offsets.
-  Status Run(const std::atomic<bool>& stop);
+  Status Run(const std::atomic<bool>& stop) { return projector_->Run(stop); }
   // As Run, but returns once the log's end as it is now is applied.
-  Status RunUntilCaughtUp(const std::atomic<bool>& stop);
+  Status RunUntilCaughtUp(const std::atomic<bool>& stop) { return projector_->RunUntilCaughtUp(stop); }
 
-  const PgProjectorTotals& totals() const { return totals_; }
+  const ProjectorTotals& totals() const { return projector_->totals(); }
 
  private:
-  explicit PgProjector(PgProjectorOptions options);
-  Status Connect();
-  Status Assign();
-  Result<size_t> Step();
-  Status Recover(const Status& cause, const std::atomic<bool>& stop);
-  bool Reached(const projections::Offsets& targets) const;
-  Result<projections::Offsets> LogEnd();
-
-  PgProjectorOptions options_;
-  std::unique_ptr<PgReadModel> model_;
+  PgProjector() = default;
+  std::unique_ptr<PgSink> sink_;
   std::unique_ptr<eventstore::Reader> reader_;
   std::unique_ptr<eventstore::Producer> dead_letters_;
-  std::vector<eventstore::TopicPartition> partitions_;
-  PgProjectorTotals totals_;
+  std::unique_ptr<Projector> projector_;  // last: destroyed first
 };
 
 }  // namespace orderflow::projections

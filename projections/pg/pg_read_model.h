@@ -53,13 +53,7 @@ struct PgOptions {
   std::chrono::milliseconds lock_wait{0};
 };
 
-struct PgBatchStats {
-  size_t applied = 0;     // events applied to the read model
-  size_t duplicates = 0;  // events whose id the order had already applied
-  size_t rejected = 0;    // records that did not decode
-  size_t skipped = 0;     // records below the stored offsets (re-deliveries)
-  std::array<uint32_t, domain::kEventTypeCount> applied_by_type{};
-};
+using PgBatchStats = BatchStats;
 
 // A batch folded in memory, ready to be written. Move-only.
 class PgBatch {
