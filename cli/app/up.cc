@@ -73,7 +73,7 @@ Status RunArchiver(const eventstore::KafkaConfig& kafka, const std::vector<event
 // and the members are declared so that what uses a part is destroyed before
 // it (the threads first, then the HTTP server, then the services, the
 // projector, the clients, the archive and the broker).
-class Up {
+class Up final : public OpsQueries {
  public:
   Up(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop)
       : options_(options), catalog_(catalog), stop_(stop), kafka_(options.kafka),
@@ -87,11 +87,15 @@ class Up {
   Status RestoreArchive();
   Status StartProjector();
   Status StartOrderService();
-  HttpBackend MakeBackend();
-  std::vector<PartitionLag> Lag();
-  std::vector<ServiceHealth> Health();
-  Result<std::vector<StockLevel>> Stock();
-  std::string NotReadyReason();
+  ApiSources MakeApiSources();
+  // What the API's operations routes ask (OpsQueries).
+  std::string NotReadyReason() override;
+  std::vector<PartitionLag> Lag() override;
+  std::vector<ServiceHealth> Health() override;
+  std::map<std::string, uint64_t> DeadLettersParked() override;
+  Result<std::vector<StockLevel>> Stock() override;
+  Result<std::vector<eventstore::DeadLetter>> DeadLetters() override;
+  Result<eventstore::RedriveResult> Redrive(int64_t id) override;
   Status StartServices();
   void StartThreads();
   void Simulate();
@@ -152,7 +156,7 @@ Result<UpSummary> Up::Run(const std::function<void(const UpEndpoints&)>& on_read
   ORDERFLOW_RETURN_IF_ERROR(RunAtNice(nice, [this] { return StartProjector(); }));
   ORDERFLOW_RETURN_IF_ERROR(StartOrderService());
   if (options_.http) {
-    auto started = HttpServer::Start(*options_.http, MakeBackend());
+    auto started = HttpServer::Start(*options_.http, MakeApiSources());
     if (!started.ok()) return started.status();
     http_ = std::move(started).value();
   }
@@ -390,31 +394,33 @@ Result<std::vector<StockLevel>> Up::Stock() {
   return out;
 }
 
-HttpBackend Up::MakeBackend() {
-  HttpBackend backend;
-  backend.store = &projector_->store();
-  backend.orders = orders_.get();
-  backend.producer = producer_.get();
-  backend.catalog = &catalog_;
-  backend.orders_topic = eventstore::kOrdersTopic;
-  backend.not_ready_reason = [this] { return NotReadyReason(); };
-  backend.projector_counters = &projector_->projector().counters();
-  backend.lag = [this] { return Lag(); };
-  backend.health = [this] { return Health(); };
-  backend.stock = [this] { return Stock(); };
-  backend.list_dead_letters = [this] { return eventstore::ReadDeadLetters(kafka_, std::chrono::seconds(5)); };
-  backend.redrive = [this](int64_t id) {
-    return eventstore::Redrive(kafka_, {id}, /*force=*/false, std::chrono::seconds(10));
-  };
-  backend.wait_durable = wait_durable_;
-  backend.dead_letters = [this] {
-    std::map<std::string, uint64_t> out = {{"projector", projector_->projector().counters().dead_letters.load()}};
-    if (services_started_.load()) {
-      for (const auto& r : runners_) out[r->options().name] += r->stats().dead_letters.load();
-    }
-    return out;
-  };
-  return backend;
+ApiSources Up::MakeApiSources() {
+  ApiSources sources;
+  sources.store = &projector_->store();
+  sources.orders = orders_.get();
+  sources.producer = producer_.get();
+  sources.catalog = &catalog_;
+  sources.orders_topic = eventstore::kOrdersTopic;
+  sources.projector_counters = &projector_->projector().counters();
+  sources.wait_durable = wait_durable_;
+  sources.ops = this;
+  return sources;
+}
+
+std::map<std::string, uint64_t> Up::DeadLettersParked() {
+  std::map<std::string, uint64_t> out = {{"projector", projector_->projector().counters().dead_letters.load()}};
+  if (services_started_.load()) {
+    for (const auto& r : runners_) out[r->options().name] += r->stats().dead_letters.load();
+  }
+  return out;
+}
+
+Result<std::vector<eventstore::DeadLetter>> Up::DeadLetters() {
+  return eventstore::ReadDeadLetters(kafka_, std::chrono::seconds(5));
+}
+
+Result<eventstore::RedriveResult> Up::Redrive(int64_t id) {
+  return eventstore::Redrive(kafka_, {id}, /*force=*/false, std::chrono::seconds(10));
 }
 
 // The lifecycle services, each with its own store under <data-dir>/services/.

@@ -20,21 +20,25 @@
 //
 // Every error is a 4xx/5xx with {"error": "..."} saying what to change; a
 // rejected request appends nothing to the log.
+//
+// Inside, one area per file, each registering its endpoints with the Router
+// (router.h): order_routes.h (orders, analytics, catalog), ops_routes.h (the
+// operations routes over OpsQueries, ops_queries.h), auth.h (tokens and
+// sessions), order_cache.h, metrics.h; http_api.cc composes them, authorizes
+// and dispatches, and parks ?min_position requests.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "domain/catalog.h"
 #include "domain/status.h"
-#include "eventstore/dead_letter.h"
 #include "projections/projector.h"
 #include "projections/store.h"
+#include "services/api/ops_queries.h"
 #include "services/orders/order_service.h"
 
 namespace orderflow::services {
@@ -62,50 +66,20 @@ struct HttpOptions {
   size_t order_cache_entries = 20'000;
 };
 
-struct PartitionLag {
-  std::string consumer;
-  eventstore::TopicPartition partition;
-  int64_t lag = 0;
-  int64_t committed = -1;  // the consumer's next offset, -1 when unknown
-  int64_t end = -1;        // the partition's log end, -1 when unknown
-};
-
-struct StockLevel {
-  std::string sku;
-  std::string name;
-  int64_t available = 0;
-};
-
-struct ServiceHealth {
-  std::string service;
-  bool running = false;
-  std::string detail;  // what it is doing when not running ("starting", "catching up")
-};
-
 // What the API serves from and appends through; everything must outlive the server.
-struct HttpBackend {
+struct ApiSources {
   projections::ProjectionStore* store = nullptr;
   OrderService* orders = nullptr;
   eventstore::Producer* producer = nullptr;  // OrderService's; the server serves its delivery reports
   const domain::Catalog* catalog = nullptr;
   // The topic the projection of `store` follows (positions name its partitions).
   std::string orders_topic;
-  // Why the service is not ready yet (empty: ready).
-  std::function<std::string()> not_ready_reason;
-  // For /metrics; each may be empty.
+  // For /metrics and /throughput; may be null.
   const projections::ProjectorCounters* projector_counters = nullptr;
-  std::function<std::vector<PartitionLag>()> lag;
   // If set, a write is acknowledged only once this returns for its position
   // (the log is durable there: the embedded broker's archive).
-  std::function<Status(const std::map<eventstore::TopicPartition, int64_t>&)> wait_durable;
-  // Records each consumer of this process parked on orders.dlq (service -> count).
-  std::function<std::map<std::string, uint64_t>()> dead_letters;
-  // The operator console's endpoints; each may be empty (then 404 saying so).
-  // They run on the server's worker threads and may ask the broker.
-  std::function<Result<std::vector<StockLevel>>()> stock;                      // GET /stock
-  std::function<Result<std::vector<eventstore::DeadLetter>>()> list_dead_letters;  // GET /dlq
-  std::function<Result<eventstore::RedriveResult>(int64_t id)> redrive;         // POST /dlq/{id}/redrive
-  std::function<std::vector<ServiceHealth>()> health;                          // GET /lag
+  std::function<Status(const projections::Offsets&)> wait_durable;
+  OpsQueries* ops = nullptr;  // the operations routes' answers
 };
 
 class HttpServer {
@@ -113,7 +87,7 @@ class HttpServer {
   // Binds `options.listen` and starts serving on background threads.
   // Errors: kInvalidArgument for a malformed address, kUnavailable when the
   // address cannot be bound.
-  static Result<std::unique_ptr<HttpServer>> Start(const HttpOptions& options, HttpBackend backend);
+  static Result<std::unique_ptr<HttpServer>> Start(const HttpOptions& options, ApiSources sources);
   ~HttpServer();  // Stop()
 
   // Ends open event streams and stops serving; idempotent.
