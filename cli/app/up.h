@@ -62,7 +62,8 @@ struct UpSummary {
 
 // Runs until `stop` is set, or (with exit_when_done) until every order is in a
 // terminal state (delivered or cancelled; with lifecycle off: projected) and
-// the log has stopped growing with the projector at its end.
+// the system has settled (services/lifecycle/settle.h: every consumer's
+// committed position, read first, equals the log ends read after it).
 // `on_ready` is called once when the services run.
 // Errors: the first fatal error of any part (the others are then stopped).
 Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop,

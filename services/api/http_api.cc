@@ -96,9 +96,10 @@ bool HttpServer::Impl::Reached(const Result<projections::Offsets>& offsets, cons
   return it != offsets->end() && it->second > offset;
 }
 
-// On an I/O thread: finds the endpoint, parks the request while its
-// ?min_position is ahead of the projection, and runs the handler on the
-// worker pool (handlers read RocksDB and wait for the log).
+// On an I/O thread: finds the endpoint and authorizes; parks the request
+// while its ?min_position is ahead of the projection; serves quick endpoints
+// (local reads) right here and hands the others (writes waiting for the log,
+// broker queries) and resumed requests to the worker pool.
 void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
   const auto start = Clock::now();
   std::string id;

@@ -57,7 +57,7 @@ struct HttpOptions {
   size_t max_streams = 1'000;       // open event streams
   std::chrono::milliseconds header_timeout{10'000};  // a request's header (and body) must arrive within it
   std::chrono::milliseconds idle_timeout{60'000};    // a connection with no request for this long is closed
-  int threads = 16;  // workers that run handlers (reads, and writes waiting for the log); not per connection
+  int threads = 16;  // workers for handlers that wait (writes, broker queries, parked reads); not per connection
   std::chrono::milliseconds max_wait{10000};  // cap on ?min_position waits
   std::chrono::milliseconds append_timeout{10000};  // how long a write waits for the log's acknowledgement
   size_t max_page = 500;

@@ -3,8 +3,9 @@
 //
 // A few I/O threads serve every connection; an idle keep-alive connection or
 // an open event stream holds no thread, only a socket and a small session.
-// Handlers that block (RocksDB reads, waiting for the log's acknowledgement)
-// run on a separate worker pool (Server::Run), so they never stall the I/O.
+// The handler runs on an I/O thread and must not block there: what may wait
+// (for the log's acknowledgement, for the broker) it hands to a separate
+// worker pool (Server::Run), so it never stalls the I/O.
 //
 // Limits: at most `max_connections` open connections (beyond it a new one gets
 // 503 and is closed at once), at most `max_streams` event streams, a header

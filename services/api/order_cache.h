@@ -38,7 +38,7 @@ class OrderBodyCache {
   uint64_t count(Outcome o) const { return counts_[o].load(std::memory_order_relaxed); }
 
  private:
-  static constexpr size_t kShards = 16;  // two I/O threads rarely meet on one lock
+  static constexpr size_t kShards = 16;  // concurrent readers rarely meet on one lock
   struct Entry {
     uint64_t stamp = 0;
     std::string record;

@@ -17,36 +17,23 @@
 #include "eventstore/state_db.h"
 #include "eventstore/topics.h"
 #include "projections/order_record.h"
+#include "services/lifecycle/batch_context.h"
+#include "services/lifecycle/outputs_index.h"
+#include "services/lifecycle/service_keys.h"
+#include "services/lifecycle/stall_watchdog.h"
 
 namespace orderflow::services {
 
 std::string ServiceGroupId(const std::string& name, size_t index, size_t classes) {
   return "orderflow-" + name + (classes > 1 ? "-" + std::to_string(index) : "");
 }
-namespace {
-
-// Keys of the service store (one column family):
-//   o/<order id>                      order aggregate (OrderRecord)
-//   k/<key>                           the reactor's key-value state
-//   m/offset/<topic>/<partition be32> next input offset (be64)
-//   x/<event id, 16 bytes>            an output of this service that is in the log
-//   m/outidx/<topic>/<partition be32> where the outputs index stopped reading (be64)
-constexpr char kOrderPrefix[] = "o/";
-constexpr char kStatePrefix[] = "k/";
-constexpr char kOffsetPrefix[] = "m/offset/";
-constexpr char kOutputPrefix[] = "x/";
-constexpr char kOutputIndexPrefix[] = "m/outidx/";
-
-std::string OutputKey(const domain::EventId& id) {
-  return kOutputPrefix + std::string(reinterpret_cast<const char*>(id.data()), id.size());
-}
-
 using eventstore::BE64;
 using eventstore::FromRocks;
 using eventstore::GetBE;
 using eventstore::PartitionKey;
+using namespace store_keys;
 
-std::string OffsetKey(const eventstore::TopicPartition& tp) { return PartitionKey(kOffsetPrefix, tp); }
+namespace {
 
 // A handler that fails this many times on one record gets it dead-lettered.
 constexpr int kMaxAttempts = 3;
@@ -66,76 +53,6 @@ struct ServiceRunner::Impl {
   // Records whose handler threw, with the failed attempts and the last error:
   // retried from the stored offsets until kMaxAttempts, then dead-lettered.
   std::map<std::pair<eventstore::TopicPartition, int64_t>, std::pair<int, std::string>> failures;
-
-  // Indexes this service's own outputs on `topics` (records whose producer is
-  // `name`) from where the previous catch-up stopped to the log's end now, so
-  // Emit knows every output already in the log. Bounded: each partition is
-  // read from its stored index position, and positions are committed with the
-  // ids they cover.
-  // Gives up (kUnavailable) as soon as `stop` is set: a SIGTERM during a
-  // catch-up stops the instance at once, the index is simply not advanced.
-  Status CatchUpOutputs(const ServiceOptions& options, ServiceStats& stats, const std::atomic<bool>& stop) {
-    if (options.outputs.empty()) return Status::Ok();
-    const auto started = std::chrono::steady_clock::now();
-    auto reader = eventstore::Reader::Create(options.kafka, "orderflow-" + options.name + "-catchup");
-    if (!reader.ok()) return reader.status();
-    std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
-    std::vector<eventstore::TopicPartition> reading;
-    std::map<eventstore::TopicPartition, int64_t> ends;
-    for (const std::string& topic : options.outputs) {
-      auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
-      if (!count.ok()) return count.status();
-      for (int32_t p = 0; p < *count; ++p) {
-        const eventstore::TopicPartition tp{topic, p};
-        int64_t from = 0;
-        std::string value;
-        rocksdb::Status st = db->Get(rocksdb::ReadOptions(), PartitionKey(kOutputIndexPrefix, tp), &value);
-        if (st.ok() && value.size() == 8) from = static_cast<int64_t>(GetBE(value));
-        if (!st.ok() && !st.IsNotFound()) return FromRocks(st, "read outputs index");
-        auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
-        if (!w.ok()) return w.status();
-        from = std::max(from, w->low);
-        if (w->high <= from) continue;
-        positions.emplace_back(tp, from);
-        reading.push_back(tp);
-        ends[tp] = w->high;
-      }
-    }
-    if (positions.empty()) return Status::Ok();
-    ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
-    rocksdb::WriteBatch batch;
-    uint64_t records = 0, found = 0;
-    const auto deadline = started + std::chrono::minutes(5);
-    for (;;) {
-      if (stop.load()) return Status::Unavailable(options.name + ": stopping before its outputs were indexed");
-      auto polled = (*reader)->Poll(10000, std::chrono::milliseconds(100), /*fill=*/false);
-      if (!polled.ok()) return polled.status();
-      for (const eventstore::Record& r : *polled) {
-        if (r.offset() >= ends[{std::string(r.topic()), r.partition()}]) continue;
-        ++records;
-        auto event = eventstore::DecodeEvent(r.value());
-        if (!event.ok() || event->producer != options.name) continue;
-        batch.Put(OutputKey(event->id), "").PermitUncheckedError();
-        ++found;
-      }
-      if (polled->empty()) {
-        bool done = true;
-        for (const auto& [tp, position] : (*reader)->Positions(reading)) done = done && position >= ends[tp];
-        if (done) break;
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        return Status::Unavailable(options.name + ": indexing its outputs took longer than 5 minutes");
-      }
-    }
-    eventstore::PutPartitionValues(batch, db->DefaultColumnFamily(), kOutputIndexPrefix, ends);
-    ORDERFLOW_RETURN_IF_ERROR(store->Write(batch, "write outputs index"));
-    stats.catch_ups.fetch_add(1);
-    stats.indexed.fetch_add(found);
-    spdlog::info("{} {}: caught up with its outputs: {} records read, {} of its outputs indexed, {} ms", options.name,
-                 options.instance, records, found,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
-    return Status::Ok();
-  }
 
   // Kafka never hands out transaction markers (exactly-once mode) or aborted
   // records, so a partition whose last offset is a marker would stay "behind"
@@ -197,121 +114,6 @@ struct ServiceRunner::Impl {
     return Status::Ok();
   }
 };
-
-namespace {
-
-class Context final : public BatchContext {
- public:
-  Context(const std::string& service, rocksdb::DB& db, int64_t now) : service_(service), db_(db), now_(now) {}
-
-  bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
-            const std::string& tag, domain::EventPayload payload) override {
-    domain::Event e;
-    e.id = domain::DeriveEventId(cause.id, service_ + "/" + tag);
-    if (InLog(e.id)) {
-      ++suppressed_;
-      return false;
-    }
-    e.order_id = aggregate_id;
-    e.occurred_at_ms = now_;
-    e.causation_id = cause.id;
-    e.correlation_id = cause.correlation_id == domain::EventId{} ? cause.id : cause.correlation_id;
-    e.producer = service_;
-    e.payload = std::move(payload);
-    outputs_.emplace_back(topic, std::move(e));
-    return true;
-  }
-
-  // Outputs not appended because the log already had them.
-  uint64_t suppressed() const { return suppressed_; }
-
-  std::optional<std::string> Get(const std::string& key) override {
-    auto it = writes_.find(key);
-    if (it != writes_.end()) return it->second;
-    std::string value;
-    rocksdb::Status s = db_.Get(rocksdb::ReadOptions(), kStatePrefix + key, &value);
-    if (s.ok()) return value;
-    if (!s.IsNotFound() && status_.ok()) status_ = FromRocks(s, "read state");
-    return std::nullopt;
-  }
-  void Put(const std::string& key, std::string value) override { writes_[key] = std::move(value); }
-  void Delete(const std::string& key) override { writes_[key] = std::nullopt; }
-  int64_t now_ms() const override { return now_; }
-  void Fail(std::string error) override {
-    if (!failure_) failure_ = std::move(error);
-  }
-
-  // Why the handler just called failed the record (and forget it), if it did.
-  std::optional<std::string> TakeFailure() { return std::exchange(failure_, std::nullopt); }
-  // Records an error that abandons the batch (the first one wins).
-  void SetStatus(Status s) {
-    if (status_.ok()) status_ = std::move(s);
-  }
-
-  // Whether the outputs index holds `id` (an output of this service already in the log).
-  bool InLog(const domain::EventId& id) {
-    std::string ignored;
-    rocksdb::Status st = db_.Get(rocksdb::ReadOptions(), OutputKey(id), &ignored);
-    if (st.ok()) return true;
-    if (!st.IsNotFound() && status_.ok()) status_ = FromRocks(st, "read outputs index");
-    return false;
-  }
-
-  // The order aggregate, loaded once per batch.
-  Result<domain::OrderState*> Order(const std::string& id) {
-    auto [it, inserted] = orders_.try_emplace(id);
-    if (inserted) {
-      std::string bytes;
-      rocksdb::Status s = db_.Get(rocksdb::ReadOptions(), kOrderPrefix + id, &bytes);
-      if (s.ok()) {
-        auto state = projections::DecodeOrderRecord(bytes);
-        if (!state.ok()) return state.status();
-        it->second = std::move(state).value();
-      } else if (!s.IsNotFound()) {
-        return FromRocks(s, "read order " + id);
-      }
-    }
-    return &it->second;
-  }
-
-  // Parks `record` on orders.dlq with this batch's outputs.
-  void DeadLetter(const eventstore::Record& record, const std::string& error, int attempts) {
-    dead_letters_.push_back(eventstore::MakeDeadLetter(record, service_, error, attempts, now_));
-  }
-
-  const std::vector<std::pair<std::string, domain::Event>>& outputs() const { return outputs_; }
-  const std::vector<eventstore::DeadLetterRecord>& dead_letters() const { return dead_letters_; }
-  const Status& status() const { return status_; }
-
-  void AddTo(rocksdb::WriteBatch& batch) const {
-    // The outputs are in the log by now (flushed before the batch commits).
-    for (const auto& [topic, e] : outputs_) batch.Put(OutputKey(e.id), "").PermitUncheckedError();
-    for (const auto& [id, state] : orders_) {
-      batch.Put(kOrderPrefix + id, projections::EncodeOrderRecord(state)).PermitUncheckedError();
-    }
-    for (const auto& [key, value] : writes_) {
-      if (value) {
-        batch.Put(kStatePrefix + key, *value).PermitUncheckedError();
-      } else {
-        batch.Delete(kStatePrefix + key).PermitUncheckedError();
-      }
-    }
-  }
-
- private:
-  const std::string& service_;
-  rocksdb::DB& db_;
-  int64_t now_;
-  std::vector<std::pair<std::string, domain::Event>> outputs_;
-  std::vector<eventstore::DeadLetterRecord> dead_letters_;
-  std::map<std::string, std::optional<std::string>> writes_;
-  std::unordered_map<std::string, domain::OrderState> orders_;
-  uint64_t suppressed_ = 0;
-  Status status_;
-  std::optional<std::string> failure_;
-};
-
-}  // namespace
 
 ServiceRunner::ServiceRunner(ServiceOptions options, std::unique_ptr<Impl> impl)
     : options_(std::move(options)), impl_(std::move(impl)) {}
@@ -401,67 +203,6 @@ std::optional<std::string> ServiceRunner::ConfirmLogProblem(const Status& error)
   }
   return std::nullopt;
 }
-
-namespace {
-
-// Stall watchdog. librdkafka can leave an assigned partition unfetched after
-// leader changes (seen under the LeaderMoves fault); a new consumer fetches it
-// again. A partition whose stored offset has not moved for kStallAfter while
-// the log holds more than a transaction marker past it gets the consumers
-// recreated, once per stored offset. Time is the service's clock.
-class StallWatchdog {
- public:
-  static constexpr std::chrono::seconds kCheckEvery{5};
-  static constexpr std::chrono::seconds kStallAfter{10};
-
-  explicit StallWatchdog(const ServiceOptions& options)
-      : options_(options), next_check_(options.clock->Now() + kCheckEvery) {}
-
-  // kUnavailable, naming the partition, when one has stalled; checks at most
-  // every kCheckEvery.
-  Status Check(const std::vector<eventstore::TopicPartition>& assigned,
-               const std::map<eventstore::TopicPartition, int64_t>& stored) {
-    const auto now = options_.clock->Now();
-    if (now < next_check_) return Status::Ok();
-    next_check_ = now + kCheckEvery;
-    for (const auto& tp : assigned) {
-      const int64_t at = stored.count(tp) ? stored.at(tp) : 0;
-      Progress& p = progress_[tp];
-      if (p.offset != at) {
-        p = {at, now};
-        continue;
-      }
-      if (now - p.since < kStallAfter || (recreated_at_.count(tp) && recreated_at_.at(tp) == at)) continue;
-      if (!watermarks_) {
-        auto reader = eventstore::Reader::Create(options_.kafka, "orderflow-" + options_.name + "-watch");
-        if (!reader.ok()) return Status::Ok();  // no watchdog this time; the service itself is fine
-        watermarks_ = std::move(reader).value();
-      }
-      auto w = watermarks_->QueryWatermarks(tp, std::chrono::seconds(5));
-      if (!w.ok() || w->high <= at + 1) continue;
-      recreated_at_[tp] = at;
-      p.since = now;
-      return Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] has not moved from offset " +
-                                 std::to_string(at) + " for " + std::to_string(kStallAfter.count()) +
-                                 " s though the log ends at " + std::to_string(w->high) +
-                                 "; recreating the consumers");
-    }
-    return Status::Ok();
-  }
-
- private:
-  struct Progress {
-    int64_t offset = -1;
-    std::chrono::steady_clock::time_point since;
-  };
-  const ServiceOptions& options_;
-  std::chrono::steady_clock::time_point next_check_;
-  std::map<eventstore::TopicPartition, Progress> progress_;
-  std::map<eventstore::TopicPartition, int64_t> recreated_at_;
-  std::unique_ptr<eventstore::Reader> watermarks_;
-};
-
-}  // namespace
 
 // One Run of a service: poll a batch, handle it, commit it; each step a method.
 // A step's retryable error restarts consumption from the stored offsets
@@ -573,7 +314,7 @@ class ServiceRunner::Loop {
     bool gained = false;
     for (const auto& tp : assigned) gained = gained || !held_.count(tp);
     if (gained) {
-      ORDERFLOW_RETURN_IF_ERROR(impl_.CatchUpOutputs(options_, runner_.stats_, stop_));
+      ORDERFLOW_RETURN_IF_ERROR(IndexOutputs(options_, *impl_.store, runner_.stats_, stop_));
       held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());
     } else if (assigned.size() != held_.size()) {
       held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());  // partitions revoked
@@ -602,7 +343,7 @@ class ServiceRunner::Loop {
   // Hands records_ to the reactor, then commits what it decided (nothing on an
   // idle tick).
   Status HandleBatch() {
-    Context ctx(options_.name, *impl_.db, options_.clock->WallMs());
+    ServiceBatch ctx(options_.name, *impl_.db, options_.clock->WallMs());
     std::map<eventstore::TopicPartition, int64_t> next;
     Status status = HandleRecords(ctx, next);
     impl_.reactor->OnTick(ctx);
@@ -626,7 +367,7 @@ class ServiceRunner::Loop {
   // Decodes and applies each record not yet applied, advancing `next` past it.
   // Records that cannot be processed are dead-lettered in `ctx`; a handler
   // failure abandons the batch (retried until kMaxAttempts, then parked).
-  Status HandleRecords(Context& ctx, std::map<eventstore::TopicPartition, int64_t>& next) {
+  Status HandleRecords(ServiceBatch& ctx, std::map<eventstore::TopicPartition, int64_t>& next) {
     ServiceStats& stats = runner_.stats_;
     for (const eventstore::Record& record : records_) {
       eventstore::TopicPartition tp{std::string(record.topic()), record.partition()};
@@ -677,7 +418,7 @@ class ServiceRunner::Loop {
   // Hands one decoded event to the reactor. Returns why the handler failed
   // (BatchContext::Fail, or an exception escaping it: this is the one place a
   // reactor's exceptions are caught), nullopt when it succeeded.
-  std::optional<std::string> Apply(const eventstore::TopicPartition& tp, const domain::Event& event, Context& ctx) {
+  std::optional<std::string> Apply(const eventstore::TopicPartition& tp, const domain::Event& event, ServiceBatch& ctx) {
     try {
       if (tp.topic == eventstore::kOrdersTopic) {
         auto order = ctx.Order(event.order_id);
@@ -701,7 +442,7 @@ class ServiceRunner::Loop {
 
   // Side effects, then outputs and dead letters acknowledged by the broker,
   // then (once the log is durable that far) state and offsets together.
-  Status Commit(Context& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
+  Status Commit(ServiceBatch& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
     auto written_to = std::make_shared<WrittenTo>();
     Status status = Append(ctx, written_to);
     if (!status.ok()) {
@@ -738,7 +479,7 @@ class ServiceRunner::Loop {
 
   // The batch's side effects, outputs and dead letters, flushed (or committed
   // as one transaction with --exactly-once).
-  Status Append(Context& ctx, const std::shared_ptr<WrittenTo>& written_to) {
+  Status Append(ServiceBatch& ctx, const std::shared_ptr<WrittenTo>& written_to) {
     Status status = impl_.reactor->FlushSideEffects();
     const bool transaction = options_.exactly_once && !ctx.outputs().empty();
     if (status.ok() && transaction) status = impl_.producer->BeginTransaction();
@@ -789,7 +530,7 @@ class ServiceRunner::Loop {
   // After the state and offsets are stored: publish the offsets (to other
   // threads, and to the consumer groups for operators' tools), forget the
   // failures now behind them, count.
-  void Committed(const Context& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
+  void Committed(const ServiceBatch& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
     {
       std::lock_guard lock(impl_.offsets_mu);
       for (const auto& [tp, offset] : next) impl_.offsets[tp] = offset;

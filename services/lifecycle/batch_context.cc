@@ -1,0 +1,80 @@
+#include "services/lifecycle/batch_context.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "projections/order_record.h"
+#include "services/lifecycle/service_keys.h"
+
+namespace orderflow::services {
+
+using eventstore::FromRocks;
+using namespace store_keys;
+
+bool ServiceBatch::Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
+                        const std::string& tag, domain::EventPayload payload) {
+  domain::Event e;
+  e.id = domain::DeriveEventId(cause.id, service_ + "/" + tag);
+  if (InLog(e.id)) {
+    ++suppressed_;
+    return false;
+  }
+  e.order_id = aggregate_id;
+  e.occurred_at_ms = now_;
+  e.causation_id = cause.id;
+  e.correlation_id = cause.correlation_id == domain::EventId{} ? cause.id : cause.correlation_id;
+  e.producer = service_;
+  e.payload = std::move(payload);
+  outputs_.emplace_back(topic, std::move(e));
+  return true;
+}
+
+std::optional<std::string> ServiceBatch::Get(const std::string& key) {
+  auto it = writes_.find(key);
+  if (it != writes_.end()) return it->second;
+  std::string value;
+  rocksdb::Status s = db_.Get(rocksdb::ReadOptions(), kStatePrefix + key, &value);
+  if (s.ok()) return value;
+  if (!s.IsNotFound() && status_.ok()) status_ = FromRocks(s, "read state");
+  return std::nullopt;
+}
+
+bool ServiceBatch::InLog(const domain::EventId& id) {
+  std::string ignored;
+  rocksdb::Status st = db_.Get(rocksdb::ReadOptions(), OutputKey(id), &ignored);
+  if (st.ok()) return true;
+  if (!st.IsNotFound() && status_.ok()) status_ = FromRocks(st, "read outputs index");
+  return false;
+}
+
+Result<domain::OrderState*> ServiceBatch::Order(const std::string& id) {
+  auto [it, inserted] = orders_.try_emplace(id);
+  if (inserted) {
+    std::string bytes;
+    rocksdb::Status s = db_.Get(rocksdb::ReadOptions(), kOrderPrefix + id, &bytes);
+    if (s.ok()) {
+      auto state = projections::DecodeOrderRecord(bytes);
+      if (!state.ok()) return state.status();
+      it->second = std::move(state).value();
+    } else if (!s.IsNotFound()) {
+      return FromRocks(s, "read order " + id);
+    }
+  }
+  return &it->second;
+}
+
+void ServiceBatch::AddTo(rocksdb::WriteBatch& batch) const {
+  for (const auto& [topic, e] : outputs_) batch.Put(OutputKey(e.id), "").PermitUncheckedError();
+  for (const auto& [id, state] : orders_) {
+    batch.Put(kOrderPrefix + id, projections::EncodeOrderRecord(state)).PermitUncheckedError();
+  }
+  for (const auto& [key, value] : writes_) {
+    if (value) {
+      batch.Put(kStatePrefix + key, *value).PermitUncheckedError();
+    } else {
+      batch.Delete(kStatePrefix + key).PermitUncheckedError();
+    }
+  }
+}
+
+}  // namespace orderflow::services

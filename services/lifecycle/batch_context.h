@@ -1,0 +1,78 @@
+// ServiceBatch: the BatchContext a lifecycle service's reactor sees while the
+// runner handles one batch. Emitted outputs (dropped when the outputs index
+// says they are in the log already), the reactor's key-value state and the
+// order aggregates read through to the service's store, and dead letters are
+// held until the runner appends the outputs and writes the rest with the
+// batch's offsets (AddTo). One batch, one thread.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "eventstore/dead_letter.h"
+#include "services/lifecycle/runner.h"
+
+namespace rocksdb {
+class DB;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace orderflow::services {
+
+class ServiceBatch final : public BatchContext {
+ public:
+  ServiceBatch(const std::string& service, rocksdb::DB& db, int64_t now) : service_(service), db_(db), now_(now) {}
+
+  bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
+            const std::string& tag, domain::EventPayload payload) override;
+  std::optional<std::string> Get(const std::string& key) override;
+  void Put(const std::string& key, std::string value) override { writes_[key] = std::move(value); }
+  void Delete(const std::string& key) override { writes_[key] = std::nullopt; }
+  int64_t now_ms() const override { return now_; }
+  void Fail(std::string error) override {
+    if (!failure_) failure_ = std::move(error);
+  }
+
+  // Outputs not appended because the log already had them.
+  uint64_t suppressed() const { return suppressed_; }
+  // Why the handler just called failed the record (and forget it), if it did.
+  std::optional<std::string> TakeFailure() { return std::exchange(failure_, std::nullopt); }
+  // Records an error that abandons the batch (the first one wins).
+  void SetStatus(Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+  // Whether the outputs index holds `id` (an output of this service already in the log).
+  bool InLog(const domain::EventId& id);
+  // The order aggregate, loaded once per batch.
+  Result<domain::OrderState*> Order(const std::string& id);
+  // Parks `record` on orders.dlq with this batch's outputs.
+  void DeadLetter(const eventstore::Record& record, const std::string& error, int attempts) {
+    dead_letters_.push_back(eventstore::MakeDeadLetter(record, service_, error, attempts, now_));
+  }
+
+  const std::vector<std::pair<std::string, domain::Event>>& outputs() const { return outputs_; }
+  const std::vector<eventstore::DeadLetterRecord>& dead_letters() const { return dead_letters_; }
+  const Status& status() const { return status_; }
+
+  // Adds the outputs (in the log by now: flushed before the batch commits) to
+  // the outputs index, and the orders and state written, to `batch`.
+  void AddTo(rocksdb::WriteBatch& batch) const;
+
+ private:
+  const std::string& service_;
+  rocksdb::DB& db_;
+  int64_t now_;
+  std::vector<std::pair<std::string, domain::Event>> outputs_;
+  std::vector<eventstore::DeadLetterRecord> dead_letters_;
+  std::map<std::string, std::optional<std::string>> writes_;
+  std::unordered_map<std::string, domain::OrderState> orders_;
+  uint64_t suppressed_ = 0;
+  Status status_;
+  std::optional<std::string> failure_;
+};
+
+}  // namespace orderflow::services

@@ -1,0 +1,82 @@
+#include "services/lifecycle/outputs_index.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include "eventstore/codec.h"
+#include "services/lifecycle/service_keys.h"
+
+namespace orderflow::services {
+
+using eventstore::FromRocks;
+using eventstore::GetBE;
+using eventstore::PartitionKey;
+using namespace store_keys;
+
+Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, ServiceStats& stats,
+                    const std::atomic<bool>& stop) {
+  rocksdb::DB* db = &store.db();
+  if (options.outputs.empty()) return Status::Ok();
+  const auto started = std::chrono::steady_clock::now();
+  auto reader = eventstore::Reader::Create(options.kafka, "orderflow-" + options.name + "-catchup");
+  if (!reader.ok()) return reader.status();
+  std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
+  std::vector<eventstore::TopicPartition> reading;
+  std::map<eventstore::TopicPartition, int64_t> ends;
+  for (const std::string& topic : options.outputs) {
+    auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
+    if (!count.ok()) return count.status();
+    for (int32_t p = 0; p < *count; ++p) {
+      const eventstore::TopicPartition tp{topic, p};
+      int64_t from = 0;
+      std::string value;
+      rocksdb::Status st = db->Get(rocksdb::ReadOptions(), PartitionKey(kOutputIndexPrefix, tp), &value);
+      if (st.ok() && value.size() == 8) from = static_cast<int64_t>(GetBE(value));
+      if (!st.ok() && !st.IsNotFound()) return FromRocks(st, "read outputs index");
+      auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+      if (!w.ok()) return w.status();
+      from = std::max(from, w->low);
+      if (w->high <= from) continue;
+      positions.emplace_back(tp, from);
+      reading.push_back(tp);
+      ends[tp] = w->high;
+    }
+  }
+  if (positions.empty()) return Status::Ok();
+  ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
+  rocksdb::WriteBatch batch;
+  uint64_t records = 0, found = 0;
+  const auto deadline = started + std::chrono::minutes(5);
+  for (;;) {
+    if (stop.load()) return Status::Unavailable(options.name + ": stopping before its outputs were indexed");
+    auto polled = (*reader)->Poll(10000, std::chrono::milliseconds(100), /*fill=*/false);
+    if (!polled.ok()) return polled.status();
+    for (const eventstore::Record& r : *polled) {
+      if (r.offset() >= ends[{std::string(r.topic()), r.partition()}]) continue;
+      ++records;
+      auto event = eventstore::DecodeEvent(r.value());
+      if (!event.ok() || event->producer != options.name) continue;
+      batch.Put(OutputKey(event->id), "").PermitUncheckedError();
+      ++found;
+    }
+    if (polled->empty()) {
+      bool done = true;
+      for (const auto& [tp, position] : (*reader)->Positions(reading)) done = done && position >= ends[tp];
+      if (done) break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status::Unavailable(options.name + ": indexing its outputs took longer than 5 minutes");
+    }
+  }
+  eventstore::PutPartitionValues(batch, db->DefaultColumnFamily(), kOutputIndexPrefix, ends);
+  ORDERFLOW_RETURN_IF_ERROR(store.Write(batch, "write outputs index"));
+  stats.catch_ups.fetch_add(1);
+  stats.indexed.fetch_add(found);
+  spdlog::info("{} {}: caught up with its outputs: {} records read, {} of its outputs indexed, {} ms", options.name,
+               options.instance, records, found,
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+  return Status::Ok();
+}
+
+}  // namespace orderflow::services
