@@ -231,8 +231,9 @@ class Reader {
 
 // Reads the partitions a consumer group assigns to this member, starting each
 // at the offset `next_offset` returns for it (the member's own stored offset;
-// 0 when it has none): offsets live in the member's local store, never in
-// Kafka. Not thread-safe: one thread polls a GroupReader.
+// 0 when it has none): the member resumes from its local store, never from the
+// group's committed offsets, which are only the copy CommitForOperators sends.
+// Not thread-safe: one thread polls a GroupReader.
 class GroupReader {
  public:
   using OffsetLookup = std::function<int64_t(const TopicPartition&)>;

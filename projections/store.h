@@ -7,8 +7,10 @@
 //   by_customer  customer \0 order id -> "" (secondary index)
 //   by_time      be64(~placed at ms) order id -> "" (newest first)
 //   rejected     topic \0 partition(be32) offset(be64) -> RejectedRecord
-//   meta         "offset/<topic>/<partition(be32)>" -> next offset (be64), versions
-//   analytics    counters: revenue, units and revenue per SKU, orders per hour, delivery times
+//   meta         "offset/<topic>/<partition(be32)>" -> next offset (be64);
+//                "projection_version"; "state_digest" (the kept StateDigest)
+//   analytics    counters: revenue and refunds, units and revenue per SKU, orders and net
+//                revenue per hour, delivery times
 //
 // ApplyBatch writes the state changes of a whole batch and the next offset of
 // every partition it consumed in ONE WriteBatch: after a crash the store holds
@@ -52,9 +54,10 @@ inline constexpr uint32_t kProjectionVersion = 4;
 
 struct StoreOptions {
   bool read_only = false;  // query a store another process is writing
-  // Replay: skip the write-ahead log; atomic flushes keep column families and
-  // offsets consistent, and Close()/Flush() persists. A crash mid-replay
-  // leaves a consistent, older state that resumes.
+  // Skip the write-ahead log; atomic flushes keep column families and
+  // offsets consistent, and Close()/Flush() persists. A crash leaves a
+  // consistent, older state. Replay opens with `rebuild` (below) instead, so
+  // a crash mid-replay leaves a store marked unfinished, rebuilt from scratch.
   bool bulk_load = false;
   // A rebuild (implies bulk_load): marks the store unfinished until
   // FinishRebuild or BulkLoader::Finish, and accepts a store whose rebuild did

@@ -1,5 +1,7 @@
 // Rebuilds the projections into an empty data directory from offset zero of
-// every partition, in batches (one WriteBatch per batch).
+// every partition (or from a restored snapshot's offsets) with the bulk loader
+// (projections/bulk_load.h); time travel from a snapshot goes through the
+// batch path (one WriteBatch per batch), as the live projector does.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +43,8 @@ struct ReplayOptions {
   std::string snapshots_dir;
   std::string from_snapshot;
   // Apply through ProjectionStore's batch path (as the live projector does)
-  // instead of the bulk loader; always so from a snapshot. For comparisons.
+  // instead of the bulk loader: for comparisons. Time travel from a snapshot
+  // (until_offset or until_time with from_snapshot) always takes it.
   bool batch_path = false;
   // Called about twice a second while replaying, and once at the end.
   std::function<void(const ReplayProgress&)> on_progress;

@@ -13,7 +13,7 @@
 //   schema_migrations  the migrations applied
 // plus views that give the figures of `orderflow analytics`.
 //
-// Apply() writes a batch's rows and the partitions' next offsets in ONE
+// Commit() writes a batch's rows and the partitions' next offsets in ONE
 // PostgreSQL transaction, so a crash at any point leaves all of a batch or
 // none of it, and consumption resumes at the stored offsets: nothing lost,
 // nothing applied twice (the same contract as the RocksDB stores).
