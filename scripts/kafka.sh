@@ -40,7 +40,8 @@
 # nodes' certificates). kafka.sh makes a CA and a certificate per node in
 # DIR/tls/ (CA: DIR/tls/ca.pem), one SCRAM user per orderflow component named in
 # deploy/kafka/acls with a random password (DIR/passwords, mode 600), grants that
-# file's ACLs (names prefixed with --topic-prefix, default $ORDERFLOW_TOPIC_PREFIX)
+# file's ACLs (names prefixed with --topic-prefix, default $ORDERFLOW_TOPIC_PREFIX;
+# $ORDERFLOW_KAFKA_ACLS names another file)
 # and writes per user DIR/clients/USER.properties (librdkafka: orderflow
 # --kafka-config) and DIR/clients/USER.java.properties (Java tools), e.g.
 #   kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server B \
@@ -57,7 +58,7 @@ port=""
 json=0
 secure=0
 topic_prefix="${ORDERFLOW_TOPIC_PREFIX:-}"
-acls_file="$deploy/acls"
+acls_file="${ORDERFLOW_KAFKA_ACLS:-$deploy/acls}"
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; }
@@ -410,7 +411,7 @@ apply_acls() {
         -Dlog4j.configuration="file:$deploy/tools-log4j.properties" \
         -cp "$classes:$cache/libs/*" ApplyAcls "$dir/clients/admin.java.properties" ||
     die "granting the ACLs of $acls_file failed (see above; node logs: $dir/node-N/server.log)"
-  echo "$(acls_key)" >>"$dir/acls.applied"
+  acls_applied || acls_key >>"$dir/acls.applied"
 }
 acls_key() { echo "$(sha256sum "$acls_file" | cut -d' ' -f1) prefix=$topic_prefix"; }
 acls_applied() { grep -qxF "$(acls_key)" "$dir/acls.applied" 2>/dev/null; }
@@ -431,8 +432,8 @@ case "$cmd" in
     ((secure)) && [[ ! -f "$dir/nodes" ]] && echo SASL_SSL >"$dir/security"
     [[ -f "$dir/nodes" ]] || echo "${nodes:-1}" >"$dir/nodes"
     [[ -f "$dir/port" ]] || echo "${port:-9092}" >"$dir/port"
-    [[ -f "$dir/cluster-id" ]] || java_run 256m kafka.tools.StorageTool random-uuid >"$dir/cluster-id"
     if is_secure; then prepare_secure; fi
+    [[ -f "$dir/cluster-id" ]] || java_run 256m kafka.tools.StorageTool random-uuid >"$dir/cluster-id"
     started=()
     for ((n = 1; n <= $(node_count); n++)); do
       if ! node_alive "$n"; then launch_node "$n"; started+=("$n"); fi
