@@ -39,11 +39,11 @@
 # StandardAuthorizer denies what no ACL allows (super users: admin, broker, the
 # nodes' certificates). kafka.sh makes a CA and a certificate per node in
 # DIR/tls/ (CA: DIR/tls/ca.pem), one SCRAM user per orderflow component named in
-# deploy/kafka/acls with a random password (DIR/passwords, mode 600), grants that
-# file's ACLs (names prefixed with --topic-prefix, default $ORDERFLOW_TOPIC_PREFIX;
-# $ORDERFLOW_KAFKA_ACLS names another file)
-# and writes per user DIR/clients/USER.properties (librdkafka: orderflow
-# --kafka-config) and DIR/clients/USER.java.properties (Java tools), e.g.
+# deploy/kafka/acls ($ORDERFLOW_KAFKA_ACLS names another file) with a random
+# password (DIR/passwords, mode 600), grants that file's ACLs (names prefixed with
+# --topic-prefix, default $ORDERFLOW_TOPIC_PREFIX) and writes per user
+# DIR/clients/USER.properties (librdkafka) and DIR/clients/USER.java.properties
+# (Kafka's Java tools), e.g.
 #   kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server B \
 #     --command-config DIR/clients/admin.java.properties --list
 set -euo pipefail
