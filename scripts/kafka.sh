@@ -404,6 +404,7 @@ apply_acls() {
       >"$classes.tmp/javac.log" 2>&1 || { cat "$classes.tmp/javac.log" >&2; die "compiling $deploy/ApplyAcls.java failed"; }
     rm -rf "$classes"
     mv "$classes.tmp" "$classes"
+    find "$cache" -maxdepth 1 -name 'acl-tool-*' ! -name "$(basename "$classes")*" -exec rm -rf {} + 2>/dev/null || true
   fi
   { for user in $users; do printf 'user\t%s\t%s\n' "$user" "$(password "$user")"; done
     awk -F'\t' 'NF == 5 { printf "acl\tUser:%s\t%s\t%s\t%s\t%s\n", $1, $2, $3, $4, $5 }' <<<"$lines"

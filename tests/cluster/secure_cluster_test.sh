@@ -51,7 +51,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-tool() { timeout 90 bash "$kafka_sh" tool "$@" 2>&1; }
+# Kafka's tools, each a short JVM: the C1 compiler only starts them a third faster.
+tool() { JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 ${JAVA_TOOL_OPTIONS:-}" timeout 90 bash "$kafka_sh" tool "$@" 2>&1; }
 # has OUTPUT PATTERN: OUTPUT holds PATTERN (extended regular expression)
 has() { grep -Eq "$2" <<<"$1"; }
 
