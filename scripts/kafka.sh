@@ -41,7 +41,7 @@
 # DIR/tls/ (CA: DIR/tls/ca.pem), one SCRAM user per orderflow component named in
 # deploy/kafka/acls ($ORDERFLOW_KAFKA_ACLS names another file) with a random
 # password (DIR/passwords, mode 600), grants that file's ACLs (names prefixed with
-# --topic-prefix, default $ORDERFLOW_TOPIC_PREFIX) and writes per user
+# --topic-prefix, default $ORDERFLOW_TOPIC_PREFIX; kept in DIR/topic-prefix) and writes per user
 # DIR/clients/USER.properties (librdkafka) and DIR/clients/USER.java.properties
 # (Kafka's Java tools), e.g.
 #   kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server B \
@@ -57,7 +57,8 @@ nodes=""
 port=""
 json=0
 secure=0
-topic_prefix="${ORDERFLOW_TOPIC_PREFIX:-}"
+topic_prefix=""
+prefix_given=0
 acls_file="${ORDERFLOW_KAFKA_ACLS:-$deploy/acls}"
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
@@ -87,7 +88,7 @@ while [[ $# -gt 0 ]]; do
     --json) json=1; shift ;;
     --secure) secure=1; shift ;;
     --topic-prefix) [[ $# -ge 2 ]] || { echo "kafka.sh: --topic-prefix needs a value (may be '')" >&2; exit 2; }
-                    topic_prefix="$2"; shift 2 ;;
+                    topic_prefix="$2"; prefix_given=1; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "kafka.sh: unknown argument '$1' (see kafka.sh --help)" >&2; exit 2 ;;
   esac
@@ -224,11 +225,20 @@ wait_serving() {  # wait_serving N...
   done
 }
 
-
 # ---- secure clusters (--secure) -------------------------------------------------
 # DIR/security: SASL_SSL. DIR/tls/: the CA and a key + certificate per node.
 # DIR/passwords (600): "USER PASSWORD" lines. DIR/clients/ (700): each user's
-# client properties. DIR/acls.applied: which ACL files and prefixes were granted.
+# client properties. DIR/topic-prefix: the prefix the first start granted for.
+# DIR/acls.applied: which ACL files and prefixes were granted.
+
+# The topic prefix the ACLs are granted for: --topic-prefix, else the one
+# recorded at the first start, else $ORDERFLOW_TOPIC_PREFIX (as orderflow's).
+resolve_prefix() {
+  ((prefix_given)) && return
+  if [[ -f "$dir/topic-prefix" ]]; then topic_prefix=$(cat "$dir/topic-prefix"); else topic_prefix="${ORDERFLOW_TOPIC_PREFIX:-}"; fi
+  [[ "$topic_prefix" =~ ^[A-Za-z0-9._-]*$ ]] ||
+    die "topic prefix '$topic_prefix' may hold letters, digits, '.', '_' and '-' only (as orderflow's)"
+}
 
 need_openssl() {
   command -v openssl >/dev/null || die "openssl not found: install it (sudo apt-get install openssl) for --secure"
@@ -360,6 +370,8 @@ EOF
 
 prepare_secure() {  # certificates, a password for every user, and their client properties
   need_openssl
+  resolve_prefix
+  [[ -f "$dir/topic-prefix" ]] || echo "$topic_prefix" >"$dir/topic-prefix"
   acl_lines >/dev/null  # a mistake in the ACL file stops here, before anything is made
   ensure_tls
   local user
@@ -401,7 +413,8 @@ apply_acls() {
     # javac's own main class: the JRE's module image has it where no javac command is installed.
     java -m jdk.compiler/com.sun.tools.javac.Main -nowarn -cp "$cache/libs/kafka-clients-$version.jar" -d "$classes.tmp" \
       "$deploy/ApplyAcls.java" \
-      >"$classes.tmp/javac.log" 2>&1 || { cat "$classes.tmp/javac.log" >&2; die "compiling $deploy/ApplyAcls.java failed"; }
+      >"$classes.tmp/javac.log" 2>&1 || { cat "$classes.tmp/javac.log" >&2
+        die "compiling $deploy/ApplyAcls.java failed (it needs the JVM's jdk.compiler module: Debian's openjdk-17-jre-headless has it, other JREs may not; install a JDK)"; }
     rm -rf "$classes"
     mv "$classes.tmp" "$classes"
     find "$cache" -maxdepth 1 -name 'acl-tool-*' ! -name "$(basename "$classes")*" -exec rm -rf {} + 2>/dev/null || true
