@@ -18,6 +18,7 @@ packages=(
   chromium wrk
   clang libclang-rt-14-dev
   openjdk-17-jre-headless maven
+  openssl kcat
   python3-venv
 )
 

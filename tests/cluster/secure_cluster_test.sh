@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# A secure cluster from `scripts/kafka.sh start --secure`, checked from the
+# outside with Kafka's own command-line tools (and librdkafka's kcat where it
+# is installed): TLS + SCRAM on the client port and nothing in clear text,
+# mutual TLS on the controller port, and deploy/kafka/acls enforced. One line
+# per check; exits 1 if any failed. Each cluster is stopped on exit; its
+# directory is removed when every check passed and kept (node logs) otherwise.
+#
+#   tests/cluster/secure_cluster_test.sh [--nodes 1|3|both] [--port BASE] [--dir DIR]
+#
+# --nodes both (default): a 1-node cluster on BASE (default 18092: ports
+# 18092-18093) and a 3-node one on BASE+100 (18192-18197), below the ephemeral
+# port range as cluster_test's. DIR (default: a new /tmp/orderflow-secure-test.*)
+# holds them. $ORDERFLOW_SECURE_TEST_PORT and $ORDERFLOW_SECURE_TEST_DIR give
+# the defaults.
+set -uo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+kafka_sh="$root/scripts/kafka.sh"
+sizes=both
+base="${ORDERFLOW_SECURE_TEST_PORT:-18092}"
+work="${ORDERFLOW_SECURE_TEST_DIR:-}"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --nodes) sizes="${2:-}"; shift 2 ;;
+    --port) base="${2:-}"; shift 2 ;;
+    --dir) work="${2:-}"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "secure_cluster_test: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$sizes" in 1) sizes=(1) ;; 3) sizes=(3) ;; both) sizes=(1 3) ;;
+  *) echo "secure_cluster_test: --nodes must be 1, 3 or both" >&2; exit 2 ;; esac
+[[ "$base" =~ ^[0-9]+$ ]] || { echo "secure_cluster_test: --port must be a number" >&2; exit 2; }
+if [[ -z "$work" ]]; then work="$(mktemp -d /tmp/orderflow-secure-test.XXXXXX)"; else mkdir -p "$work"; fi
+work="$(cd "$work" && pwd)"
+
+passed=0
+failed=0
+clusters=()
+pass() { echo "ok    $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL  $*"; failed=$((failed + 1)); }
+# check "what" COMMAND...: passes when COMMAND exits 0.
+check() { local what="$1"; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+
+cleanup() {
+  local d
+  for d in "${clusters[@]}"; do bash "$kafka_sh" stop --dir "$d" >/dev/null 2>&1; done
+  if ((failed == 0)); then rm -rf "$work"; else echo "secure_cluster_test: logs kept in $work (node-N/server.log)"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Kafka's tools, each a short JVM: the C1 compiler only starts them a third faster.
+tool() { JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 ${JAVA_TOOL_OPTIONS:-}" timeout 90 bash "$kafka_sh" tool "$@" 2>&1; }
+# has OUTPUT PATTERN: OUTPUT holds PATTERN (extended regular expression)
+has() { grep -Eq "$2" <<<"$1"; }
+
+certificates_ok() {  # DIR NODES
+  local n
+  for ((n = 1; n <= $2; n++)); do
+    openssl verify -CAfile "$1/tls/ca.pem" -verify_ip 127.0.0.1 "$1/tls/node-$n.pem" >/dev/null 2>&1 || return 1
+  done
+}
+
+run_cluster() {
+  local nodes="$1" port="$2" dir="$work/nodes-$nodes" out started elapsed B C n
+  clusters+=("$dir")
+  local t="$dir-scratch" label="$nodes-node"
+  mkdir -p "$t"
+  started=$SECONDS
+  out=$(bash "$kafka_sh" start --secure --nodes "$nodes" --dir "$dir" --port "$port" 2>"$t/start.err")
+  local rc=$?
+  elapsed=$((SECONDS - started))
+  B=$(head -1 <<<"$out")
+  local want="127.0.0.1:$port" i
+  for ((i = 2; i <= nodes; i++)); do want+=",127.0.0.1:$((port + 2 * (i - 1)))"; done
+  if [[ $rc -ne 0 || "$B" != "$want" ]]; then
+    fail "$label: kafka.sh start --secure (exit $rc, first line '$B', want '$want'): $(tail -3 "$t/start.err")"
+    return
+  fi
+  pass "$label: kafka.sh start --secure serves $B in ${elapsed} s"
+  C="$dir/clients"
+
+  # ---- what kafka.sh wrote --------------------------------------------------
+  check "$label: DIR/security records SASL_SSL; status says so" \
+    eval '[[ "$(cat "$dir/security")" == SASL_SSL ]] && has "$(bash "$kafka_sh" status --dir "$dir")" "up SASL_SSL$"'
+  check "$label: client properties per user, mode 600, with SASL_SSL, SCRAM-SHA-512 and the CA" \
+    eval '[[ "$(stat -c %a "$C/operator.properties")" == 600 && "$(stat -c %a "$dir/passwords")" == 600 ]] &&
+          grep -qx "security.protocol=SASL_SSL" "$C/payment.properties" &&
+          grep -qx "sasl.mechanism=SCRAM-SHA-512" "$C/payment.properties" &&
+          grep -qx "sasl.username=payment" "$C/payment.properties" &&
+          grep -qx "ssl.ca.location=$dir/tls/ca.pem" "$C/payment.properties" &&
+          grep -qx "bootstrap.servers=$B" "$C/payment.properties"'
+  check "$label: node certificates chain to DIR/tls/ca.pem and name 127.0.0.1" certificates_ok "$dir" "$nodes"
+
+  # ---- nothing in clear text --------------------------------------------------
+  for ((n = 1; n <= nodes; n++)); do
+    if ! grep -Eq "^listeners=SASL_SSL://[^,]+:$((port + 2 * (n - 1))),CONTROLLER://[^,]+:$((port + 2 * (n - 1) + 1))$" \
+         "$dir/node-$n/server.properties"; then
+      fail "$label: node $n's listeners are not exactly SASL_SSL + CONTROLLER: $(grep '^listeners=' "$dir/node-$n/server.properties" | tail -1)"
+    fi
+  done
+  if command -v ss >/dev/null; then
+    local listening expected=""
+    listening=$(for ((n = 1; n <= nodes; n++)); do
+                  ss -ltnpH | grep "pid=$(cat "$dir/node-$n/pid")," | awk '{ sub(/.*:/, "", $4); print $4 }'
+                done | sort -n | tr '\n' ' ')
+    for ((n = 0; n < 2 * nodes; n++)); do expected+="$((port + n)) "; done
+    check "$label: the nodes listen on their client and controller ports only ($listening)" \
+      test "$listening" == "$expected"
+  fi
+  printf 'security.protocol=PLAINTEXT\ndefault.api.timeout.ms=3000\nrequest.timeout.ms=1500\n' >"$t/plaintext.properties"
+  out=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --command-config "$t/plaintext.properties" --list)
+  check "$label: a PLAINTEXT client gets no answer on the client port" \
+    eval 'has "$out" "TimeoutException|Timed out" && ! has "$out" "^orders"'
+  { grep -v '^ssl.truststore' "$C/admin.java.properties" | sed 's/^security.protocol=.*/security.protocol=SASL_PLAINTEXT/'
+    printf 'default.api.timeout.ms=3000\nrequest.timeout.ms=1500\n'; } >"$t/sasl-plaintext.properties"
+  out=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --command-config "$t/sasl-plaintext.properties" --list)
+  check "$label: SCRAM without TLS (SASL_PLAINTEXT, admin's password) is cut off" \
+    eval 'has "$out" "terminated during authentication|TimeoutException|Timed out" && ! has "$out" "^orders"'
+  out=$( (sleep 2) | timeout 10 openssl s_client -connect "127.0.0.1:$((port + 1))" -CAfile "$dir/tls/ca.pem" 2>&1)
+  check "$label: the controller port refuses a TLS client without a certificate" \
+    has "$out" "alert (bad certificate|certificate required|handshake failure)"
+
+  # ---- authentication -----------------------------------------------------------
+  out=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --command-config "$C/admin.java.properties" \
+          --create --topic orders.events --partitions 1 --replication-factor "$nodes")
+  check "$label: admin creates topic orders.events (replication factor $nodes)" has "$out" "Created topic orders.events"
+  sed 's/password="[^"]*"/password="not-the-password"/' "$C/operator.java.properties" >"$t/wrong-password.properties"
+  out=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --command-config "$t/wrong-password.properties" --list)
+  check "$label: a wrong password is refused (SaslAuthenticationException)" \
+    eval 'has "$out" "SaslAuthenticationException|invalid credentials" && ! has "$out" "^orders"'
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=another CA" \
+    -keyout "$t/other-ca.key" -out "$t/other-ca.pem" >/dev/null 2>&1
+  sed "s#^ssl.truststore.location=.*#ssl.truststore.location=$t/other-ca.pem#" "$C/admin.java.properties" >"$t/other-ca.properties"
+  out=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --command-config "$t/other-ca.properties" --list)
+  check "$label: a client trusting another CA fails the TLS handshake" \
+    eval 'has "$out" "SSLHandshakeException|SSL handshake failed" && ! has "$out" "^orders"'
+
+  # ---- authorization --------------------------------------------------------------
+  out=$(echo "placed-$nodes" | tool kafka.tools.ConsoleProducer --bootstrap-server "$B" \
+          --producer.config "$C/order.java.properties" --topic orders.events --request-required-acks all)
+  check "$label: order writes orders.events (idempotent producer, acks=all)" \
+    eval '! has "$out" "Exception|ERROR"'
+  out=$(echo "forged" | tool kafka.tools.ConsoleProducer --bootstrap-server "$B" \
+          --producer.config "$C/operator.java.properties" --topic orders.events --producer-property enable.idempotence=false)
+  check "$label: operator's write to orders.events is refused (TopicAuthorizationException)" \
+    has "$out" "TopicAuthorizationException"
+  out=$(tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$B" \
+          --consumer.config "$C/operator.java.properties" --topic orders.events --partition 0 --offset earliest \
+          --max-messages 2 --timeout-ms 3000)
+  check "$label: operator reads orders.events: exactly the order's record" \
+    eval 'has "$out" "^placed-$nodes$" && ! has "$out" "^forged$"'
+  out=$(tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$B" \
+          --consumer.config "$C/operator.java.properties" --topic orders.events --group orderflow-payment \
+          --from-beginning --max-messages 1 --timeout-ms 8000)
+  check "$label: operator cannot join consumer group orderflow-payment (GroupAuthorizationException)" \
+    has "$out" "GroupAuthorizationException"
+  out=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --command-config "$C/operator.java.properties" \
+          --create --topic operator.made --partitions 1 --replication-factor 1)
+  check "$label: operator cannot create a topic" \
+    eval 'has "$out" "TopicAuthorizationException|Authorization failed" && ! has "$out" "Created topic"'
+
+  if command -v kcat >/dev/null; then  # librdkafka, orderflow's client, with DIR/clients/USER.properties as written
+    out=$(echo "shipped-$nodes" | timeout 30 kcat -F "$C/shipping.properties" -P -t orders.events \
+            -X enable.idempotence=true -X transactional.id=orderflow-shipping-1 2>&1)
+    check "$label: librdkafka: shipping writes orders.events in a transaction as orderflow-shipping-1" \
+      eval '! has "$out" "ERROR|error|failed"'
+    out=$(echo "x" | timeout 30 kcat -F "$C/shipping.properties" -P -t orders.events -X transactional.id=orderflow-payment-1 2>&1)
+    check "$label: librdkafka: shipping may not use payment's transactional id" \
+      has "$out" "Transactional Id authorization failed"
+    out=$(timeout 30 kcat -F "$C/payment.properties" -G orderflow-payment orders.events -o beginning -e 2>&1)
+    check "$label: librdkafka: payment reads orders.events in consumer group orderflow-payment" \
+      eval 'has "$out" "^shipped-$nodes$" && ! has "$out" "authorization failed"'
+    out=$(echo "x" | timeout 30 kcat -F "$C/payment.properties" -P -t inventory.events 2>&1)
+    check "$label: librdkafka: payment's write to inventory.events is refused" \
+      has "$out" "Topic authorization failed"
+  else
+    echo "skip  $label: librdkafka checks (kcat is not installed: apt-get install kcat)"
+  fi
+
+  # ---- the script's own admin commands on a secure cluster ---------------------
+  out=$(timeout 60 bash "$kafka_sh" controller --dir "$dir" 2>&1)
+  check "$label: kafka.sh controller names the active controller ($out)" has "$out" "^[1-3]$"
+  if ((nodes == 3)); then
+    out=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --command-config "$C/operator.java.properties" \
+            --describe --topic orders.events)
+    check "$label: orders.events is replicated to all three nodes over SASL_SSL (ISR 3)" \
+      has "$out" "Isr: [1-3],[1-3],[1-3]"
+    check "$label: kafka.sh stop-node 3, start-node 3 and elect-leaders" \
+      eval 'bash "$kafka_sh" stop-node 3 --dir "$dir" && bash "$kafka_sh" start-node 3 --dir "$dir" &&
+            bash "$kafka_sh" elect-leaders --dir "$dir" 2>/dev/null'
+  fi
+  bash "$kafka_sh" stop --dir "$dir" >/dev/null 2>&1
+  check "$label: kafka.sh stop" eval '! bash "$kafka_sh" status --dir "$dir" >/dev/null 2>&1'
+}
+
+command -v openssl >/dev/null || { echo "secure_cluster_test: openssl not found (apt-get install openssl)" >&2; exit 1; }
+offset=0
+for nodes in "${sizes[@]}"; do
+  ((${#sizes[@]} == 1)) || offset=$(( nodes == 3 ? 100 : 0 ))
+  run_cluster "$nodes" $((base + offset))
+done
+echo "secure_cluster_test: $passed passed, $failed failed"
+((failed == 0))
