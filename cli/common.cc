@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -28,8 +30,11 @@ po::options_description CommonOptions(Common& c, const char* default_level) {
       ("brokers", po::value(&c.brokers)->value_name("LIST"), "Kafka bootstrap servers, host:port[,host:port...]")
       ("data-dir", po::value(&c.data_dir)->default_value("orderflow-data")->value_name("DIR"),
        "local state directory (RocksDB)")
+      ("kafka-config", po::value(&c.kafka_config)->composing()->value_name("FILE"),
+       "librdkafka properties file (key=value lines, # comments, as Kafka's client.properties), repeatable;"
+       " its bootstrap.servers stands in for --brokers. Keep passwords here, not on the command line")
       ("kafka", po::value(&c.kafka)->composing()->value_name("PROP=VALUE"),
-       "librdkafka property, repeatable (e.g. --kafka security.protocol=ssl)")
+       "librdkafka property, repeatable, over the files' (e.g. --kafka security.protocol=ssl)")
       ("topic-prefix", po::value(&c.topic_prefix)->default_value(DefaultTopicPrefix(), DefaultTopicPrefix())->value_name("PREFIX"),
        "prefix of orderflow's topic and consumer group names on the cluster, so several deployments share one"
        " (default: $ORDERFLOW_TOPIC_PREFIX, else none)")
@@ -67,9 +72,49 @@ bool Parse(const std::vector<std::string>& args, const std::string& usage, po::o
   return true;
 }
 
+namespace {
+
+std::string Trimmed(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// The key=value lines of a properties file (Java's client.properties without
+// its escapes and continuations); blank lines and lines starting with # or !
+// are skipped. Throws UsageError naming the file and line.
+std::vector<std::pair<std::string, std::string>> ReadProperties(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError{"cannot read --kafka-config " + path + ": " + std::strerror(errno)};
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const std::string t = Trimmed(line);
+    if (t.empty() || t[0] == '#' || t[0] == '!') continue;
+    const size_t eq = t.find('=');
+    if (eq == std::string::npos || Trimmed(std::string_view(t).substr(0, eq)).empty()) {
+      throw UsageError{path + ":" + std::to_string(n) + ": expected key=value (a librdkafka property)"};
+    }
+    out.emplace_back(Trimmed(std::string_view(t).substr(0, eq)), Trimmed(std::string_view(t).substr(eq + 1)));
+  }
+  return out;
+}
+
+}  // namespace
+
 eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers) {
   eventstore::KafkaConfig config;
-  config.brokers = c.brokers;
+  // Files first, in order; --brokers and --kafka override single keys.
+  for (const std::string& path : c.kafka_config) {
+    for (auto& [key, value] : ReadProperties(path)) {
+      if (key == "bootstrap.servers") {
+        config.brokers = value;
+      } else {
+        config.overrides.emplace_back(std::move(key), std::move(value));
+      }
+    }
+  }
+  if (!c.brokers.empty()) config.brokers = c.brokers;
   config.topic_prefix = c.topic_prefix;
   for (char ch : c.topic_prefix) {
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') {
@@ -77,7 +122,8 @@ eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers) {
     }
   }
   if (require_brokers && config.brokers.empty()) {
-    throw UsageError{"--brokers is required (the bootstrap list that `orderflow broker` or `orderflow up` prints)"};
+    throw UsageError{"--brokers is required (the bootstrap list that `orderflow broker` or `orderflow up` prints),"
+                     " or a --kafka-config file with bootstrap.servers"};
   }
   for (const std::string& kv : c.kafka) {
     auto eq = kv.find('=');

@@ -34,6 +34,7 @@ struct Common {
   std::string brokers;
   std::string data_dir;
   std::vector<std::string> kafka;
+  std::vector<std::string> kafka_config;  // librdkafka properties files
   std::string topic_prefix;
   std::string log_level;
   std::string catalog_file;

@@ -4,7 +4,9 @@
 
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <cctype>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -50,8 +52,11 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
       ("api-token", po::value<std::string>()->value_name("TOKEN"),
        "require 'Authorization: Bearer TOKEN' on every endpoint but /healthz and /readyz (default: "
        "$ORDERFLOW_API_TOKEN, else none: everything open)")
+      ("api-token-file", po::value<std::string>()->value_name("FILE"),
+       "the API token from the first line of FILE (keeps it out of the process list)")
       ("api-read-token", po::value<std::string>()->value_name("TOKEN"),
        "a second token that reads but cannot place or cancel orders (default: $ORDERFLOW_API_READ_TOKEN)")
+      ("api-read-token-file", po::value<std::string>()->value_name("FILE"), "the read token from the first line of FILE")
       ("metrics-public", po::bool_switch(), "serve /metrics without a token")
       ("http-max-connections", po::value<size_t>()->default_value(10'000)->value_name("N"),
        "open connections at most; beyond, a new one gets 503")
@@ -65,6 +70,28 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
   return d;
 }
 
+// A token from --NAME, else from --NAME-file (its first line, trimmed), else
+// from $ENV; "" when none. Throws UsageError for both flags, or a file that
+// cannot be read or is empty.
+std::string Secret(const po::variables_map& vm, const std::string& name, const char* env) {
+  const std::string file_flag = name + "-file";
+  if (vm.count(name) && vm.count(file_flag)) throw UsageError{"give --" + name + " or --" + file_flag + ", not both"};
+  if (vm.count(name)) return vm[name].as<std::string>();
+  if (vm.count(file_flag)) {
+    const std::string path = vm[file_flag].as<std::string>();
+    std::ifstream in(path);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+      throw UsageError{"cannot read --" + file_flag + " " + path + (in ? ": the file is empty" : "")};
+    }
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    if (line.empty()) throw UsageError{"--" + file_flag + " " + path + ": the first line is empty"};
+    return line;
+  }
+  const char* value = std::getenv(env);
+  return value == nullptr ? "" : value;
+}
+
 // The HTTP API's settings from --http and the flags after it; nullopt for
 // --http off. Throws UsageError.
 std::optional<services::HttpOptions> HttpFrom(const po::variables_map& vm) {
@@ -72,16 +99,8 @@ std::optional<services::HttpOptions> HttpFrom(const po::variables_map& vm) {
   if (http == "off") return std::nullopt;
   services::HttpOptions h;
   h.listen = http;
-  if (vm.count("api-token")) {
-    h.api_token = vm["api-token"].as<std::string>();
-  } else if (const char* token = std::getenv("ORDERFLOW_API_TOKEN")) {
-    h.api_token = token;
-  }
-  if (vm.count("api-read-token")) {
-    h.api_read_token = vm["api-read-token"].as<std::string>();
-  } else if (const char* token = std::getenv("ORDERFLOW_API_READ_TOKEN")) {
-    h.api_read_token = token;
-  }
+  h.api_token = Secret(vm, "api-token", "ORDERFLOW_API_TOKEN");
+  h.api_read_token = Secret(vm, "api-read-token", "ORDERFLOW_API_READ_TOKEN");
   if (!h.api_read_token.empty() && h.api_read_token == h.api_token) {
     throw UsageError{"--api-read-token must differ from --api-token"};
   }

@@ -193,7 +193,10 @@ rd_kafka_conf_t* MakeConf(const KafkaConfig& config, const std::string& client_i
   char errstr[512];
   auto set = [&](const std::string& k, const std::string& v) {
     if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-      *status = Status::InvalidArgument("kafka property " + k + "=" + v + ": " + errstr);
+      // A secret's value is never in an error (it would reach the log).
+      const bool secret = k.find("password") != std::string::npos || k.find("secret") != std::string::npos ||
+                          k.find("jaas") != std::string::npos || k == "ssl.key.pem";
+      *status = Status::InvalidArgument("kafka property " + k + "=" + (secret ? "<hidden>" : v) + ": " + errstr);
       return false;
     }
     return true;

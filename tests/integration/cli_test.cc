@@ -2,6 +2,7 @@
 // --json, and the broker + up + replay + digest + history flow.
 #include <gtest/gtest.h>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -268,6 +269,83 @@ TEST(CliTest, UpServicesNiceLowersTheThreadsThatProcessEvents) {
   EXPECT_EQ(nice_by_name["rdk:main"].count(0), 1u) << "the order service's producer alone keeps nice 0";
   EXPECT_GE(nice_by_name["rdk:main"].count(7), 8u) << "the projector's, services' and archiver's clients";
   EXPECT_EQ(nice_by_name["rocksdb:low"].count(0), 0u);
+}
+
+// Kafka settings from a properties file (--kafka-config, its bootstrap.servers
+// in place of --brokers) and the API token from a file: the process's argv and
+// its log never show the password or the token, and the token works.
+TEST(CliTest, UpTakesKafkaSettingsAndTokensFromFilesAndShowsNoSecret) {
+  TempDir dir;
+  auto broker = testing::StartBroker(2);
+  ASSERT_NE(broker, nullptr);
+  const std::string kPassword = "kafka-password-7f3a91";
+  const std::string kToken = "api-token-c0ffee42";
+  {
+    std::ofstream props(dir.Sub("client.properties"));
+    props << "# librdkafka properties\n\nbootstrap.servers = " << broker->bootstraps()
+          << "\nsasl.username=orderflow\nsasl.password=" << kPassword << "\n";
+    std::ofstream token(dir.Sub("token"));
+    token << kToken << "\n";
+  }
+  std::vector<std::string> args = {OrderflowBinary(), "up", "--kafka-config", dir.Sub("client.properties"),
+                                    "--api-token-file", dir.Sub("token"), "--http", "127.0.0.1:0", "--data-dir",
+                                    dir.Sub("data"), "--simulate", "20", "--transit-ms", "0", "--log-level", "debug"};
+  if (broker->real()) args = Cat(args, {"--topic-prefix", broker->config().topic_prefix});
+  ChildProcess up(args, dir.Sub("up.log"));
+  std::string text, address;
+  for (int i = 0; i < 600 && address.empty(); ++i) {
+    std::this_thread::sleep_for(100ms);
+    std::ifstream log(dir.Sub("up.log"));
+    text.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+    const auto at = text.find("HTTP API and web page on http://");
+    if (at != std::string::npos) {
+      address = text.substr(at + 32, text.find_first_of("/ \n", at + 32) - at - 32);
+    }
+  }
+  ASSERT_FALSE(address.empty()) << text;
+  std::ifstream cmdline_file("/proc/" + std::to_string(up.pid()) + "/cmdline");
+  const std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
+  ASSERT_NE(cmdline.find("--kafka-config"), std::string::npos) << "read the wrong process";
+  EXPECT_EQ(cmdline.find(kPassword), std::string::npos);
+  EXPECT_EQ(cmdline.find(kToken), std::string::npos);
+
+  const auto colon = address.rfind(':');
+  httplib::Client client(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+  client.set_read_timeout(10, 0);
+  auto refused = client.Get("/orders?limit=1");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  auto listed = client.Get("/orders?limit=1", {{"Authorization", "Bearer " + kToken}});
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->status, 200) << listed->body;
+
+  up.Kill(SIGINT);
+  EXPECT_EQ(up.Wait(60s), 0);
+  std::ifstream log(dir.Sub("up.log"));
+  text.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.find(kPassword), std::string::npos);
+  EXPECT_EQ(text.find(kToken), std::string::npos);
+}
+
+TEST(CliTest, KafkaConfigAndTokenFileErrorsAreOneLineNamingTheFile) {
+  TempDir dir;
+  {
+    std::ofstream bad(dir.Sub("bad.properties"));
+    bad << "bootstrap.servers=127.0.0.1:1\nthis line has no equals sign\n";
+    std::ofstream empty(dir.Sub("empty-token"));
+  }
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"topics", "--kafka-config", dir.Sub("missing.properties")}, "missing.properties"},
+      {{"topics", "--kafka-config", dir.Sub("bad.properties")}, "bad.properties:2"},
+      {{"up", "--api-token-file", dir.Sub("empty-token")}, "empty-token"},
+      {{"up", "--api-token", "x", "--api-token-file", dir.Sub("empty-token")}, "not both"},
+  };
+  for (const auto& [args, names] : cases) {
+    auto r = Orderflow(args, 20s);
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_EQ(Lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find(names), std::string::npos) << r.err;
+  }
 }
 
 // `orderflow up` runs the whole pipeline in one process: every order ends
