@@ -144,7 +144,9 @@ class OpsRoutesTest : public ::testing::Test {
   json Get(const std::string& path, int want_status) {
     http::Response res;
     http::Request req = Req("GET", path.substr(0, path.find('?')));
-    if (path.find('?') != std::string::npos) EXPECT_TRUE(http::ParseQuery(path.substr(path.find('?') + 1), &req.params));
+    if (path.find('?') != std::string::npos) {
+      EXPECT_TRUE(http::ParseQuery(path.substr(path.find('?') + 1), &req.params));
+    }
     Refusal refused = Serve(router_, req, &res);
     const int status = refused ? refused->status : res.status;
     EXPECT_EQ(status, want_status) << path << ": " << (refused ? refused->message : res.body);
