@@ -26,6 +26,17 @@ struct OwnedRecord {
   std::string topic, key, value;
   std::vector<Header> headers;
 };
+
+// The last refusal any client of this process met (RefusalIn), with when.
+std::mutex& RefusalMu() {
+  static auto* mu = new std::mutex;  // never destroyed: librdkafka threads log while the process exits
+  return *mu;
+}
+std::pair<std::string, std::chrono::steady_clock::time_point>& LastRefusal() {
+  static auto* last = new std::pair<std::string, std::chrono::steady_clock::time_point>;
+  return *last;
+}
+
 }  // namespace
 
 Record Record::Make(std::string topic, int32_t partition, int64_t offset, std::string key, std::string value,
@@ -98,8 +109,29 @@ Status KafkaError(int code, std::string_view context) {
     case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
     case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
     case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
-    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR: {
+      // A broker that refused our credentials or CA looks unreachable to the
+      // caller; say why, and stop retrying what cannot succeed.
+      std::lock_guard lock(RefusalMu());
+      const auto& [refusal, at] = LastRefusal();
+      if (!refusal.empty() && std::chrono::steady_clock::now() - at < std::chrono::seconds(30)) {
+        return Status::FailedPrecondition(std::string(context) + ": " + refusal);
+      }
       return Status::Unavailable(message);
+    }
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+      // Not retryable: the cluster refuses this user until an ACL changes.
+      return Status::FailedPrecondition(std::string(context) + ": not authorized (" + rd_kafka_err2name(err) +
+                                        "): grant this user the right in deploy/kafka/acls (kafka.sh acls), or"
+                                        " use the --kafka-config of a user that has it");
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+      return Status::FailedPrecondition(message + ": check sasl.username and sasl.password in the --kafka-config file");
+    case RD_KAFKA_RESP_ERR__SSL:
+      return Status::FailedPrecondition(message + ": check ssl.ca.location (the cluster's CA) in the --kafka-config file");
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
@@ -154,6 +186,21 @@ bool IsUnreachableBroker(std::string_view fac, std::string_view text, std::strin
   return false;
 }
 
+// The cluster refusing this process's credentials or its CA: what librdkafka
+// logs for it, and what to change. Empty when `text` is no such refusal.
+std::string RefusalIn(std::string_view text) {
+  if (text.find("SASL authentication error") != std::string_view::npos ||
+      text.find("Authentication failed") != std::string_view::npos) {
+    return "the cluster refused the credentials: check sasl.username and sasl.password in the --kafka-config file";
+  }
+  if (text.find("SSL handshake failed") != std::string_view::npos ||
+      text.find("certificate verify failed") != std::string_view::npos) {
+    return "the TLS handshake failed (the cluster's certificate is not trusted, or it speaks no TLS): check"
+           " security.protocol and ssl.ca.location in the --kafka-config file";
+  }
+  return {};
+}
+
 void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf) {
   // syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug
   auto lvl = level <= 3 ? spdlog::level::err : level == 4 ? spdlog::level::warn
@@ -163,6 +210,15 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
     // Offsets committed to Kafka are information only (CommitForOperators);
     // a failed one is replaced by the next.
     spdlog::debug("rdkafka {}: {}", fac, buf);
+    return;
+  }
+  if (std::string refusal = RefusalIn(buf); !refusal.empty()) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(RefusalMu());
+    auto& [last, at] = LastRefusal();
+    if (last != refusal || now - at > std::chrono::minutes(1)) spdlog::error("Kafka: {} ({})", refusal, buf);
+    last = refusal;
+    at = now;
     return;
   }
   std::string address;
