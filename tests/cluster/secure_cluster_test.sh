@@ -2,7 +2,10 @@
 # A secure cluster from `scripts/kafka.sh start --secure`, checked from the
 # outside with Kafka's own command-line tools (and librdkafka's kcat where it
 # is installed): TLS + SCRAM on the client port and nothing in clear text,
-# mutual TLS on the controller port, and deploy/kafka/acls enforced. One line
+# mutual TLS on the controller port, and deploy/kafka/acls enforced; on the
+# 3-node cluster, orderflow's whole lifecycle with a user per component (up
+# beside a second instance of every service, each its own process), replayed
+# by the read-only operator to the same digest, and its refusals. One line
 # per check; exits 1 if any failed. Each cluster is stopped on exit; its
 # directory is removed when every check passed and kept (node logs) otherwise.
 #
@@ -61,6 +64,57 @@ certificates_ok() {  # DIR NODES
   for ((n = 1; n <= $2; n++)); do
     openssl verify -CAfile "$1/tls/ca.pem" -verify_ip 127.0.0.1 "$1/tls/node-$n.pem" >/dev/null 2>&1 || return 1
   done
+}
+
+# orderflow's whole lifecycle on the secure cluster: `up` (its own user) beside
+# a second instance of every service and projector, each a process of its own
+# with its own user's properties file; every order terminal, the digest of a
+# replay by the read-only operator equal to the live one, lag 0, and no
+# password in any process's argv or log.
+lifecycle() {  # DIR SCRATCH LABEL
+  local dir="$1" t="$2" label="$3" C="$1/clients" bin="${ORDERFLOW_BINARY:-$root/build/cli/orderflow}"
+  local pids=() svc out live replayed
+  if [[ ! -x "$bin" ]]; then fail "$label: orderflow binary $bin not built"; return; fi
+  # Under a topic prefix of its own (granted the same ACLs): the checks above
+  # left records and the broker's retention on the unprefixed orders.events.
+  local P=(--topic-prefix lc.)
+  bash "$kafka_sh" acls --dir "$dir" --topic-prefix lc. >/dev/null 2>"$t/acls.err" ||
+    fail "$label: kafka.sh acls --topic-prefix lc.: $(tail -1 "$t/acls.err")"
+  for svc in payment inventory shipping delivery notification projector; do
+    "$bin" service "$svc" --instance 2 --kafka-config "$C/$svc.properties" "${P[@]}" --data-dir "$t/$svc-2" \
+      $([[ $svc == shipping || $svc == delivery ]] && echo --transit-ms 0) >"$t/$svc-2.log" 2>&1 &
+    pids+=($!)
+  done
+  out=$(timeout 300 "$bin" up --kafka-config "$C/up.properties" "${P[@]}" --http off --data-dir "$t/up" --simulate 300 \
+          --exit-when-done --transit-ms 0 --log-level warn --json 2>"$t/up.log")
+  local rc=$?
+  check "$label: orderflow up (user up) beside a second instance of every service (each its own user): 300 orders terminal" \
+    eval '[[ $rc == 0 ]] && python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(d[\"delivered\"] + d[\"cancelled\"] != 300)" "$out"'
+  local secrets_shown=0 p
+  for p in "${pids[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then fail "$label: a service process exited early: $(tail -2 "$t"/*-2.log | tail -4)"; fi
+    while read -r pw; do
+      grep -aqF "$pw" "/proc/$p/cmdline" 2>/dev/null && secrets_shown=1
+      grep -qF "$pw" "$t"/*.log && secrets_shown=1
+    done < <(sed -n 's/^sasl.password=//p' "$C"/*.properties)
+  done
+  check "$label: no password in any service's argv (/proc/PID/cmdline) or log" test "$secrets_shown" == 0
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  live=$("$bin" digest --data-dir "$t/up" 2>&1 | tail -1)
+  "$bin" replay --kafka-config "$C/operator.properties" "${P[@]}" --data-dir "$t/replayed" --log-level warn >/dev/null 2>"$t/replay.log"
+  replayed=$("$bin" digest --data-dir "$t/replayed" 2>&1 | tail -1)
+  check "$label: replay as the read-only operator: digest equals the live projection's ($live)" \
+    eval '[[ -n "$live" && "$live" == "$replayed" ]]'
+  out=$("$bin" lag --kafka-config "$C/operator.properties" "${P[@]}" --group orderflow-projector 2>&1)
+  check "$label: orderflow lag (operator): the projectors' lag is 0" has "$out" "total lag: 0"
+  out=$(timeout 60 "$bin" order place --kafka-config "$C/projector.properties" "${P[@]}" --customer c-1 --item SKU-MUG:1 2>&1)
+  check "$label: the projector's user may not place an order: one line naming the denial and the ACL file" \
+    eval '[[ $(wc -l <<<"$out") == 1 ]] && has "$out" "not authorized \(TOPIC_AUTHORIZATION_FAILED\).*deploy/kafka/acls"'
+  sed 's/^sasl.password=.*/sasl.password=wrong/' "$C/operator.properties" >"$t/wrong.properties"
+  out=$(timeout 60 "$bin" topics --kafka-config "$t/wrong.properties" 2>&1 | tail -1)
+  check "$label: orderflow with a wrong password ends with one line saying to check the password" \
+    has "$out" "refused the credentials: check sasl.username and sasl.password"
 }
 
 run_cluster() {
@@ -179,6 +233,8 @@ run_cluster() {
   else
     echo "skip  $label: librdkafka checks (kcat is not installed: apt-get install kcat)"
   fi
+
+  if ((nodes == 3)); then lifecycle "$dir" "$t" "$label"; fi
 
   # ---- the script's own admin commands on a secure cluster ---------------------
   out=$(timeout 60 bash "$kafka_sh" controller --dir "$dir" 2>&1)
