@@ -3,9 +3,12 @@
 # development, from a directory of its own, on a loopback port. No Docker, no
 # system service: nothing outside DIR is touched (but for the user, see below).
 #
-#   postgres.sh start [--dir DIR] [--port PORT]
+#   postgres.sh start [--dir DIR] [--port PORT] [--tls]
 #                           initialize DIR (once) and start the server; first
-#                           stdout line: the connection URL
+#                           stdout line: the connection URL. --tls (kept for DIR):
+#                           TCP clients must use TLS 1.2+ with a certificate from
+#                           a CA made for DIR (DIR/tls/ca.pem); the URL says
+#                           sslmode=verify-full&sslrootcert=DIR/tls/ca.pem
 #   postgres.sh stop [--dir DIR]    stop it (fast shutdown: sessions are ended)
 #   postgres.sh status [--dir DIR]  "running URL" or "stopped"; exit 1 unless running
 #   postgres.sh url [--dir DIR]     print the connection URL
@@ -33,7 +36,8 @@ pg_user=orderflow-pg
 db=orderflow
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+tls=0
 
 cmd="${1:-}"
 [[ -n "$cmd" ]] || { usage >&2; exit 2; }
@@ -43,6 +47,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) [[ -n "${2:-}" ]] || { echo "postgres.sh: --dir needs a directory" >&2; exit 2; }; dir="$2"; shift 2 ;;
     --port) port="${2:-}"; shift 2 ;;
+    --tls) tls=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "postgres.sh: unknown argument '$1' (see postgres.sh --help)" >&2; exit 2 ;;
   esac
@@ -87,11 +92,50 @@ pg() { "${as_pg[@]}" "$@"; }
 
 saved_port() { [[ -f "$dir/port" ]] && cat "$dir/port" || true; }
 the_port() { local p; p=$(saved_port); echo "${port:-${p:-25432}}"; }
-url() { echo "postgresql://$db@127.0.0.1:$1/$db"; }
+url() {
+  if [[ -f "$dir/tls/enabled" ]]; then
+    echo "postgresql://$db@127.0.0.1:$1/$db?sslmode=verify-full&sslrootcert=$dir/tls/ca.pem"
+  else
+    echo "postgresql://$db@127.0.0.1:$1/$db"
+  fi
+}
 running() { [[ -f "$data/PG_VERSION" ]] && pg "$bin/pg_ctl" status -D "$data" >/dev/null 2>&1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 psql_admin() {  # psql_admin PORT SQL: run SQL as the superuser, unaligned output
-  "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d postgres -tA -c "$2"
+  PGSSLMODE=$([[ -f "$dir/tls/enabled" ]] && echo require || echo prefer) \
+    "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d postgres -tA -c "$2"
+}
+
+# TLS for TCP clients (--tls): a CA of DIR's own and a server certificate for
+# 127.0.0.1 and localhost; clients without TLS are refused (pg_hba.conf).
+enable_tls() {
+  [[ -f "$dir/tls/enabled" ]] && return
+  command -v openssl >/dev/null || die "openssl not found: install it (sudo apt-get install openssl) for --tls"
+  local t="$dir/tls"
+  mkdir -p "$t"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=orderflow test PostgreSQL CA" \
+    -keyout "$t/ca.key" -out "$t/ca.pem" >/dev/null 2>&1 || die "openssl could not make the CA in $t"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$t/server.key" -out "$t/server.csr" >/dev/null 2>&1 || die "openssl could not make the server key in $t"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$t/server.ext"
+  openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$t/server.ext" -out "$t/server.pem" >/dev/null 2>&1 || die "openssl could not sign the server certificate"
+  chmod 600 "$t/server.key" "$t/ca.key"
+  ((${#as_pg[@]} == 0)) || chown "$pg_user:" "$t" "$t/server.key" "$t/server.pem"
+  {
+    echo ""
+    echo "# ---- scripts/postgres.sh --tls ----"
+    echo "ssl = on"
+    echo "ssl_cert_file = '$t/server.pem'"
+    echo "ssl_key_file = '$t/server.key'"
+    echo "ssl_min_protocol_version = 'TLSv1.2'"
+  } >>"$data/postgresql.conf"
+  # TCP only over TLS: the hostssl line first, then every plain TCP connection refused.
+  { echo "hostssl all all 127.0.0.1/32 trust"; echo "hostnossl all all all reject"; grep -v '^host' "$data/pg_hba.conf"; } \
+    >"$data/pg_hba.conf.new"
+  mv "$data/pg_hba.conf.new" "$data/pg_hba.conf"
+  ((${#as_pg[@]} == 0)) || chown "$pg_user:" "$data/pg_hba.conf"
+  touch "$t/enabled"
 }
 
 init_cluster() {
@@ -130,6 +174,7 @@ case "$cmd" in
     sock="$socket/.s.PGSQL.$p"
     ((${#sock} < 107)) || die "the socket path $sock is too long for a unix socket; use a shorter --dir"
     init_cluster
+    ((tls == 0)) || enable_tls
     mkdir -p "$socket"
     ensure_user
     echo "$p" >"$dir/port"
@@ -151,7 +196,7 @@ case "$cmd" in
       psql_admin "$p" "CREATE DATABASE $db OWNER $db" >/dev/null || die "cannot create the database $db (log: $log)"
     fi
     url "$p"
-    echo "postgres.sh: PostgreSQL $(cat "$data/PG_VERSION") serving on 127.0.0.1:$p from $dir" >&2
+    echo "postgres.sh: PostgreSQL $(cat "$data/PG_VERSION") serving on 127.0.0.1:$p from $dir$([[ -f "$dir/tls/enabled" ]] && echo ", TCP over TLS only (CA: $dir/tls/ca.pem)")" >&2
     ;;
   stop)
     if ! running; then
