@@ -12,7 +12,11 @@
 // BENCH_BROKERS=LIST runs on that cluster (real Kafka from scripts/kafka.sh),
 // under a fresh topic prefix; BENCH_INFLIGHT=N sets every producer's
 // max.in.flight.requests.per.connection (orderflow's default is 1);
-// BENCH_PROPS=k=v,k=v passes librdkafka properties to every client.
+// BENCH_PROPS=k=v,k=v passes librdkafka properties to every client;
+// BENCH_KAFKA_CONFIG=FILE a properties file (a secured cluster's user, e.g.
+// DIR/clients/up.properties of `kafka.sh start --secure`), with
+// BENCH_TOPIC_PREFIX=P the prefix its ACLs were granted for (kafka.sh acls
+// --topic-prefix P); the topics must not exist yet.
 //
 // CPU per order: `orderflow_cpu_ms_per_order` is this process's user + sys
 // (getrusage) minus the observer thread's own; with the embedded broker (the
@@ -99,9 +103,14 @@ int main(int argc, char** argv) {
   // BENCH_KAFKA=1: the services talk to a broker started here, as to any
   // cluster (`up --brokers`): no local archive, no wait for it.
   std::unique_ptr<eventstore::EmbeddedBroker> cluster;
+  if (const char* file = getenv("BENCH_KAFKA_CONFIG")) {
+    if (!eventstore::LoadClientProperties(file, &options.kafka).ok()) return 2;
+    if (!getenv("BENCH_BROKERS")) setenv("BENCH_BROKERS", options.kafka.brokers.c_str(), 1);
+  }
   if (const char* real = getenv("BENCH_BROKERS")) {
     options.kafka.brokers = real;
-    options.kafka.topic_prefix = "bench-" + std::to_string(getpid()) + ".";
+    const char* prefix = getenv("BENCH_TOPIC_PREFIX");
+    options.kafka.topic_prefix = prefix ? prefix : "bench-" + std::to_string(getpid()) + ".";
   } else if (getenv("BENCH_KAFKA")) {
     auto started = eventstore::EmbeddedBroker::Start(3);
     if (!started.ok() || !(*started)->CreateTopics(eventstore::DefaultTopics(options.partitions)).ok()) return 1;

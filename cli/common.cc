@@ -72,47 +72,11 @@ bool Parse(const std::vector<std::string>& args, const std::string& usage, po::o
   return true;
 }
 
-namespace {
-
-std::string Trimmed(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
-// The key=value lines of a properties file (Java's client.properties without
-// its escapes and continuations); blank lines and lines starting with # or !
-// are skipped. Throws UsageError naming the file and line.
-std::vector<std::pair<std::string, std::string>> ReadProperties(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw UsageError{"cannot read --kafka-config " + path + ": " + std::strerror(errno)};
-  std::vector<std::pair<std::string, std::string>> out;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    const std::string t = Trimmed(line);
-    if (t.empty() || t[0] == '#' || t[0] == '!') continue;
-    const size_t eq = t.find('=');
-    if (eq == std::string::npos || Trimmed(std::string_view(t).substr(0, eq)).empty()) {
-      throw UsageError{path + ":" + std::to_string(n) + ": expected key=value (a librdkafka property)"};
-    }
-    out.emplace_back(Trimmed(std::string_view(t).substr(0, eq)), Trimmed(std::string_view(t).substr(eq + 1)));
-  }
-  return out;
-}
-
-}  // namespace
-
 eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers) {
   eventstore::KafkaConfig config;
   // Files first, in order; --brokers and --kafka override single keys.
   for (const std::string& path : c.kafka_config) {
-    for (auto& [key, value] : ReadProperties(path)) {
-      if (key == "bootstrap.servers") {
-        config.brokers = value;
-      } else {
-        config.overrides.emplace_back(std::move(key), std::move(value));
-      }
-    }
+    if (Status s = eventstore::LoadClientProperties(path, &config); !s.ok()) throw UsageError{"--kafka-config " + s.message()};
   }
   if (!c.brokers.empty()) config.brokers = c.brokers;
   config.topic_prefix = c.topic_prefix;

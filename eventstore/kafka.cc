@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -88,6 +91,34 @@ std::vector<Header> Record::Headers() const {
     return out;
   }
   return static_cast<const OwnedRecord*>(owner_.get())->headers;
+}
+
+namespace {
+std::string Trimmed(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+}  // namespace
+
+Status LoadClientProperties(const std::string& path, KafkaConfig* config) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("cannot read " + path + ": " + std::strerror(errno));
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const std::string t = Trimmed(line);
+    if (t.empty() || t[0] == '#' || t[0] == '!') continue;
+    const size_t eq = t.find('=');
+    std::string key = eq == std::string::npos ? std::string() : Trimmed(std::string_view(t).substr(0, eq));
+    if (key.empty()) return Status::InvalidArgument(path + ":" + std::to_string(n) + ": expected key=value (a librdkafka property)");
+    std::string value = Trimmed(std::string_view(t).substr(eq + 1));
+    if (key == "bootstrap.servers") {
+      config->brokers = std::move(value);
+    } else {
+      config->overrides.emplace_back(std::move(key), std::move(value));
+    }
+  }
+  return Status::Ok();
 }
 
 Status KafkaError(int code, std::string_view context) {

@@ -42,6 +42,13 @@ struct KafkaConfig {
   std::string topic_prefix;
 };
 
+// Reads a librdkafka properties file into `config` (key=value lines, as Kafka's
+// client.properties without escapes; blank lines and lines starting with # or
+// ! are skipped): bootstrap.servers sets `brokers`, every other key is
+// appended to `overrides`. kInvalidArgument naming the file (and line) for an
+// unreadable file or a line without '='.
+Status LoadClientProperties(const std::string& path, KafkaConfig* config);
+
 // The name of `topic` (or a group id) on the cluster: `config.topic_prefix` + `topic`.
 inline std::string ClusterName(const KafkaConfig& config, std::string_view topic) {
   return config.topic_prefix + std::string(topic);
