@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>

@@ -30,6 +30,11 @@ struct OwnedRecord {
   std::vector<Header> headers;
 };
 
+// What to change when the cluster refuses this process's credentials or its
+// TLS: said by the log line (RefusalIn) and by the error of the call that failed.
+constexpr char kCredentialsHint[] = "check sasl.username and sasl.password in the --kafka-config file";
+constexpr char kTlsHint[] = "check security.protocol and ssl.ca.location (the cluster's CA) in the --kafka-config file";
+
 // The last refusal any client of this process met (RefusalIn), with when.
 std::mutex& RefusalMu() {
   static auto* mu = new std::mutex;  // never destroyed: librdkafka threads log while the process exits
@@ -160,9 +165,9 @@ Status KafkaError(int code, std::string_view context) {
                                         " use the --kafka-config of a user that has it");
     case RD_KAFKA_RESP_ERR__AUTHENTICATION:
     case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
-      return Status::FailedPrecondition(message + ": check sasl.username and sasl.password in the --kafka-config file");
+      return Status::FailedPrecondition(message + ": " + kCredentialsHint);
     case RD_KAFKA_RESP_ERR__SSL:
-      return Status::FailedPrecondition(message + ": check ssl.ca.location (the cluster's CA) in the --kafka-config file");
+      return Status::FailedPrecondition(message + ": " + kTlsHint);
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
@@ -222,12 +227,12 @@ bool IsUnreachableBroker(std::string_view fac, std::string_view text, std::strin
 std::string RefusalIn(std::string_view text) {
   if (text.find("SASL authentication error") != std::string_view::npos ||
       text.find("Authentication failed") != std::string_view::npos) {
-    return "the cluster refused the credentials: check sasl.username and sasl.password in the --kafka-config file";
+    return std::string("the cluster refused the credentials: ") + kCredentialsHint;
   }
   if (text.find("SSL handshake failed") != std::string_view::npos ||
       text.find("certificate verify failed") != std::string_view::npos) {
-    return "the TLS handshake failed (the cluster's certificate is not trusted, or it speaks no TLS): check"
-           " security.protocol and ssl.ca.location in the --kafka-config file";
+    return std::string("the TLS handshake failed (the cluster's certificate is not trusted, or it speaks no TLS): ") +
+           kTlsHint;
   }
   return {};
 }

@@ -18,9 +18,7 @@ class PgSinkBatch final : public SinkBatch {
 
 Result<std::unique_ptr<PgSink>> PgSink::Open(PgOptions pg, domain::Catalog catalog) {
   std::unique_ptr<PgSink> sink(new PgSink(std::move(pg), std::move(catalog)));
-  auto model = PgReadModel::Open(sink->pg_, sink->catalog_);
-  if (!model.ok()) return model.status();
-  sink->model_ = std::move(model).value();
+  ORDERFLOW_RETURN_IF_ERROR(sink->Connect());
   return sink;
 }
 
@@ -39,17 +37,20 @@ Result<std::unique_ptr<SinkBatch>> PgSink::Prepare(const std::vector<eventstore:
 Status PgSink::Commit(const SinkBatch& batch) { return model_->Commit(static_cast<const PgSinkBatch&>(batch).batch); }
 Status PgSink::AdvanceOffsets(const Offsets& positions) { return model_->AdvanceOffsets(positions); }
 
-Status PgSink::Reopen() {
+Status PgSink::Connect() {
   model_.reset();  // ends the old session first, releasing its writer lock
   auto model = PgReadModel::Open(pg_, catalog_);
-  if (!model.ok()) {
-    // kInUse after Open's own wait (lock_wait): another writer took over
-    // while we were away; we wait for it as a standby would.
-    if (model.status().code() == StatusCode::kInUse) return Status::Unavailable(model.status().message());
-    return model.status();
-  }
+  if (!model.ok()) return model.status();
   model_ = std::move(model).value();
   return Status::Ok();
+}
+
+Status PgSink::Reopen() {
+  Status s = Connect();
+  // kInUse after Open's own wait (lock_wait): another writer took over while
+  // we were away; we wait for it as a standby would.
+  if (s.code() == StatusCode::kInUse) return Status::Unavailable(s.message());
+  return s;
 }
 
 PgProjector::~PgProjector() = default;

@@ -61,6 +61,7 @@ class PgSink final : public Sink {
 
  private:
   PgSink(PgOptions pg, domain::Catalog catalog) : pg_(std::move(pg)), catalog_(std::move(catalog)) {}
+  Status Connect();  // a new session (PgReadModel::Open), after ending the old one
   PgOptions pg_;
   domain::Catalog catalog_;
   std::unique_ptr<PgReadModel> model_;

@@ -90,13 +90,12 @@ lifecycle() {  # DIR SCRATCH LABEL
   local rc=$?
   check "$label: orderflow up (user up) beside a second instance of every service (each its own user): 300 orders terminal" \
     eval '[[ $rc == 0 ]] && python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(d[\"delivered\"] + d[\"cancelled\"] != 300)" "$out"'
-  local secrets_shown=0 p
+  local secrets_shown=0 p passwords
+  passwords=$(sed -n 's/^sasl.password=//p' "$C"/*.properties)
+  grep -qF "$passwords" "$t"/*.log && secrets_shown=1
   for p in "${pids[@]}"; do
     if ! kill -0 "$p" 2>/dev/null; then fail "$label: a service process exited early: $(tail -2 "$t"/*-2.log | tail -4)"; fi
-    while read -r pw; do
-      grep -aqF "$pw" "/proc/$p/cmdline" 2>/dev/null && secrets_shown=1
-      grep -qF "$pw" "$t"/*.log && secrets_shown=1
-    done < <(sed -n 's/^sasl.password=//p' "$C"/*.properties)
+    tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$passwords" && secrets_shown=1
   done
   check "$label: no password in any service's argv (/proc/PID/cmdline) or log" test "$secrets_shown" == 0
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
