@@ -57,6 +57,9 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
       ("api-read-token", po::value<std::string>()->value_name("TOKEN"),
        "a second token that reads but cannot place or cancel orders (default: $ORDERFLOW_API_READ_TOKEN)")
       ("api-read-token-file", po::value<std::string>()->value_name("FILE"), "the read token from the first line of FILE")
+      ("tls-cert", po::value<std::string>()->value_name("FILE"),
+       "serve HTTPS (TLS 1.2+) with this PEM certificate chain; needs --tls-key")
+      ("tls-key", po::value<std::string>()->value_name("FILE"), "the PEM private key of --tls-cert")
       ("metrics-public", po::bool_switch(), "serve /metrics without a token")
       ("http-max-connections", po::value<size_t>()->default_value(10'000)->value_name("N"),
        "open connections at most; beyond, a new one gets 503")
@@ -114,6 +117,11 @@ std::optional<services::HttpOptions> HttpFrom(const po::variables_map& vm) {
   }
   if (h.idle_timeout.count() <= 0 || h.header_timeout.count() <= 0) {
     throw UsageError{"--http-idle-timeout and --http-header-timeout must be > 0"};
+  }
+  if (vm.count("tls-cert") != vm.count("tls-key")) throw UsageError{"give --tls-cert and --tls-key together"};
+  if (vm.count("tls-cert")) {
+    h.tls_cert_file = vm["tls-cert"].as<std::string>();
+    h.tls_key_file = vm["tls-key"].as<std::string>();
   }
   h.web_dir = vm["web-dir"].as<std::string>();
   return h;
@@ -184,7 +192,10 @@ int CmdUp(const std::vector<std::string>& args) {
   auto summary = services::RunUp(o, catalog, g_stop, [&](const services::UpEndpoints& e) {
     spdlog::info("orderflow up: brokers {}{}, data in {}; Ctrl-C to stop", e.brokers, embedded ? " (embedded)" : "",
                  o.data_dir);
-    if (!e.http.empty()) spdlog::info("HTTP API and web page on http://{}/", e.http);
+    if (!e.http.empty()) {
+      spdlog::info("HTTP API and web page on {}://{}/", o.http && !o.http->tls_cert_file.empty() ? "https" : "http",
+                   e.http);
+    }
   });
   if (!summary.ok()) return Fail(summary.status());
   PrintSummary(*summary, p.common.json);

@@ -22,6 +22,12 @@ bool SameSecret(const std::string& given, const std::string& secret) {
          CRYPTO_memcmp(given.data(), secret.data(), given.size()) == 0;
 }
 
+// What follows the session cookie's value, up to its Max-Age's number:
+// Secure over HTTPS, so the browser never sends it over plain HTTP.
+std::string CookieAttributes(const http::Request& req) {
+  return std::string("; Path=/; HttpOnly; SameSite=Strict") + (req.secure ? "; Secure" : "") + "; Max-Age=";
+}
+
 std::string CookieValue(const std::string& header, std::string_view name) {
   size_t pos = 0;
   while (pos < header.size()) {
@@ -115,8 +121,7 @@ Refusal Auth::OpenSession(const http::Request& req, http::Response& res) {
     if (sessions_.size() >= kMaxSessions) return ApiError{503, "too many open sessions; retry later"};
     sessions_[id] = {access, now + kSessionLifetime};
   }
-  res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + id +
-                                             "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+  res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + id + CookieAttributes(req) +
                                              std::to_string(std::chrono::seconds(kSessionLifetime).count()));
   SendJson(res, 200, {{"access", access == Access::kWrite ? "write" : "read"}});
   return std::nullopt;
@@ -129,7 +134,7 @@ Refusal Auth::CloseSession(const http::Request& req, http::Response& res) {
     std::lock_guard lock(mu_);
     sessions_.erase(id);
   }
-  res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+  res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + CookieAttributes(req) + "0");
   SendJson(res, 200, {{"access", nullptr}});
   return std::nullopt;
 }

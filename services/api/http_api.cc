@@ -278,6 +278,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options
   server.header_timeout = options.header_timeout;
   server.body_timeout = options.header_timeout;
   server.idle_timeout = options.idle_timeout;
+  server.handshake_timeout = options.header_timeout;
+  server.tls_cert_file = options.tls_cert_file;
+  server.tls_key_file = options.tls_key_file;
   server.worker_threads = options.threads;
   Impl* raw = impl.get();
   auto started = http::Server::Start(

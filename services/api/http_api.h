@@ -57,6 +57,10 @@ struct HttpOptions {
   size_t max_streams = 1'000;       // open event streams
   std::chrono::milliseconds header_timeout{10'000};  // a request's header (and body) must arrive within it
   std::chrono::milliseconds idle_timeout{60'000};    // a connection with no request for this long is closed
+  // HTTPS with this PEM certificate chain and key (both or neither); session
+  // cookies are then marked Secure.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   int threads = 16;  // workers for handlers that wait (writes, broker queries, parked reads); not per connection
   std::chrono::milliseconds max_wait{10000};  // cap on ?min_position waits
   std::chrono::milliseconds append_timeout{10000};  // how long a write waits for the log's acknowledgement

@@ -11,7 +11,10 @@
 // 503 and is closed at once), at most `max_streams` event streams, a header
 // that must arrive within `header_timeout` of its first byte (a client that
 // sends a byte every few seconds is cut off), a body within `body_timeout`,
-// and a connection with no request for `idle_timeout` is closed. One timer
+// and a connection with no request for `idle_timeout` is closed. Over TLS
+// (HTTPS: `tls_cert_file` and `tls_key_file`, TLS 1.2 and later), the same
+// limits hold and the handshake must end within `handshake_timeout` of the
+// client's first byte; plain HTTP sent to it gets a plain 400. One timer
 // enforces these deadlines for every connection, looking every eighth of the
 // shortest timeout (5 to 250 ms): a connection is closed up to that much
 // after its deadline, and a request arms and cancels no timer of its own.
@@ -42,6 +45,10 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10'000};  // from a request's first byte to its last header byte
   std::chrono::milliseconds body_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};  // between requests on a connection, and before the first
+  std::chrono::milliseconds handshake_timeout{10'000};  // TLS: from the client's first byte to the handshake's end
+  // HTTPS: a PEM certificate chain and its PEM private key; both empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   std::chrono::milliseconds keep_alive_comment{15'000};  // an idle event stream gets a comment this often
   std::chrono::milliseconds shutdown_grace{5'000};  // Stop waits this long for requests in flight
   // Threads for every connection's I/O and the handlers that do not block;
@@ -58,6 +65,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> params;  // decoded query, in order
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  bool secure = false;  // arrived over TLS
 
   // The header's value ("" when absent); names compare case-insensitively.
   std::string Header(std::string_view name) const;
@@ -110,7 +118,8 @@ using ErrorPage = std::function<Response(int status, const std::string& message)
 class Server {
  public:
   // Binds and starts the I/O threads and the worker pool. Errors:
-  // kInvalidArgument for a malformed address, kUnavailable when it cannot be bound.
+  // kInvalidArgument for a malformed address or a certificate or key that
+  // cannot be used, kUnavailable when it cannot be bound.
   static Result<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler, ErrorPage error_page);
   ~Server();  // Stop()
 

@@ -28,12 +28,15 @@ using namespace std::chrono_literals;
 
 constexpr char kToken[] = "s3cret-token";
 constexpr char kReadToken[] = "read-only-token";
+const std::string kTlsFixtures = std::string(ORDERFLOW_SOURCE_DIR) + "/tests/fixtures/tls/";
+const std::string kTlsCa = kTlsFixtures + "ca.pem";
 
 // `orderflow up` in this process, on a thread, serving HTTP on a free port.
 class RunningUp {
  public:
   explicit RunningUp(services::UpOptions options) {
     options.data_dir = dir_.Sub("data");
+    tls_ = options.http && !options.http->tls_cert_file.empty();
     if (!testing::RealKafka().empty()) {
       broker_ = testing::StartBroker(options.partitions);
       if (broker_) options.kafka = broker_->config();
@@ -61,12 +64,17 @@ class RunningUp {
   }
 
   const services::UpEndpoints& endpoints() const { return endpoints_; }
+  bool tls() const { return tls_; }
   const std::string& error() const { return error_; }
 
-  // A client that sends `token` (when not empty) with every request.
+  // A client that sends `token` (when not empty) with every request; over
+  // HTTPS when the API serves it, trusting tests/fixtures/tls/ca.pem.
   httplib::Client Client(const std::string& token = kToken) const {
-    const auto colon = endpoints_.http.rfind(':');
-    httplib::Client client(endpoints_.http.substr(0, colon), std::stoi(endpoints_.http.substr(colon + 1)));
+    httplib::Client client((tls_ ? "https://" : "http://") + endpoints_.http);
+    if (tls_) {
+      client.set_ca_cert_path(kTlsCa.c_str());
+      client.enable_server_certificate_verification(true);
+    }
     client.set_read_timeout(30, 0);
     if (!token.empty()) client.set_default_headers({{"Authorization", "Bearer " + token}});
     return client;
@@ -109,6 +117,7 @@ class RunningUp {
   std::thread thread_;
   services::UpEndpoints endpoints_;
   std::string error_;
+  bool tls_ = false;
   std::unique_ptr<eventstore::Reader> reader_;
 };
 
@@ -189,17 +198,28 @@ json WaitFor(httplib::Client& client, const std::string& path, Done done, std::c
 // ---------------------------------------------------------------------------
 // The full lifecycle behind the API: SSE follows an order to delivered.
 
-class HttpLifecycleTest : public ::testing::Test {
+// One `orderflow up` per test suite: with the lifecycle (no tokens) or the
+// projector only (tokens on), over HTTP or HTTPS (tests/fixtures/tls).
+template <bool kLifecycle, bool kTls>
+class UpSuite : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { up_ = new RunningUp(Options(true)); }
+  static void SetUpTestSuite() {
+    services::UpOptions options = Options(kLifecycle);
+    if (kTls) {
+      options.http->tls_cert_file = kTlsFixtures + "server.pem";
+      options.http->tls_key_file = kTlsFixtures + "server.key";
+    }
+    up_ = new RunningUp(options);
+  }
   static void TearDownTestSuite() {
     delete up_;
     up_ = nullptr;
   }
   void SetUp() override { ASSERT_TRUE(up_->error().empty()) << up_->error(); }
-  static RunningUp* up_;
+  static inline RunningUp* up_ = nullptr;
 };
-RunningUp* HttpLifecycleTest::up_ = nullptr;
+
+using HttpLifecycleTest = UpSuite<true, false>;
 
 TEST_F(HttpLifecycleTest, HealthReadyCatalogAndAnalyticsAnswer) {
   auto client = up_->Client();
@@ -384,17 +404,7 @@ TEST_F(HttpLifecycleTest, OperatorEndpointsShowStockLagDeadLettersAndRedrive) {
 // ---------------------------------------------------------------------------
 // Projector only (orders stay placed), with an API token on writes.
 
-class HttpApiTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { up_ = new RunningUp(Options(false)); }
-  static void TearDownTestSuite() {
-    delete up_;
-    up_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(up_->error().empty()) << up_->error(); }
-  static RunningUp* up_;
-};
-RunningUp* HttpApiTest::up_ = nullptr;
+using HttpApiTest = UpSuite<false, false>;
 
 TEST_F(HttpApiTest, ReadYourWritesEveryPlacedOrderIsVisibleAtItsPosition) {
   auto client = up_->Client();
@@ -473,7 +483,29 @@ TEST(HttpMetricsPublicTest, MetricsOpenEverythingElseStillNeedsTheToken) {
   EXPECT_EQ(Send(nobody, "POST", "/orders", OrderBody("c").dump()).status, 401);
 }
 
-TEST_F(HttpApiTest, EveryEndpointButHealthNeedsTheRightToken) {
+// Opens an event stream and reads it until `until` appears (or it ends, or
+// 10 s pass); returns its status and what came.
+Reply ReadStream(httplib::Client& client, const std::string& path, httplib::Headers headers,
+                 const std::string& until) {
+  Reply r;
+  client.set_read_timeout(10, 0);
+  auto res = client.Get(
+      path, headers,
+      [&](const httplib::Response& response) {
+        r.status = response.status;
+        return true;
+      },
+      [&](const char* data, size_t n) {
+        r.text.append(data, n);
+        return r.text.find(until) == std::string::npos;
+      });
+  if (r.status == 0 && res) r.status = res->status;
+  return r;
+}
+
+// Every endpoint against no token, a wrong one, the read token and the write
+// token; the session cookie for the event stream; what refusals append (nothing).
+void ExpectTokenTable(RunningUp* up_) {
   auto writer = up_->Client(kToken);
   json placed = Place(writer, "cust-token");
   const std::string id = placed["order_id"];
@@ -516,11 +548,11 @@ TEST_F(HttpApiTest, EveryEndpointButHealthNeedsTheRightToken) {
     EXPECT_EQ(right.status, e.open_status) << what << ": " << right.text;
   }
   // The event stream: refused without a credential, before any event is sent.
-  for (const char* auth : {"", "Authorization: Bearer nope\r\n"}) {
-    testing::Connection c(up_->endpoints().http);
-    c.Send("GET /orders/" + id + "/events HTTP/1.1\r\nHost: x\r\n" + std::string(auth) + "\r\n");
-    const std::string reply = c.Read(10s, "}");
-    EXPECT_NE(reply.find("HTTP/1.1 401"), std::string::npos) << reply;
+  for (const httplib::Headers& auth : {httplib::Headers{}, httplib::Headers{{"Authorization", "Bearer nope"}}}) {
+    auto client = up_->Client("");
+    const Reply reply = ReadStream(client, "/orders/" + id + "/events", auth, "}");
+    EXPECT_EQ(reply.status, 401) << reply.text;
+    EXPECT_EQ(reply.text.find("event:"), std::string::npos) << reply.text;
   }
   // Health and readiness stay open.
   EXPECT_EQ(Send(nobody, "GET", "/healthz").status, 200);
@@ -531,18 +563,39 @@ TEST_F(HttpApiTest, EveryEndpointButHealthNeedsTheRightToken) {
   Reply login = Send(nobody, "POST", "/session", json{{"token", kReadToken}}.dump());
   ASSERT_EQ(login.status, 200) << login.text;
   EXPECT_EQ(login.body["access"], "read");
-  std::string cookie;
+  std::string cookie, set_cookie;
   for (const auto& [name, value] : login.headers) {
-    if (name == "Set-Cookie") cookie = value.substr(0, value.find(';'));
+    if (name == "Set-Cookie") set_cookie = value;
   }
+  cookie = set_cookie.substr(0, set_cookie.find(';'));
   ASSERT_TRUE(cookie.starts_with("orderflow_session=")) << cookie;
+  // Over HTTPS the browser must never send it over plain HTTP.
+  EXPECT_EQ(set_cookie.find("; Secure") != std::string::npos, up_->tls()) << set_cookie;
   EXPECT_EQ(Send(nobody, "GET", "/orders/" + id, "", {{"Cookie", cookie}}).status, 200);
   EXPECT_EQ(Send(nobody, "POST", "/orders", OrderBody("c").dump(), {{"Cookie", cookie}}).status, 403);
-  testing::Connection stream(up_->endpoints().http);
-  stream.Send("GET /orders/" + id + "/events HTTP/1.1\r\nHost: x\r\nCookie: " + cookie + "\r\n\r\n");
-  EXPECT_NE(stream.Read(10s, "event: OrderPlaced").find("event: OrderPlaced"), std::string::npos);
+  auto streamer = up_->Client("");
+  const Reply stream = ReadStream(streamer, "/orders/" + id + "/events", {{"Cookie", cookie}}, "event: OrderPlaced");
+  EXPECT_EQ(stream.status, 200) << stream.text;
+  EXPECT_NE(stream.text.find("event: OrderPlaced"), std::string::npos) << stream.text;
   EXPECT_EQ(Send(nobody, "DELETE", "/session", "", {{"Cookie", cookie}}).status, 200);
   EXPECT_EQ(Send(nobody, "GET", "/orders/" + id, "", {{"Cookie", cookie}}).status, 401);
+}
+
+TEST_F(HttpApiTest, EveryEndpointButHealthNeedsTheRightToken) { ExpectTokenTable(up_); }
+
+// ---------------------------------------------------------------------------
+// The same API over HTTPS (tests/fixtures/tls), tokens and all.
+
+using HttpsApiTest = UpSuite<false, true>;
+
+TEST_F(HttpsApiTest, EveryEndpointButHealthNeedsTheRightTokenOverTls) { ExpectTokenTable(up_); }
+
+TEST_F(HttpsApiTest, PlainHttpToTheApiIsAnsweredWithUseHttpsAndNothingElse) {
+  testing::Connection plain(up_->endpoints().http);
+  ASSERT_TRUE(plain.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::string reply = plain.Read(10s, "}");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 400")) << reply;
+  EXPECT_NE(reply.find("this port speaks HTTPS: use https://"), std::string::npos) << reply;
 }
 
 TEST_F(HttpApiTest, IdempotencyKeyMakesARetryTheSameOrder) {
