@@ -15,7 +15,7 @@ packages=(
   libjemalloc-dev libxxhash-dev
   libcpp-httplib-dev prometheus-cpp-dev
   libpqxx-dev postgresql
-  chromium wrk
+  chromium libnss3-tools wrk
   clang libclang-rt-14-dev
   openjdk-17-jre-headless maven
   openssl kcat

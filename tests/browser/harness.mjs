@@ -4,8 +4,10 @@
 //   ORDERFLOW_BINARY   the orderflow binary (default ../../build/cli/orderflow)
 //   TEST_OUTPUT_DIR    where the screenshots go (default ../../build/test-output)
 //   CHROMIUM           the browser (default /usr/bin/chromium)
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,11 +56,11 @@ export function startUp(dataDir, catalog, port, { extraArgs = [], env = {} } = {
     child.stderr.on('data', (chunk) => {
       log += chunk;
       process.stderr.write(chunk);
-      const http = /HTTP API and web page on (http:\/\/[^\s/]+)\//.exec(log);
+      const api = /HTTP API and web page on (https?:\/\/[^\s/]+)\//.exec(log);
       const kafka = /embedded Kafka broker at (\S+) /.exec(log);
-      if (http && kafka) {
+      if (api && kafka) {
         clearTimeout(timer);
-        resolve({ base: http[1], brokers: kafka[1] });
+        resolve({ base: api[1], brokers: kafka[1] });
       }
     });
     exited.then(({ code, signal }) => {
@@ -95,10 +97,47 @@ export async function until(what, probe, ms) {
   }
 }
 
-export function launchBrowser() {
+// HTTPS: a CA and a certificate for 127.0.0.1 from scripts/https-cert.sh in
+// `dir`, and a browser home whose NSS database trusts that CA (Chromium on
+// Linux trusts what $HOME/.pki/nssdb trusts). Returns up's flags, the CA and
+// the home to launch the browser with.
+export function makeHttps(dir) {
+  execFileSync('bash', [path.join(here, '../../scripts/https-cert.sh'), path.join(dir, 'tls')], { stdio: 'ignore' });
+  const home = path.join(dir, 'home');
+  const nssdb = path.join(home, '.pki', 'nssdb');
+  mkdirSync(nssdb, { recursive: true });
+  execFileSync('certutil', ['-d', `sql:${nssdb}`, '-N', '--empty-password']);
+  execFileSync('certutil', ['-d', `sql:${nssdb}`, '-A', '-t', 'C,,', '-n', 'orderflow test CA', '-i',
+    path.join(dir, 'tls', 'ca.pem')]);
+  return {
+    upArgs: ['--tls-cert', path.join(dir, 'tls', 'server.pem'), '--tls-key', path.join(dir, 'tls', 'server.key')],
+    ca: readFileSync(path.join(dir, 'tls', 'ca.pem')),
+    home,
+  };
+}
+
+// One request from Node (fetch cannot be given a CA): resolves with
+// { status, headers, text }; over https it trusts `ca` alone.
+export function request(url, { method = 'GET', headers = {}, body, ca } = {}) {
+  return new Promise((resolve, reject) => {
+    const client = url.startsWith('https:') ? https : http;
+    const req = client.request(url, { method, headers, ca }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// Chromium; `home` (from makeHttps) gives it a CA to trust.
+export function launchBrowser({ home } = {}) {
   return chromium.launch({
     executablePath: browserPath,
     headless: true,
+    env: home ? { ...process.env, HOME: home } : process.env,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   });
