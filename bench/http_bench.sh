@@ -14,7 +14,11 @@
 # and how the order cache answered (fresh/revalidated/rendered); then
 #   3. POST /orders          a new order each request, answered once the log
 #                            acknowledged it (bench/http_post_order.lua), RUNS
-#                            times, while the services process what it placed.
+#                            times, while the services process what it placed;
+#   4. 1 and 2 over HTTPS    `up` restarted on the same data with --tls-cert and
+#                            --tls-key (scripts/https-cert.sh), RUNS times, beside
+#                            the plain figures of the same run (wrk keeps its
+#                            connections: the handshake is paid once per connection).
 # CROWD=IDLE:STREAMS (e.g. CROWD=10000:1000) first opens IDLE silent
 # connections and STREAMS event streams (bench/http_crowd.py) and keeps them
 # open while wrk runs. BINARY=PATH measures another orderflow binary (an older
@@ -49,23 +53,31 @@ cleanup() {
 trap cleanup EXIT
 
 read -r -a up_args <<<"${UP_ARGS:-}"
-"$bin" up --http 127.0.0.1:0 --data-dir "$work/data" --simulate "$orders" --transit-ms 0 --log-level info "${crowd[@]}" "${up_args[@]}" \
-  2>"$work/up.log" >/dev/null &
-up_pid=$!
-for _ in $(seq 1 600); do
-  address=$(grep -o 'HTTP API and web page on http://[^/]*' "$work/up.log" | sed 's|.*http://||' || true)
-  [[ -n $address ]] && break
-  sleep 0.1
-done
-[[ -n ${address:-} ]] || { echo "orderflow up did not start:" >&2; cat "$work/up.log" >&2; exit 1; }
-base="http://$address"
+start_up() {  # extra up options...; sets up_pid, base
+  "$bin" up --http 127.0.0.1:0 --data-dir "$work/data" --transit-ms 0 --log-level info "${crowd[@]}" "${up_args[@]}" \
+    "$@" 2>"$work/up.log" >/dev/null &
+  up_pid=$!
+  base=""
+  for _ in $(seq 1 600); do
+    base=$(grep -o 'HTTP API and web page on https\?://[^/]*' "$work/up.log" | sed 's|.* on ||' || true)
+    [[ -n $base ]] && break
+    sleep 0.1
+  done
+  [[ -n $base ]] || { echo "orderflow up did not start:" >&2; cat "$work/up.log" >&2; exit 1; }
+}
+start_up --simulate "$orders"
+address=${base#http://}
 echo "orderflow up on $base; waiting for $orders orders to finish" >&2
 
-python3 - "$base" "$orders" "$work/ids.txt" <<'EOF'
-import json, sys, time, urllib.request
+wait_quiet() {  # base orders ids-file [ca]: every order finished, ids listed, the projection quiet for 3 s
+python3 - "$@" <<'EOF'
+import json, ssl, sys, time, urllib.request
 base, want, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+tls = ssl.create_default_context(cafile=sys.argv[4]) if len(sys.argv) > 4 else None
+def open_url(path):
+    return urllib.request.urlopen(base + path, context=tls)
 def get(path):
-    return json.load(urllib.request.urlopen(base + path))
+    return json.load(open_url(path))
 while True:
     by_status = get("/analytics")["orders_by_status"]
     done = by_status.get("delivered", 0) + by_status.get("cancelled", 0)
@@ -85,7 +97,7 @@ print(f"{len(ids)} orders in the store", file=sys.stderr)
 # delivered: wait until the projection has applied nothing new for 3 s, so
 # the first run measures reads, not reads beside the pipeline's tail.
 def applied():
-    text = urllib.request.urlopen(base + "/metrics").read().decode()
+    text = open_url("/metrics").read().decode()
     return sum(float(line.split()[-1]) for line in text.splitlines()
                if line.startswith("orderflow_events_applied_total{"))
 last, since = applied(), time.time()
@@ -95,6 +107,8 @@ while time.time() - since < 3:
     if now != last:
         last, since = now, time.time()
 EOF
+}
+wait_quiet "$base" "$orders" "$work/ids.txt"
 
 if [[ -n ${CROWD:-} ]]; then
   python3 bench/http_crowd.py "$address" "${CROWD%%:*}" "${CROWD##*:}" "/orders/$(head -1 "$work/ids.txt")/events" \
@@ -129,12 +143,14 @@ run_wrk() {  # path-or-script -> "rps p50_us p99_us cpu_us_per_request"
   echo "$rps $p50 $p99 $(per_unit_us "$cpu" "$requests")"
 }
 
+plain_get=()
 printf "%-4s %14s %10s %10s %10s %14s %10s %10s %10s %7s\n" run healthz_rps p50_us p99_us cpu_us_req \
   get_order_rps p50_us p99_us cpu_us_req ratio
 for run in $(seq 1 "$runs"); do
   read -r h_rps h_p50 h_p99 h_cpu < <(run_wrk /healthz)
   read -r o_rps o_p50 o_p99 o_cpu < <(run_wrk script)
   ratio=$(awk -v a="$o_rps" -v b="$h_rps" 'BEGIN {printf "%.3f", a / b}')
+  plain_get+=("$o_rps")
   printf "%-4s %14s %10s %10s %10s %14s %10s %10s %10s %7s\n" "$run" "$h_rps" "$h_p50" "$h_p99" "$h_cpu" \
     "$o_rps" "$o_p50" "$o_p99" "$o_cpu" "$ratio"
 done
@@ -157,3 +173,22 @@ if [[ -n ${CROWD:-} ]]; then
   kill -0 "$crowd_pid" 2>/dev/null || { echo "the crowd died:" >&2; cat "$work/crowd.log" >&2; exit 1; }
   echo "crowd still open at the end: $(tail -1 "$work/crowd.log")" >&2
 fi
+
+# HTTPS: the same reads through TLS on the same data.
+[[ -n ${crowd_pid:-} ]] && kill "$crowd_pid" 2>/dev/null && crowd_pid=""
+kill -INT "$up_pid" && wait "$up_pid" || true
+up_pid=""
+bash scripts/https-cert.sh "$work/tls" >/dev/null 2>&1
+start_up --tls-cert "$work/tls/server.pem" --tls-key "$work/tls/server.key"
+echo "orderflow up restarted on $base (TLS 1.2+, the same data)" >&2
+total=$(wc -l <"$work/ids.txt")
+wait_quiet "$base" "$total" "$work/ids.https.txt" "$work/tls/ca.pem"
+printf "%-4s %14s %10s %10s %10s %14s %10s %10s %10s %12s\n" run https_healthz "p50_us" "p99_us" cpu_us_req \
+  https_get_order p50_us p99_us cpu_us_req https/plain
+for run in $(seq 1 "$runs"); do
+  read -r h_rps h_p50 h_p99 h_cpu < <(run_wrk /healthz)
+  read -r o_rps o_p50 o_p99 o_cpu < <(run_wrk script)
+  ratio=$(awk -v a="$o_rps" -v b="${plain_get[$((run - 1))]}" 'BEGIN {printf "%.3f", a / b}')
+  printf "%-4s %14s %10s %10s %10s %14s %10s %10s %10s %12s\n" "$run" "$h_rps" "$h_p50" "$h_p99" "$h_cpu" \
+    "$o_rps" "$o_p50" "$o_p99" "$o_cpu" "$ratio"
+done
