@@ -67,7 +67,7 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
       ("http-idle-timeout", po::value<int64_t>()->default_value(60'000)->value_name("MS"),
        "close a connection that sends no request for this long")
       ("http-header-timeout", po::value<int64_t>()->default_value(10'000)->value_name("MS"),
-       "close a connection whose request does not arrive within this long of its first byte")
+       "close a connection whose request (or TLS handshake) does not arrive within this long of its first byte")
       ("web-dir", po::value<std::string>()->default_value(ORDERFLOW_WEB_DIR)->value_name("DIR"),
        "static files of the web page, served at /");
   return d;
