@@ -34,6 +34,9 @@ struct OwnedRecord {
 // TLS: said by the log line (RefusalIn) and by the error of the call that failed.
 constexpr char kCredentialsHint[] = "check sasl.username and sasl.password in the --kafka-config file";
 constexpr char kTlsHint[] = "check security.protocol and ssl.ca.location (the cluster's CA) in the --kafka-config file";
+constexpr char kProtocolHint[] =
+    "a secured cluster needs security.protocol=SASL_SSL, sasl.mechanism, sasl.username, sasl.password and "
+    "ssl.ca.location in a --kafka-config file (kafka.sh writes one per user in DIR/clients)";
 
 // The last refusal any client of this process met (RefusalIn), with when.
 std::mutex& RefusalMu() {
@@ -42,6 +45,13 @@ std::mutex& RefusalMu() {
 }
 std::pair<std::string, std::chrono::steady_clock::time_point>& LastRefusal() {
   static auto* last = new std::pair<std::string, std::chrono::steady_clock::time_point>;
+  return *last;
+}
+// When a broker last closed a connection the way a TLS or SASL listener
+// closes a client without them (librdkafka's guess: a broker going down can
+// look the same, so it only adds a hint to what fails).
+std::chrono::steady_clock::time_point& LastSuspicion() {
+  static auto* last = new std::chrono::steady_clock::time_point;
   return *last;
 }
 
@@ -126,6 +136,22 @@ Status LoadClientProperties(const std::string& path, KafkaConfig* config) {
   return Status::Ok();
 }
 
+Status UnavailableOrRefused(std::string_view context, std::string message) {
+  // A broker that refused our credentials or CA looks unreachable to the
+  // caller; say why, and stop retrying what cannot succeed.
+  std::lock_guard lock(RefusalMu());
+  const auto& [refusal, at] = LastRefusal();
+  const auto now = std::chrono::steady_clock::now();
+  if (!refusal.empty() && now - at < std::chrono::seconds(30)) {
+    return Status::FailedPrecondition(std::string(context) + ": " + refusal);
+  }
+  if (LastSuspicion() != std::chrono::steady_clock::time_point() && now - LastSuspicion() < std::chrono::seconds(30)) {
+    return Status::Unavailable(message + " (the broker closes connections as a TLS or SASL listener would: " +
+                               kProtocolHint + ")");
+  }
+  return Status::Unavailable(std::move(message));
+}
+
 Status KafkaError(int code, std::string_view context) {
   auto err = static_cast<rd_kafka_resp_err_t>(code);
   std::string message = std::string(context) + ": " + rd_kafka_err2str(err);
@@ -145,16 +171,8 @@ Status KafkaError(int code, std::string_view context) {
     case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
     case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
     case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
-    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR: {
-      // A broker that refused our credentials or CA looks unreachable to the
-      // caller; say why, and stop retrying what cannot succeed.
-      std::lock_guard lock(RefusalMu());
-      const auto& [refusal, at] = LastRefusal();
-      if (!refusal.empty() && std::chrono::steady_clock::now() - at < std::chrono::seconds(30)) {
-        return Status::FailedPrecondition(std::string(context) + ": " + refusal);
-      }
-      return Status::Unavailable(message);
-    }
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+      return UnavailableOrRefused(context, std::move(message));
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
@@ -257,6 +275,19 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
     at = now;
     return;
   }
+  const std::string_view text(buf);
+  // A connection closed: librdkafka reconnects. Said only where librdkafka
+  // suspects the protocol (a plain client at a TLS or SASL listener looks
+  // like a broker that is down, below); the rest is routine.
+  const bool protocol_suspect = text.find("security.protocol") != std::string_view::npos;
+  if (protocol_suspect) {
+    std::lock_guard lock(RefusalMu());
+    LastSuspicion() = std::chrono::steady_clock::now();
+  }
+  if (text.find("Disconnected") != std::string_view::npos && !protocol_suspect) {
+    spdlog::debug("rdkafka {}: {}", fac, buf);
+    return;
+  }
   std::string address;
   if (lvl <= spdlog::level::err && lvl >= spdlog::level::warn && IsUnreachableBroker(fac, buf, &address)) {
     // Never destroyed: librdkafka threads may still log while the process exits.
@@ -271,8 +302,8 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
     }
     (*last_warned)[address] = now;
     spdlog::warn("Kafka broker {} unreachable or not answering ({}); clients keep retrying and nothing is lost "
-                 "(said at most once a minute per broker)",
-                 address, buf);
+                 "(said at most once a minute per broker){}",
+                 address, buf, protocol_suspect ? std::string(". If it is up: ") + kProtocolHint : "");
     return;
   }
   spdlog::log(lvl, "rdkafka {}: {}", fac, buf);
@@ -293,8 +324,11 @@ rd_kafka_conf_t* MakeConf(const KafkaConfig& config, const std::string& client_i
     }
     return true;
   };
+  // log.connection.close: closes reach LogCallback, which keeps the routine
+  // ones at debug level and turns the ones that mean a protocol mismatch into
+  // a hint (librdkafka says nothing of them otherwise).
   bool ok = set("bootstrap.servers", config.brokers) && set("client.id", client_id) &&
-            set("log.connection.close", "false") && set("topic.metadata.refresh.interval.ms", "10000") &&
+            set("log.connection.close", "true") && set("topic.metadata.refresh.interval.ms", "10000") &&
             set("socket.nagle.disable", "true");  // small requests on loopback: Nagle adds tens of ms
   for (const auto& [k, v] : defaults) ok = ok && set(k, v);
   for (const auto& [k, v] : config.overrides) ok = ok && set(k, v);

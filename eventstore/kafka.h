@@ -279,4 +279,10 @@ class GroupReader {
 // transient ones.
 Status KafkaError(int err, std::string_view context);
 
+// kUnavailable with `message`; kFailedPrecondition when the cluster refused
+// this process's credentials or CA in the last 30 s (retrying cannot help),
+// and a hint when a broker closed connections as a TLS or SASL listener
+// closes a client that speaks neither.
+Status UnavailableOrRefused(std::string_view context, std::string message);
+
 }  // namespace orderflow::eventstore

@@ -227,8 +227,9 @@ Status Producer::Flush(std::chrono::milliseconds timeout) {
   state_->first_error = Status::Ok();
   if (!first.ok()) return first;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Status::Unavailable("flush: " + std::to_string(rd_kafka_outq_len(rk_.get())) +
-                               " record(s) still unacknowledged after " + std::to_string(timeout.count()) + " ms");
+    return UnavailableOrRefused("flush", "flush: " + std::to_string(rd_kafka_outq_len(rk_.get())) +
+                                             " record(s) still unacknowledged after " +
+                                             std::to_string(timeout.count()) + " ms");
   }
   return Status::Ok();
 }

@@ -152,6 +152,9 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
   Status warm = impl->producer->WarmUp({eventstore::kOrdersTopic, eventstore::kInventoryTopic,
                                         eventstore::kNotificationsHighTopic, eventstore::kNotificationsLowTopic},
                                        std::chrono::seconds(10));
+  // The cluster refusing this user (credentials, CA, ACLs) does not pass by
+  // retrying: the service stops with that one line. A broker not up yet does.
+  if (warm.code() == StatusCode::kFailedPrecondition) return warm;
   if (!warm.ok()) spdlog::warn("{}: {}", options.name, warm.ToString());
   return std::unique_ptr<ServiceRunner>(new ServiceRunner(std::move(options), std::move(impl)));
 }

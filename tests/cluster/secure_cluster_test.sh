@@ -107,13 +107,92 @@ lifecycle() {  # DIR SCRATCH LABEL
     eval '[[ -n "$live" && "$live" == "$replayed" ]]'
   out=$("$bin" lag --kafka-config "$C/operator.properties" "${P[@]}" --group orderflow-projector 2>&1)
   check "$label: orderflow lag (operator): the projectors' lag is 0" has "$out" "total lag: 0"
-  out=$(timeout 60 "$bin" order place --kafka-config "$C/projector.properties" "${P[@]}" --customer c-1 --item SKU-MUG:1 2>&1)
-  check "$label: the projector's user may not place an order: one line naming the denial and the ACL file" \
-    eval '[[ $(wc -l <<<"$out") == 1 ]] && has "$out" "not authorized \(TOPIC_AUTHORIZATION_FAILED\).*deploy/kafka/acls"'
-  sed 's/^sasl.password=.*/sasl.password=wrong/' "$C/operator.properties" >"$t/wrong.properties"
-  out=$(timeout 60 "$bin" topics --kafka-config "$t/wrong.properties" 2>&1 | tail -1)
-  check "$label: orderflow with a wrong password ends with one line saying to check the password" \
-    has "$out" "refused the credentials: check sasl.username and sasl.password"
+}
+
+# Refusals on the lifecycle's topics (prefix lc.), each one line that says
+# what to change, and none moves a log end: orderflow with a wrong password,
+# trusting another CA, with TLS but no SASL, in clear text; the projector's
+# and payment's users appending where they may not; an outside client (kcat)
+# with the read-only operator's properties producing. Then a service denied
+# its write: it parks nothing and writes nothing while denied, and once the
+# ACL is back it appends what it owed.
+denials() {  # DIR SCRATCH LABEL
+  local dir="$1" t="$2" label="$3" C="$1/clients" bin="${ORDERFLOW_BINARY:-$root/build/cli/orderflow}"
+  local P=(--topic-prefix lc.) before after out f pids=() B
+  B=$(sed -n 's/^bootstrap.servers=//p' "$C/admin.properties")
+  ends() {  # "topic=end ..." of every lc. topic, as the operator sees them
+    "$bin" topics --kafka-config "$C/operator.properties" "${P[@]}" --json 2>/dev/null | python3 -c '
+import json, sys
+print(" ".join("%s=%d" % (t["topic"], sum(p["log_end"] for p in t["partitions"])) for t in json.load(sys.stdin)))'
+  }
+  before=$(ends)
+  sed 's/^sasl.password=.*/sasl.password=wrong/' "$C/order.properties" >"$t/d-password.properties"
+  sed "s#^ssl.ca.location=.*#ssl.ca.location=$t/other-ca.pem#" "$C/order.properties" >"$t/d-other-ca.properties"
+  grep -v '^sasl\.' "$C/order.properties" | sed 's/^security.protocol=.*/security.protocol=SSL/' >"$t/d-no-sasl.properties"
+  grep -Ev '^(sasl|ssl)\.|^security\.protocol' "$C/order.properties" >"$t/d-plaintext.properties"
+  for f in password other-ca no-sasl plaintext; do  # at once: each may take the 30 s of a flush
+    timeout 90 "$bin" order place --kafka-config "$t/d-$f.properties" "${P[@]}" --customer c-deny --item SKU-MUG:1 \
+      --log-level off >"$t/d-$f.out" 2>&1 &
+    pids+=($!)
+  done
+  timeout 60 "$bin" order place --kafka-config "$C/projector.properties" "${P[@]}" --customer c-deny --item SKU-MUG:1 \
+    --log-level off >"$t/d-projector.out" 2>&1 &
+  pids+=($!)
+  if command -v kcat >/dev/null; then
+    echo x | timeout 30 kcat -F "$C/projector.properties" -P -t lc.notifications.low >"$t/d-kcat-projector.out" 2>&1 &
+    echo x | timeout 30 kcat -F "$C/payment.properties" -P -t lc.notifications.high >"$t/d-kcat-payment-n.out" 2>&1 &
+    echo x | timeout 30 kcat -F "$C/payment.properties" -P -t lc.inventory.events >"$t/d-kcat-payment-i.out" 2>&1 &
+    echo x | timeout 30 kcat -F "$C/operator.properties" -P -t lc.orders.events >"$t/d-kcat-operator.out" 2>&1 &
+  fi
+  wait
+  one_line() { [[ $(grep -c . "$1") == 1 ]] && grep -Eq "$2" "$1"; }
+  check "$label: a wrong password: one line, check sasl.username and sasl.password" \
+    one_line "$t/d-password.out" "refused the credentials: check sasl.username and sasl.password"
+  check "$label: trusting another CA: one line, check ssl.ca.location" \
+    one_line "$t/d-other-ca.out" "TLS handshake failed.*ssl.ca.location"
+  check "$label: TLS without SASL on the SASL_SSL port: one line naming security.protocol=SASL_SSL and sasl.*" \
+    one_line "$t/d-no-sasl.out" "as a TLS or SASL listener would: .*security.protocol=SASL_SSL, sasl.mechanism"
+  check "$label: clear text on the SASL_SSL port: one line naming security.protocol=SASL_SSL and sasl.*" \
+    one_line "$t/d-plaintext.out" "as a TLS or SASL listener would: .*security.protocol=SASL_SSL, sasl.mechanism"
+  check "$label: the projector's user placing an order: one line naming the denial and deploy/kafka/acls" \
+    one_line "$t/d-projector.out" "not authorized \(TOPIC_AUTHORIZATION_FAILED\).*deploy/kafka/acls"
+  if command -v kcat >/dev/null; then
+    check "$label: kcat as the projector appending to notifications.low is refused" \
+      grep -q "Topic authorization failed" "$t/d-kcat-projector.out"
+    check "$label: kcat as payment appending to notifications.high and inventory.events is refused" \
+      eval 'grep -q "Topic authorization failed" "$t/d-kcat-payment-n.out" &&
+            grep -q "Topic authorization failed" "$t/d-kcat-payment-i.out"'
+    check "$label: kcat with the read-only operator's properties producing is refused" \
+      grep -q "Topic authorization failed" "$t/d-kcat-operator.out"
+  fi
+  after=$(ends)
+  check "$label: no refused client moved a log end ($after)" eval '[[ -n "$before" && "$before" == "$after" ]]'
+
+  # payment loses WRITE on orders.events while an order waits for it.
+  local acl=(kafka.admin.AclCommand --bootstrap-server "$B" --command-config "$C/admin.java.properties" --force
+             --allow-principal User:payment --operation Write --topic lc.orders.events)
+  tool "${acl[@]}" --remove >"$t/acl-remove.out"
+  timeout 60 "$bin" order place --kafka-config "$C/order.properties" "${P[@]}" --customer c-owed --item SKU-MUG:1 \
+    --log-level error >/dev/null 2>&1
+  before=$(ends)
+  "$bin" service payment --instance 3 --kafka-config "$C/payment.properties" "${P[@]}" --data-dir "$t/payment-3" \
+    >"$t/payment-3.log" 2>&1 &
+  local pid=$! i
+  for ((i = 0; i < 60; i++)); do grep -q "TOPIC_AUTHORIZATION_FAILED" "$t/payment-3.log" && break; sleep 1; done
+  sleep 3  # one more round of its retry
+  after=$(ends)
+  check "$label: payment denied its write says so (TOPIC_AUTHORIZATION_FAILED, deploy/kafka/acls) and keeps running" \
+    eval 'grep -q "not authorized (TOPIC_AUTHORIZATION_FAILED).*deploy/kafka/acls" "$t/payment-3.log" && kill -0 $pid'
+  check "$label: while denied it parks nothing and writes nothing ($after)" test "$before" == "$after"
+  tool "${acl[@]}" --add >"$t/acl-add.out"
+  local owed=${before/*orders.events=/}
+  owed=$(( ${owed%% *} + 1 ))
+  for ((i = 0; i < 60; i++)); do [[ $(ends) == *"orders.events=$owed "* ]] && break; sleep 1; done
+  after=$(ends)
+  kill -TERM $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  check "$label: once granted again it appends the one event it owed, and parks nothing ($after)" \
+    eval '[[ "$after" == *"orders.events=$owed "* && "$after" == *"orders.dlq=${before/*orders.dlq=/}"* ]]'
 }
 
 run_cluster() {
@@ -233,7 +312,10 @@ run_cluster() {
     echo "skip  $label: librdkafka checks (kcat is not installed: apt-get install kcat)"
   fi
 
-  if ((nodes == 3)); then lifecycle "$dir" "$t" "$label"; fi
+  if ((nodes == 3)); then
+    lifecycle "$dir" "$t" "$label"
+    denials "$dir" "$t" "$label"
+  fi
 
   # ---- the script's own admin commands on a secure cluster ---------------------
   out=$(timeout 60 bash "$kafka_sh" controller --dir "$dir" 2>&1)
