@@ -8,6 +8,10 @@ const char* StatusCodeName(StatusCode code) {
   switch (code) {
     case StatusCode::kOk: return "ok";
     case StatusCode::kInvalidArgument: return "invalid argument";
+    case StatusCode::kMalformed: return "malformed";
+    case StatusCode::kUnsupportedFormat: return "unsupported format";
+    case StatusCode::kUnauthenticated: return "unauthenticated";
+    case StatusCode::kPermissionDenied: return "permission denied";
     case StatusCode::kNotFound: return "not found";
     case StatusCode::kAlreadyExists: return "already exists";
     case StatusCode::kFailedPrecondition: return "failed precondition";

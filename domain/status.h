@@ -16,6 +16,10 @@ namespace orderflow {
 enum class StatusCode {
   kOk = 0,
   kInvalidArgument,     // the caller's input is wrong; fix it and retry
+  kMalformed,           // input that cannot be read as what it claims (bad JSON, an unknown field, a bad escape)
+  kUnsupportedFormat,   // input in a format that is not spoken (a body that is not JSON)
+  kUnauthenticated,     // no credential, or one that is not valid
+  kPermissionDenied,    // a valid credential without the right to this
   kNotFound,
   kAlreadyExists,
   kFailedPrecondition,  // the system is not in a state that allows this
@@ -35,6 +39,10 @@ class [[nodiscard]] Status {
 
   static Status Ok() { return Status(); }
   static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status Malformed(std::string m) { return {StatusCode::kMalformed, std::move(m)}; }
+  static Status UnsupportedFormat(std::string m) { return {StatusCode::kUnsupportedFormat, std::move(m)}; }
+  static Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }

@@ -91,7 +91,7 @@ template <typename Root, typename Out, typename Convert>
 Result<Out> ReadPackedRoot(std::string_view bytes, const char* what, Convert&& convert) {
   if (bytes.empty()) return Status::Corruption(std::string("empty ") + what + " record");
   // The result lives outside the reader's scope: the reader's destructor may
-  // throw (it reads the rest of a truncated message), and a return value
+  // raise a kj::Exception (it reads the rest of a truncated message), and a return value
   // already built when a local's destructor throws is leaked by the compilers
   // at hand (found by the fuzzer under LeakSanitizer).
   std::optional<Result<Out>> out;

@@ -54,7 +54,7 @@ void Auth::Register(Router& router) {
              [this](const http::Request& req, const std::string&, http::Response& res) { return CloseSession(req, res); });
 }
 
-Refusal Auth::Granted(const http::Request& req, Access* granted) {
+Status Auth::Granted(const http::Request& req, Access* granted) {
   *granted = Access::kOpen;
   const std::string header = req.Header("Authorization");
   if (!header.empty()) {
@@ -64,9 +64,9 @@ Refusal Auth::Granted(const http::Request& req, Access* granted) {
     } else if (SameSecret(token, api_read_token_)) {
       *granted = Access::kRead;
     } else {
-      return ApiError{401, "the bearer token is not valid"};
+      return Status::Unauthenticated("the bearer token is not valid");
     }
-    return std::nullopt;
+    return Status::Ok();
   }
   const std::string id = CookieValue(req.Header("Cookie"), kSessionCookie);
   if (!id.empty()) {
@@ -74,31 +74,31 @@ Refusal Auth::Granted(const http::Request& req, Access* granted) {
     auto it = sessions_.find(id);
     if (it != sessions_.end() && it->second.expires > Clock::now()) *granted = it->second.access;
   }
-  return std::nullopt;
+  return Status::Ok();
 }
 
-Refusal Auth::Authorize(const http::Request& req, Access need) {
-  if (need == Access::kOpen || (api_token_.empty() && api_read_token_.empty())) return std::nullopt;
+Status Auth::Authorize(const http::Request& req, Access need) {
+  if (need == Access::kOpen || (api_token_.empty() && api_read_token_.empty())) return Status::Ok();
   Access granted = Access::kOpen;
-  ORDERFLOW_RETURN_IF_REFUSED(Granted(req, &granted));
+  ORDERFLOW_RETURN_IF_ERROR(Granted(req, &granted));
   if (granted == Access::kOpen) {
-    return ApiError{401, "this endpoint needs an 'Authorization: Bearer <token>' header (or a session from POST "
-                         "/session)"};
+    return Status::Unauthenticated("this endpoint needs an 'Authorization: Bearer <token>' header (or a session from POST "
+                         "/session)");
   }
   if (need == Access::kWrite && granted != Access::kWrite) {
-    return ApiError{403, "the read-only token cannot place or cancel orders; use the API token"};
+    return Status::PermissionDenied("the read-only token cannot place or cancel orders; use the API token");
   }
-  return std::nullopt;
+  return Status::Ok();
 }
 
-Refusal Auth::OpenSession(const http::Request& req, http::Response& res) {
-  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+Status Auth::OpenSession(const http::Request& req, http::Response& res) {
+  ORDERFLOW_RETURN_IF_ERROR(CheckParams(req, {}));
   // The boundary with nlohmann::json here: asked not to throw, it returns a
   // discarded value (not an object) for text that is not JSON.
   const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   const auto field = body.find("token");
   if (!body.is_object() || field == body.end() || !field->is_string()) {
-    return ApiError{400, "send {\"token\": \"<API token>\"} as JSON"};
+    return Status::Malformed("send {\"token\": \"<API token>\"} as JSON");
   }
   const std::string& token = field->get_ref<const std::string&>();
   Access access = Access::kOpen;
@@ -109,26 +109,26 @@ Refusal Auth::OpenSession(const http::Request& req, http::Response& res) {
   } else if (api_token_.empty() && api_read_token_.empty()) {
     access = Access::kWrite;  // no token configured: everything is open anyway
   } else {
-    return ApiError{401, "the token is not valid"};
+    return Status::Unauthenticated("the token is not valid");
   }
   unsigned char random[24];
-  if (RAND_bytes(random, sizeof random) != 1) return ApiError{503, "no randomness for a session id; retry"};
+  if (RAND_bytes(random, sizeof random) != 1) return Status::Unavailable("no randomness for a session id; retry");
   const std::string id = domain::HexEncode(std::string_view(reinterpret_cast<const char*>(random), sizeof random));
   {
     std::lock_guard lock(mu_);
     const auto now = Clock::now();
     std::erase_if(sessions_, [&](const auto& s) { return s.second.expires <= now; });
-    if (sessions_.size() >= kMaxSessions) return ApiError{503, "too many open sessions; retry later"};
+    if (sessions_.size() >= kMaxSessions) return Status::Unavailable("too many open sessions; retry later");
     sessions_[id] = {access, now + kSessionLifetime};
   }
   res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + id + CookieAttributes(req) +
                                              std::to_string(std::chrono::seconds(kSessionLifetime).count()));
   SendJson(res, 200, {{"access", access == Access::kWrite ? "write" : "read"}});
-  return std::nullopt;
+  return Status::Ok();
 }
 
-Refusal Auth::CloseSession(const http::Request& req, http::Response& res) {
-  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+Status Auth::CloseSession(const http::Request& req, http::Response& res) {
+  ORDERFLOW_RETURN_IF_ERROR(CheckParams(req, {}));
   const std::string id = CookieValue(req.Header("Cookie"), kSessionCookie);
   {
     std::lock_guard lock(mu_);
@@ -136,7 +136,7 @@ Refusal Auth::CloseSession(const http::Request& req, http::Response& res) {
   }
   res.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + CookieAttributes(req) + "0");
   SendJson(res, 200, {{"access", nullptr}});
-  return std::nullopt;
+  return Status::Ok();
 }
 
 }  // namespace orderflow::services::api

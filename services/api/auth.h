@@ -20,16 +20,16 @@ class Auth {
 
   // Refuses with 401 (no or a wrong credential) or 403 (a read-only one for a
   // write) unless the request's bearer token or session cookie grants `need`.
-  [[nodiscard]] Refusal Authorize(const http::Request& req, Access need);
+  [[nodiscard]] Status Authorize(const http::Request& req, Access need);
 
   // POST /session {"token"} (a cookie for 12 hours) and DELETE /session.
   void Register(Router& router);
 
  private:
   // What the request's credentials grant, in *granted; 401 for a wrong bearer token.
-  [[nodiscard]] Refusal Granted(const http::Request& req, Access* granted);
-  Refusal OpenSession(const http::Request& req, http::Response& res);
-  Refusal CloseSession(const http::Request& req, http::Response& res);
+  [[nodiscard]] Status Granted(const http::Request& req, Access* granted);
+  Status OpenSession(const http::Request& req, http::Response& res);
+  Status CloseSession(const http::Request& req, http::Response& res);
 
   struct WebSession {
     Access access;

@@ -110,13 +110,13 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
     server->Run([this, req = std::move(req), matched, start, responder, method] {
       http::Response res;
       if (matched != nullptr) {
+        res = ErrorResponse(405, "method " + method + " is not allowed on " + matched->label + " (allowed: " +
+                                     matched->allow + ")");
         res.headers.emplace_back("Allow", matched->allow);
-        SendError(res, {405, "method " + method + " is not allowed on " + matched->label + " (allowed: " +
-                                 matched->allow + ")"});
       } else if (!options.web_dir.empty() && (method == "GET" || method == "HEAD")) {
         ServeStatic(req, res);
       } else {
-        SendError(res, {404, "no such endpoint: " + method + " " + req.path});
+        res = ErrorResponse(404, "no such endpoint: " + method + " " + req.path);
       }
       metrics.Observe(method, matched ? matched->label : RouteLabel(req.path), res.status,
                       std::chrono::duration<double>(Clock::now() - start).count());
@@ -124,11 +124,11 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
     });
     return;
   }
-  Refusal refused = auth->Authorize(req, endpoint->access);  // before a ?min_position wait, not after
-  if (!refused) refused = CheckParamsWellFormed(req);
-  if (refused) {
+  Status refused = auth->Authorize(req, endpoint->access);  // before a ?min_position wait, not after
+  if (refused.ok()) refused = CheckParamsWellFormed(req);
+  if (!refused.ok()) {
     http::Response res;
-    SendError(res, *refused);
+    SendError(res, refused);
     metrics.Observe(req.method, endpoint->route->label, res.status,
                     std::chrono::duration<double>(Clock::now() - start).count());
     responder.Send(std::move(res));
@@ -158,7 +158,7 @@ void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, co
                              Clock::time_point start, const http::Responder& responder) {
   const char* const label = endpoint.route->label;
   http::Response res;
-  Refusal refused;
+  Status refused;
   // The one boundary for exceptions: handlers refuse by returning, so what is
   // caught here was thrown by a library (an allocation, a JSON dump) or is a
   // bug, and becomes a 500 instead of a dropped connection.
@@ -166,7 +166,7 @@ void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, co
     if (endpoint.stream) {
       std::shared_ptr<http::EventSource> source;
       refused = endpoint.stream(req, id, &source);
-      if (!refused) {
+      if (refused.ok()) {
         metrics.Observe(req.method, label, 200, std::chrono::duration<double>(Clock::now() - start).count());
         responder.Stream(std::move(source));
         return;
@@ -177,11 +177,11 @@ void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, co
   } catch (const std::exception& e) {
     spdlog::error("http: {} {}: {}", req.method, req.path, e.what());
     res = {};
-    SendError(res, {500, std::string("internal error: ") + e.what()});
+    res = ErrorResponse(500, std::string("internal error: ") + e.what());
   }
-  if (refused) {
+  if (!refused.ok()) {
     res = {};
-    SendError(res, *refused);
+    SendError(res, refused);
   }
   metrics.Observe(req.method, label, res.status, std::chrono::duration<double>(Clock::now() - start).count());
   responder.Send(std::move(res));
@@ -192,13 +192,15 @@ void HttpServer::Impl::ServeStatic(const http::Request& req, http::Response& res
   // Only plain names below web_dir: no "..", no hidden files, no NUL.
   if (path.find("..") != std::string::npos || path.find("/.") != std::string::npos ||
       path.find('\0') != std::string::npos) {
-    return SendError(res, {404, "no such endpoint: " + req.method + " " + req.path});
+    res = ErrorResponse(404, "no such endpoint: " + req.method + " " + req.path);
+    return;
   }
   const std::string file = options.web_dir + path;
   struct stat st {};
   std::ifstream in(file, std::ios::binary);
   if (stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !in) {
-    return SendError(res, {404, "no such endpoint: " + req.method + " " + req.path});
+    res = ErrorResponse(404, "no such endpoint: " + req.method + " " + req.path);
+    return;
   }
   res.status = 200;
   res.content_type = ContentTypeOf(path);

@@ -17,7 +17,7 @@ void OpsRoutes::Register(Router& router) {
   // customers, stock or dead letters needs a credential.
   router.Add("GET", "/healthz", kOpen, true, [](const http::Request&, const std::string&, http::Response& res) {
     SendJson(res, 200, {{"status", "ok"}});
-    return Refusal();
+    return Status::Ok();
   });
   router.Add("GET", "/readyz", kOpen, true,
              [this](const http::Request&, const std::string&, http::Response& res) { return GetReady(res); });
@@ -39,18 +39,18 @@ void OpsRoutes::Register(Router& router) {
              });
 }
 
-Refusal OpsRoutes::GetReady(http::Response& res) {
+Status OpsRoutes::GetReady(http::Response& res) {
   const std::string reason = sources_.ops != nullptr ? sources_.ops->NotReadyReason() : "";
   if (reason.empty()) {
     SendJson(res, 200, {{"ready", true}});
   } else {
     SendJson(res, 503, {{"ready", false}, {"reason", reason}});  // an answer, not a refusal: it says why
   }
-  return std::nullopt;
+  return Status::Ok();
 }
 
-Refusal OpsRoutes::GetMetrics(const http::Request& req, http::Response& res) {
-  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+Status OpsRoutes::GetMetrics(const http::Request& req, http::Response& res) {
+  ORDERFLOW_RETURN_IF_ERROR(CheckParams(req, {}));
   std::vector<prometheus::MetricFamily> families = metrics_.Collect();
   auto family = [&](const char* name, const char* help, prometheus::MetricType type) -> prometheus::MetricFamily& {
     families.push_back({name, help, type, {}});
@@ -118,22 +118,22 @@ Refusal OpsRoutes::GetMetrics(const http::Request& req, http::Response& res) {
   res.status = 200;
   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
   res.body = out.str();
-  return std::nullopt;
+  return Status::Ok();
 }
 
-Refusal OpsRoutes::GetStock(const http::Request& req, http::Response& res) {
-  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
-  if (sources_.ops == nullptr) return ApiError{404, "this process runs no inventory service; ask the one that does"};
+Status OpsRoutes::GetStock(const http::Request& req, http::Response& res) {
+  ORDERFLOW_RETURN_IF_ERROR(CheckParams(req, {}));
+  if (sources_.ops == nullptr) return Status::NotFound("this process runs no inventory service; ask the one that does");
   auto levels = sources_.ops->Stock();
-  if (!levels.ok()) return FromStatus(levels.status());
+  if (!levels.ok()) return levels.status();
   json items = json::array();
   for (const auto& l : *levels) items.push_back({{"sku", l.sku}, {"name", l.name}, {"available", l.available}});
   SendJson(res, 200, {{"stock", items}});
-  return std::nullopt;
+  return Status::Ok();
 }
 
-Refusal OpsRoutes::GetLag(const http::Request& req, http::Response& res) {
-  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+Status OpsRoutes::GetLag(const http::Request& req, http::Response& res) {
+  ORDERFLOW_RETURN_IF_ERROR(CheckParams(req, {}));
   json consumers = json::array();
   int64_t total = 0;
   if (sources_.ops != nullptr) {
@@ -154,7 +154,7 @@ Refusal OpsRoutes::GetLag(const http::Request& req, http::Response& res) {
     }
   }
   SendJson(res, 200, {{"consumers", consumers}, {"total_lag", total}, {"services", services}});
-  return std::nullopt;
+  return Status::Ok();
 }
 
 void OpsRoutes::Sample() {
@@ -168,8 +168,8 @@ void OpsRoutes::Sample() {
   while (samples_.size() > 601) samples_.pop_front();
 }
 
-Refusal OpsRoutes::GetThroughput(const http::Request& req, http::Response& res) {
-  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
+Status OpsRoutes::GetThroughput(const http::Request& req, http::Response& res) {
+  ORDERFLOW_RETURN_IF_ERROR(CheckParams(req, {}));
   // One point per 10 s: the events applied in it, per second.
   json points = json::array();
   {
@@ -182,14 +182,14 @@ Refusal OpsRoutes::GetThroughput(const http::Request& req, http::Response& res) 
     }
   }
   SendJson(res, 200, {{"interval_seconds", 10}, {"points", points}});
-  return std::nullopt;
+  return Status::Ok();
 }
 
-Refusal OpsRoutes::ListDeadLetters(const http::Request& req, http::Response& res) {
-  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
-  if (sources_.ops == nullptr) return ApiError{404, "dead letters are not served by this process"};
+Status OpsRoutes::ListDeadLetters(const http::Request& req, http::Response& res) {
+  ORDERFLOW_RETURN_IF_ERROR(CheckParams(req, {}));
+  if (sources_.ops == nullptr) return Status::NotFound("dead letters are not served by this process");
   auto letters = sources_.ops->DeadLetters();
-  if (!letters.ok()) return FromStatus(letters.status());
+  if (!letters.ok()) return letters.status();
   json out = json::array();
   for (const auto& d : *letters) {
     out.push_back({{"id", d.id},
@@ -202,21 +202,21 @@ Refusal OpsRoutes::ListDeadLetters(const http::Request& req, http::Response& res
                    {"redriven_at_ms", d.redriven_at_ms ? json(*d.redriven_at_ms) : json(nullptr)}});
   }
   SendJson(res, 200, {{"dead_letters", out}});
-  return std::nullopt;
+  return Status::Ok();
 }
 
-Refusal OpsRoutes::RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res) {
-  ORDERFLOW_RETURN_IF_REFUSED(CheckParams(req, {}));
-  if (sources_.ops == nullptr) return ApiError{404, "dead letters are not served by this process"};
+Status OpsRoutes::RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res) {
+  ORDERFLOW_RETURN_IF_ERROR(CheckParams(req, {}));
+  if (sources_.ops == nullptr) return Status::NotFound("dead letters are not served by this process");
   int64_t n = -1;
   auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
   if (ec != std::errc() || p != id.data() + id.size() || n < 0) {
-    return ApiError{400, "a dead letter id is a whole number (its offset in orders.dlq), got '" + id + "'"};
+    return Status::Malformed("a dead letter id is a whole number (its offset in orders.dlq), got '" + id + "'");
   }
   auto result = sources_.ops->Redrive(n);
-  if (!result.ok()) return FromStatus(result.status());
+  if (!result.ok()) return result.status();
   SendJson(res, 202, {{"redriven", result->redriven}, {"appended", result->appended}});
-  return std::nullopt;
+  return Status::Ok();
 }
 
 }  // namespace orderflow::services::api

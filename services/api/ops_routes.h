@@ -30,13 +30,13 @@ class OpsRoutes {
   void Sample();
 
  private:
-  Refusal GetReady(http::Response& res);
-  Refusal GetMetrics(const http::Request& req, http::Response& res);
-  Refusal GetStock(const http::Request& req, http::Response& res);
-  Refusal GetLag(const http::Request& req, http::Response& res);
-  Refusal GetThroughput(const http::Request& req, http::Response& res);
-  Refusal ListDeadLetters(const http::Request& req, http::Response& res);
-  Refusal RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res);
+  Status GetReady(http::Response& res);
+  Status GetMetrics(const http::Request& req, http::Response& res);
+  Status GetStock(const http::Request& req, http::Response& res);
+  Status GetLag(const http::Request& req, http::Response& res);
+  Status GetThroughput(const http::Request& req, http::Response& res);
+  Status ListDeadLetters(const http::Request& req, http::Response& res);
+  Status RedriveDeadLetter(const http::Request& req, const std::string& id, http::Response& res);
 
   const HttpOptions& options_;
   const ApiSources& sources_;

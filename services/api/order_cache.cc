@@ -5,7 +5,7 @@
 
 namespace orderflow::services::api {
 
-Refusal OrderBodyCache::Render(const projections::ProjectionStore& store, const std::string& id, std::string* body) {
+Status OrderBodyCache::Render(const projections::ProjectionStore& store, const std::string& id, std::string* body) {
   const uint64_t stamp = store.VisibleStamp();  // before the read it vouches for
   Shard& shard = shards_[std::hash<std::string>()(id) % kShards];
   if (stamp != 0 && per_shard_ > 0) {
@@ -18,8 +18,8 @@ Refusal OrderBodyCache::Render(const projections::ProjectionStore& store, const 
   }
   thread_local std::string record;  // scratch: keeps its capacity across requests
   auto found = store.GetOrderRecord(id, &record);
-  if (!found.ok()) return FromStatus(found.status());
-  if (!*found) return ApiError{404, "order " + id + " not found"};
+  if (!found.ok()) return found.status();
+  if (!*found) return Status::NotFound("order " + id + " not found");
   if (per_shard_ > 0) {
     std::lock_guard lock(shard.mu);
     auto it = shard.entries.find(id);
@@ -30,7 +30,7 @@ Refusal OrderBodyCache::Render(const projections::ProjectionStore& store, const 
     }
   }
   auto order = projections::DecodeOrderRecord(record);
-  if (!order.ok()) return FromStatus(order.status());
+  if (!order.ok()) return order.status();
   *body = projections::OrderJson(*order).dump();
   if (per_shard_ > 0) {
     std::lock_guard lock(shard.mu);

@@ -33,7 +33,7 @@ class OrderBodyCache {
 
   // Puts the JSON of order `id` as the store holds it now in *body; refuses
   // with 404 for an unknown order and the store's error for a failed read.
-  [[nodiscard]] Refusal Render(const projections::ProjectionStore& store, const std::string& id, std::string* body);
+  [[nodiscard]] Status Render(const projections::ProjectionStore& store, const std::string& id, std::string* body);
 
   uint64_t count(Outcome o) const { return counts_[o].load(std::memory_order_relaxed); }
 
@@ -49,9 +49,9 @@ class OrderBodyCache {
     std::unordered_map<std::string, Entry> entries;
   };
 
-  Refusal Count(Outcome o) {
+  Status Count(Outcome o) {
     counts_[o].fetch_add(1, std::memory_order_relaxed);
-    return std::nullopt;
+    return Status::Ok();
   }
 
   const size_t per_shard_;

@@ -1,7 +1,6 @@
 #include "services/api/order_request.h"
 
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <set>
 #include <vector>
 
@@ -12,15 +11,6 @@ namespace orderflow::services {
 namespace {
 
 using nlohmann::json;
-
-// A step of a parse: nullopt to go on, or the RequestError that refuses the request.
-using Refusal = std::optional<RequestError>;
-
-// Returns the refusal `expr` yields, if any, from the enclosing parse.
-#define ORDERFLOW_RETURN_IF_REFUSED(expr)                             \
-  do {                                                                \
-    if (Refusal of_refusal_ = (expr)) return std::move(*of_refusal_); \
-  } while (0)
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -36,11 +26,11 @@ std::string_view Trim(std::string_view s) {
 
 // "application/json", optionally with "; charset=utf-8": nothing else is JSON
 // here (a substring match let "application/jsonp" through).
-[[nodiscard]] Refusal CheckContentType(std::string_view content_type) {
-  if (Trim(content_type).empty()) return RequestError{415, "Content-Type must be application/json, got none"};
+[[nodiscard]] Status CheckContentType(std::string_view content_type) {
+  if (Trim(content_type).empty()) return Status::UnsupportedFormat("Content-Type must be application/json, got none");
   const size_t semi = content_type.find(';');
   if (Lower(Trim(content_type.substr(0, semi))) != "application/json") {
-    return RequestError{415, "Content-Type must be application/json, got '" + std::string(content_type) + "'"};
+    return Status::UnsupportedFormat("Content-Type must be application/json, got '" + std::string(content_type) + "'");
   }
   std::string_view params = semi == std::string_view::npos ? std::string_view() : content_type.substr(semi + 1);
   while (!params.empty()) {
@@ -52,10 +42,10 @@ std::string_view Trim(std::string_view s) {
     std::string charset = Lower(Trim(param.substr(eq + 1)));
     if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
     if (charset != "utf-8" && charset != "utf8") {
-      return RequestError{415, "Content-Type charset must be utf-8, got '" + charset + "'"};
+      return Status::UnsupportedFormat("Content-Type charset must be utf-8, got '" + charset + "'");
     }
   }
-  return std::nullopt;
+  return Status::Ok();
 }
 
 // The boundary with nlohmann::json, which reports bad JSON by throwing: it is
@@ -67,13 +57,13 @@ std::string_view Trim(std::string_view s) {
 class StrictJsonReader final : public json::json_sax_t {
  public:
   // The document in *document, or why `text` is not one we accept. Once per reader.
-  [[nodiscard]] Refusal Read(std::string_view text, json* document) {
+  [[nodiscard]] Status Read(std::string_view text, json* document) {
     if (!json::sax_parse(text, this)) {
-      ORDERFLOW_CHECK(refusal_.has_value());  // whatever stops the parse says why
-      return std::move(refusal_);
+      ORDERFLOW_CHECK(!refusal_.ok());  // whatever stops the parse says why
+      return refusal_;
     }
     *document = std::move(root_);
-    return std::nullopt;
+    return Status::Ok();
   }
 
   bool null() override { return Add(nullptr); }
@@ -91,7 +81,7 @@ class StrictJsonReader final : public json::json_sax_t {
   bool key(string_t& name) override {
     json& object = *open_.back();
     if (object.contains(name)) {
-      refusal_ = RequestError{400, "duplicate key '" + name + "' in a JSON object"};
+      refusal_ = Status::Malformed("duplicate key '" + name + "' in a JSON object");
       return false;
     }
     member_ = &object[name];
@@ -102,13 +92,13 @@ class StrictJsonReader final : public json::json_sax_t {
     const std::string what = e.what();
     if (dynamic_cast<const json::out_of_range*>(&e) != nullptr) {
       const auto at = what.find("] ");
-      refusal_ = RequestError{400, "number out of range: " + (at == std::string::npos ? what : what.substr(at + 2))};
+      refusal_ = Status::Malformed("number out of range: " + (at == std::string::npos ? what : what.substr(at + 2)));
     } else if (dynamic_cast<const json::parse_error*>(&e) != nullptr) {
       // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." -> from "parse error"
       const auto at = what.find("parse error");
-      refusal_ = RequestError{400, "malformed JSON: " + (at == std::string::npos ? what : what.substr(at))};
+      refusal_ = Status::Malformed("malformed JSON: " + (at == std::string::npos ? what : what.substr(at)));
     } else {
-      refusal_ = RequestError{400, "malformed request: " + what};
+      refusal_ = Status::Malformed("malformed request: " + what);
     }
     return false;
   }
@@ -147,129 +137,125 @@ class StrictJsonReader final : public json::json_sax_t {
   // hold: nothing is added to an enclosing one until the inner one closes.
   std::vector<json*> open_;
   json* member_ = nullptr;  // in the innermost open object, the member the last key named
-  Refusal refusal_;
+  Status refusal_;  // why the parse stopped
 };
 
-[[nodiscard]] Refusal ParseJsonBody(std::string_view body_text, std::string_view content_type, bool allow_empty,
+[[nodiscard]] Status ParseJsonBody(std::string_view body_text, std::string_view content_type, bool allow_empty,
                                     json* body) {
   if (body_text.empty()) {
-    if (!allow_empty) return RequestError{400, "request body is empty; send a JSON object"};
+    if (!allow_empty) return Status::Malformed("request body is empty; send a JSON object");
     *body = json::object();
-    return std::nullopt;
+    return Status::Ok();
   }
-  ORDERFLOW_RETURN_IF_REFUSED(CheckContentType(content_type));
+  ORDERFLOW_RETURN_IF_ERROR(CheckContentType(content_type));
   if (const size_t bad = domain::InvalidUtf8At(body_text); bad != std::string_view::npos) {
-    return RequestError{400, "request body is not valid UTF-8 (byte " + std::to_string(bad) + ")"};
+    return Status::Malformed("request body is not valid UTF-8 (byte " + std::to_string(bad) + ")");
   }
-  ORDERFLOW_RETURN_IF_REFUSED(StrictJsonReader().Read(body_text, body));
+  ORDERFLOW_RETURN_IF_ERROR(StrictJsonReader().Read(body_text, body));
   if (!body->is_object()) {
-    return RequestError{400, "request body must be a JSON object, got " + std::string(body->type_name())};
+    return Status::Malformed("request body must be a JSON object, got " + std::string(body->type_name()));
   }
-  return std::nullopt;
+  return Status::Ok();
 }
 
-[[nodiscard]] Refusal CheckFields(const json& body, std::initializer_list<const char*> known,
+[[nodiscard]] Status CheckFields(const json& body, std::initializer_list<const char*> known,
                                   const std::string& where) {
   for (const auto& [name, value] : body.items()) {
     bool ok = false;
     for (const char* k : known) ok = ok || name == k;
-    if (!ok) return RequestError{400, "unknown field '" + where + name + "'"};
+    if (!ok) return Status::Malformed("unknown field '" + where + name + "'");
   }
-  return std::nullopt;
+  return Status::Ok();
 }
 
-[[nodiscard]] Refusal RequireString(const json& body, const char* field, const std::string& where, size_t max_len,
+[[nodiscard]] Status RequireString(const json& body, const char* field, const std::string& where, size_t max_len,
                                     std::string* out) {
   auto it = body.find(field);
-  if (it == body.end() || it->is_null()) return RequestError{400, "missing field '" + where + field + "'"};
+  if (it == body.end() || it->is_null()) return Status::Malformed("missing field '" + where + field + "'");
   if (!it->is_string()) {
-    return RequestError{400, "field '" + where + field + "' must be a string, got " + std::string(it->type_name())};
+    return Status::Malformed("field '" + where + field + "' must be a string, got " + std::string(it->type_name()));
   }
   const std::string& value = it->get_ref<const std::string&>();
-  if (value.empty()) return RequestError{400, "field '" + where + field + "' must not be empty"};
+  if (value.empty()) return Status::Malformed("field '" + where + field + "' must not be empty");
   if (value.size() > max_len) {
-    return RequestError{400, "field '" + where + field + "' is longer than " + std::to_string(max_len) + " characters"};
+    return Status::Malformed("field '" + where + field + "' is longer than " + std::to_string(max_len) + " characters");
   }
   for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f) return RequestError{400, "field '" + where + field + "' contains control characters"};
+    if (c < 0x20 || c == 0x7f) return Status::Malformed("field '" + where + field + "' contains control characters");
   }
   *out = value;
-  return std::nullopt;
+  return Status::Ok();
 }
 
 // lines[i] of POST /orders (its SKU not yet checked against the other lines).
-[[nodiscard]] Refusal ParseLine(const json& line, size_t i, const domain::Catalog& catalog,
+[[nodiscard]] Status ParseLine(const json& line, size_t i, const domain::Catalog& catalog,
                                 const RequestLimits& limits, domain::RequestedLine* out) {
   const std::string where = "lines[" + std::to_string(i) + "].";
   if (!line.is_object()) {
-    return RequestError{400,
-                        "lines[" + std::to_string(i) + "] must be an object, got " + std::string(line.type_name())};
+    return Status::Malformed("lines[" + std::to_string(i) + "] must be an object, got " + std::string(line.type_name()));
   }
-  ORDERFLOW_RETURN_IF_REFUSED(CheckFields(line, {"sku", "quantity"}, where));
-  ORDERFLOW_RETURN_IF_REFUSED(RequireString(line, "sku", where, 64, &out->sku));
+  ORDERFLOW_RETURN_IF_ERROR(CheckFields(line, {"sku", "quantity"}, where));
+  ORDERFLOW_RETURN_IF_ERROR(RequireString(line, "sku", where, 64, &out->sku));
   auto q = line.find("quantity");
-  if (q == line.end() || q->is_null()) return RequestError{400, "missing field '" + where + "quantity'"};
+  if (q == line.end() || q->is_null()) return Status::Malformed("missing field '" + where + "quantity'");
   if (!q->is_number()) {
-    return RequestError{400, "field '" + where + "quantity' must be a number, got " + std::string(q->type_name())};
+    return Status::Malformed("field '" + where + "quantity' must be a number, got " + std::string(q->type_name()));
   }
-  if (!q->is_number_integer()) return RequestError{400, "field '" + where + "quantity' must be a whole number"};
+  if (!q->is_number_integer()) return Status::Malformed("field '" + where + "quantity' must be a whole number");
   const bool too_big = q->is_number_unsigned() ? q->get<uint64_t>() > static_cast<uint64_t>(limits.max_quantity)
                                                : q->get<int64_t>() > limits.max_quantity;
   if (q->is_number_unsigned() ? q->get<uint64_t>() == 0 : q->get<int64_t>() <= 0) {
-    return RequestError{400, "field '" + where + "quantity' must be at least 1"};
+    return Status::Malformed("field '" + where + "quantity' must be at least 1");
   }
   if (too_big) {
-    return RequestError{400, "field '" + where + "quantity' must be at most " + std::to_string(limits.max_quantity)};
+    return Status::Malformed("field '" + where + "quantity' must be at most " + std::to_string(limits.max_quantity));
   }
   out->quantity = static_cast<int32_t>(q->get<int64_t>());
-  if (catalog.Find(out->sku) == nullptr) return RequestError{422, "unknown SKU '" + out->sku + "' (see GET /catalog)"};
-  return std::nullopt;
+  if (catalog.Find(out->sku) == nullptr) return Status::InvalidArgument("unknown SKU '" + out->sku + "' (see GET /catalog)");
+  return Status::Ok();
 }
 
 }  // namespace
 
-std::variant<domain::PlaceOrder, RequestError> ParsePlaceOrder(std::string_view body_text,
-                                                               std::string_view content_type,
-                                                               const domain::Catalog& catalog,
-                                                               const RequestLimits& limits) {
+Result<domain::PlaceOrder> ParsePlaceOrder(std::string_view body_text, std::string_view content_type,
+                                           const domain::Catalog& catalog, const RequestLimits& limits) {
   json body;
-  ORDERFLOW_RETURN_IF_REFUSED(ParseJsonBody(body_text, content_type, false, &body));
-  ORDERFLOW_RETURN_IF_REFUSED(CheckFields(body, {"customer_id", "lines", "shipping_address"}, ""));
+  ORDERFLOW_RETURN_IF_ERROR(ParseJsonBody(body_text, content_type, false, &body));
+  ORDERFLOW_RETURN_IF_ERROR(CheckFields(body, {"customer_id", "lines", "shipping_address"}, ""));
   domain::PlaceOrder command;
-  ORDERFLOW_RETURN_IF_REFUSED(RequireString(body, "customer_id", "", 128, &command.customer_id));
+  ORDERFLOW_RETURN_IF_ERROR(RequireString(body, "customer_id", "", 128, &command.customer_id));
   auto lines = body.find("lines");
-  if (lines == body.end() || lines->is_null()) return RequestError{400, "missing field 'lines'"};
+  if (lines == body.end() || lines->is_null()) return Status::Malformed("missing field 'lines'");
   if (!lines->is_array()) {
-    return RequestError{400, "field 'lines' must be an array, got " + std::string(lines->type_name())};
+    return Status::Malformed("field 'lines' must be an array, got " + std::string(lines->type_name()));
   }
-  if (lines->empty()) return RequestError{400, "field 'lines' must hold at least one line"};
+  if (lines->empty()) return Status::Malformed("field 'lines' must hold at least one line");
   if (lines->size() > limits.max_lines) {
-    return RequestError{400, "an order has at most " + std::to_string(limits.max_lines) + " lines, got " +
-                             std::to_string(lines->size())};
+    return Status::Malformed("an order has at most " + std::to_string(limits.max_lines) + " lines, got " +
+                             std::to_string(lines->size()));
   }
   std::set<std::string> skus;
   for (size_t i = 0; i < lines->size(); ++i) {
     domain::RequestedLine line;
-    ORDERFLOW_RETURN_IF_REFUSED(ParseLine((*lines)[i], i, catalog, limits, &line));
+    ORDERFLOW_RETURN_IF_ERROR(ParseLine((*lines)[i], i, catalog, limits, &line));
     if (!skus.insert(line.sku).second) {
-      return RequestError{400,
-                          "SKU '" + line.sku + "' appears in more than one line; put its whole quantity in one line"};
+      return Status::Malformed("SKU '" + line.sku + "' appears in more than one line; put its whole quantity in one line");
     }
     command.lines.push_back(std::move(line));
   }
   if (auto a = body.find("shipping_address"); a != body.end() && !a->is_null()) {
-    ORDERFLOW_RETURN_IF_REFUSED(RequireString(body, "shipping_address", "", 500, &command.shipping_address));
+    ORDERFLOW_RETURN_IF_ERROR(RequireString(body, "shipping_address", "", 500, &command.shipping_address));
   }
   return command;
 }
 
-std::variant<std::string, RequestError> ParseCancelReason(std::string_view body_text, std::string_view content_type) {
+Result<std::string> ParseCancelReason(std::string_view body_text, std::string_view content_type) {
   json body;
-  ORDERFLOW_RETURN_IF_REFUSED(ParseJsonBody(body_text, content_type, true, &body));
-  ORDERFLOW_RETURN_IF_REFUSED(CheckFields(body, {"reason"}, ""));
+  ORDERFLOW_RETURN_IF_ERROR(ParseJsonBody(body_text, content_type, true, &body));
+  ORDERFLOW_RETURN_IF_ERROR(CheckFields(body, {"reason"}, ""));
   std::string reason = "customer request";
   if (auto r = body.find("reason"); r != body.end() && !r->is_null()) {
-    ORDERFLOW_RETURN_IF_REFUSED(RequireString(body, "reason", "", 500, &reason));
+    ORDERFLOW_RETURN_IF_ERROR(RequireString(body, "reason", "", 500, &reason));
   }
   return reason;
 }

@@ -22,23 +22,23 @@ class OrderRoutes {
   void Register(Router& router);
 
  private:
-  Refusal PlaceOrder(const http::Request& req, http::Response& res);
-  Refusal GetOrder(const http::Request& req, const std::string& id, http::Response& res);
-  Refusal GetHistory(const http::Request& req, const std::string& id, http::Response& res);
-  Refusal OpenStream(const http::Request& req, const std::string& id, std::shared_ptr<http::EventSource>* source);
-  Refusal CancelOrder(const http::Request& req, const std::string& id, http::Response& res);
-  Refusal ListOrders(const http::Request& req, http::Response& res);
-  Refusal GetAnalytics(const http::Request& req, http::Response& res);
-  Refusal GetCatalog(const http::Request& req, http::Response& res);
+  Status PlaceOrder(const http::Request& req, http::Response& res);
+  Status GetOrder(const http::Request& req, const std::string& id, http::Response& res);
+  Status GetHistory(const http::Request& req, const std::string& id, http::Response& res);
+  Status OpenStream(const http::Request& req, const std::string& id, std::shared_ptr<http::EventSource>* source);
+  Status CancelOrder(const http::Request& req, const std::string& id, http::Response& res);
+  Status ListOrders(const http::Request& req, http::Response& res);
+  Status GetAnalytics(const http::Request& req, http::Response& res);
+  Status GetCatalog(const http::Request& req, http::Response& res);
 
   // 503 for a ?min_position the projection has not reached; 400 for a malformed one.
-  [[nodiscard]] Refusal CheckPosition(const http::Request& req) const;
+  [[nodiscard]] Status CheckPosition(const http::Request& req) const;
   // The order in *order; 404 when there is none.
-  [[nodiscard]] Refusal LoadOrder(const std::string& id, domain::OrderState* order) const;
+  [[nodiscard]] Status LoadOrder(const std::string& id, domain::OrderState* order) const;
   // Appends through `append` (which reports delivery to the callback) and
   // waits for the log's acknowledgement; *last is where the last event landed.
   // `append` returns how many events it appended. Runs on a worker thread.
-  [[nodiscard]] Refusal AppendAndWait(const std::function<Result<size_t>(eventstore::DeliveryCallback)>& append,
+  [[nodiscard]] Status AppendAndWait(const std::function<Result<size_t>(eventstore::DeliveryCallback)>& append,
                                       eventstore::Position* last) const;
 
   const HttpOptions& options_;

@@ -10,7 +10,33 @@ void SendJson(http::Response& res, int status, const nlohmann::json& body) {
   res.body = body.dump();
 }
 
-void SendError(http::Response& res, const ApiError& e) { SendJson(res, e.status, {{"error", e.message}}); }
+int HttpStatus(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kMalformed: return 400;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kInUse:
+    case StatusCode::kAlreadyExists: return 409;
+    case StatusCode::kUnsupportedFormat: return 415;
+    case StatusCode::kInvalidArgument: return 422;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kOutOfRange:
+    case StatusCode::kCorruption:
+    case StatusCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+void SendError(http::Response& res, const Status& s) {
+  const int status = HttpStatus(s.code());
+  std::string message = status == 503 && !s.message().ends_with("; retry") ? s.message() + "; retry"
+                        : status == 500                                    ? s.ToString()
+                                                                           : s.message();
+  SendJson(res, status, {{"error", std::move(message)}});
+}
 
 http::Response ErrorResponse(int status, const std::string& message) {
   http::Response res;
@@ -18,42 +44,30 @@ http::Response ErrorResponse(int status, const std::string& message) {
   return res;
 }
 
-ApiError FromStatus(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kNotFound: return {404, s.message()};
-    case StatusCode::kInvalidArgument: return {422, s.message()};
-    case StatusCode::kFailedPrecondition:
-    case StatusCode::kInUse:
-    case StatusCode::kAlreadyExists: return {409, s.message()};
-    case StatusCode::kUnavailable: return {503, s.message() + "; retry"};
-    default: return {500, s.ToString()};
-  }
-}
-
-Refusal CheckParamsWellFormed(const http::Request& req) {
+Status CheckParamsWellFormed(const http::Request& req) {
   for (size_t i = 0; i < req.params.size(); ++i) {
     const auto& [name, value] = req.params[i];
-    if (!domain::IsValidUtf8(name)) return ApiError{400, "a query parameter's name is not valid UTF-8"};
-    if (!domain::IsValidUtf8(value)) return ApiError{400, "query parameter '" + name + "' is not valid UTF-8"};
+    if (!domain::IsValidUtf8(name)) return Status::Malformed("a query parameter's name is not valid UTF-8");
+    if (!domain::IsValidUtf8(value)) return Status::Malformed("query parameter '" + name + "' is not valid UTF-8");
     for (size_t j = 0; j < i; ++j) {
-      if (req.params[j].first == name) return ApiError{400, "query parameter '" + name + "' is given twice"};
+      if (req.params[j].first == name) return Status::Malformed("query parameter '" + name + "' is given twice");
     }
   }
-  return std::nullopt;
+  return Status::Ok();
 }
 
-Refusal CheckParams(const http::Request& req, std::initializer_list<const char*> known) {
+Status CheckParams(const http::Request& req, std::initializer_list<const char*> known) {
   for (const auto& [name, value] : req.params) {
     bool ok = false;
     for (const char* k : known) ok = ok || name == k;
     if (!ok) {
       std::string list;
       for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
-      return ApiError{400, "unknown query parameter '" + name + "'" +
-                               (list.empty() ? std::string(" (this endpoint takes none)") : " (known: " + list + ")")};
+      return Status::Malformed("unknown query parameter '" + name + "'" +
+                               (list.empty() ? std::string(" (this endpoint takes none)") : " (known: " + list + ")"));
     }
   }
-  return std::nullopt;
+  return Status::Ok();
 }
 
 }  // namespace orderflow::services::api

@@ -30,10 +30,10 @@ const Route* MatchRoute(std::string_view path, std::string* id = nullptr);
 std::string RouteLabel(std::string_view path);
 
 // Fills the response, or returns the refusal the server answers with instead.
-using Handler = std::function<Refusal(const http::Request&, const std::string& id, http::Response&)>;
+using Handler = std::function<Status(const http::Request&, const std::string& id, http::Response&)>;
 // Validates, and puts in *source the event stream the connection is handed to.
 using StreamOpener =
-    std::function<Refusal(const http::Request&, const std::string& id, std::shared_ptr<http::EventSource>*)>;
+    std::function<Status(const http::Request&, const std::string& id, std::shared_ptr<http::EventSource>*)>;
 
 struct Endpoint {
   std::string method;

@@ -14,11 +14,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const domain::Catalog catalog = domain::Catalog::Demo();
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   const services::RequestLimits limits;
+  // A refusal is the client's to fix (400, 415 or 422 in the API) and says why.
+  auto refused_as_input = [](const Status& s) {
+    return !s.message().empty() && (s.code() == StatusCode::kMalformed || s.code() == StatusCode::kUnsupportedFormat ||
+                                    s.code() == StatusCode::kInvalidArgument);
+  };
   auto parsed = services::ParsePlaceOrder(body, "application/json", catalog, limits);
-  if (auto* e = std::get_if<services::RequestError>(&parsed)) {
-    if (e->status < 400 || e->status > 499 || e->message.empty()) std::abort();
+  if (!parsed.ok()) {
+    if (!refused_as_input(parsed.status())) std::abort();
   } else {
-    const auto& order = std::get<domain::PlaceOrder>(parsed);
+    const auto& order = parsed.value();
     if (order.customer_id.empty() || order.lines.empty() || order.lines.size() > limits.max_lines) std::abort();
     std::set<std::string> skus;
     for (const auto& line : order.lines) {
@@ -27,6 +32,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   auto reason = services::ParseCancelReason(body, "application/json");
-  if (auto* e = std::get_if<services::RequestError>(&reason); e && (e->status < 400 || e->status > 499)) std::abort();
+  if (!reason.ok() && !refused_as_input(reason.status())) std::abort();
   return 0;
 }

@@ -25,12 +25,18 @@ http::Request Req(std::string method, std::string path, std::vector<std::pair<st
   return r;
 }
 
-Refusal Serve(const Router& router, const http::Request& req, http::Response* res) {
+// The endpoint's answer: its response, or its refusal as the API sends it.
+http::Response Serve(const Router& router, const http::Request& req) {
   std::string id;
   const Route* route = nullptr;
   const Endpoint* e = router.Find(req.method, req.path, &id, &route);
-  if (e == nullptr) return ApiError{route ? 405 : 404, "no endpoint"};
-  return e->handler(req, id, *res);
+  if (e == nullptr) return ErrorResponse(route ? 405 : 404, "no endpoint");
+  http::Response res;
+  if (Status refused = e->handler(req, id, res); !refused.ok()) {
+    res = {};
+    SendError(res, refused);
+  }
+  return res;
 }
 
 TEST(RouterTest, MatchesRoutesSegmentBySegment) {
@@ -52,14 +58,14 @@ TEST(RouterTest, FindsTheEndpointOrTellsAWrongMethodFromNoRoute) {
   router.Add("GET", "/orders/{id}", Access::kRead, true, [&](const http::Request&, const std::string& id, http::Response&) {
     ++called;
     EXPECT_EQ(id, "abc");
-    return Refusal();
+    return Status::Ok();
   });
   std::string id;
   const Route* route = nullptr;
   const Endpoint* e = router.Find("GET", "/orders/abc", &id, &route);
   ASSERT_NE(e, nullptr);
   http::Response res;
-  EXPECT_FALSE(e->handler(Req("GET", "/orders/abc"), id, res));
+  EXPECT_TRUE(e->handler(Req("GET", "/orders/abc"), id, res).ok());
   EXPECT_EQ(called, 1);
 
   EXPECT_EQ(router.Find("DELETE", "/orders/abc", &id, &route), nullptr);
@@ -71,19 +77,19 @@ TEST(RouterTest, FindsTheEndpointOrTellsAWrongMethodFromNoRoute) {
 
 TEST(AuthTest, WithoutTokensEverythingIsOpen) {
   Auth auth("", "");
-  EXPECT_FALSE(auth.Authorize(Req("POST", "/orders"), Access::kWrite));
+  EXPECT_TRUE(auth.Authorize(Req("POST", "/orders"), Access::kWrite).ok());
 }
 
 TEST(AuthTest, TokensGrantReadOrWriteAndOthersAreRefused) {
   Auth auth("write-secret", "read-secret");
   auto with = [](std::string token) { return Req("POST", "/orders", {{"Authorization", "Bearer " + token}}); };
-  EXPECT_EQ(auth.Authorize(Req("GET", "/orders"), Access::kRead)->status, 401);  // no credential
-  EXPECT_FALSE(auth.Authorize(Req("GET", "/healthz"), Access::kOpen));
-  EXPECT_EQ(auth.Authorize(with("wrong"), Access::kRead)->status, 401);
-  EXPECT_FALSE(auth.Authorize(with("read-secret"), Access::kRead));
-  EXPECT_EQ(auth.Authorize(with("read-secret"), Access::kWrite)->status, 403);
-  EXPECT_FALSE(auth.Authorize(with("write-secret"), Access::kWrite));
-  EXPECT_EQ(auth.Authorize(Req("GET", "/orders", {{"Authorization", "Basic x"}}), Access::kRead)->status, 401);
+  EXPECT_EQ(HttpStatus(auth.Authorize(Req("GET", "/orders"), Access::kRead).code()), 401);  // no credential
+  EXPECT_TRUE(auth.Authorize(Req("GET", "/healthz"), Access::kOpen).ok());
+  EXPECT_EQ(HttpStatus(auth.Authorize(with("wrong"), Access::kRead).code()), 401);
+  EXPECT_TRUE(auth.Authorize(with("read-secret"), Access::kRead).ok());
+  EXPECT_EQ(HttpStatus(auth.Authorize(with("read-secret"), Access::kWrite).code()), 403);
+  EXPECT_TRUE(auth.Authorize(with("write-secret"), Access::kWrite).ok());
+  EXPECT_EQ(HttpStatus(auth.Authorize(Req("GET", "/orders", {{"Authorization", "Basic x"}}), Access::kRead).code()), 401);
 }
 
 TEST(AuthTest, ASessionCookieGrantsWhatItsTokenGrantsUntilClosed) {
@@ -91,9 +97,10 @@ TEST(AuthTest, ASessionCookieGrantsWhatItsTokenGrantsUntilClosed) {
   Router router;
   auth.Register(router);
   http::Response res;
-  EXPECT_EQ(Serve(router, Req("POST", "/session", {}, R"({"token":"nope"})"), &res)->status, 401);
-  EXPECT_EQ(Serve(router, Req("POST", "/session", {}, "not json"), &res)->status, 400);
-  ASSERT_FALSE(Serve(router, Req("POST", "/session", {}, R"({"token":"read-secret"})"), &res));
+  EXPECT_EQ(Serve(router, Req("POST", "/session", {}, R"({"token":"nope"})")).status, 401);
+  EXPECT_EQ(Serve(router, Req("POST", "/session", {}, "not json")).status, 400);
+  res = Serve(router, Req("POST", "/session", {}, R"({"token":"read-secret"})"));
+  ASSERT_EQ(res.status, 200) << res.body;
   EXPECT_EQ(json::parse(res.body)["access"], "read");
   std::string cookie;
   for (const auto& [name, value] : res.headers) {
@@ -103,11 +110,10 @@ TEST(AuthTest, ASessionCookieGrantsWhatItsTokenGrantsUntilClosed) {
   const auto with_cookie = [&](std::string method, std::string path) {
     return Req(std::move(method), std::move(path), {{"Cookie", "theme=dark; " + cookie}});
   };
-  EXPECT_FALSE(auth.Authorize(with_cookie("GET", "/orders"), Access::kRead));
-  EXPECT_EQ(auth.Authorize(with_cookie("POST", "/orders"), Access::kWrite)->status, 403);
-  http::Response closed;
-  ASSERT_FALSE(Serve(router, with_cookie("DELETE", "/session"), &closed));
-  EXPECT_EQ(auth.Authorize(with_cookie("GET", "/orders"), Access::kRead)->status, 401);
+  EXPECT_TRUE(auth.Authorize(with_cookie("GET", "/orders"), Access::kRead).ok());
+  EXPECT_EQ(HttpStatus(auth.Authorize(with_cookie("POST", "/orders"), Access::kWrite).code()), 403);
+  ASSERT_EQ(Serve(router, with_cookie("DELETE", "/session")).status, 200);
+  EXPECT_EQ(HttpStatus(auth.Authorize(with_cookie("GET", "/orders"), Access::kRead).code()), 401);
 }
 
 // What the operations routes ask, answered from fields a test sets.
@@ -142,15 +148,13 @@ class OpsRoutesTest : public ::testing::Test {
     routes_.Register(router_);
   }
   json Get(const std::string& path, int want_status) {
-    http::Response res;
     http::Request req = Req("GET", path.substr(0, path.find('?')));
     if (path.find('?') != std::string::npos) {
       EXPECT_TRUE(http::ParseQuery(path.substr(path.find('?') + 1), &req.params));
     }
-    Refusal refused = Serve(router_, req, &res);
-    const int status = refused ? refused->status : res.status;
-    EXPECT_EQ(status, want_status) << path << ": " << (refused ? refused->message : res.body);
-    return refused ? json{{"error", refused->message}} : json::parse(res.body);
+    const http::Response res = Serve(router_, req);
+    EXPECT_EQ(res.status, want_status) << path << ": " << res.body;
+    return json::parse(res.body);
   }
 
   HttpOptions options_;
@@ -188,11 +192,9 @@ TEST_F(OpsRoutesTest, StockAndDeadLettersPassTheQueriesAnswersOn) {
 }
 
 TEST_F(OpsRoutesTest, RedriveTakesAWholeNumberId) {
-  http::Response res;
-  EXPECT_EQ(Serve(router_, Req("POST", "/dlq/abc/redrive"), &res)->status, 400);
+  EXPECT_EQ(Serve(router_, Req("POST", "/dlq/abc/redrive")).status, 400);
   EXPECT_TRUE(ops_.redriven.empty());
-  ASSERT_FALSE(Serve(router_, Req("POST", "/dlq/42/redrive"), &res));
-  EXPECT_EQ(res.status, 202);
+  EXPECT_EQ(Serve(router_, Req("POST", "/dlq/42/redrive")).status, 202);
   EXPECT_EQ(ops_.redriven, std::vector<int64_t>{42});
 }
 
