@@ -180,18 +180,22 @@ format_node() {
   [[ -f "$dir/node-$n/data/meta.properties" ]] && return
   mkdir -p "$dir/node-$n"
   # StorageTool reads the properties file only: write this node's copy with its overrides applied.
-  local props="$dir/node-$n/server.properties" scram=() user
+  local props="$dir/node-$n/server.properties" args="$dir/node-$n/format.args" user
+  # The tool's arguments go in a Java argument file (mode 600, removed after):
+  # the SCRAM passwords never reach a process's argv (/proc/PID/cmdline).
+  (umask 077; printf '%s\n' kafka.tools.StorageTool format -t "$(cat "$dir/cluster-id")" -c "$props" --ignore-formatted >"$args")
   if is_secure; then
     write_secure_node_properties "$n"
     # Every user's SCRAM credentials go into the metadata log's bootstrap records.
-    for user in $(all_users); do scram+=(-S "SCRAM-SHA-512=[name=$user,password=$(password "$user")]"); done
+    for user in $(all_users); do printf '%s\n' -S "SCRAM-SHA-512=[name=$user,password=$(password "$user")]" >>"$args"; done
   else
     cp "$(properties)" "$props"
     local line
     while read -r _ line; do echo "$line" >>"$props"; done < <(node_overrides "$n")
   fi
-  java_run 256m kafka.tools.StorageTool format -t "$(cat "$dir/cluster-id")" -c "$props" --ignore-formatted "${scram[@]}" \
-    >"$dir/node-$n/format.log" 2>&1 || { cat "$dir/node-$n/format.log" >&2; die "formatting node $n failed"; }
+  java_run 256m "@$args" >"$dir/node-$n/format.log" 2>&1 ||
+    { rm -f "$args"; cat "$dir/node-$n/format.log" >&2; die "formatting node $n failed"; }
+  rm -f "$args"
 }
 
 launch_node() {
