@@ -12,18 +12,17 @@ namespace po = boost::program_options;
 
 namespace orderflow::cli {
 
-int CmdAnalytics(const std::vector<std::string>& args) {
+Result<int> CmdAnalytics(const std::vector<std::string>& args) {
   size_t top = 5;
   po::options_description d("analytics options");
   d.add_options()("top", po::value(&top)->default_value(top), "how many top SKUs to list");
   Parsed p;
-  if (!Parse(args, "orderflow analytics [--data-dir DIR] [--json]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow analytics [--data-dir DIR] [--json]\n\n"
                    "Revenue (gross, refunded, net), orders by status, top SKUs, orders per hour and the average\n"
                    "time from placed to delivered, from the local analytics projection.",
-             d, {}, p)) {
-    return 0;
-  }
-  auto store = OpenReadOnly(p.common);
+             d, {}, p));
+  if (p.common.help) return 0;
+  ORDERFLOW_ASSIGN_OR_RETURN(auto store, OpenReadOnly(p.common));
   auto a = store->GetAnalytics(top);
   if (!a.ok()) return Fail(a.status());
   if (p.common.json) {

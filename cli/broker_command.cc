@@ -15,21 +15,20 @@ namespace po = boost::program_options;
 
 namespace orderflow::cli {
 
-int CmdBroker(const std::vector<std::string>& args) {
+Result<int> CmdBroker(const std::vector<std::string>& args) {
   po::options_description d("broker options");
   int partitions = eventstore::kDefaultPartitions;
   int brokers = 3;
   d.add_options()("partitions", po::value(&partitions)->default_value(partitions), "partitions per topic")(
       "broker-count", po::value(&brokers)->default_value(brokers), "mock brokers in the cluster");
   Parsed p;
-  if (!Parse(args, "orderflow broker [--partitions N]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow broker [--partitions N]\n\n"
                    "Runs the embedded Kafka-protocol broker (librdkafka's mock cluster) until SIGINT/SIGTERM.\n"
                    "The first line on stdout is its bootstrap list. Data lives in memory only.",
-             d, {}, p, "info")) {
-    return 0;
-  }
-  if (brokers < 1 || brokers > 16) throw UsageError{"--broker-count must be from 1 to 16"};
-  if (partitions < 1 || partitions > 1000) throw UsageError{"--partitions must be between 1 and 1000"};
+             d, {}, p, "info"));
+  if (p.common.help) return 0;
+  if (brokers < 1 || brokers > 16) return Usage("--broker-count must be from 1 to 16");
+  if (partitions < 1 || partitions > 1000) return Usage("--partitions must be between 1 and 1000");
   auto broker = eventstore::EmbeddedBroker::Start(brokers);
   if (!broker.ok()) return Fail(broker.status());
   Status created = (*broker)->CreateTopics(eventstore::DefaultTopics(partitions));

@@ -8,10 +8,11 @@
 
 namespace orderflow::cli {
 
-int CmdCatalog(const std::vector<std::string>& args) {
+Result<int> CmdCatalog(const std::vector<std::string>& args) {
   Parsed p;
-  if (!Parse(args, "orderflow catalog [--json]\n\nLists the demo catalog: SKU, name, price.", {}, {}, p)) return 0;
-  auto catalog = LoadCatalog(p.common);
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow catalog [--json]\n\nLists the demo catalog: SKU, name, price.", {}, {}, p));
+  if (p.common.help) return 0;
+  ORDERFLOW_ASSIGN_OR_RETURN(auto catalog, LoadCatalog(p.common));
   if (p.common.json) {
     PrintJson(projections::CatalogJson(catalog));
   } else {

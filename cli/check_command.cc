@@ -25,24 +25,23 @@ void PrintIds(const char* what, const std::vector<std::string>& ids) {
 
 }  // namespace
 
-int CmdCheck(const std::vector<std::string>& args) {
+Result<int> CmdCheck(const std::vector<std::string>& args) {
   std::vector<std::string> outboxes;
   po::options_description specific("Options");
   specific.add_options()("outbox", po::value(&outboxes)->composing()->value_name("FILE"),
                          "a notification outbox (repeatable: every instance's <data-dir>/outbox.log)");
   Parsed p;
-  if (!Parse(args, "orderflow check --brokers LIST [--outbox FILE ...] [--catalog FILE] [--json]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow check --brokers LIST [--outbox FILE ...] [--catalog FILE] [--json]\n\n"
                    "Reads orders.events and inventory.events from offset zero and the given outboxes, and reports\n"
                    "orders that are not delivered or cancelled, SKUs shipped beyond their stock, orders refunded\n"
                    "twice, paid-and-cancelled orders without a refund, and notification ids written to the\n"
                    "outboxes more than once. Exit code 1 when any is found. Run it when the services are idle.",
-             specific, {}, p)) {
-    return 0;
-  }
+             specific, {}, p));
+  if (p.common.help) return 0;
   services::CheckOptions options;
-  options.kafka = KafkaFrom(p.common, true);
+  ORDERFLOW_ASSIGN_OR_RETURN(options.kafka, KafkaFrom(p.common, true));
   options.outboxes = outboxes;
-  const auto catalog = LoadCatalog(p.common);
+  ORDERFLOW_ASSIGN_OR_RETURN(const auto catalog, LoadCatalog(p.common));
   auto report = services::CheckLog(options, catalog);
   if (!report.ok()) return Fail(report.status());
   const services::CheckReport& r = *report;

@@ -48,48 +48,48 @@ po::options_description CommonOptions(Common& c, const char* default_level) {
 
 std::atomic<bool> g_stop{false};
 
-bool Parse(const std::vector<std::string>& args, const std::string& usage, po::options_description specific,
-           const po::positional_options_description& positional, Parsed& out, const char* default_level) {
+Status Parse(const std::vector<std::string>& args, const std::string& usage, po::options_description specific,
+             const po::positional_options_description& positional, Parsed& out, const char* default_level) {
   po::options_description all;
   all.add(specific).add(CommonOptions(out.common, default_level));
   try {
     po::store(po::command_line_parser(args).options(all).positional(positional).run(), out.vm);
     po::notify(out.vm);
-  } catch (const po::error& e) {
-    throw UsageError{e.what()};
+  } catch (const po::error& e) {  // Boost.Program_options reports by throwing
+    return Usage(e.what());
   }
   if (out.common.help) {
     std::cout << "Usage: " << usage << "\n\n" << all << "\n";
-    return false;
+    return Status::Ok();
   }
   auto level = spdlog::level::from_str(out.common.log_level);
   if (level == spdlog::level::off && out.common.log_level != "off") {
-    throw UsageError{"unknown --log-level '" + out.common.log_level + "'"};
+    return Usage("unknown --log-level '" + out.common.log_level + "'");
   }
   spdlog::set_level(level);
-  return true;
+  return Status::Ok();
 }
 
-eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers) {
+Result<eventstore::KafkaConfig> KafkaFrom(const Common& c, bool require_brokers) {
   eventstore::KafkaConfig config;
   // Files first, in order; --brokers and --kafka override single keys.
   for (const std::string& path : c.kafka_config) {
-    if (Status s = eventstore::LoadClientProperties(path, &config); !s.ok()) throw UsageError{"--kafka-config " + s.message()};
+    if (Status s = eventstore::LoadClientProperties(path, &config); !s.ok()) return Usage("--kafka-config " + s.message());
   }
   if (!c.brokers.empty()) config.brokers = c.brokers;
   config.topic_prefix = c.topic_prefix;
   for (char ch : c.topic_prefix) {
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') {
-      throw UsageError{"--topic-prefix may hold letters, digits, '.', '_' and '-' only (Kafka's topic name rules)"};
+      return Usage("--topic-prefix may hold letters, digits, '.', '_' and '-' only (Kafka's topic name rules)");
     }
   }
   if (require_brokers && config.brokers.empty()) {
-    throw UsageError{"--brokers is required (the bootstrap list that `orderflow broker` or `orderflow up` prints),"
-                     " or a --kafka-config file with bootstrap.servers"};
+    return Usage("--brokers is required (the bootstrap list that `orderflow broker` or `orderflow up` prints),"
+                 " or a --kafka-config file with bootstrap.servers");
   }
   for (const std::string& kv : c.kafka) {
     auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError{"--kafka expects PROP=VALUE, got '" + kv + "'"};
+    if (eq == std::string::npos || eq == 0) return Usage("--kafka expects PROP=VALUE, got '" + kv + "'");
     config.overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
   return config;
@@ -101,21 +101,19 @@ int Fail(const Status& status) {
   return 1;
 }
 
-domain::Catalog LoadCatalog(const Common& c) {
+Result<domain::Catalog> LoadCatalog(const Common& c) {
   if (c.catalog_file.empty()) return domain::Catalog::Demo();
   std::ifstream in(c.catalog_file);
-  if (!in) throw Status::NotFound("cannot read catalog file " + c.catalog_file);
+  if (!in) return Status::NotFound("cannot read catalog file " + c.catalog_file);
   std::stringstream text;
   text << in.rdbuf();
   auto catalog = domain::Catalog::Parse(text.str());
-  if (!catalog.ok()) throw Status(catalog.status().code(), c.catalog_file + ": " + catalog.status().message());
-  return std::move(catalog).value();
+  if (!catalog.ok()) return Status(catalog.status().code(), c.catalog_file + ": " + catalog.status().message());
+  return catalog;
 }
 
-std::unique_ptr<projections::ProjectionStore> OpenReadOnly(const Common& c) {
-  auto store = projections::ProjectionStore::Open(c.data_dir, {.read_only = true});
-  if (!store.ok()) throw store.status();
-  return std::move(store).value();
+Result<std::unique_ptr<projections::ProjectionStore>> OpenReadOnly(const Common& c) {
+  return projections::ProjectionStore::Open(c.data_dir, {.read_only = true});
 }
 
 void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }

@@ -25,10 +25,10 @@ namespace orderflow::cli {
 // stop when it is.
 extern std::atomic<bool> g_stop;
 
-// A usage error: printed with a pointer to --help, exit code 2.
-struct UsageError {
-  std::string message;
-};
+// A command line that cannot be run as given (an unknown flag, a missing or
+// malformed value): main prints it with a pointer to --help and exits 2.
+// Other errors a command returns exit 1.
+inline Status Usage(std::string message) { return Status::Malformed(std::move(message)); }
 
 struct Common {
   std::string brokers;
@@ -48,23 +48,24 @@ struct Parsed {
 };
 
 // Parses `args` (after the command name) against `specific` + the common
-// options. Returns false if --help was printed; throws UsageError.
-bool Parse(const std::vector<std::string>& args, const std::string& usage,
+// options; a Usage error when they do not parse. With --help it prints the
+// help and sets out.common.help: the command then returns 0.
+Status Parse(const std::vector<std::string>& args, const std::string& usage,
            boost::program_options::options_description specific,
            const boost::program_options::positional_options_description& positional, Parsed& out,
            const char* default_level = "warn");
 
-// The Kafka settings of the common options; throws UsageError when
+// The Kafka settings of the common options; a Usage error when
 // `require_brokers` and --brokers is missing, or a --kafka is not PROP=VALUE.
-eventstore::KafkaConfig KafkaFrom(const Common& c, bool require_brokers);
+Result<eventstore::KafkaConfig> KafkaFrom(const Common& c, bool require_brokers);
 
-// The catalog of --catalog, or the demo catalog; throws a Status when the
-// file cannot be read or parsed.
-domain::Catalog LoadCatalog(const Common& c);
+// The catalog of --catalog, or the demo catalog; an error when the file
+// cannot be read or parsed.
+Result<domain::Catalog> LoadCatalog(const Common& c);
 
 // The projection store of --data-dir, opened read-only (it may be in use by a
-// running `orderflow up`); throws its Status when it cannot be opened.
-std::unique_ptr<projections::ProjectionStore> OpenReadOnly(const Common& c);
+// running `orderflow up`); its Status when it cannot be opened.
+Result<std::unique_ptr<projections::ProjectionStore>> OpenReadOnly(const Common& c);
 
 // Prints "orderflow: <message>" on stderr and returns 1.
 int Fail(const Status& status);

@@ -12,21 +12,20 @@ using nlohmann::json;
 
 namespace orderflow::cli {
 
-int CmdDigest(const std::vector<std::string>& args) {
+Result<int> CmdDigest(const std::vector<std::string>& args) {
   Parsed p;
   bool verify = false;
   boost::program_options::options_description d("digest options");
   d.add_options()("verify", boost::program_options::bool_switch(&verify),
                   "also compute the digest by reading every entry and exit 1 if it differs from the one the "
                   "store keeps");
-  if (!Parse(args, "orderflow digest [--data-dir DIR] [--verify] [--json]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow digest [--data-dir DIR] [--verify] [--json]\n\n"
                    "Prints the state digest of the local projections: a SHA-256 over each family's entry count and\n"
                    "sum of entry hashes (docs/architecture.md). Equal digests mean equal state. The store keeps it\n"
                    "up to date as it writes; --verify reads the whole store to check it.",
-             d, {}, p)) {
-    return 0;
-  }
-  auto store = OpenReadOnly(p.common);
+             d, {}, p));
+  if (p.common.help) return 0;
+  ORDERFLOW_ASSIGN_OR_RETURN(auto store, OpenReadOnly(p.common));
   auto digest = store->Digest();
   if (!digest.ok()) return Fail(digest.status());
   std::optional<std::string> read;

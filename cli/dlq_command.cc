@@ -48,13 +48,13 @@ json LetterJson(const eventstore::DeadLetter& d, bool full) {
   return j;
 }
 
-int DlqList(const std::vector<std::string>& rest) {
+Result<int> DlqList(const std::vector<std::string>& rest) {
   Parsed p;
-  if (!Parse(rest, "orderflow dlq list --brokers LIST [--json]\n\nLists the dead letters on orders.dlq.", {}, {},
-             p)) {
-    return 0;
-  }
-  auto letters = eventstore::ReadDeadLetters(KafkaFrom(p.common, true), kDeadLetterTimeout);
+  ORDERFLOW_RETURN_IF_ERROR(Parse(rest, "orderflow dlq list --brokers LIST [--json]\n\nLists the dead letters on orders.dlq.", {}, {},
+             p));
+  if (p.common.help) return 0;
+  ORDERFLOW_ASSIGN_OR_RETURN(const auto kafka, KafkaFrom(p.common, true));
+  auto letters = eventstore::ReadDeadLetters(kafka, kDeadLetterTimeout);
   if (!letters.ok()) return Fail(letters.status());
   if (p.common.json) {
     json out = json::array();
@@ -75,20 +75,20 @@ int DlqList(const std::vector<std::string>& rest) {
   return 0;
 }
 
-int DlqShow(const std::vector<std::string>& rest) {
+Result<int> DlqShow(const std::vector<std::string>& rest) {
   Parsed p;
   int64_t id = -1;
   po::options_description d("dlq show options");
   d.add_options()("id", po::value(&id)->value_name("ID"), "dead letter id (from dlq list)");
   po::positional_options_description pos;
   pos.add("id", 1);
-  if (!Parse(rest, "orderflow dlq show ID --brokers LIST [--json]\n\nShows one dead letter: error, source, "
+  ORDERFLOW_RETURN_IF_ERROR(Parse(rest, "orderflow dlq show ID --brokers LIST [--json]\n\nShows one dead letter: error, source, "
                    "headers, and whether its record decodes with this build.",
-             d, pos, p)) {
-    return 0;
-  }
-  if (id < 0) throw UsageError{"dlq show needs a dead letter id (see `orderflow dlq list`)"};
-  auto letters = eventstore::ReadDeadLetters(KafkaFrom(p.common, true), kDeadLetterTimeout);
+             d, pos, p));
+  if (p.common.help) return 0;
+  if (id < 0) return Usage("dlq show needs a dead letter id (see `orderflow dlq list`)");
+  ORDERFLOW_ASSIGN_OR_RETURN(const auto kafka, KafkaFrom(p.common, true));
+  auto letters = eventstore::ReadDeadLetters(kafka, kDeadLetterTimeout);
   if (!letters.ok()) return Fail(letters.status());
   for (const auto& l : *letters) {
     if (l.id != id) continue;
@@ -103,7 +103,7 @@ int DlqShow(const std::vector<std::string>& rest) {
   return Fail(Status::NotFound("no dead letter " + std::to_string(id) + " on orders.dlq (see `orderflow dlq list`)"));
 }
 
-int DlqRedrive(const std::vector<std::string>& rest) {
+Result<int> DlqRedrive(const std::vector<std::string>& rest) {
   Parsed p;
   std::vector<int64_t> ids;
   bool force = false;
@@ -111,14 +111,14 @@ int DlqRedrive(const std::vector<std::string>& rest) {
   d.add_options()("id", po::value(&ids)->composing()->value_name("ID"), "a dead letter to redrive, repeatable "
                                                                         "(default: every pending one)")(
       "force", po::bool_switch(&force), "redrive ids already redriven");
-  if (!Parse(rest, "orderflow dlq redrive [--id ID ...] [--force] --brokers LIST\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(rest, "orderflow dlq redrive [--id ID ...] [--force] --brokers LIST\n\n"
                    "Appends dead letters' records to their source topics again, once per source record, and marks\n"
                    "them redriven. Services decode them with this build (upcasters included) and handle them;\n"
                    "an event already applied is dropped by its id.",
-             d, {}, p)) {
-    return 0;
-  }
-  auto result = eventstore::Redrive(KafkaFrom(p.common, true), ids, force, kDeadLetterTimeout);
+             d, {}, p));
+  if (p.common.help) return 0;
+  ORDERFLOW_ASSIGN_OR_RETURN(const auto kafka, KafkaFrom(p.common, true));
+  auto result = eventstore::Redrive(kafka, ids, force, kDeadLetterTimeout);
   if (!result.ok()) return Fail(result.status());
   if (p.common.json) {
     PrintJson({{"redriven", result->redriven}, {"records_appended", result->appended}});
@@ -131,7 +131,7 @@ int DlqRedrive(const std::vector<std::string>& rest) {
 
 }  // namespace
 
-int CmdDlq(const std::vector<std::string>& args) {
+Result<int> CmdDlq(const std::vector<std::string>& args) {
   const std::string usage =
       "orderflow dlq list [--json]\n"
       "       orderflow dlq show ID [--json]\n"
@@ -142,7 +142,7 @@ int CmdDlq(const std::vector<std::string>& args) {
                  "the source topic/partition/offset, the service and the attempts. `redrive` appends them to\n"
                  "their source topic again (after a fix or an upgrade); event ids keep them from being applied\n"
                  "twice. Run `orderflow dlq SUBCOMMAND --help` for its options.\n";
-    if (args.empty()) throw UsageError{"dlq needs a subcommand: list, show or redrive"};
+    if (args.empty()) return Usage("dlq needs a subcommand: list, show or redrive");
     return 0;
   }
   const std::string sub = args[0];
@@ -150,7 +150,7 @@ int CmdDlq(const std::vector<std::string>& args) {
   if (sub == "list") return DlqList(rest);
   if (sub == "show") return DlqShow(rest);
   if (sub == "redrive") return DlqRedrive(rest);
-  throw UsageError{"unknown dlq subcommand '" + sub + "' (list, show or redrive)"};
+  return Usage("unknown dlq subcommand '" + sub + "' (list, show or redrive)");
 }
 
 }  // namespace orderflow::cli

@@ -14,21 +14,20 @@ using nlohmann::json;
 
 namespace orderflow::cli {
 
-int CmdHistory(const std::vector<std::string>& args) {
+Result<int> CmdHistory(const std::vector<std::string>& args) {
   std::string id;
   po::options_description d("history options");
   d.add_options()("id", po::value(&id)->value_name("ID"), "order id");
   po::positional_options_description pos;
   pos.add("id", 1);
   Parsed p;
-  if (!Parse(args, "orderflow history ID [--data-dir DIR] [--json]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow history ID [--data-dir DIR] [--json]\n\n"
                    "Prints the order's event timeline from the local store: offset, time, type, schema version,\n"
                    "summary. Works with the services stopped.",
-             d, pos, p)) {
-    return 0;
-  }
-  if (id.empty()) throw UsageError{"history needs an order id"};
-  auto store = OpenReadOnly(p.common);
+             d, pos, p));
+  if (p.common.help) return 0;
+  if (id.empty()) return Usage("history needs an order id");
+  ORDERFLOW_ASSIGN_OR_RETURN(auto store, OpenReadOnly(p.common));
   auto history = store->GetHistory(id);
   if (!history.ok()) return Fail(history.status());
   if (history->empty()) return Fail(Status::NotFound("order " + id + " has no history in " + p.common.data_dir));

@@ -24,15 +24,14 @@ std::string Join(const std::vector<int32_t>& ids) {
 
 }  // namespace
 
-int CmdTopics(const std::vector<std::string>& args) {
+Result<int> CmdTopics(const std::vector<std::string>& args) {
   Parsed p;
-  if (!Parse(args, "orderflow topics --brokers LIST [--json]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow topics --brokers LIST [--json]\n\n"
                    "Shows each of orderflow's topics on the cluster: per partition the leader, replicas, in-sync\n"
                    "replicas and log start/end offsets, and the topic's retention and cleanup policy.",
-             {}, {}, p)) {
-    return 0;
-  }
-  const auto kafka = KafkaFrom(p.common, true);
+             {}, {}, p));
+  if (p.common.help) return 0;
+  ORDERFLOW_ASSIGN_OR_RETURN(const auto kafka, KafkaFrom(p.common, true));
   std::vector<std::string> names;
   for (const auto& spec : eventstore::DefaultTopics()) names.push_back(spec.name);
   auto topics = eventstore::DescribeTopics(kafka, names, kAdminTimeout);
@@ -81,27 +80,26 @@ int CmdTopics(const std::vector<std::string>& args) {
   return 0;
 }
 
-int CmdLag(const std::vector<std::string>& args) {
+Result<int> CmdLag(const std::vector<std::string>& args) {
   std::vector<std::string> only;
   po::options_description specific("Options");
   specific.add_options()("group", po::value(&only)->composing()->value_name("GROUP"),
                          "only this consumer group (repeatable), e.g. orderflow-payment");
   Parsed p;
-  if (!Parse(args, "orderflow lag --brokers LIST [--group GROUP ...] [--json]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow lag --brokers LIST [--group GROUP ...] [--json]\n\n"
                    "Shows, per consumer group of orderflow's services and projector and per partition, the offset\n"
                    "the group committed, the end of the log and the lag between them. Services commit these\n"
                    "offsets after their own local commit, as information only: their RocksDB store is the truth.",
-             specific, {}, p)) {
-    return 0;
-  }
-  const auto kafka = KafkaFrom(p.common, true);
+             specific, {}, p));
+  if (p.common.help) return 0;
+  ORDERFLOW_ASSIGN_OR_RETURN(const auto kafka, KafkaFrom(p.common, true));
   auto groups = services::ConsumerGroups();
   if (!only.empty()) {
     std::erase_if(groups, [&](const auto& g) { return std::find(only.begin(), only.end(), g.first) == only.end(); });
     if (groups.size() != only.size()) {
       std::string known;
       for (const auto& g : services::ConsumerGroups()) known += (known.empty() ? "" : ", ") + g.first;
-      throw UsageError{"unknown --group; orderflow's groups are " + known};
+      return Usage("unknown --group; orderflow's groups are " + known);
     }
   }
   auto rows = eventstore::GroupLag(kafka, groups, kAdminTimeout);

@@ -18,7 +18,7 @@ namespace po = boost::program_options;
 
 namespace orderflow::cli {
 
-int CmdLog(const std::vector<std::string>& args) {
+Result<int> CmdLog(const std::vector<std::string>& args) {
   const std::string usage =
       "orderflow log export FILE --brokers LIST\n"
       "       orderflow log import FILE --brokers LIST";
@@ -27,11 +27,11 @@ int CmdLog(const std::vector<std::string>& args) {
               << "\n\nCopies every record of orderflow's topics to a file, or from a file into a cluster whose\n"
                  "topics are empty, each record at its original partition and offset (so every store's consumed\n"
                  "offsets stay valid): backups, and moving between clusters.\n";
-    if (args.empty()) throw UsageError{"log needs a subcommand: export or import"};
+    if (args.empty()) return Usage("log needs a subcommand: export or import");
     return 0;
   }
   const std::string sub = args[0];
-  if (sub != "export" && sub != "import") throw UsageError{"unknown log subcommand '" + sub + "' (export or import)"};
+  if (sub != "export" && sub != "import") return Usage("unknown log subcommand '" + sub + "' (export or import)");
   std::vector<std::string> rest(args.begin() + 1, args.end());
   std::string file;
   po::options_description d("log " + sub + " options");
@@ -44,9 +44,10 @@ int CmdLog(const std::vector<std::string>& args) {
                         "(every partition from offset 0) to FILE."
                       : "orderflow log import FILE --brokers LIST\n\nAppends every record of FILE to its topic and "
                         "partition, which must be empty, and checks it lands at its original offset.";
-  if (!Parse(rest, text, d, pos, p)) return 0;
-  if (file.empty()) throw UsageError{"log " + sub + " needs a FILE"};
-  auto kafka = KafkaFrom(p.common, true);
+  ORDERFLOW_RETURN_IF_ERROR(Parse(rest, text, d, pos, p));
+  if (p.common.help) return 0;
+  if (file.empty()) return Usage("log " + sub + " needs a FILE");
+  ORDERFLOW_ASSIGN_OR_RETURN(auto kafka, KafkaFrom(p.common, true));
   const bool tty = isatty(STDERR_FILENO) && !p.common.json;
   auto progress = [tty](uint64_t n) {
     if (tty) std::fprintf(stderr, "\r%llu records", static_cast<unsigned long long>(n));

@@ -77,7 +77,7 @@ class SignalThread {
 struct CommandInfo {
   const char* name;
   const char* summary;
-  int (*run)(const std::vector<std::string>&);
+  Result<int> (*run)(const std::vector<std::string>&);
 };
 
 const CommandInfo kCommands[] = {
@@ -133,14 +133,14 @@ int Main(int argc, char** argv) {
   args.erase(args.begin());
   for (const auto& c : kCommands) {
     if (command != c.name) continue;
-    try {
-      return c.run(args);
-    } catch (const UsageError& e) {
-      std::cerr << "orderflow " << command << ": " << e.message << " (see `orderflow " << command << " --help`)\n";
+    Result<int> exit = c.run(args);
+    if (exit.ok()) return *exit;
+    if (exit.status().code() == StatusCode::kMalformed) {  // a Usage error
+      std::cerr << "orderflow " << command << ": " << exit.status().message() << " (see `orderflow " << command
+                << " --help`)\n";
       return 2;
-    } catch (const Status& s) {
-      return Fail(s);
     }
+    return Fail(exit.status());
   }
   std::cerr << "orderflow: unknown command '" << command << "' (see `orderflow --help`)\n";
   return 2;

@@ -18,26 +18,26 @@ namespace po = boost::program_options;
 namespace orderflow::cli {
 namespace {
 
-std::vector<domain::RequestedLine> ParseItems(const std::vector<std::string>& items) {
+Result<std::vector<domain::RequestedLine>> ParseItems(const std::vector<std::string>& items) {
   std::vector<domain::RequestedLine> lines;
   for (const std::string& item : items) {
     auto colon = item.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == item.size()) {
-      throw UsageError{"--item expects SKU:QTY, got '" + item + "'"};
+      return Usage("--item expects SKU:QTY, got '" + item + "'");
     }
     int32_t qty = 0;
     const char* begin = item.data() + colon + 1;
     const char* end = item.data() + item.size();
     auto [ptr, ec] = std::from_chars(begin, end, qty);
     if (ec != std::errc() || ptr != end) {
-      throw UsageError{"--item '" + item + "': quantity must be a whole number"};
+      return Usage("--item '" + item + "': quantity must be a whole number");
     }
     lines.push_back({item.substr(0, colon), qty});
   }
   return lines;
 }
 
-int OrderPlace(const std::vector<std::string>& rest) {
+Result<int> OrderPlace(const std::vector<std::string>& rest) {
   Parsed p;
   std::string customer, address;
   std::vector<std::string> items;
@@ -45,16 +45,16 @@ int OrderPlace(const std::vector<std::string>& rest) {
   d.add_options()("customer", po::value(&customer)->value_name("C"), "customer id (required)")(
       "item", po::value(&items)->composing()->value_name("SKU:QTY"), "a line of the order, repeatable (required)")(
       "address", po::value(&address)->value_name("TEXT"), "shipping address");
-  if (!Parse(rest, "orderflow order place --customer C --item SKU:QTY [--item ...] --brokers LIST\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(rest, "orderflow order place --customer C --item SKU:QTY [--item ...] --brokers LIST\n\n"
                    "Places an order (appends OrderPlaced) and prints its id.",
-             d, {}, p)) {
-    return 0;
-  }
-  auto kafka = KafkaFrom(p.common, true);
-  if (customer.empty()) throw UsageError{"--customer is required"};
-  if (items.empty()) throw UsageError{"at least one --item SKU:QTY is required"};
-  domain::PlaceOrder command{customer, ParseItems(items), address};
-  auto catalog = LoadCatalog(p.common);
+             d, {}, p));
+  if (p.common.help) return 0;
+  ORDERFLOW_ASSIGN_OR_RETURN(auto kafka, KafkaFrom(p.common, true));
+  if (customer.empty()) return Usage("--customer is required");
+  if (items.empty()) return Usage("at least one --item SKU:QTY is required");
+  ORDERFLOW_ASSIGN_OR_RETURN(auto lines, ParseItems(items));
+  domain::PlaceOrder command{customer, std::move(lines), address};
+  ORDERFLOW_ASSIGN_OR_RETURN(auto catalog, LoadCatalog(p.common));
   auto producer = eventstore::Producer::Create(kafka, "orderflow-cli");
   if (!producer.ok()) return Fail(producer.status());
   services::OrderService service(**producer, catalog);
@@ -86,10 +86,10 @@ int PrintOrder(const domain::OrderState& order, bool json) {
   return 0;
 }
 
-int CancelOrder(const std::string& id, const domain::OrderState& order, const std::string& reason,
+Result<int> CancelOrder(const std::string& id, const domain::OrderState& order, const std::string& reason,
                 const Common& common) {
-  auto kafka = KafkaFrom(common, true);
-  auto catalog = LoadCatalog(common);
+  ORDERFLOW_ASSIGN_OR_RETURN(auto kafka, KafkaFrom(common, true));
+  ORDERFLOW_ASSIGN_OR_RETURN(auto catalog, LoadCatalog(common));
   auto producer = eventstore::Producer::Create(kafka, "orderflow-cli");
   if (!producer.ok()) return Fail(producer.status());
   services::OrderService service(**producer, catalog);
@@ -107,7 +107,7 @@ int CancelOrder(const std::string& id, const domain::OrderState& order, const st
 }
 
 // `order get` and `order cancel` both read the order from the local store first.
-int OrderGetOrCancel(const std::string& sub, const std::vector<std::string>& rest) {
+Result<int> OrderGetOrCancel(const std::string& sub, const std::vector<std::string>& rest) {
   Parsed p;
   std::string id;
   std::string reason = "customer request";
@@ -120,9 +120,10 @@ int OrderGetOrCancel(const std::string& sub, const std::vector<std::string>& res
                                           "Shows an order's current state from the local store."
                                         : "orderflow order cancel ID [--reason TEXT] --brokers LIST\n\n"
                                           "Cancels an order that has not shipped (state read from the local store).";
-  if (!Parse(rest, text, d, pos, p)) return 0;
-  if (id.empty()) throw UsageError{"order " + sub + " needs an order id"};
-  auto store = OpenReadOnly(p.common);
+  ORDERFLOW_RETURN_IF_ERROR(Parse(rest, text, d, pos, p));
+  if (p.common.help) return 0;
+  if (id.empty()) return Usage("order " + sub + " needs an order id");
+  ORDERFLOW_ASSIGN_OR_RETURN(auto store, OpenReadOnly(p.common));
   auto order = store->GetOrder(id);
   if (!order.ok()) return Fail(order.status());
   if (!order->has_value()) return Fail(Status::NotFound("order " + id + " is not in " + p.common.data_dir));
@@ -130,7 +131,7 @@ int OrderGetOrCancel(const std::string& sub, const std::vector<std::string>& res
   return CancelOrder(id, **order, reason, p.common);
 }
 
-int OrderList(const std::vector<std::string>& rest) {
+Result<int> OrderList(const std::vector<std::string>& rest) {
   Parsed p;
   std::string status_name, customer, after;
   size_t limit = 20;
@@ -141,23 +142,22 @@ int OrderList(const std::vector<std::string>& rest) {
       "customer", po::value(&customer)->value_name("ID"), "only this customer's orders")(
       "limit", po::value(&limit)->default_value(limit), "at most N orders (1 to 500)")(
       "after", po::value(&after)->value_name("ID"), "start after this order id (the `next` of the page before)");
-  if (!Parse(rest,
+  ORDERFLOW_RETURN_IF_ERROR(Parse(rest,
              "orderflow order list [--status S] [--customer ID] [--limit N] [--after ID] [--data-dir DIR] [--json]\n\n"
              "Lists orders from the local store, a page at a time in order-id order. The next page's --after is\n"
              "printed on stderr (`next` with --json).",
-             d, {}, p)) {
-    return 0;
-  }
+             d, {}, p));
+  if (p.common.help) return 0;
   projections::OrderQuery query;
   if (!status_name.empty()) {
     query.status = projections::OrderStatusFromName(status_name);
-    if (!query.status) throw UsageError{"unknown --status '" + status_name + "' (known: " + known + ")"};
+    if (!query.status) return Usage("unknown --status '" + status_name + "' (known: " + known + ")");
   }
-  if (limit == 0 || limit > kMaxLimit) throw UsageError{"--limit must be from 1 to " + std::to_string(kMaxLimit)};
+  if (limit == 0 || limit > kMaxLimit) return Usage("--limit must be from 1 to " + std::to_string(kMaxLimit));
   query.customer = customer;
   query.after = after;
   query.limit = limit;
-  auto store = OpenReadOnly(p.common);
+  ORDERFLOW_ASSIGN_OR_RETURN(auto store, OpenReadOnly(p.common));
   auto page = store->ListOrders(query);
   if (!page.ok()) return Fail(page.status());
   if (p.common.json) {
@@ -182,7 +182,7 @@ int OrderList(const std::vector<std::string>& rest) {
 
 }  // namespace
 
-int CmdOrder(const std::vector<std::string>& args) {
+Result<int> CmdOrder(const std::vector<std::string>& args) {
   const std::string usage =
       "orderflow order place --customer C --item SKU:QTY [--item ...]\n"
       "       orderflow order get ID\n"
@@ -190,7 +190,7 @@ int CmdOrder(const std::vector<std::string>& args) {
       "       orderflow order list [--status S] [--limit N]";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << "Usage: " << usage << "\n\nRun `orderflow order SUBCOMMAND --help` for its options.\n";
-    if (args.empty()) throw UsageError{"order needs a subcommand: place, get, cancel or list"};
+    if (args.empty()) return Usage("order needs a subcommand: place, get, cancel or list");
     return 0;
   }
   const std::string sub = args[0];
@@ -198,7 +198,7 @@ int CmdOrder(const std::vector<std::string>& args) {
   if (sub == "place") return OrderPlace(rest);
   if (sub == "get" || sub == "cancel") return OrderGetOrCancel(sub, rest);
   if (sub == "list") return OrderList(rest);
-  throw UsageError{"unknown order subcommand '" + sub + "' (place, get, cancel or list)"};
+  return Usage("unknown order subcommand '" + sub + "' (place, get, cancel or list)");
 }
 
 }  // namespace orderflow::cli

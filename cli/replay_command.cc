@@ -22,14 +22,14 @@ namespace orderflow::cli {
 namespace {
 
 // Epoch milliseconds, or an ISO-8601 UTC time "YYYY-MM-DDTHH:MM:SS[.mmm]Z".
-int64_t ParseTime(const std::string& text) {
+Result<int64_t> ParseTime(const std::string& text) {
   int64_t ms = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
   if (ec == std::errc() && ptr == text.data() + text.size()) return ms;
   std::tm tm{};
   int millis = 0;
   const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest == nullptr) throw UsageError{"cannot read time '" + text + "' (epoch ms or YYYY-MM-DDTHH:MM:SS.mmmZ)"};
+  if (rest == nullptr) return Usage("cannot read time '" + text + "' (epoch ms or YYYY-MM-DDTHH:MM:SS.mmmZ)");
   if (*rest == '.') {
     // Up to three digits of fraction: ".5" is 500 ms; further digits are ignored.
     int digits = 0;
@@ -38,7 +38,7 @@ int64_t ParseTime(const std::string& text) {
     }
     for (; digits < 3; ++digits) millis *= 10;
   }
-  if (*rest != 'Z' || rest[1] != '\0') throw UsageError{"time '" + text + "' must end in Z (UTC)"};
+  if (*rest != 'Z' || rest[1] != '\0') return Usage("time '" + text + "' must end in Z (UTC)");
   return static_cast<int64_t>(timegm(&tm)) * 1000 + millis;
 }
 
@@ -85,7 +85,7 @@ void PrintResult(const replay::ReplayResult& r, const std::string& data_dir, boo
 }
 
 // --verify: the rebuilt store in `data_dir` must equal the one in `verify_dir`.
-int Verify(const std::string& data_dir, const std::string& verify_dir, bool as_json) {
+Result<int> Verify(const std::string& data_dir, const std::string& verify_dir, bool as_json) {
   auto live = projections::ProjectionStore::Open(verify_dir, {.read_only = true});
   if (!live.ok()) return Fail(live.status());
   auto rebuilt = projections::ProjectionStore::Open(data_dir, {.read_only = true});
@@ -100,11 +100,11 @@ int Verify(const std::string& data_dir, const std::string& verify_dir, bool as_j
 }
 
 // --to-postgres: the PostgreSQL read model rebuilt from offset zero.
-int ReplayToPostgres(const Parsed& p, const projections::PgOptions& pg) {
+Result<int> ReplayToPostgres(const Parsed& p, const projections::PgOptions& pg) {
   projections::PgRebuildOptions o;
-  o.kafka = KafkaFrom(p.common, true);
+  ORDERFLOW_ASSIGN_OR_RETURN(o.kafka, KafkaFrom(p.common, true));
   o.pg = pg;
-  o.catalog = LoadCatalog(p.common);
+  ORDERFLOW_ASSIGN_OR_RETURN(o.catalog, LoadCatalog(p.common));
   const bool tty = isatty(STDERR_FILENO) && !p.common.json;
   if (tty) {
     o.progress = [](uint64_t done, uint64_t total) {
@@ -134,7 +134,7 @@ int ReplayToPostgres(const Parsed& p, const projections::PgOptions& pg) {
 
 }  // namespace
 
-int CmdReplay(const std::vector<std::string>& args) {
+Result<int> CmdReplay(const std::vector<std::string>& args) {
   replay::ReplayOptions o;
   po::options_description d("replay options");
   std::string verify_dir, until_time, snapshots_dir;
@@ -155,27 +155,26 @@ int CmdReplay(const std::vector<std::string>& args) {
       "rebuild the PostgreSQL read model of URL instead (stop its pg-projector first)")(
       "pg-schema", po::value(&pg.schema)->default_value(pg.schema), "with --to-postgres: the schema to rebuild");
   Parsed p;
-  if (!Parse(args, "orderflow replay --brokers LIST --data-dir NEW_DIR [--json]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow replay --brokers LIST --data-dir NEW_DIR [--json]\n\n"
                    "Rebuilds the projections into an empty directory from offset zero of every partition and\n"
                    "prints events, elapsed seconds, events/s and the state digest.\n"
                    "With --to-postgres URL, rebuilds the PostgreSQL read model instead: into a fresh schema,\n"
                    "swapped in at the end (docs/sql.md).",
-             d, {}, p, "warn")) {
-    return 0;
-  }
-  if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
+             d, {}, p, "warn"));
+  if (p.common.help) return 0;
+  if (o.batch_size == 0) return Usage("--batch-size must be > 0");
   if (!pg.url.empty()) {
     if (!verify_dir.empty() || !until_time.empty() || !o.from_snapshot.empty() || o.until_offset >= 0) {
-      throw UsageError{"--to-postgres rebuilds from offset zero: it takes no --verify, --until-*, --from-snapshot"};
+      return Usage("--to-postgres rebuilds from offset zero: it takes no --verify, --until-*, --from-snapshot");
     }
     return ReplayToPostgres(p, pg);
   }
-  if (!until_time.empty()) o.until_time_ms = ParseTime(until_time);
+  if (!until_time.empty()) { ORDERFLOW_ASSIGN_OR_RETURN(o.until_time_ms, ParseTime(until_time)); }
   if (!o.from_snapshot.empty() && snapshots_dir.empty()) {
-    throw UsageError{"--from-snapshot needs --snapshots DIR (where `orderflow snapshot create` put it)"};
+    return Usage("--from-snapshot needs --snapshots DIR (where `orderflow snapshot create` put it)");
   }
   o.snapshots_dir = snapshots_dir;
-  o.kafka = KafkaFrom(p.common, true);
+  ORDERFLOW_ASSIGN_OR_RETURN(o.kafka, KafkaFrom(p.common, true));
   o.data_dir = p.common.data_dir;
   const bool tty = isatty(STDERR_FILENO) && !p.common.json;
   if (tty) o.on_progress = PrintProgress;

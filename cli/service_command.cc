@@ -21,10 +21,10 @@ namespace po = boost::program_options;
 namespace orderflow::cli {
 namespace {
 
-int RunLifecycleService(const std::string& name, const std::string& instance, const Parsed& p,
+Result<int> RunLifecycleService(const std::string& name, const std::string& instance, const Parsed& p,
                         const services::LifecycleConfig& config, bool exactly_once) {
-  auto kafka = KafkaFrom(p.common, true);
-  const auto catalog = LoadCatalog(p.common);
+  ORDERFLOW_ASSIGN_OR_RETURN(auto kafka, KafkaFrom(p.common, true));
+  ORDERFLOW_ASSIGN_OR_RETURN(const auto catalog, LoadCatalog(p.common));
   services::ServiceOptions so;
   so.name = name;
   so.instance = instance;
@@ -43,9 +43,9 @@ int RunLifecycleService(const std::string& name, const std::string& instance, co
 // The projector: brings the store up to date (RebuildIfOutdated), then applies
 // orders.events until stopped, or with `exit_when_caught_up` until the log end
 // as it was when started.
-int RunProjector(const std::string& instance, const Parsed& p, size_t batch_size, bool exit_when_caught_up,
+Result<int> RunProjector(const std::string& instance, const Parsed& p, size_t batch_size, bool exit_when_caught_up,
                  bool rebuild_corrupt) {
-  auto kafka = KafkaFrom(p.common, true);
+  ORDERFLOW_ASSIGN_OR_RETURN(auto kafka, KafkaFrom(p.common, true));
   if (rebuild_corrupt) {
     auto aside = projections::SetAsideIfCorrupt(p.common.data_dir);
     if (!aside.ok()) return Fail(aside.status());
@@ -67,15 +67,15 @@ int RunProjector(const std::string& instance, const Parsed& p, size_t batch_size
 }
 
 // The PostgreSQL read model's projector (projections/pg/pg_projector.h).
-int RunPgProjector(const std::string& instance, const Parsed& p, const projections::PgOptions& pg, size_t batch_size,
+Result<int> RunPgProjector(const std::string& instance, const Parsed& p, const projections::PgOptions& pg, size_t batch_size,
                    bool exit_when_caught_up) {
   if (pg.url.empty()) {
-    throw UsageError{"pg-projector needs --postgres URL (or ORDERFLOW_POSTGRES), e.g. postgresql://user@127.0.0.1:5432/db"};
+    return Usage("pg-projector needs --postgres URL (or ORDERFLOW_POSTGRES), e.g. postgresql://user@127.0.0.1:5432/db");
   }
   projections::PgProjectorOptions options;
-  options.kafka = KafkaFrom(p.common, true);
+  ORDERFLOW_ASSIGN_OR_RETURN(options.kafka, KafkaFrom(p.common, true));
   options.pg = pg;
-  options.catalog = LoadCatalog(p.common);
+  ORDERFLOW_ASSIGN_OR_RETURN(options.catalog, LoadCatalog(p.common));
   options.instance = instance;
   options.batch_size = batch_size;
   auto projector = projections::PgProjector::Start(std::move(options));
@@ -91,7 +91,7 @@ int RunPgProjector(const std::string& instance, const Parsed& p, const projectio
 
 }  // namespace
 
-int CmdService(const std::vector<std::string>& args) {
+Result<int> CmdService(const std::vector<std::string>& args) {
   std::string name;
   std::string instance = "1";
   bool exit_when_caught_up = false;
@@ -124,21 +124,20 @@ int CmdService(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("name", 1);
   Parsed p;
-  if (!Parse(args, "orderflow service NAME --brokers LIST [--data-dir DIR] [--instance ID]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow service NAME --brokers LIST [--data-dir DIR] [--instance ID]\n\n"
                    "Runs one service as its own process until SIGINT/SIGTERM. Instances of a service share its\n"
                    "consumer group; give each its own --data-dir. Services: projector, payment, inventory,\n"
                    "shipping, delivery, notification (its outbox is DIR/outbox.log), and pg-projector, which\n"
                    "keeps the PostgreSQL read model of --postgres URL (docs/sql.md).",
-             d, pos, p, "info")) {
-    return 0;
-  }
-  if (name.empty()) throw UsageError{"service needs a NAME"};
+             d, pos, p, "info"));
+  if (p.common.help) return 0;
+  if (name.empty()) return Usage("service needs a NAME");
   if (name == "pg-projector") return RunPgProjector(instance, p, pg, batch_size, exit_when_caught_up);
   if (name != "projector") {
     const auto& names = services::LifecycleServiceNames();
     if (std::find(names.begin(), names.end(), name) == names.end()) {
-      throw UsageError{"unknown service '" + name +
-                       "' (projector, pg-projector, payment, inventory, shipping, delivery, notification)"};
+      return Usage("unknown service '" + name +
+                       "' (projector, pg-projector, payment, inventory, shipping, delivery, notification)");
     }
     services::LifecycleConfig config;
     config.transit_delay = std::chrono::milliseconds(transit_ms);

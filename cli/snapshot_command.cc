@@ -15,14 +15,14 @@ using nlohmann::json;
 
 namespace orderflow::cli {
 
-int CmdSnapshot(const std::vector<std::string>& args) {
+Result<int> CmdSnapshot(const std::vector<std::string>& args) {
   const std::string usage =
       "orderflow snapshot create [--name NAME] | list | restore NAME | delete NAME  [--data-dir DIR] "
       "[--snapshots DIR]";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << "Usage: " << usage << "\n\nSnapshots of the projection store (a RocksDB checkpoint plus a manifest);\n"
                  "`orderflow replay --from-snapshot NAME` restores one and replays only the tail.\n";
-    if (args.empty()) throw UsageError{"snapshot needs a subcommand: create, list, restore or delete"};
+    if (args.empty()) return Usage("snapshot needs a subcommand: create, list, restore or delete");
     return 0;
   }
   const std::string sub = args[0];
@@ -33,7 +33,8 @@ int CmdSnapshot(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("name", 1);
   Parsed p;
-  if (!Parse(std::vector<std::string>(args.begin() + 1, args.end()), usage, d, pos, p)) return 0;
+  ORDERFLOW_RETURN_IF_ERROR(Parse(std::vector<std::string>(args.begin() + 1, args.end()), usage, d, pos, p));
+  if (p.common.help) return 0;
   if (snapshots_dir.empty()) snapshots_dir = p.common.data_dir + "-snapshots";
   auto manifest_json = [](const projections::SnapshotManifest& m) {
     json offsets = json::object();
@@ -72,7 +73,7 @@ int CmdSnapshot(const std::vector<std::string>& args) {
     }
     return 0;
   }
-  if (name.empty()) throw UsageError{"snapshot " + sub + " needs a NAME"};
+  if (name.empty()) return Usage("snapshot " + sub + " needs a NAME");
   if (sub == "delete") {
     Status s = projections::DeleteSnapshot(snapshots_dir, name);
     if (!s.ok()) return Fail(s);
@@ -91,7 +92,7 @@ int CmdSnapshot(const std::vector<std::string>& args) {
     }
     return 0;
   }
-  throw UsageError{"unknown snapshot subcommand '" + sub + "' (create, list, restore or delete)"};
+  return Usage("unknown snapshot subcommand '" + sub + "' (create, list, restore or delete)");
 }
 
 }  // namespace orderflow::cli

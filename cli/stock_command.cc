@@ -12,14 +12,14 @@ namespace po = boost::program_options;
 
 namespace orderflow::cli {
 
-int CmdStock(const std::vector<std::string>& args) {
+Result<int> CmdStock(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "add") {
     if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
       std::cout << "Usage: orderflow stock add SKU QTY --brokers LIST\n\nAdds stock to a SKU (a StockAdded event on "
                    "inventory.events).\n";
       return 0;
     }
-    throw UsageError{"usage: orderflow stock add SKU QTY"};
+    return Usage("usage: orderflow stock add SKU QTY");
   }
   std::string sku;
   int32_t qty = 0;
@@ -28,14 +28,13 @@ int CmdStock(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("sku", 1).add("qty", 1);
   Parsed p;
-  if (!Parse(std::vector<std::string>(args.begin() + 1, args.end()),
+  ORDERFLOW_RETURN_IF_ERROR(Parse(std::vector<std::string>(args.begin() + 1, args.end()),
              "orderflow stock add SKU QTY --brokers LIST\n\nAdds stock to a SKU (a StockAdded event on inventory.events).",
-             d, pos, p)) {
-    return 0;
-  }
-  if (sku.empty() || qty <= 0) throw UsageError{"stock add needs a SKU and a quantity > 0"};
-  auto kafka = KafkaFrom(p.common, true);
-  const auto catalog = LoadCatalog(p.common);
+             d, pos, p));
+  if (p.common.help) return 0;
+  if (sku.empty() || qty <= 0) return Usage("stock add needs a SKU and a quantity > 0");
+  ORDERFLOW_ASSIGN_OR_RETURN(auto kafka, KafkaFrom(p.common, true));
+  ORDERFLOW_ASSIGN_OR_RETURN(const auto catalog, LoadCatalog(p.common));
   auto producer = eventstore::Producer::Create(kafka, "orderflow-cli");
   if (!producer.ok()) return Fail(producer.status());
   auto added = services::AddStock(**producer, catalog, sku, qty);

@@ -74,38 +74,38 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
 }
 
 // A token from --NAME, else from --NAME-file (its first line, trimmed), else
-// from $ENV; "" when none. Throws UsageError for both flags, or a file that
-// cannot be read or is empty.
-std::string Secret(const po::variables_map& vm, const std::string& name, const char* env) {
+// from $ENV; "" when none. A Usage error for both flags, or a file that cannot
+// be read or is empty.
+Result<std::string> Secret(const po::variables_map& vm, const std::string& name, const char* env) {
   const std::string file_flag = name + "-file";
-  if (vm.count(name) && vm.count(file_flag)) throw UsageError{"give --" + name + " or --" + file_flag + ", not both"};
-  if (vm.count(name)) return vm[name].as<std::string>();
+  if (vm.count(name) && vm.count(file_flag)) return Usage("give --" + name + " or --" + file_flag + ", not both");
+  if (vm.count(name)) return std::string(vm[name].as<std::string>());
   if (vm.count(file_flag)) {
     const std::string path = vm[file_flag].as<std::string>();
     std::ifstream in(path);
     std::string line;
     if (!in || !std::getline(in, line)) {
-      throw UsageError{"cannot read --" + file_flag + " " + path + (in ? ": the file is empty" : "")};
+      return Usage("cannot read --" + file_flag + " " + path + (in ? ": the file is empty" : ""));
     }
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
-    if (line.empty()) throw UsageError{"--" + file_flag + " " + path + ": the first line is empty"};
+    if (line.empty()) return Usage("--" + file_flag + " " + path + ": the first line is empty");
     return line;
   }
   const char* value = std::getenv(env);
-  return value == nullptr ? "" : value;
+  return std::string(value == nullptr ? "" : value);
 }
 
 // The HTTP API's settings from --http and the flags after it; nullopt for
-// --http off. Throws UsageError.
-std::optional<services::HttpOptions> HttpFrom(const po::variables_map& vm) {
+// --http off. A Usage error for flags that do not fit together.
+Result<std::optional<services::HttpOptions>> HttpFrom(const po::variables_map& vm) {
   const std::string http = vm["http"].as<std::string>();
-  if (http == "off") return std::nullopt;
+  if (http == "off") return std::optional<services::HttpOptions>();
   services::HttpOptions h;
   h.listen = http;
-  h.api_token = Secret(vm, "api-token", "ORDERFLOW_API_TOKEN");
-  h.api_read_token = Secret(vm, "api-read-token", "ORDERFLOW_API_READ_TOKEN");
+  ORDERFLOW_ASSIGN_OR_RETURN(h.api_token, Secret(vm, "api-token", "ORDERFLOW_API_TOKEN"));
+  ORDERFLOW_ASSIGN_OR_RETURN(h.api_read_token, Secret(vm, "api-read-token", "ORDERFLOW_API_READ_TOKEN"));
   if (!h.api_read_token.empty() && h.api_read_token == h.api_token) {
-    throw UsageError{"--api-read-token must differ from --api-token"};
+    return Usage("--api-read-token must differ from --api-token");
   }
   h.metrics_public = vm["metrics-public"].as<bool>();
   h.max_connections = vm["http-max-connections"].as<size_t>();
@@ -113,18 +113,18 @@ std::optional<services::HttpOptions> HttpFrom(const po::variables_map& vm) {
   h.idle_timeout = std::chrono::milliseconds(vm["http-idle-timeout"].as<int64_t>());
   h.header_timeout = std::chrono::milliseconds(vm["http-header-timeout"].as<int64_t>());
   if (h.max_connections == 0 || h.max_streams == 0) {
-    throw UsageError{"--http-max-connections and --http-max-streams must be > 0"};
+    return Usage("--http-max-connections and --http-max-streams must be > 0");
   }
   if (h.idle_timeout.count() <= 0 || h.header_timeout.count() <= 0) {
-    throw UsageError{"--http-idle-timeout and --http-header-timeout must be > 0"};
+    return Usage("--http-idle-timeout and --http-header-timeout must be > 0");
   }
-  if (vm.count("tls-cert") != vm.count("tls-key")) throw UsageError{"give --tls-cert and --tls-key together"};
+  if (vm.count("tls-cert") != vm.count("tls-key")) return Usage("give --tls-cert and --tls-key together");
   if (vm.count("tls-cert")) {
     h.tls_cert_file = vm["tls-cert"].as<std::string>();
     h.tls_key_file = vm["tls-key"].as<std::string>();
   }
   h.web_dir = vm["web-dir"].as<std::string>();
-  return h;
+  return std::optional<services::HttpOptions>(std::move(h));
 }
 
 void PrintSummary(const services::UpSummary& s, bool as_json) {
@@ -157,28 +157,27 @@ void PrintSummary(const services::UpSummary& s, bool as_json) {
 
 }  // namespace
 
-int CmdUp(const std::vector<std::string>& args) {
+Result<int> CmdUp(const std::vector<std::string>& args) {
   services::UpOptions o;
   Parsed p;
-  if (!Parse(args, "orderflow up [--brokers LIST] [--data-dir DIR] [--simulate N] [--rate R] [--exit-when-done]\n\n"
+  ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow up [--brokers LIST] [--data-dir DIR] [--simulate N] [--rate R] [--exit-when-done]\n\n"
                    "Runs the order service, the lifecycle services and the projector. Without --brokers it starts\n"
                    "the embedded broker in this process; its log is archived in DIR/archive and put back into the\n"
                    "broker on the next start, so stopping loses nothing.",
-             UpOptionsDescription(o), {}, p, "info")) {
-    return 0;
-  }
-  if (o.partitions < 1 || o.partitions > 1000) throw UsageError{"--partitions must be from 1 to 1000"};
-  if (o.rate < 0) throw UsageError{"--rate must be >= 0"};
-  if (o.batch_size == 0) throw UsageError{"--batch-size must be > 0"};
-  if (o.services_nice < 0 || o.services_nice > 19) throw UsageError{"--services-nice must be from 0 to 19"};
-  o.kafka = KafkaFrom(p.common, false);
+             UpOptionsDescription(o), {}, p, "info"));
+  if (p.common.help) return 0;
+  if (o.partitions < 1 || o.partitions > 1000) return Usage("--partitions must be from 1 to 1000");
+  if (o.rate < 0) return Usage("--rate must be >= 0");
+  if (o.batch_size == 0) return Usage("--batch-size must be > 0");
+  if (o.services_nice < 0 || o.services_nice > 19) return Usage("--services-nice must be from 0 to 19");
+  ORDERFLOW_ASSIGN_OR_RETURN(o.kafka, KafkaFrom(p.common, false));
   o.data_dir = p.common.data_dir;
   o.transit_delay = std::chrono::milliseconds(p.vm["transit-ms"].as<int64_t>());
   o.lifecycle = !p.vm["projector-only"].as<bool>();
-  if (o.transit_delay.count() < 0) throw UsageError{"--transit-ms must be >= 0"};
-  o.http = HttpFrom(p.vm);
+  if (o.transit_delay.count() < 0) return Usage("--transit-ms must be >= 0");
+  ORDERFLOW_ASSIGN_OR_RETURN(o.http, HttpFrom(p.vm));
   const bool embedded = o.kafka.brokers.empty();
-  const auto catalog = LoadCatalog(p.common);
+  ORDERFLOW_ASSIGN_OR_RETURN(const auto catalog, LoadCatalog(p.common));
   if (p.vm["rebuild-corrupt"].as<bool>()) {
     auto aside = projections::SetAsideIfCorrupt(o.data_dir);
     if (!aside.ok()) return Fail(aside.status());

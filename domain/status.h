@@ -114,6 +114,18 @@ class [[nodiscard]] Result {
     if (!of_status_.ok()) return of_status_;          \
   } while (0)
 
+// Declares or assigns `lhs` from the value of the Result `expr`, or returns
+// its error from the enclosing function:
+//   ORDERFLOW_ASSIGN_OR_RETURN(auto store, ProjectionStore::Open(dir, {}));
+#define ORDERFLOW_ASSIGN_OR_RETURN(lhs, expr) \
+  ORDERFLOW_ASSIGN_OR_RETURN_IMPL(ORDERFLOW_STATUS_CONCAT(of_result_, __LINE__), lhs, expr)
+#define ORDERFLOW_ASSIGN_OR_RETURN_IMPL(result, lhs, expr) \
+  auto result = (expr);                                   \
+  if (!result.ok()) return result.status();               \
+  lhs = std::move(result).value()
+#define ORDERFLOW_STATUS_CONCAT(a, b) ORDERFLOW_STATUS_CONCAT_INNER(a, b)
+#define ORDERFLOW_STATUS_CONCAT_INNER(a, b) a##b
+
 // Always-on check for bugs (never for bad input).
 #define ORDERFLOW_CHECK(cond)                                                        \
   do {                                                                               \
