@@ -1,5 +1,7 @@
 #include "domain/clock.h"
 
+#include <thread>
+
 namespace orderflow {
 namespace {
 
@@ -9,6 +11,11 @@ class RealClock final : public Clock {
   int64_t WallMs() const override {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
+  }
+  void SleepFor(std::chrono::nanoseconds d) const override { std::this_thread::sleep_for(d); }
+  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                 std::chrono::steady_clock::time_point deadline, const std::function<bool()>& done) const override {
+    return cv.wait_until(lock, deadline, done);
   }
 };
 

@@ -1,10 +1,14 @@
-// Time as a dependency: code that waits or stamps reads the time from a Clock
-// it is given, so a test moves time forward instead of sleeping through it
-// (tests/util/fake_clock.h).
+// Time as a dependency, as RocksDB's SystemClock: code that waits, sleeps or
+// stamps does it through a Clock it is given, so a test moves time forward
+// instead of sleeping through it (tests/util/fake_clock.h). SystemClock() is
+// the machine's; only it and the benchmarks read std::chrono's clocks.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 
 namespace orderflow {
 
@@ -15,6 +19,13 @@ class Clock {
   virtual std::chrono::steady_clock::time_point Now() const = 0;
   // Wall-clock milliseconds since the Unix epoch, for the times events carry.
   virtual int64_t WallMs() const = 0;
+  // Blocks the calling thread for `d` of this clock's time.
+  virtual void SleepFor(std::chrono::nanoseconds d) const = 0;
+  // With `lock` held on the mutex `cv` belongs to: waits on `cv` until `done()`
+  // or this clock reaches `deadline`; returns done(). Whoever makes done() true
+  // notifies `cv`.
+  virtual bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                         std::chrono::steady_clock::time_point deadline, const std::function<bool()>& done) const = 0;
 };
 
 // The machine's clocks; lives for the whole process.

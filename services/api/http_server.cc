@@ -113,7 +113,7 @@ void Server::Impl::Refuse(Socket socket) {
 // for `mu` to leave the map), so only the overdue ones are locked.
 void Server::Impl::Reap() {
   if (stopping.load()) return;
-  const int64_t now = SteadyClock::now().time_since_epoch().count();
+  const int64_t now = Ticks();
   std::vector<std::shared_ptr<Session>> overdue;
   {
     std::lock_guard lock(mu);
@@ -214,20 +214,18 @@ void Server::Stop() {
     s.reaper.cancel();
   });
   for (auto& session : s.Sessions(false)) session->Close();
-  const auto deadline = std::chrono::steady_clock::now() + s.options.shutdown_grace;
-  while (s.in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  const Clock& clock = *s.options.clock;
+  std::unique_lock lock(s.stop_mu);
+  clock.WaitUntil(lock, s.released, clock.Now() + s.options.shutdown_grace, [&] { return s.in_flight.load() == 0; });
   // Let the last replies and stream endings go out, then close what is left.
-  const auto closing = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-  while (s.connections.load() > 0 && std::chrono::steady_clock::now() < closing) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  clock.WaitUntil(lock, s.released, clock.Now() + std::chrono::milliseconds(500),
+                  [&] { return s.connections.load() == 0; });
+  lock.unlock();
   for (auto& session : s.Sessions(false)) session->ForceClose();
-  const auto closed = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-  while (s.connections.load() > 0 && std::chrono::steady_clock::now() < closed) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  lock.lock();
+  clock.WaitUntil(lock, s.released, clock.Now() + std::chrono::milliseconds(500),
+                  [&] { return s.connections.load() == 0; });
+  lock.unlock();
   s.workers.join();  // handlers still running finish; their replies go nowhere
   s.keep_running.reset();
   s.ioc.stop();

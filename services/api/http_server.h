@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "domain/clock.h"
 #include "domain/status.h"
 
 namespace orderflow::services::http {
@@ -56,6 +57,8 @@ struct ServerOptions {
   // services; on 2 cores one thread had the lower p99, docs/benchmarks.md).
   int io_threads = 0;
   int worker_threads = 16;
+  // The deadlines' and the stop's time; must outlive the server.
+  const Clock* clock = &SystemClock();
 };
 
 struct Request {

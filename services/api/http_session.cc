@@ -33,10 +33,13 @@ Session::Session(Server::Impl& server) : server_(server) { ++server_.connections
 Session::~Session() {
   if (is_stream_) --server_.streams;
   if (awaiting_reply_) --server_.in_flight;
-  std::lock_guard lock(server_.mu);
-  server_.sessions.erase(this);
-  server_.stream_sessions.erase(this);
-  --server_.connections;
+  {
+    std::lock_guard lock(server_.mu);
+    server_.sessions.erase(this);
+    server_.stream_sessions.erase(this);
+    --server_.connections;
+  }
+  server_.Released();
 }
 
 void Session::Begin() {
@@ -63,6 +66,7 @@ class Connection final : public Session {
       if (!self->awaiting_reply_) return;
       self->awaiting_reply_ = false;
       --self->server_.in_flight;
+      self->server_.Released();
       self->Write(std::move(r), self->keep_alive_ && !self->server_.stopping.load());
     });
   }
@@ -97,7 +101,7 @@ class Connection final : public Session {
 
   void Expire() override {
     net::post(stream_.get_executor(), [self = Self()] {
-      if (!self->Overdue(SteadyClock::now().time_since_epoch().count())) return;
+      if (!self->Overdue(self->server_.Ticks())) return;
       if (self->awaiting_ != nullptr) {
         spdlog::debug("http: closed a connection whose {} did not arrive in time", self->awaiting_);
       }
@@ -171,7 +175,8 @@ class Connection final : public Session {
   // write, which close without a word).
   void SetDeadline(SteadyClock::duration timeout, const char* what) {
     awaiting_ = what;
-    deadline_.store((SteadyClock::now() + timeout).time_since_epoch().count(), std::memory_order_relaxed);
+    deadline_.store(server_.Ticks() + std::chrono::duration_cast<SteadyClock::duration>(timeout).count(),
+                    std::memory_order_relaxed);
   }
   void ClearDeadline() {
     awaiting_ = nullptr;
@@ -347,12 +352,14 @@ class Connection final : public Session {
       --server_.streams;
       awaiting_reply_ = false;
       --server_.in_flight;
+      server_.Released();
       return Write(server_.error_page(503, "too many open event streams (" +
                                                std::to_string(server_.options.max_streams) + "); retry later"),
                    keep_alive_);
     }
     awaiting_reply_ = false;
     --server_.in_flight;
+    server_.Released();
     is_stream_ = true;
     source_ = std::move(source);
     {

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,7 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
   virtual void Start() = 0;
 
   Server::Impl& server_;
-  std::atomic<int64_t> deadline_{0};  // SteadyClock ticks since its epoch; 0: none
+  std::atomic<int64_t> deadline_{0};  // Server::Impl::Ticks() of the clock; 0: none
   bool awaiting_reply_ = false;       // a request was read and is not answered yet
   bool is_stream_ = false;            // counted in Server::Impl::streams
 };
@@ -89,6 +90,9 @@ struct Server::Impl {
   std::atomic<size_t> streams{0};
   std::atomic<size_t> in_flight{0};  // requests read and not yet answered
   std::atomic<bool> stopping{false};
+  // Stop waits on `released` for requests to be answered and connections to close.
+  std::mutex stop_mu;
+  std::condition_variable released;
   std::mutex mu;  // guards the two maps
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
   std::unordered_map<Session*, std::weak_ptr<Session>> stream_sessions;
@@ -115,6 +119,13 @@ struct Server::Impl {
       : options(o), handler(std::move(h)), error_page(std::move(e)), ioc(o.io_threads),
         workers(static_cast<size_t>(std::max(1, o.worker_threads))) {}
 
+  int64_t Ticks() const { return options.clock->Now().time_since_epoch().count(); }
+  // A request answered or a connection closed: wakes Stop, if it waits.
+  void Released() {
+    if (!stopping.load()) return;
+    std::lock_guard lock(stop_mu);
+    released.notify_all();
+  }
   void Accept();
   void Refuse(Socket socket);
   void Reap();

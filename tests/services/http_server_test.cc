@@ -3,6 +3,7 @@
 // graceful stop.
 #include "services/api/http_server.h"
 
+#include "tests/util/fake_clock.h"
 #include "tests/util/raw_connection.h"
 
 #include <gtest/gtest.h>
@@ -141,6 +142,25 @@ TEST(HttpServerTest, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
   EXPECT_TRUE(c.closed());
   for (int i = 0; i < 100 && server->connections() > 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(server->connections(), 0u);
+}
+
+// The deadlines follow the server's clock: an hour of idle timeout passes in
+// no time when a fake clock is moved, and not before.
+TEST(HttpServerTest, TheIdleTimeoutFollowsTheServersClock) {
+  testing::FakeClock clock;
+  ServerOptions options;
+  options.idle_timeout = 1h;
+  options.header_timeout = 200ms;  // the reaper looks every 25 ms of real time
+  options.clock = &clock;
+  auto server = StartServer(options);
+  Connection c(server->address());
+  ASSERT_TRUE(c.Send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(c.Read(5s, "hi").find("200 OK"), std::string::npos);
+  c.Read(300ms);
+  EXPECT_FALSE(c.closed()) << "closed before the clock moved";
+  clock.Advance(61min);
+  c.Read(5s);
+  EXPECT_TRUE(c.closed());
 }
 
 TEST(HttpServerTest, StreamsBeyondTheLimitGet503) {
