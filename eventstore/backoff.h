@@ -1,9 +1,12 @@
-// Exponential backoff with jitter, for retrying transient errors.
+// Retrying: exponential backoff with jitter for transient errors, and asking
+// again for a bounded time (a broker that has not learnt of a new topic yet).
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <random>
+
+#include "domain/clock.h"
 
 namespace orderflow::eventstore {
 
@@ -28,5 +31,18 @@ class Backoff {
   std::chrono::milliseconds initial_, max_, current_;
   std::minstd_rand rng_;
 };
+
+// Calls `attempt` until it returns true or `limit` of `clock`'s time has
+// passed, sleeping `interval` between calls; returns whether it succeeded.
+template <typename Attempt>
+bool RetryFor(const Clock& clock, std::chrono::milliseconds limit, std::chrono::milliseconds interval,
+              Attempt&& attempt) {
+  const auto deadline = clock.Now() + limit;
+  for (;;) {
+    if (attempt()) return true;
+    if (clock.Now() >= deadline) return false;
+    clock.SleepFor(interval);
+  }
+}
 
 }  // namespace orderflow::eventstore

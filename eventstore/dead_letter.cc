@@ -50,10 +50,10 @@ Result<std::vector<DeadLetter>> ReadDeadLetters(const KafkaConfig& config, std::
   std::set<std::tuple<std::string, std::string, int32_t, int64_t>> seen;
   if (marks->high <= marks->low) return out;
   ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign({{tp, marks->low}}));
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = config.clock->Now() + timeout;
   int64_t next = marks->low;
   while (next < marks->high) {
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (config.clock->Now() > deadline) {
       return Status::Unavailable("reading " + std::string(kDeadLetterTopic) + " timed out at offset " +
                                  std::to_string(next) + " of " + std::to_string(marks->high));
     }

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "domain/clock.h"
 #include "domain/events.h"
 #include "domain/status.h"
 
@@ -40,6 +41,8 @@ struct KafkaConfig {
   // share one cluster without seeing each other. The rest of orderflow only
   // sees the names without it (Record::topic(), TopicPartition, stored offsets).
   std::string topic_prefix;
+  // The time of the clients' bounded waits and retries; must outlive them.
+  const Clock* clock = &SystemClock();
 };
 
 // Reads a librdkafka properties file into `config` (key=value lines, as Kafka's

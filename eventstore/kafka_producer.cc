@@ -19,6 +19,7 @@ namespace orderflow::eventstore {
 
 struct Producer::State {
   std::string topic_prefix;  // KafkaConfig::topic_prefix
+  const Clock* clock = nullptr;  // KafkaConfig::clock
   std::string cluster;       // AcknowledgedKey of the config
   std::mutex mu;
   Status first_error;  // first delivery failure since the last Flush
@@ -109,6 +110,7 @@ Result<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& config, co
   if (conf == nullptr) return status;
   auto state = std::make_unique<State>();
   state->topic_prefix = config.topic_prefix;
+  state->clock = config.clock;
   state->cluster = AcknowledgedKey(config);
   rd_kafka_conf_set_opaque(conf, state.get());
   rd_kafka_conf_set_dr_msg_cb(conf, DeliveryReport);
@@ -204,10 +206,10 @@ void Producer::Poll(std::chrono::milliseconds timeout) { rd_kafka_poll(rk_.get()
 Status Producer::WarmUp(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
   // One deadline for all topics: a service calls this while starting, before
   // it looks at its stop flag, so four topics must not take four timeouts.
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const Clock& clock = *state_->clock;
+  const auto deadline = clock.Now() + timeout;
   for (const std::string& topic : topics) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock.Now());
     if (left.count() <= 0) return Status::Unavailable("metadata for " + topic + ": timed out warming up");
     const std::string name = state_->topic_prefix + topic;
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr);

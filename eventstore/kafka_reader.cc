@@ -9,16 +9,20 @@
 #include <cctype>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "eventstore/acknowledged.h"
+#include "eventstore/backoff.h"
 #include "eventstore/codec.h"
+#include "eventstore/backoff.h"
 #include "eventstore/kafka_internal.h"
 
 namespace orderflow::eventstore {
 
 struct Reader::State {
   std::string topic_prefix;  // KafkaConfig::topic_prefix
+  const Clock* clock = nullptr;  // KafkaConfig::clock
   rd_kafka_queue_t* queue = nullptr;
   std::vector<rd_kafka_message_t*> buffer;
   ~State() {
@@ -61,6 +65,7 @@ Result<std::unique_ptr<Reader>> Reader::Create(const KafkaConfig& config, const 
   rd_kafka_poll_set_consumer(rk);
   auto state = std::make_unique<State>();
   state->topic_prefix = config.topic_prefix;
+  state->clock = config.clock;
   state->queue = rd_kafka_queue_get_consumer(rk);
   return std::unique_ptr<Reader>(new Reader(KafkaHandle(rk), std::move(state)));
 }
@@ -80,23 +85,33 @@ Result<int32_t> Reader::PartitionCount(const std::string& topic, std::chrono::mi
   // A topic created a moment ago may not be known yet to the broker this
   // request goes to (each broker learns new topics from the controller on
   // its own): look again for up to 3 s before calling it missing.
-  const auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(3));
-  for (;;) {
-    // Ask for all topics: a request naming the topic may auto-create it on brokers that allow that.
-    const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 1, nullptr, &md, static_cast<int>(timeout.count()));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "metadata for " + topic);
-    std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(md, rd_kafka_metadata_destroy);
-    for (int i = 0; i < md->topic_cnt; ++i) {
-      const rd_kafka_metadata_topic_t& t = md->topics[i];
-      if (name != t.topic) continue;
-      if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(t.err, "topic " + topic);
-      if (t.partition_cnt <= 0) return Status::NotFound("topic " + topic + " has no partitions");
-      return static_cast<int32_t>(t.partition_cnt);
-    }
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  std::optional<Result<int32_t>> answer;  // once the metadata said anything about the topic
+  RetryFor(*state_->clock, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(3)),
+           std::chrono::milliseconds(100), [&] {
+             // Ask for all topics: a request naming the topic may auto-create it on brokers that allow that.
+             const rd_kafka_metadata_t* md = nullptr;
+             rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 1, nullptr, &md, static_cast<int>(timeout.count()));
+             if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+               answer = KafkaError(err, "metadata for " + topic);
+               return true;
+             }
+             std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
+                 md, rd_kafka_metadata_destroy);
+             for (int i = 0; i < md->topic_cnt; ++i) {
+               const rd_kafka_metadata_topic_t& t = md->topics[i];
+               if (name != t.topic) continue;
+               if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                 answer = KafkaError(t.err, "topic " + topic);
+               } else if (t.partition_cnt <= 0) {
+                 answer = Status::NotFound("topic " + topic + " has no partitions");
+               } else {
+                 answer = static_cast<int32_t>(t.partition_cnt);
+               }
+               return true;
+             }
+             return false;
+           });
+  if (answer.has_value()) return *answer;
   return Status::NotFound("topic " + name +
                           " does not exist on the cluster; `orderflow up --brokers ...` creates orderflow's topics");
 }
@@ -104,12 +119,13 @@ Result<int32_t> Reader::PartitionCount(const std::string& topic, std::chrono::mi
 Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& logical, std::chrono::milliseconds timeout) {
   Watermarks w;
   const TopicPartition tp{state_->topic_prefix + logical.topic, logical.partition};
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const Clock& clock = *state_->clock;
+  const auto deadline = clock.Now() + timeout;
   rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &w.low,
                                                              &w.high, static_cast<int>(timeout.count()));
   while ((err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) &&
-         std::chrono::steady_clock::now() < deadline) {
+         clock.Now() < deadline) {
     // The leader moved, or a new partition's leader is not serving yet: the
     // query went to the broker the cached metadata names, which stays stale
     // until the next periodic refresh. Refresh the topic's metadata and ask again.
@@ -121,7 +137,7 @@ Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& logical, std::c
     rd_kafka_topic_destroy(rkt);
     err = rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &w.low, &w.high,
                                            static_cast<int>(timeout.count()));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) clock.SleepFor(std::chrono::milliseconds(100));
   }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return KafkaError(err, "watermarks of " + tp.topic + "[" + std::to_string(tp.partition) + "]");

@@ -8,6 +8,7 @@
 #include <memory>
 #include <thread>
 
+#include "eventstore/backoff.h"
 #include "eventstore/kafka_internal.h"
 
 namespace orderflow::eventstore {
@@ -119,16 +120,14 @@ Result<std::map<std::string, std::vector<std::pair<std::string, std::string>>>> 
 // As TopicConfigsOnce; a topic created a moment ago may be unknown to the
 // broker asked, so "unknown topic" is asked again for up to 3 s.
 Result<std::map<std::string, std::vector<std::pair<std::string, std::string>>>> TopicConfigs(
-    rd_kafka_t* rk, const std::vector<std::string>& names, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  for (;;) {
-    auto configs = TopicConfigsOnce(rk, names, timeout);
-    if (configs.ok() || configs.status().code() != StatusCode::kNotFound ||
-        std::chrono::steady_clock::now() >= deadline) {
-      return configs;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+    const Clock& clock, rd_kafka_t* rk, const std::vector<std::string>& names, std::chrono::milliseconds timeout) {
+  auto configs = TopicConfigsOnce(rk, names, timeout);
+  RetryFor(clock, std::chrono::seconds(3), std::chrono::milliseconds(200), [&] {
+    if (configs.ok() || configs.status().code() != StatusCode::kNotFound) return true;
+    configs = TopicConfigsOnce(rk, names, timeout);
+    return false;
+  });
+  return configs;
 }
 
 // orderflow replays its event topics from offset zero: a topic that deletes or
@@ -169,7 +168,7 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
       existing_event_topics.push_back(name);
     }
   }
-  auto configs = TopicConfigs(rk, existing_event_topics, timeout);
+  auto configs = TopicConfigs(*config.clock, rk, existing_event_topics, timeout);
   if (!configs.ok()) return configs.status();
   for (const auto& [name, entries] : *configs) {
     ORDERFLOW_RETURN_IF_ERROR(CheckKeepsEverything(name.substr(config.topic_prefix.size()), name, entries));
@@ -239,8 +238,7 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
   // CreateTopics returns before every broker knows the new partitions' leaders:
   // wait until the metadata names one for each, so the first fetch or
   // watermark query does not fail with "not leader".
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
+  const bool led = RetryFor(*config.clock, timeout, std::chrono::milliseconds(100), [&] {
     auto now = Metadata(rk, timeout);
     bool ready = now.ok();
     for (const TopicSpec& spec : missing) {
@@ -249,12 +247,10 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
       ready = t != nullptr && t->partition_cnt == spec.partitions;
       for (int i = 0; ready && i < t->partition_cnt; ++i) ready = t->partitions[i].leader >= 0;
     }
-    if (ready) return Status::Ok();
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::Unavailable("created topics have no leader after " + std::to_string(timeout.count()) + " ms");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+    return ready;
+  });
+  if (led) return Status::Ok();
+  return Status::Unavailable("created topics have no leader after " + std::to_string(timeout.count()) + " ms");
 }
 
 Result<std::vector<TopicInfo>> DescribeTopics(const KafkaConfig& config, const std::vector<std::string>& topics,
@@ -266,19 +262,21 @@ Result<std::vector<TopicInfo>> DescribeTopics(const KafkaConfig& config, const s
   // Brokers learn a new topic one by one: ask again for up to 3 s before
   // calling one missing (as Reader::PartitionCount does).
   auto md = Metadata(admin->get(), timeout);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (md.ok() && std::chrono::steady_clock::now() < deadline &&
-         std::any_of(names.begin(), names.end(), [&](const std::string& n) { return FindTopic(**md, n) == nullptr; })) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  RetryFor(*config.clock, std::chrono::seconds(3), std::chrono::milliseconds(100), [&] {
+    if (!md.ok() || std::all_of(names.begin(), names.end(),
+                                [&](const std::string& n) { return FindTopic(**md, n) != nullptr; })) {
+      return true;
+    }
     md = Metadata(admin->get(), timeout);
-  }
+    return false;
+  });
   if (!md.ok()) return md.status();
   for (const auto& name : names) {
     if (FindTopic(**md, name) == nullptr) {
       return Status::NotFound("topic " + name + " does not exist; `orderflow up --brokers ...` creates orderflow's topics");
     }
   }
-  auto configs = TopicConfigs(admin->get(), names, timeout);
+  auto configs = TopicConfigs(*config.clock, admin->get(), names, timeout);
   if (!configs.ok()) return configs.status();
   auto reader = Reader::Create(config, "orderflow-topics");
   if (!reader.ok()) return reader.status();
@@ -302,11 +300,11 @@ Result<std::vector<TopicInfo>> DescribeTopics(const KafkaConfig& config, const s
       auto w = (*reader)->QueryWatermarks({topic, p.id}, timeout);
       // The broker asked may not know a topic created a moment ago yet
       // ("unknown partition"): ask again for up to 3 s, as for the metadata.
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-      while (!w.ok() && w.status().code() == StatusCode::kNotFound && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      RetryFor(*config.clock, std::chrono::seconds(3), std::chrono::milliseconds(100), [&] {
+        if (w.ok() || w.status().code() != StatusCode::kNotFound) return true;
         w = (*reader)->QueryWatermarks({topic, p.id}, timeout);
-      }
+        return false;
+      });
       if (!w.ok()) return w.status();
       pi.offsets = *w;
       info.partitions.push_back(std::move(pi));
