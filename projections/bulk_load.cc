@@ -112,7 +112,7 @@ struct Entry {
 using Entries = std::vector<Entry>;
 
 // Keys built while a window is written, in large blocks: no allocation per
-// key. Each key is laid out by store_internal.h's Append*Key in a reused
+// key. Each key is laid out by store_layout.h's Append*Key in a reused
 // buffer, then copied here.
 class KeyArena {
  public:
