@@ -1,8 +1,5 @@
 #include "projections/bulk_load.h"
 
-#include <rocksdb/filter_policy.h>
-#include <rocksdb/sst_file_writer.h>
-#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
@@ -22,6 +19,8 @@
 #include "eventstore/codec.h"
 #include "projections/records_internal.h"
 #include "projections/state_digest.h"
+#include "projections/load_window.h"
+#include "projections/seen_filter.h"
 #include "projections/store_internal.h"
 
 namespace orderflow::projections {
@@ -33,140 +32,6 @@ struct Decoded {
   std::string value;                   // history entry, or the rejected entry
   std::string rejected_key;
 };
-
-// Which order ids were written by an earlier window: a fixed-size blocked
-// Bloom filter (16 MiB, so memory does not grow with the log; every probe of
-// one id falls in one 64-byte line, so adding or asking costs one cache miss).
-// A "maybe" is looked up in RocksDB; a "no" is a new order. More orders than
-// the filter was sized for only make lookups more frequent, never wrong.
-class SeenFilter {
- public:
-  // The bits are allocated by the first Add: a loader started on a restored
-  // snapshot never uses them.
-  void Add(std::string_view id) {
-    if (words_.empty()) words_.resize(kBlocks * kWordsPerBlock);
-    const auto [block, h] = Probe(id);
-    for (uint64_t i = 0; i < kProbes; ++i) {
-      const uint64_t bit = (h >> (9 * i)) & 511;
-      words_[block + bit / 64] |= uint64_t{1} << (bit % 64);
-    }
-  }
-  bool MaybeContains(std::string_view id) const {
-    if (words_.empty()) return false;
-    const auto [block, h] = Probe(id);
-    for (uint64_t i = 0; i < kProbes; ++i) {
-      const uint64_t bit = (h >> (9 * i)) & 511;
-      if ((words_[block + bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
-    }
-    return true;
-  }
-
- private:
-  static constexpr uint64_t kWordsPerBlock = 8;  // 512 bits
-  static constexpr uint64_t kBlocks = (uint64_t{16} << 20) / 64;
-  static constexpr uint64_t kProbes = 6;  // 9 bits each from a 64-bit hash
-  // The first word of the id's block, and the hash its probes take bits from.
-  static std::pair<uint64_t, uint64_t> Probe(std::string_view id) {
-    const uint64_t h = std::hash<std::string_view>{}(id);
-    return {(h % kBlocks) * kWordsPerBlock, (h ^ (h >> 31)) * 0x9E3779B97F4A7C15ULL};
-  }
-  std::vector<uint64_t> words_;
-};
-
-// Bytewise key order (RocksDB's default comparator), comparing the first
-// eight bytes as one integer: most keys differ there (order ids).
-inline uint64_t Prefix8(std::string_view s) {
-  uint64_t v = 0;
-  const size_t n = std::min<size_t>(8, s.size());
-  for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(s[i])} << (56 - 8 * i);
-  return v;
-}
-inline bool KeyLess(const std::string& a, const std::string& b) {
-  const uint64_t pa = Prefix8(a), pb = Prefix8(b);
-  if (pa != pb) return pa < pb;
-  return a < b;
-}
-
-// The indices 0..n-1 in the bytewise order of key(i), sorted on each key's
-// first eight bytes held beside its index (no pointer chasing while sorting).
-template <typename KeyOf>
-std::vector<size_t> SortedByKey(size_t n, KeyOf key) {
-  std::vector<std::pair<uint64_t, size_t>> items(n);
-  for (size_t i = 0; i < n; ++i) items[i] = {Prefix8(key(i)), i};
-  std::sort(items.begin(), items.end(), [&](const auto& a, const auto& b) {
-    if (a.first != b.first) return a.first < b.first;
-    return key(a.second) < key(b.second);
-  });
-  std::vector<size_t> out(n);
-  for (size_t i = 0; i < n; ++i) out[i] = items[i].second;
-  return out;
-}
-
-// One entry of a file being written: views into the window (values) and into
-// a KeyArena (keys). A deletion has no value.
-struct Entry {
-  std::string_view key;
-  std::string_view value;
-  bool deleted = false;
-};
-using Entries = std::vector<Entry>;
-
-// Keys built while a window is written, in large blocks: no allocation per
-// key. Each key is laid out by store_internal.h's Append*Key in a reused
-// buffer, then copied here.
-class KeyArena {
- public:
-  std::string_view History(std::string_view id, uint32_t seq) {
-    building_.clear();
-    AppendHistoryKey(&building_, id, seq);
-    return Keep();
-  }
-  std::string_view Index(std::string_view a, std::string_view b) {
-    building_.clear();
-    AppendIndexKey(&building_, a, b);
-    return Keep();
-  }
-  std::string_view Time(int64_t placed_at_ms, std::string_view id) {
-    building_.clear();
-    AppendTimeKey(&building_, placed_at_ms, id);
-    return Keep();
-  }
-
- private:
-  // Copies the key in `building_` into a block; it stays put until the arena goes.
-  std::string_view Keep() {
-    const size_t size = building_.size();
-    if (size > left_) {
-      const size_t block = std::max<size_t>(size, 1u << 20);
-      blocks_.push_back(std::make_unique<char[]>(block));
-      at_ = blocks_.back().get();
-      left_ = block;
-    }
-    char* out = at_;
-    std::memcpy(out, building_.data(), size);
-    at_ += size;
-    left_ -= size;
-    return {out, size};
-  }
-  std::string building_;
-  std::vector<std::unique_ptr<char[]>> blocks_;
-  char* at_ = nullptr;
-  size_t left_ = 0;
-};
-
-// The statuses in the bytewise order of their names (the by_status keys' order).
-const std::vector<domain::OrderStatus>& StatusesByName() {
-  static const std::vector<domain::OrderStatus> statuses = [] {
-    std::vector<domain::OrderStatus> out;
-    for (int s = 0; s <= static_cast<int>(domain::OrderStatus::kCancelled); ++s) {
-      out.push_back(static_cast<domain::OrderStatus>(s));
-    }
-    std::sort(out.begin(), out.end(),
-              [](auto a, auto b) { return domain::OrderStatusName(a) < domain::OrderStatusName(b); });
-    return out;
-  }();
-  return statuses;
-}
 
 }  // namespace
 
@@ -192,26 +57,10 @@ struct BulkLoader::Impl {
   std::thread worker;
 
   // Worker side: the window.
-  struct Loaded {
-    domain::OrderState state;
-    domain::OrderStatus initial_status = domain::OrderStatus::kNone;  // as written by earlier windows
-    std::optional<std::string> stored;  // the order's value as an earlier window wrote it
-    bool dirty = false;
-    // The history entries this window adds (version, value), in version order:
-    // written in the order of the orders' ids, they need no sorting.
-    std::vector<std::pair<uint32_t, std::string>> history;
-  };
-  struct Window {
-    std::unordered_map<std::string, Loaded> orders;
-    std::vector<std::pair<std::string, std::string>> rejected;
-    size_t events = 0;
-    size_t bytes = 0;  // order states and rejected records
-    size_t history_events = 0, history_bytes = 0;  // held in `orders`, not yet written
-  };
   // Folded into by the worker; when full it is sealed and written on another
   // thread while the next window fills (one sealed window at a time).
-  std::unique_ptr<Window> window = NewWindow();
-  std::unique_ptr<Window> sealed;
+  std::unique_ptr<LoadWindow> window = NewWindow();
+  std::unique_ptr<LoadWindow> sealed;
   std::future<Status> writing;
   std::future<Status> history_writing;  // the window's history written ahead of it (FlushHistory)
   std::map<std::string, int64_t> analytics;  // every counter, for the whole rebuild
@@ -239,8 +88,8 @@ struct BulkLoader::Impl {
       : store(s), db(d), options(o), work_dir(s.dir() + "/bulk-load") {}
 
   // A window sized for what it will hold, so filling it never rehashes or regrows.
-  std::unique_ptr<Window> NewWindow() const {
-    auto w = std::make_unique<Window>();
+  std::unique_ptr<LoadWindow> NewWindow() const {
+    auto w = std::make_unique<LoadWindow>();
     const size_t orders = std::min(options.window_events, options.window_bytes / kOrderBytes + 1);
     w->orders.reserve(orders);
     return w;
@@ -284,7 +133,7 @@ struct BulkLoader::Impl {
         // The sealed window may still be on its way into RocksDB: it has the latest state.
         auto it = sealed->orders.find(d.event->order_id);
         if (it != sealed->orders.end()) {
-          Loaded& loaded = orders[it->first];
+          WindowOrder& loaded = orders[it->first];
           loaded.state = it->second.state;
           loaded.initial_status = loaded.state.status;
           loaded.stored = internal::EncodeOrder(loaded.state);
@@ -306,7 +155,7 @@ struct BulkLoader::Impl {
       ORDERFLOW_RETURN_IF_ERROR(FromRocks(statuses[i], "read order " + ids[i]));
       auto state = internal::DecodeOrder(values[i].ToStringView());
       if (!state.ok()) return Status::Corruption("stored order " + ids[i] + ": " + state.status().message());
-      Loaded& loaded = orders[ids[i]];
+      WindowOrder& loaded = orders[ids[i]];
       loaded.state = std::move(state).value();
       loaded.initial_status = loaded.state.status;
       loaded.stored = values[i].ToString();
@@ -330,7 +179,7 @@ struct BulkLoader::Impl {
       domain::Event& event = *d.event;
       auto [it, inserted] = window->orders.try_emplace(event.order_id);
       if (inserted) window->bytes += kOrderBytes;
-      Loaded& loaded = it->second;
+      WindowOrder& loaded = it->second;
       domain::OrderState& state = loaded.state;
       if (state.HasApplied(event.id)) {
         ++duplicates;
@@ -360,41 +209,13 @@ struct BulkLoader::Impl {
     return Status::Ok();
   }
 
-  // Writes `entries` (in key order as built; sorted here if they are not)
-  // as one file of `family` and returns its path, or "" when there is nothing
-  // to write. A deleted key is an index entry an earlier window wrote.
-  Result<std::string> WriteFile(Family family, Entries& entries) {
+  // Writes `entries` as one file of `family` (WriteSortedFile) in the work
+  // directory and returns its path, or "" when there is nothing to write.
+  Result<std::string> WriteFile(Family family, FileEntries& entries) {
     if (entries.empty()) return std::string();
-    auto less = [](const Entry& a, const Entry& b) { return a.key < b.key; };
-    if (!std::is_sorted(entries.begin(), entries.end(), less)) std::sort(entries.begin(), entries.end(), less);
-    rocksdb::Options options;
-    // Uncompressed, as the live store's L0 and L1: the compactions that move
-    // them down compress them (LZ4), off the rebuild's path.
-    options.compression = rocksdb::kNoCompression;
-    if (family == kOrders) {
-      // Only orders are read by key (the other families by prefix), and only
-      // while rebuilding by LoadEarlier: the other files need no filter.
-      rocksdb::BlockBasedTableOptions table;
-      table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-      options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    }
-    // The page cache keeps what was written: ingestion and the first reads
-    // find it there (the writer would otherwise drop it every megabyte).
-    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, db.cf(family), /*invalidate_page_cache=*/false);
     const std::string path = work_dir + "/" + std::to_string(++file_number) + "-" + kFamilyNames[family] + ".sst";
-    ORDERFLOW_RETURN_IF_ERROR(FromRocks(writer.Open(path), "create " + path));
     StateDigest written;
-    for (const Entry& e : entries) {
-      const rocksdb::Slice key(e.key.data(), e.key.size());
-      rocksdb::Status s = e.deleted ? writer.Delete(key) : writer.Put(key, rocksdb::Slice(e.value.data(), e.value.size()));
-      ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "write " + path));
-      if (e.deleted) {
-        written.Remove(family, e.key, std::string_view());
-      } else {
-        written.Add(family, e.key, e.value);
-      }
-    }
-    ORDERFLOW_RETURN_IF_ERROR(FromRocks(writer.Finish(), "finish " + path));
+    ORDERFLOW_RETURN_IF_ERROR(WriteSortedFile(db.cf(family), family, path, entries, &written));
     std::lock_guard lock(digest_mu);
     digest.Merge(written);
     return path;
@@ -419,7 +240,7 @@ struct BulkLoader::Impl {
     history_writing = std::async(std::launch::async, [this, taken]() -> Status {
       const auto started = std::chrono::steady_clock::now();
       KeyArena arena;
-      Entries entries;
+      FileEntries entries;
       for (size_t i : SortedByKey(taken->size(), [&](size_t i) -> const std::string& { return (*taken)[i].id; })) {
         const Taken& t = (*taken)[i];
         for (const auto& [version, value] : t.history) entries.push_back({arena.History(t.id, version), value});
@@ -465,85 +286,23 @@ struct BulkLoader::Impl {
     if (!writing.valid()) return Status::Ok();
     return writing.get();
   }
-  Status WriteWindowFiles(Window& w) {
-    auto& orders = w.orders;
-    auto& rejected = w.rejected;
+  Status WriteWindowFiles(LoadWindow& w) {
     const auto t_window = std::chrono::steady_clock::now();
-    std::vector<const std::pair<const std::string, Loaded>*> dirty;
-    dirty.reserve(orders.size());
-    size_t history_count = 0;
-    for (const auto& entry : orders) {
-      if (!entry.second.dirty) continue;
-      dirty.push_back(&entry);
-      history_count += entry.second.history.size();
-    }
-    // Every family's entries are built in key order from the orders in id
-    // order: history by (id, version), by_status by (status name, id), by_customer
-    // by (customer, id), by_time by (time, id); only the ids and the times are sorted.
-    KeyArena arena;
-    std::vector<std::string> order_values(dirty.size());
-    Entries order_entries, history_entries, customer_entries, time_entries, status_entries, rejected_entries;
-    order_entries.reserve(dirty.size());
-    history_entries.reserve(history_count);
-    std::vector<Entries> by_status(StatusesByName().size());
-    std::unordered_map<std::string_view, Entries> by_customer;
-    std::vector<std::pair<uint64_t, size_t>> by_time;  // (the key's time, place in time_entries)
-    StateDigest overwritten;  // order values of earlier windows that this one replaces
-    for (size_t i : SortedByKey(dirty.size(), [&](size_t i) -> const std::string& { return dirty[i]->first; })) {
-      const auto& [id, loaded] = *dirty[i];
-      if (loaded.stored) overwritten.Remove(kOrders, id, *loaded.stored);
-      std::string& value = order_values[order_entries.size()];
-      value = internal::EncodeOrder(loaded.state);
-      order_entries.push_back({id, value});
-      for (const auto& [version, entry] : loaded.history) history_entries.push_back({arena.History(id, version), entry});
-      const domain::OrderStatus from = loaded.initial_status, to = loaded.state.status;
-      if (from == to) continue;
-      if (from == domain::OrderStatus::kNone) {
-        by_customer[loaded.state.customer_id].push_back({arena.Index(loaded.state.customer_id, id), {}});
-        const std::string_view time_key = arena.Time(loaded.state.placed_at_ms, id);
-        by_time.emplace_back(Prefix8(time_key), time_entries.size());  // the key's be64 time
-        time_entries.push_back({time_key, {}});
-      } else {
-        by_status[static_cast<size_t>(from)].push_back({arena.Index(domain::OrderStatusName(from), id), {}, true});
-      }
-      by_status[static_cast<size_t>(to)].push_back({arena.Index(domain::OrderStatusName(to), id), {}});
-    }
-    for (domain::OrderStatus status : StatusesByName()) {
-      const Entries& bucket = by_status[static_cast<size_t>(status)];
-      status_entries.insert(status_entries.end(), bucket.begin(), bucket.end());
-    }
-    std::vector<std::string_view> customers;
-    customers.reserve(by_customer.size());
-    for (const auto& [customer, bucket] : by_customer) customers.push_back(customer);
-    std::sort(customers.begin(), customers.end());
-    for (std::string_view customer : customers) {
-      const Entries& bucket = by_customer[customer];
-      customer_entries.insert(customer_entries.end(), bucket.begin(), bucket.end());
-    }
-    std::sort(by_time.begin(), by_time.end());  // the second member keeps id order within a millisecond
-    Entries sorted_time;
-    sorted_time.reserve(by_time.size());
-    for (const auto& [t, at] : by_time) sorted_time.push_back(time_entries[at]);
-    time_entries = std::move(sorted_time);
-    for (size_t i : SortedByKey(rejected.size(), [&](size_t i) -> const std::string& { return rejected[i].first; })) {
-      // A record rejected twice (re-delivered) keeps one entry, as in a WriteBatch.
-      if (!rejected_entries.empty() && rejected_entries.back().key == rejected[i].first) continue;
-      rejected_entries.push_back({rejected[i].first, rejected[i].second});
-    }
-
+    WindowEntries laid;
+    LayOutWindow(w, &laid);
     {
       std::lock_guard lock(digest_mu);
-      digest.Merge(overwritten);
+      digest.Merge(laid.overwritten);
     }
     const auto t_files = std::chrono::steady_clock::now();
     std::vector<rocksdb::IngestExternalFileArg> args;
     // History (most of the bytes) is written on a second thread meanwhile.
-    auto history_file = std::async(std::launch::async, [&] { return WriteFile(kHistory, history_entries); });
-    const std::pair<Family, Entries*> files[] = {{kOrders, &order_entries},
-                                                 {kByStatus, &status_entries},
-                                                 {kByCustomer, &customer_entries},
-                                                 {kByTime, &time_entries},
-                                                 {kRejected, &rejected_entries}};
+    auto history_file = std::async(std::launch::async, [&] { return WriteFile(kHistory, laid.history); });
+    const std::pair<Family, FileEntries*> files[] = {{kOrders, &laid.orders},
+                                                     {kByStatus, &laid.by_status},
+                                                     {kByCustomer, &laid.by_customer},
+                                                     {kByTime, &laid.by_time},
+                                                     {kRejected, &laid.rejected}};
     std::vector<std::pair<Family, Result<std::string>>> written;
     for (const auto& [family, entries] : files) written.emplace_back(family, WriteFile(family, *entries));
     written.emplace_back(kHistory, history_file.get());
@@ -558,7 +317,8 @@ struct BulkLoader::Impl {
     }
     const auto t_ingest = std::chrono::steady_clock::now();
     if (!args.empty()) ORDERFLOW_RETURN_IF_ERROR(FromRocks(db.db->IngestExternalFiles(args), "ingest rebuilt state"));
-    spdlog::debug("bulk load window: {} orders, prepare {:.3f} s, files {:.3f} s, ingest {:.3f} s", dirty.size(),
+    spdlog::debug("bulk load window: {} orders, prepare {:.3f} s, files {:.3f} s, ingest {:.3f} s",
+                  laid.orders.size(),
                   std::chrono::duration<double>(t_files - t_window).count(),
                   std::chrono::duration<double>(t_ingest - t_files).count(), Since(t_ingest));
     return Status::Ok();

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "domain/hex.h"
-#include "projections/store_internal.h"
+#include "projections/store_layout.h"
 
 namespace orderflow::projections {
 

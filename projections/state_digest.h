@@ -25,7 +25,7 @@ namespace orderflow::projections {
 
 class StateDigest {
  public:
-  // `family` is a projection family's index (store_internal.h's Family).
+  // `family` is a projection family's index (store_layout.h's Family).
   void Add(int family, std::string_view key, std::string_view value) { Count(family, key, value, +1); }
   void Remove(int family, std::string_view key, std::string_view value) { Count(family, key, value, -1); }
   void Merge(const StateDigest& other);

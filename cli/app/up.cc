@@ -15,12 +15,14 @@
 #include "eventstore/log_archive.h"
 #include "projections/store.h"
 #include "services/orders/order_service.h"
+#include "cli/app/archiver.h"
 #include "cli/app/priority.h"
 #include "cli/app/projector_service.h"
 #include "services/lifecycle/settle.h"
 #include "cli/app/simulator.h"
 #include "services/lifecycle/lifecycle.h"
 #include "cli/app/task_group.h"
+#include "cli/app/up_ops.h"
 #include "projections/views.h"
 
 namespace orderflow::services {
@@ -35,45 +37,11 @@ void SleepUntil(SteadyClock::time_point deadline, const std::atomic<bool>& stop)
   }
 }
 
-// Copies every record of `topics` into `archive`, from where it ends, until `halt`.
-Status RunArchiver(const eventstore::KafkaConfig& kafka, const std::vector<eventstore::TopicSpec>& topics,
-                   eventstore::LogArchive& archive, const std::atomic<bool>& halt) {
-  auto reader = eventstore::Reader::Create(kafka, "orderflow-archiver");
-  if (!reader.ok()) return reader.status();
-  const auto ends = archive.Ends();
-  std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
-  for (const auto& t : topics) {
-    for (int32_t p = 0; p < t.partitions; ++p) {
-      eventstore::TopicPartition tp{t.name, p};
-      positions.emplace_back(tp, ends.count(tp) ? ends.at(tp) : 0);
-    }
-  }
-  ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
-  while (!halt.load()) {
-    auto records = (*reader)->Poll(5000, std::chrono::milliseconds(50));
-    if (!records.ok()) {
-      if (!records.status().IsRetryable()) return records.status();
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
-    if (records->empty()) continue;
-    // A full disk pauses the archive (and with it the acknowledgements that
-    // wait for it) until space is freed; the same records are appended then.
-    for (Status appended = archive.Append(*records); !appended.ok(); appended = archive.Append(*records)) {
-      if (!appended.IsRetryable()) return appended;
-      spdlog::warn("archive: {}", appended.ToString());
-      for (int i = 0; i < 20 && !halt.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (halt.load()) return Status::Ok();
-    }
-  }
-  return Status::Ok();
-}
-
 // `orderflow up` as an object: each part is started by one method, in order,
 // and the members are declared so that what uses a part is destroyed before
 // it (the threads first, then the HTTP server, then the services, the
 // projector, the clients, the archive and the broker).
-class Up final : public OpsQueries {
+class Up final {
  public:
   Up(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop)
       : options_(options), catalog_(catalog), stop_(stop), kafka_(options.kafka),
@@ -88,14 +56,6 @@ class Up final : public OpsQueries {
   Status StartProjector();
   Status StartOrderService();
   ApiSources MakeApiSources();
-  // What the API's operations routes ask (OpsQueries).
-  std::string NotReadyReason() override;
-  std::vector<PartitionLag> Lag() override;
-  std::vector<ServiceHealth> Health() override;
-  std::map<std::string, uint64_t> DeadLettersParked() override;
-  Result<std::vector<StockLevel>> Stock() override;
-  Result<std::vector<eventstore::DeadLetter>> DeadLetters() override;
-  Result<eventstore::RedriveResult> Redrive(int64_t id) override;
   Status StartServices();
   void StartThreads();
   void Simulate();
@@ -104,7 +64,6 @@ class Up final : public OpsQueries {
   void DrainBeforeStop();
   void Shutdown();
   Result<SettleReport> CheckSettled();
-  Result<std::map<eventstore::TopicPartition, int64_t>> GroupPositions(size_t runner);
   Result<UpSummary> Summarize();
 
   bool should_stop() const { return stop_.load() || tasks_.halted(); }
@@ -136,10 +95,7 @@ class Up final : public OpsQueries {
   // services start, read-only after.
   std::vector<std::vector<std::unique_ptr<eventstore::GroupOffsets>>> group_offsets_;
   std::atomic<bool> services_started_{false};
-  std::atomic<bool> caught_up_{false};
-  projections::Offsets start_end_;  // the log's end at start: ready once projected that far
-  std::mutex lag_mu_;
-  std::unique_ptr<eventstore::Reader> lag_reader_;  // under lag_mu_
+  std::unique_ptr<UpOps> ops_;  // what the API's operations routes ask
   std::unique_ptr<HttpServer> http_;
   std::vector<std::string> placed_ids_;
 
@@ -234,27 +190,7 @@ Status Up::OpenLog() {
 // its partition and offset, before anything consumes.
 Status Up::RestoreArchive() {
   if (!broker_) return Status::Ok();
-  auto store = projections::ProjectionStore::Open(options_.data_dir, {.read_only = true});
-  if (store.ok()) {
-    auto offsets = (*store)->GetOffsets();
-    if (!offsets.ok()) return offsets.status();
-    if (!offsets->empty() && archive_->size() == 0) {
-      return Status::FailedPrecondition(
-          options_.data_dir + " holds state from an earlier run but no archive of its log (" + options_.data_dir +
-          "/archive), and the embedded broker keeps no data across restarts; use a new --data-dir (or remove "
-          "this one), or import a `orderflow log export` file into a broker and pass --brokers");
-    }
-  }
-  if (archive_->size() == 0) return Status::Ok();
-  spdlog::info("republishing {} archived records into the embedded broker", archive_->size());
-  auto republished = eventstore::Republish(
-      kafka_, [&](const std::function<Status(eventstore::ArchivedRecord&&)>& sink) { return archive_->ForEach(sink); });
-  if (!republished.ok()) {
-    return Status(republished.status().code(),
-                  "republishing the archive in " + options_.data_dir + "/archive: " + republished.status().message());
-  }
-  spdlog::info("republished {} records", *republished);
-  return Status::Ok();
+  return services::RestoreArchive(options_.data_dir, kafka_, *archive_);
 }
 
 Status Up::StartProjector() {
@@ -268,7 +204,8 @@ Status Up::StartProjector() {
   projector_ = std::move(started).value();
   auto end = projector_->projector().LogEnd();
   if (!end.ok()) return end.status();
-  start_end_ = std::move(end).value();
+  ops_ = std::make_unique<UpOps>(kafka_, topics_, catalog_, *projector_, runners_, group_offsets_, services_started_,
+                                 std::move(end).value());
   return Status::Ok();
 }
 
@@ -284,116 +221,6 @@ Status Up::StartOrderService() {
   return Status::Ok();
 }
 
-// Ready once the projection caught up with the log as it was at start, and
-// every lifecycle service has its partitions.
-std::string Up::NotReadyReason() {
-  if (!caught_up_.load()) {
-    auto reached = projector_->projector().Reached(start_end_);
-    if (!reached.ok() || !*reached) return "the projection is catching up with the log";
-    caught_up_.store(true);
-  }
-  if (!services_started_.load()) return "the services are starting";
-  for (const auto& r : runners_) {
-    if (!r->ready()) return r->options().name + " has no partitions yet";
-  }
-  return "";
-}
-
-// Lag per consumer and partition: the projector's from its reader's cached
-// watermarks, the services' from the broker (the HTTP API calls this on a
-// worker thread).
-std::vector<PartitionLag> Up::Lag() {
-  std::vector<PartitionLag> out;
-  auto stored = projector_->store().GetOffsets();
-  for (const auto& tp : projector_->projector().partitions()) {
-    const int64_t high = projector_->reader().CachedHighWatermark(tp);
-    const int64_t have = stored.ok() && stored->count(tp) ? stored->at(tp) : 0;
-    out.push_back({"projector", tp, high < 0 ? 0 : std::max<int64_t>(0, high - have), have, high});
-  }
-  if (!services_started_.load()) return out;
-  std::lock_guard lock(lag_mu_);
-  if (!lag_reader_) {
-    auto created = eventstore::Reader::Create(kafka_, "orderflow-api-lag");
-    if (!created.ok()) return out;
-    lag_reader_ = std::move(created).value();
-  }
-  for (size_t k = 0; k < runners_.size(); ++k) {
-    // The coordinator did not answer: this process's own positions, as before
-    // the group's were read, rather than no rows (a lag of 0).
-    auto positions = GroupPositions(k);
-    const auto rows = positions.ok() ? *positions : runners_[k]->committed_offsets();
-    for (const auto& [tp, next] : rows) {
-      auto w = lag_reader_->QueryWatermarks(tp, std::chrono::seconds(2));
-      const int64_t high = w.ok() ? w->high : -1;
-      out.push_back({runners_[k]->options().name, tp, high < 0 ? 0 : std::max<int64_t>(0, high - next), next, high});
-    }
-  }
-  return out;
-}
-
-// Where service `k`'s whole consumer group stands, per input partition: this
-// process's own stored offset for a partition it holds, the group's committed
-// offset (OffsetFetch) for one another instance holds or nobody holds between
-// a revocation and the next assignment. Every instance commits to the group
-// only after its outputs are flushed and its store committed (and repeats the
-// commit while idle), so a partition at the log end there has nothing left to
-// cause, whichever process handled it.
-Result<std::map<eventstore::TopicPartition, int64_t>> Up::GroupPositions(size_t k) {
-  const ServiceRunner& runner = *runners_[k];
-  const auto held = runner.assigned_partitions();
-  const auto local = runner.committed_offsets();
-  std::map<eventstore::TopicPartition, int64_t> out;
-  for (size_t i = 0; i < runner.options().inputs.size(); ++i) {
-    std::vector<eventstore::TopicPartition> partitions;
-    for (const std::string& topic : runner.options().inputs[i]) {
-      for (const auto& t : topics_) {
-        if (t.name != topic) continue;
-        for (int32_t p = 0; p < t.partitions; ++p) partitions.push_back({topic, p});
-      }
-    }
-    auto committed = group_offsets_[k][i]->Committed(partitions, std::chrono::seconds(5));
-    if (!committed.ok()) return committed.status();
-    for (const auto& [tp, next] : *committed) out[tp] = std::max<int64_t>(0, next);
-  }
-  for (const auto& tp : held) {
-    auto it = local.find(tp);
-    out[tp] = it == local.end() ? 0 : it->second;
-  }
-  return out;
-}
-
-std::vector<ServiceHealth> Up::Health() {
-  std::vector<ServiceHealth> out;
-  NotReadyReason();  // updates caught_up_
-  const bool caught = caught_up_.load();
-  out.push_back({"projector", caught, caught ? "" : "catching up with the log"});
-  if (!services_started_.load()) {
-    out.push_back({"services", false, "starting"});
-    return out;
-  }
-  for (const auto& r : runners_) out.push_back({r->options().name, r->ready(), r->ready() ? "" : "waiting for partitions"});
-  return out;
-}
-
-Result<std::vector<StockLevel>> Up::Stock() {
-  const ServiceRunner* inventory = nullptr;
-  if (services_started_.load()) {
-    for (const auto& r : runners_) {
-      if (r->options().name == "inventory") inventory = r.get();
-    }
-  }
-  if (inventory == nullptr) return Status::Unavailable("the inventory service is starting");
-  std::vector<StockLevel> out;
-  for (const auto& item : catalog_.items()) {
-    auto stored = inventory->ReadState("stock/" + item.sku);
-    if (!stored.ok()) return stored.status();
-    int64_t available = item.initial_stock;
-    if (*stored) available = std::strtoll((*stored)->c_str(), nullptr, 10);
-    out.push_back({item.sku, item.name, available});
-  }
-  return out;
-}
-
 ApiSources Up::MakeApiSources() {
   ApiSources sources;
   sources.store = &projector_->store();
@@ -403,24 +230,8 @@ ApiSources Up::MakeApiSources() {
   sources.orders_topic = eventstore::kOrdersTopic;
   sources.projector_counters = &projector_->projector().counters();
   sources.wait_durable = wait_durable_;
-  sources.ops = this;
+  sources.ops = ops_.get();
   return sources;
-}
-
-std::map<std::string, uint64_t> Up::DeadLettersParked() {
-  std::map<std::string, uint64_t> out = {{"projector", projector_->projector().counters().dead_letters.load()}};
-  if (services_started_.load()) {
-    for (const auto& r : runners_) out[r->options().name] += r->stats().dead_letters.load();
-  }
-  return out;
-}
-
-Result<std::vector<eventstore::DeadLetter>> Up::DeadLetters() {
-  return eventstore::ReadDeadLetters(kafka_, std::chrono::seconds(5));
-}
-
-Result<eventstore::RedriveResult> Up::Redrive(int64_t id) {
-  return eventstore::Redrive(kafka_, {id}, /*force=*/false, std::chrono::seconds(10));
 }
 
 // The lifecycle services, each with its own store under <data-dir>/services/.
@@ -539,7 +350,7 @@ Result<SettleReport> Up::CheckSettled() {
   if (!projected.ok()) return projected.status();
   positions.push_back({"projector", {eventstore::kOrdersTopic}, std::nullopt, std::move(projected).value()});
   for (size_t k = 0; k < runners_.size(); ++k) {
-    auto group = GroupPositions(k);
+    auto group = ops_->GroupPositions(k);
     if (!group.ok()) return group.status();
     ConsumerPosition p{runners_[k]->options().name, {}, std::nullopt, std::move(group).value()};
     for (const auto& priority_class : runners_[k]->options().inputs) {

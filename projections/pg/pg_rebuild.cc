@@ -5,7 +5,9 @@
 #include <chrono>
 
 #include "eventstore/topics.h"
+#include "projections/pg/pg_fold.h"
 #include "projections/pg/pg_internal.h"
+#include "projections/pg/pg_schema.h"
 #include "projections/pg/pg_read_model.h"
 
 namespace orderflow::projections {

@@ -1,6 +1,6 @@
 // OpsQueries: what the API's operations routes (GET /readyz, /lag, /stock,
 // /dlq, POST /dlq/{id}/redrive, parts of /metrics) ask the running process.
-// `orderflow up` implements it (cli/app/up.cc); tests pass a fake.
+// `orderflow up` implements it (cli/app/up_ops.h); tests pass a fake.
 // Methods run on the HTTP server's worker threads, concurrently, and may ask
 // the broker: they must be thread-safe and may block for a few seconds.
 #pragma once

@@ -1,0 +1,149 @@
+// A bulk-load window and the files it becomes, for BulkLoader (bulk_load.h):
+// the orders a window folded with the history entries it adds; their layout
+// as each family's entries in key order (LayOutWindow), keys built as
+// store_layout.h lays them out; and one family's entries written as a sorted
+// file for RocksDB to ingest (WriteSortedFile). Internal to projections/.
+//
+// Thread safety: none of its own. A window is filled on one thread and laid
+// out on another once sealed; WriteSortedFile may run on several threads at
+// once, each on its own entries and path.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "domain/order.h"
+#include "domain/status.h"
+#include "projections/state_digest.h"
+#include "projections/store_layout.h"
+
+namespace orderflow::projections {
+
+// One order as a window holds it: its state after the window's events.
+struct WindowOrder {
+  domain::OrderState state;
+  domain::OrderStatus initial_status = domain::OrderStatus::kNone;  // as written by earlier windows
+  std::optional<std::string> stored;  // the order's value as an earlier window wrote it
+  bool dirty = false;
+  // The history entries this window adds (version, value), in version order:
+  // written in the order of the orders' ids, they need no sorting.
+  std::vector<std::pair<uint32_t, std::string>> history;
+};
+// The orders and rejected records a window folded, not yet written.
+struct LoadWindow {
+  std::unordered_map<std::string, WindowOrder> orders;
+  std::vector<std::pair<std::string, std::string>> rejected;
+  size_t events = 0;
+  size_t bytes = 0;  // order states and rejected records
+  size_t history_events = 0, history_bytes = 0;  // held in `orders`, not yet written
+};
+
+// One entry of a file being written: views into the window (values) and into
+// a KeyArena (keys). A deletion has no value.
+struct FileEntry {
+  std::string_view key;
+  std::string_view value;
+  bool deleted = false;
+};
+using FileEntries = std::vector<FileEntry>;
+
+// Keys built while a window is written, in large blocks: no allocation per
+// key. Each key is laid out by store_layout.h's Append*Key in a reused
+// buffer, then copied here.
+class KeyArena {
+ public:
+  std::string_view History(std::string_view id, uint32_t seq) {
+    building_.clear();
+    AppendHistoryKey(&building_, id, seq);
+    return Keep();
+  }
+  std::string_view Index(std::string_view a, std::string_view b) {
+    building_.clear();
+    AppendIndexKey(&building_, a, b);
+    return Keep();
+  }
+  std::string_view Time(int64_t placed_at_ms, std::string_view id) {
+    building_.clear();
+    AppendTimeKey(&building_, placed_at_ms, id);
+    return Keep();
+  }
+
+ private:
+  // Copies the key in `building_` into a block; it stays put until the arena goes.
+  std::string_view Keep() {
+    const size_t size = building_.size();
+    if (size > left_) {
+      const size_t block = std::max<size_t>(size, 1u << 20);
+      blocks_.push_back(std::make_unique<char[]>(block));
+      at_ = blocks_.back().get();
+      left_ = block;
+    }
+    char* out = at_;
+    std::memcpy(out, building_.data(), size);
+    at_ += size;
+    left_ -= size;
+    return {out, size};
+  }
+  std::string building_;
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* at_ = nullptr;
+  size_t left_ = 0;
+};
+
+// Bytewise key order (RocksDB's default comparator), comparing the first
+// eight bytes as one integer: most keys differ there (order ids).
+inline uint64_t Prefix8(std::string_view s) {
+  uint64_t v = 0;
+  const size_t n = std::min<size_t>(8, s.size());
+  for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(s[i])} << (56 - 8 * i);
+  return v;
+}
+// The indices 0..n-1 in the bytewise order of key(i), sorted on each key's
+// first eight bytes held beside its index (no pointer chasing while sorting).
+template <typename KeyOf>
+std::vector<size_t> SortedByKey(size_t n, KeyOf key) {
+  std::vector<std::pair<uint64_t, size_t>> items(n);
+  for (size_t i = 0; i < n; ++i) items[i] = {Prefix8(key(i)), i};
+  std::sort(items.begin(), items.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return key(a.second) < key(b.second);
+  });
+  std::vector<size_t> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = items[i].second;
+  return out;
+}
+
+// The files of one window: each family's entries in key order, viewing the
+// window laid out, `arena` (keys) and `order_values` (the encoded orders).
+// Filled in place by LayOutWindow and valid while that window lives; not
+// copied or moved, so the views stay put.
+struct WindowEntries {
+  WindowEntries() = default;
+  WindowEntries(const WindowEntries&) = delete;
+  WindowEntries& operator=(const WindowEntries&) = delete;
+
+  KeyArena arena;
+  std::vector<std::string> order_values;
+  FileEntries orders, history, by_status, by_customer, by_time, rejected;
+  StateDigest overwritten;  // order values of earlier windows that this one replaces
+};
+
+// Lays out the orders of `window` that changed (and its rejected records) as
+// the entries of each family's file, into *out (empty before).
+void LayOutWindow(const LoadWindow& window, WindowEntries* out);
+
+// Writes `entries` (in key order as built; sorted here if they are not) as a
+// file of `family` at `path`, to be ingested into `family_handle`, and adds
+// what it wrote to *written. A deleted key is an index entry an earlier
+// window wrote. Errors: RocksDB's, through FromRocks, naming `path`.
+Status WriteSortedFile(rocksdb::ColumnFamilyHandle* family_handle, Family family, const std::string& path,
+                       FileEntries& entries, StateDigest* written);
+
+}  // namespace orderflow::projections

@@ -1,0 +1,51 @@
+// ServiceRunner's insides, shared by runner.cc (creating a runner, its
+// committed state and offsets) and runner_loop.cc (one Run): the service's
+// store, reactor, producer and consumers. Internal to services/lifecycle/.
+// Thread safety: the runner's thread uses all of it; other threads read
+// `offsets` and `assigned` under `offsets_mu` only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "domain/status.h"
+#include "eventstore/kafka.h"
+#include "eventstore/state_db.h"
+#include "services/lifecycle/runner.h"
+
+namespace orderflow::services {
+
+struct ServiceRunner::Impl {
+  std::unique_ptr<eventstore::StateDb> store;
+  rocksdb::DB* db = nullptr;  // store->db()
+  std::unique_ptr<Reactor> reactor;
+  std::unique_ptr<eventstore::Producer> producer;
+  std::vector<std::unique_ptr<eventstore::GroupReader>> readers;  // one per priority class
+  std::map<eventstore::TopicPartition, int64_t> offsets;           // committed next offsets
+  std::vector<eventstore::TopicPartition> assigned;                // what the consumers hold, as of the last poll
+  mutable std::mutex offsets_mu;  // guards `offsets` and `assigned` against readers on other threads
+  std::string data_dir;
+  // Records whose handler threw, with the failed attempts and the last error:
+  // retried from the stored offsets until the loop's limit, then dead-lettered.
+  std::map<std::pair<eventstore::TopicPartition, int64_t>, std::pair<int, std::string>> failures;
+
+  // Kafka never hands out transaction markers (exactly-once mode) or aborted
+  // records, so a partition whose last offset is a marker would stay "behind"
+  // by one forever. When a poll brought nothing, store each consumer position
+  // that is past the stored offset: every record before it has been processed,
+  // and the offsets in between hold no records, so no state changes with them.
+  Status StepOverMarkers();
+  // Commits the stored offsets of every held partition to the consumer
+  // groups again. A commit sent during a rebalance is refused, and a partition
+  // that gained nothing since never gets another: idle instances repeat theirs
+  // so that `orderflow lag` reads zero at rest.
+  void RecommitForOperators();
+  // Reads the committed reactor state and offsets, and hands the state to the reactor.
+  Status LoadState();
+};
+
+}  // namespace orderflow::services

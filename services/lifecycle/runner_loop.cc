@@ -1,0 +1,405 @@
+// One Run of a lifecycle service (ServiceRunner::Run, runner.h): poll a batch
+// from the consumers in priority order, hand it to the reactor, append its
+// outputs and dead letters, then write state and offsets together; restart
+// from the stored offsets after a retryable error.
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "eventstore/backoff.h"
+#include "eventstore/codec.h"
+#include "eventstore/dead_letter.h"
+#include "eventstore/state_db.h"
+#include "eventstore/topics.h"
+#include "services/lifecycle/batch_context.h"
+#include "services/lifecycle/outputs_index.h"
+#include "services/lifecycle/runner.h"
+#include "services/lifecycle/runner_internal.h"
+#include "services/lifecycle/service_keys.h"
+#include "services/lifecycle/stall_watchdog.h"
+
+namespace orderflow::services {
+
+using namespace store_keys;
+
+namespace {
+
+// A handler that fails this many times on one record gets it dead-lettered.
+constexpr int kMaxAttempts = 3;
+
+}  // namespace
+
+// One Run of a service: poll a batch, handle it, commit it; each step a method.
+// A step's retryable error restarts consumption from the stored offsets
+// (Restart); any other error ends the run.
+class ServiceRunner::Loop {
+ public:
+  Loop(ServiceRunner& runner, const std::atomic<bool>& stop)
+      : runner_(runner), options_(runner.options_), impl_(*runner.impl_), stop_(stop), watchdog_(options_),
+        next_recommit_(options_.clock->Now() + std::chrono::seconds(5)) {}
+
+  Status Run() {
+    while (!stop_.load()) {
+      if (impl_.readers.empty()) ORDERFLOW_RETURN_IF_ERROR(OpenReaders());
+      Status polled = Poll();
+      if (!polled.ok()) {
+        records_.clear();  // before the consumers that own them go
+        if (stop_.load()) break;  // nothing of this poll was handled; the stored offsets stand
+        if (polled.code() == StatusCode::kOutOfRange || polled.code() == StatusCode::kNotFound) {
+          if (auto problem = runner_.ConfirmLogProblem(polled)) {
+            return Status(polled.code(), options_.name + ": " + *problem);
+          }
+        }
+        ORDERFLOW_RETURN_IF_ERROR(Restart(polled));
+        continue;
+      }
+      if (Status stalled = CheckStalls(); !stalled.ok()) {
+        runner_.stats_.stalls.fetch_add(1);
+        ORDERFLOW_RETURN_IF_ERROR(Restart(stalled));  // the records are consumed again by the new consumers
+        continue;
+      }
+      if (!records_.empty()) {
+        // No side effect and no output while the store could not record them.
+        if (Status room = impl_.store->HasRoom(); !room.ok()) {
+          ORDERFLOW_RETURN_IF_ERROR(Restart(room));
+          continue;
+        }
+      }
+      Status handled = HandleBatch();
+      if (handled.ok()) continue;
+      if (handled.IsRetryable()) {
+        ORDERFLOW_RETURN_IF_ERROR(Restart(handled));
+        continue;
+      }
+      return handled;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // Drops the consumers (and with them any uncommitted progress), reloads the
+  // committed state into the reactor and waits before consuming again.
+  Status Restart(const Status& why) {
+    records_.clear();  // every Record of the failed batch goes before its consumer
+    held_.clear();     // the new consumers' partitions are caught up again
+    const auto wait = backoff_.Next();
+    spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance, why.ToString(),
+                 wait.count());
+    impl_.readers.clear();
+    {
+      std::lock_guard lock(impl_.offsets_mu);
+      impl_.assigned.clear();
+    }
+    ORDERFLOW_RETURN_IF_ERROR(impl_.LoadState());
+    for (int i = 0; i < wait.count() / 10 && !stop_.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return Status::Ok();
+  }
+
+  // One consumer per priority class, each starting at the stored offsets.
+  Status OpenReaders() {
+    for (size_t i = 0; i < options_.inputs.size(); ++i) {
+      std::string group = ServiceGroupId(options_.name, i, options_.inputs.size());
+      auto reader = eventstore::GroupReader::Create(
+          options_.kafka, group, "orderflow-" + options_.name + "-" + options_.instance, options_.inputs[i],
+          // The readers outlive this Loop (the runner owns them): capture the Impl.
+          [impl = &impl_](const eventstore::TopicPartition& tp) {
+            auto it = impl->offsets.find(tp);
+            return it == impl->offsets.end() ? int64_t{0} : it->second;
+          });
+      if (!reader.ok()) return reader.status();
+      impl_.readers.push_back(std::move(reader).value());
+    }
+    return Status::Ok();
+  }
+
+  // Polls the classes in priority order into records_ (the first with work
+  // wins), then follows the assignment: a partition this instance did not
+  // hold a moment ago gets the outputs index caught up before it is handled.
+  Status Poll() {
+    records_.clear();  // the previous batch, handled (or skipped) by now
+    const auto poll_start = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < impl_.readers.size(); ++i) {
+      bool last = i + 1 == impl_.readers.size();
+      auto polled = impl_.readers[i]->Poll(options_.batch_size, last ? options_.poll_timeout : std::chrono::milliseconds(0));
+      if (!polled.ok()) return polled.status();
+      if (!polled->empty()) {
+        records_ = std::move(polled).value();
+        break;  // a higher-priority class had work: drain it first
+      }
+    }
+    std::vector<eventstore::TopicPartition> assigned;
+    bool all = true;
+    for (const auto& r : impl_.readers) {
+      auto a = r->Assignment();
+      all = all && !a.empty();
+      assigned.insert(assigned.end(), a.begin(), a.end());
+    }
+    bool gained = false;
+    for (const auto& tp : assigned) gained = gained || !held_.count(tp);
+    if (gained) {
+      ORDERFLOW_RETURN_IF_ERROR(IndexOutputs(options_, *impl_.store, runner_.stats_, stop_));
+      held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());
+    } else if (assigned.size() != held_.size()) {
+      held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());  // partitions revoked
+    }
+    if (all) runner_.ready_.store(true);
+    {
+      std::lock_guard lock(impl_.offsets_mu);
+      if (assigned != impl_.assigned) impl_.assigned = std::move(assigned);
+    }
+    process_start_ = std::chrono::steady_clock::now();
+    runner_.poll_us_ += std::chrono::duration_cast<std::chrono::microseconds>(process_start_ - poll_start).count();
+    return Status::Ok();
+  }
+
+  Status CheckStalls() {
+    std::vector<eventstore::TopicPartition> assigned;
+    std::map<eventstore::TopicPartition, int64_t> stored;
+    {
+      std::lock_guard lock(impl_.offsets_mu);
+      assigned = impl_.assigned;
+      stored = impl_.offsets;
+    }
+    return watchdog_.Check(assigned, stored);
+  }
+
+  // Hands records_ to the reactor, then commits what it decided (nothing on an
+  // idle tick).
+  Status HandleBatch() {
+    ServiceBatch ctx(options_.name, *impl_.db, options_.clock->WallMs());
+    std::map<eventstore::TopicPartition, int64_t> next;
+    Status status = HandleRecords(ctx, next);
+    impl_.reactor->OnTick(ctx);
+    if (status.ok()) status = ctx.status();
+    ORDERFLOW_RETURN_IF_ERROR(status);
+    if (next.empty() && ctx.outputs().empty() && ctx.dead_letters().empty()) {  // idle tick
+      if (records_.empty()) ORDERFLOW_RETURN_IF_ERROR(impl_.StepOverMarkers());
+      if (options_.clock->Now() >= next_recommit_) {
+        next_recommit_ = options_.clock->Now() + std::chrono::seconds(5);
+        impl_.RecommitForOperators();
+      }
+      return Status::Ok();
+    }
+    runner_.process_us_ +=
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - process_start_).count();
+    ORDERFLOW_RETURN_IF_ERROR(Commit(ctx, next));
+    backoff_.Reset();
+    return Status::Ok();
+  }
+
+  // Decodes and applies each record not yet applied, advancing `next` past it.
+  // Records that cannot be processed are dead-lettered in `ctx`; a handler
+  // failure abandons the batch (retried until kMaxAttempts, then parked).
+  Status HandleRecords(ServiceBatch& ctx, std::map<eventstore::TopicPartition, int64_t>& next) {
+    ServiceStats& stats = runner_.stats_;
+    for (const eventstore::Record& record : records_) {
+      eventstore::TopicPartition tp{std::string(record.topic()), record.partition()};
+      auto stored = next.count(tp) ? next[tp] : (impl_.offsets.count(tp) ? impl_.offsets[tp] : 0);
+      if (record.offset() < stored) continue;
+      next[tp] = record.offset() + 1;
+      stats.events.fetch_add(1);
+      auto event = eventstore::DecodeEvent(record.value());
+      if (!event.ok()) {
+        stats.rejected.fetch_add(1);
+        spdlog::warn("{}: {}[{}] offset {}: dead-lettered undecodable record: {}", options_.name, tp.topic,
+                     tp.partition, record.offset(), event.status().ToString());
+        ctx.DeadLetter(record, event.status().ToString(), 1);
+        continue;
+      }
+      if (tp.topic == eventstore::kOrdersTopic && event->order_id != record.key()) {
+        stats.rejected.fetch_add(1);
+        ctx.DeadLetter(record, "record key '" + std::string(record.key()) + "' does not match the event's order id '" +
+                                   event->order_id + "'",
+                       1);
+        continue;
+      }
+      // A record whose handler kept failing is parked, not applied.
+      const auto failure_key = std::make_pair(tp, record.offset());
+      if (auto f = impl_.failures.find(failure_key); f != impl_.failures.end() && f->second.first >= kMaxAttempts) {
+        stats.rejected.fetch_add(1);
+        spdlog::error("{}: {}[{}] offset {}: dead-lettered after {} failed attempts: {}", options_.name, tp.topic,
+                      tp.partition, record.offset(), f->second.first, f->second.second);
+        ctx.DeadLetter(record, f->second.second, f->second.first);
+        continue;
+      }
+      std::optional<std::string> failed = Apply(tp, *event, ctx);
+      if (!ctx.status().ok()) return ctx.status();
+      if (failed) {
+        // The batch is abandoned (nothing of it is written) and consumed again
+        // from the stored offsets; after kMaxAttempts the record is parked.
+        auto& [attempts, error] = impl_.failures[failure_key];
+        ++attempts;
+        error = "handler failed: " + *failed;
+        return Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] offset " +
+                                   std::to_string(record.offset()) + ": " + error + " (attempt " +
+                                   std::to_string(attempts) + " of " + std::to_string(kMaxAttempts) + ")");
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Hands one decoded event to the reactor. Returns why the handler failed
+  // (BatchContext::Fail, or an exception escaping it: this is the one place a
+  // reactor's exceptions are caught), nullopt when it succeeded.
+  std::optional<std::string> Apply(const eventstore::TopicPartition& tp, const domain::Event& event, ServiceBatch& ctx) {
+    try {
+      if (tp.topic == eventstore::kOrdersTopic) {
+        auto order = ctx.Order(event.order_id);
+        if (!order.ok()) {
+          ctx.SetStatus(order.status());
+          return std::nullopt;
+        }
+        domain::OrderState& state = **order;
+        if (state.HasApplied(event.id)) return std::nullopt;
+        const domain::OrderState before = state;
+        domain::Apply(state, event);
+        impl_.reactor->OnOrderEvent(event, before, state, ctx);
+      } else {
+        impl_.reactor->OnEvent(tp.topic, event, ctx);
+      }
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return ctx.TakeFailure();
+  }
+
+  // Side effects, then outputs and dead letters acknowledged by the broker,
+  // then (once the log is durable that far) state and offsets together.
+  Status Commit(ServiceBatch& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
+    auto written_to = std::make_shared<WrittenTo>();
+    Status status = Append(ctx, written_to);
+    if (!status.ok()) {
+      // Nothing committed: the inputs are consumed again from the stored offsets.
+      if (status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kInternal) {
+        return Status(status.code(), options_.name + ": " + status.message());  // retrying cannot fix it
+      }
+      return status.IsRetryable() ? status : Status::Unavailable(status.message());
+    }
+    if (options_.wait_durable) {
+      // Nothing counts as done until the log holds it durably: what this
+      // batch consumed, and what it appended.
+      std::map<eventstore::TopicPartition, int64_t> targets;
+      {
+        std::lock_guard lock(written_to->first);
+        targets = written_to->second;
+      }
+      for (const auto& [tp, offset] : next) targets[tp] = std::max(targets[tp], offset);
+      Status durable = options_.wait_durable(targets);
+      if (!durable.ok()) return durable.IsRetryable() ? durable : Status::Unavailable(durable.message());
+    }
+    rocksdb::WriteBatch batch;
+    ctx.AddTo(batch);
+    eventstore::PutPartitionValues(batch, impl_.db->DefaultColumnFamily(), kOffsetPrefix, next);
+    // Disk full (or busy) is retryable: nothing of the batch is stored, and its
+    // inputs are consumed again once writing works.
+    ORDERFLOW_RETURN_IF_ERROR(impl_.store->Write(batch, "write state"));
+    Committed(ctx, next);
+    return Status::Ok();
+  }
+
+  // Where the outputs landed (filled by delivery reports, all in by the end of the flush).
+  using WrittenTo = std::pair<std::mutex, std::map<eventstore::TopicPartition, int64_t>>;
+
+  // The batch's side effects, outputs and dead letters, flushed (or committed
+  // as one transaction with --exactly-once).
+  Status Append(ServiceBatch& ctx, const std::shared_ptr<WrittenTo>& written_to) {
+    Status status = impl_.reactor->FlushSideEffects();
+    const bool transaction = options_.exactly_once && !ctx.outputs().empty();
+    if (status.ok() && transaction) status = impl_.producer->BeginTransaction();
+    auto report_to = [&](const std::string& topic) -> eventstore::DeliveryCallback {
+      if (!options_.wait_durable) return nullptr;
+      return [written_to, topic](const Status& s, eventstore::Position pos) {
+        if (!s.ok() || pos.offset < 0) return;
+        std::lock_guard lock(written_to->first);
+        int64_t& end = written_to->second[{topic, pos.partition}];
+        end = std::max(end, pos.offset + 1);
+      };
+    };
+    for (const auto& [topic, event] : ctx.outputs()) {
+      if (!status.ok()) break;
+      status = impl_.producer->AppendEvent(topic, event, report_to(topic));
+    }
+    // Dead letters are waited for like outputs: the offsets about to commit
+    // skip their records, so the parked copy must be durable first.
+    for (const auto& d : ctx.dead_letters()) {
+      if (!status.ok()) break;
+      status = impl_.producer->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers,
+                                      report_to(eventstore::kDeadLetterTopic));
+    }
+    const auto flush_start = std::chrono::steady_clock::now();
+    if (status.ok()) {
+      status = transaction ? impl_.producer->CommitTransaction(std::chrono::seconds(30))
+                           : impl_.producer->Flush(std::chrono::seconds(30));
+    }
+    if (!status.ok() && transaction) {
+      Status aborted = impl_.producer->AbortTransaction(std::chrono::seconds(30));
+      if (!aborted.ok()) spdlog::warn("{}: {}", options_.name, aborted.ToString());
+    }
+    const auto flush_took =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - flush_start).count();
+    runner_.flush_us_ += flush_took;
+    if (flush_took > 50000) {
+      spdlog::debug("{}: slow flush: {} ms for {} outputs", options_.name, flush_took / 1000, ctx.outputs().size());
+    }
+    const ServiceStats& stats = runner_.stats_;
+    if (stats.batches.load() % 1000 == 0) {
+      spdlog::debug("{}: {} batches, {} events, poll {} ms, process {} ms, flush {} ms", options_.name,
+                    stats.batches.load(), stats.events.load(), runner_.poll_us_ / 1000, runner_.process_us_ / 1000,
+                    runner_.flush_us_ / 1000);
+    }
+    return status;
+  }
+
+  // After the state and offsets are stored: publish the offsets (to other
+  // threads, and to the consumer groups for operators' tools), forget the
+  // failures now behind them, count.
+  void Committed(const ServiceBatch& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
+    {
+      std::lock_guard lock(impl_.offsets_mu);
+      for (const auto& [tp, offset] : next) impl_.offsets[tp] = offset;
+    }
+    for (size_t i = 0; i < impl_.readers.size(); ++i) {
+      std::vector<std::pair<eventstore::TopicPartition, int64_t>> committed;
+      for (const auto& [tp, offset] : next) {
+        const auto& topics = options_.inputs[i];
+        if (std::find(topics.begin(), topics.end(), tp.topic) != topics.end()) committed.emplace_back(tp, offset);
+      }
+      impl_.readers[i]->CommitForOperators(committed);
+    }
+    std::erase_if(impl_.failures, [&](const auto& f) {
+      auto it = impl_.offsets.find(f.first.first);
+      return it != impl_.offsets.end() && it->second > f.first.second;
+    });
+    ServiceStats& stats = runner_.stats_;
+    stats.batches.fetch_add(1);
+    stats.outputs.fetch_add(ctx.outputs().size());
+    stats.suppressed.fetch_add(ctx.suppressed());
+    stats.dead_letters.fetch_add(ctx.dead_letters().size());
+  }
+
+  ServiceRunner& runner_;
+  const ServiceOptions& options_;
+  Impl& impl_;
+  const std::atomic<bool>& stop_;
+  eventstore::Backoff backoff_{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
+  std::vector<eventstore::Record> records_;  // the batch being handled
+  std::set<eventstore::TopicPartition> held_;  // input partitions held since their last outputs catch-up
+  StallWatchdog watchdog_;
+  std::chrono::steady_clock::time_point next_recommit_;
+  std::chrono::steady_clock::time_point process_start_;
+};
+
+Status ServiceRunner::Run(const std::atomic<bool>& stop) {
+  Loop loop(*this, stop);
+  return loop.Run();
+}
+
+}  // namespace orderflow::services
