@@ -74,11 +74,11 @@ Result<Out> ReadFlatRoot(std::string_view bytes, const char* what, Convert&& con
     capnp::ReaderOptions options;
     options.traversalLimitInWords = 1 << 20;
     options.nestingLimit = 16;
-    capnp::FlatArrayMessageReader reader(words, options);
-    if (reader.getEnd() != words.end()) {
+    capnp::FlatArrayMessageReader message(words, options);
+    if (message.getEnd() != words.end()) {
       return Status::Corruption(std::string("trailing bytes after ") + what + " record");
     }
-    return convert(reader.template getRoot<Root>());
+    return convert(message.template getRoot<Root>());
   } catch (const kj::Exception& e) {
     return Status::Corruption(std::string("malformed ") + what + " record: " + e.getDescription().cStr());
   }
@@ -90,7 +90,7 @@ Result<Out> ReadFlatRoot(std::string_view bytes, const char* what, Convert&& con
 template <typename Root, typename Out, typename Convert>
 Result<Out> ReadPackedRoot(std::string_view bytes, const char* what, Convert&& convert) {
   if (bytes.empty()) return Status::Corruption(std::string("empty ") + what + " record");
-  // The result lives outside the reader's scope: the reader's destructor may
+  // The result lives outside the message's scope: its reader's destructor may
   // raise a kj::Exception (it reads the rest of a truncated message), and a return value
   // already built when a local's destructor throws is leaked by the compilers
   // at hand (found by the fuzzer under LeakSanitizer).
@@ -114,8 +114,8 @@ Result<Out> ReadPackedRoot(std::string_view bytes, const char* what, Convert&& c
           if (used) scratch_busy = false;
         }
       } release{use_scratch};
-      capnp::PackedMessageReader reader(in, options, use_scratch ? kj::ArrayPtr<capnp::word>(scratch) : nullptr);
-      out.emplace(convert(reader.template getRoot<Root>()));
+      capnp::PackedMessageReader message(in, options, use_scratch ? kj::ArrayPtr<capnp::word>(scratch) : nullptr);
+      out.emplace(convert(message.template getRoot<Root>()));
     }
     if (out->ok() && in.tryGetReadBuffer().size() != 0) {
       return Status::Corruption(std::string("trailing bytes after ") + what + " record");

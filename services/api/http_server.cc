@@ -11,6 +11,7 @@
 #include <charconv>
 #include <thread>
 
+#include "services/api/http_server_impl.h"
 #include "services/api/http_session.h"
 
 namespace orderflow::services::http {

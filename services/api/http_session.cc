@@ -22,6 +22,8 @@
 #include <optional>
 #include <type_traits>
 
+#include "services/api/http_server_impl.h"
+
 namespace orderflow::services::http {
 
 namespace beast = boost::beast;
