@@ -33,14 +33,9 @@ class ServiceBatch final : public BatchContext {
   void Put(const std::string& key, std::string value) override { writes_[key] = std::move(value); }
   void Delete(const std::string& key) override { writes_[key] = std::nullopt; }
   int64_t now_ms() const override { return now_; }
-  void Fail(std::string error) override {
-    if (!failure_) failure_ = std::move(error);
-  }
 
   // Outputs not appended because the log already had them.
   uint64_t suppressed() const { return suppressed_; }
-  // Why the handler just called failed the record (and forget it), if it did.
-  std::optional<std::string> TakeFailure() { return std::exchange(failure_, std::nullopt); }
   // Records an error that abandons the batch (the first one wins).
   void SetStatus(Status s) {
     if (status_.ok()) status_ = std::move(s);
@@ -72,7 +67,6 @@ class ServiceBatch final : public BatchContext {
   std::unordered_map<std::string, domain::OrderState> orders_;
   uint64_t suppressed_ = 0;
   Status status_;
-  std::optional<std::string> failure_;
 };
 
 }  // namespace orderflow::services

@@ -36,12 +36,12 @@ class PaymentReactor final : public Reactor {
  public:
   explicit PaymentReactor(PaymentRules rules) : rules_(std::move(rules)) {}
 
-  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
-                    BatchContext& ctx) override {
+  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                      BatchContext& ctx) override {
     const std::string& id = after.order_id;
     if (Entered(before, after, OrderStatus::kPlaced)) {
       // The gateway call is idempotent per order: a decision made once is kept.
-      if (ctx.Get("charge/" + id)) return;
+      if (ctx.Get("charge/" + id)) return Status::Ok();
       std::string reason;
       if (std::find(rules_.blocked_customers.begin(), rules_.blocked_customers.end(), after.customer_id) !=
           rules_.blocked_customers.end()) {
@@ -71,6 +71,7 @@ class PaymentReactor final : public Reactor {
       // The customer cancelled while the authorization was on its way: give it back.
       Refund(e, after, "order cancelled", ctx);
     }
+    return Status::Ok();
   }
 
  private:
@@ -98,8 +99,8 @@ class InventoryReactor final : public Reactor {
  public:
   explicit InventoryReactor(const domain::Catalog& catalog) : catalog_(catalog) {}
 
-  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
-                    BatchContext& ctx) override {
+  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                      BatchContext& ctx) override {
     const std::string& id = after.order_id;
     if (Entered(before, after, OrderStatus::kPaymentAuthorized)) {
       for (const auto& line : after.lines) {
@@ -123,28 +124,29 @@ class InventoryReactor final : public Reactor {
     } else if (Entered(before, after, OrderStatus::kCancelled)) {
       for (const auto& sku : after.reserved_skus) Release(e, after, sku, ctx);
     }
+    return Status::Ok();
   }
 
-  void OnEvent(const std::string& topic, const domain::Event& e, BatchContext& ctx) override {
-    if (topic != kInventoryTopic) return;
+  Status OnEvent(const std::string& topic, const domain::Event& e, BatchContext& ctx) override {
+    if (topic != kInventoryTopic) return Status::Ok();
     if (const auto* added = std::get_if<domain::StockAdded>(&e.payload)) {
       const std::string marker = "added/" + domain::UuidToString(e.id);
-      if (ctx.Get(marker)) return;  // the same addition delivered twice
+      if (ctx.Get(marker)) return Status::Ok();  // the same addition delivered twice
       if (catalog_.Find(added->sku) == nullptr) {
         // Stock nobody can order: most likely a catalog this instance was not
         // given yet. Failing the record parks it on orders.dlq (after the
         // runner's retries) instead of applying or dropping it, so it can be
         // redriven once the catalog has the SKU.
-        ctx.Fail("StockAdded for " + added->sku +
-                 ", which is not in the catalog: add it to the catalog file (--catalog) and restart, then redrive "
-                 "this dead letter");
-        return;
+        return Status::FailedPrecondition(
+            "StockAdded for " + added->sku +
+            ", which is not in the catalog: add it to the catalog file (--catalog) and restart, then redrive "
+            "this dead letter");
       }
       ctx.Put(marker, "");
       SetStock(ctx, added->sku, Stock(ctx, added->sku) + added->quantity);
     } else if (const auto* req = std::get_if<domain::StockReservationRequested>(&e.payload)) {
       const std::string key = "res/" + req->sku + "/" + req->order_id;
-      if (ctx.Get(key)) return;  // decided before: the answer is already in the log
+      if (ctx.Get(key)) return Status::Ok();  // decided before: the answer is already in the log
       int64_t stock = Stock(ctx, req->sku);
       if (req->quantity > 0 && stock >= req->quantity) {
         SetStock(ctx, req->sku, stock - req->quantity);
@@ -159,13 +161,14 @@ class InventoryReactor final : public Reactor {
     } else if (const auto* rel = std::get_if<domain::StockReleaseRequested>(&e.payload)) {
       const std::string key = "res/" + rel->sku + "/" + rel->order_id;
       auto res = ctx.Get(key);
-      if (!res || res->empty() || (*res)[0] != 'R') return;  // never reserved, or released already
+      if (!res || res->empty() || (*res)[0] != 'R') return Status::Ok();  // never reserved, or released already
       int32_t qty = 0;
       std::from_chars(res->data() + 1, res->data() + res->size(), qty);
       SetStock(ctx, rel->sku, Stock(ctx, rel->sku) + qty);
       ctx.Put(key, "released");
       ctx.Emit(kOrdersTopic, e, rel->order_id, "released/" + rel->sku, domain::InventoryLineReleased{rel->sku, qty});
     }
+    return Status::Ok();
   }
 
  private:
@@ -194,15 +197,16 @@ class InventoryReactor final : public Reactor {
 
 class ShippingReactor final : public Reactor {
  public:
-  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
-                    BatchContext& ctx) override {
-    if (!Entered(before, after, OrderStatus::kInventoryReserved)) return;
+  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                      BatchContext& ctx) override {
+    if (!Entered(before, after, OrderStatus::kInventoryReserved)) return Status::Ok();
     static constexpr const char* kCarriers[] = {"DHL", "UPS", "PostNL"};
     domain::EventId tracking = domain::DeriveEventId(e.id, "tracking");
     std::string hex = domain::UuidToString(tracking).substr(0, 8);
     std::transform(hex.begin(), hex.end(), hex.begin(), ::toupper);
     ctx.Emit(kOrdersTopic, e, after.order_id, "ship",
              domain::OrderShipped{kCarriers[tracking[0] % 3], "TRK" + hex});
+    return Status::Ok();
   }
 };
 
@@ -228,13 +232,14 @@ class DeliveryReactor final : public Reactor {
     }
   }
 
-  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
-                    BatchContext& ctx) override {
-    if (!Entered(before, after, OrderStatus::kShipped)) return;
+  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                      BatchContext& ctx) override {
+    if (!Entered(before, after, OrderStatus::kShipped)) return Status::Ok();
     Pending p{ctx.now_ms() + transit_.count(), e.id, e.correlation_id, after.customer_id};
     pending_[after.order_id] = p;
     ctx.Put("due/" + after.order_id, std::to_string(p.due_ms) + "|" + domain::UuidToString(p.cause) + "|" +
                                          domain::UuidToString(p.correlation) + "|" + p.recipient);
+    return Status::Ok();
   }
 
   void OnTick(BatchContext& ctx) override {
@@ -289,8 +294,8 @@ class NotificationReactor final : public Reactor {
     }
   }
 
-  void OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
-                    BatchContext& ctx) override {
+  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+                      BatchContext& ctx) override {
     using P = domain::NotificationPriority;
     const char* template_name = nullptr;
     P priority = P::kLow;
@@ -305,16 +310,17 @@ class NotificationReactor final : public Reactor {
     } else if (Entered(before, after, OrderStatus::kDelivered)) {
       template_name = "order.delivered", priority = P::kHigh;
     }
-    if (template_name == nullptr) return;
+    if (template_name == nullptr) return Status::Ok();
     std::string id = domain::UuidToString(domain::DeriveEventId(e.id, "notification"));
     ctx.Emit(priority == P::kHigh ? eventstore::kNotificationsHighTopic : eventstore::kNotificationsLowTopic, e,
              after.order_id, std::string("request/") + template_name,
              domain::NotificationRequested{id, template_name, after.customer_id, priority});
+    return Status::Ok();
   }
 
-  void OnEvent(const std::string& topic, const domain::Event& e, BatchContext& ctx) override {
+  Status OnEvent(const std::string& topic, const domain::Event& e, BatchContext& ctx) override {
     const auto* req = std::get_if<domain::NotificationRequested>(&e.payload);
-    if (req == nullptr) return;
+    if (req == nullptr) return Status::Ok();
     // Sent already when its NotificationSent is in the log (by any instance:
     // the runner's outputs index) or in this instance's outbox.
     const bool in_log = !ctx.Emit(kOrdersTopic, e, e.order_id, "sent",
@@ -324,6 +330,7 @@ class NotificationReactor final : public Reactor {
       pending_lines_ += req->recipient + "\t" + req->template_name + "\t" + e.order_id + "\t" +
                         req->notification_id + "\n";
     }
+    return Status::Ok();
   }
 
   Status FlushSideEffects() override {

@@ -50,11 +50,6 @@ class BatchContext {
   virtual void Delete(const std::string& key) = 0;
 
   virtual int64_t now_ms() const = 0;
-
-  // Fails the record being handled: the batch is abandoned and consumed again
-  // from the stored offsets, and after 3 failures the record is parked on
-  // orders.dlq with `error`. The handler returns right after calling it.
-  virtual void Fail(std::string error) = 0;
 };
 
 // A service's decisions. Called on the runner's thread only.
@@ -64,14 +59,19 @@ class Reactor {
   // Called once at start with every key/value of the service's state.
   virtual void Load(const std::map<std::string, std::string>& state) {}
   // A new (not yet applied) event of an order on orders.events, with the
-  // aggregate before and after applying it.
-  // A handler that cannot handle the event calls ctx.Fail (see there); an
-  // exception escaping it counts the same (the runner catches it: the one
-  // boundary for reactors).
-  virtual void OnOrderEvent(const domain::Event& event, const domain::OrderState& before,
-                            const domain::OrderState& after, BatchContext& ctx) {}
-  // An event from another input topic.
-  virtual void OnEvent(const std::string& topic, const domain::Event& event, BatchContext& ctx) {}
+  // aggregate before and after applying it. A handler that cannot handle the
+  // event returns why: the batch is abandoned and consumed again from the
+  // stored offsets, and after 3 failures the record is parked on orders.dlq
+  // with the message. An exception escaping it counts the same (the runner
+  // catches it: the one boundary for reactors).
+  virtual Status OnOrderEvent(const domain::Event& event, const domain::OrderState& before,
+                              const domain::OrderState& after, BatchContext& ctx) {
+    return Status::Ok();
+  }
+  // An event from another input topic; fails as OnOrderEvent.
+  virtual Status OnEvent(const std::string& topic, const domain::Event& event, BatchContext& ctx) {
+    return Status::Ok();
+  }
   // Once per loop iteration, for timers.
   virtual void OnTick(BatchContext& ctx) {}
   // Performs the batch's external side effects (the notification outbox),

@@ -247,7 +247,7 @@ class ServiceRunner::Loop {
   }
 
   // Hands one decoded event to the reactor. Returns why the handler failed
-  // (BatchContext::Fail, or an exception escaping it: this is the one place a
+  // (a Status it returned, or an exception escaping it: this is the one place a
   // reactor's exceptions are caught), nullopt when it succeeded.
   std::optional<std::string> Apply(const eventstore::TopicPartition& tp, const domain::Event& event, ServiceBatch& ctx) {
     try {
@@ -261,14 +261,16 @@ class ServiceRunner::Loop {
         if (state.HasApplied(event.id)) return std::nullopt;
         const domain::OrderState before = state;
         domain::Apply(state, event);
-        impl_.reactor->OnOrderEvent(event, before, state, ctx);
-      } else {
-        impl_.reactor->OnEvent(tp.topic, event, ctx);
+        if (Status failed = impl_.reactor->OnOrderEvent(event, before, state, ctx); !failed.ok()) {
+          return failed.message();
+        }
+      } else if (Status failed = impl_.reactor->OnEvent(tp.topic, event, ctx); !failed.ok()) {
+        return failed.message();
       }
     } catch (const std::exception& e) {
       return std::string(e.what());
     }
-    return ctx.TakeFailure();
+    return std::nullopt;
   }
 
   // Side effects, then outputs and dead letters acknowledged by the broker,

@@ -8,7 +8,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <stdexcept>
 #include <thread>
 
 #include "eventstore/codec.h"
@@ -129,7 +128,7 @@ TEST(DeadLetterTest, PoisonRecordsOfEachKindAreParkedWhileEveryValidOrderComplet
   EXPECT_EQ(letters->size(), poisons.size() * consumers.size());
 }
 
-// A service whose handler throws for one order until it is "fixed". Its
+// A service whose handler fails for one order until it is "fixed". Its
 // handled counts are committed with the batch (FlushSideEffects runs only for
 // a batch that is written), like a real side effect.
 class FlakyReactor final : public services::Reactor {
@@ -138,13 +137,14 @@ class FlakyReactor final : public services::Reactor {
     std::lock_guard lock(mu);
     pending.clear();  // an abandoned batch
   }
-  void OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState& after,
-                    services::BatchContext&) override {
-    if (!std::holds_alternative<domain::OrderPlaced>(event.payload)) return;
+  Status OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState& after,
+                      services::BatchContext&) override {
+    if (!std::holds_alternative<domain::OrderPlaced>(event.payload)) return Status::Ok();
     std::lock_guard lock(mu);
     ++attempts[after.order_id];
-    if (broken.count(after.order_id)) throw std::runtime_error("card format not supported");
+    if (broken.count(after.order_id)) return Status::FailedPrecondition("card format not supported");
     ++pending[after.order_id];
+    return Status::Ok();
   }
   Status FlushSideEffects() override {
     std::lock_guard lock(mu);

@@ -38,7 +38,6 @@ class FakeContext final : public BatchContext {
   void Put(const std::string& key, std::string value) override { kv[key] = std::move(value); }
   void Delete(const std::string& key) override { kv.erase(key); }
   int64_t now_ms() const override { return 1000; }
-  void Fail(std::string error) override { failures.push_back(std::move(error)); }
 
   template <typename T>
   int Count() const {
@@ -49,14 +48,13 @@ class FakeContext final : public BatchContext {
   std::vector<std::pair<std::string, domain::Event>> outputs;
   std::map<std::string, std::string> kv;
   std::set<std::string> in_log;  // tags whose output Emit reports as already in the log
-  std::vector<std::string> failures;  // what the reactor failed records with
 };
 
 // Feeds `event` to `reactor` as the runner would: apply, then react.
 void Feed(Reactor& reactor, domain::OrderState& state, const domain::Event& event, FakeContext& ctx) {
   const domain::OrderState before = state;
   domain::Apply(state, event);
-  reactor.OnOrderEvent(event, before, state, ctx);
+  EXPECT_TRUE(reactor.OnOrderEvent(event, before, state, ctx).ok());
 }
 
 TEST(PaymentReactorTest, AuthorizesOrDeclinesByTheGatewayRules) {
@@ -97,8 +95,10 @@ TEST(InventoryReactorTest, SkuOwnerNeverGoesBelowZeroAndReleasesOnce) {
   auto inventory = MakeInventoryReactor(catalog);
   FakeContext ctx;
   auto request = [&](const std::string& order, int qty, uint32_t n) {
-    inventory->OnEvent(eventstore::kInventoryTopic,
-                       LifecycleEvent("SKU-A", n, domain::StockReservationRequested{"SKU-A", order, qty}), ctx);
+    EXPECT_TRUE(inventory
+                    ->OnEvent(eventstore::kInventoryTopic,
+                              LifecycleEvent("SKU-A", n, domain::StockReservationRequested{"SKU-A", order, qty}), ctx)
+                    .ok());
   };
   request("o-1", 2, 1);
   request("o-2", 2, 2);  // only 1 left
@@ -108,8 +108,10 @@ TEST(InventoryReactorTest, SkuOwnerNeverGoesBelowZeroAndReleasesOnce) {
   EXPECT_EQ(ctx.kv["stock/SKU-A"], "1");
 
   auto release = [&](const std::string& order, uint32_t n) {
-    inventory->OnEvent(eventstore::kInventoryTopic,
-                       LifecycleEvent("SKU-A", n, domain::StockReleaseRequested{"SKU-A", order, 2}), ctx);
+    EXPECT_TRUE(inventory
+                    ->OnEvent(eventstore::kInventoryTopic,
+                              LifecycleEvent("SKU-A", n, domain::StockReleaseRequested{"SKU-A", order, 2}), ctx)
+                    .ok());
   };
   release("o-1", 4);
   release("o-1", 5);  // twice: released once
@@ -118,8 +120,8 @@ TEST(InventoryReactorTest, SkuOwnerNeverGoesBelowZeroAndReleasesOnce) {
   EXPECT_EQ(ctx.kv["stock/SKU-A"], "3");
 
   domain::Event added = LifecycleEvent("SKU-A", 7, domain::StockAdded{"SKU-A", 10});
-  inventory->OnEvent(eventstore::kInventoryTopic, added, ctx);
-  inventory->OnEvent(eventstore::kInventoryTopic, added, ctx);  // re-delivered
+  EXPECT_TRUE(inventory->OnEvent(eventstore::kInventoryTopic, added, ctx).ok());
+  EXPECT_TRUE(inventory->OnEvent(eventstore::kInventoryTopic, added, ctx).ok());  // re-delivered
   EXPECT_EQ(ctx.kv["stock/SKU-A"], "13");
 }
 
@@ -130,24 +132,28 @@ TEST(InventoryReactorTest, StockAddedForASkuNotInTheCatalogFailsAndChangesNothin
   auto catalog = *domain::Catalog::Parse("SKU-A,A,100,3\n");
   auto inventory = MakeInventoryReactor(catalog);
   FakeContext ctx;
-  inventory->OnEvent(eventstore::kInventoryTopic, LifecycleEvent("SKU-TEAPOT", 1, domain::StockAdded{"SKU-TEAPOT", 5}),
-                     ctx);
-  ASSERT_EQ(ctx.failures.size(), 1u) << "StockAdded for an unknown SKU was accepted";
-  EXPECT_EQ(ctx.failures[0],
+  const Status failed = inventory->OnEvent(
+      eventstore::kInventoryTopic, LifecycleEvent("SKU-TEAPOT", 1, domain::StockAdded{"SKU-TEAPOT", 5}), ctx);
+  ASSERT_FALSE(failed.ok()) << "StockAdded for an unknown SKU was accepted";
+  EXPECT_EQ(failed.message(),
             "StockAdded for SKU-TEAPOT, which is not in the catalog: add it to the catalog file (--catalog) and "
             "restart, then redrive this dead letter");
   EXPECT_TRUE(ctx.kv.empty());
   EXPECT_TRUE(ctx.outputs.empty());
 
-  inventory->OnEvent(eventstore::kInventoryTopic,
-                     LifecycleEvent("SKU-TEAPOT", 2, domain::StockReservationRequested{"SKU-TEAPOT", "o-1", 1}), ctx);
+  EXPECT_TRUE(inventory
+                  ->OnEvent(eventstore::kInventoryTopic,
+                            LifecycleEvent("SKU-TEAPOT", 2, domain::StockReservationRequested{"SKU-TEAPOT", "o-1", 1}),
+                            ctx)
+                  .ok());
   EXPECT_EQ(ctx.Count<domain::InventoryLineRejected>(), 1);
 
   // With the SKU in the catalog, the same event adds its stock.
   auto fixed_catalog = *domain::Catalog::Parse("SKU-A,A,100,3\nSKU-TEAPOT,Teapot,4590,0\n");
   auto fixed = MakeInventoryReactor(fixed_catalog);
-  fixed->OnEvent(eventstore::kInventoryTopic, LifecycleEvent("SKU-TEAPOT", 1, domain::StockAdded{"SKU-TEAPOT", 5}),
-                 ctx);
+  EXPECT_TRUE(
+      fixed->OnEvent(eventstore::kInventoryTopic, LifecycleEvent("SKU-TEAPOT", 1, domain::StockAdded{"SKU-TEAPOT", 5}), ctx)
+          .ok());
   EXPECT_EQ(ctx.kv["stock/SKU-TEAPOT"], "5");
 }
 
@@ -180,12 +186,12 @@ TEST(NotificationReactorTest, ARequestAlreadySentByAnyInstanceIsNotWrittenAgain)
                           domain::NotificationRequested{"n-" + order, "order.placed", "alice", domain::NotificationPriority::kLow});
   };
   ctx.in_log = {"sent"};  // the log already holds this request's NotificationSent
-  notification->OnEvent(eventstore::kNotificationsLowTopic, request("o-1", 1), ctx);
+  EXPECT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic, request("o-1", 1), ctx).ok());
   ASSERT_TRUE(notification->FlushSideEffects().ok());
   EXPECT_EQ(ctx.Count<domain::NotificationSent>(), 0);
   ctx.in_log.clear();
-  notification->OnEvent(eventstore::kNotificationsLowTopic, request("o-2", 1), ctx);
-  notification->OnEvent(eventstore::kNotificationsLowTopic, request("o-2", 1), ctx);  // re-delivered
+  EXPECT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic, request("o-2", 1), ctx).ok());
+  EXPECT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic, request("o-2", 1), ctx).ok());  // re-delivered
   ASSERT_TRUE(notification->FlushSideEffects().ok());
   EXPECT_EQ(ctx.Count<domain::NotificationSent>(), 2) << "recorded again: the log drops the duplicate";
   std::ifstream in(outbox);
