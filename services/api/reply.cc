@@ -32,9 +32,11 @@ int HttpStatus(StatusCode code) {
 
 void SendError(http::Response& res, const Status& s) {
   const int status = HttpStatus(s.code());
-  std::string message = status == 503 && !s.message().ends_with("; retry") ? s.message() + "; retry"
-                        : status == 500                                    ? s.ToString()
-                                                                           : s.message();
+  // A 503 says to retry; the API's own messages already say how ("retry
+  // later", "retry with the same Idempotency-Key"), a store's do not.
+  std::string message = s.message();
+  if (status == 503 && message.find("retry") == std::string::npos) message += "; retry";
+  if (status == 500) message = s.ToString();
   SendJson(res, status, {{"error", std::move(message)}});
 }
 

@@ -19,7 +19,7 @@ void SendJson(http::Response& res, int status, const nlohmann::json& body);
 // kPermissionDenied 403, kNotFound 404, kFailedPrecondition, kInUse and
 // kAlreadyExists 409, kUnsupportedFormat 415, kInvalidArgument 422 (well-formed
 // but not acceptable: an unknown SKU, a quantity over the limit),
-// kUnavailable 503 (its message then ends "; retry"), anything else 500.
+// kUnavailable 503 (its message then says to retry), anything else 500.
 int HttpStatus(StatusCode code);
 // {"error": message} with HttpStatus(s.code()).
 void SendError(http::Response& res, const Status& s);
