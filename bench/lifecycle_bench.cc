@@ -131,7 +131,8 @@ int main(int argc, char** argv) {
     options.kafka.overrides.push_back({"max.in.flight.requests.per.connection", inflight});
   }
   spdlog::set_level(getenv("BENCH_LOG") ? spdlog::level::debug : spdlog::level::off);  // the result is the JSON line
-  std::atomic<bool> stop{false}, observer_stop{false};
+  std::stop_source stop;
+  std::atomic<bool> observer_stop{false};
   std::mutex mu;
   std::string brokers;
   std::unordered_map<std::string, int64_t> placed_at;
@@ -144,7 +145,7 @@ int main(int argc, char** argv) {
   const char* broker_pids = getenv("BENCH_BROKER_PIDS");
   const double broker_cpu_before = broker_pids ? ProcessesCpuSeconds(broker_pids) : 0;
 
-  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const services::UpEndpoints& e) {
+  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop.get_token(), [&](const services::UpEndpoints& e) {
     brokers = e.brokers;
     // The observer connects and fetches before the first order is placed, so
     // its own start-up is not counted as the pipeline's latency.

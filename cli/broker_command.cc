@@ -3,9 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/program_options.hpp>
-#include <chrono>
 #include <iostream>
-#include <thread>
 
 #include "cli/common.h"
 #include "eventstore/embedded_broker.h"
@@ -35,7 +33,7 @@ Result<int> CmdBroker(const std::vector<std::string>& args) {
   if (!created.ok()) return Fail(created);
   std::cout << (*broker)->bootstraps() << std::endl;
   spdlog::info("embedded broker up: {} brokers, topics with {} partitions; Ctrl-C to stop", brokers, partitions);
-  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  WaitForStop(g_stop.get_token());
   spdlog::info("embedded broker stopping");
   return 0;
 }

@@ -46,7 +46,7 @@ po::options_description CommonOptions(Common& c, const char* default_level) {
 
 }  // namespace
 
-std::atomic<bool> g_stop{false};
+std::stop_source g_stop;
 
 Status Parse(const std::vector<std::string>& args, const std::string& usage, po::options_description specific,
              const po::positional_options_description& positional, Parsed& out, const char* default_level) {

@@ -6,7 +6,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json_fwd.hpp>
 
-#include <atomic>
+#include <stop_token>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,9 +21,9 @@ class ProjectionStore;
 
 namespace orderflow::cli {
 
-// Set by SIGINT/SIGTERM (main.cc installs the handler); long-running commands
-// stop when it is.
-extern std::atomic<bool> g_stop;
+// Requested on SIGINT/SIGTERM (main.cc's signal thread); long-running commands
+// take its token, which also wakes them from their waits.
+extern std::stop_source g_stop;
 
 // A command line that cannot be run as given (an unknown flag, a missing or
 // malformed value): main prints it with a pointer to --help and exits 2.

@@ -52,7 +52,7 @@ Result<int> CmdLog(const std::vector<std::string>& args) {
   auto progress = [tty](uint64_t n) {
     if (tty) std::fprintf(stderr, "\r%llu records", static_cast<unsigned long long>(n));
   };
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = kafka.clock->Now();
   Result<uint64_t> count = uint64_t{0};
   if (sub == "export") {
     std::vector<std::string> topics;
@@ -71,7 +71,7 @@ Result<int> CmdLog(const std::vector<std::string>& args) {
   }
   if (tty) std::fprintf(stderr, "\n");
   if (!count.ok()) return Fail(count.status());
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double seconds = std::chrono::duration<double>(kafka.clock->Now() - started).count();
   if (p.common.json) {
     PrintJson({{sub == "export" ? "exported" : "imported", *count}, {"file", file}, {"seconds", seconds}});
   } else {

@@ -9,10 +9,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <csignal>
-#include <optional>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -21,6 +19,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "domain/clock.h"
 #include "domain/events.h"
 
 namespace orderflow::cli {
@@ -33,21 +32,23 @@ constexpr auto kShutdownGrace = std::chrono::seconds(30);
 // SIGINT and SIGTERM are taken by one thread of their own, never by a signal
 // handler: they are blocked before any other thread exists (every thread
 // inherits the mask), so no system call of the services is interrupted. The
-// first signal sets g_stop; a second exits at once with 130; a command that
-// has not returned kShutdownGrace after g_stop was set exits with 1. The
-// thread is joined when Main returns, so a clean stop ends with every thread
-// joined and every destructor run.
+// first signal requests g_stop (waking whatever waits on its token); a second
+// exits at once with 130; a command that has not returned kShutdownGrace
+// after the first exits with 1. The destructor ends the thread with SIGUSR2,
+// so a clean stop ends with every thread joined and every destructor run.
+// The thread sleeps in sigwait until a signal comes: it polls nothing.
 class SignalThread {
  public:
   SignalThread() {
     sigemptyset(&signals_);
     sigaddset(&signals_, SIGINT);
     sigaddset(&signals_, SIGTERM);
+    sigaddset(&signals_, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
     thread_ = std::thread([this] { Run(); });
   }
   ~SignalThread() {
-    exiting_.store(true);
+    pthread_kill(thread_.native_handle(), SIGUSR2);
     thread_.join();
   }
   SignalThread(const SignalThread&) = delete;
@@ -55,22 +56,32 @@ class SignalThread {
 
  private:
   void Run() {
-    std::optional<std::chrono::steady_clock::time_point> stop_since;
-    while (!exiting_.load()) {
-      timespec tick{0, 100'000'000};
-      const int signal = sigtimedwait(&signals_, nullptr, &tick);
-      if ((signal == SIGINT || signal == SIGTERM) && g_stop.exchange(true)) _exit(130);
-      if (!stop_since && g_stop.load()) stop_since = std::chrono::steady_clock::now();
-      if (stop_since && std::chrono::steady_clock::now() - *stop_since > kShutdownGrace) {
-        std::fprintf(stderr, "orderflow: still not stopped %lld s after the signal; exiting without a clean stop\n",
-                     static_cast<long long>(kShutdownGrace.count()));
-        _exit(1);
+    // Before a stop: wait for a signal as long as it takes; after: at most
+    // until the grace period ends.
+    for (;;) {
+      int signal = 0;
+      if (!g_stop.stop_requested()) {
+        if (sigwait(&signals_, &signal) != 0) continue;
+      } else {
+        const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(grace_ends_ - SystemClock().Now());
+        if (left.count() <= 0) {
+          std::fprintf(stderr, "orderflow: still not stopped %lld s after the signal; exiting without a clean stop\n",
+                       static_cast<long long>(kShutdownGrace.count()));
+          _exit(1);
+        }
+        const timespec wait{static_cast<time_t>(left.count() / 1'000'000'000),
+                            static_cast<long>(left.count() % 1'000'000'000)};
+        signal = sigtimedwait(&signals_, nullptr, &wait);
       }
+      if (signal == SIGUSR2) return;
+      if (signal != SIGINT && signal != SIGTERM) continue;
+      if (!g_stop.request_stop()) _exit(130);  // the second signal
+      grace_ends_ = SystemClock().Now() + kShutdownGrace;
     }
   }
 
   sigset_t signals_;
-  std::atomic<bool> exiting_{false};
+  std::chrono::steady_clock::time_point grace_ends_;
   std::thread thread_;
 };
 

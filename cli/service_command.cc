@@ -34,7 +34,7 @@ Result<int> RunLifecycleService(const std::string& name, const std::string& inst
   auto runner = services::MakeLifecycleService(so, catalog, config);
   if (!runner.ok()) return Fail(runner.status());
   spdlog::info("{} {} running on {}, state in {}", name, instance, kafka.brokers, p.common.data_dir);
-  Status s = (*runner)->Run(g_stop);
+  Status s = (*runner)->Run(g_stop.get_token());
   if (!s.ok()) return Fail(s);
   spdlog::info("{} {} stopped after {} events", name, instance, (*runner)->stats().events.load());
   return 0;
@@ -60,7 +60,7 @@ Result<int> RunProjector(const std::string& instance, const Parsed& p, size_t ba
       {.kafka = kafka, .data_dir = p.common.data_dir, .instance = instance, .batch_size = batch_size});
   if (!service.ok()) return Fail(service.status());
   spdlog::info("projector {} running on {}, data in {}", instance, kafka.brokers, p.common.data_dir);
-  Status s = exit_when_caught_up ? (*service)->RunUntilCaughtUp(g_stop) : (*service)->Run(g_stop);
+  Status s = exit_when_caught_up ? (*service)->RunUntilCaughtUp(g_stop.get_token()) : (*service)->Run(g_stop.get_token());
   if (!s.ok()) return Fail(s);
   spdlog::info("projector {} stopped: applied {} events", instance, (*service)->projector().totals().applied);
   return 0;
@@ -81,7 +81,7 @@ Result<int> RunPgProjector(const std::string& instance, const Parsed& p, const p
   auto projector = projections::PgProjector::Start(std::move(options));
   if (!projector.ok()) return Fail(projector.status());
   spdlog::info("pg-projector {} running on {}, read model in schema {}", instance, p.common.brokers, pg.schema);
-  Status s = exit_when_caught_up ? (*projector)->RunUntilCaughtUp(g_stop) : (*projector)->Run(g_stop);
+  Status s = exit_when_caught_up ? (*projector)->RunUntilCaughtUp(g_stop.get_token()) : (*projector)->Run(g_stop.get_token());
   if (!s.ok()) return Fail(s);
   const auto& t = (*projector)->totals();
   spdlog::info("pg-projector {} stopped: applied {} events in {} batches ({} rejected, {} duplicates dropped)",

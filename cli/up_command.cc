@@ -188,7 +188,7 @@ Result<int> CmdUp(const std::vector<std::string>& args) {
     auto rebuilt = replay::RebuildIfOutdated(rebuild, o.data_dir);
     if (!rebuilt.ok()) return Fail(rebuilt.status());
   }
-  auto summary = services::RunUp(o, catalog, g_stop, [&](const services::UpEndpoints& e) {
+  auto summary = services::RunUp(o, catalog, g_stop.get_token(), [&](const services::UpEndpoints& e) {
     spdlog::info("orderflow up: brokers {}{}, data in {}; Ctrl-C to stop", e.brokers, embedded ? " (embedded)" : "",
                  o.data_dir);
     if (!e.http.empty()) {

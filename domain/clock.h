@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <stop_token>
 
 namespace orderflow {
 
@@ -21,6 +22,10 @@ class Clock {
   virtual int64_t WallMs() const = 0;
   // Blocks the calling thread for `d` of this clock's time.
   virtual void SleepFor(std::chrono::nanoseconds d) const = 0;
+  // Blocks for `d` of this clock's time or until `stop` is requested,
+  // whichever comes first (at once if it already was); returns false when it
+  // returned because of `stop`. A default std::stop_token never stops.
+  virtual bool SleepFor(std::chrono::nanoseconds d, std::stop_token stop) const = 0;
   // With `lock` held on the mutex `cv` belongs to: waits on `cv` until `done()`
   // or this clock reaches `deadline`; returns done(). Whoever makes done() true
   // notifies `cv`.
@@ -30,5 +35,8 @@ class Clock {
 
 // The machine's clocks; lives for the whole process.
 const Clock& SystemClock();
+
+// Blocks until `stop` is requested (forever for a token that cannot stop).
+void WaitForStop(std::stop_token stop);
 
 }  // namespace orderflow

@@ -204,7 +204,15 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
     return;
   }
   std::string address;
-  if (lvl <= spdlog::level::err && lvl >= spdlog::level::warn && IsUnreachableBroker(fac, buf, &address)) {
+  bool unreachable = lvl <= spdlog::level::err && lvl >= spdlog::level::warn && IsUnreachableBroker(fac, buf, &address);
+  if (!unreachable && protocol_suspect && lvl >= spdlog::level::warn && lvl <= spdlog::level::err) {
+    // "GroupCoordinator: Disconnected while requesting ApiVersion: might be
+    // caused by incorrect security.protocol ...": a broker restarting closes
+    // connections this way too. Named by role, not address; never an error.
+    address = "(a coordinator or a broker restarting)";
+    unreachable = true;
+  }
+  if (unreachable) {
     // Never destroyed: librdkafka threads may still log while the process exits.
     static auto* mu = new std::mutex;
     static auto* last_warned = new std::map<std::string, std::chrono::steady_clock::time_point>;

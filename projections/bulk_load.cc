@@ -80,8 +80,8 @@ struct BulkLoader::Impl {
   // Where the time goes (seconds), for the debug line at the end.
   double decode_s = 0, wait_s = 0, fold_s = 0, load_s = 0;
   std::atomic<double> write_s{0};
-  static double Since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  double Since(std::chrono::steady_clock::time_point t) const {
+    return std::chrono::duration<double>(options.clock->Now() - t).count();
   }
 
   Impl(ProjectionStore& s, ProjectionStore::Impl& d, const BulkLoadOptions& o)
@@ -106,7 +106,7 @@ struct BulkLoader::Impl {
         queue.pop_front();
       }
       changed.notify_all();
-      const auto t = std::chrono::steady_clock::now();
+      const auto t = options.clock->Now();
       Status s = Fold(chunk);
       fold_s += Since(t);
       if (!s.ok()) {
@@ -165,7 +165,7 @@ struct BulkLoader::Impl {
 
   // Applies a chunk exactly as ProjectionStore::Prepare does.
   Status Fold(std::vector<Decoded>& chunk) {
-    const auto t = std::chrono::steady_clock::now();
+    const auto t = options.clock->Now();
     ORDERFLOW_RETURN_IF_ERROR(LoadEarlier(chunk));
     load_s += Since(t);
     std::map<std::string, int64_t> delta;
@@ -238,7 +238,7 @@ struct BulkLoader::Impl {
     }
     window->history_events = window->history_bytes = 0;
     history_writing = std::async(std::launch::async, [this, taken]() -> Status {
-      const auto started = std::chrono::steady_clock::now();
+      const auto started = options.clock->Now();
       KeyArena arena;
       FileEntries entries;
       for (size_t i : SortedByKey(taken->size(), [&](size_t i) -> const std::string& { return (*taken)[i].id; })) {
@@ -274,7 +274,7 @@ struct BulkLoader::Impl {
     }
     any_window_written = any_window_written || any;
     writing = std::async(std::launch::async, [this] {
-      const auto started = std::chrono::steady_clock::now();
+      const auto started = options.clock->Now();
       Status s = WriteWindowFiles(*sealed);
       write_s += Since(started);
       ++windows;
@@ -287,14 +287,14 @@ struct BulkLoader::Impl {
     return writing.get();
   }
   Status WriteWindowFiles(LoadWindow& w) {
-    const auto t_window = std::chrono::steady_clock::now();
+    const auto t_window = options.clock->Now();
     WindowEntries laid;
     LayOutWindow(w, &laid);
     {
       std::lock_guard lock(digest_mu);
       digest.Merge(laid.overwritten);
     }
-    const auto t_files = std::chrono::steady_clock::now();
+    const auto t_files = options.clock->Now();
     std::vector<rocksdb::IngestExternalFileArg> args;
     // History (most of the bytes) is written on a second thread meanwhile.
     auto history_file = std::async(std::launch::async, [&] { return WriteFile(kHistory, laid.history); });
@@ -315,7 +315,7 @@ struct BulkLoader::Impl {
       arg.options.move_files = true;
       args.push_back(std::move(arg));
     }
-    const auto t_ingest = std::chrono::steady_clock::now();
+    const auto t_ingest = options.clock->Now();
     if (!args.empty()) ORDERFLOW_RETURN_IF_ERROR(FromRocks(db.db->IngestExternalFiles(args), "ingest rebuilt state"));
     spdlog::debug("bulk load window: {} orders, prepare {:.3f} s, files {:.3f} s, ingest {:.3f} s",
                   laid.orders.size(),
@@ -368,7 +368,7 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Start(ProjectionStore& store, co
 
 Status BulkLoader::Add(std::vector<eventstore::Record> records) {
   Impl& s = *impl_;
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = s.options.clock->Now();
   std::vector<Decoded> chunk;
   chunk.reserve(records.size());
   int64_t* next = nullptr;  // s.next's entry for the partition of the records at hand (they come in runs)
@@ -395,12 +395,12 @@ Status BulkLoader::Add(std::vector<eventstore::Record> records) {
     }
     chunk.push_back(std::move(d));
   }
-  const auto t1 = std::chrono::steady_clock::now();
+  const auto t1 = s.options.clock->Now();
   s.decode_s += std::chrono::duration<double>(t1 - t0).count();
   std::unique_lock lock(s.mu);
   // Two chunks in the queue at most: decoding waits for the worker, so memory stays bounded.
   s.changed.wait(lock, [&] { return s.queue.size() < 2 || !s.worker_status.ok(); });
-  s.wait_s += Impl::Since(t1);
+  s.wait_s += s.Since(t1);
   if (!s.worker_status.ok()) return s.worker_status;
   s.queue.push_back(std::move(chunk));
   s.changed.notify_all();

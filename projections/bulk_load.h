@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/clock.h"
 #include "domain/status.h"
 #include "eventstore/kafka.h"
 #include "projections/store.h"
@@ -42,6 +43,7 @@ struct BulkLoadOptions {
   // whose events fall in several windows is read back in each.
   size_t history_events = 25'000;
   size_t history_bytes = 4u << 20;
+  const Clock* clock = &SystemClock();  // for the timings in the debug line at the end
 };
 
 struct BulkLoadTotals {

@@ -1,6 +1,5 @@
 #include "projections/projector.h"
 
-#include "domain/clock.h"
 #include "eventstore/backoff.h"
 #include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
@@ -8,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <thread>
 
 namespace orderflow::projections {
 namespace {
@@ -114,10 +112,9 @@ Status Projector::Start() {
 }
 
 Result<size_t> Projector::Step() {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
+  const auto t0 = options_.clock->Now();
   auto records = reader_.Poll(options_.batch_size, options_.poll_timeout, options_.fill_batches);
-  const auto t1 = Clock::now();
+  const auto t1 = options_.clock->Now();
   totals_.poll_seconds += std::chrono::duration<double>(t1 - t0).count();
   if (!records.ok()) return records.status();
   const size_t polled = records->size();
@@ -147,7 +144,7 @@ Result<size_t> Projector::Step() {
   auto prepared = sink_.Prepare(*records, in_flight_.get());
   if (!prepared.ok()) return prepared.status();
   ORDERFLOW_RETURN_IF_ERROR(Drain());  // batches commit in order
-  totals_.apply_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
+  totals_.apply_seconds += std::chrono::duration<double>(options_.clock->Now() - t1).count();
   std::unique_ptr<SinkBatch> batch = std::move(prepared).value();
   const BatchStats& stats = batch->stats();
   ++totals_.batches;
@@ -197,18 +194,13 @@ Result<bool> Projector::Reached(const Offsets& targets) const {
   return true;
 }
 
-Status Projector::Recover(const Status& cause, const std::atomic<bool>& stop) {
+Status Projector::Recover(const Status& cause, std::stop_token stop) {
   eventstore::Backoff backoff(std::chrono::milliseconds(50), options_.max_backoff);
-  auto sleep = [&](std::chrono::milliseconds d) {
-    for (auto waited = std::chrono::milliseconds(0); waited < d && !stop.load(); waited += std::chrono::milliseconds(10)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  };
   Status last = cause;
-  while (!stop.load()) {
+  while (!stop.stop_requested()) {
     const auto wait = backoff.Next();
     spdlog::warn("{}: {}; resuming from the stored offsets in {} ms", options_.name, last.ToString(), wait.count());
-    sleep(wait);
+    options_.clock->SleepFor(wait, stop);
     last = Drain();
     if (last.ok() || last.IsRetryable()) last = sink_.Reopen();
     if (last.ok()) last = Start();
@@ -222,8 +214,8 @@ Status Projector::Recover(const Status& cause, const std::atomic<bool>& stop) {
   return Status::Ok();
 }
 
-Status Projector::Run(const std::atomic<bool>& stop) {
-  while (!stop.load()) {
+Status Projector::Run(std::stop_token stop) {
+  while (!stop.stop_requested()) {
     auto n = Step();
     if (n.ok()) continue;
     if (!n.status().IsRetryable()) return n.status();
@@ -232,10 +224,10 @@ Status Projector::Run(const std::atomic<bool>& stop) {
   return Drain();
 }
 
-Status Projector::RunUntilCaughtUp(const std::atomic<bool>& stop) {
+Status Projector::RunUntilCaughtUp(std::stop_token stop) {
   auto end = LogEnd();
   if (!end.ok()) return end.status();
-  while (!stop.load()) {
+  while (!stop.stop_requested()) {
     auto reached = Reached(*end);
     if (!reached.ok()) return reached.status();
     if (*reached) break;

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <atomic>
+#include <stop_token>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/clock.h"
 #include "domain/status.h"
 #include "eventstore/kafka.h"
 #include "projections/sink.h"
@@ -51,6 +53,7 @@ struct ProjectorOptions {
   // (information for operators: `orderflow lag`). Live projectors set it; replay does not.
   bool commit_for_operators = false;
   std::chrono::milliseconds max_backoff{5000};  // Run's longest wait between retries
+  const Clock* clock = &SystemClock();          // the waits between retries, the step timings
 };
 
 // Counters another thread may read while the projector runs (metrics).
@@ -100,9 +103,9 @@ class Projector {
 
   // Runs Step until `stop` is set or an error occurs (transient errors are
   // retried with backoff).
-  Status Run(const std::atomic<bool>& stop);
+  Status Run(std::stop_token stop);
   // As Run, but returns once the log's end as it was when called is committed.
-  Status RunUntilCaughtUp(const std::atomic<bool>& stop);
+  Status RunUntilCaughtUp(std::stop_token stop);
 
   const ProjectorTotals& totals() const { return totals_; }
   const ProjectorCounters& counters() const { return counters_; }
@@ -116,7 +119,7 @@ class Projector {
  private:
   // After a transient error `cause`: waits, reopens the sink and assigns every
   // partition at its stored offset again (a failed step may have dropped records).
-  Status Recover(const Status& cause, const std::atomic<bool>& stop);
+  Status Recover(const Status& cause, std::stop_token stop);
 
   std::unique_ptr<Sink> owned_sink_;  // the store's, when constructed on a store
   Sink& sink_;

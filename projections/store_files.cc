@@ -2,6 +2,8 @@
 // removing, checkpointing and copying it, setting a corrupt one aside (store.h).
 #include "projections/store.h"
 
+#include "domain/clock.h"
+
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
@@ -174,7 +176,7 @@ Result<std::string> SetAsideIfCorrupt(const std::string& dir) {
     }
     spdlog::error("{}", store.status().message());
   }
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  const std::time_t now = SystemClock().WallMs() / 1000;
   std::tm utc{};
   gmtime_r(&now, &utc);
   char stamp[32];

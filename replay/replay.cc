@@ -56,7 +56,7 @@ Result<bool> RebuildIfOutdated(const ReplayOptions& options, const std::string& 
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using TimePoint = std::chrono::steady_clock::time_point;
 
 // From offset zero into an empty store: projections::BulkLoader, fed by a
 // reader over every partition. Time travel drops what is past the limit.
@@ -106,10 +106,10 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
     return (options.until_offset >= 0 && r.offset() > options.until_offset) ||
            (options.until_time_ms >= 0 && r.timestamp_ms() > options.until_time_ms);
   };
-  const auto started = Clock::now();
+  const auto started = options.kafka.clock->Now();
   auto last_progress = started;
   double poll_seconds = 0;
-  auto report = [&](Clock::time_point now) {
+  auto report = [&](TimePoint now) {
     if (!options.on_progress) return;
     replay::ReplayProgress p;
     p.records = (*loader)->totals().records;
@@ -134,9 +134,9 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   };
   projections::Offsets stepped;  // positions past transaction markers at the end of a partition
   while (!reached()) {
-    const auto t0 = Clock::now();
+    const auto t0 = options.kafka.clock->Now();
     auto polled = (*reader)->Poll(options.batch_size, std::chrono::milliseconds(100), /*fill=*/true);
-    poll_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    poll_seconds += std::chrono::duration<double>(options.kafka.clock->Now() - t0).count();
     if (!polled.ok()) {
       if (!polled.status().IsRetryable()) return polled.status();
       spdlog::warn("replay: {}; reading again from where it was", polled.status().ToString());
@@ -173,14 +173,14 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
       });
     }
     ORDERFLOW_RETURN_IF_ERROR((*loader)->Add(std::move(polled).value()));
-    const auto now = Clock::now();
+    const auto now = options.kafka.clock->Now();
     if (now - last_progress > std::chrono::milliseconds(500)) {
       last_progress = now;
       report(now);
     }
   }
   ORDERFLOW_RETURN_IF_ERROR((*loader)->Finish(stepped));
-  const auto finished = Clock::now();
+  const auto finished = options.kafka.clock->Now();
   report(finished);
   const auto totals = (*loader)->totals();
   ReplayResult result;
@@ -205,7 +205,6 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
 
 Result<ReplayResult> Replay(const ReplayOptions& options) {
   namespace fs = std::filesystem;
-  using Clock = std::chrono::steady_clock;
   std::error_code ec;
   if (fs::exists(options.data_dir, ec) && !fs::is_empty(options.data_dir, ec)) {
     auto unfinished = projections::IsUnfinishedRebuild(options.data_dir);
@@ -286,9 +285,9 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
   uint64_t total = 0;
   for (const auto& [tp, high] : *end) total += static_cast<uint64_t>(high);
 
-  const auto started = Clock::now();
+  const auto started = options.kafka.clock->Now();
   auto last_progress = started;
-  auto report = [&](Clock::time_point now) {
+  auto report = [&](TimePoint now) {
     if (!options.on_progress) return;
     ReplayProgress p;
     p.records = projector.totals().records;
@@ -320,7 +319,7 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
       Status restarted = projector.Start();
       if (!restarted.ok() && !restarted.IsRetryable()) return restarted;
     }
-    auto now = Clock::now();
+    auto now = options.kafka.clock->Now();
     if (now - last_progress > std::chrono::milliseconds(500)) {
       last_progress = now;
       report(now);
@@ -328,7 +327,7 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
   }
   ORDERFLOW_RETURN_IF_ERROR(projector.Drain());  // the last batch may still be committing
   ORDERFLOW_RETURN_IF_ERROR((*store)->FinishRebuild());
-  const auto finished = Clock::now();
+  const auto finished = options.kafka.clock->Now();
   report(finished);
 
   ReplayResult result;

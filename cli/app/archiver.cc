@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <functional>
-#include <thread>
 #include <utility>
 
 #include "projections/store.h"
@@ -13,7 +12,7 @@
 namespace orderflow::services {
 
 Status RunArchiver(const eventstore::KafkaConfig& kafka, const std::vector<eventstore::TopicSpec>& topics,
-                   eventstore::LogArchive& archive, const std::atomic<bool>& halt) {
+                   eventstore::LogArchive& archive, std::stop_token halt) {
   auto reader = eventstore::Reader::Create(kafka, "orderflow-archiver");
   if (!reader.ok()) return reader.status();
   const auto ends = archive.Ends();
@@ -25,11 +24,11 @@ Status RunArchiver(const eventstore::KafkaConfig& kafka, const std::vector<event
     }
   }
   ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
-  while (!halt.load()) {
+  while (!halt.stop_requested()) {
     auto records = (*reader)->Poll(5000, std::chrono::milliseconds(50));
     if (!records.ok()) {
       if (!records.status().IsRetryable()) return records.status();
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      kafka.clock->SleepFor(std::chrono::milliseconds(100), halt);
       continue;
     }
     if (records->empty()) continue;
@@ -38,8 +37,7 @@ Status RunArchiver(const eventstore::KafkaConfig& kafka, const std::vector<event
     for (Status appended = archive.Append(*records); !appended.ok(); appended = archive.Append(*records)) {
       if (!appended.IsRetryable()) return appended;
       spdlog::warn("archive: {}", appended.ToString());
-      for (int i = 0; i < 20 && !halt.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (halt.load()) return Status::Ok();
+      if (!kafka.clock->SleepFor(std::chrono::seconds(2), halt)) return Status::Ok();
     }
   }
   return Status::Ok();

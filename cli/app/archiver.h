@@ -4,7 +4,7 @@
 // at start (RestoreArchive).
 #pragma once
 
-#include <atomic>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -19,7 +19,7 @@ namespace orderflow::services {
 // `halt`. A full disk pauses it until there is room. Errors: those that
 // retrying cannot cure. Runs on its own thread; `archive` outlives the call.
 Status RunArchiver(const eventstore::KafkaConfig& kafka, const std::vector<eventstore::TopicSpec>& topics,
-                   eventstore::LogArchive& archive, const std::atomic<bool>& halt);
+                   eventstore::LogArchive& archive, std::stop_token halt);
 
 // Puts the archived log back into the (empty) embedded broker at `kafka`, each
 // record at its partition and offset, before anything consumes. Errors:

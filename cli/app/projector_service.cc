@@ -31,8 +31,8 @@ Result<std::unique_ptr<ProjectorService>> ProjectorService::Start(ProjectorServi
 
 ProjectorService::~ProjectorService() = default;
 
-Status ProjectorService::Run(const std::atomic<bool>& stop) { return projector_->Run(stop); }
+Status ProjectorService::Run(std::stop_token stop) { return projector_->Run(stop); }
 
-Status ProjectorService::RunUntilCaughtUp(const std::atomic<bool>& stop) { return projector_->RunUntilCaughtUp(stop); }
+Status ProjectorService::RunUntilCaughtUp(std::stop_token stop) { return projector_->RunUntilCaughtUp(stop); }
 
 }  // namespace orderflow::services

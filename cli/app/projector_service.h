@@ -4,7 +4,7 @@
 // projector` and the tests all run this one type.
 #pragma once
 
-#include <atomic>
+#include <stop_token>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,10 +35,10 @@ class ProjectorService {
 
   // Applies what arrives until `stop` is set; transient errors are retried
   // from the stored offsets. Returns once the last batch is committed.
-  Status Run(const std::atomic<bool>& stop);
+  Status Run(std::stop_token stop);
   // Applies the log up to its end as it is now, then returns (or earlier, when
   // `stop` is set).
-  Status RunUntilCaughtUp(const std::atomic<bool>& stop);
+  Status RunUntilCaughtUp(std::stop_token stop);
 
   projections::ProjectionStore& store() { return *store_; }
   projections::Projector& projector() { return *projector_; }

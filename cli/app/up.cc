@@ -8,7 +8,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
@@ -30,21 +29,14 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Sleeps until `deadline` or until `stop` is set, in small steps.
-void SleepUntil(SteadyClock::time_point deadline, const std::atomic<bool>& stop) {
-  while (!stop.load() && SteadyClock::now() < deadline) {
-    std::this_thread::sleep_for(std::min<SteadyClock::duration>(deadline - SteadyClock::now(), std::chrono::milliseconds(20)));
-  }
-}
-
 // `orderflow up` as an object: each part is started by one method, in order,
 // and the members are declared so that what uses a part is destroyed before
 // it (the threads first, then the HTTP server, then the services, the
 // projector, the clients, the archive and the broker).
 class Up final {
  public:
-  Up(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop)
-      : options_(options), catalog_(catalog), stop_(stop), kafka_(options.kafka),
+  Up(const UpOptions& options, const domain::Catalog& catalog, std::stop_token stop)
+      : options_(options), catalog_(catalog), clock_(*options.kafka.clock), stop_(stop), kafka_(options.kafka),
         topics_(eventstore::DefaultTopics(options.partitions)) {}
   ~Up() { Shutdown(); }
 
@@ -66,12 +58,15 @@ class Up final {
   Result<SettleReport> CheckSettled();
   Result<UpSummary> Summarize();
 
-  bool should_stop() const { return stop_.load() || tasks_.halted(); }
+  bool should_stop() const { return stopping_.stop_requested(); }
+  // Waits `d` of the clock, or less once Up is stopping.
+  void Pause(SteadyClock::duration d) const { clock_.SleepFor(d, stopping_.get_token()); }
 
   const UpOptions& options_;
   const domain::Catalog& catalog_;
-  const std::atomic<bool>& stop_;
-  const SteadyClock::time_point started_ = SteadyClock::now();
+  const Clock& clock_;
+  std::stop_token stop_;
+  const SteadyClock::time_point started_ = clock_.Now();
   eventstore::KafkaConfig kafka_;
   std::vector<eventstore::TopicSpec> topics_;
   UpSummary summary_;
@@ -102,6 +97,12 @@ class Up final {
   // The archiver is halted last: the others wait for the archive.
   TaskGroup archiver_;
   TaskGroup tasks_;  // the projector and the services
+
+  // Requested by the caller's stop or by the first task error (tasks_ halts);
+  // every wait of Up's own wakes on it. The callbacks go before tasks_.
+  std::stop_source stopping_;
+  std::stop_callback<std::function<void()>> on_stop_{stop_, [this] { stopping_.request_stop(); }};
+  std::stop_callback<std::function<void()>> on_halt_{tasks_.token(), [this] { stopping_.request_stop(); }};
 };
 
 Result<UpSummary> Up::Run(const std::function<void(const UpEndpoints&)>& on_ready) {
@@ -122,7 +123,7 @@ Result<UpSummary> Up::Run(const std::function<void(const UpEndpoints&)>& on_read
   // not wait for the initial rebalance.
   for (int i = 0; i < 300 && !should_stop(); ++i) {
     if (std::all_of(runners_.begin(), runners_.end(), [](const auto& r) { return r->ready(); })) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    Pause(std::chrono::milliseconds(50));
   }
   if (on_ready) on_ready({kafka_.brokers, http_ ? http_->address() : ""});
 
@@ -130,7 +131,7 @@ Result<UpSummary> Up::Run(const std::function<void(const UpEndpoints&)>& on_read
   if (options_.exit_when_done) {
     WaitUntilDone();
   } else {
-    while (!should_stop()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    WaitForStop(stopping_.get_token());
   }
   DrainBeforeStop();
   Shutdown();
@@ -266,12 +267,12 @@ Status Up::StartServices() {
 
 void Up::StartThreads() {
   const int nice = options_.services_nice;
-  tasks_.Spawn("projector", [this, nice](const std::atomic<bool>& halt) {
+  tasks_.Spawn("projector", [this, nice](std::stop_token halt) {
     SetThreadNice(nice);
     return projector_->Run(halt);
   });
   for (auto& runner : runners_) {
-    tasks_.Spawn(runner->options().name, [r = runner.get(), nice](const std::atomic<bool>& halt) {
+    tasks_.Spawn(runner->options().name, [r = runner.get(), nice](std::stop_token halt) {
       SetThreadNice(nice);  // before Run creates its consumers
       return r->Run(halt);
     });
@@ -280,7 +281,7 @@ void Up::StartThreads() {
   // The archiver copies every record of every topic into the archive as it is
   // appended; its errors stop everything.
   if (archive_) {
-    archiver_.Spawn("archiver", [this, nice](const std::atomic<bool>& halt) {
+    archiver_.Spawn("archiver", [this, nice](std::stop_token halt) {
       SetThreadNice(nice);
       Status s = RunArchiver(kafka_, topics_, *archive_, halt);
       if (!s.ok()) tasks_.Fail(Status(s.code(), "archiver: " + s.message()));
@@ -291,15 +292,15 @@ void Up::StartThreads() {
 
 // Places the simulated orders, paced by --rate.
 void Up::Simulate() {
-  const auto simulation_start = SteadyClock::now();
+  const auto simulation_start = clock_.Now();
   OrderSimulator simulator(catalog_, options_.seed);
   placed_ids_.reserve(options_.simulate);
   if (options_.rate > 0) spdlog::info("simulating {} orders at {}/s", options_.simulate, options_.rate);
   else spdlog::info("simulating {} orders", options_.simulate);
-  auto last_report = SteadyClock::now();
+  auto last_report = clock_.Now();
   for (uint64_t i = 0; i < options_.simulate && !should_stop(); ++i) {
     if (options_.rate > 0) {
-      SleepUntil(simulation_start + std::chrono::microseconds(static_cast<int64_t>(1e6 * i / options_.rate)), stop_);
+      Pause(simulation_start + std::chrono::microseconds(static_cast<int64_t>(1e6 * i / options_.rate)) - clock_.Now());
     }
     std::string id = NewOrderId();
     auto placed = orders_->Place(simulator.Next(), id, NowMs(), [this](const Status& s, auto) {
@@ -310,8 +311,8 @@ void Up::Simulate() {
       break;
     }
     placed_ids_.push_back(std::move(id));
-    if (SteadyClock::now() - last_report > std::chrono::seconds(2)) {
-      last_report = SteadyClock::now();
+    if (clock_.Now() - last_report > std::chrono::seconds(2)) {
+      last_report = clock_.Now();
       uint64_t consumed = 0;
       if (auto offsets = projector_->store().GetOffsets(); offsets.ok()) {
         for (const auto& [tp, offset] : *offsets) consumed += static_cast<uint64_t>(offset);
@@ -375,10 +376,10 @@ Result<SettleReport> Up::CheckSettled() {
 // NotificationSent from a service slowed by a rebalance) would leave the
 // projection short of the log.
 void Up::WaitUntilDone() {
-  auto last_log = SteadyClock::now();
+  auto last_log = clock_.Now();
   std::string last_line;
-  auto unchanged_since = SteadyClock::now();
-  auto last_stuck_report = SteadyClock::now() - std::chrono::minutes(1);
+  auto unchanged_since = clock_.Now();
+  auto last_stuck_report = clock_.Now() - std::chrono::minutes(1);
   while (!should_stop()) {
     auto counts = projector_->store().CountByStatus();
     if (!counts.ok() && !counts.status().IsRetryable()) {
@@ -393,10 +394,10 @@ void Up::WaitUntilDone() {
       }
     }
     const bool terminal = counts.ok() && total >= placed_ids_.size() && done == total;
-    const bool log_now = counts.ok() && SteadyClock::now() - last_log > std::chrono::seconds(3);
+    const bool log_now = counts.ok() && clock_.Now() - last_log > std::chrono::seconds(3);
     if (!terminal && !log_now) {
       // Each check scans the status index: not more often than this.
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      Pause(std::chrono::milliseconds(200));
       continue;
     }
     auto settled = CheckSettled();
@@ -406,7 +407,7 @@ void Up::WaitUntilDone() {
     }
     if (terminal && settled.ok() && settled->settled) break;
     if (log_now) {
-      last_log = SteadyClock::now();
+      last_log = clock_.Now();
       std::string line;
       for (const auto& [status, n] : *counts) line += " " + status + "=" + std::to_string(n);
       if (!settled.ok()) line += "; log ends unknown: " + settled.status().message();
@@ -420,12 +421,12 @@ void Up::WaitUntilDone() {
       spdlog::info("waiting for every order to finish:{}", line);
       if (line != last_line) {
         last_line = line;
-        unchanged_since = SteadyClock::now();
+        unchanged_since = clock_.Now();
       }
       // Nothing moves although every consumer is at the log end: say which
       // orders are stuck and what their history holds, so the missing step
       // can be told apart (once every 30 s).
-      const auto now = SteadyClock::now();
+      const auto now = clock_.Now();
       if (settled.ok() && settled->settled && now - unchanged_since > std::chrono::seconds(15) &&
           now - last_stuck_report > std::chrono::seconds(30)) {
         last_stuck_report = now;
@@ -433,7 +434,7 @@ void Up::WaitUntilDone() {
       }
     }
     // Each check scans the status index: not more often than this.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    Pause(std::chrono::milliseconds(200));
   }
   for (const std::string& id : placed_ids_) {
     if (should_stop()) break;
@@ -469,14 +470,14 @@ void Up::ReportStuckOrders(const std::map<std::string, uint64_t>& counts) {
 void Up::DrainBeforeStop() {
   if (!archive_ || tasks_.halted()) return;
   if (http_) http_->Stop();
-  const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
+  const auto deadline = clock_.Now() + std::chrono::seconds(20);
   spdlog::info("stopping: letting the services finish what is in the log");
   bool drained = false;
-  while (SteadyClock::now() < deadline && !tasks_.halted()) {
+  while (clock_.Now() < deadline && !tasks_.halted()) {
     auto settled = CheckSettled();
     drained = settled.ok() && settled->settled;
     if (drained) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    clock_.SleepFor(std::chrono::milliseconds(100), tasks_.token());
   }
   if (!drained) spdlog::warn("stopping before every service caught up; the next start resumes from the archive");
 }
@@ -504,13 +505,13 @@ Result<UpSummary> Up::Summarize() {
   auto digest = projector_->store().Digest();
   if (!digest.ok()) return digest.status();
   summary_.digest = std::move(digest).value();
-  summary_.seconds = std::chrono::duration<double>(SteadyClock::now() - started_).count();
+  summary_.seconds = std::chrono::duration<double>(clock_.Now() - started_).count();
   return summary_;
 }
 
 }  // namespace
 
-Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop,
+Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, std::stop_token stop,
                         const std::function<void(const UpEndpoints&)>& on_ready) {
   Up up(options, catalog, stop);
   return up.Run(on_ready);

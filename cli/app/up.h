@@ -2,7 +2,7 @@
 // service with an optional order simulator, and the projector, in one process.
 #pragma once
 
-#include <atomic>
+#include <stop_token>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -66,7 +66,7 @@ struct UpSummary {
 // committed position, read first, equals the log ends read after it).
 // `on_ready` is called once when the services run.
 // Errors: the first fatal error of any part (the others are then stopped).
-Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, const std::atomic<bool>& stop,
+Result<UpSummary> RunUp(const UpOptions& options, const domain::Catalog& catalog, std::stop_token stop,
                         const std::function<void(const UpEndpoints&)>& on_ready);
 
 }  // namespace orderflow::services

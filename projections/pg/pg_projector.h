@@ -10,7 +10,7 @@
 // waits with backoff, reconnects and resumes from the stored offsets.
 #pragma once
 
-#include <atomic>
+#include <stop_token>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -77,9 +77,9 @@ class PgProjector {
 
   // Applies what arrives until `stop` is set. Transient errors (PostgreSQL or
   // Kafka unavailable) are retried with backoff from the stored offsets.
-  Status Run(const std::atomic<bool>& stop) { return projector_->Run(stop); }
+  Status Run(std::stop_token stop) { return projector_->Run(stop); }
   // As Run, but returns once the log's end as it is now is applied.
-  Status RunUntilCaughtUp(const std::atomic<bool>& stop) { return projector_->RunUntilCaughtUp(stop); }
+  Status RunUntilCaughtUp(std::stop_token stop) { return projector_->RunUntilCaughtUp(stop); }
 
   const ProjectorTotals& totals() const { return projector_->totals(); }
 

@@ -13,8 +13,6 @@
 namespace orderflow::projections {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 struct LogRange {
   std::vector<eventstore::TopicPartition> partitions;
   projections::Offsets end;  // high watermarks when the rebuild started
@@ -55,7 +53,7 @@ Status ReadAll(eventstore::Reader& reader, const LogRange& range, pqxx::transact
     return true;
   };
   const projections::Offsets none;
-  auto last_progress = Clock::now();
+  auto last_progress = o.kafka.clock->Now();
   while (!reached()) {
     auto polled = reader.Poll(5000, std::chrono::milliseconds(100), /*fill=*/true);
     if (!polled.ok()) return polled.status();
@@ -80,8 +78,8 @@ Status ReadAll(eventstore::Reader& reader, const LogRange& range, pqxx::transact
     fold.events.clear();
     fold.rejected.clear();
     fold.rejections.clear();
-    if (o.progress && Clock::now() - last_progress > std::chrono::seconds(1)) {
-      last_progress = Clock::now();
+    if (o.progress && o.kafka.clock->Now() - last_progress > std::chrono::seconds(1)) {
+      last_progress = o.kafka.clock->Now();
       o.progress(result.records, range.total);
     }
   }
@@ -94,7 +92,7 @@ Result<PgRebuildResult> RebuildPostgres(const PgRebuildOptions& o) {
   const std::string& schema = o.pg.schema;
   const std::string fresh = schema + "_rebuild";
   if (!pg::ValidSchemaName(schema)) return Status::InvalidArgument("--pg-schema '" + schema + "' is not a plain lowercase name");
-  const auto started = Clock::now();
+  const auto started = o.kafka.clock->Now();
   std::unique_ptr<pqxx::connection> conn;
   ORDERFLOW_RETURN_IF_ERROR(pg::Guard("connect to " + pg::RedactUrl(o.pg.url), [&] {
     conn = std::make_unique<pqxx::connection>(o.pg.url);
@@ -148,7 +146,7 @@ Result<PgRebuildResult> RebuildPostgres(const PgRebuildOptions& o) {
     swap.commit();
     return Status::Ok();
   }));
-  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  result.seconds = std::chrono::duration<double>(o.kafka.clock->Now() - started).count();
   result.events_per_second = result.seconds > 0 ? static_cast<double>(result.records) / result.seconds : 0;
   return result;
 }

@@ -6,7 +6,6 @@
 
 #include <cctype>
 #include <string_view>
-#include <thread>
 
 #include "projections/pg/pg_internal.h"
 
@@ -195,8 +194,9 @@ Status Migrate(pqxx::connection& conn, const std::string& schema) {
   });
 }
 
-Status TakeWriterLock(pqxx::connection& conn, const std::string& schema, std::chrono::milliseconds wait) {
-  const auto deadline = std::chrono::steady_clock::now() + wait;
+Status TakeWriterLock(pqxx::connection& conn, const std::string& schema, std::chrono::milliseconds wait,
+                      const Clock& clock) {
+  const auto deadline = clock.Now() + wait;
   for (bool said = false;; said = true) {
     bool got = false;
     ORDERFLOW_RETURN_IF_ERROR(Guard(conn, "lock schema " + schema, [&] {
@@ -205,13 +205,13 @@ Status TakeWriterLock(pqxx::connection& conn, const std::string& schema, std::ch
       return Status::Ok();
     }));
     if (got) return Status::Ok();
-    if (std::chrono::steady_clock::now() >= deadline) break;
+    if (clock.Now() >= deadline) break;
     if (!said) {
       spdlog::info("pg: another session holds the writer lock of schema {} (a writer that just ended, or a running "
                    "one); waiting up to {} ms",
                    schema, wait.count());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    clock.SleepFor(std::chrono::milliseconds(100));
   }
   return Status::InUse("another orderflow writer (a pg-projector or replay --to-postgres) holds PostgreSQL schema " +
                        schema + "; stop it first, or use another --pg-schema");

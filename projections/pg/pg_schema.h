@@ -10,6 +10,7 @@
 #include <string>
 
 #include "domain/catalog.h"
+#include "domain/clock.h"
 #include "domain/status.h"
 #include "projections/pg/pg_read_model.h"
 
@@ -18,9 +19,10 @@ namespace orderflow::projections::pg {
 // Lowercase identifier: safe to splice into SQL unquoted.
 bool ValidSchemaName(const std::string& name);
 
-// kInUse if another session holds it for longer than `wait`.
+// kInUse if another session holds it for longer than `wait` of `clock`.
 Status TakeWriterLock(pqxx::connection& conn, const std::string& schema,
-                      std::chrono::milliseconds wait = std::chrono::milliseconds(0));
+                      std::chrono::milliseconds wait = std::chrono::milliseconds(0),
+                      const Clock& clock = SystemClock());
 // Creates `schema` if needed and applies the migrations it lacks.
 Status Migrate(pqxx::connection& conn, const std::string& schema);
 Status RecordCatalog(pqxx::connection& conn, const std::string& schema, const domain::Catalog& catalog);

@@ -11,7 +11,6 @@ namespace orderflow::services::api {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 constexpr char kSessionCookie[] = "orderflow_session";
 constexpr auto kSessionLifetime = std::chrono::hours(12);
@@ -44,8 +43,8 @@ std::string CookieValue(const std::string& header, std::string_view name) {
 
 }  // namespace
 
-Auth::Auth(std::string api_token, std::string api_read_token)
-    : api_token_(std::move(api_token)), api_read_token_(std::move(api_read_token)) {}
+Auth::Auth(std::string api_token, std::string api_read_token, const Clock& clock)
+    : api_token_(std::move(api_token)), api_read_token_(std::move(api_read_token)), clock_(clock) {}
 
 void Auth::Register(Router& router) {
   router.Add("POST", "/session", Access::kOpen, true,
@@ -72,7 +71,7 @@ Status Auth::Granted(const http::Request& req, Access* granted) {
   if (!id.empty()) {
     std::lock_guard lock(mu_);
     auto it = sessions_.find(id);
-    if (it != sessions_.end() && it->second.expires > Clock::now()) *granted = it->second.access;
+    if (it != sessions_.end() && it->second.expires > clock_.Now()) *granted = it->second.access;
   }
   return Status::Ok();
 }
@@ -116,7 +115,7 @@ Status Auth::OpenSession(const http::Request& req, http::Response& res) {
   const std::string id = domain::HexEncode(std::string_view(reinterpret_cast<const char*>(random), sizeof random));
   {
     std::lock_guard lock(mu_);
-    const auto now = Clock::now();
+    const auto now = clock_.Now();
     std::erase_if(sessions_, [&](const auto& s) { return s.second.expires <= now; });
     if (sessions_.size() >= kMaxSessions) return Status::Unavailable("too many open sessions; retry later");
     sessions_[id] = {access, now + kSessionLifetime};

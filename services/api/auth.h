@@ -10,13 +10,15 @@
 #include <mutex>
 #include <string>
 
+#include "domain/clock.h"
 #include "services/api/router.h"
 
 namespace orderflow::services::api {
 
 class Auth {
  public:
-  Auth(std::string api_token, std::string api_read_token);
+  // Sessions expire by `clock`, which must outlive this.
+  Auth(std::string api_token, std::string api_read_token, const Clock& clock = SystemClock());
 
   // Refuses with 401 (no or a wrong credential) or 403 (a read-only one for a
   // write) unless the request's bearer token or session cookie grants `need`.
@@ -37,6 +39,7 @@ class Auth {
   };
   const std::string api_token_;
   const std::string api_read_token_;
+  const Clock& clock_;
   std::mutex mu_;
   std::map<std::string, WebSession> sessions_;
 };

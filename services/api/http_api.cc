@@ -22,7 +22,7 @@
 namespace orderflow::services {
 
 using namespace api;  // this file composes the API's areas
-using Clock = std::chrono::steady_clock;
+using TimePoint = std::chrono::steady_clock::time_point;
 
 bool ParsePosition(const std::string& text, int32_t* partition, int64_t* offset) {
   const auto colon = text.find(':');
@@ -72,14 +72,14 @@ struct HttpServer::Impl {
   struct Waiter {
     eventstore::TopicPartition tp;
     int64_t offset;
-    Clock::time_point deadline;
+    TimePoint deadline;
     std::function<void()> resume;
   };
   std::mutex waiters_mu;
   std::vector<Waiter> waiters;
 
   void Dispatch(http::Request req, http::Responder responder);
-  void Serve(const http::Request& req, const std::string& id, const Endpoint& endpoint, Clock::time_point start,
+  void Serve(const http::Request& req, const std::string& id, const Endpoint& endpoint, TimePoint start,
              const http::Responder& responder);
   void ServeStatic(const http::Request& req, http::Response& res) const;
   void Watch();
@@ -101,7 +101,7 @@ bool HttpServer::Impl::Reached(const Result<projections::Offsets>& offsets, cons
 // (local reads) right here and hands the others (writes waiting for the log,
 // broker queries) and resumed requests to the worker pool.
 void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
-  const auto start = Clock::now();
+  const auto start = options.clock->Now();
   std::string id;
   const Route* matched = nullptr;
   const Endpoint* endpoint = router.Find(req.method, req.path, &id, &matched);
@@ -119,7 +119,7 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
         res = ErrorResponse(404, "no such endpoint: " + method + " " + req.path);
       }
       metrics.Observe(method, matched ? matched->label : RouteLabel(req.path), res.status,
-                      std::chrono::duration<double>(Clock::now() - start).count());
+                      std::chrono::duration<double>(options.clock->Now() - start).count());
       responder.Send(std::move(res));
     });
     return;
@@ -130,7 +130,7 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
     http::Response res;
     SendError(res, refused);
     metrics.Observe(req.method, endpoint->route->label, res.status,
-                    std::chrono::duration<double>(Clock::now() - start).count());
+                    std::chrono::duration<double>(options.clock->Now() - start).count());
     responder.Send(std::move(res));
     return;
   }
@@ -147,7 +147,8 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
     const eventstore::TopicPartition tp{sources.orders_topic, partition};
     std::lock_guard lock(waiters_mu);
     if (!Reached(sources.store->GetOffsets(), tp, offset) && !stopping.load()) {
-      waiters.push_back({tp, offset, Clock::now() + options.max_wait, [this, run = std::move(run)] { server->Run(run); }});
+      waiters.push_back(
+          {tp, offset, options.clock->Now() + options.max_wait, [this, run = std::move(run)] { server->Run(run); }});
       return;
     }
   }
@@ -155,7 +156,7 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
 }
 
 void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, const Endpoint& endpoint,
-                             Clock::time_point start, const http::Responder& responder) {
+                             TimePoint start, const http::Responder& responder) {
   const char* const label = endpoint.route->label;
   http::Response res;
   Status refused;
@@ -167,7 +168,7 @@ void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, co
       std::shared_ptr<http::EventSource> source;
       refused = endpoint.stream(req, id, &source);
       if (refused.ok()) {
-        metrics.Observe(req.method, label, 200, std::chrono::duration<double>(Clock::now() - start).count());
+        metrics.Observe(req.method, label, 200, std::chrono::duration<double>(options.clock->Now() - start).count());
         responder.Stream(std::move(source));
         return;
       }
@@ -183,7 +184,7 @@ void HttpServer::Impl::Serve(const http::Request& req, const std::string& id, co
     res = {};
     SendError(res, refused);
   }
-  metrics.Observe(req.method, label, res.status, std::chrono::duration<double>(Clock::now() - start).count());
+  metrics.Observe(req.method, label, res.status, std::chrono::duration<double>(options.clock->Now() - start).count());
   responder.Send(std::move(res));
 }
 
@@ -215,7 +216,7 @@ void HttpServer::Impl::Watch() {
   uint64_t seen = sources.store->CommitCount();
   while (!stopping.load()) {
     ops_routes->Sample();
-    const uint64_t now_seen = sources.store->WaitForCommit(seen, Clock::now() + std::chrono::milliseconds(50));
+    const uint64_t now_seen = sources.store->WaitForCommit(seen, options.clock->Now() + std::chrono::milliseconds(50));
     if (now_seen != seen) {
       seen = now_seen;
       server->NotifyStreams();
@@ -224,7 +225,7 @@ void HttpServer::Impl::Watch() {
     {
       std::lock_guard lock(waiters_mu);
       if (waiters.empty()) continue;
-      const auto now = Clock::now();
+      const auto now = options.clock->Now();
       const auto offsets = sources.store->GetOffsets();  // once for every waiter
       std::erase_if(waiters, [&](Waiter& w) {
         if (!stopping.load() && now < w.deadline && !Reached(offsets, w.tp, w.offset)) return false;
@@ -266,7 +267,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options
     return Status::NotFound("web directory " + options.web_dir + " does not exist; pass --web-dir DIR");
   }
   impl->order_bodies = std::make_unique<OrderBodyCache>(options.order_cache_entries);
-  impl->auth = std::make_unique<Auth>(options.api_token, options.api_read_token);
+  impl->auth = std::make_unique<Auth>(options.api_token, options.api_read_token, *options.clock);
   impl->order_routes = std::make_unique<OrderRoutes>(impl->options, impl->sources, *impl->order_bodies);
   impl->ops_routes = std::make_unique<OpsRoutes>(impl->options, impl->sources, *impl->order_bodies, impl->metrics);
   impl->order_routes->Register(impl->router);
@@ -284,6 +285,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options
   server.tls_cert_file = options.tls_cert_file;
   server.tls_key_file = options.tls_key_file;
   server.worker_threads = options.threads;
+  server.clock = options.clock;
   Impl* raw = impl.get();
   auto started = http::Server::Start(
       server, [raw](http::Request req, http::Responder responder) { raw->Dispatch(std::move(req), std::move(responder)); },

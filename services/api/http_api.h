@@ -35,6 +35,7 @@
 #include <string>
 
 #include "domain/catalog.h"
+#include "domain/clock.h"
 #include "domain/status.h"
 #include "projections/projector.h"
 #include "projections/store.h"
@@ -68,6 +69,7 @@ struct HttpOptions {
   // GET /orders/{id} keeps the JSON of up to this many orders and serves it
   // while the order's stored record is unchanged (never stale); 0: none.
   size_t order_cache_entries = 20'000;
+  const Clock* clock = &SystemClock();  // request timings, ?min_position deadlines, session expiry
 };
 
 // What the API serves from and appends through; everything must outlive the server.

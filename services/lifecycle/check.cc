@@ -35,7 +35,7 @@ Status ReadTopic(const eventstore::KafkaConfig& kafka, const std::string& topic,
   }
   if (positions.empty()) return Status::Ok();
   ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = kafka.clock->Now() + timeout;
   for (;;) {
     auto records = (*reader)->Poll(10000, std::chrono::milliseconds(200));
     if (!records.ok()) return records.status();
@@ -49,7 +49,7 @@ Status ReadTopic(const eventstore::KafkaConfig& kafka, const std::string& topic,
       for (const auto& [tp, position] : (*reader)->Positions(all)) done = done && position >= ends[tp];
       if (done) return Status::Ok();
     }
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (kafka.clock->Now() > deadline) {
       return Status::Unavailable("reading " + topic + " to its end took longer than " +
                                  std::to_string(timeout.count()) + " ms");
     }

@@ -15,10 +15,10 @@ using eventstore::PartitionKey;
 using namespace store_keys;
 
 Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, ServiceStats& stats,
-                    const std::atomic<bool>& stop) {
+                    std::stop_token stop) {
   rocksdb::DB* db = &store.db();
   if (options.outputs.empty()) return Status::Ok();
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = options.clock->Now();
   auto reader = eventstore::Reader::Create(options.kafka, "orderflow-" + options.name + "-catchup");
   if (!reader.ok()) return reader.status();
   std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
@@ -49,7 +49,7 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
   uint64_t records = 0, found = 0;
   const auto deadline = started + std::chrono::minutes(5);
   for (;;) {
-    if (stop.load()) return Status::Unavailable(options.name + ": stopping before its outputs were indexed");
+    if (stop.stop_requested()) return Status::Unavailable(options.name + ": stopping before its outputs were indexed");
     auto polled = (*reader)->Poll(10000, std::chrono::milliseconds(100), /*fill=*/false);
     if (!polled.ok()) return polled.status();
     for (const eventstore::Record& r : *polled) {
@@ -65,7 +65,7 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
       for (const auto& [tp, position] : (*reader)->Positions(reading)) done = done && position >= ends[tp];
       if (done) break;
     }
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (options.clock->Now() > deadline) {
       return Status::Unavailable(options.name + ": indexing its outputs took longer than 5 minutes");
     }
   }
@@ -75,7 +75,7 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
   stats.indexed.fetch_add(found);
   spdlog::info("{} {}: caught up with its outputs: {} records read, {} of its outputs indexed, {} ms", options.name,
                options.instance, records, found,
-               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+               std::chrono::duration_cast<std::chrono::milliseconds>(options.clock->Now() - started).count());
   return Status::Ok();
 }
 

@@ -4,7 +4,7 @@
 // x/<event id> and m/outidx/..., service_keys.h).
 #pragma once
 
-#include <atomic>
+#include <stop_token>
 
 #include "domain/status.h"
 #include "eventstore/state_db.h"
@@ -20,6 +20,6 @@ namespace orderflow::services {
 // Gives up (kUnavailable) as soon as `stop` is set: a SIGTERM during a
 // catch-up stops the instance at once, the index is simply not advanced.
 Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, ServiceStats& stats,
-                    const std::atomic<bool>& stop);
+                    std::stop_token stop);
 
 }  // namespace orderflow::services

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <stop_token>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -133,7 +134,7 @@ class ServiceRunner {
   // returned. Records that cannot be processed (undecodable, a key that is not
   // the order id, a handler that throws on every one of 3 attempts) go to
   // orders.dlq with this batch's outputs, and the service moves on.
-  Status Run(const std::atomic<bool>& stop);
+  Status Run(std::stop_token stop);
 
   // True once every input consumer has been assigned partitions (the group has
   // settled); work placed before may wait for the first rebalance.

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <utility>
 
 #include "eventstore/backoff.h"
@@ -40,17 +39,18 @@ constexpr int kMaxAttempts = 3;
 // (Restart); any other error ends the run.
 class ServiceRunner::Loop {
  public:
-  Loop(ServiceRunner& runner, const std::atomic<bool>& stop)
-      : runner_(runner), options_(runner.options_), impl_(*runner.impl_), stop_(stop), watchdog_(options_),
+  Loop(ServiceRunner& runner, std::stop_token stop)
+      : runner_(runner), options_(runner.options_), impl_(*runner.impl_), stop_(stop),
+        watchdog_(*options_.clock, StallWatchdog::ReaderLogEnd(options_)),
         next_recommit_(options_.clock->Now() + std::chrono::seconds(5)) {}
 
   Status Run() {
-    while (!stop_.load()) {
+    while (!stop_.stop_requested()) {
       if (impl_.readers.empty()) ORDERFLOW_RETURN_IF_ERROR(OpenReaders());
       Status polled = Poll();
       if (!polled.ok()) {
         records_.clear();  // before the consumers that own them go
-        if (stop_.load()) break;  // nothing of this poll was handled; the stored offsets stand
+        if (stop_.stop_requested()) break;  // nothing of this poll was handled; the stored offsets stand
         if (polled.code() == StatusCode::kOutOfRange || polled.code() == StatusCode::kNotFound) {
           if (auto problem = runner_.ConfirmLogProblem(polled)) {
             return Status(polled.code(), options_.name + ": " + *problem);
@@ -97,9 +97,7 @@ class ServiceRunner::Loop {
       impl_.assigned.clear();
     }
     ORDERFLOW_RETURN_IF_ERROR(impl_.LoadState());
-    for (int i = 0; i < wait.count() / 10 && !stop_.load(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    options_.clock->SleepFor(wait, stop_);
     return Status::Ok();
   }
 
@@ -125,7 +123,7 @@ class ServiceRunner::Loop {
   // hold a moment ago gets the outputs index caught up before it is handled.
   Status Poll() {
     records_.clear();  // the previous batch, handled (or skipped) by now
-    const auto poll_start = std::chrono::steady_clock::now();
+    const auto poll_start = options_.clock->Now();
     for (size_t i = 0; i < impl_.readers.size(); ++i) {
       bool last = i + 1 == impl_.readers.size();
       auto polled = impl_.readers[i]->Poll(options_.batch_size, last ? options_.poll_timeout : std::chrono::milliseconds(0));
@@ -155,7 +153,7 @@ class ServiceRunner::Loop {
       std::lock_guard lock(impl_.offsets_mu);
       if (assigned != impl_.assigned) impl_.assigned = std::move(assigned);
     }
-    process_start_ = std::chrono::steady_clock::now();
+    process_start_ = options_.clock->Now();
     runner_.poll_us_ += std::chrono::duration_cast<std::chrono::microseconds>(process_start_ - poll_start).count();
     return Status::Ok();
   }
@@ -189,7 +187,7 @@ class ServiceRunner::Loop {
       return Status::Ok();
     }
     runner_.process_us_ +=
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - process_start_).count();
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.clock->Now() - process_start_).count();
     ORDERFLOW_RETURN_IF_ERROR(Commit(ctx, next));
     backoff_.Reset();
     return Status::Ok();
@@ -336,7 +334,7 @@ class ServiceRunner::Loop {
       status = impl_.producer->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers,
                                       report_to(eventstore::kDeadLetterTopic));
     }
-    const auto flush_start = std::chrono::steady_clock::now();
+    const auto flush_start = options_.clock->Now();
     if (status.ok()) {
       status = transaction ? impl_.producer->CommitTransaction(std::chrono::seconds(30))
                            : impl_.producer->Flush(std::chrono::seconds(30));
@@ -346,7 +344,7 @@ class ServiceRunner::Loop {
       if (!aborted.ok()) spdlog::warn("{}: {}", options_.name, aborted.ToString());
     }
     const auto flush_took =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - flush_start).count();
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.clock->Now() - flush_start).count();
     runner_.flush_us_ += flush_took;
     if (flush_took > 50000) {
       spdlog::debug("{}: slow flush: {} ms for {} outputs", options_.name, flush_took / 1000, ctx.outputs().size());
@@ -390,7 +388,7 @@ class ServiceRunner::Loop {
   ServiceRunner& runner_;
   const ServiceOptions& options_;
   Impl& impl_;
-  const std::atomic<bool>& stop_;
+  std::stop_token stop_;
   eventstore::Backoff backoff_{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
   std::vector<eventstore::Record> records_;  // the batch being handled
   std::set<eventstore::TopicPartition> held_;  // input partitions held since their last outputs catch-up
@@ -399,7 +397,7 @@ class ServiceRunner::Loop {
   std::chrono::steady_clock::time_point process_start_;
 };
 
-Status ServiceRunner::Run(const std::atomic<bool>& stop) {
+Status ServiceRunner::Run(std::stop_token stop) {
   Loop loop(*this, stop);
   return loop.Run();
 }

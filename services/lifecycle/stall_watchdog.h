@@ -1,71 +1,56 @@
+// The runner's stall watchdog: notices an assigned partition that stopped
+// being fetched while its log holds more, so the runner recreates its
+// consumers. Time is the clock it is given; the log's end comes from a
+// function, so the watchdog is tested without a broker.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
-#include <memory>
 #include <vector>
 
+#include "domain/clock.h"
 #include "domain/status.h"
 #include "eventstore/kafka.h"
-#include "services/lifecycle/runner.h"
 
 namespace orderflow::services {
 
-// Stall watchdog. librdkafka can leave an assigned partition unfetched after
-// leader changes (seen under the LeaderMoves fault); a new consumer fetches it
-// again. A partition whose stored offset has not moved for kStallAfter while
-// the log holds more than a transaction marker past it gets the consumers
-// recreated, once per stored offset. Time is the service's clock.
+struct ServiceOptions;
+
+// librdkafka can leave an assigned partition unfetched after leader changes
+// (seen under the LeaderMoves fault); a new consumer fetches it again. A
+// partition whose stored offset has not moved for kStallAfter while the log
+// holds more than a transaction marker past it is reported, once per stored
+// offset.
 class StallWatchdog {
  public:
   static constexpr std::chrono::seconds kCheckEvery{5};
   static constexpr std::chrono::seconds kStallAfter{10};
 
-  explicit StallWatchdog(const ServiceOptions& options)
-      : options_(options), next_check_(options.clock->Now() + kCheckEvery) {}
+  // The offset the next record of a partition will get; asked only about a
+  // partition that has not moved for kStallAfter. An error skips the check.
+  using LogEnd = std::function<Result<int64_t>(const eventstore::TopicPartition&)>;
 
-  // kUnavailable, naming the partition, when one has stalled; checks at most
-  // every kCheckEvery.
+  StallWatchdog(const Clock& clock, LogEnd log_end);
+
+  // A service's log ends: from a Reader of its own, created at the first need.
+  static LogEnd ReaderLogEnd(const ServiceOptions& options);
+
+  // kUnavailable, naming the partition, when one has stalled; looks at most
+  // every kCheckEvery of the clock.
   Status Check(const std::vector<eventstore::TopicPartition>& assigned,
-               const std::map<eventstore::TopicPartition, int64_t>& stored) {
-    const auto now = options_.clock->Now();
-    if (now < next_check_) return Status::Ok();
-    next_check_ = now + kCheckEvery;
-    for (const auto& tp : assigned) {
-      const int64_t at = stored.count(tp) ? stored.at(tp) : 0;
-      Progress& p = progress_[tp];
-      if (p.offset != at) {
-        p = {at, now};
-        continue;
-      }
-      if (now - p.since < kStallAfter || (recreated_at_.count(tp) && recreated_at_.at(tp) == at)) continue;
-      if (!watermarks_) {
-        auto reader = eventstore::Reader::Create(options_.kafka, "orderflow-" + options_.name + "-watch");
-        if (!reader.ok()) return Status::Ok();  // no watchdog this time; the service itself is fine
-        watermarks_ = std::move(reader).value();
-      }
-      auto w = watermarks_->QueryWatermarks(tp, std::chrono::seconds(5));
-      if (!w.ok() || w->high <= at + 1) continue;
-      recreated_at_[tp] = at;
-      p.since = now;
-      return Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] has not moved from offset " +
-                                 std::to_string(at) + " for " + std::to_string(kStallAfter.count()) +
-                                 " s though the log ends at " + std::to_string(w->high) +
-                                 "; recreating the consumers");
-    }
-    return Status::Ok();
-  }
+               const std::map<eventstore::TopicPartition, int64_t>& stored);
 
  private:
   struct Progress {
     int64_t offset = -1;
     std::chrono::steady_clock::time_point since;
   };
-  const ServiceOptions& options_;
+  const Clock& clock_;
+  LogEnd log_end_;
   std::chrono::steady_clock::time_point next_check_;
   std::map<eventstore::TopicPartition, Progress> progress_;
   std::map<eventstore::TopicPartition, int64_t> recreated_at_;
-  std::unique_ptr<eventstore::Reader> watermarks_;
 };
 
 }  // namespace orderflow::services

@@ -1,8 +1,11 @@
 #include "eventstore/kafka.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "eventstore/codec.h"
+#include "eventstore/kafka_internal.h"
 #include "eventstore/topics.h"
 #include "tests/util/broker.h"
 #include "tests/util/events.h"
@@ -91,6 +94,30 @@ TEST(KafkaTest, BadKafkaPropertyIsAnInvalidArgumentNamingIt) {
 TEST(KafkaTest, ProvisionTopicsAcceptsTopicsThatExist) {
   auto broker = orderflow::testing::StartBroker(2);
   EXPECT_TRUE(ProvisionTopics(orderflow::testing::ConfigFor(*broker), DefaultTopics(2), 10s).ok());
+}
+
+// A coordinator that closes the connection while it restarts makes librdkafka
+// log an ERROR that suspects the protocol and names no address (seen when a
+// node of a 3-node cluster came back): a warning at most once a minute, never
+// an error line, which the cluster fault tests count as a failure.
+TEST(KafkaLogTest, ACoordinatorClosingTheConnectionIsAWarningOnceNotAnError) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  auto logger = std::make_shared<spdlog::logger>("kafka-log-test", sink);
+  logger->set_level(spdlog::level::debug);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  const char* line =
+      "[thrd:app]: orderflow-delivery-1#consumer-225: GroupCoordinator: Disconnected while requesting ApiVersion: "
+      "might be caused by incorrect security.protocol configuration (connecting to a SSL listener?) or broker "
+      "version is < 0.10 (see api.version.request) (after 4ms in state APIVERSION_QUERY)";
+  internal::LogCallback(nullptr, 3, "ERROR", line);
+  internal::LogCallback(nullptr, 3, "ERROR", line);
+  spdlog::set_default_logger(previous);
+  std::vector<spdlog::level::level_enum> levels;
+  for (const auto& m : sink->last_raw()) levels.push_back(m.level);
+  ASSERT_EQ(levels.size(), 2u);
+  EXPECT_EQ(levels[0], spdlog::level::warn);
+  EXPECT_EQ(levels[1], spdlog::level::debug) << "said twice within a minute";
 }
 
 }  // namespace

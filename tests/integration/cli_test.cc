@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <set>
 
+#include "domain/clock.h"
 #include "eventstore/kafka.h"
 #include "eventstore/topics.h"
 #include "tests/util/broker.h"
@@ -240,7 +241,7 @@ TEST(CliTest, UpServicesNiceLowersTheThreadsThatProcessEvents) {
                   dir.Sub("up.log"));
   std::string text;
   for (int i = 0; i < 300 && text.find("HTTP API and web page on") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(100ms);
+    SystemClock().SleepFor(100ms);
     std::ifstream log(dir.Sub("up.log"));
     text.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
   }
@@ -294,7 +295,7 @@ TEST(CliTest, UpTakesKafkaSettingsAndTokensFromFilesAndShowsNoSecret) {
   ChildProcess up(args, dir.Sub("up.log"));
   std::string text, address;
   for (int i = 0; i < 600 && address.empty(); ++i) {
-    std::this_thread::sleep_for(100ms);
+    SystemClock().SleepFor(100ms);
     std::ifstream log(dir.Sub("up.log"));
     text.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
     const auto at = text.find("HTTP API and web page on http://");

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "domain/clock.h"
 #include "eventstore/topics.h"
 #include "projections/store.h"
 #include "replay/replay.h"
@@ -60,7 +61,7 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
     services::OrderService orders(**producer, catalog);
     services::OrderSimulator simulator(catalog, 5);
     for (int i = 0; i < kOrders; ++i) {
-      while (i >= released.load()) std::this_thread::sleep_for(5ms);
+      while (i >= released.load()) SystemClock().SleepFor(5ms);
       std::string id = services::NewOrderId();
       auto placed = orders.Place(simulator.Next(), id, 1'700'000'000'000 + i);
       if (!placed.ok()) {
@@ -80,7 +81,7 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
         return;
       }
       appended += 2;
-      if (i % 100 == 99) std::this_thread::sleep_for(100ms);
+      if (i % 100 == 99) SystemClock().SleepFor(100ms);
     }
     if (!(*producer)->Flush(30s).ok()) producer_failed = true;
   });
@@ -97,9 +98,9 @@ TEST(CrashTest, SigkilledProjectorResumesAndMatchesCleanReplay) {
     // Half the round's orders, then (once the projector has stored some of
     // them) the other half, and the kill while that half flows.
     released = kOrders * round / kRounds + kOrders / kRounds / 2;
-    for (int i = 0; i < 500 && StoredTotal(live) == before; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 500 && StoredTotal(live) == before; ++i) SystemClock().SleepFor(10ms);
     released = kOrders * (round + 1) / kRounds;
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
+    SystemClock().SleepFor(std::chrono::milliseconds(rng() % 100));
     projector.Kill(SIGKILL);
     EXPECT_EQ(projector.Wait(5s), 128 + SIGKILL);
     ++kills;
@@ -160,12 +161,12 @@ TEST(CrashTest, SigkilledReplayLeavesAStoreRefusedAsUnfinishedAndTheNextReplaySu
     return testing::Cat({OrderflowBinary(), "replay", "--data-dir", data_dir, "--json"}, broker->CliArgs());
   };
   const std::string log = dir.Sub("stderr.log");
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = SystemClock().Now();
   {
     ChildProcess full(replay_argv(dir.Sub("full")), log);
     ASSERT_EQ(full.Wait(120s), 0) << "see " << log;
   }
-  const auto whole = std::chrono::steady_clock::now() - t0;
+  const auto whole = SystemClock().Now() - t0;
   auto clean = projections::ProjectionStore::Open(dir.Sub("full"), {.read_only = true});
   ASSERT_TRUE(clean.ok());
   const std::string expected = *(*clean)->Digest();
@@ -178,13 +179,13 @@ TEST(CrashTest, SigkilledReplayLeavesAStoreRefusedAsUnfinishedAndTheNextReplaySu
       if (k % 2 == 0) {
         // Half the kills land at a point of the rebuild itself (a loaded
         // machine may spend most of `whole` starting the process).
-        const auto deadline = std::chrono::steady_clock::now() + 30s;
-        while (!*projections::IsUnfinishedRebuild(target) && std::chrono::steady_clock::now() < deadline) {
-          std::this_thread::sleep_for(1ms);
+        const auto deadline = SystemClock().Now() + 30s;
+        while (!*projections::IsUnfinishedRebuild(target) && SystemClock().Now() < deadline) {
+          SystemClock().SleepFor(1ms);
         }
-        std::this_thread::sleep_for(whole * k / 40);
+        SystemClock().SleepFor(whole * k / 40);
       } else {
-        std::this_thread::sleep_for(whole * k / 10);
+        SystemClock().SleepFor(whole * k / 10);
       }
       replay.Kill(SIGKILL);
       replay.Wait(10s);

@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "domain/clock.h"
+
 #include "tests/util/broker.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
@@ -93,7 +95,7 @@ TEST(DiskFullTest, UpPausesWhileTheDiskIsFullAndFinishesEveryOrderOnceSpaceIsFre
                   log);
   ASSERT_TRUE(testing::WaitForFileToContain(log, "no space left for the", 60s))
       << "the 12 MiB filesystem never filled" << testing::LastLines(log);
-  std::this_thread::sleep_for(3s);  // paused, not dead
+  SystemClock().SleepFor(3s);  // paused, not dead
   ASSERT_EQ(::kill(up.pid(), 0), 0) << "up exited while the disk was full" << testing::LastLines(log);
   const std::string message = ReadAll(log);
   EXPECT_NE(message.find(data), std::string::npos) << "the message names the directory";
@@ -134,10 +136,10 @@ TEST(DiskFullTest, UpStopsCleanlyOnSigtermWhileTheDiskIsFullAndTheNextStartFinis
   ASSERT_TRUE(testing::WaitForFileToContain(log, "no space left for the", 60s))
       << "the 12 MiB filesystem never filled" << testing::LastLines(log);
   ASSERT_EQ(::kill(up.pid(), 0), 0) << "up exited when the disk filled" << testing::LastLines(log);
-  const auto signalled = std::chrono::steady_clock::now();
+  const auto signalled = SystemClock().Now();
   up.Kill(SIGTERM);
   ASSERT_EQ(up.Wait(40s), 0) << testing::LastLines(log);
-  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 30s);
+  EXPECT_LT(SystemClock().Now() - signalled, 30s);
   ASSERT_TRUE(fs.Grow());
   // The next start places no new orders: it finishes those in the log.
   auto last = testing::Orderflow(Cat({"up", "--http", "off", "--data-dir", data, "--exit-when-done", "--json",

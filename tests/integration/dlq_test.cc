@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "domain/clock.h"
 #include "eventstore/codec.h"
 #include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
@@ -27,12 +28,12 @@
 namespace orderflow {
 namespace {
 
-// Stops `thread` (sets `stop`) and joins it when the test leaves, however it leaves.
+// Stops `thread` (requests `stop`) and joins it when the test leaves, however it leaves.
 struct StopAndJoin {
-  std::atomic<bool>& stop;
+  std::stop_source& stop;
   std::thread& thread;
   ~StopAndJoin() {
-    stop.store(true);
+    stop.request_stop();
     if (thread.joinable()) thread.join();
   }
 };
@@ -82,10 +83,10 @@ TEST(DeadLetterTest, PoisonRecordsOfEachKindAreParkedWhileEveryValidOrderComplet
   options.simulate = 150;
   options.exit_when_done = true;
   options.transit_delay = 0ms;
-  std::atomic<bool> stop{false};
+  std::stop_source stop;
   const auto catalog = domain::Catalog::Demo();
   size_t placed_before = 0;
-  auto summary = services::RunUp(options, catalog, stop, [&](const services::UpEndpoints& e) {
+  auto summary = services::RunUp(options, catalog, stop.get_token(), [&](const services::UpEndpoints& e) {
     // Valid orders, then the poison, then RunUp's 150 simulated orders.
     eventstore::KafkaConfig appender = kafka;
     appender.brokers = e.brokers;
@@ -174,9 +175,9 @@ TEST(DeadLetterTest, AHandlerThatKeepsFailingIsParkedAfterRetriesAndARedriveAppl
   so.inputs = {{eventstore::kOrdersTopic}};
   auto runner = services::ServiceRunner::Create(so, std::move(reactor_owned));
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
-  std::atomic<bool> stop{false};
+  std::stop_source stop;
   Status run_status;
-  std::thread thread([&] { run_status = (*runner)->Run(stop); });
+  std::thread thread([&] { run_status = (*runner)->Run(stop.get_token()); });
   StopAndJoin joiner{stop, thread};
 
   auto producer = eventstore::Producer::Create(kafka, "dlq-test");
@@ -188,8 +189,8 @@ TEST(DeadLetterTest, AHandlerThatKeepsFailingIsParkedAfterRetriesAndARedriveAppl
   ASSERT_TRUE((*producer)->Flush(10s).ok());
 
   auto wait_for = [&](auto done, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    const auto deadline = SystemClock().Now() + limit;
+    while (!done() && SystemClock().Now() < deadline) SystemClock().SleepFor(50ms);
     return done();
   };
   auto handled = [&](const std::string& id) {
@@ -230,14 +231,14 @@ TEST(DeadLetterTest, AHandlerThatKeepsFailingIsParkedAfterRetriesAndARedriveAppl
   auto forced = eventstore::Redrive(kafka, {d.id}, true, 30s);
   ASSERT_TRUE(forced.ok());
   ASSERT_TRUE(wait_for([&] { return (*runner)->stats().events.load() > events_before; }, 30s));
-  std::this_thread::sleep_for(200ms);
+  SystemClock().SleepFor(200ms);
   EXPECT_EQ(handled("order-poisoned"), 1);
   auto after = eventstore::ReadDeadLetters(kafka, 30s);
   ASSERT_TRUE(after.ok());
   ASSERT_EQ(after->size(), 1u);
   EXPECT_TRUE(after->front().redriven_at_ms.has_value());
 
-  stop.store(true);
+  stop.request_stop();
   thread.join();
   EXPECT_TRUE(run_status.ok()) << run_status.ToString();
 }
@@ -255,8 +256,8 @@ TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalo
   const auto catalog = domain::Catalog::Demo();
   constexpr uint64_t kOrders = 60;
   auto wait_for = [](auto done, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
+    const auto deadline = SystemClock().Now() + limit;
+    while (!done() && SystemClock().Now() < deadline) SystemClock().SleepFor(100ms);
     return done();
   };
 
@@ -267,11 +268,11 @@ TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalo
   options.simulate = kOrders;
   options.transit_delay = 0ms;
   const domain::Event added = testing::LifecycleEvent("SKU-TEAPOT", 1, domain::StockAdded{"SKU-TEAPOT", 5});
-  std::atomic<bool> stop{false};
+  std::stop_source stop;
   std::optional<Result<services::UpSummary>> summary;
   // The stock addition goes in before the simulated orders.
   std::thread up([&] {
-    summary.emplace(services::RunUp(options, catalog, stop, [&](const services::UpEndpoints&) {
+    summary.emplace(services::RunUp(options, catalog, stop.get_token(), [&](const services::UpEndpoints&) {
       auto producer = eventstore::Producer::Create(kafka, "dlq-test");
       ASSERT_TRUE(producer.ok()) << producer.status().ToString();
       ASSERT_TRUE((*producer)->AppendEvent(eventstore::kInventoryTopic, added).ok());
@@ -300,7 +301,7 @@ TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalo
       << report.orders << " orders in the log, " << report.not_terminal.size() << " not terminal";
   EXPECT_TRUE(report.ok());
   EXPECT_GT(report.by_status["delivered"], 0u);
-  stop.store(true);
+  stop.request_stop();
   up.join();
   ASSERT_TRUE(summary.has_value());
   ASSERT_TRUE(summary->ok()) << summary->status().ToString();
@@ -329,9 +330,9 @@ TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalo
   so.data_dir = options.data_dir + "/services/inventory";
   auto runner = services::MakeLifecycleService(so, bigger, {});
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
-  std::atomic<bool> stop_inventory{false};
+  std::stop_source stop_inventory;
   Status run_status;
-  std::thread inventory([&] { run_status = (*runner)->Run(stop_inventory); });
+  std::thread inventory([&] { run_status = (*runner)->Run(stop_inventory.get_token()); });
   StopAndJoin inventory_joiner{stop_inventory, inventory};
   auto stock = [&]() -> std::string {
     auto v = (*runner)->ReadState("stock/SKU-TEAPOT");
@@ -358,7 +359,7 @@ TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalo
   ASSERT_EQ(after->size(), 1u);
   EXPECT_TRUE(after->front().redriven_at_ms.has_value());
 
-  stop_inventory.store(true);
+  stop_inventory.request_stop();
   inventory.join();
   EXPECT_TRUE(run_status.ok()) << run_status.ToString();
 }

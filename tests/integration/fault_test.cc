@@ -42,7 +42,7 @@ struct Fault {
 };
 
 void SleepFor(std::chrono::milliseconds d, const std::atomic<bool>& done) {
-  for (auto t = 0ms; t < d && !done.load(); t += 10ms) std::this_thread::sleep_for(10ms);
+  for (auto t = 0ms; t < d && !done.load(); t += 10ms) SystemClock().SleepFor(10ms);
 }
 
 // Only the faults the embedded broker injects faithfully and only it can
@@ -74,7 +74,7 @@ const Fault kFaults[] = {
     {"HighRoundTripTime",
      [](rd_kafka_mock_cluster_t* m, const std::atomic<bool>& done) {
        for (int32_t b = 1; b <= 3; ++b) rd_kafka_mock_broker_set_rtt(m, b, 300);
-       std::this_thread::sleep_for(3s);
+       SystemClock().SleepFor(3s);
        for (int32_t b = 1; b <= 3; ++b) rd_kafka_mock_broker_set_rtt(m, b, 0);
      }},
     // orderflow keeps consumed offsets in RocksDB, not in Kafka; what a group
@@ -110,12 +110,13 @@ TEST_P(BrokerFaultTest, EveryOrderFinishesDigestEqualsReplayNoNotificationTwice)
   options.rate = 1000;  // the fault hits orders in flight, not an idle system
   options.exit_when_done = true;
   options.transit_delay = 0ms;
-  std::atomic<bool> stop{false}, done{false};
+  std::stop_source stop;
+  std::atomic<bool> done{false};
   std::thread injector;
   // An order that cannot finish because the broker lost a record it had
   // acknowledged stops the run within seconds, naming the record.
   auto watch = std::make_unique<testing::LostRecordWatch>(kafka, stop);
-  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop, [&](const services::UpEndpoints&) {
+  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop.get_token(), [&](const services::UpEndpoints&) {
     injector = std::thread([&] { fault.inject(broker->mock_cluster(), done); });
   });
   done.store(true);
@@ -153,10 +154,10 @@ TEST(LostRecordWatchTest, NamesRecordsTheBrokerAcknowledgedAndTheLogLacksAndStop
   EXPECT_EQ(lost[0], "orders.events[" + std::to_string(first_tp.partition) + "]: offsets 0.." +
                          std::to_string(first_end - 1) + " were acknowledged, the log ends at 0");
 
-  std::atomic<bool> stop{false};
+  std::stop_source stop;
   testing::LostRecordWatch watch([&] { return testing::LostAcknowledged(acknowledged, other->config()); }, stop);
-  for (int i = 0; i < 100 && !stop.load(); ++i) std::this_thread::sleep_for(100ms);
-  EXPECT_TRUE(stop.load()) << "the watch did not stop the run within 10 s";
+  for (int i = 0; i < 100 && !stop.stop_requested(); ++i) SystemClock().SleepFor(100ms);
+  EXPECT_TRUE(stop.stop_requested()) << "the watch did not stop the run within 10 s";
   EXPECT_NE(watch.Lost().find("orders.events["), std::string::npos) << watch.Lost();
 }
 
@@ -186,20 +187,23 @@ TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
     }
     ASSERT_TRUE((*producer)->Flush(10s).ok());
   };
+  // The fake clock moves along with real time while the test waits, so the
+  // runner's own waits (the pause before it resumes) pass.
   auto wait_for_events = [&](uint64_t n, std::chrono::seconds limit) {
-    for (auto waited = 0ms; waited < limit && (*runner)->stats().events.load() < n; waited += 50ms) {
-      std::this_thread::sleep_for(50ms);
+    for (auto waited = 0ms; waited < limit && (*runner)->stats().events.load() < n; waited += 10ms) {
+      SystemClock().SleepFor(10ms);
+      clock.Advance(10ms);
     }
     return (*runner)->stats().events.load();
   };
-  std::atomic<bool> stop{false};
-  std::thread t([&] { EXPECT_TRUE((*runner)->Run(stop).ok()); });
+  std::stop_source stop;
+  std::thread t([&] { EXPECT_TRUE((*runner)->Run(stop.get_token()).ok()); });
   append(0, 10);
   EXPECT_EQ(wait_for_events(10, 30s), 10u);
   // An idle service is not stalled, however long nothing arrives.
   for (int i = 0; i < 4; ++i) {
     clock.Advance(6s);
-    std::this_thread::sleep_for(100ms);  // a few loop iterations: the watchdog looks
+    SystemClock().SleepFor(100ms);  // a few loop iterations: the watchdog looks
   }
   ASSERT_EQ((*runner)->stats().stalls.load(), 0u);
 
@@ -207,16 +211,16 @@ TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
     rd_kafka_mock_broker_push_request_error_rtts(broker->mock_cluster(), b, kFetch, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
                                                  45000);
   }
-  std::this_thread::sleep_for(200ms);  // the consumer's next fetch takes the held response
+  SystemClock().SleepFor(200ms);  // the consumer's next fetch takes the held response
   append(10, 30);
-  std::this_thread::sleep_for(300ms);
+  SystemClock().SleepFor(300ms);
   EXPECT_EQ((*runner)->stats().events.load(), 10u) << "the held fetch did not hold";
   // Well within the 45 s the held response would take: once the clock passes
   // the watchdog's 10 s without progress, it recreates the consumers.
   clock.Advance(11s);
   EXPECT_EQ(wait_for_events(30, 40s), 30u);
   EXPECT_EQ((*runner)->stats().stalls.load(), 1u);
-  stop.store(true);
+  stop.request_stop();
   t.join();
 }
 

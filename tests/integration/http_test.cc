@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "domain/clock.h"
 #include "eventstore/kafka.h"
 #include "eventstore/topics.h"
 #include "cli/app/up.h"
@@ -46,7 +47,7 @@ class RunningUp {
     auto ready_future = ready.get_future();
     thread_ = std::thread([this, options, &ready] {
       bool signalled = false;
-      auto summary = services::RunUp(options, domain::Catalog::Demo(), stop_, [&](const services::UpEndpoints& e) {
+      auto summary = services::RunUp(options, domain::Catalog::Demo(), stop_.get_token(), [&](const services::UpEndpoints& e) {
         signalled = true;
         ready.set_value(e);
       });
@@ -59,7 +60,7 @@ class RunningUp {
   }
   ~RunningUp() {
     reader_.reset();  // before the embedded broker goes
-    stop_.store(true);
+    stop_.request_stop();
     thread_.join();
   }
 
@@ -113,7 +114,7 @@ class RunningUp {
   std::unique_ptr<testing::TestBroker> broker_;  // real Kafka only; outlives the thread
   eventstore::KafkaConfig kafka_;
   TempDir dir_;
-  std::atomic<bool> stop_{false};
+  std::stop_source stop_;
   std::thread thread_;
   services::UpEndpoints endpoints_;
   std::string error_;
@@ -183,13 +184,13 @@ json Place(httplib::Client& client, const std::string& customer, httplib::Header
 // Polls `path` until `done(body)` or `limit`; returns the last body.
 template <typename Done>
 json WaitFor(httplib::Client& client, const std::string& path, Done done, std::chrono::seconds limit = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
+  const auto deadline = SystemClock().Now() + limit;
   json body;
-  while (std::chrono::steady_clock::now() < deadline) {
+  while (SystemClock().Now() < deadline) {
     Reply r = Send(client, "GET", path);
     body = r.body;
     if (r.status == 200 && done(body)) return body;
-    std::this_thread::sleep_for(100ms);
+    SystemClock().SleepFor(100ms);
   }
   ADD_FAILURE() << "GET " << path << " never got there; last: " << body.dump();
   return body;
@@ -230,7 +231,7 @@ TEST_F(HttpLifecycleTest, HealthReadyCatalogAndAnalyticsAnswer) {
   for (int i = 0; i < 100; ++i) {
     ready = Send(client, "GET", "/readyz");
     if (ready.status == 200) break;
-    std::this_thread::sleep_for(100ms);
+    SystemClock().SleepFor(100ms);
   }
   EXPECT_EQ(ready.status, 200) << ready.text;
   EXPECT_EQ(ready.body["ready"], true);
@@ -326,7 +327,7 @@ TEST_F(HttpLifecycleTest, MetricsCountEventsLagDeadLettersAndRequests) {
     bool all = true;
     for (const auto& n : needles) all = all && metrics.text.find(n) != std::string::npos;
     if (all) break;
-    std::this_thread::sleep_for(100ms);
+    SystemClock().SleepFor(100ms);
   }
   ASSERT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.headers.find("Content-Type")->second.find("text/plain"), std::string::npos);
@@ -423,11 +424,11 @@ TEST_F(HttpApiTest, ReadYourWritesEveryPlacedOrderIsVisibleAtItsPosition) {
     EXPECT_EQ(history.body["events"].size(), 1u);
   }
   // A position the log has not reached: a bounded wait, then 503 saying so.
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = SystemClock().Now();
   Reply waited = Send(client, "GET", "/orders/anything?min_position=0:999999999");
   EXPECT_EQ(waited.status, 503);
   EXPECT_NE(waited.body["error"].get<std::string>().find("has not reached position 0:999999999"), std::string::npos);
-  EXPECT_GE(std::chrono::steady_clock::now() - start, 1400ms);
+  EXPECT_GE(SystemClock().Now() - start, 1400ms);
 }
 
 // The front door holds: with 2,000 silent connections and 200 event streams
@@ -453,12 +454,12 @@ TEST_F(HttpApiTest, ManyIdleConnectionsAndEventStreamsDoNotStopOrders) {
     const std::string head = s.Read(10s, "event: OrderPlaced");
     ASSERT_NE(head.find("event: OrderPlaced"), std::string::npos) << head;
   }
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = SystemClock().Now();
   json placed = Place(client, "cust-crowd", Auth());
   Reply order = Send(client, "GET", placed["status_url"]);
   EXPECT_EQ(order.status, 200) << order.text;
   EXPECT_EQ(order.body["order_id"], placed["order_id"]);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_LT(SystemClock().Now() - start, 5s);
   EXPECT_EQ(Send(client, "GET", "/healthz").status, 200);
 }
 
@@ -692,7 +693,7 @@ TEST_F(HttpApiTest, ListPagesByCustomerAndStatus) {
   }
   // Wait until the last one is projected (each partition is independent: wait for all).
   for (const auto& id : placed) {
-    for (int i = 0; i < 100 && Send(client, "GET", "/orders/" + id).status != 200; ++i) std::this_thread::sleep_for(20ms);
+    for (int i = 0; i < 100 && Send(client, "GET", "/orders/" + id).status != 200; ++i) SystemClock().SleepFor(20ms);
   }
   std::set<std::string> seen;
   std::string after;

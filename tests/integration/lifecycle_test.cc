@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "domain/catalog.h"
+#include "domain/clock.h"
 #include "eventstore/codec.h"
 #include "eventstore/kafka.h"
 #include "eventstore/topics.h"
@@ -85,10 +86,10 @@ class Fleet {
   // SIGTERM: the instance finishes its batch, commits and leaves its groups. Returns its exit status.
   // SIGTERM, then the exit code; a non-zero one prints the log's tail.
   int Stop(const std::string& key) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = SystemClock().Now();
     procs_.at(key)->Kill(SIGTERM);
     const int code = procs_.at(key)->Wait(40s);
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(SystemClock().Now() - t0);
     if (took > 5s || code != 0) {
       // What this instance logged last ("notification 3: ..."), then the log's tail.
       std::string who = key;
@@ -153,7 +154,7 @@ std::vector<std::string> PlaceOrders(const eventstore::KafkaConfig& brokers, con
   if (!producer.ok()) return ids;
   services::OrderService orders(**producer, catalog);
   services::OrderSimulator simulator(catalog, 2024);
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = SystemClock().Now();
   for (int i = 0; i < n; ++i) {
     std::string id = services::NewOrderId();
     auto placed = orders.Place(simulator.Next(), id, services::NowMs());
@@ -197,12 +198,12 @@ bool WaitSettled(const eventstore::KafkaConfig& brokers, const std::string& proj
     }
     return total;
   };
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
+  const auto deadline = SystemClock().Now() + timeout;
+  while (SystemClock().Now() < deadline) {
     Counts c = CountTerminal(projector_dir);
     if (c.total >= orders && c.terminal == c.total) {
       int64_t end = end_of_log();
-      std::this_thread::sleep_for(1500ms);
+      SystemClock().SleepFor(1500ms);
       auto store = projections::ProjectionStore::Open(projector_dir, {.read_only = true});
       int64_t applied = 0;
       if (store.ok()) {
@@ -223,7 +224,7 @@ bool WaitSettled(const eventstore::KafkaConfig& brokers, const std::string& proj
       int64_t behind = 0;
       if (lag.ok()) {
         for (const auto& row : *lag) behind += row.lag();
-        if (behind != 0 && std::chrono::steady_clock::now() + 10s > deadline) {
+        if (behind != 0 && SystemClock().Now() + 10s > deadline) {
           for (const auto& row : *lag) {
             if (row.lag() != 0) std::cout << "behind: " << row.group << " " << row.tp.topic << "/" << row.tp.partition << " committed " << row.committed << " end " << row.end << std::endl;
           }
@@ -233,7 +234,7 @@ bool WaitSettled(const eventstore::KafkaConfig& brokers, const std::string& proj
       }
       if (lag.ok() && behind == 0 && end_of_log() == end) return true;
     } else {
-      std::this_thread::sleep_for(500ms);
+      SystemClock().SleepFor(500ms);
     }
   }
   return false;
@@ -318,7 +319,7 @@ void ExpectSameDigestAsReplay(const Fleet& fleet, const TempDir& dir, const std:
       EXPECT_EQ(*(*live)->Digest(), replayed->digest) << projector;
       return;
     }
-    std::this_thread::sleep_for(100ms);
+    SystemClock().SleepFor(100ms);
   }
 }
 
@@ -345,7 +346,7 @@ TEST(LifecycleTest, RandomSigkillsLoseNothingAndDigestMatchesReplay) {
   auto keys = fleet.Keys();
   int kills = 0;
   for (int i = 0; i < 6; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(800 + rng() % 700));
+    SystemClock().SleepFor(std::chrono::milliseconds(800 + rng() % 700));
     const std::string key = keys[rng() % keys.size()];
     std::cout << "SIGKILL " << key << std::endl;
     fleet.Kill(key);
@@ -412,11 +413,11 @@ TEST(CleanStopTest, EveryServiceKindExitsZeroOnSigtermAtAnyMomentAndLosesNothing
   std::mt19937 rng(1000);
   for (int round = 0; round < rounds; ++round) {
     for (size_t k = 0; k < kinds.size(); ++k) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 400));
+      SystemClock().SleepFor(std::chrono::milliseconds(100 + rng() % 400));
       codes[k].push_back(fleet.Stop(kinds[k] + "-9"));
       fleet.Start(kinds[k], "9");
       if (rng() % 4 == 0) {  // and one stop in four more while the new process is still starting
-        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
+        SystemClock().SleepFor(std::chrono::milliseconds(rng() % 100));
         codes[k].push_back(fleet.Stop(kinds[k] + "-9"));
         fleet.Start(kinds[k], "9");
       }
@@ -487,7 +488,7 @@ TEST(EffectivelyOnceTest, InstancesThatLostTheirStoresRepeatNothing) {
   Joiner joiner{placer};
   // Mid-run: payment and notification have handled some orders, not all.
   for (int i = 0; i < 600 && ReadLines(fleet.DataDir("notification-1") + "/outbox.log").size() < static_cast<size_t>(testing::Scaled(500)); ++i) {
-    std::this_thread::sleep_for(100ms);
+    SystemClock().SleepFor(100ms);
   }
   const std::string old_outbox = dir.Sub("notification-1-lost-outbox.log");
   for (const std::string key : {"payment-1", "notification-1"}) {
@@ -530,12 +531,12 @@ TEST(EffectivelyOnceTest, CleanChurnOfThreeInstancesPerServiceRepeatsNothing) {
   const auto& names = services::LifecycleServiceNames();
   int churns = 0;
   for (int i = 0; i < 10; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(700 + rng() % 600));
+    SystemClock().SleepFor(std::chrono::milliseconds(700 + rng() % 600));
     const std::string name = names[rng() % names.size()];
     const std::string instance = std::to_string(1 + rng() % 3);
     std::cout << "SIGTERM " << name << "-" << instance << std::endl;
     EXPECT_EQ(fleet.Stop(name + "-" + instance), 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 500));
+    SystemClock().SleepFor(std::chrono::milliseconds(300 + rng() % 500));
     fleet.Start(name, instance);
     ++churns;
   }
@@ -572,7 +573,7 @@ TEST(EffectivelyOnceTest, RandomSigkillsRepeatAtMostOneSideEffectBatchPerKill) {
   const auto& names = services::LifecycleServiceNames();
   int kills = 0;
   for (int i = 0; i < 16; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1800 + rng() % 1000));
+    SystemClock().SleepFor(std::chrono::milliseconds(1800 + rng() % 1000));
     const std::string name = names[rng() % names.size()];
     const std::string instance = std::to_string(1 + rng() % 3);
     std::cout << "SIGKILL " << name << "-" << instance << std::endl;
@@ -619,8 +620,8 @@ std::map<std::string, int> CommittedEventIds(const eventstore::KafkaConfig& kafk
     ends[tp] = (*reader)->QueryWatermarks(tp, 10s)->high;
   }
   EXPECT_TRUE((*reader)->Assign(positions).ok());
-  const auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (std::chrono::steady_clock::now() < deadline) {
+  const auto deadline = SystemClock().Now() + 120s;
+  while (SystemClock().Now() < deadline) {
     auto records = (*reader)->Poll(5000, 200ms);
     EXPECT_TRUE(records.ok());
     for (const auto& r : *records) {
@@ -652,7 +653,7 @@ TEST(RealKafkaTest, ExactlyOnceUnderSigkillsLeavesNoDuplicateEventInTheCommitted
   std::mt19937 rng(4242);
   auto keys = fleet.Keys();
   for (int i = 0; i < 8; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(600 + rng() % 500));
+    SystemClock().SleepFor(std::chrono::milliseconds(600 + rng() % 500));
     const std::string key = keys[rng() % keys.size()];
     std::cout << "SIGKILL " << key << std::endl;
     fleet.Kill(key);
@@ -712,11 +713,11 @@ class InProcessServices {
       EXPECT_TRUE(runner.ok()) << runner.status().ToString();
       runners_.push_back(std::move(runner).value());
     }
-    for (auto& r : runners_) threads_.emplace_back([this, r = r.get()] { EXPECT_TRUE(r->Run(stop_).ok()); });
-    threads_.emplace_back([this] { EXPECT_TRUE(projector_->Run(stop_).ok()); });
+    for (auto& r : runners_) threads_.emplace_back([this, r = r.get()] { EXPECT_TRUE(r->Run(stop_.get_token()).ok()); });
+    threads_.emplace_back([this] { EXPECT_TRUE(projector_->Run(stop_.get_token()).ok()); });
   }
   ~InProcessServices() {
-    stop_ = true;
+    stop_.request_stop();
     for (auto& t : threads_) t.join();
   }
   // Waits until `pred(order)` holds for order `id`.
@@ -724,14 +725,14 @@ class InProcessServices {
     for (int i = 0; i < 600; ++i) {
       auto o = store().GetOrder(id);
       if (o.ok() && o->has_value() && pred(**o)) return true;
-      std::this_thread::sleep_for(50ms);
+      SystemClock().SleepFor(50ms);
     }
     return false;
   }
   projections::ProjectionStore& store() { return projector_->store(); }
 
  private:
-  std::atomic<bool> stop_{false};
+  std::stop_source stop_;
   std::unique_ptr<services::ProjectorService> projector_;
   std::vector<std::unique_ptr<services::ServiceRunner>> runners_;
   std::vector<std::thread> threads_;
@@ -764,7 +765,7 @@ TEST(LifecycleTest, CustomerCancelBeforeShippingRefundsAndReleasesStock) {
   ASSERT_TRUE(services.WaitFor(id, [](const auto& o) {
     return o.status == domain::OrderStatus::kCancelled && o.refunded_minor == o.paid_minor && o.reserved_skus.empty();
   })) << "no refund or no release after the customer's cancel";
-  std::this_thread::sleep_for(500ms);  // anything further would be a duplicate
+  SystemClock().SleepFor(500ms);  // anything further would be a duplicate
   auto history = services.store().GetHistory(id);
   ASSERT_TRUE(history.ok());
   int refunds = 0, releases = 0;

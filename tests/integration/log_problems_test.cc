@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "domain/clock.h"
 #include "eventstore/topics.h"
 #include "services/lifecycle/runner.h"
 #include "tests/util/noop_reactor.h"
@@ -32,10 +33,10 @@ Result<std::unique_ptr<services::ServiceRunner>> MakeRunner(const eventstore::Ka
 
 // Runs `runner` until it returns (or 90 s pass) and returns its status.
 Status RunUntilItStops(services::ServiceRunner& runner) {
-  std::atomic<bool> stop{false};
-  auto result = std::async(std::launch::async, [&] { return runner.Run(stop); });
+  std::stop_source stop;
+  auto result = std::async(std::launch::async, [&] { return runner.Run(stop.get_token()); });
   if (result.wait_for(90s) != std::future_status::ready) {
-    stop.store(true);
+    stop.request_stop();
     result.wait();
     return Status::Internal("the service kept running");
   }
@@ -55,10 +56,10 @@ TEST(LogProblemTest, ARecreatedTopicStopsTheServiceNamingPartitionAndOffsets) {
     ASSERT_TRUE((*producer)->Flush(10s).ok());
     auto runner = MakeRunner(testing::ConfigFor(*first), dir.Sub("svc"));
     ASSERT_TRUE(runner.ok()) << runner.status().ToString();
-    std::atomic<bool> stop{false};
-    std::thread t([&] { EXPECT_TRUE((*runner)->Run(stop).ok()); });
-    for (int i = 0; i < 600 && (*runner)->stats().events.load() < 20; ++i) std::this_thread::sleep_for(50ms);
-    stop.store(true);
+    std::stop_source stop;
+    std::thread t([&] { EXPECT_TRUE((*runner)->Run(stop.get_token()).ok()); });
+    for (int i = 0; i < 600 && (*runner)->stats().events.load() < 20; ++i) SystemClock().SleepFor(50ms);
+    stop.request_stop();
     t.join();
     ASSERT_EQ((*runner)->stats().events.load(), 20u);
   }

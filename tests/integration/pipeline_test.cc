@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "domain/clock.h"
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
 #include "projections/projector.h"
@@ -152,9 +153,9 @@ TEST(PipelineTest, RunUpPlacesAndProjectsEverySimulatedOrder) {
     ASSERT_NE(broker, nullptr);
     options.kafka = broker->config();
   }
-  std::atomic<bool> stop{false};
+  std::stop_source stop;
   std::string brokers;
-  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop,
+  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop.get_token(),
                                  [&brokers](const services::UpEndpoints& e) { brokers = e.brokers; });
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
   EXPECT_FALSE(brokers.empty());
@@ -230,10 +231,10 @@ TEST(PipelineTest, ReplayUntilTimeGivesTheStateAtThatTime) {
   ASSERT_TRUE(live.ok());
   log.Place(300);
   ASSERT_TRUE(CatchUp(**live, config).ok());
-  std::this_thread::sleep_for(20ms);
+  SystemClock().SleepFor(20ms);
   const int64_t t = services::NowMs();
   const std::string digest_at_t = *(*live)->Digest();
-  std::this_thread::sleep_for(20ms);
+  SystemClock().SleepFor(20ms);
   log.Place(300);
   ASSERT_TRUE(CatchUp(**live, config).ok());
 

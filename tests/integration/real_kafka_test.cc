@@ -15,6 +15,7 @@
 #include <future>
 #include <thread>
 
+#include "domain/clock.h"
 #include "eventstore/topics.h"
 #include "services/lifecycle/runner.h"
 #include "tests/util/noop_reactor.h"
@@ -163,7 +164,7 @@ TEST(RealKafkaTest, RetentionPastTheStoredOffsetStopsTheServiceNamingTheLostOffs
   for (int i = 0; i < 300 && low == 0; ++i) {  // a record every 100 ms rolls segments
     ASSERT_TRUE((*producer)->Append(eventstore::kOrdersTopic, "k", "not an event", {}).ok());
     ASSERT_TRUE((*producer)->Flush(10s).ok());
-    std::this_thread::sleep_for(100ms);
+    SystemClock().SleepFor(100ms);
     auto w = (*reader)->QueryWatermarks({eventstore::kOrdersTopic, 0}, 5s);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     low = w->low;
@@ -178,10 +179,10 @@ TEST(RealKafkaTest, RetentionPastTheStoredOffsetStopsTheServiceNamingTheLostOffs
   so.inputs = {{eventstore::kOrdersTopic}};
   auto runner = services::ServiceRunner::Create(so, std::make_unique<testing::NoopReactor>());
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
-  std::atomic<bool> stop{false};
-  auto result = std::async(std::launch::async, [&] { return (*runner)->Run(stop); });
+  std::stop_source stop;
+  auto result = std::async(std::launch::async, [&] { return (*runner)->Run(stop.get_token()); });
   if (result.wait_for(90s) != std::future_status::ready) {
-    stop = true;
+    stop.request_stop();
     FAIL() << "the service kept running";
   }
   Status s = result.get();
@@ -216,7 +217,7 @@ TEST(RealKafkaTest, LagShowsEveryGroupAtTheLogEndAfterUpFinishes) {
       int64_t total = 0;
       for (const auto& r : rows) total += r["lag"].get<int64_t>();
       if (total == 0) break;
-      std::this_thread::sleep_for(200ms);
+      SystemClock().SleepFor(200ms);
     }
     std::set<std::string> groups;
     for (const auto& r : rows) {
@@ -242,7 +243,7 @@ TEST(RealKafkaTest, CooperativeStickyAssignmentRebalancesIncrementally) {
           broker->CliArgs()),
       dir.Sub("shipping.log"));
   std::thread leave([&] {
-    std::this_thread::sleep_for(3s);
+    SystemClock().SleepFor(3s);
     shipping.Kill(SIGTERM);  // leaves the group mid-run: its partitions move back
     shipping.Wait(30s);
   });

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "domain/clock.h"
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
 #include "eventstore/log_archive.h"
@@ -138,16 +139,16 @@ TEST(RestartTest, UpOnTheEmbeddedBrokerStoppedThreeTimesMidRunLosesNothing) {
     ChildProcess up({OrderflowBinary(), "up", "--http", "off", "--data-dir", data, "--simulate", "20000", "--rate",
                      "500", "--partitions", "3", "--transit-ms", "50", "--json", "--log-level", "info"},
                     log);
-    for (int i = 0; i < 600 && !FileContains(log, "placed "); ++i) std::this_thread::sleep_for(50ms);
+    for (int i = 0; i < 600 && !FileContains(log, "placed "); ++i) SystemClock().SleepFor(50ms);
     ASSERT_TRUE(FileContains(log, "placed ")) << "round " << round << ": no orders placed; see " << log;
-    std::this_thread::sleep_for(500ms);  // orders in flight in every service
-    const auto signalled = std::chrono::steady_clock::now();
+    SystemClock().SleepFor(500ms);  // orders in flight in every service
+    const auto signalled = SystemClock().Now();
     for (int sig : stops[round]) {
       up.Kill(sig);
-      std::this_thread::sleep_for(100ms);
+      SystemClock().SleepFor(100ms);
     }
     const int status = up.Wait(35s);
-    const auto took = std::chrono::steady_clock::now() - signalled;
+    const auto took = SystemClock().Now() - signalled;
     if (stops[round].size() == 1) {
       ASSERT_EQ(status, 0) << "round " << round << "; see " << log;
       EXPECT_LT(took, 30s);
@@ -196,7 +197,7 @@ TEST(RestartTest, UpExitsZeroOnSigtermAtAnyMomentAndLosesNothing) {
       ASSERT_TRUE(testing::WaitForFileToContain(log, "simulating ", 120s)) << "round " << round << ": no orders; see " << log;
     }
     const int ms = static_cast<int>(rng() % (flowing ? 2000 : 1000));
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    SystemClock().SleepFor(std::chrono::milliseconds(ms));
     up.Kill(SIGTERM);
     EXPECT_EQ(up.Wait(40s), 0) << "stop " << round + 1 << " of " << rounds << ", " << ms << " ms after "
                                << (flowing ? "orders flowed" : "the start") << "; see " << log;

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "domain/catalog.h"
+#include "domain/clock.h"
 #include "eventstore/codec.h"
 #include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
@@ -261,7 +262,7 @@ TEST(PgProjectorTest, FiveThousandOrdersWithFiveKillsEqualTheRocksDbProjection) 
   std::mt19937 rng(7);
   for (int life = 0; life < 5; ++life) {
     ChildProcess projector(PgProjectorArgs(*broker, url, schema), dir.Sub("pg.log"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 2500));
+    SystemClock().SleepFor(std::chrono::milliseconds(1500 + rng() % 2500));
     projector.Kill(SIGKILL);
     EXPECT_EQ(projector.Wait(10s), 128 + SIGKILL) << "life " << life << testing::LastLines(dir.Sub("pg.log"));
   }
@@ -317,9 +318,9 @@ TEST(PgProjectorTest, StockEqualsGetStockAndAV1EventIsStoredUpcast) {
   client.set_read_timeout(10, 0);
   // Settled: every consumer at the log's end, every service running.
   nlohmann::json stock;
-  const auto deadline = std::chrono::steady_clock::now() + 120s;
-  for (bool settled = false; !settled && std::chrono::steady_clock::now() < deadline;) {
-    std::this_thread::sleep_for(200ms);
+  const auto deadline = SystemClock().Now() + 120s;
+  for (bool settled = false; !settled && SystemClock().Now() < deadline;) {
+    SystemClock().SleepFor(200ms);
     auto lag = client.Get("/lag");
     if (!lag || lag->status != 200) continue;
     auto l = nlohmann::json::parse(lag->body);
@@ -369,7 +370,7 @@ TEST(PgProjectorTest, ExitsZeroOnSigtermAtAnyMomentAndLosesNothing) {
   for (int round = 0; round < rounds; ++round) {
     ChildProcess projector(PgProjectorArgs(*broker, url, schema), dir.Sub("pg.log"));
     const int ms = rng() % 4 == 0 ? static_cast<int>(rng() % 100) : 100 + static_cast<int>(rng() % 1900);
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    SystemClock().SleepFor(std::chrono::milliseconds(ms));
     projector.Kill(SIGTERM);
     EXPECT_EQ(projector.Wait(40s), 0) << "stop " << round + 1 << " of " << rounds << ", " << ms << " ms after the start"
                                       << testing::LastLines(dir.Sub("pg.log"));
@@ -397,7 +398,7 @@ TEST(PgProjectorTest, WaitsWhileTheDatabaseIsDownForTenSecondsAndLosesNothing) {
   // The fault is met: the projector had records to store and found the database gone.
   ASSERT_TRUE(testing::WaitForFileToContain(dir.Sub("pg.log"), "resuming from the stored offsets", 120s))
       << "the pg-projector never met the outage" << testing::LastLines(dir.Sub("pg.log"));
-  std::this_thread::sleep_for(10s);  // the outage lasts ten seconds at least, while orders flow
+  SystemClock().SleepFor(10s);  // the outage lasts ten seconds at least, while orders flow
   EXPECT_EQ(projector.Wait(0ms), -1) << "pg-projector exited during the outage"
                                       << testing::LastLines(dir.Sub("pg.log"));
   ASSERT_TRUE(postgres.Start());
@@ -413,9 +414,9 @@ TEST(PgProjectorTest, WaitsWhileTheDatabaseIsDownForTenSecondsAndLosesNothing) {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     rocks = RocksOrders(**store);
   }
-  const auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (PgOrders(postgres.url(), schema) != rocks && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(200ms);
+  const auto deadline = SystemClock().Now() + 120s;
+  while (PgOrders(postgres.url(), schema) != rocks && SystemClock().Now() < deadline) {
+    SystemClock().SleepFor(200ms);
   }
   projector.Kill(SIGTERM);
   EXPECT_EQ(projector.Wait(30s), 0) << testing::LastLines(dir.Sub("pg.log"));
@@ -508,7 +509,7 @@ TEST(PgProjectorTest, ALostSessionIsUnavailableOnEveryCall) {
   pqxx::connection admin{url};
   auto terminate_writer = [&] {
     ASSERT_EQ(TerminateWriter(admin, schema), 1u) << "no session holds the writer lock of " << schema;
-    std::this_thread::sleep_for(200ms);  // the backend is gone once it has sent its goodbye
+    SystemClock().SleepFor(200ms);  // the backend is gone once it has sent its goodbye
   };
   std::vector<eventstore::Record> records;
   records.push_back(testing::ToRecord(testing::PlacedEvent("order-lost-1", "cust-1"), 0, 0));
@@ -556,7 +557,7 @@ TEST(PgProjectorTest, ASessionLostMidCommitIsUnavailable) {
     auto batch = (*model)->Prepare(records);
     ASSERT_TRUE(batch.ok()) << batch.status().ToString();
     std::thread killer([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20 * round));
+      SystemClock().SleepFor(std::chrono::milliseconds(20 * round));
       pqxx::connection admin{url};
       TerminateWriter(admin, schema);
     });
@@ -587,12 +588,12 @@ TEST(PgProjectorTest, AWriterWaitsForALockThatIsBeingReleased) {
   const std::string schema = NewSchema();
   auto first = projections::PgReadModel::Open({url, schema}, domain::Catalog::Demo());
   ASSERT_TRUE(first.ok()) << first.status().ToString();
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = SystemClock().Now();
   auto held = projections::PgReadModel::Open({url, schema, 300ms}, domain::Catalog::Demo());
   EXPECT_EQ(held.status().code(), StatusCode::kInUse) << held.status().ToString();
-  EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
+  EXPECT_GE(SystemClock().Now() - started, 300ms);
   std::thread release([&] {
-    std::this_thread::sleep_for(500ms);
+    SystemClock().SleepFor(500ms);
     first->reset();  // its session ends, and the lock with it
   });
   auto waited = projections::PgReadModel::Open({url, schema, 10s}, domain::Catalog::Demo());

@@ -17,7 +17,6 @@ namespace orderflow::services::http {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 using orderflow::testing::Connection;
 
 // Answers /hello with "hi", and /stream with an event stream that sends one
@@ -76,10 +75,10 @@ TEST(HttpServerTest, ManyIdleConnectionsAndStreamsDoNotStopRequests) {
   for (auto& s : streams) ASSERT_NE(s.Read(5s, "retry: 1000").find("text/event-stream"), std::string::npos);
   EXPECT_EQ(server->streams(), 200u);
   EXPECT_EQ(server->connections(), 2200u);
-  const auto t = Clock::now();
+  const auto t = SystemClock().Now();
   const std::string reply = Get(server->address(), "/hello");
   EXPECT_NE(reply.find("200 OK"), std::string::npos) << reply;
-  EXPECT_LT(Clock::now() - t, 2s);
+  EXPECT_LT(SystemClock().Now() - t, 2s);
   // The streams are live: a notification reaches every one.
   server->NotifyStreams();
   for (auto& s : streams) EXPECT_NE(s.Read(5s, "data: 2").find("data: 2"), std::string::npos);
@@ -91,20 +90,20 @@ TEST(HttpServerTest, BeyondTheConnectionLimitANewConnectionGets503AndTheOthersKe
   auto server = StartServer(options);
   std::vector<Connection> held;
   for (int i = 0; i < 20; ++i) held.emplace_back(server->address());
-  for (int i = 0; i < 100 && server->connections() < 20; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 100 && server->connections() < 20; ++i) SystemClock().SleepFor(10ms);
   ASSERT_EQ(server->connections(), 20u);
   Connection extra(server->address());
-  const auto t = Clock::now();
+  const auto t = SystemClock().Now();
   const std::string refused = extra.Read(5s, "}");
   EXPECT_NE(refused.find("503"), std::string::npos) << refused;
   EXPECT_NE(refused.find("too many open connections (20)"), std::string::npos) << refused;
-  EXPECT_LT(Clock::now() - t, 2s);
+  EXPECT_LT(SystemClock().Now() - t, 2s);
   // A held connection is still served.
   ASSERT_TRUE(held[0].Send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_NE(held[0].Read(5s, "hi").find("200 OK"), std::string::npos);
   // And once some go, new ones are accepted again.
   while (held.size() > 10) held.pop_back();
-  for (int i = 0; i < 200 && server->connections() > 10; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 200 && server->connections() > 10; ++i) SystemClock().SleepFor(10ms);
   EXPECT_NE(Get(server->address(), "/hello").find("200 OK"), std::string::npos);
 }
 
@@ -114,10 +113,10 @@ TEST(HttpServerTest, AClientThatSendsItsHeaderSlowlyIsCutOffAfterTheHeaderTimeou
   auto server = StartServer(options);
   Connection slow(server->address());
   const std::string request = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-  const auto t = Clock::now();
+  const auto t = SystemClock().Now();
   size_t sent = 0;
   std::string reply;
-  while (sent < request.size() && Clock::now() - t < 10s) {
+  while (sent < request.size() && SystemClock().Now() - t < 10s) {
     if (!slow.Send(request.substr(sent, 1))) break;
     ++sent;
     reply += slow.Read(250ms);
@@ -126,7 +125,7 @@ TEST(HttpServerTest, AClientThatSendsItsHeaderSlowlyIsCutOffAfterTheHeaderTimeou
   EXPECT_LT(sent, request.size()) << "the whole header went through: " << reply;
   EXPECT_TRUE(slow.closed());
   EXPECT_EQ(reply, "");
-  EXPECT_LT(Clock::now() - t, 4s);
+  EXPECT_LT(SystemClock().Now() - t, 4s);
   // Others are unaffected.
   EXPECT_NE(Get(server->address(), "/hello").find("200 OK"), std::string::npos);
 }
@@ -140,7 +139,7 @@ TEST(HttpServerTest, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
   EXPECT_NE(c.Read(5s, "hi").find("200 OK"), std::string::npos);
   c.Read(3s);
   EXPECT_TRUE(c.closed());
-  for (int i = 0; i < 100 && server->connections() > 0; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 100 && server->connections() > 0; ++i) SystemClock().SleepFor(10ms);
   EXPECT_EQ(server->connections(), 0u);
 }
 
@@ -180,7 +179,7 @@ TEST(HttpServerTest, StreamsBeyondTheLimitGet503) {
   EXPECT_NE(reply.find("too many open event streams (3)"), std::string::npos) << reply;
   // A stream whose client leaves frees its place.
   streams.pop_back();
-  for (int i = 0; i < 200 && server->streams() > 2; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 200 && server->streams() > 2; ++i) SystemClock().SleepFor(10ms);
   EXPECT_EQ(server->streams(), 2u);
 }
 
@@ -195,7 +194,7 @@ TEST(HttpServerTest, StopEndsStreamsWithAFinalCommentAndAnswersRequestsInFlight)
         if (req.path == "/stream") return responder.Stream(std::make_shared<CountingSource>());
         // A slow handler on the worker pool, in flight while Stop begins.
         raw->Run([&release, responder] {
-          while (!release.load()) std::this_thread::sleep_for(5ms);
+          while (!release.load()) SystemClock().SleepFor(5ms);
           Response res;
           res.body = "late";
           responder.Send(std::move(res));
@@ -214,9 +213,9 @@ TEST(HttpServerTest, StopEndsStreamsWithAFinalCommentAndAnswersRequestsInFlight)
   ASSERT_NE(stream.Read(5s, "retry").find("200 OK"), std::string::npos);
   Connection slow((*server)->address());
   slow.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-  std::this_thread::sleep_for(100ms);
+  SystemClock().SleepFor(100ms);
   std::thread stopper([&] { (*server)->Stop(); });
-  std::this_thread::sleep_for(200ms);
+  SystemClock().SleepFor(200ms);
   release = true;
   const std::string ending = stream.Read(5s, "0\r\n\r\n");
   EXPECT_NE(ending.find(": the server is shutting down"), std::string::npos) << ending;

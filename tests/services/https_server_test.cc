@@ -10,6 +10,7 @@
 #include <chrono>
 #include <string>
 
+#include "domain/clock.h"
 #include "services/api/http_server.h"
 #include "tests/util/raw_connection.h"
 
@@ -17,7 +18,6 @@ namespace orderflow::services::http {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 using orderflow::testing::Connection;
 
 const std::string kTls = std::string(ORDERFLOW_SOURCE_DIR) + "/tests/fixtures/tls/";
@@ -108,12 +108,12 @@ TEST(HttpsServerTest, AHandshakeThatDoesNotFinishIsCutOffAfterTheHandshakeTimeou
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   Connection slow((*server)->address());
   // A TLS record header announcing a ClientHello of 512 bytes, and no more.
-  const auto t = Clock::now();
+  const auto t = SystemClock().Now();
   ASSERT_TRUE(slow.Send(std::string("\x16\x03\x01\x02\x00", 5)));
   const std::string reply = slow.Read(10s);
   EXPECT_TRUE(slow.closed()) << "still open after 10 s";
   EXPECT_EQ(reply, "");
-  EXPECT_GE(Clock::now() - t, 400ms) << "closed before the handshake timeout: something else cut it";
+  EXPECT_GE(SystemClock().Now() - t, 400ms) << "closed before the handshake timeout: something else cut it";
   // Others are served meanwhile and after.
   auto client = Client((*server)->address(), kTls + "ca.pem");
   auto res = client->Get("/hello");

@@ -7,18 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "domain/clock.h"
+
 namespace orderflow::services {
 namespace {
 
-Status RunUntilHalted(const std::atomic<bool>& halt) {
-  while (!halt.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+Status RunUntilHalted(std::stop_token halt) {
+  WaitForStop(halt);
   return Status::Ok();
 }
 
 TEST(TaskGroupTest, TheFirstErrorWinsAndHaltsTheOthers) {
   TaskGroup group;
   group.Spawn("idle", RunUntilHalted);
-  group.Spawn("broken", [](const std::atomic<bool>&) { return Status::Unavailable("disk gone"); });
+  group.Spawn("broken", [](std::stop_token) { return Status::Unavailable("disk gone"); });
   group.Join();  // returns only because the error halted "idle"
   EXPECT_TRUE(group.halted());
   EXPECT_EQ(group.first_error().code(), StatusCode::kUnavailable);
@@ -32,7 +34,7 @@ TEST(TaskGroupTest, AnExceptionIsAnErrorNotATerminate) {
   group.Spawn("idle", RunUntilHalted);
   // What escapes a task is a library's exception (orderflow's own code
   // returns Status): std::vector::at past the end stands for one.
-  group.Spawn("thrower", [](const std::atomic<bool>&) -> Status {
+  group.Spawn("thrower", [](std::stop_token) -> Status {
     const std::vector<int> empty;
     return Status::Internal(std::to_string(empty.at(0)));
   });
@@ -46,7 +48,7 @@ TEST(TaskGroupTest, TheDestructorHaltsAndJoins) {
   std::atomic<bool> finished{false};
   {
     TaskGroup group;
-    group.Spawn("idle", [&](const std::atomic<bool>& halt) {
+    group.Spawn("idle", [&](std::stop_token halt) {
       Status s = RunUntilHalted(halt);
       finished = true;
       return s;

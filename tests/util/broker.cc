@@ -95,10 +95,10 @@ struct LostRecordWatch::State {
   std::thread thread;
 };
 
-LostRecordWatch::LostRecordWatch(const eventstore::KafkaConfig& config, std::atomic<bool>& stop)
+LostRecordWatch::LostRecordWatch(const eventstore::KafkaConfig& config, std::stop_source& stop)
     : LostRecordWatch([config] { return LostAcknowledged(config); }, stop) {}
 
-LostRecordWatch::LostRecordWatch(std::function<std::vector<std::string>()> check, std::atomic<bool>& stop)
+LostRecordWatch::LostRecordWatch(std::function<std::vector<std::string>()> check, std::stop_source& stop)
     : state_(std::make_unique<State>()) {
   state_->thread = std::thread([check = std::move(check), &stop, state = state_.get()] {
     int in_a_row = 0;
@@ -110,7 +110,7 @@ LostRecordWatch::LostRecordWatch(std::function<std::vector<std::string>()> check
       in_a_row = lost.empty() ? 0 : in_a_row + 1;
       if (in_a_row < 2) continue;
       for (const auto& line : lost) state->lost += (state->lost.empty() ? "" : "; ") + line;
-      stop.store(true);
+      stop.request_stop();
       return;
     }
   });

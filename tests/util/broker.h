@@ -4,7 +4,7 @@
 // each TestBroker gets topics of its own under a unique topic prefix).
 #pragma once
 
-#include <atomic>
+#include <stop_token>
 #include <functional>
 #include <map>
 #include <memory>
@@ -70,14 +70,14 @@ std::vector<std::string> LostAcknowledged(const std::map<eventstore::TopicPartit
 
 // While alive, asks the cluster of `config` every second whether it lost an
 // acknowledged record (LostAcknowledged). When two checks in a row say so, it
-// sets `stop`, so that a run waiting for orders that can never finish ends
+// requests `stop`, so that a run waiting for orders that can never finish ends
 // within seconds and the test can name what the broker lost (Lost()) instead
 // of timing out.
 class LostRecordWatch {
  public:
-  LostRecordWatch(const eventstore::KafkaConfig& config, std::atomic<bool>& stop);
+  LostRecordWatch(const eventstore::KafkaConfig& config, std::stop_source& stop);
   // With the check given (the watch's own test).
-  LostRecordWatch(std::function<std::vector<std::string>()> check, std::atomic<bool>& stop);
+  LostRecordWatch(std::function<std::vector<std::string>()> check, std::stop_source& stop);
   ~LostRecordWatch();
   LostRecordWatch(const LostRecordWatch&) = delete;
   LostRecordWatch& operator=(const LostRecordWatch&) = delete;

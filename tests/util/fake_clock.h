@@ -1,6 +1,6 @@
 // A Clock the test moves: it starts at the real time and advances only when
 // told to, from any thread. SleepFor returns once the test advanced it that
-// far; WaitUntil returns once done() or the test advanced it to the deadline.
+// far (or `stop` is requested); WaitUntil returns once done() or the test advanced it to the deadline.
 #pragma once
 
 #include <atomic>
@@ -30,6 +30,12 @@ class FakeClock final : public Clock {
     std::unique_lock lock(mu_);
     moved_.wait(lock, [&] { return Now() >= until; });
   }
+  bool SleepFor(std::chrono::nanoseconds d, std::stop_token stop) const override {
+    const auto until = Now() + d;
+    std::unique_lock lock(mu_);
+    moved_.wait(lock, stop, [&] { return Now() >= until; });
+    return !stop.stop_requested();
+  }
   bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
                  std::chrono::steady_clock::time_point deadline, const std::function<bool()>& done) const override {
     // The caller's cv is not this clock's: look at the fake time every real millisecond.
@@ -39,7 +45,7 @@ class FakeClock final : public Clock {
 
  private:
   mutable std::mutex mu_;
-  mutable std::condition_variable moved_;
+  mutable std::condition_variable_any moved_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   const int64_t wall_start_ms_ = SystemClock().WallMs();
   std::atomic<int64_t> advanced_ms_{0};

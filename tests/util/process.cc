@@ -19,6 +19,8 @@
 
 #include <gtest/gtest.h>
 
+#include "domain/clock.h"
+
 #include "tests/util/temp_dir.h"
 
 extern char** environ;
@@ -78,7 +80,7 @@ ChildProcess::~ChildProcess() {
 }
 
 std::optional<std::string> ChildProcess::ReadLine(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = SystemClock().Now() + timeout;
   while (true) {
     auto nl = buffer_.find('\n');
     if (nl != std::string::npos) {
@@ -86,7 +88,7 @@ std::optional<std::string> ChildProcess::ReadLine(std::chrono::milliseconds time
       buffer_.erase(0, nl + 1);
       return line;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SystemClock().Now());
     if (left.count() <= 0) return std::nullopt;
     pollfd pfd{stdout_fd_, POLLIN, 0};
     if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -102,7 +104,7 @@ void ChildProcess::Kill(int signal) {
 }
 
 int ChildProcess::Wait(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = SystemClock().Now() + timeout;
   while (pid_ > 0) {
     int status = 0;
     pid_t r = waitpid(pid_, &status, WNOHANG);
@@ -112,8 +114,8 @@ int ChildProcess::Wait(std::chrono::milliseconds timeout) {
       if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
       return -1;
     }
-    if (std::chrono::steady_clock::now() > deadline) return -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (SystemClock().Now() > deadline) return -1;
+    SystemClock().SleepFor(std::chrono::milliseconds(10));
   }
   return -1;
 }
@@ -124,8 +126,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   CommandResult result;
   {
     ChildProcess child(argv, err_path);
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
+    auto deadline = SystemClock().Now() + timeout;
+    while (SystemClock().Now() < deadline) {
       if (auto line = child.ReadLine(std::chrono::milliseconds(50))) {
         result.out += *line + "\n";
         continue;
@@ -158,13 +160,13 @@ std::string LastLines(const std::string& path, int n) {
 }
 
 bool WaitForFileToContain(const std::string& path, const std::string& text, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = SystemClock().Now() + timeout;
   while (true) {
     std::ifstream in(path);
     const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (content.find(text) != std::string::npos) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (SystemClock().Now() >= deadline) return false;
+    SystemClock().SleepFor(std::chrono::milliseconds(50));
   }
 }
 

@@ -1,6 +1,8 @@
 // The invariants every fault test checks after `orderflow up` (RunUp) finished:
 // every acknowledged order terminal, the live projection at the log's end and
-// equal to a clean replay, and no notification sent twice.
+// equal to a clean replay, and no notification sent twice (or, where
+// notification instances were SIGKILLed, at most `repeats_allowed` repeated
+// outbox lines: a kill repeats at most one batch of side effects).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -21,7 +23,7 @@ namespace orderflow::testing {
 // `outboxes`: every notification instance's outbox (default: up's own).
 inline void CheckUpInvariants(const std::string& what, const services::UpOptions& options,
                               const services::UpSummary& summary, uint64_t orders, const std::string& replay_dir,
-                              std::vector<std::string> outboxes = {}) {
+                              std::vector<std::string> outboxes = {}, uint64_t repeats_allowed = 0) {
   if (outboxes.empty()) outboxes.push_back(options.data_dir + "/services/notification/outbox.log");
   EXPECT_EQ(summary.delivered + summary.cancelled, orders) << what << ": orders left unfinished";
   uint64_t by_status = 0;
@@ -57,9 +59,15 @@ inline void CheckUpInvariants(const std::string& what, const services::UpOptions
     for (std::string line; std::getline(outbox, line);) sent[line.substr(line.rfind('\t') + 1)] += 1;
   }
   EXPECT_GE(sent.size(), orders) << what;
+  uint64_t repeats = 0;
+  std::string repeated;
   for (const auto& [id, times] : sent) {
-    ASSERT_EQ(times, 1) << what << ": notification " << id << " sent " << times << " times";
+    if (times == 1) continue;
+    repeats += static_cast<uint64_t>(times - 1);
+    repeated += " " + id + " (" + std::to_string(times) + " times)";
   }
+  EXPECT_LE(repeats, repeats_allowed) << what << ": notifications sent more than once:" << repeated;
+  if (repeats > 0) std::cout << what << ": " << repeats << " repeated outbox line(s):" << repeated << std::endl;
 }
 
 }  // namespace orderflow::testing
