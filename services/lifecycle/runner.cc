@@ -84,13 +84,21 @@ ServiceRunner::ServiceRunner(ServiceOptions options, std::unique_ptr<Impl> impl)
 ServiceRunner::~ServiceRunner() {
   if (impl_) {
     impl_->readers.clear();
-    impl_->producer.reset();
+    impl_->io.output.reset();
     impl_->store.reset();
   }
 }
 
 Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions options, std::unique_ptr<Reactor> reactor) {
+  auto io = MakeKafkaRunnerIo(options);
+  if (!io.ok()) return io.status();
+  return Create(std::move(options), std::move(reactor), std::move(io).value());
+}
+
+Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions options, std::unique_ptr<Reactor> reactor,
+                                                             RunnerIo io) {
   auto impl = std::make_unique<Impl>();
+  impl->io = std::move(io);
   impl->reactor = std::move(reactor);
   eventstore::StateDbOptions db_options;
   db_options.db.keep_log_file_num = 3;
@@ -103,22 +111,6 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
 
   impl->data_dir = options.data_dir;
   ORDERFLOW_RETURN_IF_ERROR(impl->LoadState());
-
-  // Latency over batching: a batch's outputs are flushed at once anyway.
-  eventstore::KafkaConfig producer_config = options.kafka;
-  producer_config.overrides.insert(producer_config.overrides.begin(), {"linger.ms", "0"});
-  producer_config.overrides.insert(producer_config.overrides.begin(), {"retry.backoff.ms", "10"});
-  const std::string client = "orderflow-" + options.name + "-" + options.instance;
-  auto producer = eventstore::Producer::Create(producer_config, client, options.exactly_once ? client : "");
-  if (!producer.ok()) return producer.status();
-  impl->producer = std::move(producer).value();
-  Status warm = impl->producer->WarmUp({eventstore::kOrdersTopic, eventstore::kInventoryTopic,
-                                        eventstore::kNotificationsHighTopic, eventstore::kNotificationsLowTopic},
-                                       std::chrono::seconds(10));
-  // The cluster refusing this user (credentials, CA, ACLs) does not pass by
-  // retrying: the service stops with that one line. A broker not up yet does.
-  if (warm.code() == StatusCode::kFailedPrecondition) return warm;
-  if (!warm.ok()) spdlog::warn("{}: {}", options.name, warm.ToString());
   return std::unique_ptr<ServiceRunner>(new ServiceRunner(std::move(options), std::move(impl)));
 }
 

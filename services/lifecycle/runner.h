@@ -27,6 +27,8 @@
 
 namespace orderflow::services {
 
+struct RunnerIo;  // runner_io.h
+
 // The consumer group of input class `index` (of `classes`) of service `name`:
 // "orderflow-NAME", or "orderflow-NAME-INDEX" for a service with several classes.
 std::string ServiceGroupId(const std::string& name, size_t index, size_t classes);
@@ -125,7 +127,11 @@ struct ServiceStats {
 
 class ServiceRunner {
  public:
+  // On Kafka (MakeKafkaRunnerIo).
   static Result<std::unique_ptr<ServiceRunner>> Create(ServiceOptions options, std::unique_ptr<Reactor> reactor);
+  // On the inputs and output log of `io` (a test's fakes).
+  static Result<std::unique_ptr<ServiceRunner>> Create(ServiceOptions options, std::unique_ptr<Reactor> reactor,
+                                                       RunnerIo io);
   ~ServiceRunner();
 
   // Processes until `stop` is set. Transient errors (broker down, a failed

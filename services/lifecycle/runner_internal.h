@@ -1,6 +1,6 @@
 // ServiceRunner's insides, shared by runner.cc (creating a runner, its
 // committed state and offsets) and runner_loop.cc (one Run): the service's
-// store, reactor, producer and consumers. Internal to services/lifecycle/.
+// store, reactor, output log and consumers. Internal to services/lifecycle/.
 // Thread safety: the runner's thread uses all of it; other threads read
 // `offsets` and `assigned` under `offsets_mu` only.
 #pragma once
@@ -16,6 +16,7 @@
 #include "eventstore/kafka.h"
 #include "eventstore/state_db.h"
 #include "services/lifecycle/runner.h"
+#include "services/lifecycle/runner_io.h"
 
 namespace orderflow::services {
 
@@ -23,8 +24,8 @@ struct ServiceRunner::Impl {
   std::unique_ptr<eventstore::StateDb> store;
   rocksdb::DB* db = nullptr;  // store->db()
   std::unique_ptr<Reactor> reactor;
-  std::unique_ptr<eventstore::Producer> producer;
-  std::vector<std::unique_ptr<eventstore::GroupReader>> readers;  // one per priority class
+  RunnerIo io;                                                  // opens readers; io.output appends
+  std::vector<std::unique_ptr<InputConsumer>> readers;          // one per priority class
   std::map<eventstore::TopicPartition, int64_t> offsets;           // committed next offsets
   std::vector<eventstore::TopicPartition> assigned;                // what the consumers hold, as of the last poll
   mutable std::mutex offsets_mu;  // guards `offsets` and `assigned` against readers on other threads

@@ -41,7 +41,7 @@ class ServiceRunner::Loop {
  public:
   Loop(ServiceRunner& runner, std::stop_token stop)
       : runner_(runner), options_(runner.options_), impl_(*runner.impl_), stop_(stop),
-        watchdog_(*options_.clock, StallWatchdog::ReaderLogEnd(options_)),
+        watchdog_(*options_.clock, impl_.io.log_end),
         next_recommit_(options_.clock->Now() + std::chrono::seconds(5)) {}
 
   Status Run() {
@@ -105,13 +105,11 @@ class ServiceRunner::Loop {
   Status OpenReaders() {
     for (size_t i = 0; i < options_.inputs.size(); ++i) {
       std::string group = ServiceGroupId(options_.name, i, options_.inputs.size());
-      auto reader = eventstore::GroupReader::Create(
-          options_.kafka, group, "orderflow-" + options_.name + "-" + options_.instance, options_.inputs[i],
-          // The readers outlive this Loop (the runner owns them): capture the Impl.
-          [impl = &impl_](const eventstore::TopicPartition& tp) {
-            auto it = impl->offsets.find(tp);
-            return it == impl->offsets.end() ? int64_t{0} : it->second;
-          });
+      // The readers outlive this Loop (the runner owns them): capture the Impl.
+      auto reader = impl_.io.open_input(i, group, [impl = &impl_](const eventstore::TopicPartition& tp) {
+        auto it = impl->offsets.find(tp);
+        return it == impl->offsets.end() ? int64_t{0} : it->second;
+      });
       if (!reader.ok()) return reader.status();
       impl_.readers.push_back(std::move(reader).value());
     }
@@ -313,7 +311,7 @@ class ServiceRunner::Loop {
   Status Append(ServiceBatch& ctx, const std::shared_ptr<WrittenTo>& written_to) {
     Status status = impl_.reactor->FlushSideEffects();
     const bool transaction = options_.exactly_once && !ctx.outputs().empty();
-    if (status.ok() && transaction) status = impl_.producer->BeginTransaction();
+    if (status.ok() && transaction) status = impl_.io.output->BeginTransaction();
     auto report_to = [&](const std::string& topic) -> eventstore::DeliveryCallback {
       if (!options_.wait_durable) return nullptr;
       return [written_to, topic](const Status& s, eventstore::Position pos) {
@@ -325,22 +323,22 @@ class ServiceRunner::Loop {
     };
     for (const auto& [topic, event] : ctx.outputs()) {
       if (!status.ok()) break;
-      status = impl_.producer->AppendEvent(topic, event, report_to(topic));
+      status = impl_.io.output->AppendEvent(topic, event, report_to(topic));
     }
     // Dead letters are waited for like outputs: the offsets about to commit
     // skip their records, so the parked copy must be durable first.
     for (const auto& d : ctx.dead_letters()) {
       if (!status.ok()) break;
-      status = impl_.producer->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers,
+      status = impl_.io.output->Append(eventstore::kDeadLetterTopic, d.key, d.value, d.headers,
                                       report_to(eventstore::kDeadLetterTopic));
     }
     const auto flush_start = options_.clock->Now();
     if (status.ok()) {
-      status = transaction ? impl_.producer->CommitTransaction(std::chrono::seconds(30))
-                           : impl_.producer->Flush(std::chrono::seconds(30));
+      status = transaction ? impl_.io.output->CommitTransaction(std::chrono::seconds(30))
+                           : impl_.io.output->Flush(std::chrono::seconds(30));
     }
     if (!status.ok() && transaction) {
-      Status aborted = impl_.producer->AbortTransaction(std::chrono::seconds(30));
+      Status aborted = impl_.io.output->AbortTransaction(std::chrono::seconds(30));
       if (!aborted.ok()) spdlog::warn("{}: {}", options_.name, aborted.ToString());
     }
     const auto flush_took =

@@ -1,0 +1,272 @@
+// The runner's loop on fake inputs and a fake output log (runner_io.h) over
+// its real local store: what it commits, what it appends, how it restarts,
+// what it dead-letters. No broker; the clock is a fake one the test moves.
+#include "services/lifecycle/runner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "domain/clock.h"
+#include "eventstore/codec.h"
+#include "eventstore/topics.h"
+#include "services/lifecycle/runner_io.h"
+#include "tests/util/events.h"
+#include "tests/util/fake_clock.h"
+#include "tests/util/temp_dir.h"
+
+namespace orderflow::services {
+namespace {
+
+using namespace std::chrono_literals;
+using eventstore::TopicPartition;
+
+// The log the fakes share with the test: the input records per partition,
+// and what the output log acknowledged.
+struct FakeLog {
+  std::mutex mu;
+  std::map<TopicPartition, std::vector<domain::Event>> inputs;
+  std::map<TopicPartition, std::vector<std::string>> raw;  // records that are not events, by offset
+  std::vector<std::pair<std::string, std::string>> acknowledged;  // (topic, key) of each output and dead letter
+  std::vector<domain::Event> acknowledged_events;
+  int opens = 0;          // consumers opened
+  int polls = 0;          // polls since the last open
+  int fail_flushes = 0;   // the next flushes that fail
+};
+
+class FakeInput final : public InputConsumer {
+ public:
+  FakeInput(std::shared_ptr<FakeLog> log, const eventstore::GroupReader::OffsetLookup& start) : log_(std::move(log)) {
+    std::lock_guard lock(log_->mu);
+    for (const auto& [tp, events] : log_->inputs) position_[tp] = start(tp);
+  }
+  Result<std::vector<eventstore::Record>> Poll(size_t max, std::chrono::milliseconds) override {
+    std::lock_guard lock(log_->mu);
+    ++log_->polls;
+    std::vector<eventstore::Record> out;
+    for (auto& [tp, next] : position_) {
+      const auto& events = log_->inputs[tp];
+      for (; next < static_cast<int64_t>(events.size()) && out.size() < max; ++next) {
+        auto raw = log_->raw[tp];
+        if (next < static_cast<int64_t>(raw.size()) && !raw[next].empty()) {
+          out.push_back(eventstore::Record::Make(tp.topic, tp.partition, next, "garbage", raw[next]));
+        } else {
+          out.push_back(testing::ToRecord(events[next], tp.partition, next, tp.topic));
+        }
+      }
+    }
+    return out;
+  }
+  std::vector<TopicPartition> Assignment() const override {
+    std::vector<TopicPartition> held;
+    for (const auto& [tp, next] : position_) held.push_back(tp);
+    return held;
+  }
+  std::map<TopicPartition, int64_t> Positions() const override { return position_; }
+  void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>&) override {}
+
+ private:
+  std::shared_ptr<FakeLog> log_;
+  std::map<TopicPartition, int64_t> position_;
+};
+
+class FakeOutput final : public OutputLog {
+ public:
+  explicit FakeOutput(std::shared_ptr<FakeLog> log) : log_(std::move(log)) {}
+  Status AppendEvent(std::string_view topic, const domain::Event& event, eventstore::DeliveryCallback) override {
+    pending_.push_back({std::string(topic), event.order_id});
+    pending_events_.push_back(event);
+    return Status::Ok();
+  }
+  Status Append(std::string_view topic, std::string_view key, std::string_view, const std::vector<eventstore::Header>&,
+                eventstore::DeliveryCallback) override {
+    pending_.push_back({std::string(topic), std::string(key)});
+    return Status::Ok();
+  }
+  Status Flush(std::chrono::milliseconds) override {
+    std::lock_guard lock(log_->mu);
+    if (log_->fail_flushes > 0) {
+      --log_->fail_flushes;
+      pending_.clear();
+      pending_events_.clear();
+      return Status::Unavailable("flush timed out (the test said so)");
+    }
+    log_->acknowledged.insert(log_->acknowledged.end(), pending_.begin(), pending_.end());
+    log_->acknowledged_events.insert(log_->acknowledged_events.end(), pending_events_.begin(), pending_events_.end());
+    pending_.clear();
+    pending_events_.clear();
+    return Status::Ok();
+  }
+  Status BeginTransaction() override { return Status::Ok(); }
+  Status CommitTransaction(std::chrono::milliseconds timeout) override { return Flush(timeout); }
+  Status AbortTransaction(std::chrono::milliseconds) override { return Status::Ok(); }
+
+ private:
+  std::shared_ptr<FakeLog> log_;
+  std::vector<std::pair<std::string, std::string>> pending_;
+  std::vector<domain::Event> pending_events_;
+};
+
+// Authorizes every placed order, and throws for the order "boom".
+class PayingReactor final : public Reactor {
+ public:
+  Status OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState&,
+                      BatchContext& ctx) override {
+    if (!std::holds_alternative<domain::OrderPlaced>(event.payload)) return Status::Ok();
+    if (event.order_id == "boom") throw std::runtime_error("the gateway exploded");
+    ctx.Emit(eventstore::kOrdersTopic, event, event.order_id, "pay",
+             domain::PaymentAuthorized{"pay-" + event.order_id, 2900, "card"});
+    return Status::Ok();
+  }
+};
+
+class RunnerLoopTest : public ::testing::Test {
+ protected:
+  // A runner on the fakes over the store in dir_.
+  std::unique_ptr<ServiceRunner> NewRunner() {
+    ServiceOptions options;
+    options.name = "payment";
+    options.data_dir = dir_.Sub("payment");
+    options.inputs = {{eventstore::kOrdersTopic}};
+    options.clock = &clock_;
+    RunnerIo io;
+    io.open_input = [log = log_](size_t, const std::string&, eventstore::GroupReader::OffsetLookup start)
+        -> Result<std::unique_ptr<InputConsumer>> {
+      {
+        std::lock_guard lock(log->mu);
+        ++log->opens;
+        log->polls = 0;
+      }
+      return std::unique_ptr<InputConsumer>(std::make_unique<FakeInput>(log, start));
+    };
+    io.output = std::make_unique<FakeOutput>(log_);
+    io.log_end = [log = log_](const TopicPartition& tp) -> Result<int64_t> {
+      std::lock_guard lock(log->mu);
+      return static_cast<int64_t>(log->inputs[tp].size());
+    };
+    auto runner = ServiceRunner::Create(std::move(options), std::make_unique<PayingReactor>(), std::move(io));
+    EXPECT_TRUE(runner.ok()) << runner.status().ToString();
+    return runner.ok() ? std::move(runner).value() : nullptr;
+  }
+
+  void Place(int32_t partition, const std::string& order_id) {
+    std::lock_guard lock(log_->mu);
+    log_->inputs[{eventstore::kOrdersTopic, partition}].push_back(testing::PlacedEvent(order_id));
+  }
+
+  // Runs `runner` until `done()` (the fake clock moving 50 ms per real
+  // millisecond, so its pauses before resuming pass), then stops it; Run's status.
+  Status RunUntil(ServiceRunner& runner, const std::function<bool()>& done) {
+    std::stop_source stop;
+    Status status;
+    std::thread thread([&] { status = runner.Run(stop.get_token()); });
+    for (int i = 0; i < 20'000 && !done(); ++i) {
+      SystemClock().SleepFor(1ms);
+      clock_.Advance(50ms);
+    }
+    EXPECT_TRUE(done()) << "not done within 20 s";
+    stop.request_stop();
+    thread.join();
+    return status;
+  }
+
+  int64_t CommittedTotal(const ServiceRunner& runner) const {
+    int64_t total = 0;
+    for (const auto& [tp, next] : runner.committed_offsets()) total += next;
+    return total;
+  }
+
+  template <typename T>
+  T Locked(const std::function<T(FakeLog&)>& read) {
+    std::lock_guard lock(log_->mu);
+    return read(*log_);
+  }
+
+  testing::TempDir dir_;
+  testing::FakeClock clock_;
+  std::shared_ptr<FakeLog> log_ = std::make_shared<FakeLog>();
+};
+
+TEST_F(RunnerLoopTest, ABatchCommitsItsOutputsWithItsOffsetsAndARestartRedoesNothing) {
+  for (int i = 0; i < 6; ++i) Place(i % 2, "o-" + std::to_string(i));
+  {
+    auto runner = NewRunner();
+    ASSERT_TRUE(runner);
+    EXPECT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 6; }).ok());
+    EXPECT_EQ(runner->stats().events.load(), 6u);
+  }
+  auto acknowledged = Locked<std::vector<domain::Event>>([](FakeLog& l) { return l.acknowledged_events; });
+  ASSERT_EQ(acknowledged.size(), 6u);
+  for (const auto& e : acknowledged) {
+    EXPECT_TRUE(std::holds_alternative<domain::PaymentAuthorized>(e.payload));
+    EXPECT_EQ(e.producer, "payment");
+  }
+  // A new run on the same store resumes at the stored offsets: it reads
+  // nothing again and appends nothing.
+  auto again = NewRunner();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(CommittedTotal(*again), 6);
+  EXPECT_TRUE(RunUntil(*again, [&] { return Locked<int>([](FakeLog& l) { return l.polls; }) >= 5; }).ok());
+  EXPECT_EQ(again->stats().events.load(), 0u);
+  EXPECT_EQ(Locked<size_t>([](FakeLog& l) { return l.acknowledged.size(); }), 6u);
+}
+
+TEST_F(RunnerLoopTest, AFailedFlushCommitsNothingAndTheBatchIsHandledAgainWithTheSameIds) {
+  for (int i = 0; i < 4; ++i) Place(0, "o-" + std::to_string(i));
+  log_->fail_flushes = 1;
+  auto runner = NewRunner();
+  ASSERT_TRUE(runner);
+  EXPECT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 4; }).ok());
+  EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.opens; }), 2) << "the consumer was not reopened after the failure";
+  EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.fail_flushes; }), 0) << "the flush never failed";
+  EXPECT_EQ(runner->stats().events.load(), 8u) << "each record handled twice: before and after the failed flush";
+  auto acknowledged = Locked<std::vector<domain::Event>>([](FakeLog& l) { return l.acknowledged_events; });
+  ASSERT_EQ(acknowledged.size(), 4u);
+  // The ids derive from the input event and the handler: a retry appends the
+  // same ones, which every consumer drops.
+  EXPECT_EQ(domain::DeriveEventId(testing::PlacedEvent("o-0").id, "payment/pay"), acknowledged.front().id);
+}
+
+TEST_F(RunnerLoopTest, AReactorThatThrowsIsRetriedThreeTimesThenItsRecordIsParkedAndTheRestGoesOn) {
+  Place(0, "o-1");
+  Place(0, "boom");
+  Place(0, "o-2");
+  auto runner = NewRunner();
+  ASSERT_TRUE(runner);
+  EXPECT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 3; }).ok());
+  auto acknowledged = Locked<std::vector<std::pair<std::string, std::string>>>([](FakeLog& l) { return l.acknowledged; });
+  std::vector<std::pair<std::string, std::string>> want = {
+      {eventstore::kOrdersTopic, "o-1"}, {eventstore::kDeadLetterTopic, "boom"}, {eventstore::kOrdersTopic, "o-2"}};
+  std::sort(acknowledged.begin(), acknowledged.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(acknowledged, want);
+  EXPECT_EQ(runner->stats().dead_letters.load(), 1u);
+  EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.opens; }), 4) << "three failed attempts, each resumed from the store";
+}
+
+TEST_F(RunnerLoopTest, AnUndecodableRecordIsParkedAndTheServiceMovesOn) {
+  Place(0, "o-1");
+  Place(0, "placeholder");
+  Place(0, "o-2");
+  log_->raw[{eventstore::kOrdersTopic, 0}] = {"", "\x01\x02 not cap'n proto", ""};
+  auto runner = NewRunner();
+  ASSERT_TRUE(runner);
+  EXPECT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 3; }).ok());
+  EXPECT_EQ(runner->stats().dead_letters.load(), 1u);
+  EXPECT_EQ(runner->stats().rejected.load(), 1u);
+  EXPECT_EQ(Locked<size_t>([](FakeLog& l) { return l.acknowledged_events.size(); }), 2u);
+  EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.opens; }), 1) << "an undecodable record needs no restart";
+}
+
+}  // namespace
+}  // namespace orderflow::services
