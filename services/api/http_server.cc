@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/http/status.hpp>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -90,6 +91,14 @@ void Server::Impl::Accept() {
   });
 }
 
+std::string Server::Impl::ClosingReply(int status, const std::string& message) const {
+  const Response r = error_page(status, message);
+  const auto reason = beast::http::obsolete_reason(static_cast<beast::http::status>(status));
+  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason.data(), reason.size()) +
+         "\r\nContent-Type: " + r.content_type + "\r\nConnection: close\r\nContent-Length: " +
+         std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
+}
+
 // Over the connection limit: one 503, written without waiting, and closed
 // (over TLS only closed: a reply would need a handshake first).
 void Server::Impl::Refuse(Socket socket) {
@@ -98,11 +107,8 @@ void Server::Impl::Refuse(Socket socket) {
     socket.close(ec);
     return;
   }
-  const Response r = error_page(503, "too many open connections (" + std::to_string(options.max_connections) +
-                                         "); retry later");
-  const std::string reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: " + r.content_type +
-                            "\r\nConnection: close\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" +
-                            r.body;
+  const std::string reply =
+      ClosingReply(503, "too many open connections (" + std::to_string(options.max_connections) + "); retry later");
   socket.non_blocking(true, ec);
   socket.write_some(net::buffer(reply), ec);
   socket.shutdown(tcp::socket::shutdown_both, ec);

@@ -67,6 +67,10 @@ struct Server::Impl {
     std::lock_guard lock(stop_mu);
     released.notify_all();
   }
+  // The whole of a reply that ends the connection: the error page for
+  // `message` as `status`, written raw before closing (over the connection
+  // limit; plain HTTP at the TLS port).
+  std::string ClosingReply(int status, const std::string& message) const;
   void Accept();
   void Refuse(Socket socket);
   void Reap();

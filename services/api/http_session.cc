@@ -161,9 +161,7 @@ class Connection final : public Session {
   }
 
   void RefusePlaintext() {
-    const Response r = server_.error_page(400, "this port speaks HTTPS: use https://");
-    head_ = "HTTP/1.1 400 Bad Request\r\nContent-Type: " + r.content_type +
-            "\r\nConnection: close\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
+    head_ = server_.ClosingReply(400, "this port speaks HTTPS: use https://");
     buffer_.consume(buffer_.size());
     SetDeadline(server_.options.body_timeout, nullptr);
     net::async_write(Lowest(), net::buffer(head_), [self = Self()](beast::error_code ec, size_t) {
