@@ -118,6 +118,14 @@ TEST(KafkaLogTest, ACoordinatorClosingTheConnectionIsAWarningOnceNotAnError) {
   ASSERT_EQ(levels.size(), 2u);
   EXPECT_EQ(levels[0], spdlog::level::warn);
   EXPECT_EQ(levels[1], spdlog::level::debug) << "said twice within a minute";
+  // After that suspicion, an error no broker answered carries the protocol
+  // hint; an answer from a broker (leadership moving) does not: it spoke the
+  // client's protocol.
+  EXPECT_NE(KafkaError(RD_KAFKA_RESP_ERR__TRANSPORT, "watermarks").message().find("security.protocol=SASL_SSL"),
+            std::string::npos);
+  const Status answered = KafkaError(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, "watermarks");
+  EXPECT_EQ(answered.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(answered.message().find("security.protocol"), std::string::npos) << answered.message();
 }
 
 }  // namespace
