@@ -44,7 +44,7 @@ Result<int> RunLifecycleService(const std::string& name, const std::string& inst
 // orders.events until stopped, or with `exit_when_caught_up` until the log end
 // as it was when started.
 Result<int> RunProjector(const std::string& instance, const Parsed& p, size_t batch_size, bool exit_when_caught_up,
-                 bool rebuild_corrupt) {
+                 bool rebuild_corrupt, std::string snapshots_dir) {
   ORDERFLOW_ASSIGN_OR_RETURN(auto kafka, KafkaFrom(p.common, true));
   if (rebuild_corrupt) {
     auto aside = projections::SetAsideIfCorrupt(p.common.data_dir);
@@ -55,6 +55,9 @@ Result<int> RunProjector(const std::string& instance, const Parsed& p, size_t ba
     rebuild.kafka = kafka;
     auto rebuilt = replay::RebuildIfOutdated(rebuild, p.common.data_dir);
     if (!rebuilt.ok()) return Fail(rebuilt.status());
+    if (snapshots_dir.empty()) snapshots_dir = p.common.data_dir + "-snapshots";
+    auto restored = replay::RestoreIfLost(rebuild, p.common.data_dir, snapshots_dir);
+    if (!restored.ok()) return Fail(restored.status());
   }
   auto service = services::ProjectorService::Start(
       {.kafka = kafka, .data_dir = p.common.data_dir, .instance = instance, .batch_size = batch_size});
@@ -101,6 +104,7 @@ Result<int> CmdService(const std::vector<std::string>& args) {
   std::vector<std::string> blocked = services::PaymentRules{}.blocked_customers;
   bool exactly_once = false;
   bool rebuild_corrupt = false;
+  std::string snapshots_dir;
   projections::PgOptions pg;
   if (const char* env = std::getenv("ORDERFLOW_POSTGRES")) pg.url = env;
   po::options_description d("service options");
@@ -114,6 +118,9 @@ Result<int> CmdService(const std::vector<std::string>& args) {
       "pg-schema", po::value(&pg.schema)->default_value(pg.schema), "pg-projector: the schema holding its tables")(
       "rebuild-corrupt", po::bool_switch(&rebuild_corrupt),
       "projector: if the store is corrupt, move its files to DIR/corrupt-<time>/ and rebuild it from the log")(
+      "snapshots", po::value(&snapshots_dir)->value_name("DIR"),
+      "projector: starting without a store, restore the newest snapshot here and replay the log after it "
+      "(default <data-dir>-snapshots)")(
       "batch-size", po::value(&batch_size)->default_value(batch_size), "projector, pg-projector: events per batch")(
       "transit-ms", po::value(&transit_ms)->default_value(transit_ms), "delivery: simulated transit time")(
       "max-payment", po::value(&max_payment)->default_value(max_payment),
@@ -145,7 +152,7 @@ Result<int> CmdService(const std::vector<std::string>& args) {
     config.payment.blocked_customers = blocked;
     return RunLifecycleService(name, instance, p, config, exactly_once);
   }
-  return RunProjector(instance, p, batch_size, exit_when_caught_up, rebuild_corrupt);
+  return RunProjector(instance, p, batch_size, exit_when_caught_up, rebuild_corrupt, snapshots_dir);
 }
 
 }  // namespace orderflow::cli

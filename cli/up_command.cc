@@ -40,6 +40,9 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
       ("projector-only", po::bool_switch(), "run the order service and projector only, no lifecycle services")
       ("rebuild-corrupt", po::bool_switch(),
        "if the projection store is corrupt, move its files to DIR/corrupt-<time>/ and rebuild it from the log")
+      ("snapshots", po::value<std::string>()->value_name("DIR"),
+       "with --brokers, starting without a projection store: restore the newest snapshot here and replay the "
+       "log after it (default <data-dir>-snapshots)")
       ("blocked-customer", po::value(&o.blocked_customers)->composing()->value_name("ID"),
        "a customer whose card the payment gateway declines, repeatable (default cust-0013)")
       ("services-nice", po::value(&o.services_nice)->default_value(0)->value_name("N"),
@@ -187,6 +190,10 @@ Result<int> CmdUp(const std::vector<std::string>& args) {
     rebuild.kafka = o.kafka;
     auto rebuilt = replay::RebuildIfOutdated(rebuild, o.data_dir);
     if (!rebuilt.ok()) return Fail(rebuilt.status());
+    const std::string snapshots =
+        p.vm.count("snapshots") ? p.vm["snapshots"].as<std::string>() : o.data_dir + "-snapshots";
+    auto restored = replay::RestoreIfLost(rebuild, o.data_dir, snapshots);
+    if (!restored.ok()) return Fail(restored.status());
   }
   auto summary = services::RunUp(o, catalog, g_stop.get_token(), [&](const services::UpEndpoints& e) {
     spdlog::info("orderflow up: brokers {}{}, data in {}; Ctrl-C to stop", e.brokers, embedded ? " (embedded)" : "",

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <vector>
 
 #include "eventstore/topics.h"
 #include "projections/bulk_load.h"
@@ -52,6 +53,63 @@ Result<bool> RebuildIfOutdated(const ReplayOptions& options, const std::string& 
   fs::remove_all(side.data_dir, ec);  // now the old store
   spdlog::info("rebuilt {}: {} events, digest {}", data_dir, rebuilt->events, rebuilt->digest);
   return true;
+}
+
+Result<std::optional<RestoreReport>> RestoreIfLost(const ReplayOptions& options, const std::string& data_dir,
+                                                   const std::string& snapshots_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(fs::path(data_dir) / "CURRENT", ec)) return std::optional<RestoreReport>();
+  auto snapshots = projections::ListSnapshots(snapshots_dir);
+  if (!snapshots.ok()) return snapshots.status();
+  const std::string fingerprint = projections::SchemaFingerprint();
+  const projections::SnapshotManifest* newest = nullptr;  // ListSnapshots: oldest first
+  for (auto it = snapshots->rbegin(); it != snapshots->rend() && newest == nullptr; ++it) {
+    if (it->projection_version == projections::kProjectionVersion && it->schema_fingerprint == fingerprint) {
+      newest = &*it;
+    } else {
+      spdlog::info("snapshot {} in {} was written by another build (projection version {}); passing over it",
+                   it->name, snapshots_dir, it->projection_version);
+    }
+  }
+  if (newest == nullptr) return std::optional<RestoreReport>();
+  spdlog::info("{} holds no store: restoring snapshot {} from {} and replaying the log after it", data_dir,
+               newest->name, snapshots_dir);
+  ReplayOptions side = options;
+  side.data_dir = data_dir + ".restore";
+  side.force = false;
+  side.snapshots_dir = snapshots_dir;
+  side.from_snapshot = newest->name;
+  side.until_offset = side.until_time_ms = -1;
+  fs::remove_all(side.data_dir, ec);  // what a crash left on the way
+  auto tail = Replay(side);
+  if (!tail.ok()) {
+    fs::remove_all(side.data_dir, ec);
+    return tail.status();
+  }
+  // Without CURRENT data_dir holds no store: files in it are what an earlier
+  // restore left on the way. Its subdirectories (up's services) stay.
+  auto files_in = [&ec](const std::string& dir) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) files.push_back(entry.path());
+    return files;
+  };
+  fs::create_directories(data_dir, ec);
+  for (const fs::path& leftover : files_in(data_dir)) {
+    if (!fs::is_directory(leftover, ec)) fs::remove(leftover, ec);
+  }
+  if (ec) return Status::Internal("cannot clear " + data_dir + " for the restored store: " + ec.message());
+  for (const fs::path& file : files_in(side.data_dir)) {
+    if (file.filename() == "CURRENT") continue;
+    fs::rename(file, fs::path(data_dir) / file.filename(), ec);
+    if (ec) return Status::Internal("cannot move the restored store into " + data_dir + ": " + ec.message());
+  }
+  fs::rename(fs::path(side.data_dir) / "CURRENT", fs::path(data_dir) / "CURRENT", ec);
+  if (ec) return Status::Internal("cannot move the restored store into " + data_dir + ": " + ec.message());
+  fs::remove_all(side.data_dir, ec);
+  spdlog::info("restored {} from snapshot {} and {} events after it, digest {}", data_dir, newest->name,
+               tail->events, tail->digest);
+  return std::optional<RestoreReport>(RestoreReport{newest->name, std::move(tail).value()});
 }
 
 namespace {

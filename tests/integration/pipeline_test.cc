@@ -19,6 +19,7 @@
 #include "cli/app/up.h"
 #include "tests/util/broker.h"
 #include "tests/util/events.h"
+#include "tests/util/process.h"
 
 using orderflow::testing::LifecycleEvent;
 #include "tests/util/temp_dir.h"
@@ -58,6 +59,7 @@ class OrderLog {
         simulator_(catalog_, seed) {}
 
   const eventstore::KafkaConfig& config() const { return config_; }
+  const orderflow::testing::TestBroker& broker() const { return *broker_; }
   services::OrderService& orders() { return orders_; }
   eventstore::Producer& producer() { return *producer_; }
 
@@ -344,6 +346,78 @@ TEST(PipelineTest, SnapshotPlusTailReplayEqualsLiveAndFullReplay) {
   EXPECT_NE(refused.status().message().find("another schema"), std::string::npos) << refused.status().message();
   EXPECT_TRUE(projections::DeleteSnapshot(snapshots, "foreign").ok());
   EXPECT_EQ(projections::ListSnapshots(snapshots)->size(), 2u);
+}
+
+// A projector that lost its store gets it back from the newest snapshot this
+// build reads plus the log after it, built beside and moved in; with its store
+// in place, or no snapshot, nothing happens.
+TEST(PipelineTest, ALostStoreIsRestoredFromTheNewestSnapshotAndTheTail) {
+  OrderLog log(3, 4);
+  const auto& config = log.config();
+  TempDir dir;
+  const std::string snapshots = dir.Sub("snapshots");
+  replay::ReplayOptions options;
+  options.kafka = config;
+  {
+    auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
+    ASSERT_TRUE(live.ok());
+    log.Place(200);
+    ASSERT_TRUE(CatchUp(**live, config).ok());
+  }
+  ASSERT_TRUE(projections::CreateSnapshot(dir.Sub("live"), snapshots, "older", 1).ok());
+  {
+    auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
+    ASSERT_TRUE(live.ok());
+    log.Place(300);
+    ASSERT_TRUE(CatchUp(**live, config).ok());
+  }
+  ASSERT_TRUE(projections::CreateSnapshot(dir.Sub("live"), snapshots, "newest", 2).ok());
+  log.Place(100);
+  auto live = projections::ProjectionStore::Open(dir.Sub("live"), {});
+  ASSERT_TRUE(live.ok());
+  ASSERT_TRUE(CatchUp(**live, config).ok());
+  const std::string live_digest = *(*live)->Digest();
+
+  // No snapshot to restore: nothing done, the projector replays from offset zero.
+  auto none = replay::RestoreIfLost(options, dir.Sub("lost-without-snapshots"), dir.Sub("no-snapshots"));
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("lost-without-snapshots") + "/CURRENT"));
+
+  // `up` keeps its services' stores in a subdirectory: they stay; a file an
+  // interrupted restore left goes.
+  const std::string lost = dir.Sub("lost");
+  std::filesystem::create_directories(lost + "/services/payment");
+  std::ofstream(lost + "/services/payment/keep") << "x";
+  std::ofstream(lost + "/000007.sst") << "left by a crash";
+  auto restored = replay::RestoreIfLost(options, lost, snapshots);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  ASSERT_TRUE(restored->has_value());
+  EXPECT_EQ((*restored)->snapshot, "newest");
+  EXPECT_EQ((*restored)->tail.events, 100u) << "only what came after the snapshot is replayed";
+  EXPECT_EQ((*restored)->tail.digest, live_digest);
+  EXPECT_TRUE(std::filesystem::exists(lost + "/services/payment/keep"));
+  EXPECT_FALSE(std::filesystem::exists(lost + ".restore"));
+  {
+    auto store = projections::ProjectionStore::Open(lost, {});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ(*(*store)->Digest(), live_digest);
+  }
+  // With its store in place it does nothing.
+  auto again = replay::RestoreIfLost(options, lost, snapshots);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value());
+
+  // `orderflow service projector` does it before it starts, and says so.
+  const std::string lost_again = dir.Sub("lost-again");
+  auto projector = testing::Orderflow(testing::Cat({"service", "projector", "--data-dir", lost_again, "--snapshots",
+                                                    snapshots, "--exit-when-caught-up"},
+                                                   log.broker().CliArgs()));
+  ASSERT_EQ(projector.status, 0) << projector.err;
+  EXPECT_NE(projector.err.find("restoring snapshot newest"), std::string::npos) << projector.err;
+  auto store = projections::ProjectionStore::Open(lost_again, {.read_only = true});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(*(*store)->Digest(), live_digest);
 }
 
 
