@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -48,6 +49,7 @@ class SignalThread {
     thread_ = std::thread([this] { Run(); });
   }
   ~SignalThread() {
+    ending_.store(true);
     pthread_kill(thread_.native_handle(), SIGUSR2);
     thread_.join();
   }
@@ -73,7 +75,7 @@ class SignalThread {
                             static_cast<long>(left.count() % 1'000'000'000)};
         signal = sigtimedwait(&signals_, nullptr, &wait);
       }
-      if (signal == SIGUSR2) return;
+      if (signal == SIGUSR2 && ending_.load()) return;  // another sender's SIGUSR2 is ignored
       if (signal != SIGINT && signal != SIGTERM) continue;
       if (!g_stop.request_stop()) _exit(130);  // the second signal
       grace_ends_ = SystemClock().Now() + kShutdownGrace;
@@ -81,6 +83,7 @@ class SignalThread {
   }
 
   sigset_t signals_;
+  std::atomic<bool> ending_{false};
   std::chrono::steady_clock::time_point grace_ends_;
   std::thread thread_;
 };
