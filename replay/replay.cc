@@ -55,6 +55,30 @@ Result<bool> RebuildIfOutdated(const ReplayOptions& options, const std::string& 
   return true;
 }
 
+namespace {
+
+// Whether the replayed topics exist and hold a record; false for a topic not
+// created yet.
+Result<bool> LogHasRecords(const ReplayOptions& options) {
+  auto reader = eventstore::Reader::Create(options.kafka, "orderflow-restore");
+  if (!reader.ok()) return reader.status();
+  const std::vector<std::string> topics =
+      options.topics.empty() ? std::vector<std::string>{eventstore::kOrdersTopic} : options.topics;
+  for (const std::string& topic : topics) {
+    auto partitions = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
+    if (partitions.status().code() == StatusCode::kNotFound) continue;
+    if (!partitions.ok()) return partitions.status();
+    for (int32_t p = 0; p < *partitions; ++p) {
+      auto w = (*reader)->QueryWatermarks({topic, p}, std::chrono::seconds(10));
+      if (!w.ok()) return w.status();
+      if (w->high > w->low) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<std::optional<RestoreReport>> RestoreIfLost(const ReplayOptions& options, const std::string& data_dir,
                                                    const std::string& snapshots_dir) {
   namespace fs = std::filesystem;
@@ -72,14 +96,24 @@ Result<std::optional<RestoreReport>> RestoreIfLost(const ReplayOptions& options,
                    it->name, snapshots_dir, it->projection_version);
     }
   }
-  if (newest == nullptr) return std::optional<RestoreReport>();
-  spdlog::info("{} holds no store: restoring snapshot {} from {} and replaying the log after it", data_dir,
-               newest->name, snapshots_dir);
+  if (newest == nullptr) {
+    // No snapshot: the bulk loader from offset zero costs a third of the live
+    // projector's CPU. Nothing to do on a log without records (a new cluster:
+    // `up` creates the topics after this).
+    auto records = LogHasRecords(options);
+    if (!records.ok()) return records.status();
+    if (!*records) return std::optional<RestoreReport>();
+    spdlog::info("{} holds no store and {} no snapshot this build reads: rebuilding it from offset zero", data_dir,
+                 snapshots_dir);
+  } else {
+    spdlog::info("{} holds no store: restoring snapshot {} from {} and replaying the log after it", data_dir,
+                 newest->name, snapshots_dir);
+  }
   ReplayOptions side = options;
   side.data_dir = data_dir + ".restore";
   side.force = false;
   side.snapshots_dir = snapshots_dir;
-  side.from_snapshot = newest->name;
+  side.from_snapshot = newest == nullptr ? "" : newest->name;
   side.until_offset = side.until_time_ms = -1;
   fs::remove_all(side.data_dir, ec);  // what a crash left on the way
   auto tail = Replay(side);
@@ -107,9 +141,9 @@ Result<std::optional<RestoreReport>> RestoreIfLost(const ReplayOptions& options,
   fs::rename(fs::path(side.data_dir) / "CURRENT", fs::path(data_dir) / "CURRENT", ec);
   if (ec) return Status::Internal("cannot move the restored store into " + data_dir + ": " + ec.message());
   fs::remove_all(side.data_dir, ec);
-  spdlog::info("restored {} from snapshot {} and {} events after it, digest {}", data_dir, newest->name,
-               tail->events, tail->digest);
-  return std::optional<RestoreReport>(RestoreReport{newest->name, std::move(tail).value()});
+  spdlog::info("restored {} from {} and {} events, digest {}", data_dir,
+               newest == nullptr ? std::string("offset zero") : "snapshot " + newest->name, tail->events, tail->digest);
+  return std::optional<RestoreReport>(RestoreReport{side.from_snapshot, std::move(tail).value()});
 }
 
 namespace {

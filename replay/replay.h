@@ -70,19 +70,20 @@ Result<ReplayResult> Replay(const ReplayOptions& options);
 
 // What RestoreIfLost did.
 struct RestoreReport {
-  std::string snapshot;  // the snapshot restored
+  std::string snapshot;  // the snapshot restored; empty: rebuilt from offset zero
   ReplayResult tail;     // the replay of the log after it
 };
 
 // For a projector starting without its store (`data_dir` holds none: a lost
 // disk, a new machine): restores the newest snapshot in `snapshots_dir` that
 // this build can read and replays the log after it, so the store is back at
-// the log's end in a fraction of a full replay. The restore is built beside,
-// in `<data_dir>.restore`, and moved in with its CURRENT file last: a crash
-// on the way leaves no store, and the next start restores again. Returns
-// nullopt, doing nothing, when `data_dir` holds a store or no usable snapshot
-// exists (the projector then replays from offset zero). `options.data_dir`
-// and `options.from_snapshot` are ignored.
+// the log's end in a fraction of a full replay; without one, rebuilds it from
+// offset zero with the bulk loader (a third of the live projector's CPU). The
+// store is built beside, in `<data_dir>.restore`, and moved in with its
+// CURRENT file last: a crash on the way leaves no store, and the next start
+// restores again. Returns nullopt, doing nothing, when `data_dir` holds a
+// store or the log holds no record yet. `options.data_dir` and
+// `options.from_snapshot` are ignored.
 Result<std::optional<RestoreReport>> RestoreIfLost(const ReplayOptions& options, const std::string& data_dir,
                                                    const std::string& snapshots_dir);
 

@@ -349,8 +349,9 @@ TEST(PipelineTest, SnapshotPlusTailReplayEqualsLiveAndFullReplay) {
 }
 
 // A projector that lost its store gets it back from the newest snapshot this
-// build reads plus the log after it, built beside and moved in; with its store
-// in place, or no snapshot, nothing happens.
+// build reads plus the log after it (or, with no snapshot, from offset zero),
+// built beside and moved in; with its store in place, or an empty log,
+// nothing happens.
 TEST(PipelineTest, ALostStoreIsRestoredFromTheNewestSnapshotAndTheTail) {
   OrderLog log(3, 4);
   const auto& config = log.config();
@@ -378,11 +379,20 @@ TEST(PipelineTest, ALostStoreIsRestoredFromTheNewestSnapshotAndTheTail) {
   ASSERT_TRUE(CatchUp(**live, config).ok());
   const std::string live_digest = *(*live)->Digest();
 
-  // No snapshot to restore: nothing done, the projector replays from offset zero.
-  auto none = replay::RestoreIfLost(options, dir.Sub("lost-without-snapshots"), dir.Sub("no-snapshots"));
+  // No snapshot: rebuilt from offset zero by the bulk loader.
+  auto zero = replay::RestoreIfLost(options, dir.Sub("lost-without-snapshots"), dir.Sub("no-snapshots"));
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+  ASSERT_TRUE(zero->has_value());
+  EXPECT_EQ((*zero)->snapshot, "");
+  EXPECT_EQ((*zero)->tail.events, 600u);
+  EXPECT_EQ((*zero)->tail.digest, live_digest);
+  // A log with no record yet (a new cluster, its topics not created): nothing done.
+  replay::ReplayOptions fresh = options;
+  fresh.kafka.topic_prefix += "never-written.";
+  auto none = replay::RestoreIfLost(fresh, dir.Sub("lost-on-a-new-cluster"), dir.Sub("no-snapshots"));
   ASSERT_TRUE(none.ok()) << none.status().ToString();
   EXPECT_FALSE(none->has_value());
-  EXPECT_FALSE(std::filesystem::exists(dir.Sub("lost-without-snapshots") + "/CURRENT"));
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("lost-on-a-new-cluster") + "/CURRENT"));
 
   // `up` keeps its services' stores in a subdirectory: they stay; a file an
   // interrupted restore left goes.
