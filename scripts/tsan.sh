@@ -20,4 +20,4 @@ ninja -C build-tsan domain_test eventstore_test projections_test schemas_test se
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=7:suppressions=$(pwd)/scripts/tsan.supp}
 cd build-tsan
 ctest -j2 --output-on-failure --timeout 600 \
-  -E '^(kafka\.|BrowserTest\.|PgTlsTest\.|CliTest\.|CrashTest\.|RestartTest\.|DiskFullTest\.|EffectivelyOnceTest\.|CleanStopTest\.|Faults/|LifecycleTest\.EveryServiceItsOwnProcess|LifecycleTest\.RandomSigkills|ResultDeathTest\.|ProjectionStoreTest\.StateAndOffsetsCommitTogetherUnderSigkill|PgProjectorTest\.(FiveThousand|WaitsWhile|RecordsThat|ExitsZeroOnSigterm|StockEquals))'
+  -E '^(kafka\.|BrowserTest\.|PgTlsTest\.|CliTest\.|CrashTest\.|RestartTest\.|DiskFullTest\.|EffectivelyOnceTest\.|CleanStopTest\.|Faults/|LifecycleTest\.EveryServiceItsOwnProcess|LifecycleTest\.RandomSigkills|ResultDeathTest\.|ProjectionStoreTest\.StateAndOffsetsCommitTogetherUnderSigkill|PgProjectorTest\.(FiveThousand|WaitsWhile|RecordsThat|ExitsZeroOnSigterm|StockEquals)|PipelineTest\.ServiceProjectorRestores)'
