@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "cli/common.h"
+#include "projections/snapshot.h"
 #include "projections/store.h"
 #include "replay/replay.h"
 #include "services/lifecycle/lifecycle.h"
@@ -55,7 +56,7 @@ Result<int> RunProjector(const std::string& instance, const Parsed& p, size_t ba
     rebuild.kafka = kafka;
     auto rebuilt = replay::RebuildIfOutdated(rebuild, p.common.data_dir);
     if (!rebuilt.ok()) return Fail(rebuilt.status());
-    if (snapshots_dir.empty()) snapshots_dir = p.common.data_dir + "-snapshots";
+    if (snapshots_dir.empty()) snapshots_dir = projections::DefaultSnapshotsDir(p.common.data_dir);
     auto restored = replay::RestoreIfLost(rebuild, p.common.data_dir, snapshots_dir);
     if (!restored.ok()) return Fail(restored.status());
   }

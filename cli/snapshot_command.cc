@@ -35,7 +35,7 @@ Result<int> CmdSnapshot(const std::vector<std::string>& args) {
   Parsed p;
   ORDERFLOW_RETURN_IF_ERROR(Parse(std::vector<std::string>(args.begin() + 1, args.end()), usage, d, pos, p));
   if (p.common.help) return 0;
-  if (snapshots_dir.empty()) snapshots_dir = p.common.data_dir + "-snapshots";
+  if (snapshots_dir.empty()) snapshots_dir = projections::DefaultSnapshotsDir(p.common.data_dir);
   auto manifest_json = [](const projections::SnapshotManifest& m) {
     json offsets = json::object();
     for (const auto& [tp, off] : m.offsets) offsets[tp.topic + "/" + std::to_string(tp.partition)] = off;

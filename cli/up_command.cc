@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "cli/common.h"
+#include "projections/snapshot.h"
 #include "projections/store.h"
 #include "eventstore/topics.h"
 #include "replay/replay.h"
@@ -191,7 +192,7 @@ Result<int> CmdUp(const std::vector<std::string>& args) {
     auto rebuilt = replay::RebuildIfOutdated(rebuild, o.data_dir);
     if (!rebuilt.ok()) return Fail(rebuilt.status());
     const std::string snapshots =
-        p.vm.count("snapshots") ? p.vm["snapshots"].as<std::string>() : o.data_dir + "-snapshots";
+        p.vm.count("snapshots") ? p.vm["snapshots"].as<std::string>() : projections::DefaultSnapshotsDir(o.data_dir);
     auto restored = replay::RestoreIfLost(rebuild, o.data_dir, snapshots);
     if (!restored.ok()) return Fail(restored.status());
   }

@@ -155,6 +155,16 @@ bool IsUnreachableBroker(std::string_view fac, std::string_view text, std::strin
     *address = colon != std::string_view::npos ? std::string(text.substr(0, colon)) : "(a broker)";
     return true;
   }
+  // "<client>: GroupCoordinator: Disconnected while requesting ApiVersion:
+  // might be caused by incorrect security.protocol ...": a coordinator
+  // restarting closes connections so (LogCallback keeps only such
+  // disconnects); named by the role before ": Disconnected".
+  if (const auto at = text.find(": Disconnected"); at != std::string_view::npos) {
+    const auto from = text.rfind(": ", at == 0 ? 0 : at - 1);
+    *address = std::string(text.substr(from == std::string_view::npos ? 0 : from + 2,
+                                       at - (from == std::string_view::npos ? 0 : from + 2)));
+    return true;
+  }
   return false;
 }
 
@@ -209,15 +219,7 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
     return;
   }
   std::string address;
-  bool unreachable = lvl <= spdlog::level::err && lvl >= spdlog::level::warn && IsUnreachableBroker(fac, buf, &address);
-  if (!unreachable && protocol_suspect && lvl >= spdlog::level::warn && lvl <= spdlog::level::err) {
-    // "GroupCoordinator: Disconnected while requesting ApiVersion: might be
-    // caused by incorrect security.protocol ...": a broker restarting closes
-    // connections this way too. Named by role, not address; never an error.
-    address = "(a coordinator or a broker restarting)";
-    unreachable = true;
-  }
-  if (unreachable) {
+  if (lvl <= spdlog::level::err && lvl >= spdlog::level::warn && IsUnreachableBroker(fac, buf, &address)) {
     // Never destroyed: librdkafka threads may still log while the process exits.
     static auto* mu = new std::mutex;
     static auto* last_warned = new std::map<std::string, std::chrono::steady_clock::time_point>;

@@ -194,22 +194,29 @@ Status DeleteSnapshot(const std::string& snapshots_dir, const std::string& name)
   return Status::Ok();
 }
 
+std::string DefaultSnapshotsDir(const std::string& data_dir) { return data_dir + "-snapshots"; }
+
+Status CheckRestorable(const SnapshotManifest& m) {
+  if (m.projection_version != kProjectionVersion) {
+    return Status::FailedPrecondition("snapshot " + m.name + " has projection version " +
+                                      std::to_string(m.projection_version) + ", this build needs " +
+                                      std::to_string(kProjectionVersion) + "; rebuild with `orderflow replay`");
+  }
+  if (m.schema_fingerprint != SchemaFingerprint()) {
+    return Status::FailedPrecondition("snapshot " + m.name + " was written with another schema (fingerprint " +
+                                      m.schema_fingerprint.substr(0, 12) + ", this build " +
+                                      SchemaFingerprint().substr(0, 12) + "); rebuild with `orderflow replay`");
+  }
+  return Status::Ok();
+}
+
 Result<SnapshotManifest> RestoreSnapshot(const std::string& snapshots_dir, const std::string& name,
                                          const std::string& data_dir) {
   ORDERFLOW_RETURN_IF_ERROR(CheckName(name));
   const fs::path dir = fs::path(snapshots_dir) / name;
   auto m = ReadManifest(dir);
   if (!m.ok()) return m.status();
-  if (m->projection_version != kProjectionVersion) {
-    return Status::FailedPrecondition("snapshot " + name + " has projection version " +
-                                      std::to_string(m->projection_version) + ", this build needs " +
-                                      std::to_string(kProjectionVersion) + "; rebuild with `orderflow replay`");
-  }
-  if (m->schema_fingerprint != SchemaFingerprint()) {
-    return Status::FailedPrecondition("snapshot " + name + " was written with another schema (fingerprint " +
-                                      m->schema_fingerprint.substr(0, 12) + ", this build " +
-                                      SchemaFingerprint().substr(0, 12) + "); rebuild with `orderflow replay`");
-  }
+  ORDERFLOW_RETURN_IF_ERROR(CheckRestorable(*m));
   std::error_code ec;
   if (fs::exists(data_dir, ec) && !fs::is_empty(data_dir, ec)) {
     return Status::FailedPrecondition("data directory " + data_dir + " is not empty; restore into a new one");

@@ -36,6 +36,13 @@ Result<SnapshotManifest> CreateSnapshot(const std::string& data_dir, const std::
 Result<std::vector<SnapshotManifest>> ListSnapshots(const std::string& snapshots_dir);
 Status DeleteSnapshot(const std::string& snapshots_dir, const std::string& name);
 
+// Where snapshots of the store in `data_dir` live unless told: <data_dir>-snapshots.
+std::string DefaultSnapshotsDir(const std::string& data_dir);
+
+// Ok when this build can restore `m`; kFailedPrecondition saying why not (its
+// projection version or schema fingerprint differs from this build's).
+Status CheckRestorable(const SnapshotManifest& m);
+
 // Copies snapshot `name` into `data_dir` (which must not exist or be empty).
 // Refused (kFailedPrecondition, saying why) when its projection version or
 // schema fingerprint differs from this build's.

@@ -86,14 +86,12 @@ Result<std::optional<RestoreReport>> RestoreIfLost(const ReplayOptions& options,
   if (fs::exists(fs::path(data_dir) / "CURRENT", ec)) return std::optional<RestoreReport>();
   auto snapshots = projections::ListSnapshots(snapshots_dir);
   if (!snapshots.ok()) return snapshots.status();
-  const std::string fingerprint = projections::SchemaFingerprint();
   const projections::SnapshotManifest* newest = nullptr;  // ListSnapshots: oldest first
   for (auto it = snapshots->rbegin(); it != snapshots->rend() && newest == nullptr; ++it) {
-    if (it->projection_version == projections::kProjectionVersion && it->schema_fingerprint == fingerprint) {
+    if (Status usable = projections::CheckRestorable(*it); usable.ok()) {
       newest = &*it;
     } else {
-      spdlog::info("snapshot {} in {} was written by another build (projection version {}); passing over it",
-                   it->name, snapshots_dir, it->projection_version);
+      spdlog::info("passing over a snapshot in {}: {}", snapshots_dir, usable.message());
     }
   }
   if (newest == nullptr) {
