@@ -97,9 +97,16 @@ Result<std::optional<RestoreReport>> RestoreIfLost(const ReplayOptions& options,
   if (newest == nullptr) {
     // No snapshot: the bulk loader from offset zero costs a third of the live
     // projector's CPU. Nothing to do on a log without records (a new cluster:
-    // `up` creates the topics after this).
+    // `up` creates the topics after this), or one that cannot be asked now
+    // (topics being created by another process): the live projector starts
+    // from offset zero, as it always could.
     auto records = LogHasRecords(options);
-    if (!records.ok()) return records.status();
+    if (!records.ok()) {
+      spdlog::info("{} holds no store; the log cannot be asked whether it holds records ({}): the projector "
+                   "starts from offset zero",
+                   data_dir, records.status().ToString());
+      return std::optional<RestoreReport>();
+    }
     if (!*records) return std::optional<RestoreReport>();
     spdlog::info("{} holds no store and {} no snapshot this build reads: rebuilding it from offset zero", data_dir,
                  snapshots_dir);
@@ -117,7 +124,12 @@ Result<std::optional<RestoreReport>> RestoreIfLost(const ReplayOptions& options,
   auto tail = Replay(side);
   if (!tail.ok()) {
     fs::remove_all(side.data_dir, ec);
-    return tail.status();
+    if (newest != nullptr) return tail.status();
+    // From offset zero this was only quicker than the live projector, which
+    // starts from offset zero itself (and says what is wrong if it stays so).
+    spdlog::info("{}: rebuilding from offset zero failed ({}); the projector starts from offset zero", data_dir,
+                 tail.status().ToString());
+    return std::optional<RestoreReport>();
   }
   // Without CURRENT data_dir holds no store: files in it are what an earlier
   // restore left on the way. Its subdirectories (up's services) stay.

@@ -94,7 +94,7 @@ lifecycle() {  # DIR SCRATCH LABEL
   passwords=$(sed -n 's/^sasl.password=//p' "$C"/*.properties)
   grep -qF "$passwords" "$t"/*.log && secrets_shown=1
   for p in "${pids[@]}"; do
-    if ! kill -0 "$p" 2>/dev/null; then fail "$label: a service process exited early: $(tail -2 "$t"/*-2.log | tail -4)"; fi
+    if ! kill -0 "$p" 2>/dev/null; then fail "$label: a service process exited early: $(tail -n 2 "$t"/*-2.log | tail -n 4)"; fi
     tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$passwords" && secrets_shown=1
   done
   check "$label: no password in any service's argv (/proc/PID/cmdline) or log" test "$secrets_shown" == 0
