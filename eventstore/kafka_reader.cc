@@ -124,11 +124,15 @@ Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& logical, std::c
   rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &w.low,
                                                              &w.high, static_cast<int>(timeout.count()));
   while ((err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-          err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) &&
+          err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+          err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) &&
          clock.Now() < deadline) {
     // The leader moved, or a new partition's leader is not serving yet: the
     // query went to the broker the cached metadata names, which stays stale
-    // until the next periodic refresh. Refresh the topic's metadata and ask again.
+    // until the next periodic refresh. Or the topic was created a moment ago
+    // and the broker that answered the metadata request had not learnt its
+    // partitions yet (Local: Unknown partition). Refresh the topic's metadata
+    // and ask again.
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), tp.topic.c_str(), nullptr);
     const rd_kafka_metadata_t* md = nullptr;
     if (rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count())) == RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -132,7 +132,7 @@ std::vector<eventstore::TopicPartition> ServiceRunner::assigned_partitions() con
   return impl_->assigned;
 }
 
-std::optional<std::string> ServiceRunner::ConfirmLogProblem(const Status& error) const {
+std::optional<std::string> ServiceRunner::ConfirmLogProblem(const Status& error) {
   const std::string remedy = "This service cannot resume: move " + options_.data_dir +
                              " aside and start it again to rebuild its state from the log's start; rebuild the "
                              "projections with `orderflow replay` or restore a snapshot";
@@ -142,7 +142,22 @@ std::optional<std::string> ServiceRunner::ConfirmLogProblem(const Status& error)
     for (const std::string& topic : inputs) {
       auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
       if (count.status().code() == StatusCode::kNotFound) {
-        return error.message() + "; input topic " + topic + " no longer exists. " + remedy;
+        bool consumed = false;
+        {
+          std::lock_guard lock(impl_->offsets_mu);
+          for (const auto& [tp, next] : impl_->offsets) consumed = consumed || (tp.topic == topic && next > 0);
+        }
+        if (consumed) {
+          return error.message() + "; input topic " + eventstore::ClusterName(options_.kafka, topic) +
+                 " no longer exists. " + remedy;
+        }
+        // Never consumed: the topics are not created yet. Wait for them.
+        if (stats_.topic_waits.fetch_add(1) % 10 == 0) {
+          spdlog::warn("{} {}: waiting for input topic {} to be created (`orderflow up --brokers ...` creates "
+                       "orderflow's topics)",
+                       options_.name, options_.instance, eventstore::ClusterName(options_.kafka, topic));
+        }
+        return std::nullopt;
       }
       if (!count.ok()) return std::nullopt;
       for (int32_t p = 0; p < *count; ++p) {

@@ -123,6 +123,7 @@ struct ServiceStats {
   std::atomic<uint64_t> suppressed{0};    // outputs not appended: already in the log
   std::atomic<uint64_t> catch_ups{0};     // times the outputs index was caught up
   std::atomic<uint64_t> indexed{0};       // own outputs found in the log by catch-ups
+  std::atomic<uint64_t> topic_waits{0};   // times an input topic it never consumed did not exist yet
 };
 
 class ServiceRunner {
@@ -167,7 +168,9 @@ class ServiceRunner {
   // partition and offsets), or nullopt when the log still covers every stored
   // offset, or cannot be asked now. A broker answers so for a moment while it
   // restarts (a real cluster node catching up on metadata): that is retried.
-  std::optional<std::string> ConfirmLogProblem(const Status& error) const;
+  // An input topic that does not exist yet and was never consumed is waited
+  // for (a service started before `up` created the topics): nullopt.
+  std::optional<std::string> ConfirmLogProblem(const Status& error);
   ServiceOptions options_;
   std::unique_ptr<Impl> impl_;
   ServiceStats stats_;

@@ -20,6 +20,7 @@
 #include "services/lifecycle/runner.h"
 #include "tests/util/noop_reactor.h"
 #include "tests/util/broker.h"
+#include "tests/util/events.h"
 #include "tests/util/process.h"
 #include "tests/util/temp_dir.h"
 
@@ -190,6 +191,56 @@ TEST(RealKafkaTest, RetentionPastTheStoredOffsetStopsTheServiceNamingTheLostOffs
   EXPECT_NE(s.message().find("shipping: orders.events[0]: the log now starts at offset "), std::string::npos)
       << s.message();
   EXPECT_NE(s.message().find("needs offset 0"), std::string::npos) << s.message();
+}
+
+// A service started before `up` created orderflow's topics (every process of
+// a deployment started at once) waits for its input topic, then consumes it;
+// only a topic it consumed from and that is gone stops it. Real Kafka only:
+// the embedded broker creates a topic when a consumer asks for it.
+TEST(RealKafkaTest, AServiceStartedBeforeItsInputTopicExistsWaitsForIt) {
+  auto broker = testing::StartBroker(2);
+  ASSERT_NE(broker, nullptr);
+  eventstore::KafkaConfig late = broker->config();
+  late.topic_prefix += "late.";  // no topic exists under it yet
+  TempDir dir;
+  services::ServiceOptions so;
+  so.name = "shipping";
+  so.kafka = late;
+  so.data_dir = dir.Sub("svc");
+  so.inputs = {{eventstore::kOrdersTopic}};
+  auto runner = services::ServiceRunner::Create(so, std::make_unique<testing::NoopReactor>());
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  std::stop_source stop;
+  auto result = std::async(std::launch::async, [&] { return (*runner)->Run(stop.get_token()); });
+  struct StopFirst {  // a failed assertion returns: stop the run before `result` waits for it
+    std::stop_source& stop;
+    ~StopFirst() { stop.request_stop(); }
+  } stop_first{stop};
+  struct DropTopics {
+    const eventstore::KafkaConfig& config;
+    ~DropTopics() { testing::DeleteTopics(config); }
+  } drop_topics{late};
+  auto running = [&] { return result.wait_for(0s) != std::future_status::ready; };
+  for (int i = 0; i < 600 && (*runner)->stats().topic_waits.load() == 0 && running(); ++i) {
+    SystemClock().SleepFor(50ms);
+  }
+  ASSERT_TRUE(running()) << result.get().ToString();
+  ASSERT_GE((*runner)->stats().topic_waits.load(), 1u) << "the service never found its input topic missing";
+
+  ASSERT_TRUE(eventstore::ProvisionTopics(late, eventstore::DefaultTopics(2), 30s).ok());
+  auto producer = eventstore::Producer::Create(late, "t");
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE((*producer)->AppendEvent(eventstore::kOrdersTopic, testing::PlacedEvent("o-" + std::to_string(i))).ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  for (int i = 0; i < 1200 && (*runner)->stats().events.load() < 20 && running(); ++i) {
+    SystemClock().SleepFor(50ms);
+  }
+  ASSERT_TRUE(running()) << result.get().ToString();
+  EXPECT_EQ((*runner)->stats().events.load(), 20u);
+  stop.request_stop();
+  EXPECT_TRUE(result.get().ok());
 }
 
 // After `up --exit-when-done`, the consumer groups as operators' tools see

@@ -33,7 +33,8 @@ std::string UniquePrefix() {
   return name + "-" + std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1)) + ".";
 }
 
-// Deletes the topics under `config.topic_prefix`, best effort (keeps the shared broker small).
+}  // namespace
+
 void DeleteTopics(const eventstore::KafkaConfig& config) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char errstr[256];
@@ -51,8 +52,6 @@ void DeleteTopics(const eventstore::KafkaConfig& config) {
   rd_kafka_DeleteTopic_destroy_array(topics.data(), topics.size());
   rd_kafka_destroy(rk);
 }
-
-}  // namespace
 
 TestBroker::~TestBroker() {
   if (real() && std::getenv("ORDERFLOW_TEST_KEEP_TOPICS") == nullptr) DeleteTopics(config_);

@@ -54,6 +54,9 @@ std::string RealKafka();
 // the TestBroker goes). Fails the test and returns nullptr if it cannot start.
 std::unique_ptr<TestBroker> StartBroker(int partitions = 4);
 
+// Deletes orderflow's topics under `config.topic_prefix`, best effort (keeps the shared broker small).
+void DeleteTopics(const eventstore::KafkaConfig& config);
+
 // Always the embedded broker: for tests built on its fault injection or its limits.
 std::unique_ptr<TestBroker> StartEmbeddedBroker(int partitions = 4);
 
