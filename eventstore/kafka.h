@@ -212,7 +212,22 @@ class Reader {
   int64_t CachedHighWatermark(const TopicPartition& tp) const;
 
   // Starts consuming each partition at the given offset (replacing any earlier assignment).
-  Status Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions);
+  // `tickers` (see Tickers) are read from their end on queues of their own and
+  // dropped: each keeps a fetch in flight on its broker.
+  Status Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions,
+                const std::vector<TopicPartition>& tickers = {});
+
+  // One partition of `candidates` (topics not read) led by each broker that
+  // leads one of `partitions`, or kNotFound naming a broker none of them is on.
+  // librdkafka 2.0.2 stops fetching every partition of a broker while the
+  // consumer's queue is over queued.min.messages or queued.max.messages.kbytes,
+  // and looks again only when that broker's thread wakes: on a fetch response,
+  // or after up to a second. A ticker, assigned at its end, is a fetch that
+  // answers every fetch.wait.max.ms, so a shallow queue refills at once
+  // (2.1.0's fetch.queue.backoff.ms does this inside librdkafka).
+  Result<std::vector<TopicPartition>> Tickers(const std::vector<TopicPartition>& partitions,
+                                              const std::vector<std::string>& candidates,
+                                              std::chrono::milliseconds timeout);
 
   // Waits up to `timeout` for records and returns at most `max` of them, in
   // offset order within each partition. An empty vector means nothing arrived.

@@ -24,8 +24,14 @@ struct Reader::State {
   std::string topic_prefix;  // KafkaConfig::topic_prefix
   const Clock* clock = nullptr;  // KafkaConfig::clock
   rd_kafka_queue_t* queue = nullptr;
+  std::vector<rd_kafka_queue_t*> tickers;  // Reader::Tickers' partitions' own queues
   std::vector<rd_kafka_message_t*> buffer;
+  void DropTickers() {
+    for (rd_kafka_queue_t* q : tickers) rd_kafka_queue_destroy(q);
+    tickers.clear();
+  }
   ~State() {
+    DropTickers();
     if (queue != nullptr) rd_kafka_queue_destroy(queue);
   }
 };
@@ -176,15 +182,64 @@ int64_t Reader::CachedHighWatermark(const TopicPartition& tp) const {
   return high;
 }
 
-Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions) {
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(positions.size()));
+Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions,
+                      const std::vector<TopicPartition>& tickers) {
+  state_->DropTickers();
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(positions.size() + tickers.size()));
   for (const auto& [tp, offset] : positions) {
     const std::string name = state_->topic_prefix + tp.topic;
     rd_kafka_topic_partition_list_add(list, name.c_str(), tp.partition)->offset = offset;
   }
+  for (const TopicPartition& tp : tickers) {
+    const std::string name = state_->topic_prefix + tp.topic;
+    // Its own queue, not forwarded to the consumer's (set before the
+    // assignment starts the fetch, which forwards only queues the
+    // application left alone): only this queue's length holds it back.
+    rd_kafka_queue_t* q = rd_kafka_queue_get_partition(rk_.get(), name.c_str(), tp.partition);
+    if (q == nullptr) continue;
+    rd_kafka_queue_forward(q, nullptr);
+    state_->tickers.push_back(q);
+    rd_kafka_topic_partition_list_add(list, name.c_str(), tp.partition)->offset = RD_KAFKA_OFFSET_END;
+  }
   rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list);
   rd_kafka_topic_partition_list_destroy(list);
   return KafkaError(err, "assign partitions");
+}
+
+Result<std::vector<TopicPartition>> Reader::Tickers(const std::vector<TopicPartition>& partitions,
+                                                    const std::vector<std::string>& candidates,
+                                                    std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 1, nullptr, &md, static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "metadata");
+  std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(md, rd_kafka_metadata_destroy);
+  std::map<std::pair<std::string, int32_t>, int32_t> leaders;  // cluster topic name, partition -> broker
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& t = md->topics[i];
+    for (int j = 0; j < t.partition_cnt; ++j) leaders[{t.topic, t.partitions[j].id}] = t.partitions[j].leader;
+  }
+  std::map<int32_t, std::optional<TopicPartition>> by_broker;
+  for (const TopicPartition& tp : partitions) {
+    auto it = leaders.find({state_->topic_prefix + tp.topic, tp.partition});
+    if (it == leaders.end() || it->second < 0) {
+      return Status::NotFound(tp.topic + "[" + std::to_string(tp.partition) + "] has no leader now");
+    }
+    by_broker[it->second];
+  }
+  for (const std::string& topic : candidates) {
+    for (const auto& [key, leader] : leaders) {
+      if (key.first != state_->topic_prefix + topic) continue;
+      auto b = by_broker.find(leader);
+      if (b != by_broker.end() && !b->second) b->second = TopicPartition{topic, key.second};
+    }
+  }
+  std::vector<TopicPartition> tickers;
+  for (const auto& [broker, ticker] : by_broker) {
+    if (!ticker) return Status::NotFound("no partition to keep broker " + std::to_string(broker) + "'s fetches going");
+    tickers.push_back(*ticker);
+  }
+  return tickers;
 }
 
 namespace {
@@ -210,6 +265,12 @@ Result<std::vector<Record>> ToRecords(rd_kafka_message_t** msgs, ssize_t n, size
 }  // namespace
 
 Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds timeout, bool fill) {
+  for (rd_kafka_queue_t* q : state_->tickers) {  // whatever a ticker read is not wanted
+    rd_kafka_message_t* dropped[64];
+    for (ssize_t d; (d = rd_kafka_consume_batch_queue(q, 0, dropped, 64)) > 0;) {
+      for (ssize_t i = 0; i < d; ++i) rd_kafka_message_destroy(dropped[i]);
+    }
+  }
   ssize_t n = 0;
   if (fill) {
     state_->buffer.resize(max);

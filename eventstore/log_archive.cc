@@ -417,7 +417,7 @@ Result<LogFile> OpenLogFile(const std::string& path) {
       if (have != n) {
         return Status::Corruption(path + ": " + tp.topic + "[" + std::to_string(tp.partition) + "] has " +
                                   std::to_string(have) + " records, the header says " + std::to_string(n) +
-                                  "; the file is truncated");
+                                  "; the file is damaged: it ends early");
       }
     }
     return Status::Ok();

@@ -165,12 +165,21 @@ using TimePoint = std::chrono::steady_clock::time_point;
 Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .rebuild = true});
   if (!store.ok()) return store.status();
-  // Prefetch at most 32 MiB or 100k messages: the loader, not the fetch, is
-  // the bound, and a deeper queue only adds to the replay's memory
-  // (docs/benchmarks.md: a shallower one starves the loader on librdkafka 2.0.2).
-  eventstore::KafkaConfig kafka = options.kafka;
-  kafka.overrides.insert(kafka.overrides.begin(), {{"queued.max.messages.kbytes", "32768"}, {"queued.min.messages", "100000"}, {"fetch.message.max.bytes", "1048576"}});
-  auto reader = eventstore::Reader::Create(kafka, "orderflow-replay");
+  // The loader, not the fetch, is the bound: prefetch little, so that the
+  // replay's memory does not grow with the log. A shallow queue needs a
+  // ticker partition on each broker (Reader::Tickers); without one, prefetch
+  // up to 32 MiB or 100k messages, which the loader takes longer to drain
+  // than librdkafka 2.0.2's fetcher sleeps.
+  auto reader_with = [&](bool shallow) {
+    eventstore::KafkaConfig kafka = options.kafka;
+    kafka.overrides.insert(kafka.overrides.begin(),
+                           {{"queued.max.messages.kbytes", shallow ? "2048" : "32768"},
+                            {"queued.min.messages", shallow ? "5000" : "100000"},
+                            {"fetch.message.max.bytes", "1048576"},
+                            {"fetch.max.bytes", shallow ? "2097152" : "52428800"}});
+    return eventstore::Reader::Create(kafka, "orderflow-replay");
+  };
+  auto reader = reader_with(true);
   if (!reader.ok()) return reader.status();
   // From offset zero into an empty store; after a restored snapshot, from its offsets.
   auto loader = projections::BulkLoader::Start(**store);
@@ -178,6 +187,10 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   const projections::Offsets start = (*loader)->next_offsets();
   const std::vector<std::string> topics =
       options.topics.empty() ? std::vector<std::string>{eventstore::kOrdersTopic} : options.topics;
+  std::vector<std::string> others;  // where tickers may be
+  for (const auto& spec : eventstore::DefaultTopics()) {
+    if (std::find(topics.begin(), topics.end(), spec.name) == topics.end()) others.push_back(spec.name);
+  }
   std::vector<eventstore::TopicPartition> partitions;
   projections::Offsets end;
   std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
@@ -199,7 +212,14 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
       positions.emplace_back(tp, position);
     }
   }
-  ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
+  auto tickers = (*reader)->Tickers(partitions, others, std::chrono::seconds(10));
+  if (!tickers.ok()) {
+    spdlog::info("replay: {}: prefetching deeper", tickers.status().message());
+    reader = reader_with(false);
+    if (!reader.ok()) return reader.status();
+    tickers = std::vector<eventstore::TopicPartition>();
+  }
+  ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions, *tickers));
   uint64_t total = 0;  // records to load
   for (const auto& [tp, position] : positions) total += static_cast<uint64_t>(std::max<int64_t>(0, end[tp] - position));
 
@@ -247,7 +267,7 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
         auto it = (*loader)->next_offsets().find(tp);
         resume.emplace_back(tp, it == (*loader)->next_offsets().end() ? 0 : it->second);
       }
-      ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(resume));
+      ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(resume, *tickers));
       continue;
     }
     if (polled->empty()) {

@@ -1,6 +1,8 @@
 #include "eventstore/kafka.h"
 
 #include <gtest/gtest.h>
+
+#include <set>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -70,6 +72,60 @@ TEST(KafkaTest, AppendedEventsComeBackWithHeadersKeyedByOrder) {
     ASSERT_TRUE(e.ok());
     EXPECT_EQ(e->order_id, r.key());
   }
+}
+
+// Tickers (Reader::Tickers) keep a fetch in flight on each broker that leads
+// a partition read, so that a shallow prefetch queue refills at once: one
+// partition of another topic per such broker, read from its end on a queue
+// of its own. What they read never comes back from Poll, and the partitions
+// read come back whole through a queue of a few messages.
+TEST(KafkaTest, TickersCoverEveryLeaderAndWhatTheyReadIsNotReturned) {
+  auto broker = orderflow::testing::StartBroker(6);
+  ASSERT_NE(broker, nullptr);
+  auto config = orderflow::testing::ConfigFor(*broker);
+  auto producer = Producer::Create(config, "test-producer");
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE((*producer)->AppendEvent(kOrdersTopic, orderflow::testing::PlacedEvent("o-" + std::to_string(i))).ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  KafkaConfig shallow = config;
+  shallow.overrides.push_back({"queued.min.messages", "5"});
+  shallow.overrides.push_back({"queued.max.messages.kbytes", "1"});
+  auto reader = Reader::Create(shallow, "test-reader");
+  ASSERT_TRUE(reader.ok());
+  std::vector<TopicPartition> partitions;
+  std::vector<std::pair<TopicPartition, int64_t>> positions;
+  for (int32_t p = 0; p < 6; ++p) {
+    partitions.push_back({kOrdersTopic, p});
+    positions.push_back({{kOrdersTopic, p}, 0});
+  }
+  const std::vector<std::string> others = {kInventoryTopic, kNotificationsHighTopic, kNotificationsLowTopic};
+  auto none = (*reader)->Tickers(partitions, {}, 10s);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+  auto tickers = (*reader)->Tickers(partitions, others, 10s);
+  ASSERT_TRUE(tickers.ok()) << tickers.status().ToString();
+  ASSERT_GE(tickers->size(), 1u);
+  EXPECT_LE(tickers->size(), broker->real() ? 1u : 3u) << "one per broker";
+  for (const TopicPartition& t : *tickers) EXPECT_NE(t.topic, kOrdersTopic);
+  ASSERT_TRUE((*reader)->Assign(positions, *tickers).ok());
+  for (int i = 0; i < 60; ++i) {  // records on the tickers' topics, after their end
+    for (const std::string& topic : others) {
+      ASSERT_TRUE((*producer)->Append(topic, "k-" + std::to_string(i), "not wanted", {}).ok());
+    }
+  }
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  std::set<std::string> seen;
+  for (int i = 0; i < 600 && seen.size() < 300; ++i) {
+    auto batch = (*reader)->Poll(50, 100ms);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    for (const Record& r : *batch) {
+      ASSERT_EQ(r.topic(), kOrdersTopic) << "a ticker's record came back";
+      seen.insert(std::string(r.key()));
+    }
+  }
+  EXPECT_EQ(seen.size(), 300u);
 }
 
 TEST(KafkaTest, MissingTopicIsNotFound) {
