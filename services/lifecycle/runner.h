@@ -124,6 +124,7 @@ struct ServiceStats {
   std::atomic<uint64_t> catch_ups{0};     // times the outputs index was caught up
   std::atomic<uint64_t> indexed{0};       // own outputs found in the log by catch-ups
   std::atomic<uint64_t> topic_waits{0};   // times an input topic it never consumed did not exist yet
+  std::atomic<uint64_t> polls{0};         // polls of the loop (each followed by the stall watchdog's look)
 };
 
 class ServiceRunner {

@@ -59,6 +59,7 @@ class ServiceRunner::Loop {
         ORDERFLOW_RETURN_IF_ERROR(Restart(polled));
         continue;
       }
+      runner_.stats_.polls.fetch_add(1);
       if (Status stalled = CheckStalls(); !stalled.ok()) {
         runner_.stats_.stalls.fetch_add(1);
         ORDERFLOW_RETURN_IF_ERROR(Restart(stalled));  // the records are consumed again by the new consumers

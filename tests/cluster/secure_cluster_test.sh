@@ -251,7 +251,7 @@ run_cluster() {
   out=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --command-config "$t/sasl-plaintext.properties" --list)
   check "$label: SCRAM without TLS (SASL_PLAINTEXT, admin's password) is cut off" \
     eval 'has "$out" "terminated during authentication|TimeoutException|Timed out" && ! has "$out" "^orders"'
-  out=$( (sleep 2) | timeout 10 openssl s_client -connect "127.0.0.1:$((port + 1))" -CAfile "$dir/tls/ca.pem" 2>&1)
+  out=$( (sleep 15) | timeout 20 openssl s_client -connect "127.0.0.1:$((port + 1))" -CAfile "$dir/tls/ca.pem" 2>&1)
   check "$label: the controller port refuses a TLS client without a certificate" \
     has "$out" "alert (bad certificate|certificate required|handshake failure)"
 
@@ -281,7 +281,7 @@ run_cluster() {
     has "$out" "TopicAuthorizationException"
   out=$(tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$B" \
           --consumer.config "$C/operator.java.properties" --topic orders.events --partition 0 --offset earliest \
-          --max-messages 2 --timeout-ms 3000)
+          --max-messages 2 --timeout-ms 12000)
   check "$label: operator reads orders.events: exactly the order's record" \
     eval 'has "$out" "^placed-$nodes$" && ! has "$out" "^forged$"'
   out=$(tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$B" \

@@ -201,9 +201,16 @@ TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
   append(0, 10);
   EXPECT_EQ(wait_for_events(10, 30s), 10u);
   // An idle service is not stalled, however long nothing arrives.
+  // After each step, two more polls: the watchdog has looked at that time
+  // (a look still due would otherwise see the records appended below).
+  auto two_more_polls = [&] {
+    const uint64_t polls = (*runner)->stats().polls.load();
+    for (int i = 0; i < 3000 && (*runner)->stats().polls.load() < polls + 2; ++i) SystemClock().SleepFor(10ms);
+    return (*runner)->stats().polls.load() >= polls + 2;
+  };
   for (int i = 0; i < 4; ++i) {
     clock.Advance(6s);
-    SystemClock().SleepFor(100ms);  // a few loop iterations: the watchdog looks
+    ASSERT_TRUE(two_more_polls()) << "the runner stopped polling";
   }
   ASSERT_EQ((*runner)->stats().stalls.load(), 0u);
 

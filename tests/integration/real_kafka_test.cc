@@ -294,6 +294,9 @@ TEST(RealKafkaTest, CooperativeStickyAssignmentRebalancesIncrementally) {
           broker->CliArgs()),
       dir.Sub("shipping.log"));
   std::thread leave([&] {
+    // Once it has partitions (its "assigned" line is what the test reads),
+    // with orders in flight:
+    testing::WaitForFileToContain(dir.Sub("shipping.log"), "consumer group: assigned", 60s);
     SystemClock().SleepFor(3s);
     shipping.Kill(SIGTERM);  // leaves the group mid-run: its partitions move back
     shipping.Wait(30s);

@@ -143,9 +143,12 @@ TEST(RestartTest, UpOnTheEmbeddedBrokerStoppedThreeTimesMidRunLosesNothing) {
     ASSERT_TRUE(FileContains(log, "placed ")) << "round " << round << ": no orders placed; see " << log;
     SystemClock().SleepFor(500ms);  // orders in flight in every service
     const auto signalled = SystemClock().Now();
-    for (int sig : stops[round]) {
-      up.Kill(sig);
-      SystemClock().SleepFor(100ms);
+    for (size_t i = 0; i < stops[round].size(); ++i) {
+      up.Kill(stops[round][i]);
+      // The second signal comes while the first stop drains.
+      if (i + 1 < stops[round].size()) {
+        ASSERT_TRUE(testing::WaitForFileToContain(log, "stopping: letting the services finish", 30s)) << log;
+      }
     }
     const int status = up.Wait(35s);
     const auto took = SystemClock().Now() - signalled;
@@ -154,10 +157,13 @@ TEST(RestartTest, UpOnTheEmbeddedBrokerStoppedThreeTimesMidRunLosesNothing) {
       EXPECT_LT(took, 30s);
       auto summary = json::parse(ReadAll(up));
       placed_in_graceful_runs += summary["orders_placed"].get<uint64_t>();
-      // A clean stop lets every service finish what is in the log.
-      EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>(),
+      // A clean stop lets every service finish what is in the log. A shipped
+      // order may still wait for its transit timer (kept in the delivery
+      // service's store, not in the log): the next start delivers it.
+      const uint64_t shipped = summary["orders_by_status"].value("shipped", uint64_t{0});
+      EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>() + shipped,
                 Total(summary["orders_by_status"]))
-          << "round " << round;
+          << "round " << round << ": " << summary["orders_by_status"];
     } else {
       EXPECT_EQ(status, 130) << "a second signal exits at once";
       EXPECT_LT(took, 3s);

@@ -186,6 +186,7 @@ TEST(HttpServerTest, StreamsBeyondTheLimitGet503) {
 TEST(HttpServerTest, StopEndsStreamsWithAFinalCommentAndAnswersRequestsInFlight) {
   ServerOptions options;
   std::atomic<bool> release{false};
+  std::atomic<bool> slow_started{false};
   options.listen = "127.0.0.1:0";
   Server* raw = nullptr;
   auto server = Server::Start(
@@ -193,6 +194,7 @@ TEST(HttpServerTest, StopEndsStreamsWithAFinalCommentAndAnswersRequestsInFlight)
       [&](Request req, Responder responder) {
         if (req.path == "/stream") return responder.Stream(std::make_shared<CountingSource>());
         // A slow handler on the worker pool, in flight while Stop begins.
+        slow_started = true;
         raw->Run([&release, responder] {
           while (!release.load()) SystemClock().SleepFor(5ms);
           Response res;
@@ -213,7 +215,8 @@ TEST(HttpServerTest, StopEndsStreamsWithAFinalCommentAndAnswersRequestsInFlight)
   ASSERT_NE(stream.Read(5s, "retry").find("200 OK"), std::string::npos);
   Connection slow((*server)->address());
   slow.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-  SystemClock().SleepFor(100ms);
+  for (int i = 0; i < 3000 && !slow_started.load(); ++i) SystemClock().SleepFor(10ms);
+  ASSERT_TRUE(slow_started.load()) << "the slow request never reached its handler";
   std::thread stopper([&] { (*server)->Stop(); });
   SystemClock().SleepFor(200ms);
   release = true;
