@@ -171,13 +171,7 @@ TEST(StallWatchdogTest, APartitionWhoseFetchesHangGetsItsConsumersRecreated) {
   const auto kafka = testing::ConfigFor(*broker);
   TempDir dir;
   testing::FakeClock clock;  // the watchdog's 10 s pass when the test says so
-  services::ServiceOptions so;
-  so.name = "shipping";
-  so.kafka = kafka;
-  so.data_dir = dir.Sub("svc");
-  so.inputs = {{eventstore::kOrdersTopic}};
-  so.clock = &clock;
-  auto runner = services::ServiceRunner::Create(so, std::make_unique<testing::NoopReactor>());
+  auto runner = testing::NoopRunner(kafka, dir.Sub("svc"), &clock);
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
   auto producer = eventstore::Producer::Create(kafka, "t");
   ASSERT_TRUE(producer.ok());

@@ -21,16 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TempDir;
 
-Result<std::unique_ptr<services::ServiceRunner>> MakeRunner(const eventstore::KafkaConfig& kafka,
-                                                            const std::string& dir) {
-  services::ServiceOptions so;
-  so.name = "shipping";
-  so.kafka = kafka;
-  so.data_dir = dir;
-  so.inputs = {{eventstore::kOrdersTopic}};
-  return services::ServiceRunner::Create(so, std::make_unique<testing::NoopReactor>());
-}
-
 // Runs `runner` until it returns (or 90 s pass) and returns its status.
 Status RunUntilItStops(services::ServiceRunner& runner) {
   std::stop_source stop;
@@ -54,7 +44,7 @@ TEST(LogProblemTest, ARecreatedTopicStopsTheServiceNamingPartitionAndOffsets) {
       ASSERT_TRUE((*producer)->AppendEvent(eventstore::kOrdersTopic, testing::PlacedEvent("o-" + std::to_string(i))).ok());
     }
     ASSERT_TRUE((*producer)->Flush(10s).ok());
-    auto runner = MakeRunner(testing::ConfigFor(*first), dir.Sub("svc"));
+    auto runner = testing::NoopRunner(testing::ConfigFor(*first), dir.Sub("svc"));
     ASSERT_TRUE(runner.ok()) << runner.status().ToString();
     std::stop_source stop;
     std::thread t([&] { EXPECT_TRUE((*runner)->Run(stop.get_token()).ok()); });
@@ -65,7 +55,7 @@ TEST(LogProblemTest, ARecreatedTopicStopsTheServiceNamingPartitionAndOffsets) {
   }
   auto second = testing::StartBroker(2);  // the same topics, empty: recreated
   ASSERT_TRUE(second);
-  auto runner = MakeRunner(testing::ConfigFor(*second), dir.Sub("svc"));
+  auto runner = testing::NoopRunner(testing::ConfigFor(*second), dir.Sub("svc"));
   ASSERT_TRUE(runner.ok());
   Status s = RunUntilItStops(**runner);
   ASSERT_EQ(s.code(), StatusCode::kOutOfRange) << s.ToString();
@@ -94,7 +84,7 @@ TEST(LogProblemTest, RetentionPastTheStoredOffsetStopsTheServiceNamingTheLostOff
   }
   ASSERT_TRUE((*producer)->Flush(10s).ok());
   TempDir dir;
-  auto runner = MakeRunner(testing::ConfigFor(*broker), dir.Sub("svc"));
+  auto runner = testing::NoopRunner(testing::ConfigFor(*broker), dir.Sub("svc"));
   ASSERT_TRUE(runner.ok());
   Status s = RunUntilItStops(**runner);
   ASSERT_EQ(s.code(), StatusCode::kOutOfRange) << s.ToString();

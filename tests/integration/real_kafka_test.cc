@@ -173,12 +173,7 @@ TEST(RealKafkaTest, RetentionPastTheStoredOffsetStopsTheServiceNamingTheLostOffs
   ASSERT_GT(low, 0) << "retention never moved the log start";
 
   TempDir dir;
-  services::ServiceOptions so;
-  so.name = "shipping";
-  so.kafka = broker->config();
-  so.data_dir = dir.Sub("svc");
-  so.inputs = {{eventstore::kOrdersTopic}};
-  auto runner = services::ServiceRunner::Create(so, std::make_unique<testing::NoopReactor>());
+  auto runner = testing::NoopRunner(broker->config(), dir.Sub("svc"));
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
   std::stop_source stop;
   auto result = std::async(std::launch::async, [&] { return (*runner)->Run(stop.get_token()); });
@@ -203,12 +198,7 @@ TEST(RealKafkaTest, AServiceStartedBeforeItsInputTopicExistsWaitsForIt) {
   eventstore::KafkaConfig late = broker->config();
   late.topic_prefix += "late.";  // no topic exists under it yet
   TempDir dir;
-  services::ServiceOptions so;
-  so.name = "shipping";
-  so.kafka = late;
-  so.data_dir = dir.Sub("svc");
-  so.inputs = {{eventstore::kOrdersTopic}};
-  auto runner = services::ServiceRunner::Create(so, std::make_unique<testing::NoopReactor>());
+  auto runner = testing::NoopRunner(late, dir.Sub("svc"));
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
   std::stop_source stop;
   auto result = std::async(std::launch::async, [&] { return (*runner)->Run(stop.get_token()); });
