@@ -102,7 +102,9 @@ class Projector {
   Result<Offsets> LogEnd() const;
 
   // Runs Step until `stop` is set or an error occurs (transient errors are
-  // retried with backoff).
+  // retried with backoff). A stop while the last batch cannot commit for a
+  // transient reason (a full disk) is a clean stop: nothing of that batch was
+  // written, and the next start applies it from the stored offsets.
   Status Run(std::stop_token stop);
   // As Run, but returns once the log's end as it was when called is committed.
   Status RunUntilCaughtUp(std::stop_token stop);
@@ -120,6 +122,8 @@ class Projector {
   // After a transient error `cause`: waits, reopens the sink and assigns every
   // partition at its stored offset again (a failed step may have dropped records).
   Status Recover(const Status& cause, std::stop_token stop);
+  // Drain when stopping: a retryable error is logged, not returned.
+  Status DrainForStop();
 
   std::unique_ptr<Sink> owned_sink_;  // the store's, when constructed on a store
   Sink& sink_;

@@ -11,6 +11,7 @@
 #include "eventstore/embedded_broker.h"
 #include "eventstore/topics.h"
 #include "projections/projector.h"
+#include "projections/sink.h"
 #include "projections/snapshot.h"
 #include "projections/store.h"
 #include "replay/replay.h"
@@ -220,6 +221,73 @@ TEST(PipelineTest, StoreAheadOfTheLogIsRefused) {
   EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
   EXPECT_NE(s.message().find("orders.events[0]: the log ends at offset 0"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("501"), std::string::npos) << s.message();
+}
+
+
+// A sink whose first Prepare asks the loop to stop and whose every Commit
+// fails as a full disk does: the stop arrives with a batch in flight that
+// cannot commit.
+class StopThenFullDiskSink : public projections::Sink {
+ public:
+  StopThenFullDiskSink(projections::Sink& inner, std::stop_source& stop) : inner_(inner), stop_(stop) {}
+  std::string where() const override { return inner_.where(); }
+  std::string rebuild_hint() const override { return inner_.rebuild_hint(); }
+  bool pipelined() const override { return inner_.pipelined(); }
+  Result<projections::Offsets> LoadOffsets() override { return inner_.LoadOffsets(); }
+  Result<projections::Offsets> CommittedOffsets() override { return inner_.CommittedOffsets(); }
+  Result<std::unique_ptr<projections::SinkBatch>> Prepare(const std::vector<eventstore::Record>& records,
+                                                          const projections::SinkBatch* in_flight) override {
+    stop_.request_stop();
+    return inner_.Prepare(records, in_flight);
+  }
+  Status Commit(const projections::SinkBatch&) override {
+    ++commits;
+    return Status::Unavailable("no space left for the store: 3 MiB free on its filesystem");
+  }
+  Status AdvanceOffsets(const projections::Offsets& positions) override { return inner_.AdvanceOffsets(positions); }
+  std::atomic<int> commits{0};
+
+ private:
+  projections::Sink& inner_;
+  std::stop_source& stop_;
+};
+
+// SIGTERM while the disk is full (what `up` does on it): the projector's Run
+// ends cleanly though its last batch could not commit, nothing of that batch
+// is stored, and the next run applies it.
+TEST(PipelineTest, AStopWhileTheLastBatchCannotCommitIsCleanAndTheNextRunAppliesIt) {
+  auto broker = orderflow::testing::StartBroker(2);
+  ASSERT_NE(broker, nullptr);
+  auto config = orderflow::testing::ConfigFor(*broker);
+  auto producer = eventstore::Producer::Create(config, "test-order");
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 50; ++i) {
+    auto placed = orderflow::testing::PlacedEvent("o-" + std::to_string(i));
+    ASSERT_TRUE((*producer)->AppendEvent(eventstore::kOrdersTopic, placed).ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  TempDir dir;
+  auto store = projections::ProjectionStore::Open(dir.path(), {});
+  ASSERT_TRUE(store.ok());
+  {
+    auto reader = eventstore::Reader::Create(config, "t");
+    ASSERT_TRUE(reader.ok());
+    auto inner = projections::StoreSink(**store);
+    std::stop_source stop;
+    StopThenFullDiskSink sink(*inner, stop);
+    projections::Projector projector(sink, **reader, {.topics = {eventstore::kOrdersTopic}, .batch_size = 100});
+    ASSERT_TRUE(projector.Start().ok());
+    Status run = projector.Run(stop.get_token());
+    ASSERT_EQ(sink.commits.load(), 1) << "the stop did not meet a batch in flight";
+    EXPECT_TRUE(run.ok()) << run.ToString();
+  }
+  auto counts = (*store)->CountByStatus();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)["placed"], 0u) << "a batch that did not commit left state behind";
+  ASSERT_TRUE(CatchUp(**store, config).ok());
+  counts = (*store)->CountByStatus();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)["placed"], 50u);
 }
 
 
