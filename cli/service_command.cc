@@ -37,7 +37,9 @@ Result<int> RunLifecycleService(const std::string& name, const std::string& inst
   spdlog::info("{} {} running on {}, state in {}", name, instance, kafka.brokers, p.common.data_dir);
   Status s = (*runner)->Run(g_stop.get_token());
   if (!s.ok()) return Fail(s);
-  spdlog::info("{} {} stopped after {} events", name, instance, (*runner)->stats().events.load());
+  const services::ServiceStats& stats = (*runner)->stats();
+  spdlog::info("{} {} stopped after {} events ({} of them skipped undecoded: nothing this service reads)", name,
+               instance, stats.events.load(), stats.skipped.load());
   return 0;
 }
 

@@ -63,9 +63,7 @@ Projector::~Projector() {
 Status Projector::Drain() {
   if (!commit_.valid()) return Status::Ok();
   Status s = commit_.get();
-  if (s.ok() && options_.commit_for_operators) {
-    reader_.CommitForOperators({in_flight_->next_offsets().begin(), in_flight_->next_offsets().end()});
-  }
+  if (s.ok()) ForOperators(in_flight_->next_offsets());
   in_flight_.reset();
   return s;
 }
@@ -136,9 +134,10 @@ Result<size_t> Projector::Step() {
       }
       if (!moved.empty()) {
         ORDERFLOW_RETURN_IF_ERROR(sink_.AdvanceOffsets(positions));
-        if (options_.commit_for_operators) reader_.CommitForOperators(moved);
+        ForOperators(Offsets(moved.begin(), moved.end()));
       }
     }
+    PublishForOperators(/*now=*/false);
     return polled;
   }
   auto prepared = sink_.Prepare(*records, in_flight_.get());
@@ -170,11 +169,11 @@ Result<size_t> Projector::Step() {
   if (!sink_.pipelined()) {
     if (options_.wait_durable) ORDERFLOW_RETURN_IF_ERROR(options_.wait_durable(batch->next_offsets()));
     ORDERFLOW_RETURN_IF_ERROR(sink_.Commit(*batch));
-    if (options_.commit_for_operators) {
-      reader_.CommitForOperators({batch->next_offsets().begin(), batch->next_offsets().end()});
-    }
+    ForOperators(batch->next_offsets());
+    PublishForOperators(/*now=*/false);
     return records->size();
   }
+  PublishForOperators(/*now=*/false);
   in_flight_ = std::move(batch);
   // The records are not needed by the commit: the batch holds copies.
   commit_ = std::async(std::launch::async, [this] {
@@ -236,11 +235,29 @@ Status Projector::RunUntilCaughtUp(std::stop_token stop) {
     if (!n.status().IsRetryable()) return n.status();
     ORDERFLOW_RETURN_IF_ERROR(Recover(n.status(), stop));
   }
-  return stop.stop_requested() ? DrainForStop() : Drain();
+  if (stop.stop_requested()) return DrainForStop();
+  Status drained = Drain();
+  PublishForOperators(/*now=*/true);
+  return drained;
+}
+
+void Projector::ForOperators(const Offsets& committed) {
+  if (!options_.commit_for_operators) return;
+  for (const auto& [tp, next] : committed) to_publish_[tp] = next;
+}
+
+void Projector::PublishForOperators(bool now) {
+  if (to_publish_.empty()) return;
+  const auto at = options_.clock->Now();
+  if (!now && at < next_publish_) return;
+  reader_.CommitForOperators({to_publish_.begin(), to_publish_.end()});
+  to_publish_.clear();
+  next_publish_ = at + std::chrono::seconds(1);
 }
 
 Status Projector::DrainForStop() {
   Status s = Drain();
+  PublishForOperators(/*now=*/true);
   if (s.ok() || !s.IsRetryable()) return s;
   // State and offsets commit together, so the batch that did not fit is not
   // half written: the next start consumes it again from the stored offsets.

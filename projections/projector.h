@@ -49,8 +49,9 @@ struct ProjectorOptions {
   // If set, a batch commits only once this returns for its next offsets (the
   // log is durable that far: `orderflow up` on the embedded broker).
   std::function<Status(const Offsets&)> wait_durable;
-  // After each commit, also commit the offsets to the reader's consumer group
-  // (information for operators: `orderflow lag`). Live projectors set it; replay does not.
+  // After commits, also commit the offsets to the reader's consumer group
+  // (information for operators: `orderflow lag`): at most once a second while
+  // busy, and when Run or RunUntilCaughtUp ends. Live projectors set it; replay does not.
   bool commit_for_operators = false;
   std::chrono::milliseconds max_backoff{5000};  // Run's longest wait between retries
   const Clock* clock = &SystemClock();          // the waits between retries, the step timings
@@ -122,8 +123,14 @@ class Projector {
   // After a transient error `cause`: waits, reopens the sink and assigns every
   // partition at its stored offset again (a failed step may have dropped records).
   Status Recover(const Status& cause, std::stop_token stop);
-  // Drain when stopping: a retryable error is logged, not returned.
+  // Drain when stopping (a retryable error is logged, not returned), then
+  // publish the offsets for operators.
   Status DrainForStop();
+  // Offsets committed to the sink, to be copied to the consumer group
+  // (commit_for_operators); PublishForOperators sends them once a second,
+  // or `now`.
+  void ForOperators(const Offsets& committed);
+  void PublishForOperators(bool now);
 
   std::unique_ptr<Sink> owned_sink_;  // the store's, when constructed on a store
   Sink& sink_;
@@ -136,6 +143,8 @@ class Projector {
   ProjectorCounters counters_;
   std::unique_ptr<SinkBatch> in_flight_;  // committing on a helper thread (pipelined sinks)
   std::future<Status> commit_;
+  Offsets to_publish_;  // for the consumer group, not sent yet (ForOperators)
+  std::chrono::steady_clock::time_point next_publish_{};
 };
 
 }  // namespace orderflow::projections

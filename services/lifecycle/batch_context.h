@@ -6,6 +6,7 @@
 // batch's offsets (AddTo). One batch, one thread.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,9 +24,38 @@ class WriteBatch;
 
 namespace orderflow::services {
 
+// Order states as this instance last committed them, so that a batch does
+// not read and decode them from its store again. Used by the loop's thread
+// only; the loop empties it whenever the stored states may have changed
+// elsewhere (a restart, a partition gained or lost). At most `capacity`
+// orders: the oldest go first.
+class OrderCache {
+ public:
+  explicit OrderCache(size_t capacity) : capacity_(capacity) {}
+  // The state of `id`, taken out of the cache; nullopt if it is not there.
+  std::optional<domain::OrderState> Take(const std::string& id);
+  void Put(const std::string& id, domain::OrderState state);
+  void Clear() {
+    states_.clear();
+    arrival_.clear();
+  }
+
+ private:
+  struct Entry {
+    domain::OrderState state;
+    uint64_t put = 0;  // which Put stored it
+  };
+  size_t capacity_;
+  uint64_t puts_ = 0;
+  std::unordered_map<std::string, Entry> states_;
+  std::deque<std::pair<std::string, uint64_t>> arrival_;  // (id, put) in order; entries taken or put again since are stale
+};
+
 class ServiceBatch final : public BatchContext {
  public:
-  ServiceBatch(const std::string& service, rocksdb::DB& db, int64_t now) : service_(service), db_(db), now_(now) {}
+  // `cache` (may be null) holds committed order states; Order() takes from it.
+  ServiceBatch(const std::string& service, rocksdb::DB& db, int64_t now, OrderCache* cache = nullptr)
+      : service_(service), db_(db), now_(now), cache_(cache) {}
 
   bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
             const std::string& tag, domain::EventPayload payload) override;
@@ -56,11 +86,14 @@ class ServiceBatch final : public BatchContext {
   // Adds the outputs (in the log by now: flushed before the batch commits) to
   // the outputs index, and the orders and state written, to `batch`.
   void AddTo(rocksdb::WriteBatch& batch) const;
+  // Once the batch is stored: its orders, as committed, go to the cache.
+  void Committed();
 
  private:
   const std::string& service_;
   rocksdb::DB& db_;
   int64_t now_;
+  OrderCache* cache_;
   std::vector<std::pair<std::string, domain::Event>> outputs_;
   std::vector<eventstore::DeadLetterRecord> dead_letters_;
   std::map<std::string, std::optional<std::string>> writes_;

@@ -23,6 +23,19 @@ bool Entered(const domain::OrderState& before, const domain::OrderState& after, 
   return before.status != status && after.status == status;
 }
 
+// Order events that move no order's status: each changes one field that
+// only some reactors read (Reactor::Skips).
+constexpr std::string_view kNotificationSent = "NotificationSent";
+constexpr std::string_view kPaymentRefunded = "PaymentRefunded";
+bool IsInventoryLineEvent(std::string_view type) {
+  return type == "InventoryLineReserved" || type == "InventoryLineRejected" || type == "InventoryLineReleased";
+}
+// For reactors that read only the status and what OrderPlaced, PaymentAuthorized
+// and OrderShipped set.
+bool ChangesNoStatus(std::string_view type) {
+  return type == kNotificationSent || type == kPaymentRefunded || IsInventoryLineEvent(type);
+}
+
 int32_t LineQuantity(const domain::OrderState& order, const std::string& sku) {
   for (const auto& l : order.lines) {
     if (l.sku == sku) return l.quantity;
@@ -35,6 +48,9 @@ int32_t LineQuantity(const domain::OrderState& order, const std::string& sku) {
 class PaymentReactor final : public Reactor {
  public:
   explicit PaymentReactor(PaymentRules rules) : rules_(std::move(rules)) {}
+
+  // Refunds read paid and refunded amounts: PaymentRefunded is kept.
+  bool Skips(std::string_view type) const override { return type == kNotificationSent || IsInventoryLineEvent(type); }
 
   Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
                       BatchContext& ctx) override {
@@ -98,6 +114,9 @@ class PaymentReactor final : public Reactor {
 class InventoryReactor final : public Reactor {
  public:
   explicit InventoryReactor(const domain::Catalog& catalog) : catalog_(catalog) {}
+
+  // The per-line answers are its own business: it keeps those.
+  bool Skips(std::string_view type) const override { return type == kNotificationSent || type == kPaymentRefunded; }
 
   Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
                       BatchContext& ctx) override {
@@ -197,6 +216,7 @@ class InventoryReactor final : public Reactor {
 
 class ShippingReactor final : public Reactor {
  public:
+  bool Skips(std::string_view type) const override { return ChangesNoStatus(type); }
   Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
                       BatchContext& ctx) override {
     if (!Entered(before, after, OrderStatus::kInventoryReserved)) return Status::Ok();
@@ -215,6 +235,8 @@ class ShippingReactor final : public Reactor {
 class DeliveryReactor final : public Reactor {
  public:
   explicit DeliveryReactor(std::chrono::milliseconds transit) : transit_(transit) {}
+
+  bool Skips(std::string_view type) const override { return ChangesNoStatus(type); }
 
   void Load(const std::map<std::string, std::string>& state) override {
     pending_.clear();
@@ -282,6 +304,10 @@ class DeliveryReactor final : public Reactor {
 class NotificationReactor final : public Reactor {
  public:
   explicit NotificationReactor(std::string outbox) : outbox_path_(std::move(outbox)) {}
+
+  // Its own NotificationSent records included: the outputs index and the
+  // outbox say what was sent, not the order.
+  bool Skips(std::string_view type) const override { return ChangesNoStatus(type); }
 
   void Load(const std::map<std::string, std::string>&) override {
     sent_.clear();

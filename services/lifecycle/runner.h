@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/clock.h"
@@ -71,6 +72,12 @@ class Reactor {
                               const domain::OrderState& after, BatchContext& ctx) {
     return Status::Ok();
   }
+  // True when the runner may skip a record of orders.events whose event-type
+  // header is `event_type` without decoding it: only for events that change
+  // no order status and no field this reactor reads, and that it does not
+  // react to (its copy of the order then lacks them). A record without the
+  // header is always decoded and handled.
+  virtual bool Skips(std::string_view event_type) const { return false; }
   // An event from another input topic; fails as OnOrderEvent.
   virtual Status OnEvent(const std::string& topic, const domain::Event& event, BatchContext& ctx) {
     return Status::Ok();
@@ -116,6 +123,7 @@ struct ServiceOptions {
 struct ServiceStats {
   std::atomic<uint64_t> batches{0};
   std::atomic<uint64_t> events{0};
+  std::atomic<uint64_t> skipped{0};       // records of orders.events skipped undecoded (Reactor::Skips)
   std::atomic<uint64_t> outputs{0};
   std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> dead_letters{0};  // records parked on orders.dlq

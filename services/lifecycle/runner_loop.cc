@@ -65,6 +65,7 @@ class ServiceRunner::Loop {
         ORDERFLOW_RETURN_IF_ERROR(Restart(stalled));  // the records are consumed again by the new consumers
         continue;
       }
+      PublishOffsets(/*now=*/false);
       if (!records_.empty()) {
         // No side effect and no output while the store could not record them.
         if (Status room = impl_.store->HasRoom(); !room.ok()) {
@@ -80,15 +81,29 @@ class ServiceRunner::Loop {
       }
       return handled;
     }
+    PublishOffsets(/*now=*/true);
     return Status::Ok();
   }
 
  private:
+  // The stored offsets, copied to the consumer groups for operators' tools
+  // (`orderflow lag`): at most once a second while busy, so a batch does not
+  // cost the broker an offset commit of its own, and at once on a clean stop.
+  void PublishOffsets(bool now) {
+    if (!offsets_to_publish_ || impl_.readers.empty()) return;
+    const auto at = options_.clock->Now();
+    if (!now && at < next_publish_) return;
+    impl_.RecommitForOperators();
+    offsets_to_publish_ = false;
+    next_publish_ = at + std::chrono::seconds(1);
+  }
+
   // Drops the consumers (and with them any uncommitted progress), reloads the
   // committed state into the reactor and waits before consuming again.
   Status Restart(const Status& why) {
     records_.clear();  // every Record of the failed batch goes before its consumer
     held_.clear();     // the new consumers' partitions are caught up again
+    cache_.Clear();
     const auto wait = backoff_.Next();
     spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance, why.ToString(),
                  wait.count());
@@ -144,8 +159,10 @@ class ServiceRunner::Loop {
     if (gained) {
       ORDERFLOW_RETURN_IF_ERROR(IndexOutputs(options_, *impl_.store, runner_.stats_, stop_));
       held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());
+      cache_.Clear();  // another instance may have moved these partitions' orders on
     } else if (assigned.size() != held_.size()) {
       held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());  // partitions revoked
+      cache_.Clear();
     }
     if (all) runner_.ready_.store(true);
     {
@@ -171,7 +188,7 @@ class ServiceRunner::Loop {
   // Hands records_ to the reactor, then commits what it decided (nothing on an
   // idle tick).
   Status HandleBatch() {
-    ServiceBatch ctx(options_.name, *impl_.db, options_.clock->WallMs());
+    ServiceBatch ctx(options_.name, *impl_.db, options_.clock->WallMs(), &cache_);
     std::map<eventstore::TopicPartition, int64_t> next;
     Status status = HandleRecords(ctx, next);
     impl_.reactor->OnTick(ctx);
@@ -203,6 +220,13 @@ class ServiceRunner::Loop {
       if (record.offset() < stored) continue;
       next[tp] = record.offset() + 1;
       stats.events.fetch_add(1);
+      if (tp.topic == eventstore::kOrdersTopic) {
+        const std::string_view type = record.HeaderValue(eventstore::kHeaderEventType);
+        if (!type.empty() && impl_.reactor->Skips(type)) {
+          stats.skipped.fetch_add(1);
+          continue;
+        }
+      }
       auto event = eventstore::DecodeEvent(record.value());
       if (!event.ok()) {
         stats.rejected.fetch_add(1);
@@ -358,21 +382,15 @@ class ServiceRunner::Loop {
   }
 
   // After the state and offsets are stored: publish the offsets (to other
-  // threads, and to the consumer groups for operators' tools), forget the
+  // threads now, to the consumer groups soon: PublishOffsets), forget the
   // failures now behind them, count.
-  void Committed(const ServiceBatch& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
+  void Committed(ServiceBatch& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
     {
       std::lock_guard lock(impl_.offsets_mu);
       for (const auto& [tp, offset] : next) impl_.offsets[tp] = offset;
     }
-    for (size_t i = 0; i < impl_.readers.size(); ++i) {
-      std::vector<std::pair<eventstore::TopicPartition, int64_t>> committed;
-      for (const auto& [tp, offset] : next) {
-        const auto& topics = options_.inputs[i];
-        if (std::find(topics.begin(), topics.end(), tp.topic) != topics.end()) committed.emplace_back(tp, offset);
-      }
-      impl_.readers[i]->CommitForOperators(committed);
-    }
+    offsets_to_publish_ = true;
+    ctx.Committed();  // its orders, as stored, stay in the cache
     std::erase_if(impl_.failures, [&](const auto& f) {
       auto it = impl_.offsets.find(f.first.first);
       return it != impl_.offsets.end() && it->second > f.first.second;
@@ -394,6 +412,10 @@ class ServiceRunner::Loop {
   StallWatchdog watchdog_;
   std::chrono::steady_clock::time_point next_recommit_;
   std::chrono::steady_clock::time_point process_start_;
+  // Committed order states: a few seconds of orders in flight at 1,000 orders/s.
+  OrderCache cache_{4096};
+  bool offsets_to_publish_ = false;  // committed since the consumer groups last heard
+  std::chrono::steady_clock::time_point next_publish_{};
 };
 
 Status ServiceRunner::Run(std::stop_token stop) {

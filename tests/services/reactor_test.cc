@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "domain/catalog.h"
 #include "eventstore/topics.h"
@@ -199,6 +200,51 @@ TEST(NotificationReactorTest, ARequestAlreadySentByAnyInstanceIsNotWrittenAgain)
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find("n-o-2"), std::string::npos);
+}
+
+// A default payload of the event type with index `index`.
+template <size_t... I>
+domain::EventPayload PayloadAt(size_t index, std::index_sequence<I...>) {
+  domain::EventPayload payload;
+  ((index == I ? (payload = domain::EventPayload(std::in_place_index<I>), 0) : 0), ...);
+  return payload;
+}
+
+// A reactor's copy of an order lacks the events it skips (Reactor::Skips),
+// so it may skip only events that move no order from any status; and the
+// fields it reads must come from events it keeps: payment keeps
+// PaymentRefunded (what is left to refund), inventory its per-line answers.
+TEST(ReactorSkipsTest, OnlyEventsThatMoveNoStatusAreSkippedAndEachKeepsWhatItReads) {
+  std::vector<std::pair<std::string, std::unique_ptr<Reactor>>> reactors;
+  reactors.emplace_back("payment", MakePaymentReactor({}));
+  reactors.emplace_back("inventory", MakeInventoryReactor(domain::Catalog::Demo()));
+  reactors.emplace_back("shipping", MakeShippingReactor());
+  reactors.emplace_back("delivery", MakeDeliveryReactor(std::chrono::milliseconds(0)));
+  TempDir dir;
+  reactors.emplace_back("notification", MakeNotificationReactor(dir.Sub("outbox.log")));
+  std::map<std::string, std::set<std::string>> skipped;
+  for (const auto& [name, reactor] : reactors) {
+    for (size_t i = 0; i < domain::kEventTypeCount; ++i) {
+      const std::string type(domain::EventTypeNameAt(i));
+      if (!reactor->Skips(type)) continue;
+      skipped[name].insert(type);
+      for (int from = 0; from <= static_cast<int>(domain::OrderStatus::kCancelled); ++from) {
+        domain::OrderState state;
+        state.order_id = "o-1";
+        state.status = static_cast<domain::OrderStatus>(from);
+        domain::Event event = LifecycleEvent("o-1", 7, PayloadAt(i, std::make_index_sequence<domain::kEventTypeCount>()));
+        domain::Apply(state, event);
+        EXPECT_EQ(static_cast<int>(state.status), from) << name << " skips " << type << ", which moves an order from "
+                                                        << domain::OrderStatusName(static_cast<domain::OrderStatus>(from));
+      }
+    }
+  }
+  EXPECT_FALSE(skipped["payment"].count("PaymentRefunded"));
+  EXPECT_FALSE(skipped["inventory"].count("InventoryLineReserved"));
+  EXPECT_FALSE(skipped["inventory"].count("InventoryLineRejected"));
+  EXPECT_FALSE(skipped["inventory"].count("InventoryLineReleased"));
+  // Each skips something: the point of it (NotificationSent is on orders.events for every order).
+  for (const auto& [name, reactor] : reactors) EXPECT_TRUE(skipped[name].count("NotificationSent")) << name;
 }
 
 }  // namespace

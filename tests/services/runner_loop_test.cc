@@ -20,6 +20,7 @@
 #include "eventstore/codec.h"
 #include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
+#include "services/lifecycle/batch_context.h"
 #include "services/lifecycle/runner_io.h"
 #include "tests/util/events.h"
 #include "tests/util/fake_clock.h"
@@ -37,6 +38,9 @@ struct FakeLog {
   std::mutex mu;
   std::map<TopicPartition, std::vector<domain::Event>> inputs;
   std::map<TopicPartition, std::vector<std::string>> raw;  // records that are not events, by offset
+  std::map<TopicPartition, std::vector<std::string>> type_header;  // an event-type header, by offset ("": none)
+  int notifications_handled = 0;  // NotificationSent events the reactor was given
+  std::map<TopicPartition, int64_t> group_offsets;  // what the consumers committed to their group
   std::vector<std::pair<std::string, std::string>> acknowledged;  // (topic, key) of each output and dead letter
   std::vector<domain::Event> acknowledged_events;
   std::vector<std::string> dead_letters;  // the dlq-error header of each acknowledged dead letter
@@ -59,10 +63,16 @@ class FakeInput final : public InputConsumer {
       const auto& events = log_->inputs[tp];
       for (; next < static_cast<int64_t>(events.size()) && out.size() < max; ++next) {
         auto raw = log_->raw[tp];
+        const auto& types = log_->type_header[tp];
+        std::vector<eventstore::Header> headers;
+        if (next < static_cast<int64_t>(types.size()) && !types[next].empty()) {
+          headers.push_back({std::string(eventstore::kHeaderEventType), types[next]});
+        }
         if (next < static_cast<int64_t>(raw.size()) && !raw[next].empty()) {
-          out.push_back(eventstore::Record::Make(tp.topic, tp.partition, next, "garbage", raw[next]));
+          out.push_back(eventstore::Record::Make(tp.topic, tp.partition, next, "garbage", raw[next], headers));
         } else {
-          out.push_back(testing::ToRecord(events[next], tp.partition, next, tp.topic));
+          out.push_back(eventstore::Record::Make(tp.topic, tp.partition, next, events[next].order_id,
+                                                 eventstore::EncodeEvent(events[next]), headers));
         }
       }
     }
@@ -74,7 +84,10 @@ class FakeInput final : public InputConsumer {
     return held;
   }
   std::map<TopicPartition, int64_t> Positions() const override { return position_; }
-  void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>&) override {}
+  void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next) override {
+    std::lock_guard lock(log_->mu);
+    for (const auto& [tp, offset] : next) log_->group_offsets[tp] = offset;
+  }
 
  private:
   std::shared_ptr<FakeLog> log_;
@@ -126,17 +139,27 @@ class FakeOutput final : public OutputLog {
 };
 
 // Authorizes every placed order; for the order "boom" a library call throws
-// (std::out_of_range from vector::at), as a bug in a reactor would.
+// (std::out_of_range from vector::at), as a bug in a reactor would. Skips
+// NotificationSent records (counting those it is given anyway).
 class PayingReactor final : public Reactor {
  public:
+  explicit PayingReactor(std::shared_ptr<FakeLog> log) : log_(std::move(log)) {}
+  bool Skips(std::string_view type) const override { return type == "NotificationSent"; }
   Status OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState&,
                       BatchContext& ctx) override {
+    if (std::holds_alternative<domain::NotificationSent>(event.payload)) {
+      std::lock_guard lock(log_->mu);
+      ++log_->notifications_handled;
+    }
     if (!std::holds_alternative<domain::OrderPlaced>(event.payload)) return Status::Ok();
     if (event.order_id == "boom") return Status::Internal("gateways: " + std::to_string(std::vector<int>{}.at(1)));
     ctx.Emit(eventstore::kOrdersTopic, event, event.order_id, "pay",
              domain::PaymentAuthorized{"pay-" + event.order_id, 2900, "card"});
     return Status::Ok();
   }
+
+ private:
+  std::shared_ptr<FakeLog> log_;
 };
 
 class RunnerLoopTest : public ::testing::Test {
@@ -163,7 +186,7 @@ class RunnerLoopTest : public ::testing::Test {
       std::lock_guard lock(log->mu);
       return static_cast<int64_t>(log->inputs[tp].size());
     };
-    auto runner = ServiceRunner::Create(std::move(options), std::make_unique<PayingReactor>(), std::move(io));
+    auto runner = ServiceRunner::Create(std::move(options), std::make_unique<PayingReactor>(log_), std::move(io));
     EXPECT_TRUE(runner.ok()) << runner.status().ToString();
     return runner.ok() ? std::move(runner).value() : nullptr;
   }
@@ -214,6 +237,10 @@ TEST_F(RunnerLoopTest, ABatchCommitsItsOutputsWithItsOffsetsAndARestartRedoesNot
     EXPECT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 6; }).ok());
     EXPECT_EQ(runner->stats().events.load(), 6u);
   }
+  // The consumer group (what `orderflow lag` reads) is told at most once a
+  // second while busy, and everything by the time the runner stops.
+  EXPECT_EQ(Locked<decltype(log_->group_offsets)>([](FakeLog& l) { return l.group_offsets; }),
+            (std::map<TopicPartition, int64_t>{{{eventstore::kOrdersTopic, 0}, 3}, {{eventstore::kOrdersTopic, 1}, 3}}));
   auto acknowledged = Locked<std::vector<domain::Event>>([](FakeLog& l) { return l.acknowledged_events; });
   ASSERT_EQ(acknowledged.size(), 6u);
   for (const auto& e : acknowledged) {
@@ -279,6 +306,61 @@ TEST_F(RunnerLoopTest, AnUndecodableRecordIsParkedAndTheServiceMovesOn) {
   EXPECT_EQ(runner->stats().rejected.load(), 1u);
   EXPECT_EQ(Locked<size_t>([](FakeLog& l) { return l.acknowledged_events.size(); }), 2u);
   EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.opens; }), 1) << "an undecodable record needs no restart";
+}
+
+// A record of orders.events whose event-type header names an event the
+// reactor skips is neither decoded (its value here is not even an event) nor
+// handed to the reactor, and its offset commits with the rest; the same event
+// without the header is decoded and handled.
+TEST_F(RunnerLoopTest, ARecordWhoseTypeTheReactorSkipsIsSteppedOverUndecoded) {
+  const TopicPartition tp{eventstore::kOrdersTopic, 0};
+  Place(0, "o-1");
+  {
+    std::lock_guard lock(log_->mu);
+    for (int n = 1; n <= 2; ++n) {
+      log_->inputs[tp].push_back(
+          testing::LifecycleEvent("o-1", n, domain::NotificationSent{"n-" + std::to_string(n), "order.placed", "alice",
+                                                                     domain::NotificationPriority::kLow}));
+    }
+    log_->raw[tp] = {"", "\x01\x02 not cap'n proto", "", ""};
+    log_->type_header[tp] = {"OrderPlaced", "NotificationSent", "", "OrderPlaced"};
+  }
+  Place(0, "o-2");
+  auto runner = NewRunner();
+  ASSERT_TRUE(runner);
+  EXPECT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 4; }).ok());
+  EXPECT_EQ(runner->stats().skipped.load(), 1u);
+  EXPECT_EQ(runner->stats().events.load(), 4u);
+  EXPECT_EQ(runner->stats().dead_letters.load(), 0u) << "the skipped record was decoded";
+  EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.notifications_handled; }), 1) << "only the one without the header";
+  EXPECT_EQ(Locked<size_t>([](FakeLog& l) { return l.acknowledged_events.size(); }), 2u);
+}
+
+// The committed orders a batch takes instead of reading its store: taken
+// once (a failed batch leaves nothing behind), the oldest evicted first.
+TEST(OrderCacheTest, TakesEachStateOnceAndEvictsTheOldest) {
+  OrderCache cache(2);
+  auto state = [](const std::string& id, uint32_t version) {
+    domain::OrderState s;
+    s.order_id = id;
+    s.version = version;
+    return s;
+  };
+  cache.Put("a", state("a", 1));
+  cache.Put("b", state("b", 1));
+  auto a = cache.Take("a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->version, 1u);
+  EXPECT_FALSE(cache.Take("a").has_value()) << "taken twice";
+  cache.Put("a", state("a", 2));  // committed again: now the newest
+  cache.Put("c", state("c", 1));  // over capacity: "b" goes
+  EXPECT_FALSE(cache.Take("b").has_value());
+  EXPECT_EQ(cache.Take("a")->version, 2u);
+  EXPECT_TRUE(cache.Take("c").has_value());
+  for (int i = 0; i < 1000; ++i) cache.Put("o-" + std::to_string(i % 3), state("x", i));  // stale entries are dropped
+  int held = 0;
+  for (int i = 0; i < 3; ++i) held += cache.Take("o-" + std::to_string(i)).has_value();
+  EXPECT_EQ(held, 2);
 }
 
 }  // namespace
