@@ -248,6 +248,14 @@ class ProjectionStore {
   // A RocksDB checkpoint of the store in `dir` (which must not exist).
   Status CheckpointTo(const std::string& dir) const;
 
+  // Merges the orders family into one sorted run when it holds more than
+  // `max_l0_files` overlapping files at level 0, as a rebuild leaves it (one
+  // per window; compactions come later, in the live service). A replay that
+  // starts on the store (a snapshot's tail) looks every new order up there:
+  // in a pile of files, each lookup probes every file. Returns the number of
+  // level-0 files merged (0: none needed). State and digest are unchanged.
+  Result<uint64_t> CompactOrders(uint64_t max_l0_files = 4) const;
+
   // A consistent copy of every family (state, meta, offsets) into a new store
   // in `dir`; works on a read-only view of a store another process writes.
   Status CopyTo(const std::string& dir) const;

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <ctime>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <algorithm>
@@ -120,6 +121,18 @@ Status ProjectionStore::CheckpointTo(const std::string& dir) const {
   ORDERFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db, &raw), "checkpoint"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint into " + dir);
+}
+
+Result<uint64_t> ProjectionStore::CompactOrders(uint64_t max_l0_files) const {
+  std::string value;  // a string property: "num-files-at-level<N>" has no integer form
+  if (!impl_->db->GetProperty(impl_->cf(kOrders), "rocksdb.num-files-at-level0", &value)) return uint64_t{0};
+  const uint64_t files = std::strtoull(value.c_str(), nullptr, 10);
+  if (files <= max_l0_files) return uint64_t{0};
+  rocksdb::CompactRangeOptions options;
+  options.exclusive_manual_compaction = false;  // the store's own compactions may go on beside it
+  ORDERFLOW_RETURN_IF_ERROR(
+      FromRocks(impl_->db->CompactRange(options, impl_->cf(kOrders), nullptr, nullptr), "compact the orders"));
+  return files;
 }
 
 Status ProjectionStore::CopyTo(const std::string& dir) const {

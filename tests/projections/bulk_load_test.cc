@@ -135,6 +135,28 @@ TEST(BulkLoaderTest, BuildsTheSameStoreAsTheBatchPathWhateverTheWindow) {
   }
 }
 
+// A rebuild leaves the orders as one file per window at level 0; before a
+// snapshot is taken they are merged into one sorted run, which changes no
+// state. A store with few files is left as it is.
+TEST(BulkLoaderTest, ThePileOfOrderFilesARebuildLeavesIsMergedWithoutChangingTheState) {
+  const auto log = SpreadLog();
+  TempDir dir;
+  auto store = ProjectionStore::Open(dir.path(), {.rebuild = true});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto loader = BulkLoader::Start(**store, {.window_events = 20});
+  ASSERT_TRUE(loader.ok()) << loader.status().ToString();
+  for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(Copy(log, i, i + 50)).ok());
+  ASSERT_TRUE((*loader)->Finish({}).ok());
+  const std::string digest = *(*store)->Digest();
+  auto merged = (*store)->CompactOrders();
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  EXPECT_GT(*merged, 4u) << "the rebuild left no pile of files: the test proves nothing";
+  EXPECT_EQ(*(*store)->Digest(), digest);
+  auto again = (*store)->CompactOrders();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u) << "one sorted run is left as it is";
+}
+
 TEST(BulkLoaderTest, AnUnfinishedRebuildIsRefusedByEveryOtherOpen) {
   const auto log = SpreadLog();
   TempDir dir;
