@@ -21,7 +21,9 @@ Result<int> CmdSnapshot(const std::vector<std::string>& args) {
       "[--snapshots DIR]";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << "Usage: " << usage << "\n\nSnapshots of the projection store (a RocksDB checkpoint plus a manifest);\n"
-                 "`orderflow replay --from-snapshot NAME` restores one and replays only the tail.\n";
+                 "`orderflow replay --from-snapshot NAME` restores one and replays only the tail.\n"
+                 "create on a store a replay just wrote first merges its orders into one sorted run (about\n"
+                 "7 s of CPU per million orders, in the data directory), so that a restore looks orders up fast.\n";
     if (args.empty()) return Usage("snapshot needs a subcommand: create, list, restore or delete");
     return 0;
   }

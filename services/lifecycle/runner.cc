@@ -51,15 +51,19 @@ Status ServiceRunner::Impl::StepOverMarkers() {
   return Status::Ok();
 }
 
-void ServiceRunner::Impl::RecommitForOperators() {
+bool ServiceRunner::Impl::RecommitForOperators() {
   std::lock_guard lock(offsets_mu);
+  bool all = !readers.empty();
   for (auto& reader : readers) {
+    const auto assignment = reader->Assignment();
+    all = all && !assignment.empty();
     std::vector<std::pair<eventstore::TopicPartition, int64_t>> held;
-    for (const auto& tp : reader->Assignment()) {
+    for (const auto& tp : assignment) {
       if (auto it = offsets.find(tp); it != offsets.end()) held.emplace_back(tp, it->second);
     }
     if (!held.empty()) reader->CommitForOperators(held);
   }
+  return all;
 }
 
 Status ServiceRunner::Impl::LoadState() {

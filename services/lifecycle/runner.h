@@ -76,7 +76,9 @@ class Reactor {
   // header is `event_type` without decoding it: only for events that change
   // no order status and no field this reactor reads, and that it does not
   // react to (its copy of the order then lacks them). A record without the
-  // header is always decoded and handled.
+  // header is always decoded and handled. A skipped record is not checked
+  // either (an undecodable value, a key that is not the order id): the
+  // projector, which decodes every record, parks those on orders.dlq.
   virtual bool Skips(std::string_view event_type) const { return false; }
   // An event from another input topic; fails as OnOrderEvent.
   virtual Status OnEvent(const std::string& topic, const domain::Event& event, BatchContext& ctx) {

@@ -44,7 +44,9 @@ struct ServiceRunner::Impl {
   // groups again. A commit sent during a rebalance is refused, and a partition
   // that gained nothing since never gets another: idle instances repeat theirs
   // so that `orderflow lag` reads zero at rest.
-  void RecommitForOperators();
+  // Returns false when some consumer holds no partitions (not joined yet, or
+  // in a rebalance): what it would have sent is still to be sent.
+  bool RecommitForOperators();
   // Reads the committed reactor state and offsets, and hands the state to the reactor.
   Status LoadState();
 };

@@ -93,8 +93,8 @@ class ServiceRunner::Loop {
     if (!offsets_to_publish_ || impl_.readers.empty()) return;
     const auto at = options_.clock->Now();
     if (!now && at < next_publish_) return;
-    impl_.RecommitForOperators();
-    offsets_to_publish_ = false;
+    // A consumer not assigned yet (or in a rebalance) could not be told: again later.
+    offsets_to_publish_ = !impl_.RecommitForOperators();
     next_publish_ = at + std::chrono::seconds(1);
   }
 
@@ -107,6 +107,7 @@ class ServiceRunner::Loop {
     const auto wait = backoff_.Next();
     spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance, why.ToString(),
                  wait.count());
+    PublishOffsets(/*now=*/true);  // what was committed before the failure, while the consumers are there
     impl_.readers.clear();
     {
       std::lock_guard lock(impl_.offsets_mu);
