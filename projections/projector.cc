@@ -110,6 +110,7 @@ Status Projector::Start() {
 }
 
 Result<size_t> Projector::Step() {
+  PublishForOperators(/*now=*/false);  // what the steps before committed
   const auto t0 = options_.clock->Now();
   auto records = reader_.Poll(options_.batch_size, options_.poll_timeout, options_.fill_batches);
   const auto t1 = options_.clock->Now();
@@ -137,7 +138,6 @@ Result<size_t> Projector::Step() {
         ForOperators(Offsets(moved.begin(), moved.end()));
       }
     }
-    PublishForOperators(/*now=*/false);
     return polled;
   }
   auto prepared = sink_.Prepare(*records, in_flight_.get());
@@ -170,10 +170,8 @@ Result<size_t> Projector::Step() {
     if (options_.wait_durable) ORDERFLOW_RETURN_IF_ERROR(options_.wait_durable(batch->next_offsets()));
     ORDERFLOW_RETURN_IF_ERROR(sink_.Commit(*batch));
     ForOperators(batch->next_offsets());
-    PublishForOperators(/*now=*/false);
     return records->size();
   }
-  PublishForOperators(/*now=*/false);
   in_flight_ = std::move(batch);
   // The records are not needed by the commit: the batch holds copies.
   commit_ = std::async(std::launch::async, [this] {

@@ -74,13 +74,11 @@ void OrderCache::Put(const std::string& id, domain::OrderState state) {
 
 Result<domain::OrderState*> ServiceBatch::Order(const std::string& id) {
   auto [it, inserted] = orders_.try_emplace(id);
-  if (inserted && cache_ != nullptr) {
-    if (auto cached = cache_->Take(id)) {
+  if (inserted) {
+    if (auto cached = cache_.Take(id)) {
       it->second = std::move(*cached);
       return &it->second;
     }
-  }
-  if (inserted) {
     std::string bytes;
     rocksdb::Status s = db_.Get(rocksdb::ReadOptions(), kOrderPrefix + id, &bytes);
     if (s.ok()) {
@@ -109,8 +107,7 @@ void ServiceBatch::AddTo(rocksdb::WriteBatch& batch) const {
 }
 
 void ServiceBatch::Committed() {
-  if (cache_ == nullptr) return;
-  for (auto& [id, state] : orders_) cache_->Put(id, std::move(state));
+  for (auto& [id, state] : orders_) cache_.Put(id, std::move(state));
   orders_.clear();
 }
 

@@ -26,9 +26,10 @@ namespace orderflow::services {
 
 // Order states as this instance last committed them, so that a batch does
 // not read and decode them from its store again. Used by the loop's thread
-// only; the loop empties it whenever the stored states may have changed
-// elsewhere (a restart, a partition gained or lost). At most `capacity`
-// orders: the oldest go first.
+// only. Only that loop writes the store, and each instance resumes every
+// partition it is given from its own stored offsets, so a partition that
+// moved to another instance and back leaves nothing stale here. At most
+// `capacity` orders: the oldest go first.
 class OrderCache {
  public:
   explicit OrderCache(size_t capacity) : capacity_(capacity) {}
@@ -53,8 +54,8 @@ class OrderCache {
 
 class ServiceBatch final : public BatchContext {
  public:
-  // `cache` (may be null) holds committed order states; Order() takes from it.
-  ServiceBatch(const std::string& service, rocksdb::DB& db, int64_t now, OrderCache* cache = nullptr)
+  // `cache` holds committed order states; Order() takes from it.
+  ServiceBatch(const std::string& service, rocksdb::DB& db, int64_t now, OrderCache& cache)
       : service_(service), db_(db), now_(now), cache_(cache) {}
 
   bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
@@ -93,7 +94,7 @@ class ServiceBatch final : public BatchContext {
   const std::string& service_;
   rocksdb::DB& db_;
   int64_t now_;
-  OrderCache* cache_;
+  OrderCache& cache_;
   std::vector<std::pair<std::string, domain::Event>> outputs_;
   std::vector<eventstore::DeadLetterRecord> dead_letters_;
   std::map<std::string, std::optional<std::string>> writes_;

@@ -23,17 +23,22 @@ bool Entered(const domain::OrderState& before, const domain::OrderState& after, 
   return before.status != status && after.status == status;
 }
 
+// Whether `type` (an event-type header) names event T (domain::EventTypeName).
+template <typename T>
+bool Is(std::string_view type) {
+  static const std::string_view name = domain::EventTypeName(T{});
+  return type == name;
+}
 // Order events that move no order's status: each changes one field that
 // only some reactors read (Reactor::Skips).
-constexpr std::string_view kNotificationSent = "NotificationSent";
-constexpr std::string_view kPaymentRefunded = "PaymentRefunded";
 bool IsInventoryLineEvent(std::string_view type) {
-  return type == "InventoryLineReserved" || type == "InventoryLineRejected" || type == "InventoryLineReleased";
+  return Is<domain::InventoryLineReserved>(type) || Is<domain::InventoryLineRejected>(type) ||
+         Is<domain::InventoryLineReleased>(type);
 }
 // For reactors that read only the status and what OrderPlaced, PaymentAuthorized
 // and OrderShipped set.
 bool ChangesNoStatus(std::string_view type) {
-  return type == kNotificationSent || type == kPaymentRefunded || IsInventoryLineEvent(type);
+  return Is<domain::NotificationSent>(type) || Is<domain::PaymentRefunded>(type) || IsInventoryLineEvent(type);
 }
 
 int32_t LineQuantity(const domain::OrderState& order, const std::string& sku) {
@@ -50,7 +55,9 @@ class PaymentReactor final : public Reactor {
   explicit PaymentReactor(PaymentRules rules) : rules_(std::move(rules)) {}
 
   // Refunds read paid and refunded amounts: PaymentRefunded is kept.
-  bool Skips(std::string_view type) const override { return type == kNotificationSent || IsInventoryLineEvent(type); }
+  bool Skips(std::string_view type) const override {
+    return Is<domain::NotificationSent>(type) || IsInventoryLineEvent(type);
+  }
 
   Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
                       BatchContext& ctx) override {
@@ -116,7 +123,9 @@ class InventoryReactor final : public Reactor {
   explicit InventoryReactor(const domain::Catalog& catalog) : catalog_(catalog) {}
 
   // The per-line answers are its own business: it keeps those.
-  bool Skips(std::string_view type) const override { return type == kNotificationSent || type == kPaymentRefunded; }
+  bool Skips(std::string_view type) const override {
+    return Is<domain::NotificationSent>(type) || Is<domain::PaymentRefunded>(type);
+  }
 
   Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
                       BatchContext& ctx) override {

@@ -103,7 +103,7 @@ class ServiceRunner::Loop {
   Status Restart(const Status& why) {
     records_.clear();  // every Record of the failed batch goes before its consumer
     held_.clear();     // the new consumers' partitions are caught up again
-    cache_.Clear();
+    cache_.Clear();    // as the reactor's state, reloaded from the store
     const auto wait = backoff_.Next();
     spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance, why.ToString(),
                  wait.count());
@@ -160,10 +160,8 @@ class ServiceRunner::Loop {
     if (gained) {
       ORDERFLOW_RETURN_IF_ERROR(IndexOutputs(options_, *impl_.store, runner_.stats_, stop_));
       held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());
-      cache_.Clear();  // another instance may have moved these partitions' orders on
     } else if (assigned.size() != held_.size()) {
       held_ = std::set<eventstore::TopicPartition>(assigned.begin(), assigned.end());  // partitions revoked
-      cache_.Clear();
     }
     if (all) runner_.ready_.store(true);
     {
@@ -189,7 +187,7 @@ class ServiceRunner::Loop {
   // Hands records_ to the reactor, then commits what it decided (nothing on an
   // idle tick).
   Status HandleBatch() {
-    ServiceBatch ctx(options_.name, *impl_.db, options_.clock->WallMs(), &cache_);
+    ServiceBatch ctx(options_.name, *impl_.db, options_.clock->WallMs(), cache_);
     std::map<eventstore::TopicPartition, int64_t> next;
     Status status = HandleRecords(ctx, next);
     impl_.reactor->OnTick(ctx);
@@ -199,7 +197,8 @@ class ServiceRunner::Loop {
       if (records_.empty()) ORDERFLOW_RETURN_IF_ERROR(impl_.StepOverMarkers());
       if (options_.clock->Now() >= next_recommit_) {
         next_recommit_ = options_.clock->Now() + std::chrono::seconds(5);
-        impl_.RecommitForOperators();
+        offsets_to_publish_ = true;  // again at rest: a commit sent during a rebalance was refused
+        PublishOffsets(/*now=*/true);
       }
       return Status::Ok();
     }
