@@ -99,6 +99,8 @@ int main(int argc, char** argv) {
   options.exit_when_done = true;
   options.transit_delay = std::chrono::milliseconds(0);
   options.max_payment_minor = 1'000'000;  // measure the full path: few declines
+  // BENCH_SEPARATE=1: payment, inventory, shipping and delivery as four services (`up --separate-services`).
+  options.separate_services = getenv("BENCH_SEPARATE") != nullptr;
 
   // BENCH_KAFKA=1: the services talk to a broker started here, as to any
   // cluster (`up --brokers`): no local archive, no wait for it.

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
@@ -89,7 +90,9 @@ Result<int> CmdLag(const std::vector<std::string>& args) {
   ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow lag --brokers LIST [--group GROUP ...] [--json]\n\n"
                    "Shows, per consumer group of orderflow's services and projector and per partition, the offset\n"
                    "the group committed, the end of the log and the lag between them. Services commit these\n"
-                   "offsets after their own local commit, as information only: their RocksDB store is the truth.",
+                   "offsets after their own local commit, as information only: their RocksDB store is the truth.\n"
+                   "Groups that committed nothing (services this deployment does not run) are left out unless\n"
+                   "named with --group.",
              specific, {}, p));
   if (p.common.help) return 0;
   ORDERFLOW_ASSIGN_OR_RETURN(const auto kafka, KafkaFrom(p.common, true));
@@ -104,6 +107,15 @@ Result<int> CmdLag(const std::vector<std::string>& args) {
   }
   auto rows = eventstore::GroupLag(kafka, groups, kAdminTimeout);
   if (!rows.ok()) return Fail(rows.status());
+  if (only.empty()) {
+    // A group that committed nothing anywhere is one this deployment does not
+    // run (fulfillment or the four services it hosts, not both): left out.
+    std::set<std::string> used;
+    for (const auto& r : *rows) {
+      if (r.committed >= 0) used.insert(r.group);
+    }
+    std::erase_if(*rows, [&](const auto& r) { return !used.count(r.group); });
+  }
   if (p.common.json) {
     json out = json::array();
     for (const auto& r : *rows) {

@@ -112,7 +112,7 @@ Result<int> CmdService(const std::vector<std::string>& args) {
   if (const char* env = std::getenv("ORDERFLOW_POSTGRES")) pg.url = env;
   po::options_description d("service options");
   d.add_options()("name", po::value(&name)->value_name("NAME"),
-                  "projector, pg-projector, payment, inventory, shipping, delivery or notification")(
+                  "projector, pg-projector, payment, inventory, shipping, delivery, notification or fulfillment")(
       "instance", po::value(&instance)->default_value(instance), "instance id within the service's consumer group")(
       "exit-when-caught-up", po::bool_switch(&exit_when_caught_up),
       "projector, pg-projector: exit 0 once the end of the log (as when started) is applied")(
@@ -125,11 +125,11 @@ Result<int> CmdService(const std::vector<std::string>& args) {
       "projector: starting without a store, restore the newest snapshot here and replay the log after it "
       "(default <data-dir>-snapshots)")(
       "batch-size", po::value(&batch_size)->default_value(batch_size), "projector, pg-projector: events per batch")(
-      "transit-ms", po::value(&transit_ms)->default_value(transit_ms), "delivery: simulated transit time")(
+      "transit-ms", po::value(&transit_ms)->default_value(transit_ms), "delivery, fulfillment: simulated transit time")(
       "max-payment", po::value(&max_payment)->default_value(max_payment),
-      "payment: decline orders above this total (minor units)")(
+      "payment, fulfillment: decline orders above this total (minor units)")(
       "blocked-customer", po::value(&blocked)->composing()->value_name("ID"),
-      "payment: a customer whose card is declined, repeatable (default cust-0013)")(
+      "payment, fulfillment: a customer whose card is declined, repeatable (default cust-0013)")(
       "exactly-once", po::bool_switch(&exactly_once), "append each batch's outputs in a Kafka transaction");
   po::positional_options_description pos;
   pos.add("name", 1);
@@ -137,17 +137,19 @@ Result<int> CmdService(const std::vector<std::string>& args) {
   ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow service NAME --brokers LIST [--data-dir DIR] [--instance ID]\n\n"
                    "Runs one service as its own process until SIGINT/SIGTERM. Instances of a service share its\n"
                    "consumer group; give each its own --data-dir. Services: projector, payment, inventory,\n"
-                   "shipping, delivery, notification (its outbox is DIR/outbox.log), and pg-projector, which\n"
-                   "keeps the PostgreSQL read model of --postgres URL (docs/sql.md).",
+                   "shipping, delivery, notification (its outbox is DIR/outbox.log), pg-projector, which\n"
+                   "keeps the PostgreSQL read model of --postgres URL (docs/sql.md), and fulfillment: payment,\n"
+                   "inventory, shipping and delivery in one consumer group, as `orderflow up` runs them (never\n"
+                   "beside separate instances of those four: both would handle the same events).",
              d, pos, p, "info"));
   if (p.common.help) return 0;
   if (name.empty()) return Usage("service needs a NAME");
   if (name == "pg-projector") return RunPgProjector(instance, p, pg, batch_size, exit_when_caught_up);
   if (name != "projector") {
     const auto& names = services::LifecycleServiceNames();
-    if (std::find(names.begin(), names.end(), name) == names.end()) {
+    if (name != services::kFulfillment && std::find(names.begin(), names.end(), name) == names.end()) {
       return Usage("unknown service '" + name +
-                       "' (projector, pg-projector, payment, inventory, shipping, delivery, notification)");
+                   "' (projector, pg-projector, payment, inventory, shipping, delivery, notification, fulfillment)");
     }
     services::LifecycleConfig config;
     config.transit_delay = std::chrono::milliseconds(transit_ms);

@@ -39,6 +39,9 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
       ("max-payment", po::value(&o.max_payment_minor)->default_value(o.max_payment_minor),
        "the payment gateway declines orders above this total (minor units)")
       ("projector-only", po::bool_switch(), "run the order service and projector only, no lifecycle services")
+      ("separate-services", po::bool_switch(&o.separate_services),
+       "run payment, inventory, shipping and delivery as four services (consumer groups orderflow-payment ...) "
+       "instead of one, fulfillment: to run more instances of one of them in other processes")
       ("rebuild-corrupt", po::bool_switch(),
        "if the projection store is corrupt, move its files to DIR/corrupt-<time>/ and rebuild it from the log")
       ("snapshots", po::value<std::string>()->value_name("DIR"),

@@ -28,6 +28,10 @@ struct UpOptions {
   bool exit_when_done = false;    // exit once the simulation is fully projected
   size_t batch_size = 5000;
   bool lifecycle = true;          // run payment, inventory, shipping, delivery, notification too
+  // Run payment, inventory, shipping and delivery as four services (four
+  // consumer groups) instead of as one, fulfillment: for extra instances of
+  // one of them in other processes.
+  bool separate_services = false;
   std::chrono::milliseconds transit_delay{500};
   int64_t max_payment_minor = 50000;
   std::vector<std::string> blocked_customers = {"cust-0013"};

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "services/lifecycle/lifecycle.h"
+
 namespace orderflow::services {
 
 UpOps::UpOps(const eventstore::KafkaConfig& kafka, const std::vector<eventstore::TopicSpec>& topics,
@@ -111,15 +113,20 @@ std::vector<ServiceHealth> UpOps::Health() {
 
 Result<std::vector<StockLevel>> UpOps::Stock() {
   const ServiceRunner* inventory = nullptr;
+  std::string prefix;  // where the inventory's state is in its runner's
   if (services_started_.load()) {
     for (const auto& r : runners_) {
       if (r->options().name == "inventory") inventory = r.get();
+      if (r->options().name == kFulfillment) {
+        inventory = r.get();
+        prefix = "inventory/";  // HostReactor keeps each hosted reactor's state under its name
+      }
     }
   }
   if (inventory == nullptr) return Status::Unavailable("the inventory service is starting");
   std::vector<StockLevel> out;
   for (const auto& item : catalog_.items()) {
-    auto stored = inventory->ReadState("stock/" + item.sku);
+    auto stored = inventory->ReadState(prefix + "stock/" + item.sku);
     if (!stored.ok()) return stored.status();
     int64_t available = item.initial_stock;
     if (*stored) available = std::strtoll((*stored)->c_str(), nullptr, 10);

@@ -11,10 +11,10 @@ namespace orderflow::services {
 using eventstore::FromRocks;
 using namespace store_keys;
 
-bool ServiceBatch::Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
-                        const std::string& tag, domain::EventPayload payload) {
+bool ServiceBatch::EmitAs(const std::string& producer, const std::string& topic, const domain::Event& cause,
+                          const std::string& aggregate_id, const std::string& tag, domain::EventPayload payload) {
   domain::Event e;
-  e.id = domain::DeriveEventId(cause.id, service_ + "/" + tag);
+  e.id = domain::DeriveEventId(cause.id, producer + "/" + tag);
   if (InLog(e.id)) {
     ++suppressed_;
     return false;
@@ -23,7 +23,7 @@ bool ServiceBatch::Emit(const std::string& topic, const domain::Event& cause, co
   e.occurred_at_ms = now_;
   e.causation_id = cause.id;
   e.correlation_id = cause.correlation_id == domain::EventId{} ? cause.id : cause.correlation_id;
-  e.producer = service_;
+  e.producer = producer;
   e.payload = std::move(payload);
   outputs_.emplace_back(topic, std::move(e));
   return true;

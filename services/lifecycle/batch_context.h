@@ -59,7 +59,11 @@ class ServiceBatch final : public BatchContext {
       : service_(service), db_(db), now_(now), cache_(cache) {}
 
   bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
-            const std::string& tag, domain::EventPayload payload) override;
+            const std::string& tag, domain::EventPayload payload) override {
+    return EmitAs(service_, topic, cause, aggregate_id, tag, std::move(payload));
+  }
+  bool EmitAs(const std::string& producer, const std::string& topic, const domain::Event& cause,
+              const std::string& aggregate_id, const std::string& tag, domain::EventPayload payload) override;
   std::optional<std::string> Get(const std::string& key) override;
   void Put(const std::string& key, std::string value) override { writes_[key] = std::move(value); }
   void Delete(const std::string& key) override { writes_[key] = std::nullopt; }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "eventstore/topics.h"
+#include "services/lifecycle/host_reactor.h"
 
 namespace orderflow::services {
 namespace {
@@ -409,7 +410,7 @@ std::unique_ptr<Reactor> MakeNotificationReactor(std::string outbox_path) {
 std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& name) {
   using eventstore::kNotificationsHighTopic;
   using eventstore::kNotificationsLowTopic;
-  if (name == "inventory") return {{kOrdersTopic, kInventoryTopic}};
+  if (name == "inventory" || name == kFulfillment) return {{kOrdersTopic, kInventoryTopic}};
   if (name == "notification") return {{kNotificationsHighTopic}, {kNotificationsLowTopic}, {kOrdersTopic}};
   if (name == "payment" || name == "shipping" || name == "delivery") return {{kOrdersTopic}};
   return {};
@@ -418,7 +419,7 @@ std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& 
 std::vector<std::string> LifecycleServiceOutputs(const std::string& name) {
   using eventstore::kNotificationsHighTopic;
   using eventstore::kNotificationsLowTopic;
-  if (name == "inventory") return {kOrdersTopic, kInventoryTopic};
+  if (name == "inventory" || name == kFulfillment) return {kOrdersTopic, kInventoryTopic};
   if (name == "notification") return {kOrdersTopic, kNotificationsHighTopic, kNotificationsLowTopic};
   if (name == "payment" || name == "shipping" || name == "delivery") return {kOrdersTopic};
   return {};
@@ -426,6 +427,7 @@ std::vector<std::string> LifecycleServiceOutputs(const std::string& name) {
 
 std::vector<std::pair<std::string, std::vector<std::string>>> ConsumerGroups() {
   std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  groups.emplace_back(ServiceGroupId(kFulfillment, 0, 1), LifecycleServiceInputs(kFulfillment)[0]);
   for (const std::string& name : LifecycleServiceNames()) {
     const auto inputs = LifecycleServiceInputs(name);
     for (size_t i = 0; i < inputs.size(); ++i) groups.emplace_back(ServiceGroupId(name, i, inputs.size()), inputs[i]);
@@ -434,26 +436,47 @@ std::vector<std::pair<std::string, std::vector<std::string>>> ConsumerGroups() {
   return groups;
 }
 
+namespace {
+
+// The reactor of lifecycle service `name` (not kFulfillment); null for an unknown name.
+std::unique_ptr<Reactor> MakeReactor(const std::string& name, const std::string& data_dir,
+                                     const domain::Catalog& catalog, const LifecycleConfig& config) {
+  if (name == "payment") return MakePaymentReactor(config.payment);
+  if (name == "inventory") return MakeInventoryReactor(catalog);
+  if (name == "shipping") return MakeShippingReactor();
+  if (name == "delivery") return MakeDeliveryReactor(config.transit_delay);
+  if (name == "notification") return MakeNotificationReactor(data_dir + "/outbox.log");
+  return nullptr;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ServiceRunner>> MakeLifecycleService(ServiceOptions options, const domain::Catalog& catalog,
                                                             const LifecycleConfig& config) {
-  std::unique_ptr<Reactor> reactor;
   const std::string& name = options.name;
   options.inputs = LifecycleServiceInputs(name);
   options.outputs = LifecycleServiceOutputs(name);
-  if (name == "payment" || name == "notification") options.batch_size = std::min(options.batch_size, kSideEffectBatch);
-  if (name == "payment") {
-    reactor = MakePaymentReactor(config.payment);
-  } else if (name == "inventory") {
-    reactor = MakeInventoryReactor(catalog);
-  } else if (name == "shipping") {
-    reactor = MakeShippingReactor();
-  } else if (name == "delivery") {
-    reactor = MakeDeliveryReactor(config.transit_delay);
-  } else if (name == "notification") {
-    reactor = MakeNotificationReactor(options.data_dir + "/outbox.log");
+  std::unique_ptr<Reactor> reactor;
+  if (name == kFulfillment) {
+    std::vector<HostedReactor> hosted;
+    for (const std::string& member : FulfillmentServices()) {
+      std::vector<std::string> topics;
+      for (const auto& priority_class : LifecycleServiceInputs(member)) {
+        for (const std::string& topic : priority_class) {
+          if (topic != kOrdersTopic) topics.push_back(topic);
+        }
+      }
+      hosted.push_back({member, MakeReactor(member, options.data_dir, catalog, config), std::move(topics)});
+    }
+    options.producers = FulfillmentServices();
+    reactor = MakeHostReactor(std::move(hosted));
   } else {
+    if (name == "payment" || name == "notification") options.batch_size = std::min(options.batch_size, kSideEffectBatch);
+    reactor = MakeReactor(name, options.data_dir, catalog, config);
+  }
+  if (!reactor) {
     return Status::InvalidArgument("unknown service '" + name +
-                                   "' (payment, inventory, shipping, delivery, notification, projector)");
+                                   "' (payment, inventory, shipping, delivery, notification, fulfillment, projector)");
   }
   return ServiceRunner::Create(std::move(options), std::move(reactor));
 }

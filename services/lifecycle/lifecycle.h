@@ -36,6 +36,18 @@ inline const std::vector<std::string>& LifecycleServiceNames() {
   return names;
 }
 
+// `orderflow service fulfillment` (and `orderflow up`) runs payment,
+// inventory, shipping and delivery as one service: one consumer group
+// (orderflow-fulfillment), one reader of orders.events, one producer and one
+// store (host_reactor.h). Each keeps its outputs' ids and its own state. It
+// must not run beside separate instances of those four (they would handle
+// the same events in other groups).
+inline constexpr char kFulfillment[] = "fulfillment";
+inline const std::vector<std::string>& FulfillmentServices() {
+  static const std::vector<std::string> names = {"payment", "inventory", "shipping", "delivery"};
+  return names;
+}
+
 // Input topics of lifecycle service `name`, one list per priority class
 // (empty for an unknown name).
 std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& name);
@@ -44,6 +56,8 @@ std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& 
 // notification outbox) handle at most this many inputs per batch: a side
 // effect done just before a SIGKILL whose event had not reached the log yet is
 // done again by the next owner, so this bounds the repeats per kill.
+// Fulfillment does not: its payment gateway is PaymentRules, decided in the
+// process and kept in its state, with no call that a kill could repeat.
 inline constexpr size_t kSideEffectBatch = 50;
 
 // Topics lifecycle service `name` appends to (its outputs index reads them).
@@ -59,7 +73,8 @@ struct LifecycleConfig {
   std::chrono::milliseconds transit_delay{0};
 };
 
-// Options (input topics) and reactor for service `name`; kInvalidArgument for
+// Options (input topics) and reactor for service `name` (one of
+// LifecycleServiceNames(), or kFulfillment); kInvalidArgument for
 // an unknown name. `options` must have name, instance, kafka and data_dir set.
 Result<std::unique_ptr<ServiceRunner>> MakeLifecycleService(ServiceOptions options, const domain::Catalog& catalog,
                                                             const LifecycleConfig& config);

@@ -4,6 +4,8 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "eventstore/codec.h"
 #include "services/lifecycle/service_keys.h"
 
@@ -45,6 +47,10 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
   }
   if (positions.empty()) return Status::Ok();
   ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
+  const std::vector<std::string> producers = options.producers.empty() ? std::vector{options.name} : options.producers;
+  auto own = [&](const std::string& producer) {
+    return std::find(producers.begin(), producers.end(), producer) != producers.end();
+  };
   rocksdb::WriteBatch batch;
   uint64_t records = 0, found = 0;
   const auto deadline = started + std::chrono::minutes(5);
@@ -56,7 +62,7 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
       if (r.offset() >= ends[{std::string(r.topic()), r.partition()}]) continue;
       ++records;
       auto event = eventstore::DecodeEvent(r.value());
-      if (!event.ok() || event->producer != options.name) continue;
+      if (!event.ok() || !own(event->producer)) continue;
       batch.Put(OutputKey(event->id), "").PermitUncheckedError();
       ++found;
     }

@@ -47,6 +47,12 @@ class BatchContext {
   // another instance, and its side effect must not run again.
   virtual bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
                     const std::string& tag, domain::EventPayload payload) = 0;
+  // Emit on behalf of `producer`, one of the reactors a host runs
+  // (host_reactor.h): the id is UUIDv5(cause.id, producer + "/" + tag) and the
+  // event's producer is `producer`, exactly as if that reactor ran as service
+  // `producer` of its own.
+  virtual bool EmitAs(const std::string& producer, const std::string& topic, const domain::Event& cause,
+                      const std::string& aggregate_id, const std::string& tag, domain::EventPayload payload) = 0;
 
   // The service's own key-value state; reads see this batch's writes.
   virtual std::optional<std::string> Get(const std::string& key) = 0;
@@ -107,6 +113,9 @@ struct ServiceOptions {
   // crashed run of this one) already handled emits nothing and has no side
   // effect again. Empty: no index.
   std::vector<std::string> outputs;
+  // The producer names whose outputs are this service's own: the reactors a
+  // host runs (each emits under its own name). Empty: just `name`.
+  std::vector<std::string> producers;
   size_t batch_size = 500;
   std::chrono::milliseconds poll_timeout{20};
   // Append each batch's outputs in a Kafka transaction (transactional.id

@@ -86,10 +86,10 @@ async function main() {
     await page.locator('#stock-rows tr[data-sku="SKU-KETTLE"] td.num').filter({ hasText: String(before - 2) })
       .waitFor({ timeout: 10000 });
     await page.getByTestId('total-lag').filter({ hasText: /^lag 0$/ }).waitFor({ timeout: 30000 });
-    for (const service of ['projector', 'payment', 'inventory', 'shipping', 'delivery', 'notification']) {
+    for (const service of ['projector', 'fulfillment', 'notification']) {
       await page.locator(`#health .badge.ready[data-service="${service}"]`).waitFor({ timeout: 10000 });
     }
-    await page.locator('#lag-rows tr[data-consumer="inventory"]').waitFor();
+    await page.locator('#lag-rows tr[data-consumer="fulfillment"]').waitFor();
     // The orders panel shows every customer's orders by default.
     if (await page.locator('#mine').isChecked()) throw new Error('the orders panel starts filtered to one customer');
 

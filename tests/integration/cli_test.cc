@@ -216,8 +216,8 @@ TEST(CliTest, UpExitsWhenDoneBesideAnotherInstanceOfAService) {
   auto broker = testing::StartBroker(4);
   ASSERT_NE(broker, nullptr);
   const std::vector<std::string> brokers = broker->CliArgs();
-  ChildProcess shipping(Cat({OrderflowBinary(), "service", "shipping", "--instance", "2", "--data-dir",
-                         dir.Sub("shipping-2"), "--transit-ms", "0"}, brokers),
+  ChildProcess shipping(Cat({OrderflowBinary(), "service", "fulfillment", "--instance", "2", "--data-dir",
+                         dir.Sub("fulfillment-2"), "--transit-ms", "0"}, brokers),
                         dir.Sub("shipping.log"));
   auto up = Orderflow(Cat({"up", "--http", "off", "--data-dir", dir.Sub("up"), "--simulate", "300",
                        "--exit-when-done", "--json", "--transit-ms", "0", "--log-level", "warn"}, brokers),
@@ -227,7 +227,7 @@ TEST(CliTest, UpExitsWhenDoneBesideAnotherInstanceOfAService) {
   EXPECT_EQ(summary["delivered"].get<uint64_t>() + summary["cancelled"].get<uint64_t>(), 300u) << up.out;
   std::ifstream log(dir.Sub("shipping.log"));
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("assigned"), std::string::npos) << "the second shipping instance never got partitions";
+  EXPECT_NE(text.find("assigned"), std::string::npos) << "the second fulfillment instance never got partitions";
 }
 
 // --services-nice: what processes events (the embedded broker, the services'

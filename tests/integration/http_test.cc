@@ -317,7 +317,7 @@ TEST_F(HttpLifecycleTest, MetricsCountEventsLagDeadLettersAndRequests) {
       "# TYPE orderflow_events_applied_total counter", "orderflow_events_applied_total{type=\"OrderPlaced\"} ",
       "# TYPE orderflow_consumer_lag gauge",
       "orderflow_consumer_lag{consumer=\"projector\",topic=\"orders.events\",partition=\"0\"}",
-      "orderflow_dlq_records{service=\"projector\"} 0", "orderflow_dlq_records{service=\"payment\"} 0",
+      "orderflow_dlq_records{service=\"projector\"} 0", "orderflow_dlq_records{service=\"fulfillment\"} 0",
       "orderflow_http_requests_total{code=\"202\",method=\"POST\",route=\"/orders\"} ",
       "orderflow_http_request_duration_seconds_bucket{route=\"/orders/{id}\",le=\"0.001\"}",
       "orderflow_orders{status=", "orderflow_ready 1"};
@@ -361,14 +361,14 @@ TEST_F(HttpLifecycleTest, OperatorEndpointsShowStockLagDeadLettersAndRedrive) {
   Place(client, "cust-console");  // two kettles
   WaitFor(client, "/stock", [&](const json& s) { return kettle(s) == before - 2; });
   json lag = WaitFor(client, "/lag", settled);
-  bool projector_seen = false, inventory_seen = false;
+  bool projector_seen = false, fulfillment_seen = false;
   for (const auto& c : lag["consumers"]) {
     projector_seen = projector_seen || c["consumer"] == "projector";
-    inventory_seen = inventory_seen || c["consumer"] == "inventory";
+    fulfillment_seen = fulfillment_seen || c["consumer"] == "fulfillment";
     EXPECT_EQ(c["lag"], 0) << c.dump();
     EXPECT_EQ(c["committed"], c["end"]) << c.dump();
   }
-  EXPECT_TRUE(projector_seen && inventory_seen) << lag.dump();
+  EXPECT_TRUE(projector_seen && fulfillment_seen) << lag.dump();
   EXPECT_EQ(Send(client, "GET", "/throughput").body["interval_seconds"], 10);
 
   // A record no service can decode: parked on orders.dlq, listed, redriven once.

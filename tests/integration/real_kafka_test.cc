@@ -266,19 +266,20 @@ TEST(RealKafkaTest, LagShowsEveryGroupAtTheLogEndAfterUpFinishes) {
       EXPECT_EQ(r["lag"], 0) << (exactly_once ? "exactly-once: " : "") << r.dump();
       EXPECT_FALSE(r["committed"].is_null()) << r.dump();
     }
-    EXPECT_EQ(groups.size(), 8u);  // payment, inventory, shipping, delivery, notification x3, projector
+    EXPECT_EQ(groups.size(), 5u);  // fulfillment, notification x3, projector
   }
 }
 
-// Incremental rebalancing: with cooperative-sticky, a second shipping instance
-// joining and leaving moves only some partitions, and every order finishes.
+// Incremental rebalancing: with cooperative-sticky, a second fulfillment
+// instance joining and leaving moves only some partitions, and every order
+// finishes.
 TEST(RealKafkaTest, CooperativeStickyAssignmentRebalancesIncrementally) {
   auto broker = testing::StartBroker(4);
   ASSERT_NE(broker, nullptr);
   TempDir dir;
   const std::vector<std::string> cooperative = {"--kafka", "partition.assignment.strategy=cooperative-sticky"};
   testing::ChildProcess shipping(
-      Cat(Cat({OrderflowBinary(), "service", "shipping", "--instance", "2", "--data-dir", dir.Sub("shipping-2"),
+      Cat(Cat({OrderflowBinary(), "service", "fulfillment", "--instance", "2", "--data-dir", dir.Sub("fulfillment-2"),
                "--transit-ms", "0", "--log-level", "info"},
               cooperative),
           broker->CliArgs()),

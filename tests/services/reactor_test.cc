@@ -9,6 +9,7 @@
 
 #include "domain/catalog.h"
 #include "eventstore/topics.h"
+#include "services/lifecycle/host_reactor.h"
 #include "services/lifecycle/lifecycle.h"
 #include "tests/util/events.h"
 #include "tests/util/temp_dir.h"
@@ -29,8 +30,16 @@ class FakeContext final : public BatchContext {
     if (in_log.count(tag)) return false;  // as the runner's outputs index says
     e.order_id = aggregate_id;
     e.payload = std::move(payload);
+    e.producer = producer_;
     outputs.emplace_back(topic, e);
     return true;
+  }
+  bool EmitAs(const std::string& producer, const std::string& topic, const domain::Event& cause,
+              const std::string& aggregate_id, const std::string& tag, domain::EventPayload payload) override {
+    producer_ = producer;
+    const bool emitted = Emit(topic, cause, aggregate_id, producer + "/" + tag, std::move(payload));
+    producer_.clear();
+    return emitted;
   }
   std::optional<std::string> Get(const std::string& key) override {
     auto it = kv.find(key);
@@ -49,6 +58,9 @@ class FakeContext final : public BatchContext {
   std::vector<std::pair<std::string, domain::Event>> outputs;
   std::map<std::string, std::string> kv;
   std::set<std::string> in_log;  // tags whose output Emit reports as already in the log
+
+ private:
+  std::string producer_;  // set while EmitAs emits
 };
 
 // Feeds `event` to `reactor` as the runner would: apply, then react.
@@ -245,6 +257,70 @@ TEST(ReactorSkipsTest, OnlyEventsThatMoveNoStatusAreSkippedAndEachKeepsWhatItRea
   EXPECT_FALSE(skipped["inventory"].count("InventoryLineReleased"));
   // Each skips something: the point of it (NotificationSent is on orders.events for every order).
   for (const auto& [name, reactor] : reactors) EXPECT_TRUE(skipped[name].count("NotificationSent")) << name;
+}
+
+// Fulfillment's host: each hosted reactor emits under its own name, with the
+// ids it has as a service of its own, keeps its state under its name, reads
+// only its own topics, and a failure names it.
+TEST(HostReactorTest, EachHostedReactorEmitsAsItselfAndKeepsItsStateApart) {
+  auto catalog = *domain::Catalog::Parse("SKU-MUG,Mug,1450,100\n");
+  std::vector<HostedReactor> hosted;
+  hosted.push_back({"payment", MakePaymentReactor({}), {}});
+  hosted.push_back({"inventory", MakeInventoryReactor(catalog), {eventstore::kInventoryTopic}});
+  hosted.push_back({"shipping", MakeShippingReactor(), {}});
+  hosted.push_back({"delivery", MakeDeliveryReactor(std::chrono::milliseconds(0)), {}});
+  auto host = MakeHostReactor(std::move(hosted));
+  FakeContext ctx;
+  domain::OrderState order;
+  const domain::Event placed = PlacedEvent("o-1");
+  Feed(*host, order, placed, ctx);
+  ASSERT_EQ(ctx.outputs.size(), 1u);
+  const domain::Event& paid = ctx.outputs[0].second;
+  EXPECT_TRUE(std::holds_alternative<domain::PaymentAuthorized>(paid.payload));
+  EXPECT_EQ(paid.producer, "payment");
+  EXPECT_EQ(paid.id, domain::DeriveEventId(placed.id, "payment/authorize")) << "not the id payment has on its own";
+  EXPECT_EQ(ctx.kv.count("payment/charge/o-1"), 1u) << "payment's state is not under payment/";
+
+  // The authorization reaches inventory only; its request, on inventory's
+  // own topic, goes to inventory only.
+  Feed(*host, order, paid, ctx);
+  ASSERT_EQ(ctx.Count<domain::StockReservationRequested>(), 1);
+  const domain::Event request = ctx.outputs.back().second;
+  EXPECT_EQ(request.producer, "inventory");
+  ASSERT_TRUE(host->OnEvent(eventstore::kInventoryTopic, request, ctx).ok());
+  EXPECT_EQ(ctx.Count<domain::InventoryLineReserved>(), 1);
+  EXPECT_EQ(ctx.kv["inventory/stock/SKU-MUG"], "98");
+  EXPECT_TRUE(host->OnEvent(eventstore::kNotificationsHighTopic, request, ctx).ok());  // nobody's topic
+  EXPECT_EQ(ctx.Count<domain::InventoryLineReserved>(), 1);
+
+  // Skipped undecoded only when every hosted reactor skips it.
+  EXPECT_TRUE(host->Skips(domain::EventTypeName(domain::NotificationSent{})));
+  EXPECT_FALSE(host->Skips(domain::EventTypeName(domain::PaymentRefunded{}))) << "payment reads refunds";
+  EXPECT_FALSE(host->Skips(domain::EventTypeName(domain::InventoryLineReserved{}))) << "inventory reads its lines";
+
+  // Inventory reads its stock under inventory/: a stock of 1 cannot cover two mugs.
+  ctx.kv["inventory/stock/SKU-MUG"] = "1";
+  ctx.kv["stock/SKU-MUG"] = "100";  // nobody's
+  ASSERT_TRUE(host->OnEvent(eventstore::kInventoryTopic,
+                            LifecycleEvent("SKU-MUG", 9, domain::StockReservationRequested{"SKU-MUG", "o-2", 2}), ctx)
+                  .ok());
+  EXPECT_EQ(ctx.Count<domain::InventoryLineRejected>(), 1);
+
+  // Load hands each its own keys, without the prefix: delivery's due
+  // delivery comes back and is delivered on the next tick, as delivery.
+  const domain::Event shipped = LifecycleEvent("o-3", 4, domain::OrderShipped{"DHL", "T-1"});
+  const std::string due = "0|" + domain::UuidToString(shipped.id) + "|" + domain::UuidToString(shipped.id) + "|bob";
+  host->Load({{"delivery/due/o-3", due}, {"shipping/due/o-4", due}, {"payment/charge/o-2", "authorized"}});
+  host->OnTick(ctx);
+  ASSERT_EQ(ctx.Count<domain::OrderDelivered>(), 1) << "shipping's key reached delivery, or delivery's did not";
+  EXPECT_EQ(ctx.outputs.back().second.producer, "delivery");
+  EXPECT_EQ(ctx.outputs.back().second.order_id, "o-3");
+  EXPECT_EQ(ctx.outputs.back().second.id, domain::DeriveEventId(shipped.id, "delivery/deliver"));
+
+  const Status failed =
+      host->OnEvent(eventstore::kInventoryTopic, LifecycleEvent("SKU-X", 1, domain::StockAdded{"SKU-X", 5}), ctx);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(failed.message().starts_with("inventory: ")) << failed.message();
 }
 
 }  // namespace
