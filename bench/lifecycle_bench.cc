@@ -43,6 +43,7 @@
 #include <spdlog/spdlog.h>
 
 #include "domain/catalog.h"
+#include "domain/clock.h"
 #include "eventstore/codec.h"
 #include "eventstore/embedded_broker.h"
 #include "eventstore/kafka.h"
@@ -112,7 +113,10 @@ int main(int argc, char** argv) {
   if (const char* real = getenv("BENCH_BROKERS")) {
     options.kafka.brokers = real;
     const char* prefix = getenv("BENCH_TOPIC_PREFIX");
-    options.kafka.topic_prefix = prefix ? prefix : "bench-" + std::to_string(getpid()) + ".";
+    // pid and start time: pids are reused (pid_max 32768), and a warm broker keeps the topics of earlier runs.
+    options.kafka.topic_prefix = prefix ? prefix
+                                        : "bench-" + std::to_string(getpid()) + "-" +
+                                              std::to_string(SystemClock().WallMs()) + ".";
   } else if (getenv("BENCH_KAFKA")) {
     auto started = eventstore::EmbeddedBroker::Start(3);
     if (!started.ok() || !(*started)->CreateTopics(eventstore::DefaultTopics(options.partitions)).ok()) return 1;

@@ -106,6 +106,7 @@ Result<int> CmdService(const std::vector<std::string>& args) {
   int64_t max_payment = services::PaymentRules{}.max_amount_minor;
   std::vector<std::string> blocked = services::PaymentRules{}.blocked_customers;
   bool exactly_once = false;
+  bool send_only = false;
   bool rebuild_corrupt = false;
   std::string snapshots_dir;
   projections::PgOptions pg;
@@ -130,7 +131,9 @@ Result<int> CmdService(const std::vector<std::string>& args) {
       "payment, fulfillment: decline orders above this total (minor units)")(
       "blocked-customer", po::value(&blocked)->composing()->value_name("ID"),
       "payment, fulfillment: a customer whose card is declined, repeatable (default cust-0013)")(
-      "exactly-once", po::bool_switch(&exactly_once), "append each batch's outputs in a Kafka transaction");
+      "exactly-once", po::bool_switch(&exactly_once), "append each batch's outputs in a Kafka transaction")(
+      "send-only", po::bool_switch(&send_only),
+      "notification: only send what notifications.high/low hold (beside fulfillment, which routes them)");
   po::positional_options_description pos;
   pos.add("name", 1);
   Parsed p;
@@ -139,8 +142,9 @@ Result<int> CmdService(const std::vector<std::string>& args) {
                    "consumer group; give each its own --data-dir. Services: projector, payment, inventory,\n"
                    "shipping, delivery, notification (its outbox is DIR/outbox.log), pg-projector, which\n"
                    "keeps the PostgreSQL read model of --postgres URL (docs/sql.md), and fulfillment: payment,\n"
-                   "inventory, shipping and delivery in one consumer group, as `orderflow up` runs them (never\n"
-                   "beside separate instances of those four: both would handle the same events).",
+                   "inventory, shipping, delivery and the notification router in one consumer group, as\n"
+                   "`orderflow up` runs them, beside `notification --send-only` (never beside separate instances\n"
+                   "of those four or a routing notification: both would handle the same events).",
              d, pos, p, "info"));
   if (p.common.help) return 0;
   if (name.empty()) return Usage("service needs a NAME");
@@ -155,6 +159,8 @@ Result<int> CmdService(const std::vector<std::string>& args) {
     config.transit_delay = std::chrono::milliseconds(transit_ms);
     config.payment.max_amount_minor = max_payment;
     config.payment.blocked_customers = blocked;
+    if (send_only && name != "notification") return Usage("--send-only is for the notification service");
+    config.notification_sends_only = send_only;
     return RunLifecycleService(name, instance, p, config, exactly_once);
   }
   return RunProjector(instance, p, batch_size, exit_when_caught_up, rebuild_corrupt, snapshots_dir);

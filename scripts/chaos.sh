@@ -66,6 +66,7 @@ declare -A extra
 start() {  # start NAME-INSTANCE
   local name=${1%-*} instance=${1##*-}
   "$bin" service "$name" --instance "$instance" "${common[@]}" --data-dir "$work/$1" --log-level warn \
+    $([[ $name == notification ]] && echo --send-only) \
     2>>"$work/services.log" &
   extra[$1]=$!
   pids+=($!)

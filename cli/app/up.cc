@@ -236,14 +236,16 @@ ApiSources Up::MakeApiSources() {
 }
 
 // The lifecycle services, each with its own store under <data-dir>/services/:
-// fulfillment (payment, inventory, shipping and delivery in one runner) and
-// notification, or with --separate-services the five on their own.
+// fulfillment (payment, inventory, shipping, delivery and the notification
+// router in one runner) and notification (sending only), or with
+// --separate-services the five on their own.
 Status Up::StartServices() {
   if (options_.lifecycle) {
     LifecycleConfig config;
     config.transit_delay = options_.transit_delay;
     config.payment.max_amount_minor = options_.max_payment_minor;
     config.payment.blocked_customers = options_.blocked_customers;
+    config.notification_sends_only = !options_.separate_services;  // fulfillment routes
     std::vector<std::string> names = {kFulfillment, "notification"};
     if (options_.separate_services) names = LifecycleServiceNames();
     for (const std::string& name : names) {

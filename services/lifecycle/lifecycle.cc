@@ -311,15 +311,20 @@ class DeliveryReactor final : public Reactor {
 // instance, that one may send again what the first sent (at-least-once
 // across instances; run one sender per outbox for exactly-once).
 
+// What a NotificationReactor does: both (the notification service on its
+// own), route only (hosted by fulfillment), send only (beside fulfillment).
+enum class NotificationRole { kRouteAndSend, kRoute, kSend };
+
 class NotificationReactor final : public Reactor {
  public:
-  explicit NotificationReactor(std::string outbox) : outbox_path_(std::move(outbox)) {}
+  NotificationReactor(std::string outbox, NotificationRole role) : outbox_path_(std::move(outbox)), role_(role) {}
 
   // Its own NotificationSent records included: the outputs index and the
   // outbox say what was sent, not the order.
-  bool Skips(std::string_view type) const override { return ChangesNoStatus(type); }
+  bool Skips(std::string_view type) const override { return role_ == NotificationRole::kSend || ChangesNoStatus(type); }
 
   void Load(const std::map<std::string, std::string>&) override {
+    if (role_ == NotificationRole::kRoute) return;  // no outbox
     sent_.clear();
     pending_lines_.clear();
     std::ifstream in(outbox_path_);
@@ -332,6 +337,7 @@ class NotificationReactor final : public Reactor {
 
   Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
                       BatchContext& ctx) override {
+    if (role_ == NotificationRole::kSend) return Status::Ok();
     using P = domain::NotificationPriority;
     const char* template_name = nullptr;
     P priority = P::kLow;
@@ -356,7 +362,7 @@ class NotificationReactor final : public Reactor {
 
   Status OnEvent(const std::string& topic, const domain::Event& e, BatchContext& ctx) override {
     const auto* req = std::get_if<domain::NotificationRequested>(&e.payload);
-    if (req == nullptr) return Status::Ok();
+    if (req == nullptr || role_ == NotificationRole::kRoute) return Status::Ok();
     // Sent already when its NotificationSent is in the log (by any instance:
     // the runner's outputs index) or in this instance's outbox.
     const bool in_log = !ctx.Emit(kOrdersTopic, e, e.order_id, "sent",
@@ -387,6 +393,7 @@ class NotificationReactor final : public Reactor {
 
  private:
   std::string outbox_path_;
+  NotificationRole role_;
   std::set<std::string> sent_;
   std::string pending_lines_;
 };
@@ -404,7 +411,10 @@ std::unique_ptr<Reactor> MakeDeliveryReactor(std::chrono::milliseconds transit) 
   return std::make_unique<DeliveryReactor>(transit);
 }
 std::unique_ptr<Reactor> MakeNotificationReactor(std::string outbox_path) {
-  return std::make_unique<NotificationReactor>(std::move(outbox_path));
+  return std::make_unique<NotificationReactor>(std::move(outbox_path), NotificationRole::kRouteAndSend);
+}
+std::unique_ptr<Reactor> MakeNotificationRouter() {
+  return std::make_unique<NotificationReactor>(std::string(), NotificationRole::kRoute);
 }
 
 std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& name) {
@@ -419,7 +429,8 @@ std::vector<std::vector<std::string>> LifecycleServiceInputs(const std::string& 
 std::vector<std::string> LifecycleServiceOutputs(const std::string& name) {
   using eventstore::kNotificationsHighTopic;
   using eventstore::kNotificationsLowTopic;
-  if (name == "inventory" || name == kFulfillment) return {kOrdersTopic, kInventoryTopic};
+  if (name == kFulfillment) return {kOrdersTopic, kInventoryTopic, kNotificationsHighTopic, kNotificationsLowTopic};
+  if (name == "inventory") return {kOrdersTopic, kInventoryTopic};
   if (name == "notification") return {kOrdersTopic, kNotificationsHighTopic, kNotificationsLowTopic};
   if (name == "payment" || name == "shipping" || name == "delivery") return {kOrdersTopic};
   return {};
@@ -445,7 +456,12 @@ std::unique_ptr<Reactor> MakeReactor(const std::string& name, const std::string&
   if (name == "inventory") return MakeInventoryReactor(catalog);
   if (name == "shipping") return MakeShippingReactor();
   if (name == "delivery") return MakeDeliveryReactor(config.transit_delay);
-  if (name == "notification") return MakeNotificationReactor(data_dir + "/outbox.log");
+  if (name == "notification") {
+    if (config.notification_sends_only) {
+      return std::make_unique<NotificationReactor>(data_dir + "/outbox.log", NotificationRole::kSend);
+    }
+    return MakeNotificationReactor(data_dir + "/outbox.log");
+  }
   return nullptr;
 }
 
@@ -456,6 +472,9 @@ Result<std::unique_ptr<ServiceRunner>> MakeLifecycleService(ServiceOptions optio
   const std::string& name = options.name;
   options.inputs = LifecycleServiceInputs(name);
   options.outputs = LifecycleServiceOutputs(name);
+  if (name == "notification" && config.notification_sends_only) {
+    options.inputs.pop_back();  // orders.events: fulfillment routes
+  }
   std::unique_ptr<Reactor> reactor;
   if (name == kFulfillment) {
     std::vector<HostedReactor> hosted;
@@ -467,8 +486,11 @@ Result<std::unique_ptr<ServiceRunner>> MakeLifecycleService(ServiceOptions optio
         }
       }
       hosted.push_back({member, MakeReactor(member, options.data_dir, catalog, config), std::move(topics)});
+      options.producers.push_back(member);
     }
-    options.producers = FulfillmentServices();
+    // The notifications it asks for, as the notification service would have (same ids).
+    hosted.push_back({"notification", MakeNotificationRouter(), {}});
+    options.producers.push_back("notification");
     reactor = MakeHostReactor(std::move(hosted));
   } else {
     if (name == "payment" || name == "notification") options.batch_size = std::min(options.batch_size, kSideEffectBatch);

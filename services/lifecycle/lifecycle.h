@@ -29,6 +29,10 @@ std::unique_ptr<Reactor> MakeDeliveryReactor(std::chrono::milliseconds transit_d
 // Appends one line per notification to `outbox_path`:
 // recipient \t template \t order id \t notification id.
 std::unique_ptr<Reactor> MakeNotificationReactor(std::string outbox_path);
+// The notification service's router alone: lifecycle changes on orders.events
+// -> NotificationRequested on notifications.high/low (fulfillment hosts it
+// under the name "notification": the same ids). No outbox.
+std::unique_ptr<Reactor> MakeNotificationRouter();
 
 // The services `orderflow service NAME` and `orderflow up` run.
 inline const std::vector<std::string>& LifecycleServiceNames() {
@@ -37,11 +41,13 @@ inline const std::vector<std::string>& LifecycleServiceNames() {
 }
 
 // `orderflow service fulfillment` (and `orderflow up`) runs payment,
-// inventory, shipping and delivery as one service: one consumer group
-// (orderflow-fulfillment), one reader of orders.events, one producer and one
-// store (host_reactor.h). Each keeps its outputs' ids and its own state. It
-// must not run beside separate instances of those four (they would handle
-// the same events in other groups).
+// inventory, shipping and delivery, and the notification router, as one
+// service: one consumer group (orderflow-fulfillment), one reader of
+// orders.events, one producer and one store (host_reactor.h). Each keeps its
+// outputs' ids and its own state. Its notifications are sent by notification
+// with `notification_sends_only` (`service notification --send-only`). It must
+// not run beside separate instances of those four, or a notification service
+// that routes too (they would handle the same events in other groups).
 inline constexpr char kFulfillment[] = "fulfillment";
 inline const std::vector<std::string>& FulfillmentServices() {
   static const std::vector<std::string> names = {"payment", "inventory", "shipping", "delivery"};
@@ -71,6 +77,9 @@ std::vector<std::pair<std::string, std::vector<std::string>>> ConsumerGroups();
 struct LifecycleConfig {
   PaymentRules payment;
   std::chrono::milliseconds transit_delay{0};
+  // notification: only send what notifications.high/low hold, no orders.events
+  // input (fulfillment routes): consumer groups orderflow-notification-0 and -1.
+  bool notification_sends_only = false;
 };
 
 // Options (input topics) and reactor for service `name` (one of

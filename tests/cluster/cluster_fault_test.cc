@@ -313,7 +313,8 @@ TEST(ClusterChaosTest, UpExitsOnlyWhenEveryInstanceInEveryProcessHasFinished) {
     extra[key] = std::make_unique<ChildProcess>(
         std::vector<std::string>{OrderflowBinary(), "service", name, "--instance", instance, "--brokers",
                                  options.kafka.brokers, "--topic-prefix", options.kafka.topic_prefix, "--data-dir",
-                                 dir.Sub(key), "--transit-ms", "100", "--log-level", "warn"},
+                                 dir.Sub(key), "--transit-ms", "100", "--log-level", "warn",
+                                 name == "notification" ? "--send-only" : "--exactly-once=false"},
         dir.Sub(key + ".log"));  // appended to across restarts
   };
   std::vector<std::string> keys;

@@ -85,8 +85,9 @@ lifecycle() {  # DIR SCRATCH LABEL
       $([[ $svc == shipping || $svc == delivery ]] && echo --transit-ms 0) >"$t/$svc-2.log" 2>&1 &
     pids+=($!)
   done
+  # --separate-services: up runs each of the four as its own service too, in the groups the second instances join.
   out=$(timeout 300 "$bin" up --kafka-config "$C/up.properties" "${P[@]}" --http off --data-dir "$t/up" --simulate 2000 \
-          --exit-when-done --transit-ms 0 --log-level warn --json 2>"$t/up.log")
+          --exit-when-done --transit-ms 0 --log-level warn --json --separate-services 2>"$t/up.log")
   local rc=$?
   check "$label: orderflow up (user up) beside a second instance of every service (each its own user): 2000 orders terminal" \
     eval '[[ $rc == 0 ]] && python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(d[\"delivered\"] + d[\"cancelled\"] != 2000)" "$out"'

@@ -68,14 +68,15 @@ class Fleet {
   const std::string& log() const { return log_; }
   std::string DataDir(const std::string& key) const { return dir_.Sub(key); }
 
-  // Starts (or restarts) service `name` instance `instance`.
-  void Start(const std::string& name, const std::string& instance = "1") {
+  // Starts (or restarts) service `name` instance `instance`, with `extra` arguments.
+  void Start(const std::string& name, const std::string& instance = "1", const std::vector<std::string>& extra = {}) {
     const std::string key = name + "-" + instance;
     procs_[key] = std::make_unique<ChildProcess>(
-        Cat(Cat({OrderflowBinary(), "service", name, "--instance", instance, "--data-dir", DataDir(key), "--catalog",
-                 catalog_path_, "--transit-ms", "0", "--batch-size", "500"},
-                exactly_once_ && name != "projector" ? std::vector<std::string>{"--exactly-once"}
-                                                     : std::vector<std::string>{}),
+        Cat(Cat(Cat({OrderflowBinary(), "service", name, "--instance", instance, "--data-dir", DataDir(key),
+                     "--catalog", catalog_path_, "--transit-ms", "0", "--batch-size", "500"},
+                    exactly_once_ && name != "projector" ? std::vector<std::string>{"--exactly-once"}
+                                                         : std::vector<std::string>{}),
+                extra),
             broker_->CliArgs()),
         log_);
   }
@@ -539,7 +540,7 @@ TEST(EffectivelyOnceTest, AFulfillmentInstanceThatLostItsStoreRepeatsNothing) {
   fleet.Start("projector");
   fleet.Start(services::kFulfillment, "1");
   fleet.Start(services::kFulfillment, "2");
-  fleet.Start("notification");
+  fleet.Start("notification", "1", {"--send-only"});  // fulfillment routes the notifications
   std::vector<std::string> ids;
   const int orders = testing::Scaled(3000);
   std::thread placer([&] { ids = PlaceOrders(fleet.brokers(), fleet.catalog(), orders, testing::Scaled(500)); });
@@ -558,12 +559,14 @@ TEST(EffectivelyOnceTest, AFulfillmentInstanceThatLostItsStoreRepeatsNothing) {
       << "orders did not all finish; see " << fleet.log();
   const auto report = Check(fleet);
   for (const char* type : {"PaymentAuthorized", "PaymentDeclined", "PaymentRefunded", "InventoryReserved",
-                           "InventoryRejected", "OrderShipped", "OrderDelivered"}) {
+                           "InventoryRejected", "OrderShipped", "OrderDelivered", "NotificationSent"}) {
     EXPECT_EQ(report.duplicates_by_type.count(type) ? report.duplicates_by_type.at(type) : 0u, 0u)
         << type << " appended again for an order already handled";
   }
   EXPECT_TRUE(report.ok()) << "not terminal " << report.not_terminal.size() << ", refunded twice "
                            << report.refunded_twice.size() << ", oversold " << report.oversold.size();
+  EXPECT_TRUE(report.notifications_repeated.empty()) << report.notifications_repeated.size() << " sent twice";
+  EXPECT_EQ(report.outbox_lines, report.notifications_sent_in_log.size());
   ExpectSameDigestAsReplay(fleet, dir);
 }
 

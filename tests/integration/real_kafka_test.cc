@@ -266,7 +266,7 @@ TEST(RealKafkaTest, LagShowsEveryGroupAtTheLogEndAfterUpFinishes) {
       EXPECT_EQ(r["lag"], 0) << (exactly_once ? "exactly-once: " : "") << r.dump();
       EXPECT_FALSE(r["committed"].is_null()) << r.dump();
     }
-    EXPECT_EQ(groups.size(), 5u);  // fulfillment, notification x3, projector
+    EXPECT_EQ(groups.size(), 4u);  // fulfillment, notification x2 (high, low: it sends only), projector
   }
 }
 

@@ -259,6 +259,38 @@ TEST(ReactorSkipsTest, OnlyEventsThatMoveNoStatusAreSkippedAndEachKeepsWhatItRea
   for (const auto& [name, reactor] : reactors) EXPECT_TRUE(skipped[name].count("NotificationSent")) << name;
 }
 
+// Fulfillment hosts the notification router: it asks for exactly what the
+// notification service asks for (same topics, same tags: the same ids), and
+// sends nothing itself.
+TEST(NotificationReactorTest, TheRouterAloneAsksForWhatTheServiceAsksForAndSendsNothing) {
+  TempDir dir;
+  auto full = MakeNotificationReactor(dir.Sub("outbox.log"));
+  auto router = MakeNotificationRouter();
+  FakeContext full_ctx, router_ctx;
+  domain::OrderState a, b;
+  const std::vector<domain::Event> events = {
+      PlacedEvent("o-1"), LifecycleEvent("o-1", 1, domain::PaymentAuthorized{"p", 2900}),
+      LifecycleEvent("o-1", 2, domain::InventoryReserved{"r", {}}), LifecycleEvent("o-1", 3, domain::OrderShipped{"DHL", "T"}),
+      LifecycleEvent("o-1", 4, domain::OrderDelivered{"alice"})};
+  for (const auto& e : events) {
+    Feed(*full, a, e, full_ctx);
+    Feed(*router, b, e, router_ctx);
+  }
+  ASSERT_EQ(full_ctx.Count<domain::NotificationRequested>(), 3);  // placed, shipped, delivered
+  ASSERT_EQ(router_ctx.outputs.size(), full_ctx.outputs.size());
+  for (size_t i = 0; i < full_ctx.outputs.size(); ++i) {
+    EXPECT_EQ(router_ctx.outputs[i].first, full_ctx.outputs[i].first);
+    EXPECT_EQ(router_ctx.outputs[i].second.id, full_ctx.outputs[i].second.id);
+  }
+  // A request reaching the router is not sent.
+  const domain::Event request = router_ctx.outputs.front().second;
+  EXPECT_TRUE(router->OnEvent(eventstore::kNotificationsLowTopic, request, router_ctx).ok());
+  EXPECT_TRUE(router->FlushSideEffects().ok());
+  EXPECT_EQ(router_ctx.Count<domain::NotificationSent>(), 0);
+  EXPECT_TRUE(full->OnEvent(eventstore::kNotificationsLowTopic, request, full_ctx).ok());
+  EXPECT_EQ(full_ctx.Count<domain::NotificationSent>(), 1) << "the service sends it";
+}
+
 // Fulfillment's host: each hosted reactor emits under its own name, with the
 // ids it has as a service of its own, keeps its state under its name, reads
 // only its own topics, and a failure names it.
