@@ -79,9 +79,11 @@ class ServiceBatch final : public BatchContext {
   bool InLog(const domain::EventId& id);
   // The order aggregate, loaded once per batch.
   Result<domain::OrderState*> Order(const std::string& id);
-  // Parks `record` on orders.dlq with this batch's outputs.
-  void DeadLetter(const eventstore::Record& record, const std::string& error, int attempts) {
-    dead_letters_.push_back(eventstore::MakeDeadLetter(record, service_, error, attempts, now_));
+  // Parks `record` on orders.dlq with this batch's outputs, in the name of
+  // `service` (a reactor the service hosts; default: the service).
+  void DeadLetter(const eventstore::Record& record, const std::string& error, int attempts,
+                  const std::string& service = {}) {
+    dead_letters_.push_back(eventstore::MakeDeadLetter(record, service.empty() ? service_ : service, error, attempts, now_));
   }
 
   const std::vector<std::pair<std::string, domain::Event>>& outputs() const { return outputs_; }

@@ -58,7 +58,8 @@ class HostReactor final : public Reactor {
     for (HostedReactor& h : hosted_) {
       if (h.reactor->Skips(type)) continue;  // as its own service would have
       HostedContext own(h.name, ctx);
-      if (Status s = h.reactor->OnOrderEvent(event, before, after, own); !s.ok()) return Failed(h, s);
+      Status s = Attributed(h, [&] { return h.reactor->OnOrderEvent(event, before, after, own); });
+      if (!s.ok()) return s;
     }
     return Status::Ok();
   }
@@ -67,7 +68,8 @@ class HostReactor final : public Reactor {
     for (HostedReactor& h : hosted_) {
       if (std::find(h.topics.begin(), h.topics.end(), topic) == h.topics.end()) continue;
       HostedContext own(h.name, ctx);
-      if (Status s = h.reactor->OnEvent(topic, event, own); !s.ok()) return Failed(h, s);
+      Status s = Attributed(h, [&] { return h.reactor->OnEvent(topic, event, own); });
+      if (!s.ok()) return s;
     }
     return Status::Ok();
   }
@@ -81,15 +83,31 @@ class HostReactor final : public Reactor {
 
   Status FlushSideEffects() override {
     for (HostedReactor& h : hosted_) {
-      if (Status s = h.reactor->FlushSideEffects(); !s.ok()) return Failed(h, s);
+      Status s = Attributed(h, [&] { return h.reactor->FlushSideEffects(); });
+      if (!s.ok()) return s;
     }
     return Status::Ok();
   }
 
+  std::string FailedIn() const override { return failed_in_; }
+
  private:
-  static Status Failed(const HostedReactor& h, const Status& s) { return Status(s.code(), h.name + ": " + s.message()); }
+  // Runs one hosted reactor's handler; a failure (an error or an exception,
+  // which the runner catches) is recorded as that reactor's.
+  template <typename Handler>
+  Status Attributed(const HostedReactor& h, Handler handler) {
+    try {
+      Status s = handler();
+      if (!s.ok()) failed_in_ = h.name;
+      return s;
+    } catch (...) {
+      failed_in_ = h.name;
+      throw;
+    }
+  }
 
   std::vector<HostedReactor> hosted_;
+  std::string failed_in_;
 };
 
 }  // namespace

@@ -11,7 +11,8 @@
 //     only the other topics it reads.
 // The host skips a record of orders.events only when every reactor does.
 // A reactor's failure fails the host's batch: after 3 attempts the record is
-// parked on orders.dlq for all of them (the message names the reactor).
+// parked on orders.dlq for all of them, in the failing reactor's name
+// (Reactor::FailedIn).
 //
 // Thread safety: as Reactor (the runner's thread only).
 #pragma once

@@ -92,6 +92,9 @@ class Reactor {
   }
   // Once per loop iteration, for timers.
   virtual void OnTick(BatchContext& ctx) {}
+  // The reactor whose handler failed last, when this one hosts several
+  // (HostReactor): the dead letter is parked in its name. Empty: this one.
+  virtual std::string FailedIn() const { return {}; }
   // Performs the batch's external side effects (the notification outbox),
   // after every event of the batch was handled and before its outputs are
   // appended. An error retries the batch from the stored offsets (after Load
@@ -118,6 +121,10 @@ struct ServiceOptions {
   std::vector<std::string> producers;
   size_t batch_size = 500;
   std::chrono::milliseconds poll_timeout{20};
+  // The consumers' fetch.wait.max.ms: how long the broker may hold a fetch
+  // that has less than 64 KiB for it. 0: GroupReader's (10 ms). Longer means
+  // fewer fetches (less CPU for both sides) and later records.
+  std::chrono::milliseconds fetch_wait{0};
   // Append each batch's outputs in a Kafka transaction (transactional.id
   // "orderflow-<name>-<instance>"), keeping duplicates out of the log on
   // brokers that support it. Correctness never depends on it.

@@ -30,9 +30,15 @@ struct ServiceRunner::Impl {
   std::vector<eventstore::TopicPartition> assigned;                // what the consumers hold, as of the last poll
   mutable std::mutex offsets_mu;  // guards `offsets` and `assigned` against readers on other threads
   std::string data_dir;
-  // Records whose handler threw, with the failed attempts and the last error:
-  // retried from the stored offsets until the loop's limit, then dead-lettered.
-  std::map<std::pair<eventstore::TopicPartition, int64_t>, std::pair<int, std::string>> failures;
+  // Records whose handler failed, with the failed attempts, the last error and
+  // who failed (Reactor::FailedIn, or the service): retried from the stored
+  // offsets until the loop's limit, then dead-lettered in that one's name.
+  struct Failure {
+    int attempts = 0;
+    std::string error;
+    std::string service;
+  };
+  std::map<std::pair<eventstore::TopicPartition, int64_t>, Failure> failures;
 
   // Kafka never hands out transaction markers (exactly-once mode) or aborted
   // records, so a partition whose last offset is a marker would stay "behind"

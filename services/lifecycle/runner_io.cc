@@ -65,7 +65,12 @@ Result<RunnerIo> MakeKafkaRunnerIo(const ServiceOptions& options) {
   if (warm.code() == StatusCode::kFailedPrecondition) return warm;
   if (!warm.ok()) spdlog::warn("{}: {}", options.name, warm.ToString());
   io.output = std::make_unique<KafkaOutput>(std::move(producer).value());
-  io.open_input = [kafka = options.kafka, client, inputs = options.inputs](
+  eventstore::KafkaConfig consumer_config = options.kafka;
+  if (options.fetch_wait.count() > 0) {  // before the user's own settings, which win
+    consumer_config.overrides.insert(consumer_config.overrides.begin(),
+                                     {"fetch.wait.max.ms", std::to_string(options.fetch_wait.count())});
+  }
+  io.open_input = [kafka = std::move(consumer_config), client, inputs = options.inputs](
                       size_t index, const std::string& group,
                       eventstore::GroupReader::OffsetLookup start) -> Result<std::unique_ptr<InputConsumer>> {
     auto reader = eventstore::GroupReader::Create(kafka, group, client, inputs.at(index), std::move(start));

@@ -244,11 +244,12 @@ class ServiceRunner::Loop {
       }
       // A record whose handler kept failing is parked, not applied.
       const auto failure_key = std::make_pair(tp, record.offset());
-      if (auto f = impl_.failures.find(failure_key); f != impl_.failures.end() && f->second.first >= kMaxAttempts) {
+      if (auto f = impl_.failures.find(failure_key); f != impl_.failures.end() && f->second.attempts >= kMaxAttempts) {
+        const Impl::Failure& failure = f->second;
         stats.rejected.fetch_add(1);
-        spdlog::error("{}: {}[{}] offset {}: dead-lettered after {} failed attempts: {}", options_.name, tp.topic,
-                      tp.partition, record.offset(), f->second.first, f->second.second);
-        ctx.DeadLetter(record, f->second.second, f->second.first);
+        spdlog::error("{}: {}[{}] offset {}: dead-lettered after {} failed attempts of {}: {}", options_.name, tp.topic,
+                      tp.partition, record.offset(), failure.attempts, failure.service, failure.error);
+        ctx.DeadLetter(record, failure.error, failure.attempts, failure.service);
         continue;
       }
       std::optional<std::string> failed = Apply(tp, *event, ctx);
@@ -256,12 +257,16 @@ class ServiceRunner::Loop {
       if (failed) {
         // The batch is abandoned (nothing of it is written) and consumed again
         // from the stored offsets; after kMaxAttempts the record is parked.
-        auto& [attempts, error] = impl_.failures[failure_key];
-        ++attempts;
-        error = "handler failed: " + *failed;
+        Impl::Failure& failure = impl_.failures[failure_key];
+        ++failure.attempts;
+        failure.error = "handler failed: " + *failed;
+        failure.service = impl_.reactor->FailedIn();
+        if (failure.service.empty()) failure.service = options_.name;
         return Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] offset " +
-                                   std::to_string(record.offset()) + ": " + error + " (attempt " +
-                                   std::to_string(attempts) + " of " + std::to_string(kMaxAttempts) + ")");
+                                   std::to_string(record.offset()) + ": " +
+                                   (failure.service == options_.name ? "" : failure.service + ": ") + failure.error +
+                                   " (attempt " + std::to_string(failure.attempts) + " of " +
+                                   std::to_string(kMaxAttempts) + ")");
       }
     }
     return Status::Ok();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -321,14 +322,15 @@ TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalo
   ASSERT_TRUE(after_up.ok());
   EXPECT_EQ(after_up->size(), 1u) << "parked by the inventory service only, once";
 
-  // The fix: the inventory service again, on its own store, with the SKU in its catalog.
+  // The fix: up's inventory again (hosted by fulfillment), on its own store, with the SKU in its catalog.
   std::vector<domain::CatalogItem> items = catalog.items();
   items.push_back({"SKU-TEAPOT", "Cast iron teapot", 4590, 0});
   const domain::Catalog bigger(catalog.currency(), items);
   services::ServiceOptions so;
-  so.name = "inventory";
+  so.name = services::kFulfillment;
   so.kafka = kafka;
-  so.data_dir = options.data_dir + "/services/inventory";
+  so.data_dir = options.data_dir + "/services/" + services::kFulfillment;
+  ASSERT_TRUE(std::filesystem::exists(so.data_dir));
   auto runner = services::MakeLifecycleService(so, bigger, {});
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
   std::stop_source stop_inventory;
@@ -336,7 +338,7 @@ TEST(DeadLetterTest, StockForASkuNotInTheCatalogIsParkedAndRedrivenOnceTheCatalo
   std::thread inventory([&] { run_status = (*runner)->Run(stop_inventory.get_token()); });
   StopAndJoin inventory_joiner{stop_inventory, inventory};
   auto stock = [&]() -> std::string {
-    auto v = (*runner)->ReadState("stock/SKU-TEAPOT");
+    auto v = (*runner)->ReadState("inventory/stock/SKU-TEAPOT");  // fulfillment keeps inventory's state under its name
     return v.ok() && *v ? **v : "none";
   };
   ASSERT_TRUE(wait_for([&] { return (*runner)->ready(); }, 60s));
