@@ -19,25 +19,25 @@
 // --topic-prefix P); the topics must not exist yet.
 //
 // CPU per order: `orderflow_cpu_ms_per_order` is this process's user + sys
-// (getrusage) minus the observer thread's own; with the embedded broker (the
-// default) that includes the broker, which runs in this process. With
+// (getrusage); the observer runs in a child process (its consumer's threads
+// are not orderflow's). With the embedded broker (the default) it includes the
+// broker, which runs in this process. With
 // BENCH_BROKERS, BENCH_BROKER_PIDS=PID,PID (e.g. from `scripts/kafka.sh
 // status --json`) adds `broker_cpu_ms_per_order` from /proc/PID/stat.
 // `log_offsets_per_order` is how far the run moved the end of every
 // orderflow topic (records and transaction markers) per order placed.
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <unordered_map>
 
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -86,6 +86,102 @@ double ProcessesCpuSeconds(const std::string& pids) {
   return total;
 }
 
+// What the observer measured.
+struct Observed {
+  int64_t first_placed = 0, last_terminal = 0;
+  std::vector<double> latencies;
+  std::vector<std::pair<int64_t, int64_t>> series;  // (placed at, latency ms), for BENCH_SERIES=1
+  std::map<std::string, std::vector<int64_t>> hops;  // BENCH_HOPS=1: per event type, ms after OrderPlaced
+};
+
+int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The observer, in the child process: reads the brokers' list from `in`,
+// reads orders.events from its end, answers "ready" on `out`, then times each
+// order from OrderPlaced to its terminal event until `in` is closed, and
+// writes what it measured to `out` (ParseObserved reads it).
+int RunObserver(eventstore::KafkaConfig config, int in, int out) {
+  FILE* from = fdopen(in, "r");
+  FILE* to = fdopen(out, "w");
+  char line[4096];
+  if (from == nullptr || to == nullptr || std::fgets(line, sizeof line, from) == nullptr) return 1;
+  config.brokers = std::string(line, std::strcspn(line, "\n"));
+  auto reader = eventstore::Reader::Create(config, "bench-observer");
+  if (!reader.ok()) return 1;
+  auto partitions = (*reader)->PartitionCount(eventstore::kOrdersTopic, std::chrono::seconds(10));
+  if (!partitions.ok()) return 1;
+  std::vector<std::pair<eventstore::TopicPartition, int64_t>> assignment;
+  for (int32_t p = 0; p < *partitions; ++p) {
+    const eventstore::TopicPartition tp{eventstore::kOrdersTopic, p};
+    auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+    assignment.push_back({tp, w.ok() ? w->high : 0});
+  }
+  if (!(*reader)->Assign(assignment).ok()) return 1;
+  // Connected and fetching before the first order is placed: its start-up is not the pipeline's latency.
+  for (int i = 0; i < 20; ++i) (void)(*reader)->Poll(1000, std::chrono::milliseconds(10));
+  std::fputs("ready\n", to);
+  std::fflush(to);
+  Observed o;
+  std::unordered_map<std::string, int64_t> placed_at;
+  const bool want_hops = getenv("BENCH_HOPS") != nullptr;
+  for (;;) {
+    pollfd closed{in, POLLIN, 0};
+    if (::poll(&closed, 1, 0) > 0) break;  // the parent closed its end (or wrote, which it never does)
+    auto records = (*reader)->Poll(1000, std::chrono::milliseconds(5));
+    if (!records.ok()) continue;
+    const int64_t now = WallNowMs();
+    for (const auto& r : *records) {
+      auto e = eventstore::DecodeEvent(r.value());
+      if (!e.ok()) continue;
+      if (std::holds_alternative<domain::OrderPlaced>(e->payload)) {
+        placed_at.emplace(e->order_id, e->occurred_at_ms);
+        if (o.first_placed == 0) o.first_placed = e->occurred_at_ms;
+        continue;
+      }
+      auto it = placed_at.find(e->order_id);
+      if (want_hops && it != placed_at.end() && it->second > 0) {
+        o.hops[std::string(domain::EventTypeName(e->payload))].push_back(now - it->second);
+      }
+      if (std::holds_alternative<domain::OrderDelivered>(e->payload) ||
+          std::holds_alternative<domain::OrderCancelled>(e->payload)) {
+        if (it == placed_at.end() || it->second < 0) continue;  // duplicate terminal event
+        o.series.emplace_back(it->second, now - it->second);
+        it->second = -1;
+        o.last_terminal = now;
+      }
+    }
+  }
+  std::fprintf(to, "F %lld %lld\n", static_cast<long long>(o.first_placed), static_cast<long long>(o.last_terminal));
+  for (const auto& [at, ms] : o.series) std::fprintf(to, "L %lld %lld\n", static_cast<long long>(at), static_cast<long long>(ms));
+  for (const auto& [type, v] : o.hops) {
+    for (int64_t ms : v) std::fprintf(to, "H %s %lld\n", type.c_str(), static_cast<long long>(ms));
+  }
+  std::fclose(to);
+  return 0;
+}
+
+// The child's measurements, as RunObserver writes them.
+Observed ParseObserved(FILE* from) {
+  Observed o;
+  char line[4096];
+  while (std::fgets(line, sizeof line, from) != nullptr) {
+    long long a = 0, b = 0;
+    char type[256];
+    if (std::sscanf(line, "F %lld %lld", &a, &b) == 2) {
+      o.first_placed = a, o.last_terminal = b;
+    } else if (std::sscanf(line, "L %lld %lld", &a, &b) == 2) {
+      o.series.emplace_back(a, b);
+      o.latencies.push_back(static_cast<double>(b));
+    } else if (std::sscanf(line, "H %255s %lld", type, &a) == 2) {
+      o.hops[type].push_back(a);
+    }
+  }
+  return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,9 +199,6 @@ int main(int argc, char** argv) {
   // BENCH_SEPARATE=1: payment, inventory, shipping and delivery as four services (`up --separate-services`).
   options.separate_services = getenv("BENCH_SEPARATE") != nullptr;
 
-  // BENCH_KAFKA=1: the services talk to a broker started here, as to any
-  // cluster (`up --brokers`): no local archive, no wait for it.
-  std::unique_ptr<eventstore::EmbeddedBroker> cluster;
   if (const char* file = getenv("BENCH_KAFKA_CONFIG")) {
     if (!eventstore::LoadClientProperties(file, &options.kafka).ok()) return 2;
     if (!getenv("BENCH_BROKERS")) setenv("BENCH_BROKERS", options.kafka.brokers.c_str(), 1);
@@ -117,11 +210,6 @@ int main(int argc, char** argv) {
     options.kafka.topic_prefix = prefix ? prefix
                                         : "bench-" + std::to_string(getpid()) + "-" +
                                               std::to_string(SystemClock().WallMs()) + ".";
-  } else if (getenv("BENCH_KAFKA")) {
-    auto started = eventstore::EmbeddedBroker::Start(3);
-    if (!started.ok() || !(*started)->CreateTopics(eventstore::DefaultTopics(options.partitions)).ok()) return 1;
-    cluster = std::move(started).value();
-    options.kafka.brokers = cluster->bootstraps();
   }
   if (const char* props = getenv("BENCH_PROPS")) {  // "k=v,k=v": librdkafka properties for every client
     std::string all = props;
@@ -137,73 +225,54 @@ int main(int argc, char** argv) {
     options.kafka.overrides.push_back({"max.in.flight.requests.per.connection", inflight});
   }
   spdlog::set_level(getenv("BENCH_LOG") ? spdlog::level::debug : spdlog::level::off);  // the result is the JSON line
+
+  // The observer's process, forked while this one has no other thread yet.
+  int to_observer[2], from_observer[2];
+  if (::pipe(to_observer) != 0 || ::pipe(from_observer) != 0) return 1;
+  const pid_t observer = ::fork();
+  if (observer < 0) return 1;
+  if (observer == 0) {
+    ::close(to_observer[1]);
+    ::close(from_observer[0]);
+    std::_Exit(RunObserver(options.kafka, to_observer[0], from_observer[1]));
+  }
+  ::close(to_observer[0]);
+  ::close(from_observer[1]);
+  FILE* from = fdopen(from_observer[0], "r");
+
+  // BENCH_KAFKA=1: the services talk to a broker started here, as to any
+  // cluster (`up --brokers`): no local archive, no wait for it.
+  std::unique_ptr<eventstore::EmbeddedBroker> cluster;
+  if (!getenv("BENCH_BROKERS") && getenv("BENCH_KAFKA")) {
+    auto started = eventstore::EmbeddedBroker::Start(3);
+    if (!started.ok() || !(*started)->CreateTopics(eventstore::DefaultTopics(options.partitions)).ok()) return 1;
+    cluster = std::move(started).value();
+    options.kafka.brokers = cluster->bootstraps();
+  }
   std::stop_source stop;
-  std::atomic<bool> observer_stop{false};
-  std::mutex mu;
   std::string brokers;
-  std::unordered_map<std::string, int64_t> placed_at;
-  std::vector<double> latencies;
-  std::vector<std::pair<int64_t, int64_t>> series;  // (placed at, latency ms), for BENCH_SERIES=1
-  std::map<std::string, std::vector<int64_t>> hops;  // BENCH_HOPS=1: per event type, ms after OrderPlaced
-  int64_t first_placed = 0, last_terminal = 0;
-  std::thread observer;
-  std::atomic<double> observer_cpu{0};
   const char* broker_pids = getenv("BENCH_BROKER_PIDS");
   const double broker_cpu_before = broker_pids ? ProcessesCpuSeconds(broker_pids) : 0;
 
   auto summary = services::RunUp(options, domain::Catalog::Demo(), stop.get_token(), [&](const services::UpEndpoints& e) {
     brokers = e.brokers;
-    // The observer connects and fetches before the first order is placed, so
-    // its own start-up is not counted as the pipeline's latency.
-    eventstore::KafkaConfig observed = options.kafka;
-    observed.brokers = brokers;
-    auto reader = eventstore::Reader::Create(observed, "bench-observer");
-    if (!reader.ok()) return;
-    auto partitions = (*reader)->PartitionCount(eventstore::kOrdersTopic, std::chrono::seconds(10));
-    std::vector<std::pair<eventstore::TopicPartition, int64_t>> assignment;
-    for (int32_t p = 0; p < *partitions; ++p) {
-      const eventstore::TopicPartition tp{eventstore::kOrdersTopic, p};
-      auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
-      assignment.push_back({tp, w.ok() ? w->high : 0});
+    // Before the first order is placed, the observer reads from the log's end.
+    const std::string line = brokers + "\n";
+    char ready[64];
+    if (::write(to_observer[1], line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+        std::fgets(ready, sizeof ready, from) == nullptr) {
+      std::fprintf(stderr, "lifecycle_bench: the observer did not start\n");
     }
-    if (!(*reader)->Assign(assignment).ok()) return;
-    for (int i = 0; i < 20; ++i) (void)(*reader)->Poll(1000, std::chrono::milliseconds(10));
-    observer = std::thread([&, reader = std::move(reader).value()] {
-      while (!observer_stop.load()) {
-        auto records = reader->Poll(1000, std::chrono::milliseconds(5));
-        if (!records.ok()) continue;
-        const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
-        for (const auto& r : *records) {
-          auto e = eventstore::DecodeEvent(r.value());
-          if (!e.ok()) continue;
-          std::lock_guard lock(mu);
-          if (std::holds_alternative<domain::OrderPlaced>(e->payload)) {
-            placed_at.emplace(e->order_id, e->occurred_at_ms);
-            if (first_placed == 0) first_placed = e->occurred_at_ms;
-          } else if (getenv("BENCH_HOPS")) {
-            auto it = placed_at.find(e->order_id);
-            if (it != placed_at.end() && it->second > 0) hops[std::string(domain::EventTypeName(e->payload))].push_back(now - it->second);
-          }
-          if (std::holds_alternative<domain::OrderPlaced>(e->payload)) {
-          } else if (std::holds_alternative<domain::OrderDelivered>(e->payload) ||
-                     std::holds_alternative<domain::OrderCancelled>(e->payload)) {
-            auto it = placed_at.find(e->order_id);
-            if (it == placed_at.end() || it->second < 0) continue;  // duplicate terminal event
-            latencies.push_back(static_cast<double>(now - it->second));
-            series.emplace_back(it->second, now - it->second);
-            it->second = -1;
-            last_terminal = now;
-          }
-        }
-      }
-      observer_cpu = CpuSeconds(RUSAGE_THREAD);
-    });
   });
-  observer_stop = true;
-  if (observer.joinable()) observer.join();
-  const double orderflow_cpu = CpuSeconds(RUSAGE_SELF) - observer_cpu.load();
+  const double orderflow_cpu = CpuSeconds(RUSAGE_SELF);  // the observer's process is not in it
+  ::close(to_observer[1]);  // the observer stops and reports
+  Observed observed = ParseObserved(from);
+  std::fclose(from);
+  ::waitpid(observer, nullptr, 0);
+  std::vector<double>& latencies = observed.latencies;
+  const auto& series = observed.series;
+  auto& hops = observed.hops;
+  const int64_t first_placed = observed.first_placed, last_terminal = observed.last_terminal;
   const double broker_cpu = broker_pids ? ProcessesCpuSeconds(broker_pids) - broker_cpu_before : -1;
   // How far the run moved the end of every orderflow topic (its topics are
   // fresh: under a new prefix, or in a new embedded broker).

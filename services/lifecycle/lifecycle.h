@@ -34,7 +34,8 @@ std::unique_ptr<Reactor> MakeNotificationReactor(std::string outbox_path);
 // under the name "notification": the same ids). No outbox.
 std::unique_ptr<Reactor> MakeNotificationRouter();
 
-// The services `orderflow service NAME` and `orderflow up` run.
+// The lifecycle services, each `orderflow service NAME` (`up --separate-services`
+// runs the five; `up` runs fulfillment and notification --send-only).
 inline const std::vector<std::string>& LifecycleServiceNames() {
   static const std::vector<std::string> names = {"payment", "inventory", "shipping", "delivery", "notification"};
   return names;
