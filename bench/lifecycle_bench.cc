@@ -27,6 +27,7 @@
 // `log_offsets_per_order` is how far the run moved the end of every
 // orderflow topic (records and transaction markers) per order placed.
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -238,6 +239,7 @@ int main(int argc, char** argv) {
   }
   ::close(to_observer[0]);
   ::close(from_observer[1]);
+  std::signal(SIGPIPE, SIG_IGN);  // an observer that died makes the write fail, not this process
   FILE* from = fdopen(from_observer[0], "r");
 
   // BENCH_KAFKA=1: the services talk to a broker started here, as to any

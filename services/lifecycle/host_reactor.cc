@@ -96,6 +96,7 @@ class HostReactor final : public Reactor {
   // which the runner catches) is recorded as that reactor's.
   template <typename Handler>
   Status Attributed(const HostedReactor& h, Handler handler) {
+    failed_in_.clear();  // a failure outside every handler (the runner's own) is nobody's here
     try {
       Status s = handler();
       if (!s.ok()) failed_in_ = h.name;

@@ -301,12 +301,18 @@ TEST(HostReactorTest, EachHostedReactorEmitsAsItselfAndKeepsItsStateApart) {
   hosted.push_back({"inventory", MakeInventoryReactor(catalog), {eventstore::kInventoryTopic}});
   hosted.push_back({"shipping", MakeShippingReactor(), {}});
   hosted.push_back({"delivery", MakeDeliveryReactor(std::chrono::milliseconds(0)), {}});
+  hosted.push_back({"notification", MakeNotificationRouter(), {}});  // as fulfillment hosts it
   auto host = MakeHostReactor(std::move(hosted));
   FakeContext ctx;
   domain::OrderState order;
   const domain::Event placed = PlacedEvent("o-1");
   Feed(*host, order, placed, ctx);
-  ASSERT_EQ(ctx.outputs.size(), 1u);
+  ASSERT_EQ(ctx.outputs.size(), 2u);  // the authorization, the "order placed" notification request
+  ASSERT_EQ(ctx.Count<domain::NotificationRequested>(), 1);
+  const domain::Event& asked = ctx.outputs[1].second;
+  EXPECT_EQ(asked.producer, "notification");
+  EXPECT_EQ(asked.id, domain::DeriveEventId(placed.id, "notification/request/order.placed"))
+      << "not the id the notification service gives it";
   const domain::Event& paid = ctx.outputs[0].second;
   EXPECT_TRUE(std::holds_alternative<domain::PaymentAuthorized>(paid.payload));
   EXPECT_EQ(paid.producer, "payment");
