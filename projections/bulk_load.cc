@@ -415,11 +415,15 @@ Status BulkLoader::Finish(const Offsets& positions) {
     s.closing = true;
   }
   s.changed.notify_all();
+  const auto t_join = s.options.clock->Now();
   if (s.worker.joinable()) s.worker.join();
   ORDERFLOW_RETURN_IF_ERROR(s.worker_status);
+  const auto t_seal = s.options.clock->Now();
   ORDERFLOW_RETURN_IF_ERROR(s.Seal());
   ORDERFLOW_RETURN_IF_ERROR(s.WaitWritten());
+  const auto t_history = s.options.clock->Now();
   ORDERFLOW_RETURN_IF_ERROR(s.WaitHistory());
+  const auto t_sync = s.options.clock->Now();
   // Counters, offsets and the end of the rebuild in one synced write.
   rocksdb::WriteBatch batch;
   for (const auto& [k, v] : s.analytics) {
@@ -443,6 +447,10 @@ Status BulkLoader::Finish(const Offsets& positions) {
   sync.sync = true;
   ORDERFLOW_RETURN_IF_ERROR(FromRocks(s.db.db->Write(sync, &batch), "finish the rebuild"));
   ORDERFLOW_RETURN_IF_ERROR(ClearRebuildMark(s.store.dir()));
+  spdlog::debug("bulk load finish: the worker's last chunks {:.3f} s, the last window {:.3f} s, its history {:.3f} s, "
+                "the synced end {:.3f} s", std::chrono::duration<double>(t_seal - t_join).count(),
+                std::chrono::duration<double>(t_history - t_seal).count(),
+                std::chrono::duration<double>(t_sync - t_history).count(), s.Since(t_sync));
   {
     std::lock_guard lock(s.db.offsets_mu);
     for (const auto& [tp, offset] : offsets) {

@@ -160,6 +160,10 @@ namespace {
 
 using TimePoint = std::chrono::steady_clock::time_point;
 
+// Up to this many records (~20 MiB of order events) are read with the deep
+// prefetch: they fit in it whole.
+constexpr uint64_t kDeepPrefetchRecords = 100'000;
+
 // From offset zero into an empty store: projections::BulkLoader, fed by a
 // reader over every partition. Time travel drops what is past the limit.
 Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
@@ -212,16 +216,24 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
       positions.emplace_back(tp, position);
     }
   }
-  auto tickers = (*reader)->Tickers(partitions, others, std::chrono::seconds(10));
-  if (!tickers.ok()) {
-    spdlog::info("replay: {}: prefetching deeper", tickers.status().message());
-    reader = reader_with(false);
-    if (!reader.ok()) return reader.status();
-    tickers = std::vector<eventstore::TopicPartition>();
-  }
-  ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions, *tickers));
   uint64_t total = 0;  // records to load
   for (const auto& [tp, position] : positions) total += static_cast<uint64_t>(std::max<int64_t>(0, end[tp] - position));
+  // A short log (a snapshot's tail) fits in the deep prefetch: no tickers,
+  // and no wait for the fetcher each time the shallow queue fills.
+  Result<std::vector<eventstore::TopicPartition>> tickers = std::vector<eventstore::TopicPartition>();
+  if (total <= kDeepPrefetchRecords) {
+    reader = reader_with(false);
+    if (!reader.ok()) return reader.status();
+  } else {
+    tickers = (*reader)->Tickers(partitions, others, std::chrono::seconds(10));
+    if (!tickers.ok()) {
+      spdlog::info("replay: {}: prefetching deeper", tickers.status().message());
+      reader = reader_with(false);
+      if (!reader.ok()) return reader.status();
+      tickers = std::vector<eventstore::TopicPartition>();
+    }
+  }
+  ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions, *tickers));
 
   std::set<eventstore::TopicPartition> stopped;  // time travel: past the limit
   auto past_limit = [&](const eventstore::Record& r) {
@@ -255,9 +267,16 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
     return true;
   };
   projections::Offsets stepped;  // positions past transaction markers at the end of a partition
+  double first_record_s = -1;
   while (!reached()) {
     const auto t0 = options.kafka.clock->Now();
-    auto polled = (*reader)->Poll(options.batch_size, std::chrono::milliseconds(100), /*fill=*/true);
+    // A full batch where plenty is left; near the end whatever has come, so
+    // the last poll does not wait out its timeout for records that are not
+    // there (`total` counts offsets, transaction markers included: twice the
+    // batch leaves room for them).
+    const uint64_t loaded = (*loader)->totals().records;
+    const bool fill = total > loaded && total - loaded >= 2 * options.batch_size;
+    auto polled = (*reader)->Poll(options.batch_size, std::chrono::milliseconds(100), fill);
     poll_seconds += std::chrono::duration<double>(options.kafka.clock->Now() - t0).count();
     if (!polled.ok()) {
       if (!polled.status().IsRetryable()) return polled.status();
@@ -294,15 +313,20 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
         return false;
       });
     }
-    ORDERFLOW_RETURN_IF_ERROR((*loader)->Add(std::move(polled).value()));
     const auto now = options.kafka.clock->Now();
+    if (first_record_s < 0) first_record_s = std::chrono::duration<double>(now - started).count();
+    ORDERFLOW_RETURN_IF_ERROR((*loader)->Add(std::move(polled).value()));
     if (now - last_progress > std::chrono::milliseconds(500)) {
       last_progress = now;
       report(now);
     }
   }
+  const auto read_all = options.kafka.clock->Now();
   ORDERFLOW_RETURN_IF_ERROR((*loader)->Finish(stepped));
   const auto finished = options.kafka.clock->Now();
+  spdlog::debug("replay: first record after {:.3f} s, every record read after {:.3f} s, finished after {:.3f} s",
+                first_record_s, std::chrono::duration<double>(read_all - started).count(),
+                std::chrono::duration<double>(finished - started).count());
   report(finished);
   const auto totals = (*loader)->totals();
   ReplayResult result;
