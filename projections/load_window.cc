@@ -110,13 +110,15 @@ Status WriteSortedFile(rocksdb::ColumnFamilyHandle* family_handle, Family family
   // Uncompressed, as the live store's L0 and L1: the compactions that move
   // them down compress them (LZ4), off the rebuild's path.
   options.compression = rocksdb::kNoCompression;
+  rocksdb::BlockBasedTableOptions table;
   if (family == kOrders) {
     // Only orders are read by key (the other families by prefix), and only
     // while rebuilding by LoadEarlier: the other files need no filter.
-    rocksdb::BlockBasedTableOptions table;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  } else {
+    table.block_size = 16 * 1024;
   }
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   // The page cache keeps what was written: ingestion and the first reads
   // find it there (the writer would otherwise drop it every megabyte).
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, family_handle, /*invalidate_page_cache=*/false);
