@@ -10,7 +10,12 @@ Result<std::unique_ptr<ProjectorService>> ProjectorService::Start(ProjectorServi
   auto store = projections::ProjectionStore::Open(options.data_dir, {});
   if (!store.ok()) return store.status();
   service->store_ = std::move(store).value();
-  auto reader = eventstore::Reader::Create(options.kafka, "orderflow-projector" + suffix);
+  eventstore::KafkaConfig reader_config = options.kafka;
+  if (options.fetch_wait.count() > 0) {  // before the user's own settings, which win
+    reader_config.overrides.insert(reader_config.overrides.begin(),
+                                   {"fetch.wait.max.ms", std::to_string(options.fetch_wait.count())});
+  }
+  auto reader = eventstore::Reader::Create(reader_config, "orderflow-projector" + suffix);
   if (!reader.ok()) return reader.status();
   service->reader_ = std::move(reader).value();
   // Its own producer: Flush reports the errors of everything appended through it.
