@@ -56,7 +56,7 @@ class HostReactor final : public Reactor {
                       BatchContext& ctx) override {
     const std::string_view type = domain::EventTypeName(event.payload);
     for (HostedReactor& h : hosted_) {
-      if (h.reactor->Skips(type)) continue;  // as its own service would have
+      if (h.reactor->Skips(type) || Excluded(h)) continue;  // as its own service would have
       HostedContext own(h.name, ctx);
       Status s = Attributed(h, [&] { return h.reactor->OnOrderEvent(event, before, after, own); });
       if (!s.ok()) return s;
@@ -66,7 +66,7 @@ class HostReactor final : public Reactor {
 
   Status OnEvent(const std::string& topic, const domain::Event& event, BatchContext& ctx) override {
     for (HostedReactor& h : hosted_) {
-      if (std::find(h.topics.begin(), h.topics.end(), topic) == h.topics.end()) continue;
+      if (std::find(h.topics.begin(), h.topics.end(), topic) == h.topics.end() || Excluded(h)) continue;
       HostedContext own(h.name, ctx);
       Status s = Attributed(h, [&] { return h.reactor->OnEvent(topic, event, own); });
       if (!s.ok()) return s;
@@ -90,6 +90,10 @@ class HostReactor final : public Reactor {
   }
 
   std::string FailedIn() const override { return failed_in_; }
+  bool Exclude(const std::vector<std::string>& names) override {
+    excluded_ = names;
+    return true;
+  }
 
  private:
   // Runs one hosted reactor's handler; a failure (an error or an exception,
@@ -107,8 +111,13 @@ class HostReactor final : public Reactor {
     }
   }
 
+  bool Excluded(const HostedReactor& h) const {
+    return std::find(excluded_.begin(), excluded_.end(), h.name) != excluded_.end();
+  }
+
   std::vector<HostedReactor> hosted_;
   std::string failed_in_;
+  std::vector<std::string> excluded_;  // Exclude: hosted reactors that parked the record at hand
 };
 
 }  // namespace

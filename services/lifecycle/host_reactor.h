@@ -11,8 +11,9 @@
 //     only the other topics it reads.
 // The host skips a record of orders.events only when every reactor does.
 // A reactor's failure fails the host's batch: after 3 attempts the record is
-// parked on orders.dlq for all of them, in the failing reactor's name
-// (Reactor::FailedIn).
+// parked on orders.dlq in the failing reactor's name (Reactor::FailedIn) and
+// the host hands it to the others (Reactor::Exclude), as they would have
+// handled it running alone.
 //
 // Thread safety: as Reactor (the runner's thread only).
 #pragma once

@@ -95,6 +95,12 @@ class Reactor {
   // The reactor whose handler failed last, when this one hosts several
   // (HostReactor): the dead letter is parked in its name. Empty: this one.
   virtual std::string FailedIn() const { return {}; }
+  // Only for a reactor that hosts others (HostReactor): until called again,
+  // its handlers leave out the hosted reactors named (those that failed the
+  // record at hand too often, whose copy of it is parked) and hand the event
+  // to the others. False: it hosts none, and the runner parks the record for
+  // the whole service.
+  virtual bool Exclude(const std::vector<std::string>& names) { return names.empty(); }
   // Performs the batch's external side effects (the notification outbox),
   // after every event of the batch was handled and before its outputs are
   // appended. An error retries the batch from the stored offsets (after Load

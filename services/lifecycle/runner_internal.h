@@ -33,10 +33,17 @@ struct ServiceRunner::Impl {
   // Records whose handler failed, with the failed attempts, the last error and
   // who failed (Reactor::FailedIn, or the service): retried from the stored
   // offsets until the loop's limit, then dead-lettered in that one's name.
+  // A hosted reactor that gave up (Reactor::Exclude) is in `parked`: the
+  // record is dead-lettered in its name and handled by the others.
   struct Failure {
     int attempts = 0;
     std::string error;
     std::string service;
+    struct Parked {
+      std::string service, error;
+      int attempts = 0;
+    };
+    std::vector<Parked> parked;
   };
   std::map<std::pair<eventstore::TopicPartition, int64_t>, Failure> failures;
 

@@ -242,17 +242,34 @@ class ServiceRunner::Loop {
                        1);
         continue;
       }
-      // A record whose handler kept failing is parked, not applied.
+      // A record whose handler kept failing is parked, not applied: for the
+      // whole service, or only for the hosted reactors that failed it.
       const auto failure_key = std::make_pair(tp, record.offset());
-      if (auto f = impl_.failures.find(failure_key); f != impl_.failures.end() && f->second.attempts >= kMaxAttempts) {
-        const Impl::Failure& failure = f->second;
-        stats.rejected.fetch_add(1);
-        spdlog::error("{}: {}[{}] offset {}: dead-lettered after {} failed attempts of {}: {}", options_.name, tp.topic,
-                      tp.partition, record.offset(), failure.attempts, failure.service, failure.error);
-        ctx.DeadLetter(record, failure.error, failure.attempts, failure.service);
-        continue;
+      std::vector<std::string> excluded;
+      if (auto f = impl_.failures.find(failure_key); f != impl_.failures.end()) {
+        Impl::Failure& failure = f->second;
+        if (failure.attempts >= kMaxAttempts) {
+          failure.parked.push_back({failure.service, failure.error, failure.attempts});
+          failure.attempts = 0;
+          failure.error.clear();
+          failure.service.clear();
+        }
+        bool whole = false;
+        for (const Impl::Failure::Parked& p : failure.parked) {
+          spdlog::error("{}: {}[{}] offset {}: dead-lettered after {} failed attempts of {}: {}", options_.name,
+                        tp.topic, tp.partition, record.offset(), p.attempts, p.service, p.error);
+          ctx.DeadLetter(record, p.error, p.attempts, p.service);
+          excluded.push_back(p.service);
+          whole = whole || p.service == options_.name;
+        }
+        if (whole || !impl_.reactor->Exclude(excluded)) {
+          impl_.reactor->Exclude({});
+          stats.rejected.fetch_add(1);
+          continue;
+        }
       }
       std::optional<std::string> failed = Apply(tp, *event, ctx);
+      if (!excluded.empty()) impl_.reactor->Exclude({});
       if (!ctx.status().ok()) return ctx.status();
       if (failed) {
         // The batch is abandoned (nothing of it is written) and consumed again

@@ -21,6 +21,7 @@
 #include "eventstore/dead_letter.h"
 #include "eventstore/topics.h"
 #include "services/lifecycle/batch_context.h"
+#include "services/lifecycle/host_reactor.h"
 #include "services/lifecycle/runner_io.h"
 #include "tests/util/events.h"
 #include "tests/util/fake_clock.h"
@@ -44,6 +45,7 @@ struct FakeLog {
   std::vector<std::pair<std::string, std::string>> acknowledged;  // (topic, key) of each output and dead letter
   std::vector<domain::Event> acknowledged_events;
   std::vector<std::string> dead_letters;  // the dlq-error header of each acknowledged dead letter
+  std::vector<std::string> dead_letter_services;  // and its dlq-service header
   int opens = 0;          // consumers opened
   int polls = 0;          // polls since the last open
   int fail_flushes = 0;   // the next flushes that fail
@@ -107,6 +109,7 @@ class FakeOutput final : public OutputLog {
     pending_.push_back({std::string(topic), std::string(key)});
     for (const auto& h : headers) {
       if (h.name == eventstore::kDlqError) pending_dead_letters_.push_back(h.value);
+      if (h.name == eventstore::kDlqService) pending_dead_letter_services_.push_back(h.value);
     }
     return Status::Ok();
   }
@@ -117,14 +120,18 @@ class FakeOutput final : public OutputLog {
       pending_.clear();
       pending_events_.clear();
       pending_dead_letters_.clear();
+      pending_dead_letter_services_.clear();
       return Status::Unavailable("flush timed out (the test said so)");
     }
     log_->acknowledged.insert(log_->acknowledged.end(), pending_.begin(), pending_.end());
     log_->acknowledged_events.insert(log_->acknowledged_events.end(), pending_events_.begin(), pending_events_.end());
     log_->dead_letters.insert(log_->dead_letters.end(), pending_dead_letters_.begin(), pending_dead_letters_.end());
+    log_->dead_letter_services.insert(log_->dead_letter_services.end(), pending_dead_letter_services_.begin(),
+                                      pending_dead_letter_services_.end());
     pending_.clear();
     pending_events_.clear();
     pending_dead_letters_.clear();
+    pending_dead_letter_services_.clear();
     return Status::Ok();
   }
   Status BeginTransaction() override { return Status::Ok(); }
@@ -136,6 +143,7 @@ class FakeOutput final : public OutputLog {
   std::vector<std::pair<std::string, std::string>> pending_;
   std::vector<domain::Event> pending_events_;
   std::vector<std::string> pending_dead_letters_;
+  std::vector<std::string> pending_dead_letter_services_;
 };
 
 // Authorizes every placed order; for the order "boom" a library call throws
@@ -162,12 +170,24 @@ class PayingReactor final : public Reactor {
   std::shared_ptr<FakeLog> log_;
 };
 
+// Ships every placed order, "boom" too.
+class ShippingReactor final : public Reactor {
+ public:
+  Status OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState&,
+                      BatchContext& ctx) override {
+    if (!std::holds_alternative<domain::OrderPlaced>(event.payload)) return Status::Ok();
+    ctx.Emit(eventstore::kOrdersTopic, event, event.order_id, "ship", domain::OrderShipped{"dhl", "t-" + event.order_id});
+    return Status::Ok();
+  }
+};
+
 class RunnerLoopTest : public ::testing::Test {
  protected:
-  // A runner on the fakes over the store in dir_.
-  std::unique_ptr<ServiceRunner> NewRunner() {
+  // A runner on the fakes over the store in dir_: the payment service, or
+  // (`hosted`) a host of payment and shipping.
+  std::unique_ptr<ServiceRunner> NewRunner(bool hosted = false) {
     ServiceOptions options;
-    options.name = "payment";
+    options.name = hosted ? "fulfillment" : "payment";
     options.data_dir = dir_.Sub("payment");
     options.inputs = {{eventstore::kOrdersTopic}};
     options.clock = &clock_;
@@ -186,7 +206,16 @@ class RunnerLoopTest : public ::testing::Test {
       std::lock_guard lock(log->mu);
       return static_cast<int64_t>(log->inputs[tp].size());
     };
-    auto runner = ServiceRunner::Create(std::move(options), std::make_unique<PayingReactor>(log_), std::move(io));
+    std::unique_ptr<Reactor> reactor;
+    if (hosted) {
+      std::vector<HostedReactor> members;
+      members.push_back({"payment", std::make_unique<PayingReactor>(log_), {}});
+      members.push_back({"shipping", std::make_unique<ShippingReactor>(), {}});
+      reactor = MakeHostReactor(std::move(members));
+    } else {
+      reactor = std::make_unique<PayingReactor>(log_);
+    }
+    auto runner = ServiceRunner::Create(std::move(options), std::move(reactor), std::move(io));
     EXPECT_TRUE(runner.ok()) << runner.status().ToString();
     return runner.ok() ? std::move(runner).value() : nullptr;
   }
@@ -292,6 +321,33 @@ TEST_F(RunnerLoopTest, AReactorThatThrowsIsRetriedThreeTimesThenItsRecordIsParke
   const auto parked = Locked<std::vector<std::string>>([](FakeLog& l) { return l.dead_letters; });
   ASSERT_EQ(parked.size(), 1u);
   EXPECT_NE(parked[0].find("_M_range_check"), std::string::npos) << parked[0];
+}
+
+TEST_F(RunnerLoopTest, ARecordOneHostedReactorKeepsFailingIsParkedInItsNameAndTheOthersStillHandleIt) {
+  Place(0, "o-1");
+  Place(0, "boom");
+  Place(0, "o-2");
+  auto runner = NewRunner(/*hosted=*/true);
+  ASSERT_TRUE(runner);
+  EXPECT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 3; }).ok());
+  EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.opens; }), 4) << "three failed attempts, each resumed from the store";
+  // Payment parked "boom" (in its own name, with the exception's message);
+  // shipping, which never failed, shipped it as it would have running alone.
+  EXPECT_EQ(Locked<std::vector<std::string>>([](FakeLog& l) { return l.dead_letter_services; }),
+            std::vector<std::string>{"payment"});
+  const auto parked = Locked<std::vector<std::string>>([](FakeLog& l) { return l.dead_letters; });
+  ASSERT_EQ(parked.size(), 1u);
+  EXPECT_NE(parked[0].find("_M_range_check"), std::string::npos) << parked[0];
+  std::map<std::string, std::vector<std::string>> by_order;  // order -> what was appended for it, by producer
+  for (const auto& e : Locked<std::vector<domain::Event>>([](FakeLog& l) { return l.acknowledged_events; })) {
+    by_order[e.order_id].push_back(e.producer + ":" + std::string(domain::EventTypeName(e.payload)));
+    std::sort(by_order[e.order_id].begin(), by_order[e.order_id].end());
+  }
+  EXPECT_EQ(by_order["boom"], std::vector<std::string>{"shipping:OrderShipped"});
+  EXPECT_EQ(by_order["o-1"], (std::vector<std::string>{"payment:PaymentAuthorized", "shipping:OrderShipped"}));
+  EXPECT_EQ(by_order["o-2"], (std::vector<std::string>{"payment:PaymentAuthorized", "shipping:OrderShipped"}));
+  // Once: the batch that parked it committed, and nothing is handled again.
+  EXPECT_EQ(runner->stats().dead_letters.load(), 1u);
 }
 
 TEST_F(RunnerLoopTest, AnUndecodableRecordIsParkedAndTheServiceMovesOn) {
