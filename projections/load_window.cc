@@ -30,42 +30,54 @@ const std::vector<domain::OrderStatus>& StatusesByName() {
 
 }  // namespace
 
-void LayOutWindow(const LoadWindow& w, WindowEntries* out) {
-  const auto& orders = w.orders;
-  const auto& rejected = w.rejected;
-  std::vector<const std::pair<const std::string, WindowOrder>*> dirty;
-  dirty.reserve(orders.size());
-  size_t history_count = 0;
-  for (const auto& entry : orders) {
-    if (!entry.second.dirty) continue;
-    dirty.push_back(&entry);
-    history_count += entry.second.history.size();
+std::vector<WindowOrderRef> ChangedOrdersById(const LoadWindow& w) {
+  std::vector<WindowOrderRef> changed;
+  changed.reserve(w.orders.size());
+  for (const auto& entry : w.orders) {
+    if (entry.second.dirty) changed.push_back(&entry);
   }
-  // Every family's entries are built in key order from the orders in id
-  // order: history by (id, version), by_status by (status name, id), by_customer
-  // by (customer, id), by_time by (time, id); only the ids and the times are sorted.
-  KeyArena& arena = out->arena;
-  std::vector<std::string>& order_values = out->order_values;
-  order_values.resize(dirty.size());
-  FileEntries& order_entries = out->orders;
-  FileEntries& history_entries = out->history;
-  FileEntries& status_entries = out->by_status;
-  FileEntries& customer_entries = out->by_customer;
-  FileEntries& time_entries = out->by_time;
-  FileEntries& rejected_entries = out->rejected;
-  order_entries.reserve(dirty.size());
-  history_entries.reserve(history_count);
+  std::vector<WindowOrderRef> sorted;
+  sorted.reserve(changed.size());
+  for (size_t i : SortedByKey(changed.size(), [&](size_t i) -> const std::string& { return changed[i]->first; })) {
+    sorted.push_back(changed[i]);
+  }
+  return sorted;
+}
+
+void LayOutOrders(const std::vector<WindowOrderRef>& changed, WindowEntries* out) {
+  out->order_values.resize(changed.size());
+  out->orders.reserve(changed.size());
+  for (size_t i = 0; i < changed.size(); ++i) {
+    const auto& [id, loaded] = *changed[i];
+    if (loaded.stored) out->overwritten.Remove(kOrders, id, *loaded.stored);
+    out->order_values[i] = internal::EncodeOrder(loaded.state);
+    out->orders.push_back({id, out->order_values[i]});
+  }
+}
+
+void LayOutHistory(const std::vector<WindowOrderRef>& changed, WindowEntries* out) {
+  size_t count = 0;
+  for (WindowOrderRef order : changed) count += order->second.history.size();
+  out->history.reserve(count);
+  for (WindowOrderRef order : changed) {
+    const auto& [id, loaded] = *order;
+    for (const auto& [version, entry] : loaded.history) {
+      out->history.push_back({out->history_keys.History(id, version), entry});
+    }
+  }
+}
+
+// by_status by (status name, id), by_customer by (customer, id), by_time by
+// (time, id): built from the orders in id order, only the names and the
+// times are sorted.
+void LayOutIndexes(const std::vector<WindowOrderRef>& changed, const LoadWindow& w, WindowEntries* out) {
+  KeyArena& arena = out->index_keys;
   std::vector<FileEntries> by_status(StatusesByName().size());
   std::unordered_map<std::string_view, FileEntries> by_customer;
+  FileEntries time_entries;
   std::vector<std::pair<uint64_t, size_t>> by_time;  // (the key's time, place in time_entries)
-  StateDigest& overwritten = out->overwritten;
-  for (size_t i : SortedByKey(dirty.size(), [&](size_t i) -> const std::string& { return dirty[i]->first; })) {
-    const auto& [id, loaded] = *dirty[i];
-    if (loaded.stored) overwritten.Remove(kOrders, id, *loaded.stored);
-    std::string& value = order_values[order_entries.size()];
-    value = internal::EncodeOrder(loaded.state);
-    order_entries.push_back({id, value});
-    for (const auto& [version, entry] : loaded.history) history_entries.push_back({arena.History(id, version), entry});
+  for (WindowOrderRef order : changed) {
+    const auto& [id, loaded] = *order;
     const domain::OrderStatus from = loaded.initial_status, to = loaded.state.status;
     if (from == to) continue;
     if (from == domain::OrderStatus::kNone) {
@@ -80,7 +92,7 @@ void LayOutWindow(const LoadWindow& w, WindowEntries* out) {
   }
   for (domain::OrderStatus status : StatusesByName()) {
     const FileEntries& bucket = by_status[static_cast<size_t>(status)];
-    status_entries.insert(status_entries.end(), bucket.begin(), bucket.end());
+    out->by_status.insert(out->by_status.end(), bucket.begin(), bucket.end());
   }
   std::vector<std::string_view> customers;
   customers.reserve(by_customer.size());
@@ -88,17 +100,16 @@ void LayOutWindow(const LoadWindow& w, WindowEntries* out) {
   std::sort(customers.begin(), customers.end());
   for (std::string_view customer : customers) {
     const FileEntries& bucket = by_customer[customer];
-    customer_entries.insert(customer_entries.end(), bucket.begin(), bucket.end());
+    out->by_customer.insert(out->by_customer.end(), bucket.begin(), bucket.end());
   }
   std::sort(by_time.begin(), by_time.end());  // the second member keeps id order within a millisecond
-  FileEntries sorted_time;
-  sorted_time.reserve(by_time.size());
-  for (const auto& [t, at] : by_time) sorted_time.push_back(time_entries[at]);
-  time_entries = std::move(sorted_time);
+  out->by_time.reserve(by_time.size());
+  for (const auto& [t, at] : by_time) out->by_time.push_back(time_entries[at]);
+  const auto& rejected = w.rejected;
   for (size_t i : SortedByKey(rejected.size(), [&](size_t i) -> const std::string& { return rejected[i].first; })) {
     // A record rejected twice (re-delivered) keeps one entry, as in a WriteBatch.
-    if (!rejected_entries.empty() && rejected_entries.back().key == rejected[i].first) continue;
-    rejected_entries.push_back({rejected[i].first, rejected[i].second});
+    if (!out->rejected.empty() && out->rejected.back().key == rejected[i].first) continue;
+    out->rejected.push_back({rejected[i].first, rejected[i].second});
   }
 }
 

@@ -1,6 +1,6 @@
 // A bulk-load window and the files it becomes, for BulkLoader (bulk_load.h):
 // the orders a window folded with the history entries it adds; their layout
-// as each family's entries in key order (LayOutWindow), keys built as
+// as each family's entries in key order (LayOut*), keys built as
 // store_layout.h lays them out; and one family's entries written as a sorted
 // file for RocksDB to ingest (WriteSortedFile). Internal to projections/.
 //
@@ -120,24 +120,39 @@ std::vector<size_t> SortedByKey(size_t n, KeyOf key) {
   return out;
 }
 
+// The orders of a window that changed, in id order: every family's entries
+// are built from them in key order.
+using WindowOrderRef = const std::pair<const std::string, WindowOrder>*;
+std::vector<WindowOrderRef> ChangedOrdersById(const LoadWindow& window);
+
 // The files of one window: each family's entries in key order, viewing the
-// window laid out, `arena` (keys) and `order_values` (the encoded orders).
-// Filled in place by LayOutWindow and valid while that window lives; not
-// copied or moved, so the views stay put.
+// window laid out, the arenas (keys) and `order_values` (the encoded orders).
+// Filled in place by the LayOut functions below and valid while that window
+// lives; not copied or moved, so the views stay put. The three LayOut
+// functions fill disjoint members, so they may run on three threads at once.
 struct WindowEntries {
   WindowEntries() = default;
   WindowEntries(const WindowEntries&) = delete;
   WindowEntries& operator=(const WindowEntries&) = delete;
 
-  KeyArena arena;
+  // LayOutOrders
   std::vector<std::string> order_values;
-  FileEntries orders, history, by_status, by_customer, by_time, rejected;
+  FileEntries orders;
   StateDigest overwritten;  // order values of earlier windows that this one replaces
+  // LayOutHistory
+  KeyArena history_keys;
+  FileEntries history;
+  // LayOutIndexes
+  KeyArena index_keys;
+  FileEntries by_status, by_customer, by_time, rejected;
 };
 
-// Lays out the orders of `window` that changed (and its rejected records) as
-// the entries of each family's file, into *out (empty before).
-void LayOutWindow(const LoadWindow& window, WindowEntries* out);
+// Each lays out its families' entries for `changed` (ChangedOrdersById of
+// the window) into *out, whose members it fills were empty before.
+void LayOutOrders(const std::vector<WindowOrderRef>& changed, WindowEntries* out);
+void LayOutHistory(const std::vector<WindowOrderRef>& changed, WindowEntries* out);
+// Also the window's rejected records.
+void LayOutIndexes(const std::vector<WindowOrderRef>& changed, const LoadWindow& window, WindowEntries* out);
 
 // Writes `entries` (in key order as built; sorted here if they are not) as a
 // file of `family` at `path`, to be ingested into `family_handle`, and adds
