@@ -224,12 +224,7 @@ bool WaitSettled(const eventstore::KafkaConfig& brokers, const std::string& proj
       auto lag = eventstore::GroupLag(brokers, groups, 5s);
       int64_t behind = 0;
       if (lag.ok()) {
-        // Groups that committed nothing are not run here (fulfillment, or the four it hosts).
-        std::set<std::string> used;
-        for (const auto& row : *lag) {
-          if (row.committed >= 0) used.insert(row.group);
-        }
-        std::erase_if(*lag, [&](const auto& row) { return !used.count(row.group); });
+        *lag = eventstore::GroupsInUse(std::move(lag).value());  // fulfillment, or the four it hosts
         for (const auto& row : *lag) behind += row.lag();
         if (behind != 0 && SystemClock().Now() + 10s > deadline) {
           for (const auto& row : *lag) {
