@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "services/lifecycle/host_reactor.h"
 #include "services/lifecycle/lifecycle.h"
 
 namespace orderflow::services {
@@ -116,10 +117,11 @@ Result<std::vector<StockLevel>> UpOps::Stock() {
   std::string prefix;  // where the inventory's state is in its runner's
   if (services_started_.load()) {
     for (const auto& r : runners_) {
-      if (r->options().name == "inventory") inventory = r.get();
-      if (r->options().name == kFulfillment) {
-        inventory = r.get();
-        prefix = "inventory/";  // HostReactor keeps each hosted reactor's state under its name
+      const ServiceOptions& o = r->options();
+      if (o.name == "inventory") inventory = r.get();
+      if (o.name != "inventory" && std::count(o.producers.begin(), o.producers.end(), "inventory")) {
+        inventory = r.get();  // a host (fulfillment): the inventory's state is behind its name
+        prefix = HostedStatePrefix("inventory");
       }
     }
   }

@@ -10,7 +10,8 @@ namespace {
 // emits, its own corner of the state.
 class HostedContext final : public BatchContext {
  public:
-  HostedContext(const std::string& name, BatchContext& host) : name_(name), prefix_(name + "/"), host_(host) {}
+  HostedContext(const std::string& name, BatchContext& host)
+      : name_(name), prefix_(HostedStatePrefix(name)), host_(host) {}
 
   bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
             const std::string& tag, domain::EventPayload payload) override {
@@ -37,7 +38,7 @@ class HostReactor final : public Reactor {
 
   void Load(const std::map<std::string, std::string>& state) override {
     for (HostedReactor& h : hosted_) {
-      const std::string prefix = h.name + "/";
+      const std::string prefix = HostedStatePrefix(h.name);
       std::map<std::string, std::string> own;
       for (auto it = state.lower_bound(prefix); it != state.end() && it->first.starts_with(prefix); ++it) {
         own.emplace(it->first.substr(prefix.size()), it->second);

@@ -34,4 +34,7 @@ struct HostedReactor {
 
 std::unique_ptr<Reactor> MakeHostReactor(std::vector<HostedReactor> hosted);
 
+// Where a hosted reactor's state is in its host's: its keys behind this prefix.
+inline std::string HostedStatePrefix(const std::string& name) { return name + "/"; }
+
 }  // namespace orderflow::services
