@@ -90,8 +90,8 @@ Result<int> CmdLag(const std::vector<std::string>& args) {
                    "Shows, per consumer group of orderflow's services and projector and per partition, the offset\n"
                    "the group committed, the end of the log and the lag between them. Services commit these\n"
                    "offsets after their own local commit, as information only: their RocksDB store is the truth.\n"
-                   "Groups with no live member that committed nothing (services this deployment does not run)\n"
-                   "are left out unless named with --group; a group whose members are gone keeps its lag.",
+                   "Groups that committed nothing (services this deployment does not run) are left out unless\n"
+                   "named with --group.",
              specific, {}, p));
   if (p.common.help) return 0;
   ORDERFLOW_ASSIGN_OR_RETURN(const auto kafka, KafkaFrom(p.common, true));
@@ -115,20 +115,17 @@ Result<int> CmdLag(const std::vector<std::string>& args) {
                      {"partition", r.tp.partition},
                      {"committed", r.committed < 0 ? json(nullptr) : json(r.committed)},
                      {"log_end", r.end},
-                     {"lag", r.lag()},
-                     {"members", r.members < 0 ? json(nullptr) : json(r.members)}});
+                     {"lag", r.lag()}});
     }
     PrintJson(out);
     return 0;
   }
-  std::printf("%-26s %-20s %4s %12s %12s %10s %7s\n", "GROUP", "TOPIC", "PART", "COMMITTED", "LOG-END", "LAG",
-              "MEMBERS");
+  std::printf("%-26s %-20s %4s %12s %12s %10s\n", "GROUP", "TOPIC", "PART", "COMMITTED", "LOG-END", "LAG");
   int64_t total = 0;
   for (const auto& r : *rows) {
-    std::printf("%-26s %-20s %4d %12s %12lld %10lld %7s\n", (kafka.topic_prefix + r.group).c_str(), r.tp.topic.c_str(),
+    std::printf("%-26s %-20s %4d %12s %12lld %10lld\n", (kafka.topic_prefix + r.group).c_str(), r.tp.topic.c_str(),
                 r.tp.partition, r.committed < 0 ? "-" : std::to_string(r.committed).c_str(),
-                static_cast<long long>(r.end), static_cast<long long>(r.lag()),
-                r.members < 0 ? "?" : std::to_string(r.members).c_str());
+                static_cast<long long>(r.end), static_cast<long long>(r.lag()));
     total += r.lag();
   }
   std::printf("total lag: %lld\n", static_cast<long long>(total));

@@ -358,25 +358,10 @@ Result<std::map<TopicPartition, int64_t>> GroupOffsets::Committed(const std::vec
   return out;
 }
 
-Result<int> GroupOffsets::Members(std::chrono::milliseconds timeout) const {
-  const std::string name = ClusterName(config_, group_);
-  const rd_kafka_group_list* list = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_list_groups(rk_.get(), name.c_str(), &list, static_cast<int>(timeout.count()));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "describe group " + name);
-  std::unique_ptr<const rd_kafka_group_list, void (*)(const rd_kafka_group_list*)> owned(list, rd_kafka_group_list_destroy);
-  for (int i = 0; i < list->group_cnt; ++i) {
-    const rd_kafka_group_info& g = list->groups[i];
-    if (name != g.group) continue;
-    if (g.err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(g.err, "describe group " + name);
-    return g.member_cnt;
-  }
-  return 0;
-}
-
 std::vector<GroupPartitionLag> GroupsInUse(std::vector<GroupPartitionLag> rows) {
   std::set<std::string> used;
   for (const auto& r : rows) {
-    if (r.committed >= 0 || r.members > 0) used.insert(r.group);
+    if (r.committed >= 0) used.insert(r.group);
   }
   std::erase_if(rows, [&](const GroupPartitionLag& r) { return !used.count(r.group); });
   return rows;
@@ -403,11 +388,10 @@ Result<std::vector<GroupPartitionLag>> GroupLag(const KafkaConfig& config,
     if (!offsets.ok()) return offsets.status();
     auto committed = (*offsets)->Committed(partitions, timeout);
     if (!committed.ok()) return committed.status();
-    auto members = (*offsets)->Members(timeout);  // unknown (-1) where the cluster will not say
     for (const auto& tp : partitions) {
       auto w = (*reader)->QueryWatermarks(tp, timeout);
       if (!w.ok()) return w.status();
-      out.push_back({group, tp, committed->at(tp), w->high, members.ok() ? *members : -1});
+      out.push_back({group, tp, committed->at(tp), w->high});
     }
   }
   return out;

@@ -72,7 +72,6 @@ struct GroupPartitionLag {
   TopicPartition tp;
   int64_t committed = -1;  // -1: the group has committed nothing for it
   int64_t end = 0;
-  int members = -1;  // the group's live members; -1: not known (the cluster would not describe the group)
   int64_t lag() const { return committed < 0 ? end : end - committed; }
 };
 
@@ -90,9 +89,6 @@ class GroupOffsets {
   // committed nothing. kUnavailable when the coordinator does not answer in time.
   Result<std::map<TopicPartition, int64_t>> Committed(const std::vector<TopicPartition>& partitions,
                                                       std::chrono::milliseconds timeout) const;
-  // The group's live members (DescribeGroups). Errors: the cluster's, e.g.
-  // kPermissionDenied without Describe on the group.
-  Result<int> Members(std::chrono::milliseconds timeout) const;
   const std::string& group() const { return group_; }
 
  private:
@@ -108,10 +104,13 @@ Result<std::vector<GroupPartitionLag>> GroupLag(const KafkaConfig& config,
                                                 const std::vector<std::pair<std::string, std::vector<std::string>>>& groups,
                                                 std::chrono::milliseconds timeout);
 
-// The rows of the groups a deployment runs: those with live members or any
-// committed offset. A group with neither belongs to services it does not run
-// (fulfillment, or the four it hosts: not both). A group whose members are
-// gone keeps its commits, and its lag: a service that is down shows.
+// The rows of the groups a deployment runs: those that committed anything. A
+// group that never did belongs to services it does not run (fulfillment, or
+// the four it hosts: not both), or to one that has not committed yet. (Live
+// members would tell those apart, but on the embedded broker a
+// DescribeConsumerGroups did not answer within a minute, and librdkafka's
+// ListGroups makes it drop the connection.) A group whose members are gone
+// keeps its commits, and its lag.
 std::vector<GroupPartitionLag> GroupsInUse(std::vector<GroupPartitionLag> rows);
 
 }  // namespace orderflow::eventstore

@@ -268,15 +268,19 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   };
   projections::Offsets stepped;  // positions past transaction markers at the end of a partition
   double first_record_s = -1;
+  bool came_short = false;
   while (!reached()) {
     const auto t0 = options.kafka.clock->Now();
     // A full batch where plenty is left; near the end whatever has come, so
     // the last poll does not wait out its timeout for records that are not
     // there (`total` counts offsets, transaction markers included: twice the
     // batch leaves room for them).
+    // A poll that came back short (the end is nearer than `total` says:
+    // markers, aborted records, time travel) stops filling until one is full.
     const uint64_t loaded = (*loader)->totals().records;
-    const bool fill = total > loaded && total - loaded >= 2 * options.batch_size;
+    const bool fill = !came_short && total > loaded && total - loaded >= 2 * options.batch_size;
     auto polled = (*reader)->Poll(options.batch_size, std::chrono::milliseconds(100), fill);
+    if (polled.ok()) came_short = polled->size() < options.batch_size;
     poll_seconds += std::chrono::duration<double>(options.kafka.clock->Now() - t0).count();
     if (!polled.ok()) {
       if (!polled.status().IsRetryable()) return polled.status();

@@ -53,18 +53,36 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
   };
   rocksdb::WriteBatch batch;
   uint64_t records = 0, found = 0;
+  // Where each partition is read to: stored with the index entries every
+  // kSaveEvery records, so a catch-up cut short (the deadline, a stop, a
+  // crash) resumes there rather than from where the last one finished.
+  constexpr uint64_t kSaveEvery = 200'000;
+  std::map<eventstore::TopicPartition, int64_t> reached;
   const auto deadline = started + std::chrono::minutes(5);
+  auto save = [&] {  // what was read so far, with where it was read to
+    eventstore::PutPartitionValues(batch, db->DefaultColumnFamily(), kOutputIndexPrefix, reached);
+    Status written = store.Write(batch, "write outputs index");
+    batch.Clear();
+    return written;
+  };
   for (;;) {
-    if (stop.stop_requested()) return Status::Unavailable(options.name + ": stopping before its outputs were indexed");
+    if (stop.stop_requested()) {
+      (void)save();  // the next catch-up resumes there (a failure here only costs it a longer read)
+      return Status::Unavailable(options.name + ": stopping before its outputs were indexed");
+    }
     auto polled = (*reader)->Poll(10000, std::chrono::milliseconds(100), /*fill=*/false);
     if (!polled.ok()) return polled.status();
     for (const eventstore::Record& r : *polled) {
-      if (r.offset() >= ends[{std::string(r.topic()), r.partition()}]) continue;
+      eventstore::TopicPartition tp{std::string(r.topic()), r.partition()};
+      if (r.offset() >= ends[tp]) continue;
       ++records;
       auto event = eventstore::DecodeEvent(r.value());
-      if (!event.ok() || !own(event->producer)) continue;
-      batch.Put(OutputKey(event->id), "").PermitUncheckedError();
-      ++found;
+      if (event.ok() && own(event->producer)) {
+        batch.Put(OutputKey(event->id), "").PermitUncheckedError();
+        ++found;
+      }
+      reached[tp] = r.offset() + 1;  // this record's entry is in the batch
+      if (records % kSaveEvery == 0) ORDERFLOW_RETURN_IF_ERROR(save());
     }
     if (polled->empty()) {
       bool done = true;
@@ -72,6 +90,7 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
       if (done) break;
     }
     if (options.clock->Now() > deadline) {
+      (void)save();
       return Status::Unavailable(options.name + ": indexing its outputs took longer than 5 minutes");
     }
   }

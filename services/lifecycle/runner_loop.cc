@@ -268,7 +268,8 @@ class ServiceRunner::Loop {
           continue;
         }
       }
-      std::optional<std::string> failed = Apply(tp, *event, ctx);
+      bool in_reactor = false;
+      std::optional<std::string> failed = Apply(tp, *event, ctx, in_reactor);
       if (!excluded.empty()) impl_.reactor->Exclude({});
       if (!ctx.status().ok()) return ctx.status();
       if (failed) {
@@ -277,7 +278,10 @@ class ServiceRunner::Loop {
         Impl::Failure& failure = impl_.failures[failure_key];
         ++failure.attempts;
         failure.error = "handler failed: " + *failed;
-        failure.service = impl_.reactor->FailedIn();
+        // Blamed on a hosted reactor only when it failed in its handler, and
+        // not on one that was left out already (then it was the runner's own).
+        failure.service = in_reactor ? impl_.reactor->FailedIn() : std::string();
+        if (std::find(excluded.begin(), excluded.end(), failure.service) != excluded.end()) failure.service.clear();
         if (failure.service.empty()) failure.service = options_.name;
         return Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] offset " +
                                    std::to_string(record.offset()) + ": " +
@@ -292,7 +296,9 @@ class ServiceRunner::Loop {
   // Hands one decoded event to the reactor. Returns why the handler failed
   // (a Status it returned, or an exception escaping it: this is the one place a
   // reactor's exceptions are caught), nullopt when it succeeded.
-  std::optional<std::string> Apply(const eventstore::TopicPartition& tp, const domain::Event& event, ServiceBatch& ctx) {
+  // `in_reactor` says whether it failed in the reactor's handler.
+  std::optional<std::string> Apply(const eventstore::TopicPartition& tp, const domain::Event& event, ServiceBatch& ctx,
+                                   bool& in_reactor) {
     try {
       if (tp.topic == eventstore::kOrdersTopic) {
         auto order = ctx.Order(event.order_id);
@@ -304,11 +310,13 @@ class ServiceRunner::Loop {
         if (state.HasApplied(event.id)) return std::nullopt;
         const domain::OrderState before = state;
         domain::Apply(state, event);
+        in_reactor = true;
         if (Status failed = impl_.reactor->OnOrderEvent(event, before, state, ctx); !failed.ok()) {
           return failed.message();
         }
-      } else if (Status failed = impl_.reactor->OnEvent(tp.topic, event, ctx); !failed.ok()) {
-        return failed.message();
+      } else {
+        in_reactor = true;
+        if (Status failed = impl_.reactor->OnEvent(tp.topic, event, ctx); !failed.ok()) return failed.message();
       }
     } catch (const std::exception& e) {
       return std::string(e.what());
