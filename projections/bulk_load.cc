@@ -326,7 +326,7 @@ struct BulkLoader::Impl {
     }
     const auto t_ingest = options.clock->Now();
     if (!args.empty()) ORDERFLOW_RETURN_IF_ERROR(FromRocks(db.db->IngestExternalFiles(args), "ingest rebuilt state"));
-    spdlog::debug("bulk load window: {} orders, files {:.3f} s, ingest {:.3f} s", laid.orders.size(),
+    spdlog::debug("bulk load window: {} orders, laid out and written {:.3f} s, ingest {:.3f} s", laid.orders.size(),
                   std::chrono::duration<double>(t_ingest - t_window).count(), Since(t_ingest));
     return Status::Ok();
   }

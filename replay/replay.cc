@@ -161,7 +161,9 @@ namespace {
 using TimePoint = std::chrono::steady_clock::time_point;
 
 // Up to this many records (~20 MiB of order events) are read with the deep
-// prefetch: they fit in it whole.
+// prefetch: they fit in it whole. Read through the shallow queue, 2 of 10
+// snapshot tails (39k events) waited ~0.45 s for librdkafka 2.0.2's fetcher
+// to refill it (docs/benchmarks.md).
 constexpr uint64_t kDeepPrefetchRecords = 100'000;
 
 // From offset zero into an empty store: projections::BulkLoader, fed by a
@@ -273,10 +275,9 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
     const auto t0 = options.kafka.clock->Now();
     // A full batch where plenty is left; near the end whatever has come, so
     // the last poll does not wait out its timeout for records that are not
-    // there (`total` counts offsets, transaction markers included: twice the
-    // batch leaves room for them).
-    // A poll that came back short (the end is nearer than `total` says:
-    // markers, aborted records, time travel) stops filling until one is full.
+    // there. `total` counts offsets (markers, aborted records and time
+    // travel's cut make the end nearer): twice the batch leaves room, and a
+    // poll that came back short stops filling until one comes back full.
     const uint64_t loaded = (*loader)->totals().records;
     const bool fill = !came_short && total > loaded && total - loaded >= 2 * options.batch_size;
     auto polled = (*reader)->Poll(options.batch_size, std::chrono::milliseconds(100), fill);

@@ -35,15 +35,13 @@ struct ServiceRunner::Impl {
   // offsets until the loop's limit, then dead-lettered in that one's name.
   // A hosted reactor that gave up (Reactor::Exclude) is in `parked`: the
   // record is dead-lettered in its name and handled by the others.
-  struct Failure {
+  struct Attempts {
     int attempts = 0;
     std::string error;
     std::string service;
-    struct Parked {
-      std::string service, error;
-      int attempts = 0;
-    };
-    std::vector<Parked> parked;
+  };
+  struct Failure : Attempts {
+    std::vector<Attempts> parked;
   };
   std::map<std::pair<eventstore::TopicPartition, int64_t>, Failure> failures;
 

@@ -249,13 +249,12 @@ class ServiceRunner::Loop {
       if (auto f = impl_.failures.find(failure_key); f != impl_.failures.end()) {
         Impl::Failure& failure = f->second;
         if (failure.attempts >= kMaxAttempts) {
-          failure.parked.push_back({failure.service, failure.error, failure.attempts});
-          failure.attempts = 0;
-          failure.error.clear();
-          failure.service.clear();
+          Impl::Attempts& last = failure;
+          failure.parked.push_back(std::move(last));
+          last = {};
         }
         bool whole = false;
-        for (const Impl::Failure::Parked& p : failure.parked) {
+        for (const Impl::Attempts& p : failure.parked) {
           spdlog::error("{}: {}[{}] offset {}: dead-lettered after {} failed attempts of {}: {}", options_.name,
                         tp.topic, tp.partition, record.offset(), p.attempts, p.service, p.error);
           ctx.DeadLetter(record, p.error, p.attempts, p.service);
@@ -278,10 +277,9 @@ class ServiceRunner::Loop {
         Impl::Failure& failure = impl_.failures[failure_key];
         ++failure.attempts;
         failure.error = "handler failed: " + *failed;
-        // Blamed on a hosted reactor only when it failed in its handler, and
-        // not on one that was left out already (then it was the runner's own).
+        // Blamed on a hosted reactor only when it failed in its handler (one
+        // left out is not called); otherwise it is the runner's own.
         failure.service = in_reactor ? impl_.reactor->FailedIn() : std::string();
-        if (std::find(excluded.begin(), excluded.end(), failure.service) != excluded.end()) failure.service.clear();
         if (failure.service.empty()) failure.service = options_.name;
         return Status::Unavailable(tp.topic + "[" + std::to_string(tp.partition) + "] offset " +
                                    std::to_string(record.offset()) + ": " +
