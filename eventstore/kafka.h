@@ -167,6 +167,13 @@ class Producer {
   // delivery error since the previous Flush (and clears it), or kUnavailable on timeout.
   Status Flush(std::chrono::milliseconds timeout);
 
+  // Serves delivery reports (their callbacks run here) until `done()` holds,
+  // without waiting for what was appended after: the records a caller counts.
+  // Returns the first delivery error since the previous Flush or wait (and
+  // clears it), or kUnavailable when `timeout` passes first. Sends nothing
+  // sooner than linger.ms would.
+  Status WaitForDeliveries(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
   // Transactions (transactional producers only). Commit flushes; after an
   // error the caller aborts and retries from its stored offsets.
   Status BeginTransaction();
@@ -263,9 +270,13 @@ class GroupReader {
  public:
   using OffsetLookup = std::function<int64_t(const TopicPartition&)>;
 
+  // `before_revoke`, if given, runs inside Poll when partitions are about to
+  // be taken away (revoked, or all of them under an eager protocol), before
+  // they go: the member settles what it has in flight for them.
   static Result<std::unique_ptr<GroupReader>> Create(const KafkaConfig& config, const std::string& group_id,
                                                      const std::string& client_id,
-                                                     const std::vector<std::string>& topics, OffsetLookup next_offset);
+                                                     const std::vector<std::string>& topics, OffsetLookup next_offset,
+                                                     std::function<void()> before_revoke = nullptr);
   ~GroupReader();
 
   // As Reader::Poll. Rebalances happen inside Poll.

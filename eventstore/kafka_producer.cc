@@ -236,6 +236,27 @@ Status Producer::Flush(std::chrono::milliseconds timeout) {
   return Status::Ok();
 }
 
+Status Producer::WaitForDeliveries(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool met = done();
+  while (!met) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    // Returns as soon as a report is served: `done` is looked at after each.
+    rd_kafka_poll(rk_.get(), static_cast<int>(std::min<int64_t>(left.count(), 10)));
+    met = done();
+  }
+  std::lock_guard lock(state_->mu);
+  Status first = std::move(state_->first_error);
+  state_->first_error = Status::Ok();
+  if (!first.ok()) return first;
+  if (!met) {
+    return Status::Unavailable("delivery reports: records still unacknowledged after " +
+                               std::to_string(timeout.count()) + " ms");
+  }
+  return Status::Ok();
+}
+
 // ---- Reader -------------------------------------------------------------------
 
 }  // namespace orderflow::eventstore

@@ -334,6 +334,7 @@ Record Record::FromMessage(rd_kafka_message_s* m, size_t topic_prefix_size) {
 struct GroupReader::State {
   std::string topic_prefix;  // KafkaConfig::topic_prefix
   OffsetLookup next_offset;
+  std::function<void()> before_revoke;
   rd_kafka_queue_t* queue = nullptr;
   std::vector<rd_kafka_message_t*> buffer;
   std::vector<TopicPartition> assignment;
@@ -381,6 +382,7 @@ void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition
       rd_kafka_assign(rk, partitions);
     }
   } else if (cooperative) {
+    if (state->before_revoke) state->before_revoke();
     for (int i = 0; i < partitions->cnt; ++i) {
       TopicPartition tp = LogicalPartition(*state, partitions->elems[i]);
       std::erase(state->assignment, tp);
@@ -391,6 +393,7 @@ void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition
       rd_kafka_error_destroy(e);
     }
   } else {
+    if (state->before_revoke) state->before_revoke();
     state->assignment.clear();
     rd_kafka_assign(rk, nullptr);
   }
@@ -414,7 +417,8 @@ GroupReader::~GroupReader() {
 Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& config, const std::string& group_id,
                                                          const std::string& client_id,
                                                          const std::vector<std::string>& topics,
-                                                         OffsetLookup next_offset) {
+                                                         OffsetLookup next_offset,
+                                                         std::function<void()> before_revoke) {
   Status status;
   rd_kafka_conf_t* conf = internal::MakeConf(config, client_id,
                                              {{"group.id", ClusterName(config, group_id)},
@@ -435,6 +439,7 @@ Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& conf
   auto state = std::make_unique<State>();
   state->topic_prefix = config.topic_prefix;
   state->next_offset = std::move(next_offset);
+  state->before_revoke = std::move(before_revoke);
   // librdkafka refuses to mix eager and cooperative assignors, so one
   // cooperative assignor (cooperative-sticky is the only one) makes the
   // group's protocol COOPERATIVE.

@@ -25,6 +25,7 @@ bool ServiceBatch::EmitAs(const std::string& producer, const std::string& topic,
   e.correlation_id = cause.correlation_id == domain::EventId{} ? cause.id : cause.correlation_id;
   e.producer = producer;
   e.payload = std::move(payload);
+  output_ids_.insert(e.id);
   outputs_.emplace_back(topic, std::move(e));
   return true;
 }
@@ -32,6 +33,10 @@ bool ServiceBatch::EmitAs(const std::string& producer, const std::string& topic,
 std::optional<std::string> ServiceBatch::Get(const std::string& key) {
   auto it = writes_.find(key);
   if (it != writes_.end()) return it->second;
+  if (behind_ != nullptr) {
+    auto was = behind_->writes_.find(key);
+    if (was != behind_->writes_.end()) return was->second;
+  }
   std::string value;
   rocksdb::Status s = db_.Get(rocksdb::ReadOptions(), kStatePrefix + key, &value);
   if (s.ok()) return value;
@@ -40,6 +45,7 @@ std::optional<std::string> ServiceBatch::Get(const std::string& key) {
 }
 
 bool ServiceBatch::InLog(const domain::EventId& id) {
+  if (behind_ != nullptr && behind_->output_ids_.count(id)) return true;  // on its way to the log
   std::string ignored;
   rocksdb::Status st = db_.Get(rocksdb::ReadOptions(), OutputKey(id), &ignored);
   if (st.ok()) return true;
@@ -75,6 +81,12 @@ void OrderCache::Put(const std::string& id, domain::OrderState state) {
 Result<domain::OrderState*> ServiceBatch::Order(const std::string& id) {
   auto [it, inserted] = orders_.try_emplace(id);
   if (inserted) {
+    if (behind_ != nullptr) {
+      if (auto was = behind_->orders_.find(id); was != behind_->orders_.end()) {
+        it->second = was->second;  // a copy: the batch behind stores its own
+        return &it->second;
+      }
+    }
     if (auto cached = cache_.Take(id)) {
       it->second = std::move(*cached);
       return &it->second;

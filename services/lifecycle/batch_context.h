@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -54,9 +55,14 @@ class OrderCache {
 
 class ServiceBatch final : public BatchContext {
  public:
-  // `cache` holds committed order states; Order() takes from it.
-  ServiceBatch(const std::string& service, rocksdb::DB& db, int64_t now, OrderCache& cache)
-      : service_(service), db_(db), now_(now), cache_(cache) {}
+  // `cache` holds committed order states; Order() takes from it. `behind`,
+  // when given, is the previous batch, handled and appended but not stored
+  // yet: reads go through its orders, state and outputs first.
+  ServiceBatch(const std::string& service, rocksdb::DB& db, int64_t now, OrderCache& cache,
+               const ServiceBatch* behind = nullptr)
+      : service_(service), db_(db), now_(now), cache_(cache), behind_(behind) {}
+  // The batch behind is stored (or dropped): read the store and cache only.
+  void ForgetBehind() { behind_ = nullptr; }
 
   bool Emit(const std::string& topic, const domain::Event& cause, const std::string& aggregate_id,
             const std::string& tag, domain::EventPayload payload) override {
@@ -101,7 +107,9 @@ class ServiceBatch final : public BatchContext {
   rocksdb::DB& db_;
   int64_t now_;
   OrderCache& cache_;
+  const ServiceBatch* behind_;
   std::vector<std::pair<std::string, domain::Event>> outputs_;
+  std::set<domain::EventId> output_ids_;  // of outputs_, for the batch after
   std::vector<eventstore::DeadLetterRecord> dead_letters_;
   std::map<std::string, std::optional<std::string>> writes_;
   std::unordered_map<std::string, domain::OrderState> orders_;

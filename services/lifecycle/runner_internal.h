@@ -5,6 +5,7 @@
 // `offsets` and `assigned` under `offsets_mu` only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,9 @@ struct ServiceRunner::Impl {
   std::vector<eventstore::TopicPartition> assigned;                // what the consumers hold, as of the last poll
   mutable std::mutex offsets_mu;  // guards `offsets` and `assigned` against readers on other threads
   std::string data_dir;
+  // Set by the running Loop (ServiceRunner::Run) and cleared when it ends: what
+  // its consumers call before partitions are taken away (they outlive it).
+  std::function<void()> before_revoke;
   // Records whose handler failed, with the failed attempts, the last error and
   // who failed (Reactor::FailedIn, or the service): retried from the stored
   // offsets until the loop's limit, then dead-lettered in that one's name.

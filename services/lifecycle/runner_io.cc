@@ -36,6 +36,9 @@ class KafkaOutput final : public OutputLog {
     return producer_->Append(topic, key, value, headers, std::move(on_delivery));
   }
   Status Flush(std::chrono::milliseconds timeout) override { return producer_->Flush(timeout); }
+  Status WaitForDeliveries(const std::function<bool()>& done, std::chrono::milliseconds timeout) override {
+    return producer_->WaitForDeliveries(done, timeout);
+  }
   Status BeginTransaction() override { return producer_->BeginTransaction(); }
   Status CommitTransaction(std::chrono::milliseconds timeout) override {
     return producer_->CommitTransaction(timeout);
@@ -50,7 +53,8 @@ class KafkaOutput final : public OutputLog {
 
 Result<RunnerIo> MakeKafkaRunnerIo(const ServiceOptions& options) {
   RunnerIo io;
-  // Latency over batching: a batch's outputs are flushed at once anyway.
+  // Latency over batching: a batch's outputs go at once (the loop does not
+  // wait for them before handling the next batch).
   eventstore::KafkaConfig producer_config = options.kafka;
   producer_config.overrides.insert(producer_config.overrides.begin(), {"linger.ms", "0"});
   producer_config.overrides.insert(producer_config.overrides.begin(), {"retry.backoff.ms", "10"});
@@ -72,8 +76,10 @@ Result<RunnerIo> MakeKafkaRunnerIo(const ServiceOptions& options) {
   }
   io.open_input = [kafka = std::move(consumer_config), client, inputs = options.inputs](
                       size_t index, const std::string& group,
-                      eventstore::GroupReader::OffsetLookup start) -> Result<std::unique_ptr<InputConsumer>> {
-    auto reader = eventstore::GroupReader::Create(kafka, group, client, inputs.at(index), std::move(start));
+                      eventstore::GroupReader::OffsetLookup start,
+                      std::function<void()> before_revoke) -> Result<std::unique_ptr<InputConsumer>> {
+    auto reader = eventstore::GroupReader::Create(kafka, group, client, inputs.at(index), std::move(start),
+                                                  std::move(before_revoke));
     if (!reader.ok()) return reader.status();
     return std::unique_ptr<InputConsumer>(std::make_unique<KafkaInput>(std::move(reader).value()));
   };

@@ -47,6 +47,10 @@ class OutputLog {
                         const std::vector<eventstore::Header>& headers, eventstore::DeliveryCallback on_delivery) = 0;
   // Every record appended so far acknowledged, or the first delivery error.
   virtual Status Flush(std::chrono::milliseconds timeout) = 0;
+  // Runs delivery callbacks until `done()` holds, not waiting for records
+  // appended after those it counts; the first delivery error, or kUnavailable
+  // on timeout.
+  virtual Status WaitForDeliveries(const std::function<bool()>& done, std::chrono::milliseconds timeout) = 0;
   // With ServiceOptions::exactly_once only.
   virtual Status BeginTransaction() = 0;
   virtual Status CommitTransaction(std::chrono::milliseconds timeout) = 0;
@@ -55,9 +59,11 @@ class OutputLog {
 
 struct RunnerIo {
   // Opens the consumer of input class `index` in consumer group `group`; a
-  // partition it is assigned starts at `start(partition)` (the stored offset).
+  // partition it is assigned starts at `start(partition)` (the stored offset);
+  // `before_revoke` runs inside a Poll before partitions are taken away.
   std::function<Result<std::unique_ptr<InputConsumer>>(size_t index, const std::string& group,
-                                                       eventstore::GroupReader::OffsetLookup start)>
+                                                       eventstore::GroupReader::OffsetLookup start,
+                                                       std::function<void()> before_revoke)>
       open_input;
   std::unique_ptr<OutputLog> output;
   StallWatchdog::LogEnd log_end;  // for the stall watchdog

@@ -1,13 +1,17 @@
 // One Run of a lifecycle service (ServiceRunner::Run, runner.h): poll a batch
 // from the consumers in priority order, hand it to the reactor, append its
 // outputs and dead letters, then write state and offsets together; restart
-// from the stored offsets after a retryable error.
+// from the stored offsets after a retryable error. Without --exactly-once the
+// next batch is polled, handled and appended while the broker acknowledges
+// the previous one, which is stored after (Pending).
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -42,7 +46,10 @@ class ServiceRunner::Loop {
   Loop(ServiceRunner& runner, std::stop_token stop)
       : runner_(runner), options_(runner.options_), impl_(*runner.impl_), stop_(stop),
         watchdog_(*options_.clock, impl_.io.log_end),
-        next_recommit_(options_.clock->Now() + std::chrono::seconds(5)) {}
+        next_recommit_(options_.clock->Now() + std::chrono::seconds(5)) {
+    impl_.before_revoke = [this] { BeforeRevoke(); };
+  }
+  ~Loop() { impl_.before_revoke = nullptr; }
 
   Status Run() {
     while (!stop_.stop_requested()) {
@@ -81,11 +88,32 @@ class ServiceRunner::Loop {
       }
       return handled;
     }
+    if (Status stored = StorePending(); !stored.ok()) {
+      spdlog::warn("{} {}: {}; its batch is handled again on the next start", options_.name, options_.instance,
+                   stored.ToString());
+    }
     PublishOffsets(/*now=*/true);
     return Status::Ok();
   }
 
  private:
+  // Where a batch's outputs landed and how many are still unacknowledged
+  // (filled by delivery reports).
+  struct Deliveries {
+    std::mutex mu;
+    std::map<eventstore::TopicPartition, int64_t> written_to;
+    size_t outstanding = 0;
+  };
+
+  // A batch handled and appended whose outputs the broker has not
+  // acknowledged yet: stored (StorePending) after the next batch is appended,
+  // or before anything else touches the offsets. The next batch reads through
+  // it (ServiceBatch's `behind`).
+  struct Pending {
+    std::unique_ptr<ServiceBatch> ctx;
+    std::map<eventstore::TopicPartition, int64_t> next;
+    std::shared_ptr<Deliveries> deliveries;
+  };
   // The stored offsets, copied to the consumer groups for operators' tools
   // (`orderflow lag`): at most once a second while busy, so a batch does not
   // cost the broker an offset commit of its own, and at once on a clean stop.
@@ -101,6 +129,19 @@ class ServiceRunner::Loop {
   // Drops the consumers (and with them any uncommitted progress), reloads the
   // committed state into the reactor and waits before consuming again.
   Status Restart(const Status& why) {
+    // A batch appended before the failure is stored if the broker has it all;
+    // otherwise it is handled again with the rest.
+    if (Status stored = StorePending(); !stored.ok()) {
+      spdlog::warn("{} {}: {}", options_.name, options_.instance, stored.ToString());
+    }
+    if (unsettled_) {
+      // Outputs of a batch that was not stored may still be on their way: let
+      // them land (or fail) before the outputs index is caught up again, so
+      // that the batch handled again finds them there.
+      Status settled = impl_.io.output->Flush(std::chrono::seconds(5));
+      if (!settled.ok()) spdlog::warn("{} {}: {}", options_.name, options_.instance, settled.ToString());
+      unsettled_ = false;
+    }
     records_.clear();  // every Record of the failed batch goes before its consumer
     held_.clear();     // the new consumers' partitions are caught up again
     cache_.Clear();    // as the reactor's state, reloaded from the store
@@ -123,10 +164,15 @@ class ServiceRunner::Loop {
     for (size_t i = 0; i < options_.inputs.size(); ++i) {
       std::string group = ServiceGroupId(options_.name, i, options_.inputs.size());
       // The readers outlive this Loop (the runner owns them): capture the Impl.
-      auto reader = impl_.io.open_input(i, group, [impl = &impl_](const eventstore::TopicPartition& tp) {
-        auto it = impl->offsets.find(tp);
-        return it == impl->offsets.end() ? int64_t{0} : it->second;
-      });
+      auto reader = impl_.io.open_input(
+          i, group,
+          [impl = &impl_](const eventstore::TopicPartition& tp) {
+            auto it = impl->offsets.find(tp);
+            return it == impl->offsets.end() ? int64_t{0} : it->second;
+          },
+          [impl = &impl_] {
+            if (impl->before_revoke) impl->before_revoke();
+          });
       if (!reader.ok()) return reader.status();
       impl_.readers.push_back(std::move(reader).value());
     }
@@ -141,8 +187,14 @@ class ServiceRunner::Loop {
     const auto poll_start = options_.clock->Now();
     for (size_t i = 0; i < impl_.readers.size(); ++i) {
       bool last = i + 1 == impl_.readers.size();
-      auto polled = impl_.readers[i]->Poll(options_.batch_size, last ? options_.poll_timeout : std::chrono::milliseconds(0));
+      // With a batch pending, no waiting: if nothing came, it is stored at once.
+      const bool wait = last && !pending_;
+      auto polled = impl_.readers[i]->Poll(options_.batch_size, wait ? options_.poll_timeout : std::chrono::milliseconds(0));
       if (!polled.ok()) return polled.status();
+      if (!revoke_status_.ok()) {  // the batch pending is not stored: consumed again from the stored offsets
+        records_.clear();
+        return std::exchange(revoke_status_, Status::Ok());
+      }
       if (!polled->empty()) {
         records_ = std::move(polled).value();
         break;  // a higher-priority class had work: drain it first
@@ -187,13 +239,17 @@ class ServiceRunner::Loop {
   // Hands records_ to the reactor, then commits what it decided (nothing on an
   // idle tick).
   Status HandleBatch() {
-    ServiceBatch ctx(options_.name, *impl_.db, options_.clock->WallMs(), cache_);
+    auto batch = std::make_unique<ServiceBatch>(options_.name, *impl_.db, options_.clock->WallMs(), cache_,
+                                                pending_ ? pending_->ctx.get() : nullptr);
+    ServiceBatch& ctx = *batch;
     std::map<eventstore::TopicPartition, int64_t> next;
     Status status = HandleRecords(ctx, next);
     impl_.reactor->OnTick(ctx);
+    ctx.ForgetBehind();  // handled: nothing more is read
     if (status.ok()) status = ctx.status();
-    ORDERFLOW_RETURN_IF_ERROR(status);
+    ORDERFLOW_RETURN_IF_ERROR(status);  // Restart stores the batch pending, if it can
     if (next.empty() && ctx.outputs().empty() && ctx.dead_letters().empty()) {  // idle tick
+      ORDERFLOW_RETURN_IF_ERROR(StorePending());
       if (records_.empty()) ORDERFLOW_RETURN_IF_ERROR(impl_.StepOverMarkers());
       if (options_.clock->Now() >= next_recommit_) {
         next_recommit_ = options_.clock->Now() + std::chrono::seconds(5);
@@ -204,7 +260,18 @@ class ServiceRunner::Loop {
     }
     runner_.process_us_ +=
         std::chrono::duration_cast<std::chrono::microseconds>(options_.clock->Now() - process_start_).count();
-    ORDERFLOW_RETURN_IF_ERROR(Commit(ctx, next));
+    if (options_.exactly_once) {
+      ORDERFLOW_RETURN_IF_ERROR(Commit(ctx, next));  // one transaction per batch, nothing in flight between
+    } else {
+      auto deliveries = std::make_shared<Deliveries>();
+      Status appended = AppendFailed(Append(ctx, deliveries, /*wait=*/false));
+      if (appended.ok()) appended = StorePending();
+      if (!appended.ok()) {
+        unsettled_ = true;  // some of its outputs may still be on their way
+        return appended;
+      }
+      pending_ = Pending{std::move(batch), std::move(next), std::move(deliveries)};
+    }
     backoff_.Reset();
     return Status::Ok();
   }
@@ -216,7 +283,7 @@ class ServiceRunner::Loop {
     ServiceStats& stats = runner_.stats_;
     for (const eventstore::Record& record : records_) {
       eventstore::TopicPartition tp{std::string(record.topic()), record.partition()};
-      auto stored = next.count(tp) ? next[tp] : (impl_.offsets.count(tp) ? impl_.offsets[tp] : 0);
+      auto stored = next.count(tp) ? next[tp] : Handled(tp);
       if (record.offset() < stored) continue;
       next[tp] = record.offset() + 1;
       stats.events.fetch_add(1);
@@ -322,25 +389,72 @@ class ServiceRunner::Loop {
     return std::nullopt;
   }
 
+  // Partitions are about to go to another instance, which resumes them from
+  // its own store and catches its outputs index up from the log: the batch
+  // pending is acknowledged and stored first, so that its outputs are there
+  // to be found. If it cannot be, the poll fails (Restart).
+  void BeforeRevoke() {
+    if (Status stored = StorePending(); !stored.ok() && revoke_status_.ok()) revoke_status_ = stored;
+  }
+
+  // The next offset of `tp` after the batches handled so far (the one
+  // pending, or the stored offsets).
+  int64_t Handled(const eventstore::TopicPartition& tp) const {
+    if (pending_) {
+      if (auto it = pending_->next.find(tp); it != pending_->next.end()) return it->second;
+    }
+    auto it = impl_.offsets.find(tp);
+    return it == impl_.offsets.end() ? 0 : it->second;
+  }
+
   // Side effects, then outputs and dead letters acknowledged by the broker,
   // then (once the log is durable that far) state and offsets together.
   Status Commit(ServiceBatch& ctx, const std::map<eventstore::TopicPartition, int64_t>& next) {
-    auto written_to = std::make_shared<WrittenTo>();
-    Status status = Append(ctx, written_to);
-    if (!status.ok()) {
-      // Nothing committed: the inputs are consumed again from the stored offsets.
-      if (status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kInternal) {
-        return Status(status.code(), options_.name + ": " + status.message());  // retrying cannot fix it
-      }
-      return status.IsRetryable() ? status : Status::Unavailable(status.message());
+    auto deliveries = std::make_shared<Deliveries>();
+    ORDERFLOW_RETURN_IF_ERROR(AppendFailed(Append(ctx, deliveries, /*wait=*/true)));
+    return Store(ctx, next, *deliveries);
+  }
+
+  // An append that failed commits nothing: the inputs are consumed again from
+  // the stored offsets.
+  Status AppendFailed(const Status& status) const {
+    if (status.ok()) return status;
+    if (status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kInternal) {
+      return Status(status.code(), options_.name + ": " + status.message());  // retrying cannot fix it
     }
+    return status.IsRetryable() ? status : Status::Unavailable(status.message());
+  }
+
+  // Waits for the pending batch's outputs, then stores it. A failure drops
+  // it: it is handled again from the stored offsets.
+  Status StorePending() {
+    if (!pending_) return Status::Ok();
+    Pending p = std::move(*pending_);
+    pending_.reset();
+    const auto wait_start = options_.clock->Now();
+    Status acknowledged = impl_.io.output->WaitForDeliveries(
+        [d = p.deliveries] {
+          std::lock_guard lock(d->mu);
+          return d->outstanding == 0;
+        },
+        std::chrono::seconds(30));
+    runner_.flush_us_ +=
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.clock->Now() - wait_start).count();
+    if (!acknowledged.ok()) unsettled_ = true;
+    ORDERFLOW_RETURN_IF_ERROR(AppendFailed(acknowledged));
+    return Store(*p.ctx, p.next, *p.deliveries);
+  }
+
+  // State and offsets of a batch whose outputs the broker acknowledged, in
+  // one write (once the log is durable that far).
+  Status Store(ServiceBatch& ctx, const std::map<eventstore::TopicPartition, int64_t>& next, Deliveries& deliveries) {
     if (options_.wait_durable) {
       // Nothing counts as done until the log holds it durably: what this
       // batch consumed, and what it appended.
       std::map<eventstore::TopicPartition, int64_t> targets;
       {
-        std::lock_guard lock(written_to->first);
-        targets = written_to->second;
+        std::lock_guard lock(deliveries.mu);
+        targets = deliveries.written_to;
       }
       for (const auto& [tp, offset] : next) targets[tp] = std::max(targets[tp], offset);
       Status durable = options_.wait_durable(targets);
@@ -356,21 +470,25 @@ class ServiceRunner::Loop {
     return Status::Ok();
   }
 
-  // Where the outputs landed (filled by delivery reports, all in by the end of the flush).
-  using WrittenTo = std::pair<std::mutex, std::map<eventstore::TopicPartition, int64_t>>;
-
-  // The batch's side effects, outputs and dead letters, flushed (or committed
-  // as one transaction with --exactly-once).
-  Status Append(ServiceBatch& ctx, const std::shared_ptr<WrittenTo>& written_to) {
+  // The batch's side effects, outputs and dead letters: appended and, with
+  // `wait`, flushed (or committed as one transaction with --exactly-once);
+  // without, StorePending waits for their delivery reports.
+  Status Append(ServiceBatch& ctx, const std::shared_ptr<Deliveries>& deliveries, bool wait) {
     Status status = impl_.reactor->FlushSideEffects();
     const bool transaction = options_.exactly_once && !ctx.outputs().empty();
     if (status.ok() && transaction) status = impl_.io.output->BeginTransaction();
+    const bool report = options_.wait_durable || !wait;
     auto report_to = [&](const std::string& topic) -> eventstore::DeliveryCallback {
-      if (!options_.wait_durable) return nullptr;
-      return [written_to, topic](const Status& s, eventstore::Position pos) {
-        if (!s.ok() || pos.offset < 0) return;
-        std::lock_guard lock(written_to->first);
-        int64_t& end = written_to->second[{topic, pos.partition}];
+      if (!report) return nullptr;
+      {
+        std::lock_guard lock(deliveries->mu);
+        ++deliveries->outstanding;
+      }
+      return [deliveries, topic](const Status& s, eventstore::Position pos) {
+        std::lock_guard lock(deliveries->mu);
+        --deliveries->outstanding;
+        if (!s.ok() || pos.offset < 0) return;  // the producer reports the error itself
+        int64_t& end = deliveries->written_to[{topic, pos.partition}];
         end = std::max(end, pos.offset + 1);
       };
     };
@@ -386,7 +504,7 @@ class ServiceRunner::Loop {
                                       report_to(eventstore::kDeadLetterTopic));
     }
     const auto flush_start = options_.clock->Now();
-    if (status.ok()) {
+    if (status.ok() && wait) {
       status = transaction ? impl_.io.output->CommitTransaction(std::chrono::seconds(30))
                            : impl_.io.output->Flush(std::chrono::seconds(30));
     }
@@ -442,6 +560,9 @@ class ServiceRunner::Loop {
   std::chrono::steady_clock::time_point process_start_;
   // Committed order states: a few seconds of orders in flight at 1,000 orders/s.
   OrderCache cache_{4096};
+  std::optional<Pending> pending_;  // appended, not stored yet
+  bool unsettled_ = false;           // a batch appended and then dropped: outputs may be in flight
+  Status revoke_status_;             // BeforeRevoke could not store the batch pending
   bool offsets_to_publish_ = false;  // committed since the consumer groups last heard
   std::chrono::steady_clock::time_point next_publish_{};
 };

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -48,18 +49,34 @@ struct FakeLog {
   std::vector<std::string> dead_letter_services;  // and its dlq-service header
   int opens = 0;          // consumers opened
   int polls = 0;          // polls since the last open
-  int fail_flushes = 0;   // the next flushes that fail
+  int fail_flushes = 0;   // the next flushes (or waits for delivery reports) that fail
+  size_t unacknowledged = 0;  // records appended and not acknowledged yet
+  int revoke_at_poll = 0;     // the poll (since the last open) at which partitions are about to be taken away
+  std::function<int64_t()> committed_now;  // what the runner has stored, asked right after before_revoke
+  int64_t committed_at_revoke = -1;
 };
 
 class FakeInput final : public InputConsumer {
  public:
-  FakeInput(std::shared_ptr<FakeLog> log, const eventstore::GroupReader::OffsetLookup& start) : log_(std::move(log)) {
+  FakeInput(std::shared_ptr<FakeLog> log, const eventstore::GroupReader::OffsetLookup& start,
+            std::function<void()> before_revoke)
+      : log_(std::move(log)), before_revoke_(std::move(before_revoke)) {
     std::lock_guard lock(log_->mu);
     for (const auto& [tp, events] : log_->inputs) position_[tp] = start(tp);
   }
   Result<std::vector<eventstore::Record>> Poll(size_t max, std::chrono::milliseconds) override {
+    bool revoke = false;
+    {
+      std::lock_guard lock(log_->mu);
+      revoke = ++log_->polls == log_->revoke_at_poll;
+    }
+    if (revoke) {  // as librdkafka's rebalance callback, inside the poll (the partitions stay here)
+      before_revoke_();
+      const int64_t committed = log_->committed_now();
+      std::lock_guard lock(log_->mu);
+      log_->committed_at_revoke = committed;
+    }
     std::lock_guard lock(log_->mu);
-    ++log_->polls;
     std::vector<eventstore::Record> out;
     for (auto& [tp, next] : position_) {
       const auto& events = log_->inputs[tp];
@@ -93,29 +110,65 @@ class FakeInput final : public InputConsumer {
 
  private:
   std::shared_ptr<FakeLog> log_;
+  std::function<void()> before_revoke_;
   std::map<TopicPartition, int64_t> position_;
 };
 
 class FakeOutput final : public OutputLog {
  public:
   explicit FakeOutput(std::shared_ptr<FakeLog> log) : log_(std::move(log)) {}
-  Status AppendEvent(std::string_view topic, const domain::Event& event, eventstore::DeliveryCallback) override {
+  Status AppendEvent(std::string_view topic, const domain::Event& event,
+                     eventstore::DeliveryCallback on_delivery) override {
     pending_.push_back({std::string(topic), event.order_id});
     pending_events_.push_back(event);
+    Appended(std::move(on_delivery));
     return Status::Ok();
   }
   Status Append(std::string_view topic, std::string_view key, std::string_view,
-                const std::vector<eventstore::Header>& headers, eventstore::DeliveryCallback) override {
+                const std::vector<eventstore::Header>& headers, eventstore::DeliveryCallback on_delivery) override {
     pending_.push_back({std::string(topic), std::string(key)});
+    Appended(std::move(on_delivery));
     for (const auto& h : headers) {
       if (h.name == eventstore::kDlqError) pending_dead_letters_.push_back(h.value);
       if (h.name == eventstore::kDlqService) pending_dead_letter_services_.push_back(h.value);
     }
     return Status::Ok();
   }
+  // Acknowledges everything appended (or, told to fail, loses it), running
+  // the delivery callbacks.
   Status Flush(std::chrono::milliseconds) override {
+    std::vector<std::pair<eventstore::DeliveryCallback, eventstore::Position>> reports;
+    Status status = Acknowledge(reports);
+    for (auto& [callback, position] : reports) {
+      if (callback) callback(status, position);
+    }
+    return status;
+  }
+  Status WaitForDeliveries(const std::function<bool()>& done, std::chrono::milliseconds timeout) override {
+    Status status = Flush(timeout);
+    if (status.ok() && !done()) return Status::Unavailable("a delivery report the runner waits for never came");
+    return status;
+  }
+  Status BeginTransaction() override { return Status::Ok(); }
+  Status CommitTransaction(std::chrono::milliseconds timeout) override { return Flush(timeout); }
+  Status AbortTransaction(std::chrono::milliseconds) override { return Status::Ok(); }
+
+ private:
+  void Appended(eventstore::DeliveryCallback on_delivery) {
+    callbacks_.push_back(std::move(on_delivery));
     std::lock_guard lock(log_->mu);
-    if (log_->fail_flushes > 0) {
+    ++log_->unacknowledged;
+  }
+
+  Status Acknowledge(std::vector<std::pair<eventstore::DeliveryCallback, eventstore::Position>>& reports) {
+    std::lock_guard lock(log_->mu);
+    log_->unacknowledged = 0;
+    const bool fail = log_->fail_flushes > 0;
+    for (size_t i = 0; i < callbacks_.size(); ++i) {
+      reports.push_back({std::move(callbacks_[i]), {0, static_cast<int64_t>(log_->acknowledged.size() + i)}});
+    }
+    callbacks_.clear();
+    if (fail) {
       --log_->fail_flushes;
       pending_.clear();
       pending_events_.clear();
@@ -134,12 +187,9 @@ class FakeOutput final : public OutputLog {
     pending_dead_letter_services_.clear();
     return Status::Ok();
   }
-  Status BeginTransaction() override { return Status::Ok(); }
-  Status CommitTransaction(std::chrono::milliseconds timeout) override { return Flush(timeout); }
-  Status AbortTransaction(std::chrono::milliseconds) override { return Status::Ok(); }
 
- private:
   std::shared_ptr<FakeLog> log_;
+  std::vector<eventstore::DeliveryCallback> callbacks_;
   std::vector<std::pair<std::string, std::string>> pending_;
   std::vector<domain::Event> pending_events_;
   std::vector<std::string> pending_dead_letters_;
@@ -184,30 +234,33 @@ class ShippingReactor final : public Reactor {
 class RunnerLoopTest : public ::testing::Test {
  protected:
   // A runner on the fakes over the store in dir_: the payment service, or
-  // (`hosted`) a host of payment and shipping.
-  std::unique_ptr<ServiceRunner> NewRunner(bool hosted = false) {
+  // (`hosted`) a host of payment and shipping, or `reactor` under the
+  // payment's name; `batch_size` records per batch at most (0: the default).
+  std::unique_ptr<ServiceRunner> NewRunner(bool hosted = false, std::unique_ptr<Reactor> reactor = nullptr,
+                                           size_t batch_size = 0) {
     ServiceOptions options;
+    if (batch_size > 0) options.batch_size = batch_size;
     options.name = hosted ? "fulfillment" : "payment";
     options.data_dir = dir_.Sub("payment");
     options.inputs = {{eventstore::kOrdersTopic}};
     options.clock = &clock_;
     RunnerIo io;
-    io.open_input = [log = log_](size_t, const std::string&, eventstore::GroupReader::OffsetLookup start)
-        -> Result<std::unique_ptr<InputConsumer>> {
+    io.open_input = [log = log_](size_t, const std::string&, eventstore::GroupReader::OffsetLookup start,
+                                 std::function<void()> before_revoke) -> Result<std::unique_ptr<InputConsumer>> {
       {
         std::lock_guard lock(log->mu);
         ++log->opens;
         log->polls = 0;
       }
-      return std::unique_ptr<InputConsumer>(std::make_unique<FakeInput>(log, start));
+      return std::unique_ptr<InputConsumer>(std::make_unique<FakeInput>(log, start, std::move(before_revoke)));
     };
     io.output = std::make_unique<FakeOutput>(log_);
     io.log_end = [log = log_](const TopicPartition& tp) -> Result<int64_t> {
       std::lock_guard lock(log->mu);
       return static_cast<int64_t>(log->inputs[tp].size());
     };
-    std::unique_ptr<Reactor> reactor;
-    if (hosted) {
+    if (reactor) {
+    } else if (hosted) {
       std::vector<HostedReactor> members;
       members.push_back({"payment", std::make_unique<PayingReactor>(log_), {}});
       members.push_back({"shipping", std::make_unique<ShippingReactor>(), {}});
@@ -284,6 +337,79 @@ TEST_F(RunnerLoopTest, ABatchCommitsItsOutputsWithItsOffsetsAndARestartRedoesNot
   EXPECT_TRUE(RunUntil(*again, [&] { return Locked<int>([](FakeLog& l) { return l.polls; }) >= 5; }).ok());
   EXPECT_EQ(again->stats().events.load(), 0u);
   EXPECT_EQ(Locked<size_t>([](FakeLog& l) { return l.acknowledged.size(); }), 6u);
+}
+
+// Counts the events of each order in its state and emits one output per
+// event, tagged with the count; notes the most records it ever saw appended
+// and not yet acknowledged while it handled an event.
+class CountingReactor final : public Reactor {
+ public:
+  explicit CountingReactor(std::shared_ptr<FakeLog> log) : log_(std::move(log)) {}
+  Status OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState& after,
+                      BatchContext& ctx) override {
+    {
+      std::lock_guard lock(log_->mu);
+      most_unacknowledged = std::max(most_unacknowledged, log_->unacknowledged);
+    }
+    auto count = ctx.Get("count/" + event.order_id);
+    const int n = (count ? std::stoi(*count) : 0) + 1;
+    ctx.Put("count/" + event.order_id, std::to_string(n));
+    applied_seen.push_back(after.version);
+    ctx.Emit(eventstore::kOrdersTopic, event, event.order_id, "count-" + std::to_string(n),
+             domain::PaymentAuthorized{"pay-" + std::to_string(n), 100, "card"});
+    return Status::Ok();
+  }
+  size_t most_unacknowledged = 0;
+  std::vector<uint32_t> applied_seen;  // how many events the order had applied, after each
+
+ private:
+  std::shared_ptr<FakeLog> log_;
+};
+
+// Batch N+1 is handled and appended while N's outputs are unacknowledged:
+// it must see N's orders, state and outputs, though none of them is stored.
+TEST_F(RunnerLoopTest, TheNextBatchIsHandledBeforeThePreviousIsAcknowledgedAndSeesWhatItDid) {
+  for (int i = 0; i < 5; ++i) {
+    domain::Event e = testing::PlacedEvent("a");
+    e.id = testing::TestEventId("a", i);
+    std::lock_guard lock(log_->mu);
+    log_->inputs[{eventstore::kOrdersTopic, 0}].push_back(e);
+  }
+  auto owned = std::make_unique<CountingReactor>(log_);
+  CountingReactor* reactor = owned.get();
+  auto runner = NewRunner(false, std::move(owned), /*batch_size=*/1);
+  ASSERT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 5; }).ok());
+  EXPECT_GT(reactor->most_unacknowledged, 0u) << "every batch waited for the one before: nothing was pipelined";
+  EXPECT_EQ(reactor->applied_seen, (std::vector<uint32_t>{1, 2, 3, 4, 5})) << "a batch did not see the order before it";
+  auto acknowledged = Locked<std::vector<domain::Event>>([](FakeLog& l) { return l.acknowledged_events; });
+  ASSERT_EQ(acknowledged.size(), 5u) << "an output was appended twice, or lost";
+  std::set<domain::EventId> ids;
+  for (const auto& e : acknowledged) ids.insert(e.id);
+  EXPECT_EQ(ids.size(), 5u) << "two batches counted the same: one did not see the other's state";
+  auto count = runner->ReadState("count/a");
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(count->value_or(""), "5");
+}
+
+// Another instance resumes a partition from its own store and finds the
+// outputs already made in the log: before partitions go, the batch still
+// waiting for its acknowledgements is stored.
+TEST_F(RunnerLoopTest, BeforePartitionsAreTakenAwayTheBatchInFlightIsStored) {
+  for (const char* id : {"a", "b", "c"}) Place(0, id);
+  auto runner = NewRunner(false, nullptr, /*batch_size=*/1);
+  {
+    std::lock_guard lock(log_->mu);
+    log_->revoke_at_poll = 3;  // batch 1 stored, batch 2 appended and waiting
+    log_->committed_now = [&runner] {
+      int64_t total = 0;
+      for (const auto& [tp, next] : runner->committed_offsets()) total += next;
+      return total;
+    };
+  }
+  ASSERT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 3; }).ok());
+  EXPECT_EQ(Locked<int64_t>([](FakeLog& l) { return l.committed_at_revoke; }), 2)
+      << "partitions left while a handled batch was not stored";
+  EXPECT_EQ(Locked<size_t>([](FakeLog& l) { return l.acknowledged.size(); }), 3u);
 }
 
 TEST_F(RunnerLoopTest, AFailedFlushCommitsNothingAndTheBatchIsHandledAgainWithTheSameIds) {
