@@ -60,6 +60,7 @@ class ServiceRunner::Loop {
         if (stop_.stop_requested()) break;  // nothing of this poll was handled; the stored offsets stand
         if (polled.code() == StatusCode::kOutOfRange || polled.code() == StatusCode::kNotFound) {
           if (auto problem = runner_.ConfirmLogProblem(polled)) {
+            StoreBeforeExit();
             return Status(polled.code(), options_.name + ": " + *problem);
           }
         }
@@ -86,17 +87,24 @@ class ServiceRunner::Loop {
         ORDERFLOW_RETURN_IF_ERROR(Restart(handled));
         continue;
       }
+      StoreBeforeExit();
       return handled;
     }
-    if (Status stored = StorePending(); !stored.ok()) {
-      spdlog::warn("{} {}: {}; its batch is handled again on the next start", options_.name, options_.instance,
-                   stored.ToString());
-    }
+    StoreBeforeExit();
     PublishOffsets(/*now=*/true);
     return Status::Ok();
   }
 
  private:
+  // The run ends: the batch in flight is stored if the broker has it all
+  // (otherwise the next start handles it again).
+  void StoreBeforeExit() {
+    if (Status stored = StorePending(); !stored.ok()) {
+      spdlog::warn("{} {}: {}; its batch is handled again on the next start", options_.name, options_.instance,
+                   stored.ToString());
+    }
+  }
+
   // Where a batch's outputs landed and how many are still unacknowledged
   // (filled by delivery reports).
   struct Deliveries {
@@ -149,7 +157,9 @@ class ServiceRunner::Loop {
     spdlog::warn("{} {}: {}; resuming from stored offsets in {} ms", options_.name, options_.instance, why.ToString(),
                  wait.count());
     PublishOffsets(/*now=*/true);  // what was committed before the failure, while the consumers are there
-    impl_.readers.clear();
+    impl_.readers.clear();  // (their close revokes everything: nothing is pending by now)
+    revoke_status_ = Status::Ok();  // this restart is what a failed BeforeRevoke asked for
+    revoked_in_poll_ = false;
     {
       std::lock_guard lock(impl_.offsets_mu);
       impl_.assigned.clear();
@@ -206,6 +216,14 @@ class ServiceRunner::Loop {
       auto a = r->Assignment();
       all = all && !a.empty();
       assigned.insert(assigned.end(), a.begin(), a.end());
+    }
+    if (revoked_in_poll_) {
+      // A record of a partition revoked inside this poll is the new owner's to handle.
+      revoked_in_poll_ = false;
+      const std::set<eventstore::TopicPartition> now(assigned.begin(), assigned.end());
+      std::erase_if(records_, [&now](const eventstore::Record& r) {
+        return !now.count(eventstore::TopicPartition{std::string(r.topic()), r.partition()});
+      });
     }
     bool gained = false;
     for (const auto& tp : assigned) gained = gained || !held_.count(tp);
@@ -394,6 +412,7 @@ class ServiceRunner::Loop {
   // pending is acknowledged and stored first, so that its outputs are there
   // to be found. If it cannot be, the poll fails (Restart).
   void BeforeRevoke() {
+    revoked_in_poll_ = true;
     if (Status stored = StorePending(); !stored.ok() && revoke_status_.ok()) revoke_status_ = stored;
   }
 
@@ -563,6 +582,7 @@ class ServiceRunner::Loop {
   std::optional<Pending> pending_;  // appended, not stored yet
   bool unsettled_ = false;           // a batch appended and then dropped: outputs may be in flight
   Status revoke_status_;             // BeforeRevoke could not store the batch pending
+  bool revoked_in_poll_ = false;     // BeforeRevoke ran in the poll under way
   bool offsets_to_publish_ = false;  // committed since the consumer groups last heard
   std::chrono::steady_clock::time_point next_publish_{};
 };

@@ -428,6 +428,24 @@ TEST_F(RunnerLoopTest, AFailedFlushCommitsNothingAndTheBatchIsHandledAgainWithTh
   EXPECT_EQ(domain::DeriveEventId(testing::PlacedEvent("o-0").id, "payment/pay"), acknowledged.front().id);
 }
 
+// Batch 1's acknowledgements fail while batch 2 is already appended: neither
+// is stored, both are handled again, and each output is acknowledged once.
+TEST_F(RunnerLoopTest, WhenTheBatchInFlightFailsTheOneAppendedAfterItIsHandledAgainToo) {
+  for (int i = 0; i < 4; ++i) Place(0, "o-" + std::to_string(i));
+  log_->fail_flushes = 1;
+  auto runner = NewRunner(false, nullptr, /*batch_size=*/1);
+  ASSERT_TRUE(runner);
+  EXPECT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 4; }).ok());
+  EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.fail_flushes; }), 0) << "the acknowledgements never failed";
+  EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.opens; }), 2) << "the consumer was not reopened after the failure";
+  EXPECT_EQ(runner->stats().events.load(), 6u) << "records 0 and 1 handled twice, 2 and 3 once";
+  auto acknowledged = Locked<std::vector<domain::Event>>([](FakeLog& l) { return l.acknowledged_events; });
+  ASSERT_EQ(acknowledged.size(), 4u);
+  std::set<domain::EventId> ids;
+  for (const auto& e : acknowledged) ids.insert(e.id);
+  EXPECT_EQ(ids.size(), 4u);
+}
+
 TEST_F(RunnerLoopTest, AReactorThatThrowsIsRetriedThreeTimesThenItsRecordIsParkedAndTheRestGoesOn) {
   Place(0, "o-1");
   Place(0, "boom");
