@@ -1,6 +1,8 @@
 #include "eventstore/state_db.h"
 
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/sst_file_manager.h>
+#include <rocksdb/table.h>
 #include <fcntl.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -111,6 +113,15 @@ class StateDb::OpenedHere {
   }
   std::string key_;
 };
+
+void TuneForPointLookups(rocksdb::ColumnFamilyOptions& family, size_t write_buffer_mib, double memtable_filter_ratio) {
+  family.write_buffer_size = write_buffer_mib << 20;
+  family.memtable_prefix_bloom_size_ratio = memtable_filter_ratio;
+  family.memtable_whole_key_filtering = true;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+}
 
 Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, std::string_view what, StateDbOptions options) {
   namespace fs = std::filesystem;

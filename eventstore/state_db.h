@@ -40,6 +40,11 @@ Result<PartitionValues> ReadPartitionValues(rocksdb::DB& db, rocksdb::ColumnFami
                                             std::string_view prefix, std::string_view what);
 std::string BE64(int64_t v);
 
+// A family read by key while it is written live: a `write_buffer_mib` memtable
+// with a whole-key Bloom filter (`memtable_filter_ratio` of it) and 10-bit
+// Bloom filters in its files, so a lookup of a missing key searches nothing.
+void TuneForPointLookups(rocksdb::ColumnFamilyOptions& family, size_t write_buffer_mib, double memtable_filter_ratio);
+
 struct StateDbOptions {
   bool read_only = false;
   rocksdb::DBOptions db;

@@ -5,9 +5,7 @@
 #include "projections/store.h"
 
 #include <rocksdb/db.h>
-#include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
-#include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
@@ -72,13 +70,8 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
   // probe) whose cost grows with the memtable; the projector spent a third of
   // orderflow's CPU on them at saturation. Measured (docs/benchmarks.md): 60,000
   // orders at 2,000/s, 7-12 % less CPU per order with the flushes and compactions.
-  cf_options.write_buffer_size = 16 << 20;
-  // A whole-key bloom filter in the memtable makes lookups of new orders (misses) cheap.
-  cf_options.memtable_prefix_bloom_size_ratio = 0.05;
-  cf_options.memtable_whole_key_filtering = true;
-  rocksdb::BlockBasedTableOptions table;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // The memtable's filter makes lookups of new orders (misses) cheap.
+  eventstore::TuneForPointLookups(cf_options, 16, 0.05);
 
   eventstore::StateDbOptions state_options;
   state_options.read_only = options.read_only;

@@ -64,6 +64,11 @@ struct ServiceRunner::Impl {
   bool RecommitForOperators();
   // Reads the committed reactor state and offsets, and hands the state to the reactor.
   Status LoadState();
+  // The stored next offset of `tp` (0 when none). The runner's thread only.
+  int64_t StoredOffset(const eventstore::TopicPartition& tp) const {
+    auto it = offsets.find(tp);
+    return it == offsets.end() ? 0 : it->second;
+  }
 };
 
 }  // namespace orderflow::services

@@ -176,10 +176,7 @@ class ServiceRunner::Loop {
       // The readers outlive this Loop (the runner owns them): capture the Impl.
       auto reader = impl_.io.open_input(
           i, group,
-          [impl = &impl_](const eventstore::TopicPartition& tp) {
-            auto it = impl->offsets.find(tp);
-            return it == impl->offsets.end() ? int64_t{0} : it->second;
-          },
+          [impl = &impl_](const eventstore::TopicPartition& tp) { return impl->StoredOffset(tp); },
           [impl = &impl_] {
             if (impl->before_revoke) impl->before_revoke();
           });
@@ -422,8 +419,7 @@ class ServiceRunner::Loop {
     if (pending_) {
       if (auto it = pending_->next.find(tp); it != pending_->next.end()) return it->second;
     }
-    auto it = impl_.offsets.find(tp);
-    return it == impl_.offsets.end() ? 0 : it->second;
+    return impl_.StoredOffset(tp);
   }
 
   // Side effects, then outputs and dead letters acknowledged by the broker,

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stop_token>
 #include <string>
@@ -52,8 +53,10 @@ struct FakeLog {
   int fail_flushes = 0;   // the next flushes (or waits for delivery reports) that fail
   size_t unacknowledged = 0;  // records appended and not acknowledged yet
   int revoke_at_poll = 0;     // the poll (since the last open) at which partitions are about to be taken away
+  std::optional<TopicPartition> take_away;  // the partition that poll revokes (none: all stay)
   std::function<int64_t()> committed_now;  // what the runner has stored, asked right after before_revoke
   int64_t committed_at_revoke = -1;
+  int revokes = 0;  // revokes the inputs ran
 };
 
 class FakeInput final : public InputConsumer {
@@ -64,18 +67,40 @@ class FakeInput final : public InputConsumer {
     std::lock_guard lock(log_->mu);
     for (const auto& [tp, events] : log_->inputs) position_[tp] = start(tp);
   }
+  // Records first, then (at revoke_at_poll) the revoke: as librdkafka, whose
+  // rebalance callback can run inside the poll that already took records.
   Result<std::vector<eventstore::Record>> Poll(size_t max, std::chrono::milliseconds) override {
+    std::vector<eventstore::Record> out = Take(max);
     bool revoke = false;
+    std::optional<TopicPartition> take_away;
     {
       std::lock_guard lock(log_->mu);
       revoke = ++log_->polls == log_->revoke_at_poll;
+      take_away = log_->take_away;
     }
-    if (revoke) {  // as librdkafka's rebalance callback, inside the poll (the partitions stay here)
+    if (revoke) {
       before_revoke_();
-      const int64_t committed = log_->committed_now();
+      const int64_t committed = log_->committed_now ? log_->committed_now() : -1;
       std::lock_guard lock(log_->mu);
       log_->committed_at_revoke = committed;
+      ++log_->revokes;
+      if (take_away) position_.erase(*take_away);
     }
+    return out;
+  }
+  std::vector<TopicPartition> Assignment() const override {
+    std::vector<TopicPartition> held;
+    for (const auto& [tp, next] : position_) held.push_back(tp);
+    return held;
+  }
+  std::map<TopicPartition, int64_t> Positions() const override { return position_; }
+  void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next) override {
+    std::lock_guard lock(log_->mu);
+    for (const auto& [tp, offset] : next) log_->group_offsets[tp] = offset;
+  }
+
+ private:
+  std::vector<eventstore::Record> Take(size_t max) {
     std::lock_guard lock(log_->mu);
     std::vector<eventstore::Record> out;
     for (auto& [tp, next] : position_) {
@@ -97,18 +122,7 @@ class FakeInput final : public InputConsumer {
     }
     return out;
   }
-  std::vector<TopicPartition> Assignment() const override {
-    std::vector<TopicPartition> held;
-    for (const auto& [tp, next] : position_) held.push_back(tp);
-    return held;
-  }
-  std::map<TopicPartition, int64_t> Positions() const override { return position_; }
-  void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next) override {
-    std::lock_guard lock(log_->mu);
-    for (const auto& [tp, offset] : next) log_->group_offsets[tp] = offset;
-  }
 
- private:
   std::shared_ptr<FakeLog> log_;
   std::function<void()> before_revoke_;
   std::map<TopicPartition, int64_t> position_;
@@ -410,6 +424,27 @@ TEST_F(RunnerLoopTest, BeforePartitionsAreTakenAwayTheBatchInFlightIsStored) {
   EXPECT_EQ(Locked<int64_t>([](FakeLog& l) { return l.committed_at_revoke; }), 2)
       << "partitions left while a handled batch was not stored";
   EXPECT_EQ(Locked<size_t>([](FakeLog& l) { return l.acknowledged.size(); }), 3u);
+}
+
+// A record that came in the poll which revoked its partition is the new
+// owner's: this instance neither handles nor stores it.
+TEST_F(RunnerLoopTest, ARecordOfAPartitionRevokedInItsOwnPollIsLeftToTheNewOwner) {
+  Place(0, "kept");
+  Place(1, "revoked");
+  {
+    std::lock_guard lock(log_->mu);
+    log_->revoke_at_poll = 1;
+    log_->take_away = TopicPartition{eventstore::kOrdersTopic, 1};
+  }
+  auto runner = NewRunner();
+  ASSERT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) >= 1; }).ok());
+  EXPECT_EQ(Locked<int>([](FakeLog& l) { return l.revokes; }), 1) << "the revoke never came";
+  EXPECT_EQ(CommittedTotal(*runner), 1);
+  EXPECT_FALSE(runner->committed_offsets().count(TopicPartition{eventstore::kOrdersTopic, 1}));
+  using Acknowledged = std::vector<std::pair<std::string, std::string>>;
+  auto acknowledged = Locked<Acknowledged>([](FakeLog& l) { return l.acknowledged; });
+  ASSERT_EQ(acknowledged.size(), 1u) << "the revoked partition's record was handled";
+  EXPECT_EQ(acknowledged[0].second, "kept");
 }
 
 TEST_F(RunnerLoopTest, AFailedFlushCommitsNothingAndTheBatchIsHandledAgainWithTheSameIds) {
