@@ -212,6 +212,12 @@ class Reader {
 
   // Low and high watermark of one partition, asked of the broker.
   Result<Watermarks> QueryWatermarks(const TopicPartition& tp, std::chrono::milliseconds timeout);
+  // The same for several partitions, in their order: asked of all their
+  // leaders at once (two ListOffsets requests per broker instead of a round
+  // trip per partition); a partition that got no answer (a leader moved, a
+  // topic just created) is asked again alone. Errors as the one-partition form.
+  Result<std::vector<Watermarks>> QueryWatermarks(const std::vector<TopicPartition>& tps,
+                                                  std::chrono::milliseconds timeout);
 
   // The high watermark last seen in fetch responses for an assigned partition,
   // without asking the broker; -1 when none is known yet. Thread-safe (for

@@ -70,11 +70,10 @@ Status Projector::Drain() {
 
 Result<Offsets> Projector::LogEnd() const {
   Offsets out;
-  for (const auto& tp : partitions()) {
-    auto w = reader_.QueryWatermarks(tp, options_.metadata_timeout);
-    if (!w.ok()) return w.status();
-    out[tp] = w->high;
-  }
+  const std::vector<eventstore::TopicPartition> tps = partitions();
+  auto marks = reader_.QueryWatermarks(tps, options_.metadata_timeout);
+  if (!marks.ok()) return marks.status();
+  for (size_t i = 0; i < tps.size(); ++i) out[tps[i]] = (*marks)[i].high;
   return out;
 }
 
@@ -92,11 +91,12 @@ Status Projector::Start() {
   auto stored = sink_.LoadOffsets();
   if (!stored.ok()) return stored.status();
   std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
-  for (const auto& tp : partitions_) {
+  auto marks = reader_.QueryWatermarks(partitions_, options_.metadata_timeout);
+  if (!marks.ok()) return marks.status();
+  for (size_t i = 0; i < partitions_.size(); ++i) {
+    const eventstore::TopicPartition& tp = partitions_[i];
     int64_t offset = stored->count(tp) ? stored->at(tp) : 0;
-    auto w = reader_.QueryWatermarks(tp, options_.metadata_timeout);
-    if (!w.ok()) return w.status();
-    ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(tp, offset, *w, sink_.where(), sink_.rebuild_hint()));
+    ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(tp, offset, (*marks)[i], sink_.where(), sink_.rebuild_hint()));
     positions.emplace_back(tp, offset);
   }
   for (const auto& [tp, offset] : *stored) {

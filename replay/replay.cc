@@ -203,20 +203,21 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   for (const std::string& topic : topics) {
     auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
     if (!count.ok()) return count.status();
-    for (int32_t p = 0; p < *count; ++p) {
-      const eventstore::TopicPartition tp{topic, p};
-      auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
-      if (!w.ok()) return w.status();
-      const auto from = start.find(tp);
-      const int64_t position = from == start.end() ? 0 : from->second;
-      ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(
-          tp, position, *w, options.data_dir,
-          start.empty() ? "The log no longer holds every event; rebuild from a snapshot instead"
-                        : "The log no longer holds the snapshot's tail; restore a newer snapshot"));
-      partitions.push_back(tp);
-      end[tp] = options.until_offset >= 0 ? std::min(w->high, options.until_offset + 1) : w->high;
-      positions.emplace_back(tp, position);
-    }
+    for (int32_t p = 0; p < *count; ++p) partitions.push_back({topic, p});
+  }
+  auto marks = (*reader)->QueryWatermarks(partitions, std::chrono::seconds(10));
+  if (!marks.ok()) return marks.status();
+  for (size_t i = 0; i < partitions.size(); ++i) {
+    const eventstore::TopicPartition& tp = partitions[i];
+    const eventstore::Watermarks& w = (*marks)[i];
+    const auto from = start.find(tp);
+    const int64_t position = from == start.end() ? 0 : from->second;
+    ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(
+        tp, position, w, options.data_dir,
+        start.empty() ? "The log no longer holds every event; rebuild from a snapshot instead"
+                      : "The log no longer holds the snapshot's tail; restore a newer snapshot"));
+    end[tp] = options.until_offset >= 0 ? std::min(w.high, options.until_offset + 1) : w.high;
+    positions.emplace_back(tp, position);
   }
   uint64_t total = 0;  // records to load
   for (const auto& [tp, position] : positions) total += static_cast<uint64_t>(std::max<int64_t>(0, end[tp] - position));

@@ -74,6 +74,45 @@ TEST(KafkaTest, AppendedEventsComeBackWithHeadersKeyedByOrder) {
   }
 }
 
+// The watermarks of many partitions asked at once are those asked one by one,
+// in the order asked, for partitions with records and without; a partition
+// the cluster does not have is an error, as asked alone.
+TEST(KafkaTest, WatermarksOfManyPartitionsAtOnceAreThoseAskedOneByOne) {
+  auto broker = orderflow::testing::StartBroker(6);
+  ASSERT_NE(broker, nullptr);
+  auto config = orderflow::testing::ConfigFor(*broker);
+  auto producer = Producer::Create(config, "test-producer");
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE((*producer)->AppendEvent(kOrdersTopic, orderflow::testing::PlacedEvent("o-" + std::to_string(i))).ok());
+  }
+  ASSERT_TRUE((*producer)->Append(kInventoryTopic, "sku-1", "stock", {}).ok());
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  auto reader = Reader::Create(config, "test-reader");
+  ASSERT_TRUE(reader.ok());
+  std::vector<TopicPartition> asked;
+  for (int32_t p = 5; p >= 0; --p) asked.push_back({kOrdersTopic, p});  // not in partition order
+  for (int32_t p = 0; p < 6; ++p) asked.push_back({kInventoryTopic, p});
+  auto all = (*reader)->QueryWatermarks(asked, 10s);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), asked.size());
+  int64_t orders = 0, inventory = 0;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    auto one = (*reader)->QueryWatermarks(asked[i], 10s);
+    ASSERT_TRUE(one.ok());
+    EXPECT_EQ((*all)[i].low, one->low) << asked[i].topic << "[" << asked[i].partition << "]";
+    EXPECT_EQ((*all)[i].high, one->high) << asked[i].topic << "[" << asked[i].partition << "]";
+    (asked[i].topic == kOrdersTopic ? orders : inventory) += (*all)[i].high - (*all)[i].low;
+  }
+  EXPECT_EQ(orders, 50);
+  EXPECT_EQ(inventory, 1);
+  auto none = (*reader)->QueryWatermarks(std::vector<TopicPartition>{}, 10s);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  auto missing = (*reader)->QueryWatermarks(std::vector<TopicPartition>{{kOrdersTopic, 0}, {kOrdersTopic, 99}}, 1s);
+  EXPECT_FALSE(missing.ok());
+}
+
 // Tickers (Reader::Tickers) keep a fetch in flight on each broker that leads
 // a partition read, so that a shallow prefetch queue refills at once: one
 // partition of another topic per such broker, read from its end on a queue
