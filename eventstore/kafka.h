@@ -212,10 +212,11 @@ class Reader {
 
   // Low and high watermark of one partition, asked of the broker.
   Result<Watermarks> QueryWatermarks(const TopicPartition& tp, std::chrono::milliseconds timeout);
-  // The same for several partitions, in their order: asked of all their
-  // leaders at once (two ListOffsets requests per broker instead of a round
-  // trip per partition); a partition that got no answer (a leader moved, a
-  // topic just created) is asked again alone. Errors as the one-partition form.
+  // The same for several partitions, in their order, within one `timeout`:
+  // asked of all their leaders at once (two ListOffsets requests per broker
+  // instead of a round trip per partition). When any answer is an error (a
+  // leader moved, a topic just created), librdkafka fails the whole request and
+  // every partition is asked alone. Errors as the one-partition form.
   Result<std::vector<Watermarks>> QueryWatermarks(const std::vector<TopicPartition>& tps,
                                                   std::chrono::milliseconds timeout);
 

@@ -162,7 +162,14 @@ Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& logical, std::c
 Result<std::vector<Watermarks>> Reader::QueryWatermarks(const std::vector<TopicPartition>& tps,
                                                         std::chrono::milliseconds timeout) {
   std::vector<Watermarks> marks(tps.size());
-  std::vector<bool> answered(tps.size(), true);
+  std::vector<bool> answered(tps.size(), !tps.empty());
+  // One deadline for the whole question, as for one partition.
+  const Clock& clock = *state_->clock;
+  const auto deadline = clock.Now() + timeout;
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds(1),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock.Now()));
+  };
   // Every partition's first offset (BEGINNING), then every partition's end (END).
   for (const int64_t which : {RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_END}) {
     if (tps.empty()) break;
@@ -172,10 +179,17 @@ Result<std::vector<Watermarks>> Reader::QueryWatermarks(const std::vector<TopicP
       const std::string name = state_->topic_prefix + tp.topic;
       rd_kafka_topic_partition_list_add(list.get(), name.c_str(), tp.partition)->offset = which;
     }
-    const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_.get(), list.get(), static_cast<int>(timeout.count()));
+    const rd_kafka_resp_err_t err =
+        rd_kafka_offsets_for_times(rk_.get(), list.get(), static_cast<int>(left().count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // librdkafka fails the whole call when any partition's answer is an
+      // error (a leader moved, a partition it does not know): each is asked alone.
+      answered.assign(tps.size(), false);
+      break;
+    }
     for (size_t i = 0; i < tps.size(); ++i) {
       const rd_kafka_topic_partition_t& answer = list->elems[i];
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR || answer.err != RD_KAFKA_RESP_ERR_NO_ERROR || answer.offset < 0) {
+      if (answer.err != RD_KAFKA_RESP_ERR_NO_ERROR || answer.offset < 0) {
         answered[i] = false;
       } else {
         (which == RD_KAFKA_OFFSET_END ? marks[i].high : marks[i].low) = answer.offset;
@@ -184,7 +198,7 @@ Result<std::vector<Watermarks>> Reader::QueryWatermarks(const std::vector<TopicP
   }
   for (size_t i = 0; i < tps.size(); ++i) {
     if (answered[i]) continue;
-    auto one = QueryWatermarks(tps[i], timeout);
+    auto one = QueryWatermarks(tps[i], left());
     if (!one.ok()) return one.status();
     marks[i] = *one;
   }
@@ -221,16 +235,16 @@ int64_t Reader::CachedHighWatermark(const TopicPartition& tp) const {
 Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& positions,
                       const std::vector<TopicPartition>& tickers) {
   state_->DropTickers();
-  if (!state_->has_metadata) {
+  if (!state_->has_metadata && !positions.empty()) {
     // A client assigned partitions before it knows their leaders (librdkafka
     // 2.0.2) can leave them unfetched until its broker thread next wakes, up to
     // a second: a snapshot's tail waited 1 s for its first record in 3 of 24
-    // replays on the embedded broker (0 of 30 with this). Best effort: a
-    // cluster that does not answer in time leaves it to librdkafka, as before.
+    // replays on the embedded broker (0 of 30 with this). Asked once, best
+    // effort: a cluster that does not answer in time leaves it to librdkafka.
+    state_->has_metadata = true;
     const rd_kafka_metadata_t* md = nullptr;
     if (rd_kafka_metadata(rk_.get(), 1, nullptr, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_metadata_destroy(md);
-      state_->has_metadata = true;
     }
   }
   rd_kafka_topic_partition_list_t* list =
