@@ -162,7 +162,8 @@ Result<Watermarks> Reader::QueryWatermarks(const TopicPartition& logical, std::c
 Result<std::vector<Watermarks>> Reader::QueryWatermarks(const std::vector<TopicPartition>& tps,
                                                         std::chrono::milliseconds timeout) {
   std::vector<Watermarks> marks(tps.size());
-  std::vector<bool> answered(tps.size(), !tps.empty());
+  if (tps.empty()) return marks;
+  std::vector<bool> answered(tps.size(), true);
   // One deadline for the whole question, as for one partition.
   const Clock& clock = *state_->clock;
   const auto deadline = clock.Now() + timeout;
@@ -172,7 +173,6 @@ Result<std::vector<Watermarks>> Reader::QueryWatermarks(const std::vector<TopicP
   };
   // Every partition's first offset (BEGINNING), then every partition's end (END).
   for (const int64_t which : {RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_END}) {
-    if (tps.empty()) break;
     std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(&rd_kafka_topic_partition_list_destroy)> list(
         rd_kafka_topic_partition_list_new(static_cast<int>(tps.size())), &rd_kafka_topic_partition_list_destroy);
     for (const TopicPartition& tp : tps) {

@@ -365,14 +365,14 @@ Result<SettleReport> Up::CheckSettled() {
     }
     positions.push_back(std::move(p));
   }
-  LogEnds ends;
+  std::vector<eventstore::TopicPartition> partitions;
   for (const auto& t : topics_) {
-    for (int32_t p = 0; p < t.partitions; ++p) {
-      auto w = meta_reader_->QueryWatermarks({t.name, p}, std::chrono::seconds(5));
-      if (!w.ok()) return w.status();
-      ends[{t.name, p}] = w->high;
-    }
+    for (int32_t p = 0; p < t.partitions; ++p) partitions.push_back({t.name, p});
   }
+  auto marks = meta_reader_->QueryWatermarks(partitions, std::chrono::seconds(5));
+  if (!marks.ok()) return marks.status();
+  LogEnds ends;
+  for (size_t i = 0; i < partitions.size(); ++i) ends[partitions[i]] = (*marks)[i].high;
   return services::CheckSettled(positions, ends);
 }
 

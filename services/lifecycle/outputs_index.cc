@@ -26,24 +26,27 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
   std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
   std::vector<eventstore::TopicPartition> reading;
   std::map<eventstore::TopicPartition, int64_t> ends;
+  std::vector<eventstore::TopicPartition> outputs;
   for (const std::string& topic : options.outputs) {
     auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
     if (!count.ok()) return count.status();
-    for (int32_t p = 0; p < *count; ++p) {
-      const eventstore::TopicPartition tp{topic, p};
-      int64_t from = 0;
-      std::string value;
-      rocksdb::Status st = db->Get(rocksdb::ReadOptions(), PartitionKey(kOutputIndexPrefix, tp), &value);
-      if (st.ok() && value.size() == 8) from = static_cast<int64_t>(GetBE(value));
-      if (!st.ok() && !st.IsNotFound()) return FromRocks(st, "read outputs index");
-      auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
-      if (!w.ok()) return w.status();
-      from = std::max(from, w->low);
-      if (w->high <= from) continue;
-      positions.emplace_back(tp, from);
-      reading.push_back(tp);
-      ends[tp] = w->high;
-    }
+    for (int32_t p = 0; p < *count; ++p) outputs.push_back({topic, p});
+  }
+  auto marks = (*reader)->QueryWatermarks(outputs, std::chrono::seconds(10));
+  if (!marks.ok()) return marks.status();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const eventstore::TopicPartition& tp = outputs[i];
+    const eventstore::Watermarks& w = (*marks)[i];
+    int64_t from = 0;
+    std::string value;
+    rocksdb::Status st = db->Get(rocksdb::ReadOptions(), PartitionKey(kOutputIndexPrefix, tp), &value);
+    if (st.ok() && value.size() == 8) from = static_cast<int64_t>(GetBE(value));
+    if (!st.ok() && !st.IsNotFound()) return FromRocks(st, "read outputs index");
+    from = std::max(from, w.low);
+    if (w.high <= from) continue;
+    positions.emplace_back(tp, from);
+    reading.push_back(tp);
+    ends[tp] = w.high;
   }
   if (positions.empty()) return Status::Ok();
   ORDERFLOW_RETURN_IF_ERROR((*reader)->Assign(positions));
