@@ -171,13 +171,28 @@ Result<PgBatch> PgReadModel::Prepare(const std::vector<eventstore::Record>& reco
 Status PgReadModel::Commit(const PgBatch& batch) {
   const pg::Fold& fold = batch.impl_->fold;
   const std::string& s = options_.schema;
+  bool committing = false;
   Status committed = pg::Guard(*impl_->conn, "commit a batch", [&] {
     pqxx::work tx{*impl_->conn};
     pg::WriteRows(tx, s, fold, /*upsert_orders=*/true);
     if (!fold.next.empty()) tx.exec0(pg::OffsetsUpsert(tx, s, fold.next));
+    committing = true;
     tx.commit();
     return Status::Ok();
   });
+  // A session that ends while COMMIT is under way may end after the server
+  // committed (the backend, told to terminate, answers COMMIT with 57P01, and
+  // libpqxx throws that, not in_doubt_error, while the socket still reads as
+  // open). The batch landed whole with its offsets or not at all; the caller
+  // resumes from the stored offsets either way.
+  if (committing && committed.code() == StatusCode::kUnavailable &&
+      committed.message().find("commit outcome unknown") == std::string::npos) {
+    std::string message = committed.message();
+    const std::string what = "commit a batch: ";
+    const auto at = message.find(what);
+    message.insert(at == std::string::npos ? 0 : at + what.size(), "commit outcome unknown: ");
+    committed = Status::Unavailable(std::move(message));
+  }
   if (!committed.ok()) {
     impl_->cache.clear();
     return committed;
