@@ -53,6 +53,17 @@ TEST(CliTest, HelpExitsZeroForEveryCommand) {
   }
 }
 
+// The binary carries its allocator's settings (cli/allocator.cc): jemalloc
+// with two arenas. Sanitizer builds have no jemalloc, and nothing to check.
+TEST(CliTest, TheBinaryRunsJemallocWithTwoArenas) {
+  ASSERT_EQ(setenv("MALLOC_CONF", "stats_print:true", 1), 0);
+  auto r = Orderflow({"catalog", "--json"});
+  unsetenv("MALLOC_CONF");
+  ASSERT_EQ(r.status, 0) << r.err;
+  if (r.err.find("jemalloc statistics") == std::string::npos) GTEST_SKIP() << "orderflow is built without jemalloc";
+  EXPECT_NE(r.err.find("opt.narenas: 2\n"), std::string::npos) << r.err.substr(0, 1500);
+}
+
 TEST(CliTest, UsageErrorsAreOneLineWithExitCodeTwo) {
   const std::vector<std::vector<std::string>> cases = {
       {"frobnicate"},
