@@ -8,7 +8,9 @@
 // window of state on threads of its own, so its garbage spread over eight
 // arenas on two CPUs: the 4M-event replay peaked at 248-261 MiB, 186-199 MiB
 // with two arenas, at the same CPU per event, and the lifecycle's CPU per order
-// did not move (docs/benchmarks.md, "Two allocator arenas").
+// did not move (docs/benchmarks.md, "Two allocator arenas"). Tuned on the
+// two-CPU machines orderflow is measured on: where many threads allocate at
+// once on more CPUs, MALLOC_CONF=narenas:N gives them more.
 extern "C" {
 // NOLINTNEXTLINE: the name and type are jemalloc's (jemalloc(3), "malloc_conf").
 const char* malloc_conf = "narenas:2";

@@ -476,6 +476,11 @@ Status BulkLoader::Finish(const Offsets& positions) {
   return Status::Ok();
 }
 
+void BulkLoader::ExpectRecords(uint64_t records) {
+  // The worker first touches the filter after the first Add hands it a chunk (under the queue's mutex).
+  impl_->seen.SizeFor(records);
+}
+
 const Offsets& BulkLoader::next_offsets() const { return impl_->next; }
 
 Result<std::string> BulkLoader::Digest() const {

@@ -67,6 +67,10 @@ class BulkLoader {
   // worker; returns the worker's first error, if any, once it has one.
   Status Add(std::vector<eventstore::Record> records);
 
+  // Before the first Add: about how many records the rebuild will load, to
+  // size its memory for them (the filter of orders seen, SeenFilter). Optional.
+  void ExpectRecords(uint64_t records);
+
   // Writes the last window, the analytics counters and `positions` (the next
   // offset per partition) and marks the store finished. Idempotent.
   Status Finish(const Offsets& positions);

@@ -57,7 +57,7 @@ Projector::Projector(ProjectionStore& store, eventstore::Reader& reader, Project
 
 Projector::~Projector() {
   Status s = Drain();
-  if (!s.ok()) spdlog::error("{}: last batch not committed: {}", options_.name, s.ToString());
+  if (!s.ok()) spdlog::error("{}: last batch may not have been committed: {}", options_.name, s.ToString());
 }
 
 Status Projector::Drain() {
@@ -259,8 +259,8 @@ Status Projector::DrainForStop() {
   if (s.ok() || !s.IsRetryable()) return s;
   // State and offsets commit together, so the batch that did not fit is not
   // half written: the next start consumes it again from the stored offsets.
-  spdlog::warn("{}: stopped with the last batch not committed ({}); the next start applies it from the stored offsets",
-               options_.name, s.ToString());
+  spdlog::warn("{}: stopped with the last batch perhaps not committed ({}); the next start resumes from the "
+               "stored offsets", options_.name, s.ToString());
   return Status::Ok();
 }
 

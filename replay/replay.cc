@@ -221,6 +221,7 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   }
   uint64_t total = 0;  // records to load
   for (const auto& [tp, position] : positions) total += static_cast<uint64_t>(std::max<int64_t>(0, end[tp] - position));
+  (*loader)->ExpectRecords(total);
   // A short log (a snapshot's tail) fits in the deep prefetch: no tickers,
   // and no wait for the fetcher each time the shallow queue fills.
   Result<std::vector<eventstore::TopicPartition>> tickers = std::vector<eventstore::TopicPartition>();

@@ -171,28 +171,30 @@ Result<PgBatch> PgReadModel::Prepare(const std::vector<eventstore::Record>& reco
 Status PgReadModel::Commit(const PgBatch& batch) {
   const pg::Fold& fold = batch.impl_->fold;
   const std::string& s = options_.schema;
-  bool committing = false;
   Status committed = pg::Guard(*impl_->conn, "commit a batch", [&] {
     pqxx::work tx{*impl_->conn};
     pg::WriteRows(tx, s, fold, /*upsert_orders=*/true);
     if (!fold.next.empty()) tx.exec0(pg::OffsetsUpsert(tx, s, fold.next));
-    committing = true;
-    tx.commit();
+    try {
+      tx.commit();
+    } catch (const pqxx::in_doubt_error&) {
+      throw;
+    } catch (const pqxx::sql_error& e) {
+      // A session ended while COMMIT was under way may have ended after the
+      // server committed: the backend, told to terminate, answers COMMIT with
+      // 57P01, and libpqxx throws that (not in_doubt_error) while the socket
+      // still reads as open. Any other answer (a rollback, a constraint) is an
+      // outcome known.
+      const std::string state = e.sqlstate();
+      if (!state.empty() && !state.starts_with("08") && !state.starts_with("57P")) throw;
+      throw pqxx::in_doubt_error(e.what());
+    } catch (const pqxx::broken_connection& e) {
+      throw pqxx::in_doubt_error(e.what());
+    }
     return Status::Ok();
   });
-  // A session that ends while COMMIT is under way may end after the server
-  // committed (the backend, told to terminate, answers COMMIT with 57P01, and
-  // libpqxx throws that, not in_doubt_error, while the socket still reads as
-  // open). The batch landed whole with its offsets or not at all; the caller
-  // resumes from the stored offsets either way.
-  if (committing && committed.code() == StatusCode::kUnavailable &&
-      committed.message().find("commit outcome unknown") == std::string::npos) {
-    std::string message = committed.message();
-    const std::string what = "commit a batch: ";
-    const auto at = message.find(what);
-    message.insert(at == std::string::npos ? 0 : at + what.size(), "commit outcome unknown: ");
-    committed = Status::Unavailable(std::move(message));
-  }
+  // A commit of unknown outcome landed whole with its offsets or not at all:
+  // the caller resumes from the stored offsets either way.
   if (!committed.ok()) {
     impl_->cache.clear();
     return committed;

@@ -56,11 +56,20 @@ TEST(CliTest, HelpExitsZeroForEveryCommand) {
 // The binary carries its allocator's settings (cli/allocator.cc): jemalloc
 // with two arenas. Sanitizer builds have no jemalloc, and nothing to check.
 TEST(CliTest, TheBinaryRunsJemallocWithTwoArenas) {
+#ifndef ORDERFLOW_WITH_JEMALLOC
+  GTEST_SKIP() << "orderflow is built without jemalloc (a sanitizer build)";
+#endif
+  const char* before = getenv("MALLOC_CONF");
+  const std::string saved = before == nullptr ? "" : before;
   ASSERT_EQ(setenv("MALLOC_CONF", "stats_print:true", 1), 0);
   auto r = Orderflow({"catalog", "--json"});
-  unsetenv("MALLOC_CONF");
+  if (before == nullptr) {
+    unsetenv("MALLOC_CONF");
+  } else {
+    setenv("MALLOC_CONF", saved.c_str(), 1);
+  }
   ASSERT_EQ(r.status, 0) << r.err;
-  if (r.err.find("jemalloc statistics") == std::string::npos) GTEST_SKIP() << "orderflow is built without jemalloc";
+  ASSERT_NE(r.err.find("jemalloc statistics"), std::string::npos) << "orderflow does not run jemalloc";
   EXPECT_NE(r.err.find("opt.narenas: 2\n"), std::string::npos) << r.err.substr(0, 1500);
 }
 

@@ -566,26 +566,33 @@ TEST(PgProjectorTest, ASessionLostMidCommitIsUnavailable) {
     pqxx::work hold{blocker};
     hold.exec0("LOCK TABLE " + schema + ".offsets IN ACCESS EXCLUSIVE MODE");
     bool waited = false;
+    std::string killer_error;  // an exception on the thread would end the test binary
     std::thread killer([&] {
-      pqxx::connection admin{url};
-      for (int i = 0; i < 600 && !waited; ++i) {
-        pqxx::nontransaction q{admin};
-        waited = !q.exec("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE " +
-                         q.quote("%" + schema + ".offsets%"))
-                      .empty();
-        if (!waited) SystemClock().SleepFor(std::chrono::milliseconds(100));
+      try {
+        pqxx::connection admin{url};
+        for (int i = 0; i < 600 && !waited; ++i) {
+          pqxx::nontransaction q{admin};
+          waited = !q.exec("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE " +
+                           q.quote("%" + schema + ".offsets%"))
+                        .empty();
+          if (!waited) SystemClock().SleepFor(std::chrono::milliseconds(100));
+        }
+        TerminateWriter(admin, schema);
+      } catch (const std::exception& e) {
+        killer_error = e.what();
       }
-      TerminateWriter(admin, schema);
     });
     Status s = (*model)->Commit(*batch);
     killer.join();
     hold.abort();
+    ASSERT_EQ(killer_error, "");
     ASSERT_TRUE(waited) << "the commit never waited on the offsets' lock";
     EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
     EXPECT_EQ(s.ToString().find("commit outcome unknown"), std::string::npos) << s.ToString();
     pqxx::connection check{url};
     pqxx::nontransaction tx{check};
     EXPECT_EQ(tx.exec1("SELECT count(*) FROM " + schema + ".order_events WHERE partition = 100")[0].as<int>(), 0);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM " + schema + ".offsets WHERE partition = 100")[0].as<int>(), 0);
   }
   int unavailable = 0, committed = 0, in_doubt = 0;
   for (int round = 0; round < 12; ++round) {
@@ -593,13 +600,19 @@ TEST(PgProjectorTest, ASessionLostMidCommitIsUnavailable) {
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     auto batch = (*model)->Prepare(placed(round));
     ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    std::string killer_error;
     std::thread killer([&] {
-      SystemClock().SleepFor(std::chrono::milliseconds(20 * round));
-      pqxx::connection admin{url};
-      TerminateWriter(admin, schema);
+      try {
+        SystemClock().SleepFor(std::chrono::milliseconds(20 * round));
+        pqxx::connection admin{url};
+        TerminateWriter(admin, schema);
+      } catch (const std::exception& e) {
+        killer_error = e.what();
+      }
     });
     Status s = (*model)->Commit(*batch);
     killer.join();
+    ASSERT_EQ(killer_error, "") << "round " << round;
     const bool outcome_unknown = s.ToString().find("commit outcome unknown") != std::string::npos;
     if (s.ok()) {
       ++committed;

@@ -1,4 +1,5 @@
 #include "projections/bulk_load.h"
+#include "projections/seen_filter.h"
 #include "projections/state_digest.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,21 @@
 
 namespace orderflow::projections {
 namespace {
+
+// The loader sizes its filter of seen orders for the log (BulkLoader::ExpectRecords):
+// more orders than it was sized for make lookups more frequent, never an order forgotten.
+TEST(SeenFilterTest, AFilterSizedForFewOrdersForgetsNoneOfManyMore) {
+  SeenFilter seen;
+  seen.SizeFor(1'000);  // the smallest filter, 1 MiB
+  const int kAdded = 300'000;
+  for (int i = 0; i < kAdded; ++i) seen.Add("order-" + std::to_string(i));
+  seen.SizeFor(100'000'000);  // too late: the bits are allocated, and it must not resize them
+  int forgotten = 0, false_positives = 0;
+  for (int i = 0; i < kAdded; ++i) forgotten += seen.MaybeContains("order-" + std::to_string(i)) ? 0 : 1;
+  for (int i = kAdded; i < 2 * kAdded; ++i) false_positives += seen.MaybeContains("order-" + std::to_string(i));
+  EXPECT_EQ(forgotten, 0);
+  EXPECT_LT(false_positives, kAdded / 20) << "28 bits per id should give well under 5 % false positives";
+}
 
 using orderflow::testing::LifecycleEvent;
 using orderflow::testing::PlacedEvent;
