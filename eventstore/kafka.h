@@ -209,6 +209,9 @@ class Reader {
 
   // Number of partitions of `topic`; kNotFound if it does not exist.
   Result<int32_t> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout);
+  // Every partition of `topics`, topic by topic in their order (PartitionCount of each).
+  Result<std::vector<TopicPartition>> Partitions(const std::vector<std::string>& topics,
+                                                 std::chrono::milliseconds timeout);
 
   // Low and high watermark of one partition, asked of the broker.
   Result<Watermarks> QueryWatermarks(const TopicPartition& tp, std::chrono::milliseconds timeout);

@@ -89,6 +89,17 @@ int Reader::BrokerCount(std::chrono::milliseconds timeout) {
   return n;
 }
 
+Result<std::vector<TopicPartition>> Reader::Partitions(const std::vector<std::string>& topics,
+                                                       std::chrono::milliseconds timeout) {
+  std::vector<TopicPartition> partitions;
+  for (const std::string& topic : topics) {
+    auto count = PartitionCount(topic, timeout);
+    if (!count.ok()) return count.status();
+    for (int32_t p = 0; p < *count; ++p) partitions.push_back({topic, p});
+  }
+  return partitions;
+}
+
 Result<int32_t> Reader::PartitionCount(const std::string& topic, std::chrono::milliseconds timeout) {
   const std::string name = state_->topic_prefix + topic;
   // A topic created a moment ago may not be known yet to the broker this

@@ -78,15 +78,11 @@ Result<Offsets> Projector::LogEnd() const {
 }
 
 Status Projector::Start() {
-  std::vector<eventstore::TopicPartition> partitions;
-  for (const std::string& topic : options_.topics) {
-    auto count = reader_.PartitionCount(topic, options_.metadata_timeout);
-    if (!count.ok()) return count.status();
-    for (int32_t p = 0; p < *count; ++p) partitions.push_back({topic, p});
-  }
+  auto partitions = reader_.Partitions(options_.topics, options_.metadata_timeout);
+  if (!partitions.ok()) return partitions.status();
   {
     std::lock_guard lock(partitions_mu_);
-    partitions_ = std::move(partitions);
+    partitions_ = std::move(partitions).value();
   }
   auto stored = sink_.LoadOffsets();
   if (!stored.ok()) return stored.status();

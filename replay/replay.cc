@@ -197,14 +197,11 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   for (const auto& spec : eventstore::DefaultTopics()) {
     if (std::find(topics.begin(), topics.end(), spec.name) == topics.end()) others.push_back(spec.name);
   }
-  std::vector<eventstore::TopicPartition> partitions;
   projections::Offsets end;
   std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
-  for (const std::string& topic : topics) {
-    auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
-    if (!count.ok()) return count.status();
-    for (int32_t p = 0; p < *count; ++p) partitions.push_back({topic, p});
-  }
+  auto listed = (*reader)->Partitions(topics, std::chrono::seconds(10));
+  if (!listed.ok()) return listed.status();
+  const std::vector<eventstore::TopicPartition>& partitions = *listed;
   auto marks = (*reader)->QueryWatermarks(partitions, std::chrono::seconds(10));
   if (!marks.ok()) return marks.status();
   for (size_t i = 0; i < partitions.size(); ++i) {

@@ -26,12 +26,9 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
   std::vector<std::pair<eventstore::TopicPartition, int64_t>> positions;
   std::vector<eventstore::TopicPartition> reading;
   std::map<eventstore::TopicPartition, int64_t> ends;
-  std::vector<eventstore::TopicPartition> outputs;
-  for (const std::string& topic : options.outputs) {
-    auto count = (*reader)->PartitionCount(topic, std::chrono::seconds(10));
-    if (!count.ok()) return count.status();
-    for (int32_t p = 0; p < *count; ++p) outputs.push_back({topic, p});
-  }
+  auto listed = (*reader)->Partitions(options.outputs, std::chrono::seconds(10));
+  if (!listed.ok()) return listed.status();
+  const std::vector<eventstore::TopicPartition>& outputs = *listed;
   auto marks = (*reader)->QueryWatermarks(outputs, std::chrono::seconds(10));
   if (!marks.ok()) return marks.status();
   for (size_t i = 0; i < outputs.size(); ++i) {
