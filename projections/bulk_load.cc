@@ -57,11 +57,15 @@ struct BulkLoader::Impl {
   std::thread worker;
 
   // Worker side: the window.
-  // Folded into by the worker; when full it is sealed and written on another
-  // thread while the next window fills (one sealed window at a time).
+  // Folded into by the worker; when full it is sealed and written on other
+  // threads while the next window fills. Up to kWindowsInFlight sealed windows
+  // are written at once (their files in parallel, their ingests in order):
+  // writing one window is most of a rebuild's work, and with one at a time the
+  // fold waits on it.
+  static constexpr size_t kWindowsInFlight = 2;
   std::unique_ptr<LoadWindow> window = NewWindow();
-  std::unique_ptr<LoadWindow> sealed;
-  std::future<Status> writing;
+  std::deque<std::unique_ptr<LoadWindow>> sealed;  // oldest first, not yet known to be in RocksDB
+  std::deque<std::shared_future<Status>> writing;  // one per sealed window
   std::future<Status> history_writing;  // the window's history written ahead of it (FlushHistory)
   std::map<std::string, int64_t> analytics;  // every counter, for the whole rebuild
   SeenFilter seen;
@@ -129,18 +133,19 @@ struct BulkLoader::Impl {
     for (const Decoded& d : chunk) {
       if (!d.event || orders.count(d.event->order_id)) continue;
       if (!started_on_state && !seen.MaybeContains(d.event->order_id)) continue;
-      if (sealed) {
-        // The sealed window may still be on its way into RocksDB: it has the latest state.
-        auto it = sealed->orders.find(d.event->order_id);
-        if (it != sealed->orders.end()) {
-          WindowOrder& loaded = orders[it->first];
-          loaded.state = it->second.state;
-          loaded.initial_status = loaded.state.status;
-          loaded.stored = internal::EncodeOrder(loaded.state);
-          continue;
-        }
+      // A sealed window may still be on its way into RocksDB: the newest that
+      // holds the order has its latest state.
+      bool in_sealed = false;
+      for (auto w = sealed.rbegin(); w != sealed.rend() && !in_sealed; ++w) {
+        auto it = (*w)->orders.find(d.event->order_id);
+        if (it == (*w)->orders.end()) continue;
+        WindowOrder& loaded = orders[it->first];
+        loaded.state = it->second.state;
+        loaded.initial_status = loaded.state.status;
+        loaded.stored = internal::EncodeOrder(loaded.state);
+        in_sealed = true;
       }
-      ids.push_back(d.event->order_id);
+      if (!in_sealed) ids.push_back(d.event->order_id);
     }
     if (ids.empty()) return Status::Ok();
     std::sort(ids.begin(), ids.end());
@@ -267,29 +272,44 @@ struct BulkLoader::Impl {
     return history_writing.get();
   }
 
-  // Hands the window to the writing thread (after the previous one is in).
+  // Hands the window to a writing thread (once fewer than kWindowsInFlight
+  // are being written); it ingests its files after the window before it.
   Status Seal() {
-    ORDERFLOW_RETURN_IF_ERROR(WaitWritten());
-    sealed = std::move(window);
+    while (writing.size() >= kWindowsInFlight) ORDERFLOW_RETURN_IF_ERROR(PopWritten());
+    any_window_written = any_window_written || window->events > 0;  // an event applied: an order changed
+    LoadWindow* w = window.get();
+    std::shared_future<Status> before = writing.empty() ? std::shared_future<Status>() : writing.back();
+    sealed.push_back(std::move(window));
     window = NewWindow();
-    any_window_written = any_window_written || sealed->events > 0;  // an event applied: an order changed
-    writing = std::async(std::launch::async, [this] {
-      const auto started = options.clock->Now();
-      Status s = WriteWindowFiles(*sealed);
-      write_s += Since(started);
-      ++windows;
-      return s;
-    });
+    writing.push_back(std::async(std::launch::async, [this, w, before] {
+                        const auto started = options.clock->Now();
+                        Status s = WriteWindowFiles(*w, before);
+                        write_s += Since(started);
+                        ++windows;
+                        return s;
+                      }).share());
     return Status::Ok();
   }
+  // Waits for the oldest sealed window to be in RocksDB and lets it go.
+  Status PopWritten() {
+    Status s = writing.front().get();
+    writing.pop_front();
+    sealed.pop_front();
+    return s;
+  }
   Status WaitWritten() {
-    if (!writing.valid()) return Status::Ok();
-    return writing.get();
+    Status first;
+    while (!writing.empty()) {
+      Status s = PopWritten();
+      if (first.ok()) first = s;
+    }
+    return first;
   }
   // Lays out and writes the window's files on three threads: the orders (most
-  // of the encoding), the history (most of the bytes) and the indexes; then
+  // of the encoding), the history (most of the bytes) and the indexes; then,
+  // once the window `before` it is in (a later window's entries must win),
   // ingests them together.
-  Status WriteWindowFiles(LoadWindow& w) {
+  Status WriteWindowFiles(const LoadWindow& w, const std::shared_future<Status>& before) {
     const auto t_window = options.clock->Now();
     WindowEntries laid;
     const std::vector<WindowOrderRef> changed = ChangedOrdersById(w);
@@ -324,6 +344,7 @@ struct BulkLoader::Impl {
       arg.options.move_files = true;
       args.push_back(std::move(arg));
     }
+    if (before.valid()) ORDERFLOW_RETURN_IF_ERROR(before.get());
     const auto t_ingest = options.clock->Now();
     if (!args.empty()) ORDERFLOW_RETURN_IF_ERROR(FromRocks(db.db->IngestExternalFiles(args), "ingest rebuilt state"));
     spdlog::debug("bulk load window: {} orders, laid out and written {:.3f} s, ingest {:.3f} s", laid.orders.size(),
@@ -342,7 +363,7 @@ BulkLoader::~BulkLoader() {
   }
   impl_->changed.notify_all();
   if (impl_->worker.joinable()) impl_->worker.join();
-  if (impl_->writing.valid()) impl_->writing.wait();
+  for (auto& writing : impl_->writing) writing.wait();
   if (impl_->history_writing.valid()) impl_->history_writing.wait();
 }
 
