@@ -71,15 +71,17 @@ struct BulkLoader::Impl {
   SeenFilter seen;
   bool any_window_written = false;
   // Started on a store that holds state already (a restored snapshot): any
-  // order may be in it, so LoadEarlier asks RocksDB for every new one.
+  // order may be in it, so LoadEarlier asks RocksDB for every new one, unless
+  // the snapshot's filter of its orders (`stored`) says it is not there.
   bool started_on_state = false;
+  std::optional<SeenFilter> stored;
   std::map<std::string, int64_t> analytics_at_start;  // the counters the store held then
   std::atomic<uint64_t> file_number{0};  // WriteFile runs on two threads at once (history beside the rest)
   // The digest of what the files hold once ingested (and Finish wrote).
   std::mutex digest_mu;
   StateDigest digest;
   // Counted by the worker, read by the caller for progress.
-  std::atomic<uint64_t> applied{0}, duplicates{0}, rejected_records{0}, windows{0};
+  std::atomic<uint64_t> applied{0}, duplicates{0}, rejected_records{0}, windows{0}, looked_up{0};
   bool finished = false;
   // Where the time goes (seconds), for the debug line at the end.
   double decode_s = 0, wait_s = 0, fold_s = 0, load_s = 0;
@@ -132,7 +134,7 @@ struct BulkLoader::Impl {
     std::vector<std::string> ids;
     for (const Decoded& d : chunk) {
       if (!d.event || orders.count(d.event->order_id)) continue;
-      if (!started_on_state && !seen.MaybeContains(d.event->order_id)) continue;
+      if (!MaybeWritten(d.event->order_id)) continue;
       // A sealed window may still be on its way into RocksDB: the newest that
       // holds the order has its latest state.
       bool in_sealed = false;
@@ -150,6 +152,7 @@ struct BulkLoader::Impl {
     if (ids.empty()) return Status::Ok();
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    looked_up += ids.size();
     std::vector<rocksdb::Slice> keys(ids.begin(), ids.end());
     std::vector<rocksdb::PinnableSlice> values(keys.size());
     std::vector<rocksdb::Status> statuses(keys.size());
@@ -166,6 +169,14 @@ struct BulkLoader::Impl {
       loaded.stored = values[i].ToString();
     }
     return Status::Ok();
+  }
+
+  // Whether the store or a sealed window may hold `id`: an order of an earlier
+  // window (the seen filter), or any order of a restored snapshot that its
+  // filter does not rule out.
+  bool MaybeWritten(const std::string& id) const {
+    if (started_on_state && (!stored || stored->MaybeContains(id))) return true;
+    return seen.MaybeContains(id);
   }
 
   // Applies a chunk exactly as ProjectionStore::Prepare does.
@@ -186,9 +197,9 @@ struct BulkLoader::Impl {
       if (inserted) {
         window->bytes += kOrderBytes;
         // Asked only for orders not in the window: from the next one on, this
-        // order is in the store or the sealed window. On a snapshot every order
-        // is looked up.
-        if (!started_on_state) seen.Add(event.order_id);
+        // order is in the store or a sealed window. On a snapshot without a
+        // filter of its orders every order is looked up.
+        if (!started_on_state || stored) seen.Add(event.order_id);
       }
       WindowOrder& loaded = it->second;
       domain::OrderState& state = loaded.state;
@@ -382,8 +393,15 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Start(ProjectionStore& store, co
       impl->next = db.offsets;
       impl->analytics = db.analytics;
       impl->analytics_at_start = db.analytics;
+      if (!options.stored_orders.empty()) {
+        impl->stored = SeenFilter::Parse(options.stored_orders);
+        if (!impl->stored) {
+          spdlog::warn("bulk load: the snapshot's filter of its orders is not one; looking every new order up");
+        }
+      }
     }
   }
+  impl->options.stored_orders = std::string();  // parsed: not kept twice
   std::error_code ec;
   std::filesystem::remove_all(impl->work_dir, ec);
   std::filesystem::create_directories(impl->work_dir, ec);
@@ -492,8 +510,8 @@ Status BulkLoader::Finish(const Offsets& positions) {
   std::filesystem::remove_all(s.work_dir, ec);
   s.finished = true;
   spdlog::debug("bulk load: decode {:.3f} s, waiting for the worker {:.3f} s; worker: fold {:.3f} s (of it loading "
-                "earlier orders {:.3f} s), writing {} windows {:.3f} s",
-                s.decode_s, s.wait_s, s.fold_s, s.load_s, s.windows.load(), s.write_s);
+                "earlier orders {:.3f} s, {} of them asked of the store), writing {} windows {:.3f} s",
+                s.decode_s, s.wait_s, s.fold_s, s.load_s, s.looked_up.load(), s.windows.load(), s.write_s);
   return Status::Ok();
 }
 
@@ -516,6 +534,7 @@ BulkLoadTotals BulkLoader::totals() const {
   t.duplicates = impl_->duplicates.load();
   t.rejected = impl_->rejected_records.load();
   t.windows = impl_->windows.load();
+  t.looked_up = impl_->looked_up.load();
   return t;
 }
 

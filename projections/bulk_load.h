@@ -44,6 +44,10 @@ struct BulkLoadOptions {
   size_t history_events = 25'000;
   size_t history_bytes = 4u << 20;
   const Clock* clock = &SystemClock();  // for the timings in the debug line at the end
+  // On a restored snapshot: the ids of the orders it holds (ReadOrdersFilter,
+  // snapshot.h). A new order the filter says is not there is not looked up in
+  // the store; empty or not a filter: every new order is.
+  std::string stored_orders;
 };
 
 struct BulkLoadTotals {
@@ -52,6 +56,7 @@ struct BulkLoadTotals {
   uint64_t duplicates = 0;
   uint64_t rejected = 0;
   uint64_t windows = 0;  // windows written
+  uint64_t looked_up = 0;  // orders asked of the store: an earlier window or the snapshot may hold them
 };
 
 class BulkLoader {

@@ -1,13 +1,15 @@
 #include "projections/snapshot.h"
 
-#include <spdlog/spdlog.h>
-
 #include <capnp/message.h>
 #include <capnp/schema.h>
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+#include <xxhash.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -42,7 +44,8 @@ nlohmann::json ToJson(const SnapshotManifest& m) {
           {"projection_version", m.projection_version},
           {"digest", m.digest},
           {"method", m.method},
-          {"orders", m.orders}};
+          {"orders", m.orders},
+          {"orders_filter", m.orders_filter}};
 }
 
 Result<SnapshotManifest> ReadManifest(const fs::path& dir) {
@@ -63,10 +66,20 @@ Result<SnapshotManifest> ReadManifest(const fs::path& dir) {
     m.digest = j.at("digest").get<std::string>();
     m.method = j.value("method", "");
     m.orders = j.value("orders", uint64_t{0});
+    m.orders_filter = j.value("orders_filter", "");
     return m;
   } catch (const std::exception& e) {
     return Status::Corruption("manifest of snapshot " + dir.string() + ": " + e.what());
   }
+}
+
+constexpr char kOrdersFilterFile[] = "orders.filter";
+
+std::string Xxh3Hex(std::string_view bytes) {
+  const uint64_t h = XXH3_64bits(bytes.data(), bytes.size());
+  char out[17];
+  std::snprintf(out, sizeof(out), "%016llx", static_cast<unsigned long long>(h));
+  return out;
 }
 
 Status CheckName(const std::string& name) {
@@ -172,7 +185,16 @@ Result<SnapshotManifest> CreateSnapshot(const std::string& data_dir, const std::
     for (const auto& [status, n] : *counts) m.orders += n;
   }
   m.schema_fingerprint = SchemaFingerprint();
+  auto filter = (*snap)->OrdersFilter();
+  if (!filter.ok()) return filter.status();
   snap->reset();
+  {
+    std::ofstream out(dir / kOrdersFilterFile, std::ios::binary);
+    out.write(filter->data(), static_cast<std::streamsize>(filter->size()));
+    out.close();
+    if (!out) return Status::Internal("cannot write " + (dir / kOrdersFilterFile).string());
+    m.orders_filter = Xxh3Hex(*filter);
+  }
   {
     std::ofstream out(dir / "manifest.json");
     out << ToJson(m).dump(2) << "\n";
@@ -221,6 +243,20 @@ Status CheckRestorable(const SnapshotManifest& m) {
                                       SchemaFingerprint().substr(0, 12) + "); rebuild with `orderflow replay`");
   }
   return Status::Ok();
+}
+
+std::string ReadOrdersFilter(const std::string& snapshots_dir, const SnapshotManifest& m) {
+  if (m.orders_filter.empty()) return "";
+  const fs::path path = fs::path(snapshots_dir) / m.name / kOrdersFilterFile;
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) bytes.clear();
+  if (Xxh3Hex(bytes) != m.orders_filter) {
+    spdlog::warn("snapshot {}: {} is missing or does not match its manifest; the tail asks the store about every "
+                 "new order (slower, same result)", m.name, path.string());
+    return "";
+  }
+  return bytes;
 }
 
 Result<SnapshotManifest> RestoreSnapshot(const std::string& snapshots_dir, const std::string& name,

@@ -1,7 +1,9 @@
 // Snapshots of a projection store: a RocksDB checkpoint plus a manifest
 // (offsets, schema fingerprint, projection version, digest, created-at).
 //
-// Layout: <snapshots>/<name>/db (the store) and <snapshots>/<name>/manifest.json.
+// Layout: <snapshots>/<name>/db (the store), <snapshots>/<name>/manifest.json
+// and <snapshots>/<name>/orders.filter (the ids of its orders, for a restore's
+// tail: ReadOrdersFilter).
 // A snapshot can be taken while a service holds the store: then it is a
 // consistent copy made through a read-only view instead of a checkpoint.
 #pragma once
@@ -24,6 +26,8 @@ struct SnapshotManifest {
   std::string digest;
   std::string method;  // "checkpoint" or "copy"
   uint64_t orders = 0;
+  // XXH3-64 (hex) of orders.filter; empty: the snapshot has none (older builds).
+  std::string orders_filter;
 };
 
 // SHA-256 over the canonical Cap'n Proto nodes of the envelope and the stored
@@ -42,6 +46,11 @@ std::string DefaultSnapshotsDir(const std::string& data_dir);
 // Ok when this build can restore `m`; kFailedPrecondition saying why not (its
 // projection version or schema fingerprint differs from this build's).
 Status CheckRestorable(const SnapshotManifest& m);
+
+// The ids of the orders in snapshot `m` (SeenFilter bytes, seen_filter.h), as
+// kept beside it; "" when it has none or the file does not match its manifest
+// (logged): then a restore's tail asks the store about every new order.
+std::string ReadOrdersFilter(const std::string& snapshots_dir, const SnapshotManifest& m);
 
 // Copies snapshot `name` into `data_dir` (which must not exist or be empty).
 // Refused (kFailedPrecondition, saying why) when its projection version or

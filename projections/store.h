@@ -256,6 +256,11 @@ class ProjectionStore {
   // level-0 files merged (0: none needed). State and digest are unchanged.
   Result<uint64_t> CompactOrders(uint64_t max_l0_files = 4) const;
 
+  // The ids of every order the store holds as a filter's bytes (SeenFilter,
+  // seen_filter.h): kept beside a snapshot, it tells a restore's tail which
+  // new orders cannot be in the store, without asking it. Exact about "no".
+  Result<std::string> OrdersFilter() const;
+
   // A consistent copy of every family (state, meta, offsets) into a new store
   // in `dir`; works on a read-only view of a store another process writes.
   Status CopyTo(const std::string& dir) const;

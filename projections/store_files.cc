@@ -30,6 +30,7 @@
 #include "eventstore/big_endian.h"
 #include "eventstore/codec.h"
 #include "projections/records_internal.h"
+#include "projections/seen_filter.h"
 #include "projections/state_digest.h"
 #include "projections/store_internal.h"
 
@@ -133,6 +134,19 @@ Result<uint64_t> ProjectionStore::CompactOrders(uint64_t max_l0_files) const {
   ORDERFLOW_RETURN_IF_ERROR(
       FromRocks(impl_->db->CompactRange(options, impl_->cf(kOrders), nullptr, nullptr), "compact the orders"));
   return files;
+}
+
+Result<std::string> ProjectionStore::OrdersFilter() const {
+  SeenFilter filter;
+  uint64_t estimate = 0;  // sizes the filter only: a wrong one costs lookups, never an order
+  impl_->db->GetIntProperty(impl_->cf(kOrders), "rocksdb.estimate-num-keys", &estimate);
+  filter.SizeFor(estimate);
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(kOrders)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) filter.Add(it->key().ToStringView());
+  ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read the orders"));
+  return filter.Serialize();
 }
 
 Status ProjectionStore::CopyTo(const std::string& dir) const {

@@ -168,7 +168,8 @@ constexpr uint64_t kDeepPrefetchRecords = 100'000;
 
 // From offset zero into an empty store: projections::BulkLoader, fed by a
 // reader over every partition. Time travel drops what is past the limit.
-Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
+// `stored_orders`: the restored snapshot's filter of its orders (BulkLoadOptions).
+Result<ReplayResult> BulkReplay(const ReplayOptions& options, std::string stored_orders) {
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .rebuild = true});
   if (!store.ok()) return store.status();
   // The loader, not the fetch, is the bound: prefetch little, so that the
@@ -188,7 +189,7 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options) {
   auto reader = reader_with(true);
   if (!reader.ok()) return reader.status();
   // From offset zero into an empty store; after a restored snapshot, from its offsets.
-  auto loader = projections::BulkLoader::Start(**store);
+  auto loader = projections::BulkLoader::Start(**store, {.stored_orders = std::move(stored_orders)});
   if (!loader.ok()) return loader.status();
   const projections::Offsets start = (*loader)->next_offsets();
   const std::vector<std::string> topics =
@@ -377,15 +378,17 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     }
     ORDERFLOW_RETURN_IF_ERROR(projections::RemoveStoreFiles(options.data_dir));
   }
+  std::string stored_orders;
   if (!options.from_snapshot.empty()) {
     auto restored = projections::RestoreSnapshot(options.snapshots_dir, options.from_snapshot, options.data_dir);
     if (!restored.ok()) return restored.status();
+    stored_orders = projections::ReadOrdersFilter(options.snapshots_dir, *restored);
   }
   // A snapshot's tail goes through the bulk loader too, unless time travel
   // needs the batch path's checks below.
   if (!options.batch_path && (options.from_snapshot.empty() ||
                               (options.until_offset < 0 && options.until_time_ms < 0))) {
-    return BulkReplay(options);
+    return BulkReplay(options, std::move(stored_orders));
   }
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .rebuild = true});
   if (!store.ok()) return store.status();

@@ -1,8 +1,13 @@
 #include "projections/bulk_load.h"
 #include "projections/seen_filter.h"
+#include "projections/snapshot.h"
 #include "projections/state_digest.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
+
+#include <cstdio>
+#include <map>
 
 #include <filesystem>
 #include <fstream>
@@ -29,6 +34,50 @@ TEST(SeenFilterTest, AFilterSizedForFewOrdersForgetsNoneOfManyMore) {
   for (int i = kAdded; i < 2 * kAdded; ++i) false_positives += seen.MaybeContains("order-" + std::to_string(i));
   EXPECT_EQ(forgotten, 0);
   EXPECT_LT(false_positives, kAdded / 20) << "28 bits per id should give well under 5 % false positives";
+}
+
+// A filter kept beside a snapshot is read by later builds: its bytes for the
+// same ids must not change (the hash is XXH3's, the words little-endian), and
+// anything that is not a filter's bytes is refused rather than trusted.
+TEST(SeenFilterTest, AFilterReadBackFromItsBytesAnswersAsTheOriginalAndTheBytesAreStable) {
+  SeenFilter seen;
+  seen.SizeFor(1'000);
+  for (int i = 0; i < 100; ++i) seen.Add("order-" + std::to_string(i));
+  const std::string bytes = seen.Serialize();
+  EXPECT_EQ(bytes.size(), 16u + (1u << 20));
+  EXPECT_EQ(bytes.substr(0, 8), "ofseen01");
+  // Pinned: a change of hash or layout would make every kept filter wrong.
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(XXH3_64bits(bytes.data(), bytes.size())));
+  EXPECT_EQ(std::string(hex), "97c7dcebe670c7dd");
+  auto back = SeenFilter::Parse(bytes);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->Serialize(), bytes);
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(back->MaybeContains("order-" + std::to_string(i))) << i;
+  int same = 0;
+  for (int i = 100; i < 10'100; ++i) {
+    const std::string id = "order-" + std::to_string(i);
+    same += back->MaybeContains(id) == seen.MaybeContains(id);
+  }
+  EXPECT_EQ(same, 10'000);
+  // An empty filter (nothing added) says no to everything.
+  SeenFilter empty;
+  empty.SizeFor(10);
+  auto none = SeenFilter::Parse(empty.Serialize());
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->MaybeContains("order-1"));
+  // Not a filter's bytes.
+  EXPECT_FALSE(SeenFilter::Parse("").has_value());
+  EXPECT_FALSE(SeenFilter::Parse(bytes.substr(0, bytes.size() - 1)).has_value());
+  EXPECT_FALSE(SeenFilter::Parse(bytes + "x").has_value());
+  EXPECT_FALSE(SeenFilter::Parse("ofseen02" + bytes.substr(8)).has_value());
+  std::string no_blocks = bytes.substr(0, 16);
+  no_blocks[15] = 0;
+  no_blocks[14] = 0;
+  EXPECT_FALSE(SeenFilter::Parse(no_blocks).has_value());
+  std::string huge = bytes;
+  huge[8] = 1;  // 2^56 blocks claimed
+  EXPECT_FALSE(SeenFilter::Parse(huge).has_value());
 }
 
 using orderflow::testing::LifecycleEvent;
@@ -246,30 +295,99 @@ TEST(BulkLoaderTest, AWindowThatCannotBeWrittenFailsTheRebuildInsteadOfHangingIt
 // first part of the log (built by the batch path, as a live store is) loads
 // the rest on top, reading each order from the store when it first meets it,
 // and ends with the state and digest of the whole log applied in one go.
+//
+// With the filter of the orders the store held (kept beside a snapshot), new
+// orders are not asked of the store: the same state with fewer lookups. A
+// filter that is not one is ignored (every new order asked), never trusted.
 TEST(BulkLoaderTest, LoadsTheTailOnTopOfAStoreThatHoldsTheStart) {
   const auto log = SpreadLog();
   const std::string expected = BatchPathDigest(log);
   for (size_t split : {size_t{1}, size_t{300}, size_t{650}, log.size()}) {
-    TempDir dir;
-    {
-      auto store = ProjectionStore::Open(dir.path(), {});
+    std::map<std::string, uint64_t> looked_up;
+    for (const std::string filter : {"none", "the store's", "garbage"}) {
+      SCOPED_TRACE("split at " + std::to_string(split) + ", filter " + filter);
+      TempDir dir;
+      {
+        auto store = ProjectionStore::Open(dir.path(), {});
+        ASSERT_TRUE(store.ok());
+        for (size_t i = 0; i < split; i += 37) {
+          ASSERT_TRUE((*store)->ApplyBatch(Copy(log, i, std::min(split, i + 37))).ok());
+        }
+      }
+      auto store = ProjectionStore::Open(dir.path(), {.rebuild = true});
       ASSERT_TRUE(store.ok());
-      for (size_t i = 0; i < split; i += 37) ASSERT_TRUE((*store)->ApplyBatch(Copy(log, i, std::min(split, i + 37))).ok());
+      const Offsets start = *(*store)->GetOffsets();
+      BulkLoadOptions options{.window_events = 13, .history_events = 5};
+      if (filter == "the store's") options.stored_orders = *(*store)->OrdersFilter();
+      if (filter == "garbage") options.stored_orders = "ofseen01 but not a filter";
+      auto loader = BulkLoader::Start(**store, options);
+      ASSERT_TRUE(loader.ok()) << loader.status().ToString();
+      EXPECT_EQ((*loader)->next_offsets(), start);
+      // The whole log again: what the store holds already is skipped by offset.
+      for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(Copy(log, i, i + 50)).ok());
+      ASSERT_TRUE((*loader)->Finish({}).ok());
+      EXPECT_EQ(*(*loader)->Digest(), expected);
+      EXPECT_EQ(*(*store)->Digest(), expected);
+      EXPECT_EQ(*(*store)->DigestByReading(), expected);
+      EXPECT_FALSE(*IsUnfinishedRebuild(dir.path()));
+      looked_up[filter] = (*loader)->totals().looked_up;
     }
-    auto store = ProjectionStore::Open(dir.path(), {.rebuild = true});
-    ASSERT_TRUE(store.ok());
-    const Offsets start = *(*store)->GetOffsets();
-    auto loader = BulkLoader::Start(**store, {.window_events = 13, .history_events = 5});
-    ASSERT_TRUE(loader.ok()) << loader.status().ToString();
-    EXPECT_EQ((*loader)->next_offsets(), start);
-    // The whole log again: what the store holds already is skipped by offset.
-    for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(Copy(log, i, i + 50)).ok());
-    ASSERT_TRUE((*loader)->Finish({}).ok());
-    EXPECT_EQ(*(*loader)->Digest(), expected) << "split at " << split;
-    EXPECT_EQ(*(*store)->Digest(), expected) << "split at " << split;
-    EXPECT_EQ(*(*store)->DigestByReading(), expected) << "split at " << split;
-    EXPECT_FALSE(*IsUnfinishedRebuild(dir.path()));
+    EXPECT_EQ(looked_up["garbage"], looked_up["none"]) << "split at " << split;
+    if (split == 1) {
+      // The store held one order; the tail places 299 more, each asked of the store without the filter.
+      EXPECT_GE(looked_up["none"], 299u);
+      EXPECT_LE(looked_up["the store's"] + 299, looked_up["none"]);
+    } else {
+      EXPECT_LE(looked_up["the store's"], looked_up["none"]) << "split at " << split;
+    }
   }
+}
+
+// A snapshot keeps the filter of its orders beside it; a restore reads it
+// only when it is the one its manifest names.
+TEST(SnapshotTest, KeepsTheFilterOfItsOrdersAndReadsItBackOnlyWhenItMatches) {
+  const auto log = SpreadLog();
+  TempDir dir;
+  const std::string data = dir.path() + "/live", snapshots = dir.path() + "/snaps";
+  std::string filter_of_store;
+  {
+    auto store = ProjectionStore::Open(data, {});
+    ASSERT_TRUE(store.ok());
+    for (size_t i = 0; i < 650; i += 37) {
+      ASSERT_TRUE((*store)->ApplyBatch(Copy(log, i, std::min<size_t>(650, i + 37))).ok());
+    }
+    filter_of_store = *(*store)->OrdersFilter();
+  }
+  auto m = CreateSnapshot(data, snapshots, "s", 1);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->orders_filter.size(), 16u);
+  const std::string kept = ReadOrdersFilter(snapshots, *m);
+  ASSERT_EQ(kept, filter_of_store);
+  auto filter = SeenFilter::Parse(kept);
+  ASSERT_TRUE(filter.has_value());
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = "o-" + std::to_string(i * 7919 % 1000);
+    EXPECT_TRUE(filter->MaybeContains(id)) << id;
+  }
+  // The manifest as read back names it too.
+  auto listed = ListSnapshots(snapshots);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].orders_filter, m->orders_filter);
+  // One byte changed, or the file gone: not used.
+  const std::string path = snapshots + "/s/orders.filter";
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(1000);
+    f.put('\x5a');
+  }
+  EXPECT_EQ(ReadOrdersFilter(snapshots, *m), "");
+  std::filesystem::remove(path);
+  EXPECT_EQ(ReadOrdersFilter(snapshots, *m), "");
+  // A snapshot of an older build names none.
+  SnapshotManifest older = *m;
+  older.orders_filter.clear();
+  EXPECT_EQ(ReadOrdersFilter(snapshots, older), "");
 }
 
 }  // namespace
