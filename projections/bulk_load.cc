@@ -293,10 +293,8 @@ struct BulkLoader::Impl {
     sealed.push_back(std::move(window));
     window = NewWindow();
     writing.push_back(std::async(std::launch::async, [this, w, before] {
-                        const auto started = options.clock->Now();
                         Status s = WriteWindowFiles(*w, before);
-                        write_s += Since(started);
-                        ++windows;
+                        if (s.ok()) ++windows;
                         return s;
                       }).share());
     return Status::Ok();
@@ -355,6 +353,7 @@ struct BulkLoader::Impl {
       arg.options.move_files = true;
       args.push_back(std::move(arg));
     }
+    write_s += Since(t_window);  // not the wait for the window before
     if (before.valid()) ORDERFLOW_RETURN_IF_ERROR(before.get());
     const auto t_ingest = options.clock->Now();
     if (!args.empty()) ORDERFLOW_RETURN_IF_ERROR(FromRocks(db.db->IngestExternalFiles(args), "ingest rebuilt state"));

@@ -5,8 +5,8 @@
 // events in memory inside a bounded window (an order's state is written once
 // per window, not once per event), writes each window as sorted files with
 // rocksdb::SstFileWriter and ingests them. Decoding runs on the caller's
-// thread, folding on a worker thread, and writing a sealed window on a third
-// while the next one fills. The result is the same store, byte for byte, as
+// thread, folding on a worker thread, and writing up to two sealed windows on
+// threads of their own while the next one fills. The result is the same store, byte for byte, as
 // ProjectionStore's batch path (Prepare/Commit) builds from the same records,
 // and Digest() is its state digest, summed from what was written.
 //
@@ -34,7 +34,8 @@ namespace orderflow::projections {
 struct BulkLoadOptions {
   // A window is written when it holds this many events or about this many
   // bytes of order state, whichever comes first: it bounds the loader's
-  // memory. Each window's files stay in L0 until the store's first compaction.
+  // memory (three windows at most: one filling, two being written). Each
+  // window's files stay in L0 until the store's first compaction.
   size_t window_events = 200'000;
   size_t window_bytes = 8u << 20;  // order states, ~1 KiB each
   // The window's history entries are written (in files of their own) when

@@ -40,7 +40,7 @@ class SeenFilter {
   }
 
   // The bits are allocated by the first Add: a loader started on a restored
-  // snapshot never uses them.
+  // snapshot without a filter of its orders never uses them.
   void Add(std::string_view id) {
     if (words_.empty()) words_.resize(blocks_ * kWordsPerBlock);
     const auto [block, h] = Probe(id);
@@ -78,6 +78,9 @@ class SeenFilter {
   // A filter from Serialize's bytes; nullopt when they are not a filter's
   // (another magic, a block count out of range, a size that does not match).
   static std::optional<SeenFilter> Parse(std::string_view bytes) {
+    // A filter written elsewhere answers here only if XXH3 hashes an id as it
+    // did there: a library that differed would say "no" for ids it holds.
+    if (XXH3_64bits("order-1", 7) != 0x5fc46503368e2876ULL) return std::nullopt;
     const size_t header = sizeof(kMagic) - 1 + 8;
     if (bytes.size() < header || bytes.substr(0, sizeof(kMagic) - 1) != std::string_view(kMagic)) return std::nullopt;
     uint64_t blocks = 0;

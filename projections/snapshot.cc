@@ -245,15 +245,14 @@ Status CheckRestorable(const SnapshotManifest& m) {
   return Status::Ok();
 }
 
-std::string ReadOrdersFilter(const std::string& snapshots_dir, const SnapshotManifest& m) {
+std::string ReadOrdersFilter(const std::string& snapshots_dir, const std::string& name, const SnapshotManifest& m) {
   if (m.orders_filter.empty()) return "";
-  const fs::path path = fs::path(snapshots_dir) / m.name / kOrdersFilterFile;
+  const fs::path path = fs::path(snapshots_dir) / name / kOrdersFilterFile;
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) bytes.clear();
-  if (Xxh3Hex(bytes) != m.orders_filter) {
+  if (Xxh3Hex(bytes) != m.orders_filter) {  // also a short or failed read
     spdlog::warn("snapshot {}: {} is missing or does not match its manifest; the tail asks the store about every "
-                 "new order (slower, same result)", m.name, path.string());
+                 "new order (slower, same result)", name, path.string());
     return "";
   }
   return bytes;

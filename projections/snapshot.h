@@ -47,10 +47,10 @@ std::string DefaultSnapshotsDir(const std::string& data_dir);
 // projection version or schema fingerprint differs from this build's).
 Status CheckRestorable(const SnapshotManifest& m);
 
-// The ids of the orders in snapshot `m` (SeenFilter bytes, seen_filter.h), as
-// kept beside it; "" when it has none or the file does not match its manifest
-// (logged): then a restore's tail asks the store about every new order.
-std::string ReadOrdersFilter(const std::string& snapshots_dir, const SnapshotManifest& m);
+// The ids of the orders in snapshot `name` (SeenFilter bytes, seen_filter.h),
+// as kept beside it; "" when it has none or the file does not match its
+// manifest `m` (logged): then a restore's tail asks the store about every new order.
+std::string ReadOrdersFilter(const std::string& snapshots_dir, const std::string& name, const SnapshotManifest& m);
 
 // Copies snapshot `name` into `data_dir` (which must not exist or be empty).
 // Refused (kFailedPrecondition, saying why) when its projection version or

@@ -378,17 +378,19 @@ Result<ReplayResult> Replay(const ReplayOptions& options) {
     }
     ORDERFLOW_RETURN_IF_ERROR(projections::RemoveStoreFiles(options.data_dir));
   }
-  std::string stored_orders;
+  std::optional<projections::SnapshotManifest> restored;
   if (!options.from_snapshot.empty()) {
-    auto restored = projections::RestoreSnapshot(options.snapshots_dir, options.from_snapshot, options.data_dir);
-    if (!restored.ok()) return restored.status();
-    stored_orders = projections::ReadOrdersFilter(options.snapshots_dir, *restored);
+    auto m = projections::RestoreSnapshot(options.snapshots_dir, options.from_snapshot, options.data_dir);
+    if (!m.ok()) return m.status();
+    restored = std::move(m).value();
   }
   // A snapshot's tail goes through the bulk loader too, unless time travel
   // needs the batch path's checks below.
   if (!options.batch_path && (options.from_snapshot.empty() ||
                               (options.until_offset < 0 && options.until_time_ms < 0))) {
-    return BulkReplay(options, std::move(stored_orders));
+    return BulkReplay(options, restored ? projections::ReadOrdersFilter(options.snapshots_dir,
+                                                                         options.from_snapshot, *restored)
+                                        : std::string());
   }
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = false, .rebuild = true});
   if (!store.ok()) return store.status();

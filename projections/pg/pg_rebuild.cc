@@ -21,19 +21,18 @@ struct LogRange {
 
 Result<LogRange> MeasureLog(eventstore::Reader& reader, const PgRebuildOptions& o) {
   LogRange range;
-  for (const char* topic : {eventstore::kOrdersTopic, eventstore::kInventoryTopic}) {
-    auto count = reader.PartitionCount(topic, o.metadata_timeout);
-    if (!count.ok()) return count.status();
-    for (int32_t p = 0; p < *count; ++p) {
-      const eventstore::TopicPartition tp{topic, p};
-      auto w = reader.QueryWatermarks(tp, o.metadata_timeout);
-      if (!w.ok()) return w.status();
-      ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(tp, 0, *w, "PostgreSQL schema " + o.pg.schema,
-                                                           "The log no longer holds every event"));
-      range.partitions.push_back(tp);
-      range.end[tp] = w->high;
-      range.total += static_cast<uint64_t>(w->high);
-    }
+  auto listed = reader.Partitions({eventstore::kOrdersTopic, eventstore::kInventoryTopic}, o.metadata_timeout);
+  if (!listed.ok()) return listed.status();
+  auto marks = reader.QueryWatermarks(*listed, o.metadata_timeout);  // one round for every partition
+  if (!marks.ok()) return marks.status();
+  for (size_t i = 0; i < listed->size(); ++i) {
+    const eventstore::TopicPartition& tp = (*listed)[i];
+    const eventstore::Watermarks& w = (*marks)[i];
+    ORDERFLOW_RETURN_IF_ERROR(eventstore::CheckLogCovers(tp, 0, w, "PostgreSQL schema " + o.pg.schema,
+                                                         "The log no longer holds every event"));
+    range.partitions.push_back(tp);
+    range.end[tp] = w.high;
+    range.total += static_cast<uint64_t>(w.high);
   }
   return range;
 }

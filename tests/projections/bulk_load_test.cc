@@ -7,11 +7,10 @@
 #include <xxhash.h>
 
 #include <cstdio>
-#include <map>
-
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 
 #include "eventstore/codec.h"
 #include "projections/store.h"
@@ -76,7 +75,7 @@ TEST(SeenFilterTest, AFilterReadBackFromItsBytesAnswersAsTheOriginalAndTheBytesA
   no_blocks[14] = 0;
   EXPECT_FALSE(SeenFilter::Parse(no_blocks).has_value());
   std::string huge = bytes;
-  huge[8] = 1;  // 2^56 blocks claimed
+  huge[8] = 4;  // 2^58 + 2^14 blocks claimed: times 64 wraps to the real size, so only the bound refuses it
   EXPECT_FALSE(SeenFilter::Parse(huge).has_value());
 }
 
@@ -185,6 +184,9 @@ TEST(BulkLoaderTest, BuildsTheSameStoreAsTheBatchPathWhateverTheWindow) {
     EXPECT_EQ(totals.rejected, 2u);
     EXPECT_GT(totals.duplicates, 0u);
     EXPECT_EQ(*(*store)->Digest(), expected) << "window of " << window << " events";
+    // What the files hold, read back entry by entry: a later window's files
+    // ingested before an earlier one's would leave older states on top.
+    EXPECT_EQ(*(*store)->DigestByReading(), expected) << "window of " << window << " events";
     // The digest the loader computed while writing is the one read back from the store.
     EXPECT_EQ(*(*loader)->Digest(), expected) << "window of " << window << " events";
     auto offsets = (*store)->GetOffsets();
@@ -361,7 +363,7 @@ TEST(SnapshotTest, KeepsTheFilterOfItsOrdersAndReadsItBackOnlyWhenItMatches) {
   auto m = CreateSnapshot(data, snapshots, "s", 1);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->orders_filter.size(), 16u);
-  const std::string kept = ReadOrdersFilter(snapshots, *m);
+  const std::string kept = ReadOrdersFilter(snapshots, "s", *m);
   ASSERT_EQ(kept, filter_of_store);
   auto filter = SeenFilter::Parse(kept);
   ASSERT_TRUE(filter.has_value());
@@ -374,6 +376,9 @@ TEST(SnapshotTest, KeepsTheFilterOfItsOrdersAndReadsItBackOnlyWhenItMatches) {
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].orders_filter, m->orders_filter);
+  // A copy of the snapshot under another name finds its own file.
+  std::filesystem::copy(snapshots + "/s", snapshots + "/copy", std::filesystem::copy_options::recursive);
+  EXPECT_EQ(ReadOrdersFilter(snapshots, "copy", *m), filter_of_store);
   // One byte changed, or the file gone: not used.
   const std::string path = snapshots + "/s/orders.filter";
   {
@@ -381,13 +386,13 @@ TEST(SnapshotTest, KeepsTheFilterOfItsOrdersAndReadsItBackOnlyWhenItMatches) {
     f.seekp(1000);
     f.put('\x5a');
   }
-  EXPECT_EQ(ReadOrdersFilter(snapshots, *m), "");
+  EXPECT_EQ(ReadOrdersFilter(snapshots, "s", *m), "");
   std::filesystem::remove(path);
-  EXPECT_EQ(ReadOrdersFilter(snapshots, *m), "");
+  EXPECT_EQ(ReadOrdersFilter(snapshots, "s", *m), "");
   // A snapshot of an older build names none.
   SnapshotManifest older = *m;
   older.orders_filter.clear();
-  EXPECT_EQ(ReadOrdersFilter(snapshots, older), "");
+  EXPECT_EQ(ReadOrdersFilter(snapshots, "s", older), "");
 }
 
 }  // namespace
