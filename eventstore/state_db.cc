@@ -1,6 +1,7 @@
 #include "eventstore/state_db.h"
 
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 #include <fcntl.h>
@@ -118,6 +119,11 @@ void TuneForPointLookups(rocksdb::ColumnFamilyOptions& family, size_t write_buff
   family.write_buffer_size = write_buffer_mib << 20;
   family.memtable_prefix_bloom_size_ratio = memtable_filter_ratio;
   family.memtable_whole_key_filtering = true;
+  // Inserts start from where the last one went (one hint per memtable: an
+  // empty prefix for every key) and climb only as far as needed, so a batch
+  // written in key order costs O(log distance) per key instead of O(log n)
+  // from the top. Writers keep their batches sorted for it.
+  family.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));

@@ -3,6 +3,9 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "projections/order_record.h"
 #include "services/lifecycle/service_keys.h"
 
@@ -105,10 +108,8 @@ Result<domain::OrderState*> ServiceBatch::Order(const std::string& id) {
 }
 
 void ServiceBatch::AddTo(rocksdb::WriteBatch& batch) const {
-  for (const auto& [topic, e] : outputs_) batch.Put(OutputKey(e.id), "").PermitUncheckedError();
-  for (const auto& [id, state] : orders_) {
-    batch.Put(kOrderPrefix + id, projections::EncodeOrderRecord(state)).PermitUncheckedError();
-  }
+  // In key order (k/ < o/ < x/, each sorted): the store's memtable inserts a
+  // key near the one before it cheaply (eventstore::TuneForPointLookups).
   for (const auto& [key, value] : writes_) {
     if (value) {
       batch.Put(kStatePrefix + key, *value).PermitUncheckedError();
@@ -116,6 +117,18 @@ void ServiceBatch::AddTo(rocksdb::WriteBatch& batch) const {
       batch.Delete(kStatePrefix + key).PermitUncheckedError();
     }
   }
+  std::vector<const std::pair<const std::string, domain::OrderState>*> orders;
+  orders.reserve(orders_.size());
+  for (const auto& entry : orders_) orders.push_back(&entry);
+  std::sort(orders.begin(), orders.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : orders) {
+    batch.Put(kOrderPrefix + entry->first, projections::EncodeOrderRecord(entry->second)).PermitUncheckedError();
+  }
+  std::vector<std::string> outputs;
+  outputs.reserve(outputs_.size());
+  for (const auto& [topic, e] : outputs_) outputs.push_back(OutputKey(e.id));
+  std::sort(outputs.begin(), outputs.end());
+  for (const auto& key : outputs) batch.Put(key, "").PermitUncheckedError();
 }
 
 void ServiceBatch::Committed() {
