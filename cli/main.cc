@@ -163,4 +163,16 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace orderflow::cli
 
-int main(int argc, char** argv) { return orderflow::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  const int code = orderflow::cli::Main(argc, argv);
+  // A consumer whose group coordinator did not answer its close finishes on a
+  // thread of its own; past a few seconds the process goes without it (the
+  // group drops the member after its session timeout; the stores are closed).
+  if (!orderflow::eventstore::FinishClosingClients(std::chrono::seconds(5))) {
+    spdlog::warn("a Kafka consumer is still closing; exiting without waiting for it");
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  return code;
+}

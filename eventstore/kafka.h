@@ -306,6 +306,10 @@ class GroupReader {
   // from. Errors are ignored.
   void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);
 
+  // How long the destructor waits for the group to let this member leave
+  // (6 s unless set: just past librdkafka's own LeaveGroup timeout).
+  void SetCloseTimeoutForTesting(std::chrono::milliseconds timeout);
+
   struct State;  // shared with the rebalance callback
 
  private:
@@ -313,6 +317,12 @@ class GroupReader {
   KafkaHandle rk_;
   std::unique_ptr<State> state_;
 };
+
+// Consumers (GroupReader, Reader) whose group coordinator did not answer their
+// close in time finish closing on threads of their own. A process about to exit
+// waits here up to `timeout` for them; false when some are left (then exit with
+// _exit: everything of value is in the local stores already).
+bool FinishClosingClients(std::chrono::milliseconds timeout);
 
 // Converts a librdkafka error code to a Status, choosing kUnavailable for the
 // transient ones.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -15,10 +16,63 @@
 #include "eventstore/acknowledged.h"
 #include "eventstore/backoff.h"
 #include "eventstore/codec.h"
-#include "eventstore/backoff.h"
 #include "eventstore/kafka_internal.h"
 
 namespace orderflow::eventstore {
+
+namespace {
+
+// Consumers whose destroy outlasted its bound: they finish on threads of their
+// own (FinishClosingClients). Joined at exit if nobody waited for them.
+struct Closing {
+  std::mutex mu;
+  std::vector<std::pair<std::thread, std::shared_future<void>>> clients;
+  ~Closing() {
+    for (auto& [thread, done] : clients) thread.join();
+  }
+};
+
+Closing& ClosingClients() {
+  static Closing closing;
+  return closing;
+}
+
+// Destroys a consumer without its consumer_close (done or given up on by the
+// caller). librdkafka's destroy still waits for requests in flight to the group
+// coordinator (an offset commit waits up to socket.timeout.ms): past `bound`
+// it goes on on a thread of its own, and this returns.
+void DestroyWithin(KafkaHandle handle, std::chrono::milliseconds bound) {
+  std::promise<void> destroyed;
+  std::shared_future<void> done = destroyed.get_future().share();
+  std::thread thread([rk = handle.release(), destroyed = std::move(destroyed)]() mutable {
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    destroyed.set_value();
+  });
+  if (done.wait_for(bound) == std::future_status::ready) {
+    thread.join();
+    return;
+  }
+  spdlog::warn("consumer: still closing after {} ms (the group coordinator is not answering); it finishes in the "
+               "background",
+               bound.count());
+  Closing& closing = ClosingClients();
+  std::lock_guard lock(closing.mu);
+  closing.clients.emplace_back(std::move(thread), std::move(done));
+}
+
+}  // namespace
+
+bool FinishClosingClients(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Closing& closing = ClosingClients();
+  std::lock_guard lock(closing.mu);
+  std::erase_if(closing.clients, [deadline](auto& client) {
+    if (client.second.wait_until(deadline) != std::future_status::ready) return false;
+    client.first.join();
+    return true;
+  });
+  return closing.clients.empty();
+}
 
 struct Reader::State {
   std::string topic_prefix;  // KafkaConfig::topic_prefix
@@ -45,8 +99,8 @@ Reader::~Reader() {
   if (rk_) {
     rd_kafka_assign(rk_.get(), nullptr);
     state_.reset();  // the queue must go before the handle
-    rd_kafka_consumer_close(rk_.get());
-    rk_.reset();
+    // Not subscribed: its close only waits for offset commits in flight.
+    DestroyWithin(std::move(rk_), std::chrono::seconds(5));
   }
 }
 
@@ -413,6 +467,7 @@ struct GroupReader::State {
   std::vector<rd_kafka_message_t*> buffer;
   std::vector<TopicPartition> assignment;
   bool cooperative = false;  // the group's rebalance protocol, from partition.assignment.strategy
+  std::chrono::milliseconds close_timeout{6'000};  // past librdkafka's own LeaveGroup timeout (5 s)
   ~State() {
     if (queue != nullptr) rd_kafka_queue_destroy(queue);
   }
@@ -478,15 +533,48 @@ void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition
 GroupReader::GroupReader(KafkaHandle rk, std::unique_ptr<State> state) : rk_(std::move(rk)), state_(std::move(state)) {}
 
 GroupReader::~GroupReader() {
-  if (rk_) {
-    rd_kafka_consumer_close(rk_.get());
-    if (state_->queue != nullptr) {
-      rd_kafka_queue_destroy(state_->queue);
-      state_->queue = nullptr;
-    }
-    rk_.reset();
+  if (!rk_) return;
+  rd_kafka_t* rk = rk_.get();
+  if (state_->queue != nullptr) {
+    rd_kafka_queue_destroy(state_->queue);
+    state_->queue = nullptr;
   }
+  // The close revokes what this member holds (Rebalance, so before_revoke
+  // still runs) and leaves the group, so that the others take its partitions
+  // at once. It waits for the group coordinator, and a coordinator busy with a
+  // rebalance can hold it for long: past close_timeout the member goes without
+  // leaving (the group drops it after session.timeout.ms). Nothing is lost
+  // either way: its offsets live in its own store.
+  rd_kafka_queue_t* close_queue = rd_kafka_queue_new(rk);
+  bool cut_short = false;
+  if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk, close_queue)) {
+    spdlog::warn("consumer group: close: {}", rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+  } else {
+    const auto deadline = std::chrono::steady_clock::now() + state_->close_timeout;
+    while (!rd_kafka_consumer_closed(rk)) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        cut_short = true;
+        break;
+      }
+      rd_kafka_event_t* event = rd_kafka_queue_poll(close_queue, 100);
+      if (event == nullptr) continue;
+      if (rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE) {
+        Rebalance(rk, rd_kafka_event_error(event), rd_kafka_event_topic_partition_list(event), state_.get());
+      }
+      rd_kafka_event_destroy(event);
+    }
+  }
+  if (cut_short) {
+    spdlog::warn("consumer group: the group coordinator did not let this member leave within {} ms; it goes "
+                 "without leaving (the group drops it after its session timeout; nothing is lost)",
+                 state_->close_timeout.count());
+  }
+  rd_kafka_queue_destroy(close_queue);
+  DestroyWithin(std::move(rk_), cut_short ? std::chrono::milliseconds(1'000) : state_->close_timeout);
 }
+
+void GroupReader::SetCloseTimeoutForTesting(std::chrono::milliseconds timeout) { state_->close_timeout = timeout; }
 
 Result<std::unique_ptr<GroupReader>> GroupReader::Create(const KafkaConfig& config, const std::string& group_id,
                                                          const std::string& client_id,

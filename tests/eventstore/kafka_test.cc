@@ -1,6 +1,8 @@
 #include "eventstore/kafka.h"
 
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include <set>
 #include <spdlog/sinks/ringbuffer_sink.h>
@@ -223,6 +225,46 @@ TEST(KafkaLogTest, ACoordinatorClosingTheConnectionIsAWarningOnceNotAnError) {
   const Status answered = KafkaError(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, "watermarks");
   EXPECT_EQ(answered.code(), StatusCode::kUnavailable);
   EXPECT_EQ(answered.message().find("security.protocol"), std::string::npos) << answered.message();
+}
+
+// A member's close waits for the group coordinator (its LeaveGroup, an offset
+// commit in flight): a coordinator that does not answer must not hold a
+// stopping service past its grace period. The fault: every broker answers
+// after 15 s, with a commit in flight when the member closes.
+TEST(GroupReaderTest, AMemberWhoseCoordinatorDoesNotAnswerClosesWithinItsBoundAndStillRevokes) {
+  auto broker = orderflow::testing::StartEmbeddedBroker(4);
+  ASSERT_NE(broker, nullptr);
+  auto config = orderflow::testing::ConfigFor(*broker);
+  int revokes = 0;
+  auto reader = GroupReader::Create(
+      config, "slow-coordinator", "member", {std::string(kOrdersTopic)},
+      [](const TopicPartition&) { return int64_t{0}; }, [&revokes] { ++revokes; });
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  (*reader)->SetCloseTimeoutForTesting(1s);
+  for (int i = 0; i < 400 && (*reader)->Assignment().empty(); ++i) ASSERT_TRUE((*reader)->Poll(10, 50ms).ok());
+  ASSERT_EQ((*reader)->Assignment().size(), 4u);
+
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  auto logger = std::make_shared<spdlog::logger>("close-test", sink);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  for (int32_t id = 1; id <= 3; ++id) rd_kafka_mock_broker_set_rtt(broker->mock_cluster(), id, 15'000);
+  (*reader)->CommitForOperators({{{std::string(kOrdersTopic), 0}, 0}});
+  const auto start = std::chrono::steady_clock::now();
+  reader->reset();
+  const auto took = std::chrono::steady_clock::now() - start;
+  spdlog::set_default_logger(previous);
+  for (int32_t id = 1; id <= 3; ++id) rd_kafka_mock_broker_set_rtt(broker->mock_cluster(), id, 0);
+
+  std::string logged;
+  for (const std::string& line : sink->last_formatted()) logged += line;
+  EXPECT_NE(logged.find("did not let this member leave within 1000 ms"), std::string::npos)
+      << "the fault was not met: " << logged;
+  EXPECT_NE(logged.find("finishes in the background"), std::string::npos) << logged;
+  EXPECT_EQ(revokes, 1) << "the final revoke still reaches the member (it stores its batch in flight there)";
+  // Unbounded, the close lasts until the commit is answered (15 s).
+  EXPECT_LT(took, 10s);
+  EXPECT_TRUE(FinishClosingClients(60s)) << "the consumer finishes closing once the coordinator answers";
 }
 
 }  // namespace
