@@ -124,13 +124,7 @@ void PrintUsage(std::ostream& out) {
   out << "\nRun `orderflow COMMAND --help` for a command's options.\n";
 }
 
-int Main(int argc, char** argv) {
-  auto logger = spdlog::stderr_color_mt("orderflow");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_default_logger(logger);
-  SignalThread signals;
-
-  std::vector<std::string> args(argv + 1, argv + argc);
+int RunCommand(std::vector<std::string> args) {
   if (args.empty()) {
     PrintUsage(std::cerr);
     return 2;
@@ -160,19 +154,26 @@ int Main(int argc, char** argv) {
   return 2;
 }
 
-}  // namespace
-}  // namespace orderflow::cli
-
-int main(int argc, char** argv) {
-  const int code = orderflow::cli::Main(argc, argv);
+int Main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("orderflow");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  SignalThread signals;
+  const int code = RunCommand(std::vector<std::string>(argv + 1, argv + argc));
   // A consumer whose group coordinator did not answer its close finishes on a
-  // thread of its own; past a few seconds the process goes without it (the
-  // group drops the member after its session timeout; the stores are closed).
-  if (!orderflow::eventstore::FinishClosingClients(std::chrono::seconds(5))) {
+  // thread of its own (eventstore::FinishClosingClients); past a few seconds
+  // the process goes without it: the stores are closed, the group drops the
+  // member after its session timeout.
+  if (!eventstore::FinishClosingClients(std::chrono::seconds(5))) {
     spdlog::warn("a Kafka consumer is still closing; exiting without waiting for it");
-    spdlog::default_logger()->flush();
+    logger->flush();
     std::fflush(nullptr);
     _exit(code);
   }
   return code;
 }
+
+}  // namespace
+}  // namespace orderflow::cli
+
+int main(int argc, char** argv) { return orderflow::cli::Main(argc, argv); }

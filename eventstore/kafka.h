@@ -307,7 +307,7 @@ class GroupReader {
   void CommitForOperators(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);
 
   // How long the destructor waits for the group to let this member leave
-  // (6 s unless set: just past librdkafka's own LeaveGroup timeout).
+  // (6 s unless set).
   void SetCloseTimeoutForTesting(std::chrono::milliseconds timeout);
 
   struct State;  // shared with the rebalance callback

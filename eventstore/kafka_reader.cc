@@ -25,10 +25,14 @@ namespace {
 // Consumers whose destroy outlasted its bound: they finish on threads of their
 // own (FinishClosingClients). Joined at exit if nobody waited for them.
 struct Closing {
+  struct Client {
+    std::thread thread;
+    std::future<void> done;
+  };
   std::mutex mu;
-  std::vector<std::pair<std::thread, std::shared_future<void>>> clients;
+  std::vector<Client> clients;
   ~Closing() {
-    for (auto& [thread, done] : clients) thread.join();
+    for (Client& c : clients) c.thread.join();
   }
 };
 
@@ -37,15 +41,32 @@ Closing& ClosingClients() {
   return closing;
 }
 
-// Destroys a consumer without its consumer_close (done or given up on by the
-// caller). librdkafka's destroy still waits for requests in flight to the group
-// coordinator (an offset commit waits up to socket.timeout.ms): past `bound`
-// it goes on on a thread of its own, and this returns.
-void DestroyWithin(KafkaHandle handle, std::chrono::milliseconds bound) {
+// Joins the clients of `clients` that have finished (or finish by `until`) and
+// drops them from it.
+void JoinFinished(std::vector<Closing::Client>& clients, std::chrono::steady_clock::time_point until) {
+  std::erase_if(clients, [until](Closing::Client& c) {
+    if (c.done.wait_until(until) != std::future_status::ready) return false;
+    c.thread.join();
+    return true;
+  });
+}
+
+// Destroys a consumer without its consumer_close (done, or given up on by the
+// caller; with `unassign_first` the given-up close's revoke may not have been
+// served, and an unassign lets the group's termination go on). librdkafka's
+// destroy still waits for requests in flight to the group coordinator (an
+// offset commit: up to socket.timeout.ms), so it runs on a thread of its own:
+// past `bound` it goes on there, and this returns. `keep` (the conf's opaque)
+// lives until the destroy is done.
+void DestroyWithin(KafkaHandle handle, std::chrono::milliseconds bound, std::shared_ptr<void> keep,
+                   bool unassign_first) {
   std::promise<void> destroyed;
-  std::shared_future<void> done = destroyed.get_future().share();
-  std::thread thread([rk = handle.release(), destroyed = std::move(destroyed)]() mutable {
+  std::future<void> done = destroyed.get_future();
+  std::thread thread([rk = handle.release(), keep = std::move(keep), unassign_first,
+                      destroyed = std::move(destroyed)]() mutable {
+    if (unassign_first) (void)rd_kafka_assign(rk, nullptr);  // waits for librdkafka's main thread
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    keep.reset();
     destroyed.set_value();
   });
   if (done.wait_for(bound) == std::future_status::ready) {
@@ -57,7 +78,8 @@ void DestroyWithin(KafkaHandle handle, std::chrono::milliseconds bound) {
                bound.count());
   Closing& closing = ClosingClients();
   std::lock_guard lock(closing.mu);
-  closing.clients.emplace_back(std::move(thread), std::move(done));
+  JoinFinished(closing.clients, std::chrono::steady_clock::time_point{});  // those done by now
+  closing.clients.push_back({std::move(thread), std::move(done)});
 }
 
 }  // namespace
@@ -65,12 +87,14 @@ void DestroyWithin(KafkaHandle handle, std::chrono::milliseconds bound) {
 bool FinishClosingClients(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   Closing& closing = ClosingClients();
+  std::vector<Closing::Client> waiting;
+  {
+    std::lock_guard lock(closing.mu);
+    waiting.swap(closing.clients);
+  }
+  JoinFinished(waiting, deadline);  // without the lock: a consumer may be parked meanwhile
   std::lock_guard lock(closing.mu);
-  std::erase_if(closing.clients, [deadline](auto& client) {
-    if (client.second.wait_until(deadline) != std::future_status::ready) return false;
-    client.first.join();
-    return true;
-  });
+  for (Closing::Client& c : waiting) closing.clients.push_back(std::move(c));
   return closing.clients.empty();
 }
 
@@ -100,7 +124,7 @@ Reader::~Reader() {
     rd_kafka_assign(rk_.get(), nullptr);
     state_.reset();  // the queue must go before the handle
     // Not subscribed: its close only waits for offset commits in flight.
-    DestroyWithin(std::move(rk_), std::chrono::seconds(5));
+    DestroyWithin(std::move(rk_), std::chrono::seconds(5), nullptr, /*unassign_first=*/false);
   }
 }
 
@@ -467,7 +491,7 @@ struct GroupReader::State {
   std::vector<rd_kafka_message_t*> buffer;
   std::vector<TopicPartition> assignment;
   bool cooperative = false;  // the group's rebalance protocol, from partition.assignment.strategy
-  std::chrono::milliseconds close_timeout{6'000};  // past librdkafka's own LeaveGroup timeout (5 s)
+  std::chrono::milliseconds close_timeout{6'000};
   ~State() {
     if (queue != nullptr) rd_kafka_queue_destroy(queue);
   }
@@ -546,7 +570,18 @@ GroupReader::~GroupReader() {
   // leaving (the group drops it after session.timeout.ms). Nothing is lost
   // either way: its offsets live in its own store.
   rd_kafka_queue_t* close_queue = rd_kafka_queue_new(rk);
-  bool cut_short = false;
+  bool cut_short = false, revoked = false;
+  auto serve = [&](int timeout_ms) {  // false when the queue had nothing
+    rd_kafka_event_t* event = rd_kafka_queue_poll(close_queue, timeout_ms);
+    if (event == nullptr) return false;
+    if (rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE) {
+      const rd_kafka_resp_err_t err = rd_kafka_event_error(event);
+      revoked = revoked || err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+      Rebalance(rk, err, rd_kafka_event_topic_partition_list(event), state_.get());
+    }
+    rd_kafka_event_destroy(event);
+    return true;
+  };
   if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk, close_queue)) {
     spdlog::warn("consumer group: close: {}", rd_kafka_error_string(error));
     rd_kafka_error_destroy(error);
@@ -557,21 +592,24 @@ GroupReader::~GroupReader() {
         cut_short = true;
         break;
       }
-      rd_kafka_event_t* event = rd_kafka_queue_poll(close_queue, 100);
-      if (event == nullptr) continue;
-      if (rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE) {
-        Rebalance(rk, rd_kafka_event_error(event), rd_kafka_event_topic_partition_list(event), state_.get());
-      }
-      rd_kafka_event_destroy(event);
+      serve(100);
     }
   }
   if (cut_short) {
+    while (serve(0)) {
+    }
     spdlog::warn("consumer group: the group coordinator did not let this member leave within {} ms; it goes "
                  "without leaving (the group drops it after its session timeout; nothing is lost)",
                  state_->close_timeout.count());
   }
-  rd_kafka_queue_destroy(close_queue);
-  DestroyWithin(std::move(rk_), cut_short ? std::chrono::milliseconds(1'000) : state_->close_timeout);
+  rd_kafka_queue_destroy(close_queue);  // a revoke posted from now on is dropped: librdkafka unassigns itself
+  // A revoke posted before the queue went but not served would hold the
+  // group's termination (and so the destroy) forever: the unassign stands in
+  // for it, as the revoke the member never saw.
+  const bool unassign = cut_short && !revoked;
+  if (unassign && !state_->assignment.empty() && state_->before_revoke) state_->before_revoke();
+  const std::chrono::milliseconds bound = cut_short ? std::chrono::milliseconds(100) : state_->close_timeout;
+  DestroyWithin(std::move(rk_), bound, std::shared_ptr<void>(std::move(state_)), unassign);
 }
 
 void GroupReader::SetCloseTimeoutForTesting(std::chrono::milliseconds timeout) { state_->close_timeout = timeout; }

@@ -13,7 +13,9 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "eventstore/backoff.h"
 #include "eventstore/codec.h"
@@ -584,8 +586,24 @@ class ServiceRunner::Loop {
 };
 
 Status ServiceRunner::Run(std::stop_token stop) {
-  Loop loop(*this, stop);
-  return loop.Run();
+  Status status;
+  {
+    Loop loop(*this, stop);
+    status = loop.Run();
+  }
+  // The consumers close here, on the thread that ran the service, and side by
+  // side: each may wait for its group coordinator (bounded, GroupReader), and
+  // every service of `up` stops within its grace period. Nothing is pending
+  // by now (the loop stored its batch), so their final revoke has no work.
+  std::vector<std::unique_ptr<InputConsumer>> readers = std::move(impl_->readers);
+  impl_->readers.clear();
+  std::vector<std::thread> closing;
+  for (size_t i = 1; i < readers.size(); ++i) {
+    closing.emplace_back([reader = std::move(readers[i])]() mutable { reader.reset(); });
+  }
+  readers.clear();
+  for (std::thread& t : closing) t.join();
+  return status;
 }
 
 }  // namespace orderflow::services
