@@ -227,30 +227,46 @@ TEST(KafkaLogTest, ACoordinatorClosingTheConnectionIsAWarningOnceNotAnError) {
   EXPECT_EQ(answered.message().find("security.protocol"), std::string::npos) << answered.message();
 }
 
+// One member of a group on the embedded broker, holding every partition of
+// orders.events, counting its revokes; what it logs while it closes is kept.
+class GroupReaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = orderflow::testing::StartEmbeddedBroker(4);
+    ASSERT_NE(broker_, nullptr);
+    auto reader = GroupReader::Create(
+        orderflow::testing::ConfigFor(*broker_), "closing", "member", {std::string(kOrdersTopic)},
+        [](const TopicPartition&) { return int64_t{0}; }, [this] { ++revokes_; });
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    reader_ = std::move(reader).value();
+    for (int i = 0; i < 400 && reader_->Assignment().empty(); ++i) ASSERT_TRUE(reader_->Poll(10, 50ms).ok());
+    ASSERT_EQ(reader_->Assignment().size(), 4u);
+  }
+  // Destroys the member; returns how long that took and what it logged.
+  std::chrono::steady_clock::duration Close(std::string* logged) {
+    auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+    auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("close-test", sink));
+    const auto start = std::chrono::steady_clock::now();
+    reader_.reset();
+    const auto took = std::chrono::steady_clock::now() - start;
+    spdlog::set_default_logger(previous);
+    for (const std::string& line : sink->last_formatted()) *logged += line;
+    return took;
+  }
+  std::unique_ptr<orderflow::testing::TestBroker> broker_;
+  std::unique_ptr<GroupReader> reader_;
+  int revokes_ = 0;
+};
+
 // A member closing on a group coordinator that answers: its final revoke
 // reaches it, it leaves, and no bound is needed.
-TEST(GroupReaderTest, AMemberClosesByLeavingItsGroupAfterItsFinalRevoke) {
-  auto broker = orderflow::testing::StartEmbeddedBroker(4);
-  ASSERT_NE(broker, nullptr);
-  auto config = orderflow::testing::ConfigFor(*broker);
-  int revokes = 0;
-  auto reader = GroupReader::Create(
-      config, "answering-coordinator", "member", {std::string(kOrdersTopic)},
-      [](const TopicPartition&) { return int64_t{0}; }, [&revokes] { ++revokes; });
-  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-  for (int i = 0; i < 400 && (*reader)->Assignment().empty(); ++i) ASSERT_TRUE((*reader)->Poll(10, 50ms).ok());
-  ASSERT_EQ((*reader)->Assignment().size(), 4u);
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
-  auto logger = std::make_shared<spdlog::logger>("close-test", sink);
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(logger);
-  reader->reset();
-  spdlog::set_default_logger(previous);
-  EXPECT_EQ(revokes, 1);
-  for (const std::string& line : sink->last_formatted()) {
-    EXPECT_EQ(line.find("did not let this member leave"), std::string::npos) << line;
-    EXPECT_EQ(line.find("still closing"), std::string::npos) << line;
-  }
+TEST_F(GroupReaderTest, AMemberClosesByLeavingItsGroupAfterItsFinalRevoke) {
+  std::string logged;
+  Close(&logged);
+  EXPECT_EQ(revokes_, 1);
+  EXPECT_EQ(logged.find("did not let this member leave"), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("still closing"), std::string::npos) << logged;
   EXPECT_TRUE(FinishClosingClients(0s)) << "nothing left closing in the background";
 }
 
@@ -258,37 +274,17 @@ TEST(GroupReaderTest, AMemberClosesByLeavingItsGroupAfterItsFinalRevoke) {
 // commit in flight): a coordinator that does not answer must not hold a
 // stopping service past its grace period. The fault: every broker answers
 // after 15 s, with a commit in flight when the member closes.
-TEST(GroupReaderTest, AMemberWhoseCoordinatorDoesNotAnswerClosesWithinItsBoundAndStillRevokes) {
-  auto broker = orderflow::testing::StartEmbeddedBroker(4);
-  ASSERT_NE(broker, nullptr);
-  auto config = orderflow::testing::ConfigFor(*broker);
-  int revokes = 0;
-  auto reader = GroupReader::Create(
-      config, "slow-coordinator", "member", {std::string(kOrdersTopic)},
-      [](const TopicPartition&) { return int64_t{0}; }, [&revokes] { ++revokes; });
-  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-  (*reader)->SetCloseTimeoutForTesting(3s);
-  for (int i = 0; i < 400 && (*reader)->Assignment().empty(); ++i) ASSERT_TRUE((*reader)->Poll(10, 50ms).ok());
-  ASSERT_EQ((*reader)->Assignment().size(), 4u);
-
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
-  auto logger = std::make_shared<spdlog::logger>("close-test", sink);
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(logger);
-  for (int32_t id = 1; id <= 3; ++id) rd_kafka_mock_broker_set_rtt(broker->mock_cluster(), id, 15'000);
-  (*reader)->CommitForOperators({{{std::string(kOrdersTopic), 0}, 0}});
-  const auto start = std::chrono::steady_clock::now();
-  reader->reset();
-  const auto took = std::chrono::steady_clock::now() - start;
-  spdlog::set_default_logger(previous);
-  for (int32_t id = 1; id <= 3; ++id) rd_kafka_mock_broker_set_rtt(broker->mock_cluster(), id, 0);
-
+TEST_F(GroupReaderTest, AMemberWhoseCoordinatorDoesNotAnswerClosesWithinItsBoundAndStillRevokes) {
+  reader_->SetCloseTimeoutForTesting(3s);
+  for (int32_t id = 1; id <= 3; ++id) rd_kafka_mock_broker_set_rtt(broker_->mock_cluster(), id, 15'000);
+  reader_->CommitForOperators({{{std::string(kOrdersTopic), 0}, 0}});
   std::string logged;
-  for (const std::string& line : sink->last_formatted()) logged += line;
+  const auto took = Close(&logged);
+  for (int32_t id = 1; id <= 3; ++id) rd_kafka_mock_broker_set_rtt(broker_->mock_cluster(), id, 0);
   EXPECT_NE(logged.find("did not let this member leave within 3000 ms"), std::string::npos)
       << "the fault was not met: " << logged;
   EXPECT_NE(logged.find("finishes in the background"), std::string::npos) << logged;
-  EXPECT_EQ(revokes, 1) << "the final revoke still reaches the member (it stores its batch in flight there)";
+  EXPECT_EQ(revokes_, 1) << "the final revoke still reaches the member (it stores its batch in flight there)";
   // Unbounded, the close lasts until the commit is answered (15 s).
   EXPECT_LT(took, 10s);
   EXPECT_TRUE(FinishClosingClients(60s)) << "the consumer finishes closing once the coordinator answers";
