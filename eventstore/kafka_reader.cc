@@ -123,8 +123,8 @@ Reader::~Reader() {
   if (rk_) {
     rd_kafka_assign(rk_.get(), nullptr);
     state_.reset();  // the queue must go before the handle
-    // Not subscribed: its close only waits for offset commits in flight.
-    DestroyWithin(std::move(rk_), std::chrono::seconds(5), nullptr, /*unassign_first=*/false);
+    rd_kafka_consumer_close(rk_.get());
+    rk_.reset();
   }
 }
 
@@ -608,8 +608,11 @@ GroupReader::~GroupReader() {
   // for it, as the revoke the member never saw.
   const bool unassign = cut_short && !revoked;
   if (unassign && !state_->assignment.empty() && state_->before_revoke) state_->before_revoke();
-  const std::chrono::milliseconds bound = cut_short ? std::chrono::milliseconds(100) : state_->close_timeout;
-  DestroyWithin(std::move(rk_), bound, std::shared_ptr<void>(std::move(state_)), unassign);
+  if (!cut_short) {
+    rk_.reset();  // closed: the destroy has nothing left to wait for
+    return;
+  }
+  DestroyWithin(std::move(rk_), std::chrono::milliseconds(100), std::shared_ptr<void>(std::move(state_)), unassign);
 }
 
 void GroupReader::SetCloseTimeoutForTesting(std::chrono::milliseconds timeout) { state_->close_timeout = timeout; }
