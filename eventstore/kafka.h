@@ -318,8 +318,8 @@ class GroupReader {
   std::unique_ptr<State> state_;
 };
 
-// Consumers (GroupReader, Reader) whose group coordinator did not answer their
-// close in time finish closing on threads of their own. A process about to exit
+// Group consumers (GroupReader) whose coordinator did not answer their close
+// in time finish closing on threads of their own. A process about to exit
 // waits here up to `timeout` for them; false when some are left (then exit with
 // _exit: everything of value is in the local stores already).
 bool FinishClosingClients(std::chrono::milliseconds timeout);

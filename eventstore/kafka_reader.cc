@@ -22,8 +22,8 @@ namespace orderflow::eventstore {
 
 namespace {
 
-// Consumers whose destroy outlasted its bound: they finish on threads of their
-// own (FinishClosingClients). Joined at exit if nobody waited for them.
+// Consumers whose destroy outlasted its bound (DestroyInBackground): they finish
+// on threads of their own (FinishClosingClients). Joined at exit if nobody waited for them.
 struct Closing {
   struct Client {
     std::thread thread;
@@ -51,15 +51,15 @@ void JoinFinished(std::vector<Closing::Client>& clients, std::chrono::steady_clo
   });
 }
 
-// Destroys a consumer without its consumer_close (done, or given up on by the
-// caller; with `unassign_first` the given-up close's revoke may not have been
-// served, and an unassign lets the group's termination go on). librdkafka's
-// destroy still waits for requests in flight to the group coordinator (an
-// offset commit: up to socket.timeout.ms), so it runs on a thread of its own:
-// past `bound` it goes on there, and this returns. `keep` (the conf's opaque)
-// lives until the destroy is done.
-void DestroyWithin(KafkaHandle handle, std::chrono::milliseconds bound, std::shared_ptr<void> keep,
-                   bool unassign_first) {
+// Destroys a consumer whose close was given up on (GroupReader's destructor),
+// without consumer_close; with `unassign_first` the close's revoke may not
+// have been served, and an unassign lets the group's termination go on.
+// librdkafka's destroy still waits for requests in flight to the group
+// coordinator (an offset commit: up to socket.timeout.ms), so it runs on a
+// thread of its own: past 100 ms it goes on there, and this returns. `keep`
+// (the conf's opaque) lives until the destroy is done.
+void DestroyInBackground(KafkaHandle handle, std::shared_ptr<void> keep, bool unassign_first) {
+  constexpr std::chrono::milliseconds bound{100};
   std::promise<void> destroyed;
   std::future<void> done = destroyed.get_future();
   std::thread thread([rk = handle.release(), keep = std::move(keep), unassign_first,
@@ -612,7 +612,7 @@ GroupReader::~GroupReader() {
     rk_.reset();  // closed: the destroy has nothing left to wait for
     return;
   }
-  DestroyWithin(std::move(rk_), std::chrono::milliseconds(100), std::shared_ptr<void>(std::move(state_)), unassign);
+  DestroyInBackground(std::move(rk_), std::shared_ptr<void>(std::move(state_)), unassign);
 }
 
 void GroupReader::SetCloseTimeoutForTesting(std::chrono::milliseconds timeout) { state_->close_timeout = timeout; }
