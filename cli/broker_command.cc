@@ -17,7 +17,9 @@ Result<int> CmdBroker(const std::vector<std::string>& args) {
   po::options_description d("broker options");
   int partitions = eventstore::kDefaultPartitions;
   int brokers = 3;
-  d.add_options()("partitions", po::value(&partitions)->default_value(partitions), "partitions per topic")(
+  d.add_options()("partitions", po::value(&partitions)->default_value(partitions),
+                  "partitions of orders.events (inventory.events and notifications.*: a sixth, at least one "
+                  "per broker)")(
       "broker-count", po::value(&brokers)->default_value(brokers), "mock brokers in the cluster");
   Parsed p;
   ORDERFLOW_RETURN_IF_ERROR(Parse(args, "orderflow broker [--partitions N]\n\n"

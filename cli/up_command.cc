@@ -33,7 +33,8 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
        "exit 0 once every simulated order is projected and the projector reached the end of the log")
       ("seed", po::value(&o.seed)->default_value(1), "simulator random seed")
       ("partitions", po::value(&o.partitions)->default_value(eventstore::kDefaultPartitions),
-       "partitions per topic on the embedded broker")
+       "partitions of orders.events on a new cluster (inventory.events and notifications.*: a sixth, at least "
+       "one per broker)")
       ("batch-size", po::value(&o.batch_size)->default_value(5000), "events per projection batch")
       ("transit-ms", po::value<int64_t>()->default_value(500), "simulated transit time from shipped to delivered")
       ("max-payment", po::value(&o.max_payment_minor)->default_value(o.max_payment_minor),

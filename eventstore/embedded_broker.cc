@@ -1,12 +1,17 @@
 #include "eventstore/embedded_broker.h"
 
+#include <algorithm>
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 namespace orderflow::eventstore {
 
-EmbeddedBroker::EmbeddedBroker(KafkaHandle rk, rd_kafka_mock_cluster_s* cluster)
-    : rk_(std::move(rk)), cluster_(cluster), bootstraps_(rd_kafka_mock_cluster_bootstraps(cluster)) {}
+EmbeddedBroker::EmbeddedBroker(KafkaHandle rk, rd_kafka_mock_cluster_s* cluster, int brokers)
+    : rk_(std::move(rk)),
+      cluster_(cluster),
+      brokers_(brokers),
+      bootstraps_(rd_kafka_mock_cluster_bootstraps(cluster)) {}
 
 EmbeddedBroker::~EmbeddedBroker() {
   if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(cluster_);
@@ -26,14 +31,20 @@ Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(int brokers) {
   KafkaHandle handle(rk);
   rd_kafka_mock_cluster_t* cluster = rd_kafka_mock_cluster_new(rk, brokers);
   if (cluster == nullptr) return Status::Internal("embedded broker: could not start the mock cluster");
-  return std::unique_ptr<EmbeddedBroker>(new EmbeddedBroker(std::move(handle), cluster));
+  return std::unique_ptr<EmbeddedBroker>(new EmbeddedBroker(std::move(handle), cluster, brokers));
 }
 
 Status EmbeddedBroker::CreateTopic(const TopicSpec& spec) {
-  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, spec.name.c_str(), spec.partitions,
-                                                       std::min(spec.replication_factor, 3));
+  const int replicas = std::min({spec.replication_factor, 3, brokers_});  // brokers 1..replicas
+  const int partitions = PartitionsOn(spec, brokers_);
+  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, spec.name.c_str(), partitions, replicas);
   if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) return Status::Ok();
-  return KafkaError(err, "create topic " + spec.name);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "create topic " + spec.name);
+  for (int32_t p = 0; p < partitions; ++p) {
+    err = rd_kafka_mock_partition_set_leader(cluster_, spec.name.c_str(), p, p % replicas + 1);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "place the leader of " + spec.name);
+  }
+  return Status::Ok();
 }
 
 Status EmbeddedBroker::CreateTopics(const std::vector<TopicSpec>& specs) {

@@ -30,7 +30,9 @@ class EmbeddedBroker {
   // "127.0.0.1:port,..." for bootstrap.servers.
   const std::string& bootstraps() const { return bootstraps_; }
 
-  // Creates a topic; kAlreadyExists is not an error for callers that provision twice.
+  // Creates a topic; kAlreadyExists is not an error for callers that provision
+  // twice. Leaders go round the brokers by partition, as Kafka places them
+  // (the mock's own choice is random).
   Status CreateTopic(const TopicSpec& spec);
   Status CreateTopics(const std::vector<TopicSpec>& specs);
 
@@ -38,9 +40,10 @@ class EmbeddedBroker {
   rd_kafka_mock_cluster_s* mock_cluster() const { return cluster_; }
 
  private:
-  EmbeddedBroker(KafkaHandle rk, rd_kafka_mock_cluster_s* cluster);
+  EmbeddedBroker(KafkaHandle rk, rd_kafka_mock_cluster_s* cluster, int brokers);
   KafkaHandle rk_;
   rd_kafka_mock_cluster_s* cluster_;
+  int brokers_;
   std::string bootstraps_;
 };
 

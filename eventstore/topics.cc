@@ -14,11 +14,18 @@
 
 namespace orderflow::eventstore {
 
+int SideTopicPartitions(int partitions) { return std::max(1, partitions / 6); }
+
+int PartitionsOn(const TopicSpec& spec, int brokers) {
+  return spec.one_per_broker ? std::max(spec.partitions, brokers) : spec.partitions;
+}
+
 std::vector<TopicSpec> DefaultTopics(int partitions) {
+  const int side = SideTopicPartitions(partitions);
   return {{kOrdersTopic, partitions},
-          {kInventoryTopic, partitions},
-          {kNotificationsHighTopic, partitions},
-          {kNotificationsLowTopic, partitions},
+          {kInventoryTopic, side, 3, true},
+          {kNotificationsHighTopic, side, 3, true},
+          {kNotificationsLowTopic, side, 3, true},
           {kDeadLetterTopic, 1}};
 }
 
@@ -182,7 +189,8 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
   for (const TopicSpec& spec : missing) {
     const int rf = std::min(spec.replication_factor, brokers);
     const std::string name = ClusterName(config, spec.name);
-    rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(name.c_str(), spec.partitions, rf, errstr, sizeof errstr);
+    const int partitions = PartitionsOn(spec, brokers);
+    rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(name.c_str(), partitions, rf, errstr, sizeof errstr);
     if (t == nullptr) {
       destroy_new();
       return Status::InvalidArgument("topic " + name + ": " + errstr);
@@ -234,7 +242,7 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
   }
   for (const TopicSpec& spec : missing) {
     spdlog::info("created topic {} ({} partitions, replication factor {})", ClusterName(config, spec.name),
-                 spec.partitions, std::min(spec.replication_factor, brokers));
+                 PartitionsOn(spec, brokers), std::min(spec.replication_factor, brokers));
   }
   // CreateTopics returns before every broker knows the new partitions' leaders:
   // wait until the metadata names one for each, so the first fetch or
@@ -245,7 +253,7 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
     for (const TopicSpec& spec : missing) {
       if (!ready) break;
       const rd_kafka_metadata_topic_t* t = FindTopic(**now, ClusterName(config, spec.name));
-      ready = t != nullptr && t->partition_cnt == spec.partitions;
+      ready = t != nullptr && t->partition_cnt == PartitionsOn(spec, brokers);
       for (int i = 0; ready && i < t->partition_cnt; ++i) ready = t->partitions[i].leader >= 0;
     }
     return ready;

@@ -24,10 +24,29 @@ struct TopicSpec {
   std::string name;
   int partitions = kDefaultPartitions;
   int replication_factor = 3;
+  // Created with at least one partition per broker in the cluster, so that
+  // every broker leads one (Reader::Tickers finds its fetch-keeping partitions
+  // among the side topics).
+  bool one_per_broker = false;
 };
 
-// Every topic orderflow uses, `partitions` each (the DLQ gets one).
+// The side topics' partitions (inventory.events, notifications.high and .low)
+// beside `partitions` for orders.events: a sixth, at least one. They carry a
+// third of the records per order, and librdkafka 2.0.2 sends one partition per
+// produce request, so a batch's outputs cost a request per partition they
+// touch: one partition each instead of six cut orderflow's CPU per order by
+// ~17 % and the broker's by ~30 % at 500 orders/s (docs/benchmarks.md, "Fewer
+// partitions on the side topics"). The price is scale-out: one instance reads
+// each partition. Existing topics keep their counts (ProvisionTopics).
+int SideTopicPartitions(int partitions);
+
+// Every topic orderflow uses: orders.events with `partitions`, the side topics
+// with SideTopicPartitions(partitions) but at least one per broker, the DLQ
+// with one.
 std::vector<TopicSpec> DefaultTopics(int partitions = kDefaultPartitions);
+
+// The partitions `spec` gets on a cluster of `brokers` (TopicSpec::one_per_broker).
+int PartitionsOn(const TopicSpec& spec, int brokers);
 
 // Whether `topic` is an event topic: part of the system of record, kept forever
 // (orders.events, inventory.events, orders.dlq), unlike the notification queues.

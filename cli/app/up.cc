@@ -150,6 +150,11 @@ Status Up::OpenLog() {
     archive_ = std::move(opened).value();
     auto recorded = archive_->TopicPartitions();
     if (!recorded.ok()) return recorded.status();
+    constexpr int kEmbeddedBrokers = 3;
+    for (auto& t : topics_) {  // the counts the embedded broker will make
+      t.partitions = eventstore::PartitionsOn(t, kEmbeddedBrokers);
+      t.one_per_broker = false;
+    }
     if (recorded->empty()) {
       std::map<std::string, int32_t> counts;
       for (const auto& t : topics_) counts[t.name] = t.partitions;
@@ -159,7 +164,7 @@ Status Up::OpenLog() {
         if (recorded->count(t.name)) t.partitions = recorded->at(t.name);  // as the archived log had them
       }
     }
-    auto started = eventstore::EmbeddedBroker::Start(3);
+    auto started = eventstore::EmbeddedBroker::Start(kEmbeddedBrokers);
     if (!started.ok()) return started.status();
     broker_ = std::move(started).value();
     std::vector<eventstore::TopicSpec> on_cluster = topics_;
