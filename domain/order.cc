@@ -112,11 +112,34 @@ bool OrderState::HasApplied(const EventId& id) const {
   return std::find(applied_event_ids.begin(), applied_event_ids.end(), id) != applied_event_ids.end();
 }
 
-void Apply(OrderState& s, const Event& event) {
+namespace {
+
+// What every event does to an order, whatever its type.
+void ApplyCommon(OrderState& s, const Event& event) {
   if (s.order_id.empty()) s.order_id = event.order_id;
   s.version += 1;
   s.updated_at_ms = std::max(s.updated_at_ms, event.occurred_at_ms);
   s.applied_event_ids.push_back(event.id);
+}
+
+}  // namespace
+
+void Apply(OrderState& s, Event&& event) {
+  auto* placed = std::get_if<OrderPlaced>(&event.payload);
+  if (placed == nullptr || s.status != OrderStatus::kNone) return Apply(s, static_cast<const Event&>(event));
+  if (s.order_id.empty()) s.order_id = std::move(event.order_id);
+  ApplyCommon(s, event);  // as the OrderPlaced case below, by move
+  s.status = OrderStatus::kPlaced;
+  s.customer_id = std::move(placed->customer_id);
+  s.lines = std::move(placed->lines);
+  s.total_minor = placed->total_minor;
+  s.currency = std::move(placed->currency);
+  s.shipping_address = std::move(placed->shipping_address);
+  s.placed_at_ms = event.occurred_at_ms;
+}
+
+void Apply(OrderState& s, const Event& event) {
+  ApplyCommon(s, event);
 
   // Status moves only along the lifecycle; an out-of-order event still counts
   // (version, history) but cannot move an order backwards or out of a terminal state.

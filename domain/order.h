@@ -68,6 +68,9 @@ struct OrderState {
 // Applies one event. Events whose id was already applied must be filtered by the
 // caller with HasApplied (the projection engine does); Apply itself records the id.
 void Apply(OrderState& state, const Event& event);
+// The same, taking the order id and an OrderPlaced's strings and lines instead
+// of copying them: `event` keeps its id, type and stamps, not those fields.
+void Apply(OrderState& state, Event&& event);
 
 // ---- Commands ---------------------------------------------------------------
 

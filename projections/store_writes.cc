@@ -152,7 +152,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
       continue;
     }
     const domain::OrderStatus status_before = state.status;
-    domain::Apply(state, d.event);
+    domain::Apply(state, std::move(d.event));  // keeps what is read below: type, stamps, schema version
     loaded.dirty = true;
     ++stats.applied;
     ++stats.applied_by_type[d.event.payload.index()];

@@ -53,7 +53,7 @@ class HostReactor final : public Reactor {
     });
   }
 
-  Status OnOrderEvent(const domain::Event& event, const domain::OrderState& before, const domain::OrderState& after,
+  Status OnOrderEvent(const domain::Event& event, domain::OrderStatus before, const domain::OrderState& after,
                       BatchContext& ctx) override {
     const std::string_view type = domain::EventTypeName(event.payload);
     for (HostedReactor& h : hosted_) {

@@ -20,8 +20,8 @@ using domain::OrderStatus;
 using eventstore::kInventoryTopic;
 using eventstore::kOrdersTopic;
 
-bool Entered(const domain::OrderState& before, const domain::OrderState& after, OrderStatus status) {
-  return before.status != status && after.status == status;
+bool Entered(OrderStatus before, const domain::OrderState& after, OrderStatus status) {
+  return before != status && after.status == status;
 }
 
 // Whether `type` (an event-type header) names event T (domain::EventTypeName).
@@ -60,7 +60,7 @@ class PaymentReactor final : public Reactor {
     return Is<domain::NotificationSent>(type) || IsInventoryLineEvent(type);
   }
 
-  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+  Status OnOrderEvent(const domain::Event& e, domain::OrderStatus before, const domain::OrderState& after,
                       BatchContext& ctx) override {
     const std::string& id = after.order_id;
     if (Entered(before, after, OrderStatus::kPlaced)) {
@@ -128,7 +128,7 @@ class InventoryReactor final : public Reactor {
     return Is<domain::NotificationSent>(type) || Is<domain::PaymentRefunded>(type);
   }
 
-  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+  Status OnOrderEvent(const domain::Event& e, domain::OrderStatus before, const domain::OrderState& after,
                       BatchContext& ctx) override {
     const std::string& id = after.order_id;
     if (Entered(before, after, OrderStatus::kPaymentAuthorized)) {
@@ -227,7 +227,7 @@ class InventoryReactor final : public Reactor {
 class ShippingReactor final : public Reactor {
  public:
   bool Skips(std::string_view type) const override { return ChangesNoStatus(type); }
-  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+  Status OnOrderEvent(const domain::Event& e, domain::OrderStatus before, const domain::OrderState& after,
                       BatchContext& ctx) override {
     if (!Entered(before, after, OrderStatus::kInventoryReserved)) return Status::Ok();
     static constexpr const char* kCarriers[] = {"DHL", "UPS", "PostNL"};
@@ -264,7 +264,7 @@ class DeliveryReactor final : public Reactor {
     }
   }
 
-  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+  Status OnOrderEvent(const domain::Event& e, domain::OrderStatus before, const domain::OrderState& after,
                       BatchContext& ctx) override {
     if (!Entered(before, after, OrderStatus::kShipped)) return Status::Ok();
     Pending p{ctx.now_ms() + transit_.count(), e.id, e.correlation_id, after.customer_id};
@@ -335,7 +335,7 @@ class NotificationReactor final : public Reactor {
     }
   }
 
-  Status OnOrderEvent(const domain::Event& e, const domain::OrderState& before, const domain::OrderState& after,
+  Status OnOrderEvent(const domain::Event& e, domain::OrderStatus before, const domain::OrderState& after,
                       BatchContext& ctx) override {
     if (role_ == NotificationRole::kSend) return Status::Ok();
     using P = domain::NotificationPriority;

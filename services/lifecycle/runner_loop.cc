@@ -390,7 +390,7 @@ class ServiceRunner::Loop {
         }
         domain::OrderState& state = **order;
         if (state.HasApplied(event.id)) return std::nullopt;
-        const domain::OrderState before = state;
+        const domain::OrderStatus before = state.status;
         domain::Apply(state, event);
         in_reactor = true;
         if (Status failed = impl_.reactor->OnOrderEvent(event, before, state, ctx); !failed.ok()) {

@@ -224,10 +224,12 @@ TEST(OrderApplyTest, RandomEventSequencesAreDeterministic) {
       e.payload = payloads[std::uniform_int_distribution<size_t>(0, payloads.size() - 1)(rng)];
       events.push_back(e);
     }
-    OrderState a, b;
+    OrderState a, b, moved;
     for (const auto& e : events) Apply(a, e);
     for (const auto& e : events) Apply(b, e);
+    for (Event e : events) Apply(moved, std::move(e));  // the rebuild's and the projector's way
     EXPECT_EQ(a, b);
+    EXPECT_EQ(a, moved);
     EXPECT_EQ(a.version, static_cast<uint32_t>(n));
   }
 }

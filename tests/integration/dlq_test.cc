@@ -140,7 +140,7 @@ class FlakyReactor final : public services::Reactor {
     std::lock_guard lock(mu);
     pending.clear();  // an abandoned batch
   }
-  Status OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState& after,
+  Status OnOrderEvent(const domain::Event& event, domain::OrderStatus, const domain::OrderState& after,
                       services::BatchContext&) override {
     if (!std::holds_alternative<domain::OrderPlaced>(event.payload)) return Status::Ok();
     std::lock_guard lock(mu);

@@ -65,7 +65,7 @@ class FakeContext final : public BatchContext {
 
 // Feeds `event` to `reactor` as the runner would: apply, then react.
 void Feed(Reactor& reactor, domain::OrderState& state, const domain::Event& event, FakeContext& ctx) {
-  const domain::OrderState before = state;
+  const domain::OrderStatus before = state.status;
   domain::Apply(state, event);
   EXPECT_TRUE(reactor.OnOrderEvent(event, before, state, ctx).ok());
 }

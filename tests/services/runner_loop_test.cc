@@ -217,7 +217,7 @@ class PayingReactor final : public Reactor {
  public:
   explicit PayingReactor(std::shared_ptr<FakeLog> log) : log_(std::move(log)) {}
   bool Skips(std::string_view type) const override { return type == "NotificationSent"; }
-  Status OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState&,
+  Status OnOrderEvent(const domain::Event& event, domain::OrderStatus, const domain::OrderState&,
                       BatchContext& ctx) override {
     if (std::holds_alternative<domain::NotificationSent>(event.payload)) {
       std::lock_guard lock(log_->mu);
@@ -237,7 +237,7 @@ class PayingReactor final : public Reactor {
 // Ships every placed order, "boom" too.
 class ShippingReactor final : public Reactor {
  public:
-  Status OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState&,
+  Status OnOrderEvent(const domain::Event& event, domain::OrderStatus, const domain::OrderState&,
                       BatchContext& ctx) override {
     if (!std::holds_alternative<domain::OrderPlaced>(event.payload)) return Status::Ok();
     ctx.Emit(eventstore::kOrdersTopic, event, event.order_id, "ship", domain::OrderShipped{"dhl", "t-" + event.order_id});
@@ -359,7 +359,7 @@ TEST_F(RunnerLoopTest, ABatchCommitsItsOutputsWithItsOffsetsAndARestartRedoesNot
 class CountingReactor final : public Reactor {
  public:
   explicit CountingReactor(std::shared_ptr<FakeLog> log) : log_(std::move(log)) {}
-  Status OnOrderEvent(const domain::Event& event, const domain::OrderState&, const domain::OrderState& after,
+  Status OnOrderEvent(const domain::Event& event, domain::OrderStatus, const domain::OrderState& after,
                       BatchContext& ctx) override {
     {
       std::lock_guard lock(log_->mu);
