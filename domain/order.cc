@@ -122,20 +122,26 @@ void ApplyCommon(OrderState& s, const Event& event) {
   s.applied_event_ids.push_back(event.id);
 }
 
+// An order placed: its fields from the event, copied or (from an rvalue) moved.
+template <typename Placed>
+void SetPlaced(OrderState& s, Placed&& e, int64_t at_ms) {
+  s.status = OrderStatus::kPlaced;
+  s.customer_id = std::forward<Placed>(e).customer_id;
+  s.lines = std::forward<Placed>(e).lines;
+  s.total_minor = e.total_minor;
+  s.currency = std::forward<Placed>(e).currency;
+  s.shipping_address = std::forward<Placed>(e).shipping_address;
+  s.placed_at_ms = at_ms;
+}
+
 }  // namespace
 
 void Apply(OrderState& s, Event&& event) {
   auto* placed = std::get_if<OrderPlaced>(&event.payload);
   if (placed == nullptr || s.status != OrderStatus::kNone) return Apply(s, static_cast<const Event&>(event));
   if (s.order_id.empty()) s.order_id = std::move(event.order_id);
-  ApplyCommon(s, event);  // as the OrderPlaced case below, by move
-  s.status = OrderStatus::kPlaced;
-  s.customer_id = std::move(placed->customer_id);
-  s.lines = std::move(placed->lines);
-  s.total_minor = placed->total_minor;
-  s.currency = std::move(placed->currency);
-  s.shipping_address = std::move(placed->shipping_address);
-  s.placed_at_ms = event.occurred_at_ms;
+  ApplyCommon(s, event);
+  SetPlaced(s, std::move(*placed), event.occurred_at_ms);
 }
 
 void Apply(OrderState& s, const Event& event) {
@@ -149,14 +155,7 @@ void Apply(OrderState& s, const Event& event) {
   using S = OrderStatus;
   std::visit(Overloaded{
                  [&](const OrderPlaced& e) {
-                   if (s.status != S::kNone) return;
-                   s.status = S::kPlaced;
-                   s.customer_id = e.customer_id;
-                   s.lines = e.lines;
-                   s.total_minor = e.total_minor;
-                   s.currency = e.currency;
-                   s.shipping_address = e.shipping_address;
-                   s.placed_at_ms = event.occurred_at_ms;
+                   if (s.status == S::kNone) SetPlaced(s, e, event.occurred_at_ms);
                  },
                  [&](const PaymentAuthorized& e) {
                    s.paid_minor += e.amount_minor;

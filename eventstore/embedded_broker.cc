@@ -34,13 +34,13 @@ Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(int brokers) {
   return std::unique_ptr<EmbeddedBroker>(new EmbeddedBroker(std::move(handle), cluster, brokers));
 }
 
-Status EmbeddedBroker::CreateTopic(const TopicSpec& spec) {
+Status EmbeddedBroker::CreateTopic(const TopicSpec& asked) {
+  const TopicSpec spec = OnCluster(asked, brokers_);
   const int replicas = std::min({spec.replication_factor, 3, brokers_});  // brokers 1..replicas
-  const int partitions = PartitionsOn(spec, brokers_);
-  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, spec.name.c_str(), partitions, replicas);
+  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, spec.name.c_str(), spec.partitions, replicas);
   if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) return Status::Ok();
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "create topic " + spec.name);
-  for (int32_t p = 0; p < partitions; ++p) {
+  for (int32_t p = 0; p < spec.partitions; ++p) {
     err = rd_kafka_mock_partition_set_leader(cluster_, spec.name.c_str(), p, p % replicas + 1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "place the leader of " + spec.name);
   }

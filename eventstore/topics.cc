@@ -16,17 +16,19 @@ namespace orderflow::eventstore {
 
 int SideTopicPartitions(int partitions) { return std::max(1, partitions / 6); }
 
-int PartitionsOn(const TopicSpec& spec, int brokers) {
-  return spec.one_per_broker ? std::max(spec.partitions, brokers) : spec.partitions;
+TopicSpec OnCluster(TopicSpec spec, int brokers) {
+  if (spec.one_per_broker) spec.partitions = std::max(spec.partitions, brokers);
+  spec.one_per_broker = false;
+  return spec;
 }
 
 std::vector<TopicSpec> DefaultTopics(int partitions) {
   const int side = SideTopicPartitions(partitions);
-  return {{kOrdersTopic, partitions},
-          {kInventoryTopic, side, 3, true},
-          {kNotificationsHighTopic, side, 3, true},
-          {kNotificationsLowTopic, side, 3, true},
-          {kDeadLetterTopic, 1}};
+  return {{.name = kOrdersTopic, .partitions = partitions},
+          {.name = kInventoryTopic, .partitions = side, .one_per_broker = true},
+          {.name = kNotificationsHighTopic, .partitions = side, .one_per_broker = true},
+          {.name = kNotificationsLowTopic, .partitions = side, .one_per_broker = true},
+          {.name = kDeadLetterTopic, .partitions = 1}};
 }
 
 bool IsEventTopic(const std::string& topic) {
@@ -171,7 +173,7 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
   for (const TopicSpec& spec : topics) {
     const std::string name = ClusterName(config, spec.name);
     if (FindTopic(**md, name) == nullptr) {
-      missing.push_back(spec);
+      missing.push_back(OnCluster(spec, brokers));
     } else if (spec.name == kOrdersTopic || spec.name == kInventoryTopic) {
       existing_event_topics.push_back(name);
     }
@@ -189,8 +191,7 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
   for (const TopicSpec& spec : missing) {
     const int rf = std::min(spec.replication_factor, brokers);
     const std::string name = ClusterName(config, spec.name);
-    const int partitions = PartitionsOn(spec, brokers);
-    rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(name.c_str(), partitions, rf, errstr, sizeof errstr);
+    rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(name.c_str(), spec.partitions, rf, errstr, sizeof errstr);
     if (t == nullptr) {
       destroy_new();
       return Status::InvalidArgument("topic " + name + ": " + errstr);
@@ -242,7 +243,7 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
   }
   for (const TopicSpec& spec : missing) {
     spdlog::info("created topic {} ({} partitions, replication factor {})", ClusterName(config, spec.name),
-                 PartitionsOn(spec, brokers), std::min(spec.replication_factor, brokers));
+                 spec.partitions, std::min(spec.replication_factor, brokers));
   }
   // CreateTopics returns before every broker knows the new partitions' leaders:
   // wait until the metadata names one for each, so the first fetch or
@@ -253,7 +254,7 @@ Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& 
     for (const TopicSpec& spec : missing) {
       if (!ready) break;
       const rd_kafka_metadata_topic_t* t = FindTopic(**now, ClusterName(config, spec.name));
-      ready = t != nullptr && t->partition_cnt == PartitionsOn(spec, brokers);
+      ready = t != nullptr && t->partition_cnt == spec.partitions;
       for (int i = 0; ready && i < t->partition_cnt; ++i) ready = t->partitions[i].leader >= 0;
     }
     return ready;

@@ -45,19 +45,22 @@ int SideTopicPartitions(int partitions);
 // with one.
 std::vector<TopicSpec> DefaultTopics(int partitions = kDefaultPartitions);
 
-// The partitions `spec` gets on a cluster of `brokers` (TopicSpec::one_per_broker).
-int PartitionsOn(const TopicSpec& spec, int brokers);
+// `spec` as created on a cluster of `brokers`: its partitions raised to one
+// per broker where it asks for that (TopicSpec::one_per_broker), which is then
+// settled.
+TopicSpec OnCluster(TopicSpec spec, int brokers);
 
 // Whether `topic` is an event topic: part of the system of record, kept forever
 // (orders.events, inventory.events, orders.dlq), unlike the notification queues.
 bool IsEventTopic(const std::string& topic);
 
 // Makes sure each topic exists on a real cluster: creates the missing ones with
-// the admin API, with replication factor min(spec, brokers in the cluster),
-// min.insync.replicas=2 at factor 3, and retention.ms=-1 on event topics. An
-// existing orders.events or inventory.events whose retention is finite or
-// whose cleanup.policy compacts is refused (kFailedPrecondition naming the
-// topic and the config to change): replay from offset zero needs the whole log.
+// the admin API, with the partitions OnCluster gives, replication factor
+// min(spec, brokers in the cluster), min.insync.replicas=2 at factor 3, and
+// retention.ms=-1 on event topics. An existing orders.events or
+// inventory.events whose retention is finite or whose cleanup.policy compacts
+// is refused (kFailedPrecondition naming the topic and the config to change):
+// replay from offset zero needs the whole log.
 // Brokers without the CreateTopics API (the embedded broker) pass when the
 // topics already exist. Names are taken without config.topic_prefix. Idempotent.
 Status ProvisionTopics(const KafkaConfig& config, const std::vector<TopicSpec>& topics,

@@ -151,10 +151,7 @@ Status Up::OpenLog() {
     auto recorded = archive_->TopicPartitions();
     if (!recorded.ok()) return recorded.status();
     constexpr int kEmbeddedBrokers = 3;
-    for (auto& t : topics_) {  // the counts the embedded broker will make
-      t.partitions = eventstore::PartitionsOn(t, kEmbeddedBrokers);
-      t.one_per_broker = false;
-    }
+    for (auto& t : topics_) t = eventstore::OnCluster(t, kEmbeddedBrokers);  // the counts the broker will make
     if (recorded->empty()) {
       std::map<std::string, int32_t> counts;
       for (const auto& t : topics_) counts[t.name] = t.partitions;

@@ -69,10 +69,10 @@ class Reactor {
   // Called once at start with every key/value of the service's state.
   virtual void Load(const std::map<std::string, std::string>& state) {}
   // A new (not yet applied) event of an order on orders.events, with the
-  // order's status before applying it and the aggregate after. A handler that cannot handle the
-  // event returns why: the batch is abandoned and consumed again from the
-  // stored offsets, and after 3 failures the record is parked on orders.dlq
-  // with the message. An exception escaping it counts the same (the runner
+  // order's status before applying it and the aggregate after. A handler that
+  // cannot handle the event returns why: the batch is abandoned and consumed
+  // again from the stored offsets, and after 3 failures the record is parked
+  // on orders.dlq with the message. An exception escaping it counts the same (the runner
   // catches it: the one boundary for reactors).
   virtual Status OnOrderEvent(const domain::Event& event, domain::OrderStatus before,
                               const domain::OrderState& after, BatchContext& ctx) {
