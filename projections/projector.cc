@@ -209,8 +209,15 @@ Status Projector::Recover(const Status& cause, std::stop_token stop) {
 
 Status Projector::Run(std::stop_token stop) {
   while (!stop.stop_requested()) {
+    const auto started = options_.clock->Now();
     auto n = Step();
-    if (n.ok()) continue;
+    if (n.ok()) {
+      if (*n > 0 && options_.min_batch_interval.count() > 0) {
+        const auto next = started + options_.min_batch_interval;
+        if (const auto now = options_.clock->Now(); now < next) options_.clock->SleepFor(next - now, stop);
+      }
+      continue;
+    }
     if (!n.status().IsRetryable()) return n.status();
     ORDERFLOW_RETURN_IF_ERROR(Recover(n.status(), stop));
   }

@@ -13,7 +13,8 @@ Result<std::unique_ptr<ProjectorService>> ProjectorService::Start(ProjectorServi
   eventstore::KafkaConfig reader_config = options.kafka;
   if (options.fetch_wait.count() > 0) {  // before the user's own settings, which win
     reader_config.overrides.insert(reader_config.overrides.begin(),
-                                   {"fetch.wait.max.ms", std::to_string(options.fetch_wait.count())});
+                                   {{"fetch.wait.max.ms", std::to_string(options.fetch_wait.count())},
+                                    {"fetch.min.bytes", std::to_string(ProjectorServiceOptions::kBatchBytes)}});
   }
   auto reader = eventstore::Reader::Create(reader_config, "orderflow-projector" + suffix);
   if (!reader.ok()) return reader.status();
@@ -29,6 +30,7 @@ Result<std::unique_ptr<ProjectorService>> ProjectorService::Start(ProjectorServi
   popts.dead_letters = service->dead_letters_.get();
   popts.commit_for_operators = true;
   popts.wait_durable = std::move(options.wait_durable);
+  popts.min_batch_interval = options.fetch_wait;
   service->projector_ = std::make_unique<projections::Projector>(*service->store_, *service->reader_, popts);
   ORDERFLOW_RETURN_IF_ERROR(service->projector_->Start());
   return service;

@@ -20,6 +20,7 @@
 #include "cli/app/up.h"
 #include "tests/util/broker.h"
 #include "tests/util/events.h"
+#include "tests/util/fake_clock.h"
 #include "tests/util/process.h"
 
 using orderflow::testing::LifecycleEvent;
@@ -140,6 +141,67 @@ TEST(PipelineTest, ThousandOrdersProjectedThenReplayedGiveTheSameDigest) {
   auto again = replay::Replay(options);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
+}
+
+// The records of the store's batches committed so far (the sum of its offsets).
+int64_t Committed(const projections::ProjectionStore& store) {
+  auto offsets = store.GetOffsets();
+  if (!offsets.ok()) return -1;
+  int64_t sum = 0;
+  for (const auto& [tp, next] : *offsets) sum += next;
+  return sum;
+}
+
+// Run() with a minimum interval starts no busy step before the interval after
+// the one before has passed: on a clock that stands still, one batch commits
+// and no other; each step of the clock lets one more through; the state at
+// the end is the one a projector without the interval reaches.
+TEST(PipelineTest, ProjectorRunWaitsTheMinimumIntervalBetweenBusySteps) {
+  OrderLog log(2, 17);
+  log.Place(400);
+  TempDir dir;
+  auto paced = projections::ProjectionStore::Open(dir.Sub("paced"), {});
+  ASSERT_TRUE(paced.ok());
+  auto reader = eventstore::Reader::Create(log.config(), "test-paced");
+  ASSERT_TRUE(reader.ok());
+  testing::FakeClock clock;
+  projections::Projector projector(**paced, **reader,
+                                   {.topics = {eventstore::kOrdersTopic}, .batch_size = 50,
+                                    .min_batch_interval = 100ms, .clock = &clock});
+  ASSERT_TRUE(projector.Start().ok());
+  std::jthread run([&](std::stop_token stop) {
+    Status s = projector.Run(stop);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  });
+  auto wait_for = [&](auto done) {
+    for (int i = 0; i < 3000 && !done(); ++i) std::this_thread::sleep_for(10ms);
+    return done();
+  };
+  ASSERT_TRUE(wait_for([&] { return Committed(**paced) > 0; }));
+  // The first batch is in; the next one waits for the clock, however long.
+  std::this_thread::sleep_for(300ms);
+  const int64_t first = Committed(**paced);
+  EXPECT_GT(first, 0);
+  EXPECT_LE(first, 50);
+  int steps = 0;
+  while (Committed(**paced) < 400 && steps < 100) {
+    const int64_t before = Committed(**paced);
+    clock.Advance(100ms);
+    ++steps;
+    ASSERT_TRUE(wait_for([&] { return Committed(**paced) > before; })) << "no batch after step " << steps;
+  }
+  EXPECT_EQ(Committed(**paced), 400);
+  EXPECT_GE(steps, 400 / 50 - 1);  // one batch of at most 50 records per interval
+  run.request_stop();
+  run.join();
+
+  auto unpaced = projections::ProjectionStore::Open(dir.Sub("unpaced"), {});
+  ASSERT_TRUE(unpaced.ok());
+  ASSERT_TRUE(CatchUp(**unpaced, log.config()).ok());
+  auto a = (*paced)->Digest();
+  auto b = (*unpaced)->Digest();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
 }
 
 TEST(PipelineTest, RunUpPlacesAndProjectsEverySimulatedOrder) {
