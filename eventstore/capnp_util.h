@@ -53,15 +53,18 @@ inline std::string WritePacked(capnp::MessageBuilder& message) {
   return std::move(out).Take();
 }
 
-// Serializes a message flat (unpacked): cheaper than packing when the message
-// is mostly an opaque blob that is already packed (history entries).
-inline std::string WriteFlat(capnp::MessageBuilder& message) {
-  StringOutputStream out(capnp::computeSerializedSizeInWords(message) * sizeof(capnp::word));
-  capnp::writeMessage(out, message);
-  return std::move(out).Take();
+// Appends the message, serialized flat (unpacked), to *out: cheaper than
+// packing when the message is mostly an opaque blob that is already packed
+// (history entries).
+inline void AppendFlat(capnp::MessageBuilder& message, std::string* out) {
+  const size_t at = out->size();
+  const size_t size = capnp::computeSerializedSizeInWords(message) * sizeof(capnp::word);
+  out->resize(at + size);
+  kj::ArrayOutputStream stream(kj::arrayPtr(reinterpret_cast<kj::byte*>(out->data()) + at, size));
+  capnp::writeMessage(stream, message);
 }
 
-// Reads a flat message (see WriteFlat) from untrusted bytes; errors as ReadPackedRoot.
+// Reads a flat message (see AppendFlat) from untrusted bytes; errors as ReadPackedRoot.
 template <typename Root, typename Out, typename Convert>
 Result<Out> ReadFlatRoot(std::string_view bytes, const char* what, Convert&& convert) {
   if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) {

@@ -29,8 +29,16 @@ namespace {
 // One record as the decoding thread leaves it for the worker.
 struct Decoded {
   std::optional<domain::Event> event;  // empty: rejected
-  std::string value;                   // history entry, or the rejected entry
-  std::string rejected_key;
+  size_t at = 0, size = 0;             // its history entry in the chunk's bytes
+  std::string rejected_key, rejected_value;
+};
+// The records of one Add, with their history entries laid end to end in one
+// buffer: one allocation per chunk instead of one per event (made on the
+// decoding thread, freed by another: costly in pieces), freed in one piece
+// once the window's history is written.
+struct Chunk {
+  std::vector<Decoded> records;
+  std::unique_ptr<std::string> bytes;
 };
 
 }  // namespace
@@ -51,7 +59,7 @@ struct BulkLoader::Impl {
   // The queue between the two threads.
   std::mutex mu;
   std::condition_variable changed;
-  std::deque<std::vector<Decoded>> queue;
+  std::deque<Chunk> queue;
   bool closing = false;
   Status worker_status;  // the worker's first error (guarded by mu)
   std::thread worker;
@@ -103,7 +111,7 @@ struct BulkLoader::Impl {
 
   void Run() {
     for (;;) {
-      std::vector<Decoded> chunk;
+      Chunk chunk;
       {
         std::unique_lock lock(mu);
         changed.wait(lock, [&] { return !queue.empty() || closing; });
@@ -180,15 +188,16 @@ struct BulkLoader::Impl {
   }
 
   // Applies a chunk exactly as ProjectionStore::Prepare does.
-  Status Fold(std::vector<Decoded>& chunk) {
+  Status Fold(Chunk& chunk) {
     const auto t = options.clock->Now();
-    ORDERFLOW_RETURN_IF_ERROR(LoadEarlier(chunk));
+    ORDERFLOW_RETURN_IF_ERROR(LoadEarlier(chunk.records));
     load_s += Since(t);
     std::map<std::string, int64_t> delta;
-    for (Decoded& d : chunk) {
+    const char* bytes = chunk.bytes->data();
+    for (Decoded& d : chunk.records) {
       if (!d.event) {
-        window->bytes += d.value.size();
-        window->rejected.emplace_back(std::move(d.rejected_key), std::move(d.value));
+        window->bytes += d.rejected_value.size();
+        window->rejected.emplace_back(std::move(d.rejected_key), std::move(d.rejected_value));
         ++rejected_records;
         continue;
       }
@@ -214,11 +223,12 @@ struct BulkLoader::Impl {
       if (!std::holds_alternative<domain::OrderDelivered>(event.payload) || status_before != state.status) {
         CountAnalytics(event, state, delta);
       }
-      window->history_bytes += d.value.size() + 64;
+      window->history_bytes += d.size + 64;
       ++window->history_events;
-      loaded.history.emplace_back(state.version, std::move(d.value));
+      loaded.history.emplace_back(state.version, std::string_view(bytes + d.at, d.size));
       ++window->events;
     }
+    window->history_buffers.push_back(std::move(chunk.bytes));  // the views stay put
     for (const auto& [k, v] : delta) {
       // Wrapping, as the batch path's counters (sums of honest events never wrap).
       auto& total = analytics[k];
@@ -250,21 +260,28 @@ struct BulkLoader::Impl {
     ORDERFLOW_RETURN_IF_ERROR(WaitHistory());
     struct Taken {
       std::string id;
-      std::vector<std::pair<uint32_t, std::string>> history;
+      std::vector<std::pair<uint32_t, std::string_view>> history;
     };
-    auto taken = std::make_shared<std::vector<Taken>>();
+    struct AllTaken {
+      std::vector<Taken> orders;
+      std::vector<std::unique_ptr<std::string>> buffers;  // every entry the window held is in them
+    };
+    auto taken = std::make_shared<AllTaken>();
     for (auto& [id, loaded] : window->orders) {
       if (loaded.history.empty()) continue;
-      taken->push_back({id, std::move(loaded.history)});
+      taken->orders.push_back({id, std::move(loaded.history)});
       loaded.history.clear();
     }
+    taken->buffers = std::move(window->history_buffers);
+    window->history_buffers.clear();
     window->history_events = window->history_bytes = 0;
     history_writing = std::async(std::launch::async, [this, taken]() -> Status {
       const auto started = options.clock->Now();
       KeyArena arena;
       FileEntries entries;
-      for (size_t i : SortedByKey(taken->size(), [&](size_t i) -> const std::string& { return (*taken)[i].id; })) {
-        const Taken& t = (*taken)[i];
+      const std::vector<Taken>& orders = taken->orders;
+      for (size_t i : SortedByKey(orders.size(), [&](size_t i) -> const std::string& { return orders[i].id; })) {
+        const Taken& t = orders[i];
         for (const auto& [version, value] : t.history) entries.push_back({arena.History(t.id, version), value});
       }
       auto path = WriteFile(kHistory, entries);
@@ -414,8 +431,12 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Start(ProjectionStore& store, co
 Status BulkLoader::Add(std::vector<eventstore::Record> records) {
   Impl& s = *impl_;
   const auto t0 = s.options.clock->Now();
-  std::vector<Decoded> chunk;
-  chunk.reserve(records.size());
+  Chunk chunk;
+  chunk.records.reserve(records.size());
+  size_t bytes = 0;
+  for (const eventstore::Record& record : records) bytes += record.value().size();
+  chunk.bytes = std::make_unique<std::string>();
+  chunk.bytes->reserve(bytes + records.size() * internal::kHistoryOverhead);
   int64_t* next = nullptr;  // s.next's entry for the partition of the records at hand (they come in runs)
   const eventstore::TopicPartition* at = nullptr;
   for (const eventstore::Record& record : records) {
@@ -433,12 +454,14 @@ Status BulkLoader::Add(std::vector<eventstore::Record> records) {
     if (!error.empty()) {
       spdlog::warn("{}[{}] offset {}: rejected record: {}", record.topic(), record.partition(), record.offset(), error);
       d.rejected_key = RejectedKey(record);
-      d.value = internal::EncodeRejected(record, error);
+      d.rejected_value = internal::EncodeRejected(record, error);
     } else {
-      d.value = internal::EncodeHistory(record, domain::EventTypeName(event->payload), event->schema_version);
+      d.at = chunk.bytes->size();
+      internal::AppendHistory(chunk.bytes.get(), record, domain::EventTypeName(event->payload), event->schema_version);
+      d.size = chunk.bytes->size() - d.at;
       d.event = std::move(event).value();
     }
-    chunk.push_back(std::move(d));
+    chunk.records.push_back(std::move(d));
   }
   const auto t1 = s.options.clock->Now();
   s.decode_s += std::chrono::duration<double>(t1 - t0).count();

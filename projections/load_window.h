@@ -34,7 +34,8 @@ struct WindowOrder {
   bool dirty = false;
   // The history entries this window adds (version, value), in version order:
   // written in the order of the orders' ids, they need no sorting.
-  std::vector<std::pair<uint32_t, std::string>> history;
+  // The values are views into the window's history_buffers.
+  std::vector<std::pair<uint32_t, std::string_view>> history;
 };
 // The orders and rejected records a window folded, not yet written.
 struct LoadWindow {
@@ -43,6 +44,8 @@ struct LoadWindow {
   size_t events = 0;
   size_t bytes = 0;  // order states and rejected records
   size_t history_events = 0, history_bytes = 0;  // held in `orders`, not yet written
+  // What the history entries in `orders` view (chunks of entries laid end to end).
+  std::vector<std::unique_ptr<std::string>> history_buffers;
 };
 
 // One entry of a file being written: views into the window (values) and into

@@ -12,7 +12,7 @@ namespace {
 namespace s = orderflow::schema;
 using eventstore::ReadPackedRoot;
 using eventstore::ToString;
-using eventstore::WriteFlat;
+using eventstore::AppendFlat;
 using eventstore::WritePacked;
 
 constexpr uint16_t kMaxStatus = static_cast<uint16_t>(s::OrderStatus::CANCELLED);
@@ -111,6 +111,13 @@ Result<domain::OrderState> DecodeOrder(std::string_view bytes) {
 }
 
 std::string EncodeHistory(const eventstore::Record& record, std::string_view event_type, uint16_t schema_version) {
+  std::string out;
+  AppendHistory(&out, record, event_type, schema_version);
+  return out;
+}
+
+void AppendHistory(std::string* out, const eventstore::Record& record, std::string_view event_type,
+                   uint16_t schema_version) {
   // One segment of 64 words past the envelope holds the record (a topic name
   // is at most 249 bytes): from this thread's zeroed scratch when it fits, so
   // the bytes are the same either way.
@@ -132,7 +139,7 @@ std::string EncodeHistory(const eventstore::Record& record, std::string_view eve
   r.setSchemaVersion(schema_version);
   r.setEnvelope(
       capnp::Data::Reader(reinterpret_cast<const kj::byte*>(record.value().data()), record.value().size()));
-  return WriteFlat(message);  // the envelope is packed already
+  AppendFlat(message, out);  // the envelope is packed already
 }
 
 Result<StoredHistory> DecodeHistory(std::string_view bytes) {

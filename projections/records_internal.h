@@ -24,6 +24,11 @@ struct StoredHistory {
 };
 // Encodes the history entry of `record` (whose value is the event as logged).
 std::string EncodeHistory(const eventstore::Record& record, std::string_view event_type, uint16_t schema_version);
+// The same bytes appended to *out (the bulk loader lays a chunk's entries end
+// to end), about kHistoryOverhead more than the record's value.
+void AppendHistory(std::string* out, const eventstore::Record& record, std::string_view event_type,
+                   uint16_t schema_version);
+inline constexpr size_t kHistoryOverhead = 128;
 Result<StoredHistory> DecodeHistory(std::string_view bytes);
 
 std::string EncodeRejected(const eventstore::Record& record, const std::string& error);
