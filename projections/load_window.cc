@@ -5,7 +5,6 @@
 #include <rocksdb/table.h>
 
 #include <algorithm>
-#include <unordered_map>
 
 #include "projections/records_internal.h"
 
@@ -68,12 +67,12 @@ void LayOutHistory(const std::vector<WindowOrderRef>& changed, WindowEntries* ou
 }
 
 // by_status by (status name, id), by_customer by (customer, id), by_time by
-// (time, id): built from the orders in id order, only the names and the
-// times are sorted.
+// (time, id): built from the orders in id order; the names are bucketed, the
+// customer keys and the times sorted.
 void LayOutIndexes(const std::vector<WindowOrderRef>& changed, const LoadWindow& w, WindowEntries* out) {
   KeyArena& arena = out->index_keys;
   std::vector<FileEntries> by_status(StatusesByName().size());
-  std::unordered_map<std::string_view, FileEntries> by_customer;
+  FileEntries customer_entries;
   FileEntries time_entries;
   std::vector<std::pair<uint64_t, size_t>> by_time;  // (the key's time, place in time_entries)
   for (WindowOrderRef order : changed) {
@@ -81,7 +80,7 @@ void LayOutIndexes(const std::vector<WindowOrderRef>& changed, const LoadWindow&
     const domain::OrderStatus from = loaded.initial_status, to = loaded.state.status;
     if (from == to) continue;
     if (from == domain::OrderStatus::kNone) {
-      by_customer[loaded.state.customer_id].push_back({arena.Index(loaded.state.customer_id, id), {}});
+      customer_entries.push_back({arena.Index(loaded.state.customer_id, id), {}});
       const std::string_view time_key = arena.Time(loaded.state.placed_at_ms, id);
       by_time.emplace_back(Prefix8(time_key), time_entries.size());  // the key's be64 time
       time_entries.push_back({time_key, {}});
@@ -94,13 +93,9 @@ void LayOutIndexes(const std::vector<WindowOrderRef>& changed, const LoadWindow&
     const FileEntries& bucket = by_status[static_cast<size_t>(status)];
     out->by_status.insert(out->by_status.end(), bucket.begin(), bucket.end());
   }
-  std::vector<std::string_view> customers;
-  customers.reserve(by_customer.size());
-  for (const auto& [customer, bucket] : by_customer) customers.push_back(customer);
-  std::sort(customers.begin(), customers.end());
-  for (std::string_view customer : customers) {
-    const FileEntries& bucket = by_customer[customer];
-    out->by_customer.insert(out->by_customer.end(), bucket.begin(), bucket.end());
+  out->by_customer.reserve(customer_entries.size());
+  for (size_t i : SortedByKey(customer_entries.size(), [&](size_t i) { return customer_entries[i].key; })) {
+    out->by_customer.push_back(customer_entries[i]);  // the keys are unique (one per order)
   }
   std::sort(by_time.begin(), by_time.end());  // the second member keeps id order within a millisecond
   out->by_time.reserve(by_time.size());
