@@ -10,9 +10,9 @@ namespace orderflow::projections::internal {
 namespace {
 
 namespace s = orderflow::schema;
+using eventstore::AppendFlat;
 using eventstore::ReadPackedRoot;
 using eventstore::ToString;
-using eventstore::AppendFlat;
 using eventstore::WritePacked;
 
 constexpr uint16_t kMaxStatus = static_cast<uint16_t>(s::OrderStatus::CANCELLED);

@@ -31,7 +31,7 @@ struct ProjectorServiceOptions {
   // the one before. No order waits for the projector: under load, a tenth of
   // the fetches and larger batches to commit, each order's record and indexes
   // written fewer times (docs/benchmarks.md: ~17 % less of orderflow's CPU per
-  // order at 500 orders/s, then ~8 % less at 1,000/s with the interval and
+  // order at 500 orders/s, then ~10 % less at 1,000/s with the interval and
   // 1 MiB fetches); the projection is at most about this late.
   std::chrono::milliseconds fetch_wait{100};
   // If set, a batch commits only once the log is durable that far (`up` on
