@@ -212,7 +212,8 @@ Status Projector::Run(std::stop_token stop) {
     const auto started = options_.clock->Now();
     auto n = Step();
     if (n.ok()) {
-      if (*n > 0 && options_.min_batch_interval.count() > 0) {
+      // A full batch means more is waiting: it does not wait (catching up is not capped).
+      if (*n > 0 && *n < options_.batch_size && options_.min_batch_interval.count() > 0) {
         const auto next = started + options_.min_batch_interval;
         if (const auto now = options_.clock->Now(); now < next) options_.clock->SleepFor(next - now, stop);
       }

@@ -38,10 +38,11 @@ struct ProjectorOptions {
   std::vector<std::string> topics;  // every partition of each is consumed
   size_t batch_size = 5000;         // records per WriteBatch at most
   std::chrono::milliseconds poll_timeout{100};
-  // Run() starts a busy step at least this long after the one before, so a
-  // batch holds what arrived meanwhile: under load an order's events share
-  // fewer batches, and its record, indexes and the offsets are written fewer
-  // times. 0: a step follows at once. An idle poll does not wait for it.
+  // Run() starts a step at least this long after one that read records but
+  // not a full batch, so the next batch holds what arrived meanwhile: under
+  // load an order's events share fewer batches, and its record, indexes and
+  // the offsets are written fewer times. 0: a step follows at once. After an
+  // idle poll or a full batch (a backlog) the next step does not wait.
   std::chrono::milliseconds min_batch_interval{0};
   bool fill_batches = false;  // wait for full batches (replay) instead of applying what is there (live)
   // If set, only records it accepts are applied (time travel); the others are

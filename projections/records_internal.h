@@ -28,7 +28,7 @@ std::string EncodeHistory(const eventstore::Record& record, std::string_view eve
 // to end), about kHistoryOverhead more than the record's value.
 void AppendHistory(std::string* out, const eventstore::Record& record, std::string_view event_type,
                    uint16_t schema_version);
-inline constexpr size_t kHistoryOverhead = 128;
+inline constexpr size_t kHistoryOverhead = 192;  // ~120 B for orders.events; a topic prefix adds its length
 Result<StoredHistory> DecodeHistory(std::string_view bytes);
 
 std::string EncodeRejected(const eventstore::Record& record, const std::string& error);

@@ -1,5 +1,8 @@
 #include "cli/app/projector_service.h"
 
+#include <charconv>
+#include <system_error>
+
 #include "eventstore/topics.h"
 
 namespace orderflow::services {
@@ -30,7 +33,17 @@ Result<std::unique_ptr<ProjectorService>> ProjectorService::Start(ProjectorServi
   popts.dead_letters = service->dead_letters_.get();
   popts.commit_for_operators = true;
   popts.wait_durable = std::move(options.wait_durable);
+  // The interval follows the reader's fetch wait, the user's too (--kafka
+  // fetch.wait.max.ms=N, applied last): the projection is as late as they chose.
   popts.min_batch_interval = options.fetch_wait;
+  for (const auto& [key, value] : reader_config.overrides) {
+    if (key != "fetch.wait.max.ms") continue;
+    int ms = 0;
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), ms);
+    if (error == std::errc() && end == value.data() + value.size() && ms >= 0) {
+      popts.min_batch_interval = std::chrono::milliseconds(ms);
+    }
+  }
   service->projector_ = std::make_unique<projections::Projector>(*service->store_, *service->reader_, popts);
   ORDERFLOW_RETURN_IF_ERROR(service->projector_->Start());
   return service;

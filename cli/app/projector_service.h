@@ -32,7 +32,8 @@ struct ProjectorServiceOptions {
   // the fetches and larger batches to commit, each order's record and indexes
   // written fewer times (docs/benchmarks.md: ~17 % less of orderflow's CPU per
   // order at 500 orders/s, then ~10 % less at 1,000/s with the interval and
-  // 1 MiB fetches); the projection is at most about this late.
+  // 1 MiB fetches). The projection is about this late, at most about twice
+  // (a held fetch, then the interval). A user's fetch.wait.max.ms sets both.
   std::chrono::milliseconds fetch_wait{100};
   // If set, a batch commits only once the log is durable that far (`up` on
   // the embedded broker, whose archive is the log's durable copy).
