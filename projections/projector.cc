@@ -214,8 +214,14 @@ Status Projector::Run(std::stop_token stop) {
     if (n.ok()) {
       // A full batch means more is waiting: it does not wait (catching up is not capped).
       if (*n > 0 && *n < options_.batch_size && options_.min_batch_interval.count() > 0) {
-        const auto next = started + options_.min_batch_interval;
-        if (const auto now = options_.clock->Now(); now < next) options_.clock->SleepFor(next - now, stop);
+        std::stop_callback wake(stop, [this] {
+          std::lock_guard lock(hurry_mu_);
+          hurry_cv_.notify_all();
+        });
+        std::unique_lock lock(hurry_mu_);
+        options_.clock->WaitUntil(lock, hurry_cv_, started + options_.min_batch_interval,
+                                  [&] { return hurried_ || stop.stop_requested(); });
+        hurried_ = false;
       }
       continue;
     }
@@ -223,6 +229,14 @@ Status Projector::Run(std::stop_token stop) {
     ORDERFLOW_RETURN_IF_ERROR(Recover(n.status(), stop));
   }
   return DrainForStop();
+}
+
+void Projector::Hurry() {
+  {
+    std::lock_guard lock(hurry_mu_);
+    hurried_ = true;
+  }
+  hurry_cv_.notify_all();
 }
 
 Status Projector::RunUntilCaughtUp(std::stop_token stop) {

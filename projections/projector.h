@@ -18,6 +18,7 @@
 #include <atomic>
 #include <stop_token>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -42,7 +43,8 @@ struct ProjectorOptions {
   // not a full batch, so the next batch holds what arrived meanwhile: under
   // load an order's events share fewer batches, and its record, indexes and
   // the offsets are written fewer times. 0: a step follows at once. After an
-  // idle poll or a full batch (a backlog) the next step does not wait.
+  // idle poll or a full batch (a backlog) the next step does not wait, nor
+  // after Hurry (a reader waits for a position).
   std::chrono::milliseconds min_batch_interval{0};
   bool fill_batches = false;  // wait for full batches (replay) instead of applying what is there (live)
   // If set, only records it accepts are applied (time travel); the others are
@@ -115,6 +117,10 @@ class Projector {
   Status Run(std::stop_token stop);
   // As Run, but returns once the log's end as it was when called is committed.
   Status RunUntilCaughtUp(std::stop_token stop);
+  // Ends Run's wait out of min_batch_interval, now or at the next one: a
+  // reader waits for a position (HTTP ?min_position), so the next step starts
+  // at once. Safe from any thread.
+  void Hurry();
 
   const ProjectorTotals& totals() const { return totals_; }
   const ProjectorCounters& counters() const { return counters_; }
@@ -145,6 +151,10 @@ class Projector {
   // Written by Start (the projector thread) under partitions_mu_; that thread reads it unlocked.
   std::vector<eventstore::TopicPartition> partitions_;
   mutable std::mutex partitions_mu_;
+  // Hurry: set by any thread, taken by Run's wait between steps.
+  std::mutex hurry_mu_;
+  std::condition_variable hurry_cv_;
+  bool hurried_ = false;
   ProjectorTotals totals_;
   ProjectorCounters counters_;
   std::unique_ptr<SinkBatch> in_flight_;  // committing on a helper thread (pipelined sinks)

@@ -33,10 +33,10 @@ Result<std::unique_ptr<ProjectorService>> ProjectorService::Start(ProjectorServi
   popts.dead_letters = service->dead_letters_.get();
   popts.commit_for_operators = true;
   popts.wait_durable = std::move(options.wait_durable);
-  // The interval follows the reader's fetch wait, the user's too (--kafka
-  // fetch.wait.max.ms=N, applied last): the projection is as late as they chose.
-  popts.min_batch_interval = options.fetch_wait;
-  for (const auto& [key, value] : reader_config.overrides) {
+  // The user's fetch.wait.max.ms (--kafka or the properties file; the last
+  // one wins, as in the client's configuration) sets the interval too.
+  popts.min_batch_interval = options.batch_interval;
+  for (const auto& [key, value] : options.kafka.overrides) {
     if (key != "fetch.wait.max.ms") continue;
     int ms = 0;
     const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), ms);

@@ -26,15 +26,17 @@ struct ProjectorServiceOptions {
   std::string instance;    // names the Kafka clients ("orderflow-projector-<instance>"); empty in `up`
   size_t batch_size = 5000;
   // The reader's fetch.wait.max.ms: how long the broker may hold a fetch that
-  // has less than kBatchBytes for it (the user's --kafka settings win), and
-  // the projector's min_batch_interval: a busy step starts this long after
+  // has less than kBatchBytes for it (the user's --kafka settings win).
+  std::chrono::milliseconds fetch_wait{100};
+  // The projector's min_batch_interval: a busy step starts this long after
   // the one before. No order waits for the projector: under load, a tenth of
   // the fetches and larger batches to commit, each order's record and indexes
   // written fewer times (docs/benchmarks.md: ~17 % less of orderflow's CPU per
   // order at 500 orders/s, then ~10 % less at 1,000/s with the interval and
-  // 1 MiB fetches). The projection is about this late, at most about twice
-  // (a held fetch, then the interval). A user's fetch.wait.max.ms sets both.
-  std::chrono::milliseconds fetch_wait{100};
+  // 1 MiB fetches). The projection is about this late, at most the fetch wait
+  // more; a request with ?min_position does not wait for it (it hurries the
+  // projector: Projector::Hurry). A user's fetch.wait.max.ms sets this too.
+  std::chrono::milliseconds batch_interval{100};
   // If set, a batch commits only once the log is durable that far (`up` on
   // the embedded broker, whose archive is the log's durable copy).
   std::function<Status(const projections::Offsets&)> wait_durable;

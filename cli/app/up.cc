@@ -201,6 +201,7 @@ Status Up::StartProjector() {
   o.kafka = kafka_;
   o.data_dir = options_.data_dir;
   o.batch_size = options_.batch_size;
+  o.batch_interval = options_.projector_interval;
   o.wait_durable = wait_durable_;
   auto started = ProjectorService::Start(std::move(o));
   if (!started.ok()) return started.status();
@@ -232,6 +233,7 @@ ApiSources Up::MakeApiSources() {
   sources.catalog = &catalog_;
   sources.orders_topic = eventstore::kOrdersTopic;
   sources.projector_counters = &projector_->projector().counters();
+  sources.hurry_projection = [projector = &projector_->projector()] { projector->Hurry(); };
   sources.wait_durable = wait_durable_;
   sources.ops = ops_.get();
   return sources;

@@ -149,6 +149,7 @@ void HttpServer::Impl::Dispatch(http::Request req, http::Responder responder) {
     if (!Reached(sources.store->GetOffsets(), tp, offset) && !stopping.load()) {
       waiters.push_back(
           {tp, offset, options.clock->Now() + options.max_wait, [this, run = std::move(run)] { server->Run(run); }});
+      if (sources.hurry_projection) sources.hurry_projection();
       return;
     }
   }
@@ -232,6 +233,8 @@ void HttpServer::Impl::Watch() {
         ready.push_back(std::move(w.resume));
         return true;
       });
+      // Requests still wait: the projector's next step, too, starts at once.
+      if (!waiters.empty() && sources.hurry_projection) sources.hurry_projection();
     }
     for (auto& resume : ready) resume();
   }

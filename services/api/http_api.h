@@ -86,6 +86,9 @@ struct ApiSources {
   // (the log is durable there: the embedded broker's archive).
   std::function<Status(const projections::Offsets&)> wait_durable;
   OpsQueries* ops = nullptr;  // the operations routes' answers
+  // If set, called while requests wait for a ?min_position: the projector
+  // then steps at once instead of at its interval (Projector::Hurry).
+  std::function<void()> hurry_projection;
 };
 
 class HttpServer {

@@ -431,6 +431,23 @@ TEST_F(HttpApiTest, ReadYourWritesEveryPlacedOrderIsVisibleAtItsPosition) {
   EXPECT_GE(SystemClock().Now() - start, 1400ms);
 }
 
+// A request that waits for a position hurries the projector: with an
+// hour between its busy steps, each order placed after the first busy step
+// is read back at its position only because the request woke the projector.
+TEST(HttpHurryTest, AMinPositionRequestDoesNotWaitForTheProjectorsInterval) {
+  services::UpOptions options = Options(false);
+  options.projector_interval = 1h;
+  RunningUp up(options);
+  ASSERT_TRUE(up.error().empty()) << up.error();
+  auto client = up.Client();
+  for (int i = 0; i < 3; ++i) {
+    json placed = Place(client, "cust-hurry", Auth());
+    Reply order = Send(client, "GET", placed["status_url"]);
+    ASSERT_EQ(order.status, 200) << "order " << i << ": " << order.text;
+    EXPECT_EQ(order.body["order_id"], placed["order_id"]);
+  }
+}
+
 // The front door holds: with 2,000 silent connections and 200 event streams
 // open, an order is placed and read back at its position promptly (on
 // cpp-httplib's thread per connection, 70 idle connections stopped the API).

@@ -155,8 +155,9 @@ int64_t Committed(const projections::ProjectionStore& store) {
 // Run() with a minimum interval starts no step after one that read records
 // (but not a full batch) before the interval has passed: on a clock that
 // stands still, records that arrive wait; one step of the clock lets them
-// through; the state at the end is the one a projector without the interval
-// reaches.
+// through, and so does Hurry (a reader waits for a position) without the
+// clock moving; the state at the end is the one a projector without the
+// interval reaches.
 TEST(PipelineTest, ProjectorRunWaitsTheMinimumIntervalAfterABusyStep) {
   OrderLog log(2, 17);
   log.Place(100);
@@ -197,6 +198,12 @@ TEST(PipelineTest, ProjectorRunWaitsTheMinimumIntervalAfterABusyStep) {
   clock.Advance(100ms);
   ASSERT_TRUE(wait_for([&] { return Committed(**paced) > 100; })) << "no batch after the interval";
   ASSERT_TRUE(step_until(200));
+  log.Place(100);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Committed(**paced), 200);
+  projector.Hurry();
+  ASSERT_TRUE(wait_for([&] { return Committed(**paced) > 200; })) << "Hurry did not start a step";
+  ASSERT_TRUE(step_until(300));
   run.request_stop();
   run.join();
 
