@@ -130,7 +130,7 @@ struct KafkaHandleDeleter {
 };
 using KafkaHandle = std::unique_ptr<rd_kafka_s, KafkaHandleDeleter>;
 
-// Appends records. Idempotent producer, acks=all, lz4 compression.
+// Appends records. Idempotent producer, acks=all, snappy compression.
 // Thread-safe: Append and Flush may be called from several threads.
 class Producer {
  public:

@@ -92,7 +92,11 @@ Result<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& config, co
   Status status;
   std::vector<std::pair<std::string, std::string>> defaults = {{"enable.idempotence", "true"},
                                               {"acks", "all"},
-                                              {"compression.type", "lz4"},
+                                              // snappy, not lz4: librdkafka 2.0.2 sets up an lz4 frame
+                                              // (contexts, a 64 KiB buffer) per batch, which cost the
+                                              // services' small batches ~10 % of orderflow's CPU per order;
+                                              // the log is 2-4 % larger (docs/benchmarks.md, session 17).
+                                              {"compression.type", "snappy"},
                                               {"linger.ms", "5"},
                                               {"batch.num.messages", "10000"},
                                               {"queue.buffering.max.messages", "200000"},

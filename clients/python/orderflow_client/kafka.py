@@ -178,14 +178,14 @@ def follow(brokers, topics: Sequence[str] = (ORDERS_TOPIC,), topic_prefix="", fr
 
 def producer(brokers, config=None):
     """A producer configured as orderflow's (eventstore Producer::Create):
-    idempotent, acks=all, lz4, and librdkafka's default key partitioner, so a
+    idempotent, acks=all, snappy, and librdkafka's default key partitioner, so a
     key lands on the partition orderflow would pick."""
     conf = {
         "bootstrap.servers": brokers,
         "client.id": "orderflow-python",
         "enable.idempotence": True,
         "acks": "all",
-        "compression.type": "lz4",
+        "compression.type": "snappy",
         "linger.ms": 5,
         "partitioner": "consistent_random",
         "socket.nagle.disable": True,
