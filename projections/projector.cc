@@ -214,6 +214,7 @@ Status Projector::Run(std::stop_token stop) {
     if (n.ok()) {
       // A full batch means more is waiting: it does not wait (catching up is not capped).
       if (*n > 0 && *n < options_.batch_size && options_.min_batch_interval.count() > 0) {
+        // Before the lock: a stop already requested runs the callback here, and it takes the lock.
         std::stop_callback wake(stop, [this] {
           std::lock_guard lock(hurry_mu_);
           hurry_cv_.notify_all();

@@ -218,7 +218,8 @@ void HttpServer::Impl::Watch() {
   while (!stopping.load()) {
     ops_routes->Sample();
     const uint64_t now_seen = sources.store->WaitForCommit(seen, options.clock->Now() + std::chrono::milliseconds(50));
-    if (now_seen != seen) {
+    const bool committed = now_seen != seen;
+    if (committed) {
       seen = now_seen;
       server->NotifyStreams();
     }
@@ -233,8 +234,10 @@ void HttpServer::Impl::Watch() {
         ready.push_back(std::move(w.resume));
         return true;
       });
-      // Requests still wait: the projector's next step, too, starts at once.
-      if (!waiters.empty() && sources.hurry_projection) sources.hurry_projection();
+      // Requests still wait after a commit: the projector's next step, too,
+      // starts at once. So while a request is parked (at most max_wait) the
+      // projector steps as its fetches return, without its interval.
+      if (committed && !waiters.empty() && sources.hurry_projection) sources.hurry_projection();
     }
     for (auto& resume : ready) resume();
   }
