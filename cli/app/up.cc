@@ -201,7 +201,7 @@ Status Up::StartProjector() {
   o.kafka = kafka_;
   o.data_dir = options_.data_dir;
   o.batch_size = options_.batch_size;
-  o.batch_interval = options_.projector_interval;
+  if (options_.projector_interval) o.batch_interval = *options_.projector_interval;
   o.wait_durable = wait_durable_;
   auto started = ProjectorService::Start(std::move(o));
   if (!started.ok()) return started.status();

@@ -27,9 +27,9 @@ struct UpOptions {
   uint64_t seed = 1;
   bool exit_when_done = false;    // exit once the simulation is fully projected
   size_t batch_size = 5000;
-  // The projector's interval between busy steps (ProjectorServiceOptions::
-  // batch_interval); a request with ?min_position does not wait for it.
-  std::chrono::milliseconds projector_interval{100};
+  // The projector's interval between busy steps; unset: ProjectorServiceOptions'
+  // batch_interval. A request with ?min_position does not wait for it.
+  std::optional<std::chrono::milliseconds> projector_interval;
   bool lifecycle = true;          // run payment, inventory, shipping, delivery, notification too
   // Run payment, inventory, shipping and delivery as four services (four
   // consumer groups) instead of as one, fulfillment: for extra instances of
