@@ -2,8 +2,8 @@
 // pipeline, embedded broker), orders placed at a fixed rate, transit delay 0.
 // An observer consumer measures, per order, the time from OrderPlaced to the
 // moment the order's terminal event (OrderDelivered / OrderCancelled) was
-// appended (its record's timestamp; BENCH_OBSERVER=receipt: when the observer
-// read it). Prints one JSON line; never a pass/fail test.
+// produced (its record's timestamp, which the producer sets; a few ms before
+// the broker acknowledges it; BENCH_OBSERVER=receipt: when the observer read it). Prints one JSON line; never a pass/fail test.
 //
 //   lifecycle_bench [ORDERS=5000] [RATE=500]
 //
@@ -11,7 +11,7 @@
 // placed after the first BENCH_WARMUP_MS (default 1000: steady_p50_ms,
 // steady_p99_ms); each run's topics are new, and their first records are slow.
 // BENCH_HOPS=1 also prints, per event type, the median time after OrderPlaced
-// at which it was appended; BENCH_SERIES=1 the latency per half second of
+// at which it was produced; BENCH_SERIES=1 the latency per half second of
 // placement time; BENCH_LOG=1 shows the services' debug log.
 // BENCH_BROKERS=LIST runs on that cluster (real Kafka from scripts/kafka.sh),
 // under a fresh topic prefix; BENCH_INFLIGHT=N sets every producer's
