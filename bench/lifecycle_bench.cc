@@ -3,9 +3,16 @@
 // An observer consumer measures, per order, the time from OrderPlaced to the
 // moment the order's terminal event (OrderDelivered / OrderCancelled) was
 // produced (its record's timestamp, which the producer sets; a few ms before
-// the broker acknowledges it; BENCH_OBSERVER=receipt: when the observer read it). Prints one JSON line; never a pass/fail test.
+// the broker acknowledges it; BENCH_OBSERVER=receipt: when the observer read
+// it). Prints one JSON line; never a pass/fail test.
 //
 //   lifecycle_bench [ORDERS=5000] [RATE=500]
+//
+// Keeping up: loaded_throughput_orders_per_second, the completions per second
+// while orders were still being placed (after the warm-up), against
+// loaded_placed_orders_per_second, the placements in the same span: equal when
+// the pipeline keeps up with the offered rate, lower (and the latency growing,
+// BENCH_SERIES=1) when it does not.
 //
 // Latency: placed -> terminal of every order (p50_ms, p99_ms) and of the orders
 // placed after the first BENCH_WARMUP_MS (default 1000: steady_p50_ms,
@@ -294,7 +301,14 @@ int main(int argc, char** argv) {
   const char* broker_pids = getenv("BENCH_BROKER_PIDS");
   const double broker_cpu_before = broker_pids ? ProcessesCpuSeconds(broker_pids) : 0;
 
-  auto summary = services::RunUp(options, domain::Catalog::Demo(), stop.get_token(), [&](const services::UpEndpoints& e) {
+  // The demo catalog with a thousand times its stock: no run sells out, so
+  // every order takes the full path however many are placed (with the demo's
+  // stock, the grinder sold out within ~10,000 orders and the rest of a run
+  // was cheaper cancellations).
+  std::vector<domain::CatalogItem> items = domain::Catalog::Demo().items();
+  for (auto& item : items) item.initial_stock *= 1000;
+  const domain::Catalog catalog(domain::Catalog::Demo().currency(), std::move(items));
+  auto summary = services::RunUp(options, catalog, stop.get_token(), [&](const services::UpEndpoints& e) {
     brokers = e.brokers;
     // Before the first order is placed, the observer reads from the log's end.
     const std::string line = brokers + "\n";
@@ -370,18 +384,34 @@ int main(int argc, char** argv) {
   }
   std::sort(steady.begin(), steady.end());
   double seconds = (last_terminal - first_placed) / 1000.0;
+  // Completions per second while orders were still being placed, after the
+  // warm-up: the rate offered if the pipeline kept up, its capacity if not.
+  // (throughput_orders_per_second also spans the start and the drain, so it
+  // stays below an offered rate the pipeline keeps up with.)
+  int64_t last_placed = 0;
+  for (const auto& [at, ms] : series) last_placed = std::max(last_placed, at);
+  const int64_t loaded_from = first_placed + warmup_ms;
+  size_t loaded_done = 0, loaded_placed = 0;
+  for (const auto& [at, ms] : series) {
+    loaded_done += at + ms >= loaded_from && at + ms < last_placed;
+    loaded_placed += at >= loaded_from && at < last_placed;
+  }
+  const double loaded_seconds = (last_placed - loaded_from) / 1000.0;
+  const double loaded_throughput = loaded_seconds >= 1 ? loaded_done / loaded_seconds : -1.0;
+  const double loaded_placing = loaded_seconds >= 1 ? loaded_placed / loaded_seconds : -1.0;
   std::printf(
       "{\"orders\":%llu,\"rate\":%.0f,\"terminal_orders\":%zu,\"delivered\":%llu,\"cancelled\":%llu,"
       "\"throughput_orders_per_second\":%.1f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,"
       "\"orderflow_cpu_s\":%.2f,\"orderflow_cpu_ms_per_order\":%.3f,\"broker_in_process\":%s,"
       "\"broker_cpu_ms_per_order\":%.3f,\"log_offsets_per_order\":%.2f,\"warmup_ms\":%lld,\"steady_orders\":%zu,"
-      "\"steady_p50_ms\":%.1f,\"steady_p99_ms\":%.1f}\n",
+      "\"steady_p50_ms\":%.1f,\"steady_p99_ms\":%.1f,\"loaded_throughput_orders_per_second\":%.1f,"
+      "\"loaded_placed_orders_per_second\":%.1f}\n",
       static_cast<unsigned long long>(orders), rate, latencies.size(),
       static_cast<unsigned long long>(summary->delivered), static_cast<unsigned long long>(summary->cancelled),
       seconds > 0 ? latencies.size() / seconds : 0.0, pct(0.5), pct(0.99), latencies.empty() ? 0.0 : latencies.back(),
       orderflow_cpu, orderflow_cpu * 1000 / orders, getenv("BENCH_BROKERS") ? "false" : "true",
       broker_cpu >= 0 ? broker_cpu * 1000 / orders : -1.0,
       log_offsets >= 0 ? static_cast<double>(log_offsets) / orders : -1.0, static_cast<long long>(warmup_ms),
-      steady.size(), pct_of(steady, 0.5), pct_of(steady, 0.99));
+      steady.size(), pct_of(steady, 0.5), pct_of(steady, 0.99), loaded_throughput, loaded_placing);
   return 0;
 }
