@@ -242,8 +242,6 @@ int main(int argc, char** argv) {
   options.max_payment_minor = 1'000'000;  // measure the full path: few declines
   // BENCH_SEPARATE=1: payment, inventory, shipping and delivery as four services (`up --separate-services`).
   options.separate_services = getenv("BENCH_SEPARATE") != nullptr;
-  // BENCH_PARTITIONS=N: orders.events with N partitions (default up's 6), the side topics as `up` sizes them.
-  if (const char* partitions = getenv("BENCH_PARTITIONS")) options.partitions = std::max(1, std::atoi(partitions));
 
   if (const char* file = getenv("BENCH_KAFKA_CONFIG")) {
     if (!eventstore::LoadClientProperties(file, &options.kafka).ok()) return 2;
@@ -267,6 +265,9 @@ int main(int argc, char** argv) {
       at = end + 1;
     }
   }
+  // BENCH_PARTITIONS=N: orders.events with N partitions (default as `up`'s), the side topics as `up` sizes them.
+  if (const char* partitions = getenv("BENCH_PARTITIONS")) options.partitions = std::max(1, std::atoi(partitions));
+  options.partitions = options.orders_partitions();
   if (const char* inflight = getenv("BENCH_INFLIGHT")) {
     options.kafka.overrides.push_back({"max.in.flight.requests.per.connection", inflight});
   }

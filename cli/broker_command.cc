@@ -15,7 +15,7 @@ namespace orderflow::cli {
 
 Result<int> CmdBroker(const std::vector<std::string>& args) {
   po::options_description d("broker options");
-  int partitions = eventstore::kDefaultPartitions;
+  int partitions = eventstore::kEmbeddedPartitions;
   int brokers = 3;
   d.add_options()("partitions", po::value(&partitions)->default_value(partitions),
                   "partitions of orders.events (inventory.events and notifications.*: a sixth, at least one "

@@ -32,9 +32,9 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
       ("exit-when-done", po::bool_switch(&o.exit_when_done),
        "exit 0 once every simulated order is projected and the projector reached the end of the log")
       ("seed", po::value(&o.seed)->default_value(1), "simulator random seed")
-      ("partitions", po::value(&o.partitions)->default_value(eventstore::kDefaultPartitions),
-       "partitions of orders.events on a new cluster (inventory.events and notifications.*: a sixth, at least "
-       "one per broker)")
+      ("partitions", po::value(&o.partitions)->value_name("N"),
+       "partitions of orders.events on a new cluster, at most as many instances of a service (default 3; 6 on "
+       "the embedded broker); inventory.events and notifications.*: a sixth, at least one per broker")
       ("batch-size", po::value(&o.batch_size)->default_value(5000), "events per projection batch")
       ("transit-ms", po::value<int64_t>()->default_value(500), "simulated transit time from shipped to delivered")
       ("max-payment", po::value(&o.max_payment_minor)->default_value(o.max_payment_minor),
@@ -174,7 +174,9 @@ Result<int> CmdUp(const std::vector<std::string>& args) {
                    "broker on the next start, so stopping loses nothing.",
              UpOptionsDescription(o), {}, p, "info"));
   if (p.common.help) return 0;
-  if (o.partitions < 1 || o.partitions > 1000) return Usage("--partitions must be from 1 to 1000");
+  if (p.vm.count("partitions") && (o.partitions < 1 || o.partitions > 1000)) {
+    return Usage("--partitions must be from 1 to 1000");
+  }
   if (o.rate < 0) return Usage("--rate must be >= 0");
   if (o.batch_size == 0) return Usage("--batch-size must be > 0");
   if (o.services_nice < 0 || o.services_nice > 19) return Usage("--services-nice must be from 0 to 19");

@@ -18,7 +18,16 @@ inline constexpr char kNotificationsHighTopic[] = "notifications.high";
 inline constexpr char kNotificationsLowTopic[] = "notifications.low";
 inline constexpr char kDeadLetterTopic[] = "orders.dlq";
 
-inline constexpr int kDefaultPartitions = 6;
+// Partitions of orders.events on a new cluster (`--partitions`): at most that
+// many instances of a service share the work. librdkafka 2.0.2 sends one
+// partition per produce request, so each partition costs requests per batch:
+// 3 instead of 6 took a fifth off the broker's CPU per order and up to a fifth
+// off orderflow's (docs/benchmarks.md, session 18). Scale-out beyond 3
+// instances asks for more at creation.
+inline constexpr int kDefaultPartitions = 3;
+// On the embedded broker, which keeps ~5 MB per partition and walks a
+// partition's batches from the oldest on each fetch: more, shorter partitions.
+inline constexpr int kEmbeddedPartitions = 6;
 
 struct TopicSpec {
   std::string name;

@@ -37,7 +37,7 @@ class Up final {
  public:
   Up(const UpOptions& options, const domain::Catalog& catalog, std::stop_token stop)
       : options_(options), catalog_(catalog), clock_(*options.kafka.clock), stop_(stop), kafka_(options.kafka),
-        topics_(eventstore::DefaultTopics(options.partitions)) {}
+        topics_(eventstore::DefaultTopics(options.orders_partitions())) {}
   ~Up() { Shutdown(); }
 
   Result<UpSummary> Run(const std::function<void(const UpEndpoints&)>& on_ready);

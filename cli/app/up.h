@@ -14,6 +14,7 @@
 #include "domain/catalog.h"
 #include "domain/status.h"
 #include "eventstore/kafka.h"
+#include "eventstore/topics.h"
 #include "services/api/http_api.h"
 
 namespace orderflow::services {
@@ -21,7 +22,8 @@ namespace orderflow::services {
 struct UpOptions {
   eventstore::KafkaConfig kafka;  // brokers empty: start the embedded broker
   std::string data_dir;
-  int partitions = 6;             // for the embedded broker's topics
+  // Of orders.events, for the topics `up` creates; 0: orders_partitions()'s default.
+  int partitions = 0;
   uint64_t simulate = 0;          // orders to place
   double rate = 0;                // orders per second; 0 = as fast as possible
   uint64_t seed = 1;
@@ -45,6 +47,13 @@ struct UpOptions {
   // HTTP API and the order service keep the process's priority, so queries
   // are answered first when the cores are busy.
   int services_nice = 0;
+
+  // `partitions`, or eventstore::kDefaultPartitions on a cluster and
+  // kEmbeddedPartitions on the embedded broker.
+  int orders_partitions() const {
+    if (partitions > 0) return partitions;
+    return kafka.brokers.empty() ? eventstore::kEmbeddedPartitions : eventstore::kDefaultPartitions;
+  }
 };
 
 // Where a running `up` can be reached.
