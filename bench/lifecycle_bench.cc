@@ -24,6 +24,7 @@
 // under a fresh topic prefix; BENCH_INFLIGHT=N sets every producer's
 // max.in.flight.requests.per.connection (orderflow's default is 1);
 // BENCH_PROPS=k=v,k=v passes librdkafka properties to every client;
+// BENCH_PARTITIONS=N sizes orders.events (default as `up`'s);
 // BENCH_KAFKA_CONFIG=FILE a properties file (a secured cluster's user, e.g.
 // DIR/clients/up.properties of `kafka.sh start --secure`), with
 // BENCH_TOPIC_PREFIX=P the prefix its ACLs were granted for (kafka.sh acls
@@ -113,8 +114,10 @@ int64_t WallNowMs() {
 
 // The observer, in the child process: reads the brokers' list from `in`,
 // reads orders.events from its end, answers "ready" on `out`, then times each
-// order from OrderPlaced to its terminal event until `in` is closed, and
-// writes what it measured to `out` (ParseObserved reads it).
+// order from OrderPlaced to its terminal event. On "drain" from `in` (the run
+// settled, the log still up) it reads on to the log's end as it is then and
+// answers "drained"; once `in` is closed it writes what it measured to `out`
+// (ParseObserved reads it).
 int RunObserver(eventstore::KafkaConfig config, int in, int out) {
   FILE* from = fdopen(in, "r");
   FILE* to = fdopen(out, "w");
@@ -122,7 +125,7 @@ int RunObserver(eventstore::KafkaConfig config, int in, int out) {
   if (from == nullptr || to == nullptr || std::fgets(line, sizeof line, from) == nullptr) return 1;
   config.brokers = std::string(line, std::strcspn(line, "\n"));
   // An order's latency is its terminal record's timestamp (set by the
-  // producer when fulfillment appended it) less its placement: what the
+  // producer when fulfillment produced it) less its placement: what the
   // system did, not when the instrument happened to fetch it. So the
   // observer fetches lazily (100 ms or 1 MiB), and the broker's CPU per order
   // is not the instrument's: fetched every 2 ms, it took ~500 fetches a
@@ -137,12 +140,12 @@ int RunObserver(eventstore::KafkaConfig config, int in, int out) {
   if (!reader.ok()) return 1;
   auto partitions = (*reader)->PartitionCount(eventstore::kOrdersTopic, std::chrono::seconds(10));
   if (!partitions.ok()) return 1;
+  std::vector<eventstore::TopicPartition> tps;
+  for (int32_t p = 0; p < *partitions; ++p) tps.push_back({eventstore::kOrdersTopic, p});
+  auto starts = (*reader)->QueryWatermarks(tps, std::chrono::seconds(10));
+  if (!starts.ok()) return 1;
   std::vector<std::pair<eventstore::TopicPartition, int64_t>> assignment;
-  for (int32_t p = 0; p < *partitions; ++p) {
-    const eventstore::TopicPartition tp{eventstore::kOrdersTopic, p};
-    auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
-    assignment.push_back({tp, w.ok() ? w->high : 0});
-  }
+  for (size_t p = 0; p < tps.size(); ++p) assignment.push_back({tps[p], (*starts)[p].high});
   if (!(*reader)->Assign(assignment).ok()) return 1;
   // Connected and fetching before the first order is placed: its start-up is not the pipeline's latency.
   for (int i = 0; i < 20; ++i) (void)(*reader)->Poll(1000, std::chrono::milliseconds(10));
@@ -151,38 +154,18 @@ int RunObserver(eventstore::KafkaConfig config, int in, int out) {
   Observed o;
   std::unordered_map<std::string, int64_t> placed_at;
   const bool want_hops = getenv("BENCH_HOPS") != nullptr;
-  // Once the parent closes its end (or writes, which it never does), the
-  // observer reads on to the log's end as it is then, for up to 10 s.
-  std::vector<int64_t> next(assignment.size()), ends;
-  for (size_t p = 0; p < assignment.size(); ++p) next[p] = assignment[p].second;
-  int64_t drain_until = 0;
-  for (;;) {
-    if (drain_until == 0) {
-      pollfd closed{in, POLLIN, 0};
-      if (::poll(&closed, 1, 0) > 0) {
-        drain_until = WallNowMs() + 10'000;
-        for (const auto& [tp, from] : assignment) {
-          auto w = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
-          ends.push_back(w.ok() ? w->high : 0);
-        }
-      }
-    }
-    if (drain_until != 0) {
-      bool caught_up = true;
-      for (size_t p = 0; p < next.size(); ++p) caught_up = caught_up && next[p] >= ends[p];
-      if (caught_up || WallNowMs() > drain_until) break;
-    }
+  auto observe = [&] {
     auto records = (*reader)->Poll(1000, std::chrono::milliseconds(5));
-    if (!records.ok()) continue;
+    if (!records.ok()) return;
     const int64_t received = WallNowMs();
     for (const auto& r : *records) {
-      if (static_cast<size_t>(r.partition()) < next.size()) next[r.partition()] = r.offset() + 1;
       const int64_t now = by_receipt || r.timestamp_ms() <= 0 ? received : r.timestamp_ms();
       auto e = eventstore::DecodeEvent(r.value());
       if (!e.ok()) continue;
       if (std::holds_alternative<domain::OrderPlaced>(e->payload)) {
         placed_at.emplace(e->order_id, e->occurred_at_ms);
-        if (o.first_placed == 0) o.first_placed = e->occurred_at_ms;
+        // Partitions come in one after another: the earliest, not the first seen.
+        o.first_placed = o.first_placed == 0 ? e->occurred_at_ms : std::min(o.first_placed, e->occurred_at_ms);
         continue;
       }
       auto it = placed_at.find(e->order_id);
@@ -194,9 +177,37 @@ int RunObserver(eventstore::KafkaConfig config, int in, int out) {
         if (it == placed_at.end() || it->second < 0) continue;  // duplicate terminal event
         o.series.emplace_back(it->second, now - it->second);
         it->second = -1;
-        o.last_terminal = now;
+        o.last_terminal = std::max(o.last_terminal, now);
       }
     }
+  };
+  // Reads to the ends as they are now (a partition whose end cannot be had:
+  // until the deadline), for up to 10 s. Positions step over transaction
+  // markers, which are never handed out.
+  auto drain = [&] {
+    auto ends = (*reader)->QueryWatermarks(tps, std::chrono::seconds(10));
+    const int64_t deadline = WallNowMs() + 10'000;
+    for (;;) {
+      const auto positions = (*reader)->Positions(tps);
+      bool caught_up = ends.ok();
+      for (size_t p = 0; caught_up && p < tps.size(); ++p) {
+        const auto at = positions.find(tps[p]);
+        const int64_t position = at == positions.end() || at->second < 0 ? assignment[p].second : at->second;
+        caught_up = position >= (*ends)[p].high;
+      }
+      if (caught_up || WallNowMs() > deadline) return;
+      observe();
+    }
+  };
+  for (;;) {
+    pollfd command{in, POLLIN, 0};
+    if (::poll(&command, 1, 0) > 0) {
+      if (std::fgets(line, sizeof line, from) == nullptr) break;  // closed: report
+      drain();
+      std::fputs("drained\n", to);
+      std::fflush(to);
+    }
+    observe();
   }
   std::fprintf(to, "F %lld %lld\n", static_cast<long long>(o.first_placed), static_cast<long long>(o.last_terminal));
   for (const auto& [at, ms] : o.series) std::fprintf(to, "L %lld %lld\n", static_cast<long long>(at), static_cast<long long>(ms));
@@ -265,8 +276,15 @@ int main(int argc, char** argv) {
       at = end + 1;
     }
   }
-  // BENCH_PARTITIONS=N: orders.events with N partitions (default as `up`'s), the side topics as `up` sizes them.
-  if (const char* partitions = getenv("BENCH_PARTITIONS")) options.partitions = std::max(1, std::atoi(partitions));
+  // BENCH_PARTITIONS=N: orders.events with N partitions, the side topics as `up` sizes them. Default as
+  // `up`'s: 3 on BENCH_BROKERS, 6 on the embedded broker (BENCH_KAFKA's too: its list is not known yet).
+  if (const char* partitions = getenv("BENCH_PARTITIONS")) {
+    options.partitions = std::atoi(partitions);
+    if (options.partitions < 1 || options.partitions > 1000) {
+      std::fprintf(stderr, "lifecycle_bench: BENCH_PARTITIONS must be from 1 to 1000\n");
+      return 2;
+    }
+  }
   options.partitions = options.orders_partitions();
   if (const char* inflight = getenv("BENCH_INFLIGHT")) {
     options.kafka.overrides.push_back({"max.in.flight.requests.per.connection", inflight});
@@ -309,6 +327,14 @@ int main(int argc, char** argv) {
   std::vector<domain::CatalogItem> items = domain::Catalog::Demo().items();
   for (auto& item : items) item.initial_stock *= 1000;
   const domain::Catalog catalog(domain::Catalog::Demo().currency(), std::move(items));
+  // Settled, before `up` stops the log (the embedded broker with it): the
+  // observer reads to its end.
+  options.on_done = [&] {
+    char drained[64];
+    if (::write(to_observer[1], "drain\n", 6) != 6 || std::fgets(drained, sizeof drained, from) == nullptr) {
+      std::fprintf(stderr, "lifecycle_bench: the observer did not drain\n");
+    }
+  };
   auto summary = services::RunUp(options, catalog, stop.get_token(), [&](const services::UpEndpoints& e) {
     brokers = e.brokers;
     // Before the first order is placed, the observer reads from the log's end.

@@ -33,8 +33,10 @@ po::options_description UpOptionsDescription(services::UpOptions& o) {
        "exit 0 once every simulated order is projected and the projector reached the end of the log")
       ("seed", po::value(&o.seed)->default_value(1), "simulator random seed")
       ("partitions", po::value(&o.partitions)->value_name("N"),
-       "partitions of orders.events on a new cluster, at most as many instances of a service (default 3; 6 on "
-       "the embedded broker); inventory.events and notifications.*: a sixth, at least one per broker")
+       ("partitions of orders.events on a new cluster: up to N instances of a service share the work (default " +
+        std::to_string(eventstore::kDefaultPartitions) + "; " + std::to_string(eventstore::kEmbeddedPartitions) +
+        " on the embedded broker); inventory.events and notifications.*: a sixth, at least one per broker")
+           .c_str())
       ("batch-size", po::value(&o.batch_size)->default_value(5000), "events per projection batch")
       ("transit-ms", po::value<int64_t>()->default_value(500), "simulated transit time from shipped to delivered")
       ("max-payment", po::value(&o.max_payment_minor)->default_value(o.max_payment_minor),

@@ -130,6 +130,7 @@ Result<UpSummary> Up::Run(const std::function<void(const UpEndpoints&)>& on_read
   Simulate();
   if (options_.exit_when_done) {
     WaitUntilDone();
+    if (options_.on_done && !should_stop()) options_.on_done();
   } else {
     WaitForStop(stopping_.get_token());
   }

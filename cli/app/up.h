@@ -28,6 +28,8 @@ struct UpOptions {
   double rate = 0;                // orders per second; 0 = as fast as possible
   uint64_t seed = 1;
   bool exit_when_done = false;    // exit once the simulation is fully projected
+  // Called once that is so, before anything stops (the log is still up).
+  std::function<void()> on_done;
   size_t batch_size = 5000;
   // The projector's interval between busy steps; unset: ProjectorServiceOptions'
   // batch_interval. A request with ?min_position does not wait for it.

@@ -39,7 +39,7 @@ class RunningUp {
     options.data_dir = dir_.Sub("data");
     tls_ = options.http && !options.http->tls_cert_file.empty();
     if (!testing::RealKafka().empty()) {
-      broker_ = testing::StartBroker(options.partitions);
+      broker_ = testing::StartBroker(options.partitions > 0 ? options.partitions : eventstore::kDefaultPartitions);
       if (broker_) options.kafka = broker_->config();
     }
     kafka_ = options.kafka;

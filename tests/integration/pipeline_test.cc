@@ -232,16 +232,48 @@ TEST(PipelineTest, RunUpPlacesAndProjectsEverySimulatedOrder) {
   }
   std::stop_source stop;
   std::string brokers;
+  // on_done: once, with the log still up (the embedded broker too) and every order in it.
+  int done_calls = 0;
+  int64_t records_at_done = -1;
+  options.on_done = [&] {
+    ++done_calls;
+    eventstore::KafkaConfig config = options.kafka;
+    config.brokers = brokers;
+    auto reader = eventstore::Reader::Create(config, "on-done-check");
+    if (!reader.ok()) return;
+    auto count = (*reader)->PartitionCount(eventstore::kOrdersTopic, 10s);
+    if (!count.ok()) return;
+    records_at_done = 0;
+    for (int32_t p = 0; p < *count; ++p) {
+      auto w = (*reader)->QueryWatermarks({eventstore::kOrdersTopic, p}, 10s);
+      if (w.ok()) records_at_done += w->high;
+    }
+  };
   auto summary = services::RunUp(options, domain::Catalog::Demo(), stop.get_token(),
                                  [&brokers](const services::UpEndpoints& e) { brokers = e.brokers; });
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
   EXPECT_FALSE(brokers.empty());
+  EXPECT_EQ(done_calls, 1);
+  EXPECT_EQ(records_at_done, 300);
   EXPECT_EQ(summary->orders_placed, 300u);
   EXPECT_EQ(summary->events_applied, 300u);
   EXPECT_EQ(summary->orders_by_status["placed"], 300u);
   auto store = projections::ProjectionStore::Open(options.data_dir, {.read_only = true});
   ASSERT_TRUE(store.ok());
   EXPECT_EQ(*(*store)->Digest(), summary->digest);
+}
+
+// Without --partitions: 3 for a new cluster's orders.events, 6 on the
+// embedded broker (shorter partitions for its capped, walked logs).
+TEST(PipelineTest, UpPartitionsDefaultByBroker) {
+  services::UpOptions options;
+  EXPECT_EQ(options.orders_partitions(), eventstore::kEmbeddedPartitions);
+  EXPECT_EQ(eventstore::kEmbeddedPartitions, 6);
+  options.kafka.brokers = "127.0.0.1:9092";
+  EXPECT_EQ(options.orders_partitions(), eventstore::kDefaultPartitions);
+  EXPECT_EQ(eventstore::kDefaultPartitions, 3);
+  options.partitions = 12;
+  EXPECT_EQ(options.orders_partitions(), 12);
 }
 
 // The embedded broker drops the oldest batches past ~5 MB per partition; the
