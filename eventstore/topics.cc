@@ -86,14 +86,19 @@ Result<std::map<std::string, std::vector<std::pair<std::string, std::string>>>> 
   char errstr[256];
   rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), errstr, sizeof errstr);
   rd_kafka_DescribeConfigs(rk, resources.data(), resources.size(), options, queue);
-  // librdkafka answers every admin request, with __TIMED_OUT at the latest when
-  // the request's timeout passes; its timers run about once a second, and a
-  // busy machine delays them more (a 1 s margin ran out under ASan), so wait
-  // well past the timeout for that answer.
+  // librdkafka should answer every admin request, with __TIMED_OUT at the
+  // latest when the request's timeout passes; its timers run about once a
+  // second, and a busy machine delays them more (a 1 s margin ran out under
+  // ASan), so wait well past the timeout for that answer. Once, under ASan on
+  // a loaded machine, no answer came even 10 s after it (the embedded broker,
+  // which has no DescribeConfigs): handled as __TIMED_OUT is, unchecked, but
+  // with a warning.
   rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 10'000);
   Status result;
   if (ev == nullptr) {
-    result = Status::Unavailable("describing topic configs timed out");
+    spdlog::warn("the brokers did not describe the configs of {} topic(s) within {} ms: their retention is not "
+                 "checked",
+                 names.size(), timeout.count());
   } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     const auto err = rd_kafka_event_error(ev);
     // The embedded broker answers no DescribeConfigs: nothing to check there.
