@@ -324,9 +324,10 @@ int main(int argc, char** argv) {
   // every order takes the full path however many are placed (with the demo's
   // stock, the grinder sold out within ~10,000 orders and the rest of a run
   // was cheaper cancellations).
-  std::vector<domain::CatalogItem> items = domain::Catalog::Demo().items();
+  const domain::Catalog demo = domain::Catalog::Demo();
+  std::vector<domain::CatalogItem> items = demo.items();
   for (auto& item : items) item.initial_stock *= 1000;
-  const domain::Catalog catalog(domain::Catalog::Demo().currency(), std::move(items));
+  const domain::Catalog catalog(demo.currency(), std::move(items));
   // Settled, before `up` stops the log (the embedded broker with it): the
   // observer reads to its end.
   options.on_done = [&] {

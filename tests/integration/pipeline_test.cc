@@ -241,13 +241,12 @@ TEST(PipelineTest, RunUpPlacesAndProjectsEverySimulatedOrder) {
     config.brokers = brokers;
     auto reader = eventstore::Reader::Create(config, "on-done-check");
     if (!reader.ok()) return;
-    auto count = (*reader)->PartitionCount(eventstore::kOrdersTopic, 10s);
-    if (!count.ok()) return;
+    auto partitions = (*reader)->Partitions({eventstore::kOrdersTopic}, 10s);
+    if (!partitions.ok()) return;
+    auto marks = (*reader)->QueryWatermarks(*partitions, 10s);
+    if (!marks.ok()) return;
     records_at_done = 0;
-    for (int32_t p = 0; p < *count; ++p) {
-      auto w = (*reader)->QueryWatermarks({eventstore::kOrdersTopic, p}, 10s);
-      if (w.ok()) records_at_done += w->high;
-    }
+    for (const eventstore::Watermarks& w : *marks) records_at_done += w.high;
   };
   auto summary = services::RunUp(options, domain::Catalog::Demo(), stop.get_token(),
                                  [&brokers](const services::UpEndpoints& e) { brokers = e.brokers; });
