@@ -336,13 +336,30 @@ Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& pos
       rd_kafka_metadata_destroy(md);
     }
   }
+  // Tickers start at their log's end as a concrete offset: assigned at
+  // OFFSET_END, a ticker first asks the broker for that offset, and librdkafka
+  // 2.0.2 retries such a query only 500 ms later when the partition moves from
+  // the bootstrap connection to its leader's meanwhile; the other partitions
+  // fill the queue within that time and nothing keeps the fetcher awake (1 of
+  // 3-6 replays of 400k events waited 0.4-0.5 s). Best effort: OFFSET_END if
+  // the ends cannot be had now.
+  std::vector<int64_t> ticker_offsets(tickers.size(), RD_KAFKA_OFFSET_END);
+  if (!tickers.empty()) {
+    auto ends = QueryWatermarks(tickers, std::chrono::seconds(2));
+    if (ends.ok()) {
+      for (size_t i = 0; i < tickers.size(); ++i) {
+        if ((*ends)[i].high >= 0) ticker_offsets[i] = (*ends)[i].high;
+      }
+    }
+  }
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(positions.size() + tickers.size()));
   for (const auto& [tp, offset] : positions) {
     const std::string name = state_->topic_prefix + tp.topic;
     rd_kafka_topic_partition_list_add(list, name.c_str(), tp.partition)->offset = offset;
   }
-  for (const TopicPartition& tp : tickers) {
+  for (size_t i = 0; i < tickers.size(); ++i) {
+    const TopicPartition& tp = tickers[i];
     const std::string name = state_->topic_prefix + tp.topic;
     // Its own queue, not forwarded to the consumer's (set before the
     // assignment starts the fetch, which forwards only queues the
@@ -351,7 +368,7 @@ Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& pos
     if (q == nullptr) continue;
     rd_kafka_queue_forward(q, nullptr);
     state_->tickers.push_back(q);
-    rd_kafka_topic_partition_list_add(list, name.c_str(), tp.partition)->offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_topic_partition_list_add(list, name.c_str(), tp.partition)->offset = ticker_offsets[i];
   }
   rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list);
   rd_kafka_topic_partition_list_destroy(list);

@@ -144,6 +144,12 @@ TEST(KafkaTest, TickersCoverEveryLeaderAndWhatTheyReadIsNotReturned) {
     positions.push_back({{kOrdersTopic, p}, 0});
   }
   const std::vector<std::string> others = {kInventoryTopic, kNotificationsHighTopic, kNotificationsLowTopic};
+  for (int i = 0; i < 20; ++i) {  // records before the tickers' end: they start at a concrete offset past these
+    for (const std::string& topic : others) {
+      ASSERT_TRUE((*producer)->Append(topic, "early-" + std::to_string(i), "not wanted", {}).ok());
+    }
+  }
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
   auto none = (*reader)->Tickers(partitions, {}, 10s);
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
