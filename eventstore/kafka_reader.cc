@@ -336,13 +336,13 @@ Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& pos
       rd_kafka_metadata_destroy(md);
     }
   }
-  // Tickers start at their log's end as a concrete offset: assigned at
+  // Tickers start at their log's end as a concrete offset. Assigned at
   // OFFSET_END, a ticker first asks the broker for that offset, and librdkafka
-  // 2.0.2 retries such a query only 500 ms later when the partition moves from
-  // the bootstrap connection to its leader's meanwhile; the other partitions
-  // fill the queue within that time and nothing keeps the fetcher awake (1 of
-  // 3-6 replays of 400k events waited 0.4-0.5 s). Best effort: OFFSET_END if
-  // the ends cannot be had now.
+  // 2.0.2 retries such a query only 500 ms later if the partition changes
+  // broker meanwhile; the other partitions fill the queue within that time and
+  // nothing keeps the fetcher awake. That fits the replays (1 in 3 to 6 of
+  // 400k events) that got no record for 0.4-0.5 s after their first 15,000.
+  // Best effort: OFFSET_END if the ends cannot be had now.
   std::vector<int64_t> ticker_offsets(tickers.size(), RD_KAFKA_OFFSET_END);
   if (!tickers.empty()) {
     auto ends = QueryWatermarks(tickers, std::chrono::seconds(2));
