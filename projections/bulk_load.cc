@@ -168,7 +168,7 @@ struct BulkLoader::Impl {
                     /*sorted_input=*/true);
     for (size_t i = 0; i < keys.size(); ++i) {
       if (statuses[i].IsNotFound()) continue;
-      ORDERFLOW_RETURN_IF_ERROR(FromRocks(statuses[i], "read order " + ids[i]));
+      if (!statuses[i].ok()) return FromRocks(statuses[i], "read order " + ids[i]);
       auto state = internal::DecodeOrder(values[i].ToStringView());
       if (!state.ok()) return Status::Corruption("stored order " + ids[i] + ": " + state.status().message());
       WindowOrder& loaded = orders[ids[i]];

@@ -52,7 +52,7 @@ Result<std::optional<domain::OrderState>> ProjectionStore::GetOrder(const std::s
 Result<bool> ProjectionStore::GetOrderRecord(const std::string& order_id, std::string* record) const {
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kOrders), order_id, record);
   if (s.IsNotFound()) return false;
-  ORDERFLOW_RETURN_IF_ERROR(FromRocks(s, "read order " + order_id));
+  if (!s.ok()) return FromRocks(s, "read order " + order_id);
   return true;
 }
 
