@@ -347,9 +347,7 @@ Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& pos
   if (!tickers.empty()) {
     auto ends = QueryWatermarks(tickers, std::chrono::seconds(2));
     if (ends.ok()) {
-      for (size_t i = 0; i < tickers.size(); ++i) {
-        if ((*ends)[i].high >= 0) ticker_offsets[i] = (*ends)[i].high;
-      }
+      for (size_t i = 0; i < tickers.size(); ++i) ticker_offsets[i] = (*ends)[i].high;
     }
   }
   rd_kafka_topic_partition_list_t* list =

@@ -144,7 +144,7 @@ TEST(KafkaTest, TickersCoverEveryLeaderAndWhatTheyReadIsNotReturned) {
     positions.push_back({{kOrdersTopic, p}, 0});
   }
   const std::vector<std::string> others = {kInventoryTopic, kNotificationsHighTopic, kNotificationsLowTopic};
-  for (int i = 0; i < 20; ++i) {  // records before the tickers' end: they start at a concrete offset past these
+  for (int i = 0; i < 20; ++i) {  // records on the tickers' topics before Assign: never returned either
     for (const std::string& topic : others) {
       ASSERT_TRUE((*producer)->Append(topic, "early-" + std::to_string(i), "not wanted", {}).ok());
     }
