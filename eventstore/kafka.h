@@ -259,6 +259,9 @@ class Reader {
   // where it has returned nothing yet.
   std::map<TopicPartition, int64_t> Positions(const std::vector<TopicPartition>& partitions) const;
 
+  // How many records the tickers have read (and Poll dropped) so far.
+  uint64_t TickerRecords() const;
+
   // Commits `next_offsets` to this reader's consumer group (its client id,
   // prefixed), asynchronously and only as information for operators' tools;
   // errors are ignored. As GroupReader::CommitForOperators.

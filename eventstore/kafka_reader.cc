@@ -103,6 +103,7 @@ struct Reader::State {
   const Clock* clock = nullptr;  // KafkaConfig::clock
   rd_kafka_queue_t* queue = nullptr;
   std::vector<rd_kafka_queue_t*> tickers;  // Reader::Tickers' partitions' own queues
+  uint64_t ticker_records = 0;             // what they read (and Poll dropped)
   std::vector<rd_kafka_message_t*> buffer;
   // Whether this client has had the cluster's metadata (PartitionCount,
   // Tickers, Assign): see Assign.
@@ -435,7 +436,10 @@ Result<std::vector<Record>> Reader::Poll(size_t max, std::chrono::milliseconds t
   for (rd_kafka_queue_t* q : state_->tickers) {  // whatever a ticker read is not wanted
     rd_kafka_message_t* dropped[64];
     for (ssize_t d; (d = rd_kafka_consume_batch_queue(q, 0, dropped, 64)) > 0;) {
-      for (ssize_t i = 0; i < d; ++i) rd_kafka_message_destroy(dropped[i]);
+      for (ssize_t i = 0; i < d; ++i) {
+        if (dropped[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR) ++state_->ticker_records;
+        rd_kafka_message_destroy(dropped[i]);
+      }
     }
   }
   ssize_t n = 0;
@@ -735,6 +739,8 @@ void GroupReader::CommitForOperators(const std::vector<std::pair<TopicPartition,
 std::map<TopicPartition, int64_t> GroupReader::Positions() const {
   return PositionsOf(rk_.get(), state_->topic_prefix, state_->assignment);
 }
+
+uint64_t Reader::TickerRecords() const { return state_->ticker_records; }
 
 std::map<TopicPartition, int64_t> Reader::Positions(const std::vector<TopicPartition>& partitions) const {
   return PositionsOf(rk_.get(), state_->topic_prefix, partitions);

@@ -158,6 +158,9 @@ TEST(KafkaTest, TickersCoverEveryLeaderAndWhatTheyReadIsNotReturned) {
   ASSERT_GE(tickers->size(), 1u);
   EXPECT_LE(tickers->size(), broker->real() ? 1u : 3u) << "one per broker";
   for (const TopicPartition& t : *tickers) EXPECT_NE(t.topic, kOrdersTopic);
+  // The tickers' ends as Assign finds them (nothing is appended meanwhile).
+  auto ends_before = (*reader)->QueryWatermarks(*tickers, 10s);
+  ASSERT_TRUE(ends_before.ok()) << ends_before.status().ToString();
   ASSERT_TRUE((*reader)->Assign(positions, *tickers).ok());
   for (int i = 0; i < 60; ++i) {  // records on the tickers' topics, after their end
     for (const std::string& topic : others) {
@@ -165,8 +168,19 @@ TEST(KafkaTest, TickersCoverEveryLeaderAndWhatTheyReadIsNotReturned) {
     }
   }
   ASSERT_TRUE((*producer)->Flush(10s).ok());
+  auto ends_after = (*reader)->QueryWatermarks(*tickers, 10s);
+  ASSERT_TRUE(ends_after.ok()) << ends_after.status().ToString();
+  // Each ticker reads from its end on: exactly the records appended after
+  // Assign, none of the 20 per topic before it.
+  uint64_t appended_after = 0, before = 0;
+  for (size_t i = 0; i < tickers->size(); ++i) {
+    appended_after += static_cast<uint64_t>((*ends_after)[i].high - (*ends_before)[i].high);
+    before += static_cast<uint64_t>((*ends_before)[i].high);
+  }
+  ASSERT_GT(appended_after, 0u) << "no record landed on a ticker's partition";
+  ASSERT_GT(before, 0u) << "no record before the tickers' end: the test would not see a ticker start too early";
   std::set<std::string> seen;
-  for (int i = 0; i < 600 && seen.size() < 300; ++i) {
+  for (int i = 0; i < 600 && (seen.size() < 300 || (*reader)->TickerRecords() < appended_after); ++i) {
     auto batch = (*reader)->Poll(50, 100ms);
     ASSERT_TRUE(batch.ok()) << batch.status().ToString();
     for (const Record& r : *batch) {
@@ -175,6 +189,8 @@ TEST(KafkaTest, TickersCoverEveryLeaderAndWhatTheyReadIsNotReturned) {
     }
   }
   EXPECT_EQ(seen.size(), 300u);
+  EXPECT_EQ((*reader)->TickerRecords(), appended_after) << "the tickers read " << (*reader)->TickerRecords()
+                                                         << " records; " << before << " were there before Assign";
 }
 
 TEST(KafkaTest, MissingTopicIsNotFound) {
