@@ -21,6 +21,9 @@ std::string NewOrderId() {
   }
   domain::EventId id;
   std::copy(u.begin(), u.end(), id.begin());
+  const auto ms = static_cast<uint64_t>(SystemClock().WallMs());
+  for (int i = 0; i < 6; ++i) id[i] = static_cast<uint8_t>(ms >> (40 - 8 * i));  // big-endian: text order is time order
+  id[6] = static_cast<uint8_t>(0x70 | (id[6] & 0x0f));  // version 7; the variant bits (byte 8) stay as generated
   return domain::UuidToString(id);
 }
 
