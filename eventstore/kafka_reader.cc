@@ -343,10 +343,11 @@ Status Reader::Assign(const std::vector<std::pair<TopicPartition, int64_t>>& pos
   // broker meanwhile; the other partitions fill the queue within that time and
   // nothing keeps the fetcher awake. That fits the replays (1 in 3 to 6 of
   // 400k events) that got no record for 0.4-0.5 s after their first 15,000.
-  // Best effort: OFFSET_END if the ends cannot be had now.
+  // Best effort: OFFSET_END if the cluster cannot say within 10 s (it answers
+  // in milliseconds; KafkaTest.TickersCoverEveryLeader... counts on the ends).
   std::vector<int64_t> ticker_offsets(tickers.size(), RD_KAFKA_OFFSET_END);
   if (!tickers.empty()) {
-    auto ends = QueryWatermarks(tickers, std::chrono::seconds(2));
+    auto ends = QueryWatermarks(tickers, std::chrono::seconds(10));
     if (ends.ok()) {
       for (size_t i = 0; i < tickers.size(); ++i) ticker_offsets[i] = (*ends)[i].high;
     }

@@ -69,7 +69,7 @@ async function placeOrder(event) {
     if (address) body.shipping_address = address;
     const placed = await api('/orders', { method: 'POST', body,
       headers: { 'Idempotency-Key': crypto.randomUUID ? crypto.randomUUID() : String(Math.random()) } });
-    message.textContent = `Placed order ${placed.order_id.slice(0, 8)}… at log position ${placed.position}.`;
+    message.textContent = `Placed order …${placed.order_id.slice(-8)} at log position ${placed.position}.`;
     message.className = '';
     // Read your write: the list and timeline wait until the projection has it.
     await api(placed.status_url);
@@ -92,7 +92,7 @@ async function refreshOrders() {
     const rows = $('order-rows');
     rows.replaceChildren(...page.orders.map((o) => {
       const row = el('tr', { 'data-order': o.order_id },
-        el('td', {}, el('code', {}, o.order_id.slice(0, 8))), el('td', {}, o.customer_id),
+        el('td', {}, el('code', {}, o.order_id.slice(-8))), el('td', {}, o.customer_id),
         el('td', {}, el('span', { class: `badge ${o.status}` }, o.status)),
         el('td', { class: 'num' }, money(o.total_minor, o.currency)),
         el('td', { class: 'muted' }, new Date(o.placed_at).toLocaleTimeString()));

@@ -24,6 +24,13 @@ bool Entered(OrderStatus before, const domain::OrderState& after, OrderStatus st
   return before != status && after.status == status;
 }
 
+// The last 8 characters of an order id, for the payment and reservation ids
+// derived from it: a UUID's random end (a v7 id begins with its time, which
+// orders placed in the same minute share).
+std::string IdTail(const std::string& order_id) {
+  return order_id.size() > 8 ? order_id.substr(order_id.size() - 8) : order_id;
+}
+
 // Whether `type` (an event-type header) names event T (domain::EventTypeName).
 template <typename T>
 bool Is(std::string_view type) {
@@ -75,7 +82,7 @@ class PaymentReactor final : public Reactor {
       }
       if (reason.empty()) {
         ctx.Emit(kOrdersTopic, e, id, "authorize",
-                 domain::PaymentAuthorized{"pay-" + id.substr(0, 8), after.total_minor, "card"});
+                 domain::PaymentAuthorized{"pay-" + IdTail(id), after.total_minor, "card"});
         ctx.Put("charge/" + id, "authorized");
       } else {
         ctx.Emit(kOrdersTopic, e, id, "decline", domain::PaymentDeclined{reason, after.total_minor});
@@ -138,7 +145,7 @@ class InventoryReactor final : public Reactor {
       }
     } else if (const auto* reserved = std::get_if<domain::InventoryLineReserved>(&e.payload)) {
       if (after.status == OrderStatus::kPaymentAuthorized && after.AllLinesReserved()) {
-        ctx.Emit(kOrdersTopic, e, id, "reserved", domain::InventoryReserved{"res-" + id.substr(0, 8), after.lines});
+        ctx.Emit(kOrdersTopic, e, id, "reserved", domain::InventoryReserved{"res-" + IdTail(id), after.lines});
       } else if (after.status == OrderStatus::kCancelled || after.status == OrderStatus::kInventoryRejected) {
         Release(e, after, reserved->sku, ctx);  // arrived after the order failed
       }

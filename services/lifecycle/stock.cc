@@ -14,7 +14,7 @@ Result<domain::EventId> AddStock(eventstore::Producer& producer, const domain::C
   }
   if (qty <= 0) return Status::InvalidArgument("stock to add must be > 0, got " + std::to_string(qty));
   domain::Event event;
-  ORDERFLOW_CHECK(domain::UuidFromString(NewOrderId(), &event.id));
+  ORDERFLOW_CHECK(domain::UuidFromString(NewOrderId(), &event.id));  // a fresh id: unique (a UUIDv7)
   event.order_id = sku;  // the stock aggregate's id
   event.occurred_at_ms = NowMs();
   event.producer = "cli";

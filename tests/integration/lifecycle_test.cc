@@ -481,6 +481,8 @@ void ExpectEveryOutboxLineInTheLog(const Fleet& fleet, const services::CheckRepo
       std::cout << "group " << row.group << " " << row.tp.topic << "/" << row.tp.partition << " committed "
                 << row.committed << " end " << row.end << std::endl;
     }
+  } else {
+    std::cout << "lag: " << lag.status().ToString() << std::endl;
   }
   SystemClock().SleepFor(3s);
   const auto again = Check(fleet);

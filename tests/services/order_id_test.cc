@@ -31,13 +31,13 @@ TEST(OrderIdTest, LaterIdsSortAfterEarlierOnesAndNoneRepeats) {
   std::string previous = NewOrderId();
   ids.insert(previous);
   for (int i = 0; i < 3; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // another millisecond: the time part orders them
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // later milliseconds: the time part orders them
     const std::string next = NewOrderId();
     EXPECT_LT(previous, next);
     previous = next;
     ids.insert(next);
   }
-  for (int i = 0; i < 10000; ++i) ids.insert(NewOrderId());  // many in one millisecond: the random part tells them apart
+  for (int i = 0; i < 10000; ++i) ids.insert(NewOrderId());  // many a millisecond: the random part tells them apart
   EXPECT_EQ(ids.size(), 10004u);
 }
 

@@ -84,6 +84,22 @@ TEST(PaymentReactorTest, AuthorizesOrDeclinesByTheGatewayRules) {
   EXPECT_EQ(ctx.Count<domain::OrderCancelled>(), 2);
 }
 
+// Two orders placed in the same second (UUIDv7 ids share their first 12
+// characters) get payment ids of their own.
+TEST(PaymentReactorTest, OrdersPlacedTogetherGetDifferentPaymentIds) {
+  auto payment = MakePaymentReactor({});
+  FakeContext ctx;
+  domain::OrderState a, b;
+  Feed(*payment, a, PlacedEvent("019af1c2-3d4e-7a01-8b2c-0d1e2f3a4b5c", "alice"), ctx);
+  Feed(*payment, b, PlacedEvent("019af1c2-3d4e-7f77-9c8d-7e6f5a4b3c2d", "alice"), ctx);
+  ASSERT_EQ(ctx.Count<domain::PaymentAuthorized>(), 2);
+  std::set<std::string> ids;
+  for (const auto& [topic, e] : ctx.outputs) {
+    if (const auto* paid = std::get_if<domain::PaymentAuthorized>(&e.payload)) ids.insert(paid->payment_id);
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"pay-2f3a4b5c", "pay-5a4b3c2d"}));
+}
+
 // A customer cancel that lands before the authorization in the log: the
 // authorization arrives for a cancelled order and is refunded, once.
 TEST(PaymentReactorTest, AuthorizationArrivingAfterACancelIsRefundedOnce) {
