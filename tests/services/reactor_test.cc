@@ -84,8 +84,8 @@ TEST(PaymentReactorTest, AuthorizesOrDeclinesByTheGatewayRules) {
   EXPECT_EQ(ctx.Count<domain::OrderCancelled>(), 2);
 }
 
-// Two orders placed in the same second (UUIDv7 ids share their first 12
-// characters) get payment ids of their own.
+// Two orders placed in the same millisecond (their UUIDv7 ids share the first
+// 15 characters) get payment ids of their own.
 TEST(PaymentReactorTest, OrdersPlacedTogetherGetDifferentPaymentIds) {
   auto payment = MakePaymentReactor({});
   FakeContext ctx;
