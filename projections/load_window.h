@@ -100,26 +100,48 @@ class KeyArena {
   size_t left_ = 0;
 };
 
-// Bytewise key order (RocksDB's default comparator), comparing the first
-// eight bytes as one integer: most keys differ there (order ids).
-inline uint64_t Prefix8(std::string_view s) {
+// Bytewise key order (RocksDB's default comparator) compares eight bytes as
+// one integer: the big-endian value of s[at, at + 8), zero-padded.
+inline uint64_t Prefix8(std::string_view s, size_t at = 0) {
   uint64_t v = 0;
-  const size_t n = std::min<size_t>(8, s.size());
-  for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(s[i])} << (56 - 8 * i);
+  const size_t n = at < s.size() ? std::min<size_t>(8, s.size() - at) : 0;
+  for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(s[at + i])} << (56 - 8 * i);
   return v;
 }
-// The indices 0..n-1 in the bytewise order of key(i), sorted on each key's
-// first eight bytes held beside its index (no pointer chasing while sorting).
+// The indices 0..n-1 in the bytewise order of key(i), sorted on sixteen bytes
+// of each key held beside its index (no pointer chasing while sorting): the
+// sixteen after the prefix every key shares. Order ids made together share
+// their first ~9 bytes (UUIDv7: the time comes first), index keys their name.
 template <typename KeyOf>
 std::vector<size_t> SortedByKey(size_t n, KeyOf key) {
-  std::vector<std::pair<uint64_t, size_t>> items(n);
-  for (size_t i = 0; i < n; ++i) items[i] = {Prefix8(key(i)), i};
-  std::sort(items.begin(), items.end(), [&](const auto& a, const auto& b) {
-    if (a.first != b.first) return a.first < b.first;
-    return key(a.second) < key(b.second);
+  size_t common = 0;
+  if (n > 1) {
+    const std::string_view first = key(0);
+    common = first.size();
+    for (size_t i = 1; i < n && common > 0; ++i) {
+      const std::string_view k = key(i);
+      const size_t limit = std::min(common, k.size());
+      size_t j = 0;
+      while (j < limit && k[j] == first[j]) ++j;
+      common = j;
+    }
+  }
+  struct Item {
+    uint64_t hi, lo;
+    size_t index;
+  };
+  std::vector<Item> items(n);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string_view k = key(i);
+    items[i] = {Prefix8(k, common), Prefix8(k, common + 8), i};
+  }
+  std::sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {
+    if (a.hi != b.hi) return a.hi < b.hi;
+    if (a.lo != b.lo) return a.lo < b.lo;
+    return std::string_view(key(a.index)) < std::string_view(key(b.index));
   });
   std::vector<size_t> out(n);
-  for (size_t i = 0; i < n; ++i) out[i] = items[i].second;
+  for (size_t i = 0; i < n; ++i) out[i] = items[i].index;
   return out;
 }
 

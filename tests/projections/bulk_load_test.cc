@@ -1,4 +1,5 @@
 #include "projections/bulk_load.h"
+#include "projections/load_window.h"
 #include "projections/seen_filter.h"
 #include "projections/snapshot.h"
 #include "projections/state_digest.h"
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <random>
 
 #include "eventstore/codec.h"
 #include "projections/store.h"
@@ -22,6 +24,29 @@ namespace {
 
 // The loader sizes its filter of seen orders for the log (BulkLoader::ExpectRecords):
 // more orders than it was sized for make lookups more frequent, never an order forgotten.
+TEST(SortedByKeyTest, PutsKeysInBytewiseOrderWhateverPrefixTheyShare) {
+  std::mt19937 rng(7);
+  const std::string alphabet("\x00\x01" "0a-\x7f\x80\xfe\xff", 9);
+  for (const std::string& shared : std::vector<std::string>{"", "cust-", "0193a5b2-3c4d-7", std::string(40, 'x')}) {
+    for (size_t n : {0, 1, 2, 3, 50, 2000}) {
+      std::vector<std::string> keys;
+      for (size_t i = 0; i < n; ++i) {
+        std::string key = shared;
+        const size_t tail = rng() % 24;  // some keys are the prefix of others, some repeat
+        for (size_t j = 0; j < tail; ++j) key.push_back(alphabet[rng() % (j < 12 ? 2 : alphabet.size())]);
+        keys.push_back(key);
+      }
+      std::vector<std::string> got;
+      for (size_t i : SortedByKey(keys.size(), [&](size_t i) -> const std::string& { return keys[i]; })) {
+        got.push_back(keys[i]);
+      }
+      std::vector<std::string> want = keys;
+      std::sort(want.begin(), want.end());  // std::string compares bytewise, as RocksDB
+      EXPECT_EQ(got, want) << "shared prefix '" << shared << "', " << n << " keys";
+    }
+  }
+}
+
 TEST(SeenFilterTest, AFilterSizedForFewOrdersForgetsNoneOfManyMore) {
   SeenFilter seen;
   seen.SizeFor(1'000);  // the smallest filter, 1 MiB
