@@ -399,6 +399,10 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Start(ProjectionStore& store, co
   if (!db.options.rebuild) return Status::FailedPrecondition("bulk load needs a store opened for a rebuild");
   auto impl = std::make_unique<Impl>(store, db, options);
   {
+    std::lock_guard lock(db.cache_mu);  // the loader writes orders the batch path's cache may hold
+    db.order_cache.Clear();
+  }
+  {
     std::lock_guard lock(db.offsets_mu);
     if (!db.digest) return Status::FailedPrecondition("bulk load needs a store opened for writing");
     impl->digest = *db.digest;

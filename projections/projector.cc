@@ -39,6 +39,9 @@ class StoreSinkImpl final : public Sink {
     return std::unique_ptr<SinkBatch>(std::make_unique<StoreBatch>(std::move(prepared).value()));
   }
   Status Commit(const SinkBatch& batch) override { return store_.Commit(static_cast<const StoreBatch&>(batch).batch); }
+  void Release(std::unique_ptr<SinkBatch> batch, bool committed) override {
+    if (committed) store_.KeepCommitted(std::move(static_cast<StoreBatch&>(*batch).batch));
+  }
   Status AdvanceOffsets(const Offsets& positions) override { return store_.AdvanceOffsets(positions); }
 
  private:
@@ -64,7 +67,7 @@ Status Projector::Drain() {
   if (!commit_.valid()) return Status::Ok();
   Status s = commit_.get();
   if (s.ok()) ForOperators(in_flight_->next_offsets());
-  in_flight_.reset();
+  sink_.Release(std::move(in_flight_), s.ok());
   return s;
 }
 
@@ -166,6 +169,7 @@ Result<size_t> Projector::Step() {
     if (options_.wait_durable) ORDERFLOW_RETURN_IF_ERROR(options_.wait_durable(batch->next_offsets()));
     ORDERFLOW_RETURN_IF_ERROR(sink_.Commit(*batch));
     ForOperators(batch->next_offsets());
+    sink_.Release(std::move(batch), true);
     return records->size();
   }
   in_flight_ = std::move(batch);

@@ -126,6 +126,7 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const std::string
   if (options.rebuild && !options.read_only && !fresh) ORDERFLOW_RETURN_IF_ERROR(MarkRebuildUnfinished(dir));
   auto impl = std::make_unique<Impl>();
   impl->options = store_options;
+  impl->order_cache = domain::TakeCache<Impl::CachedOrder>(options.read_only ? 0 : options.order_cache);
   impl->state = std::move(state).value();
   impl->db = &impl->state->db();
 

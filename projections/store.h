@@ -63,6 +63,9 @@ struct StoreOptions {
   // FinishRebuild or BulkLoader::Finish, and accepts a store whose rebuild did
   // not finish. Every other open refuses one (kFailedPrecondition).
   bool rebuild = false;
+  // Orders of committed batches kept in memory (KeepCommitted) for Prepare
+  // to take instead of reading and decoding them; 0: none.
+  size_t order_cache = 16384;
 };
 
 struct BatchStats {
@@ -70,6 +73,7 @@ struct BatchStats {
   size_t duplicates = 0;  // events dropped because their id was already applied
   size_t rejected = 0;    // records that did not decode (kept in the rejected family)
   size_t skipped = 0;     // records below the stored offsets (re-deliveries; PostgreSQL only)
+  size_t kept_orders = 0;  // orders taken from committed batches (KeepCommitted), not read from RocksDB
   std::array<uint32_t, domain::kEventTypeCount> applied_by_type{};  // indexed like domain::EventPayload
 };
 
@@ -188,6 +192,12 @@ class ProjectionStore {
 
   // Writes a prepared batch (state and offsets in one WriteBatch).
   Status Commit(const PreparedBatch& batch);
+
+  // Hands back a batch that Commit wrote: its orders' states are kept for the
+  // next Prepare (StoreOptions::order_cache). Call it from Prepare's thread,
+  // after that batch's Commit returned Ok and before the next Commit starts;
+  // a batch that did not commit is only dropped, never handed back.
+  void KeepCommitted(PreparedBatch batch);
 
   // Next offset to consume per partition, as last committed.
   Result<Offsets> GetOffsets() const;

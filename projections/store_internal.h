@@ -16,7 +16,9 @@
 #include <optional>
 #include <string>
 
+#include "domain/order.h"
 #include "domain/status.h"
+#include "domain/take_cache.h"
 #include "eventstore/state_db.h"
 #include "projections/state_digest.h"
 #include "projections/store.h"
@@ -47,6 +49,16 @@ struct ProjectionStore::Impl {
   // Mirror of meta's kDigestKey (guarded by offsets_mu); nullopt for a
   // read-only store written before the key existed: then Digest() reads.
   std::optional<StateDigest> digest;
+
+  // The orders of committed batches (ProjectionStore::KeepCommitted): their
+  // states and stored values, taken by Prepare instead of read from RocksDB.
+  // Anything else that writes the orders family (BulkLoader) clears it.
+  struct CachedOrder {
+    domain::OrderState state;
+    std::optional<std::string> stored;
+  };
+  std::mutex cache_mu;
+  domain::TakeCache<CachedOrder> order_cache{0};  // guarded by cache_mu; sized by Open from options
 
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return state->cf(f); }
 

@@ -53,7 +53,9 @@ Result<BatchStats> ProjectionStore::ApplyBatch(const std::vector<eventstore::Rec
   auto prepared = Prepare(records, nullptr);
   if (!prepared.ok()) return prepared.status();
   ORDERFLOW_RETURN_IF_ERROR(Commit(*prepared));
-  return prepared->stats();
+  BatchStats stats = prepared->stats();
+  KeepCommitted(std::move(prepared).value());
+  return stats;
 }
 
 Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Record>& records,
@@ -101,13 +103,15 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
   }
 
   // 2. Load every order the batch touches: from the batch in flight if it has
-  // it, else from RocksDB with one sorted MultiGet.
+  // it, else as a batch committed before left it (KeepCommitted), else from
+  // RocksDB with one sorted MultiGet.
   auto& orders = out.orders;
   for (const Decoded& d : decoded) orders.try_emplace(d.event.order_id);
   {
     std::vector<rocksdb::Slice> keys;
     std::vector<PreparedBatch::Impl::Loaded*> targets;
     keys.reserve(orders.size());
+    std::lock_guard cache_lock(impl_->cache_mu);
     for (auto& [id, loaded] : orders) {
       if (in_flight != nullptr) {
         auto it = in_flight->impl_->orders.find(id);
@@ -117,6 +121,13 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
           loaded.stored = it->second.dirty ? std::optional<std::string>(it->second.encoded) : it->second.stored;
           continue;
         }
+      }
+      if (auto cached = impl_->order_cache.Take(id)) {
+        loaded.state = std::move(cached->state);
+        loaded.initial_status = loaded.state.status;
+        loaded.stored = std::move(cached->stored);
+        ++stats.kept_orders;
+        continue;
       }
       keys.emplace_back(id);
       targets.push_back(&loaded);
@@ -251,6 +262,16 @@ Status ProjectionStore::Commit(const PreparedBatch& prepared) {
   ++impl_->commit_count;
   impl_->committed.notify_all();
   return Status::Ok();
+}
+
+void ProjectionStore::KeepCommitted(PreparedBatch batch) {
+  std::lock_guard lock(impl_->cache_mu);
+  for (auto& [id, loaded] : batch.impl_->orders) {
+    // An order the batch did not change (its events were duplicates) keeps its stored value.
+    std::optional<std::string> stored = loaded.dirty ? std::optional<std::string>(std::move(loaded.encoded))
+                                                     : std::move(loaded.stored);
+    impl_->order_cache.Put(id, {std::move(loaded.state), std::move(stored)});
+  }
 }
 
 Status ProjectionStore::AdvanceOffsets(const Offsets& positions) {

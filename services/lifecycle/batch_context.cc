@@ -56,31 +56,6 @@ bool ServiceBatch::InLog(const domain::EventId& id) {
   return false;
 }
 
-std::optional<domain::OrderState> OrderCache::Take(const std::string& id) {
-  auto it = states_.find(id);
-  if (it == states_.end()) return std::nullopt;
-  std::optional<domain::OrderState> state(std::move(it->second.state));
-  states_.erase(it);
-  return state;
-}
-
-void OrderCache::Put(const std::string& id, domain::OrderState state) {
-  if (capacity_ == 0) return;
-  states_.insert_or_assign(id, Entry{std::move(state), ++puts_});
-  arrival_.emplace_back(id, puts_);
-  auto current = [this](const std::pair<std::string, uint64_t>& a) {
-    auto it = states_.find(a.first);
-    return it != states_.end() && it->second.put == a.second;
-  };
-  while (states_.size() > capacity_) {  // the oldest go
-    if (current(arrival_.front())) states_.erase(arrival_.front().first);
-    arrival_.pop_front();
-  }
-  if (arrival_.size() > 2 * capacity_ + 64) {  // drop the stale entries (amortized: at most every capacity puts)
-    std::erase_if(arrival_, [&](const auto& a) { return !current(a); });
-  }
-}
-
 Result<domain::OrderState*> ServiceBatch::Order(const std::string& id) {
   auto [it, inserted] = orders_.try_emplace(id);
   if (inserted) {

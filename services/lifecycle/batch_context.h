@@ -6,7 +6,6 @@
 // batch's offsets (AddTo). One batch, one thread.
 #pragma once
 
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -15,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "domain/take_cache.h"
 #include "eventstore/dead_letter.h"
 #include "services/lifecycle/runner.h"
 
@@ -29,29 +29,8 @@ namespace orderflow::services {
 // not read and decode them from its store again. Used by the loop's thread
 // only. Only that loop writes the store, and each instance resumes every
 // partition it is given from its own stored offsets, so a partition that
-// moved to another instance and back leaves nothing stale here. At most
-// `capacity` orders: the oldest go first.
-class OrderCache {
- public:
-  explicit OrderCache(size_t capacity) : capacity_(capacity) {}
-  // The state of `id`, taken out of the cache; nullopt if it is not there.
-  std::optional<domain::OrderState> Take(const std::string& id);
-  void Put(const std::string& id, domain::OrderState state);
-  void Clear() {
-    states_.clear();
-    arrival_.clear();
-  }
-
- private:
-  struct Entry {
-    domain::OrderState state;
-    uint64_t put = 0;  // which Put stored it
-  };
-  size_t capacity_;
-  uint64_t puts_ = 0;
-  std::unordered_map<std::string, Entry> states_;
-  std::deque<std::pair<std::string, uint64_t>> arrival_;  // (id, put) in order; entries taken or put again since are stale
-};
+// moved to another instance and back leaves nothing stale here.
+using OrderCache = domain::TakeCache<domain::OrderState>;
 
 class ServiceBatch final : public BatchContext {
  public:

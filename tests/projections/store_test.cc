@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <random>
 
@@ -372,6 +373,67 @@ TEST(ProjectionStoreTest, KeptDigestEqualsTheDigestOfTheEntriesRead) {
   reopened.reset();
   auto reader = OpenStore(dir.path(), {.read_only = true});
   EXPECT_EQ(*reader->Digest(), *reader->DigestByReading());
+}
+
+// Orders that committed batches handed back (KeepCommitted) are taken by the
+// next Prepare instead of being read: the store is the same as one that reads
+// every order, with batches in flight, orders evicted from a small cache, and
+// a prepared batch that never commits (what it took is read again).
+TEST(ProjectionStoreTest, OrdersKeptFromCommittedBatchesBuildTheSameStoreAsReadingThem) {
+  std::vector<eventstore::Record> log;
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "o-" + std::to_string(i % 10);
+    const int64_t at = static_cast<int64_t>(log.size());
+    if (i < 10) {
+      log.push_back(ToRecord(PlacedEvent(id, "c" + std::to_string(i % 3)), 0, at));
+    } else if (i < 20) {
+      log.push_back(ToRecord(LifecycleEvent(id, 1, domain::PaymentAuthorized{"p", 2900}), 0, at));
+    } else if (i < 30) {
+      log.push_back(ToRecord(LifecycleEvent(id, 2, domain::OrderCancelled{"x", domain::CancelSource::kSystem}), 0, at));
+    } else {
+      log.push_back(ToRecord(LifecycleEvent(id, 3, domain::PaymentRefunded{"r", 2900}), 0, at));
+    }
+  }
+  auto build = [&](size_t cache, size_t* kept) {
+    TempDir dir;
+    auto store = OpenStore(dir.path(), {.order_cache = cache});
+    EXPECT_NE(store, nullptr);
+    std::optional<PreparedBatch> in_flight;
+    for (size_t i = 0; i < log.size(); i += 3) {
+      std::vector<eventstore::Record> batch;
+      for (size_t j = i; j < std::min(log.size(), i + 3); ++j) {
+        batch.push_back(eventstore::Record::Make(std::string(log[j].topic()), log[j].partition(), log[j].offset(),
+                                                 std::string(log[j].key()), std::string(log[j].value())));
+      }
+      if (i == 21) {  // prepared (taking what it finds kept) and dropped: never committed
+        auto dropped = store->Prepare(batch, in_flight ? &*in_flight : nullptr);
+        EXPECT_TRUE(dropped.ok());
+      }
+      auto prepared = store->Prepare(batch, in_flight ? &*in_flight : nullptr);
+      EXPECT_TRUE(prepared.ok()) << prepared.status().ToString();
+      *kept += prepared->stats().kept_orders;
+      if (in_flight) {
+        EXPECT_TRUE(store->Commit(*in_flight).ok());
+        store->KeepCommitted(std::move(*in_flight));
+      }
+      in_flight = std::move(prepared).value();
+    }
+    EXPECT_TRUE(store->Commit(*in_flight).ok());
+    std::map<std::string, std::string> records;
+    for (int i = 0; i < 10; ++i) {
+      std::string record;
+      EXPECT_TRUE(*store->GetOrderRecord("o-" + std::to_string(i), &record));
+      records["o-" + std::to_string(i)] = record;
+    }
+    EXPECT_EQ(*store->Digest(), *store->DigestByReading());
+    return std::make_pair(*store->Digest(), records);
+  };
+  size_t kept_without = 0, kept_small = 0, kept = 0;
+  const auto read = build(0, &kept_without);
+  EXPECT_EQ(kept_without, 0u);
+  EXPECT_EQ(build(2, &kept_small), read);  // most orders evicted before they come again
+  EXPECT_EQ(build(100, &kept), read);
+  EXPECT_GT(kept, 10u) << "the later batches took their orders from the committed ones";
 }
 
 // A store written before the digest was kept (no state_digest in meta): read
