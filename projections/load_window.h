@@ -116,10 +116,12 @@ template <typename KeyOf>
 std::vector<size_t> SortedByKey(size_t n, KeyOf key) {
   size_t common = 0;
   if (n > 1) {
-    const std::string_view first = key(0);
+    const auto& first_key = key(0);  // a reference: a key returned by value lives as long
+    const std::string_view first = first_key;
     common = first.size();
     for (size_t i = 1; i < n && common > 0; ++i) {
-      const std::string_view k = key(i);
+      const auto& k_ref = key(i);
+      const std::string_view k = k_ref;
       const size_t limit = std::min(common, k.size());
       size_t j = 0;
       while (j < limit && k[j] == first[j]) ++j;
@@ -132,7 +134,8 @@ std::vector<size_t> SortedByKey(size_t n, KeyOf key) {
   };
   std::vector<Item> items(n);
   for (size_t i = 0; i < n; ++i) {
-    const std::string_view k = key(i);
+    const auto& k_ref = key(i);
+    const std::string_view k = k_ref;
     items[i] = {Prefix8(k, common), Prefix8(k, common + 8), i};
   }
   std::sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {

@@ -57,9 +57,11 @@ class Sink {
   // Writes a prepared batch and its next offsets atomically. Batches commit
   // in the order they were prepared.
   virtual Status Commit(const SinkBatch& batch) = 0;
-  // The loop is done with `batch` (before the next Commit starts); `committed`:
-  // Commit wrote it. A sink may keep what a committed batch holds for the
-  // batches to come (the store keeps its orders: ProjectionStore::KeepCommitted).
+  // The loop hands back every batch Commit wrote (`committed`), in commit
+  // order, before it prepares a batch that does not see it as in flight; and
+  // may hand back one whose Commit failed (false). A sink may keep what a
+  // committed batch holds for the batches to come (the store keeps its
+  // orders: ProjectionStore::KeepCommitted).
   virtual void Release(std::unique_ptr<SinkBatch> batch, bool committed) {}
   // Moves stored offsets forward to `positions` where they are behind,
   // changing no state (transaction markers the consumer stepped over).

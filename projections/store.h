@@ -195,8 +195,10 @@ class ProjectionStore {
 
   // Hands back a batch that Commit wrote: its orders' states are kept for the
   // next Prepare (StoreOptions::order_cache). Call it from Prepare's thread,
-  // after that batch's Commit returned Ok and before the next Commit starts;
-  // a batch that did not commit is only dropped, never handed back.
+  // after that batch's Commit returned Ok, before any Prepare that does not
+  // see it as in flight; once one batch is handed back, every committed one
+  // must be, in commit order (an order kept from an earlier batch would be
+  // stale). A batch that did not commit is only dropped, never handed back.
   void KeepCommitted(PreparedBatch batch);
 
   // Next offset to consume per partition, as last committed.

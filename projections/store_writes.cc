@@ -111,7 +111,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
     std::vector<rocksdb::Slice> keys;
     std::vector<PreparedBatch::Impl::Loaded*> targets;
     keys.reserve(orders.size());
-    std::lock_guard cache_lock(impl_->cache_mu);
+    std::unique_lock cache_lock(impl_->cache_mu);
     for (auto& [id, loaded] : orders) {
       if (in_flight != nullptr) {
         auto it = in_flight->impl_->orders.find(id);
@@ -132,6 +132,7 @@ Result<PreparedBatch> ProjectionStore::Prepare(const std::vector<eventstore::Rec
       keys.emplace_back(id);
       targets.push_back(&loaded);
     }
+    cache_lock.unlock();
     std::vector<rocksdb::PinnableSlice> values(keys.size());
     std::vector<rocksdb::Status> statuses(keys.size());
     impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(kOrders), keys.size(), keys.data(), values.data(),

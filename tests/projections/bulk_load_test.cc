@@ -22,8 +22,7 @@
 namespace orderflow::projections {
 namespace {
 
-// The loader sizes its filter of seen orders for the log (BulkLoader::ExpectRecords):
-// more orders than it was sized for make lookups more frequent, never an order forgotten.
+// SortedByKey gives RocksDB's bytewise order, whatever prefix the keys share.
 TEST(SortedByKeyTest, PutsKeysInBytewiseOrderWhateverPrefixTheyShare) {
   std::mt19937 rng(7);
   const std::string alphabet("\x00\x01" "0a-\x7f\x80\xfe\xff", 9);
@@ -47,6 +46,8 @@ TEST(SortedByKeyTest, PutsKeysInBytewiseOrderWhateverPrefixTheyShare) {
   }
 }
 
+// The loader sizes its filter of seen orders for the log (BulkLoader::ExpectRecords):
+// more orders than it was sized for make lookups more frequent, never an order forgotten.
 TEST(SeenFilterTest, AFilterSizedForFewOrdersForgetsNoneOfManyMore) {
   SeenFilter seen;
   seen.SizeFor(1'000);  // the smallest filter, 1 MiB
