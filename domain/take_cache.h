@@ -12,7 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -23,13 +23,16 @@ namespace orderflow::domain {
 template <typename Value>
 class TakeCache {
  public:
-  explicit TakeCache(size_t capacity) : capacity_(capacity) {}
+  explicit TakeCache(size_t capacity) : capacity_(capacity) {
+    values_.reserve(capacity + 1);  // never rehashed: the arrival list's iterators stay valid
+  }
 
   // The value of `id`, taken out of the cache; nullopt if it is not there.
   std::optional<Value> Take(const std::string& id) {
     auto it = values_.find(id);
     if (it == values_.end()) return std::nullopt;
     std::optional<Value> value(std::move(it->second.value));
+    arrival_.erase(it->second.arrival);
     values_.erase(it);
     return value;
   }
@@ -37,38 +40,33 @@ class TakeCache {
   // Holds `value` as the newest for `id`, replacing what it held for it.
   void Put(const std::string& id, Value value) {
     if (capacity_ == 0) return;
-    values_.insert_or_assign(id, Entry{std::move(value), ++puts_});
-    arrival_.emplace_back(id, puts_);
-    while (values_.size() > capacity_) {  // the oldest go
-      if (Current(arrival_.front())) values_.erase(arrival_.front().first);
+    auto [it, inserted] = values_.try_emplace(id);
+    if (!inserted) arrival_.erase(it->second.arrival);
+    it->second.value = std::move(value);
+    it->second.arrival = arrival_.insert(arrival_.end(), it);
+    if (values_.size() > capacity_) {  // the oldest goes
+      values_.erase(arrival_.front());
       arrival_.pop_front();
-    }
-    if (arrival_.size() > 2 * capacity_ + 64) {  // drop the stale entries (amortized: at most every capacity puts)
-      std::erase_if(arrival_, [&](const auto& a) { return !Current(a); });
     }
   }
 
   void Clear() {
-    values_.clear();
     arrival_.clear();
+    values_.clear();
   }
   size_t size() const { return values_.size(); }
 
  private:
+  struct Entry;
+  using Map = std::unordered_map<std::string, Entry>;
   struct Entry {
     Value value;
-    uint64_t put = 0;  // which Put stored it
+    typename std::list<typename Map::iterator>::iterator arrival;  // its place in arrival_
   };
-  // Whether an arrival is the entry's latest Put (not taken or put again since).
-  bool Current(const std::pair<std::string, uint64_t>& arrival) const {
-    auto it = values_.find(arrival.first);
-    return it != values_.end() && it->second.put == arrival.second;
-  }
 
   size_t capacity_;
-  uint64_t puts_ = 0;
-  std::unordered_map<std::string, Entry> values_;
-  std::deque<std::pair<std::string, uint64_t>> arrival_;  // (id, put) in order; stale once taken or put again
+  Map values_;
+  std::list<typename Map::iterator> arrival_;  // oldest Put first; one per value held
 };
 
 }  // namespace orderflow::domain
