@@ -396,7 +396,9 @@ void Up::WaitUntilDone() {
   auto unchanged_since = clock_.Now();
   auto last_stuck_report = clock_.Now() - std::chrono::minutes(1);
   while (!should_stop()) {
+    const auto scan_started = clock_.Now();
     auto counts = projector_->store().CountByStatus();
+    const auto scan_took = clock_.Now() - scan_started;
     if (!counts.ok() && !counts.status().IsRetryable()) {
       tasks_.Fail(counts.status());
       break;
@@ -411,8 +413,10 @@ void Up::WaitUntilDone() {
     const bool terminal = counts.ok() && total >= placed_ids_.size() && done == total;
     const bool log_now = counts.ok() && clock_.Now() - last_log > std::chrono::seconds(3);
     if (!terminal && !log_now) {
-      // Each check scans the status index: not more often than this.
-      Pause(std::chrono::milliseconds(200));
+      // Each check scans the status index (every order): at most every 200 ms,
+      // and with ten times its scan's duration between scans, so that a long
+      // simulation spends at most a tenth of a core on watching itself.
+      Pause(std::max<SteadyClock::duration>(std::chrono::milliseconds(200), 10 * scan_took));
       continue;
     }
     auto settled = CheckSettled();
