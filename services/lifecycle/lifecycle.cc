@@ -7,9 +7,8 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
-#include <deque>
+#include <set>
 #include <stdexcept>
-#include <unordered_set>
 
 #include "eventstore/topics.h"
 #include "services/lifecycle/host_reactor.h"
@@ -334,18 +333,12 @@ class NotificationReactor final : public Reactor {
   void Load(const std::map<std::string, std::string>&) override {
     if (role_ == NotificationRole::kRoute) return;  // no outbox
     sent_.clear();
-    sent_order_.clear();
     pending_lines_.clear();
-    std::ifstream in(outbox_path_, std::ios::binary | std::ios::ate);
-    if (!in) return;
-    const std::streamoff size = in.tellg();
-    const std::streamoff from = std::max<std::streamoff>(0, size - kOutboxTail);
-    in.seekg(from);
+    std::ifstream in(outbox_path_);
     std::string line;
-    if (from > 0) std::getline(in, line);  // the first line read may be a part of one
     while (std::getline(in, line)) {
       auto last_tab = line.rfind('\t');
-      if (last_tab != std::string::npos) Remember(line.substr(last_tab + 1));
+      if (last_tab != std::string::npos) sent_.insert(line.substr(last_tab + 1));
     }
   }
 
@@ -382,7 +375,7 @@ class NotificationReactor final : public Reactor {
     const bool in_log = !ctx.Emit(kOrdersTopic, e, e.order_id, "sent",
                                   domain::NotificationSent{req->notification_id, req->template_name, req->recipient,
                                                            req->priority});
-    if (!in_log && Remember(req->notification_id)) {
+    if (!in_log && sent_.insert(req->notification_id).second) {
       pending_lines_ += req->recipient + "\t" + req->template_name + "\t" + e.order_id + "\t" +
                         req->notification_id + "\n";
     }
@@ -406,28 +399,9 @@ class NotificationReactor final : public Reactor {
   }
 
  private:
-  // Adds `id` to the ids sent lately; false if it is there already.
-  bool Remember(const std::string& id) {
-    if (!sent_.insert(id).second) return false;
-    sent_order_.push_back(id);
-    if (sent_order_.size() > kRecentSent) {
-      sent_.erase(sent_order_.front());
-      sent_order_.pop_front();
-    }
-    return true;
-  }
-
-  // The outbox covers what the log may lack: the notifications of the batches
-  // not stored when the process stopped (kSideEffectBatch inputs each, one
-  // stored behind another), whose NotificationSent may not be in the log. The
-  // outputs index knows the rest. So only the newest ids are kept (at start,
-  // those of the outbox's last MiB, ~10,000 lines), not every one ever sent.
-  static constexpr size_t kRecentSent = 16384;
-  static constexpr std::streamoff kOutboxTail = 1 << 20;
   std::string outbox_path_;
   NotificationRole role_;
-  std::unordered_set<std::string> sent_;
-  std::deque<std::string> sent_order_;  // sent_, oldest first
+  std::set<std::string> sent_;
   std::string pending_lines_;
 };
 

@@ -230,39 +230,6 @@ TEST(NotificationReactorTest, ARequestAlreadySentByAnyInstanceIsNotWrittenAgain)
   EXPECT_NE(lines[0].find("n-o-2"), std::string::npos);
 }
 
-// The outbox stands in for the log only for the last batches' notifications
-// (the outputs index knows the rest): a restarted notification service reads
-// its outbox's newest lines, not every line ever written, and keeps a bounded
-// number of ids.
-TEST(NotificationReactorTest, RemembersTheNewestLinesOfALongOutboxNotEveryLine) {
-  TempDir dir;
-  const std::string outbox = dir.Sub("outbox.log");
-  constexpr int kLines = 60000;  // ~5 MiB
-  {
-    std::ofstream out(outbox);
-    for (int i = 0; i < kLines; ++i) out << "alice\torder.placed\to-" << i << "\tn-o-" << i << "\n";
-  }
-  auto notification = MakeNotificationReactor(outbox);
-  notification->Load({});
-  FakeContext ctx;
-  auto request = [](int i) {
-    const std::string order = "o-" + std::to_string(i);
-    return LifecycleEvent(order, 1, domain::NotificationRequested{"n-" + order, "order.placed", "alice",
-                                                                  domain::NotificationPriority::kLow});
-  };
-  for (int i : {kLines - 1, kLines - 5000}) {  // in the newest lines: not sent again
-    EXPECT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic, request(i), ctx).ok());
-  }
-  EXPECT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic, request(0), ctx).ok());  // long ago
-  ASSERT_TRUE(notification->FlushSideEffects().ok());
-  std::ifstream in(outbox);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  ASSERT_EQ(lines.size(), kLines + 1u) << "only the oldest request is written again";
-  EXPECT_EQ(lines.back(), "alice\torder.placed\to-0\tn-o-0");
-  EXPECT_EQ(ctx.Count<domain::NotificationSent>(), 3) << "each recorded in the log, sent or not";
-}
-
 // A default payload of the event type with index `index`.
 template <size_t... I>
 domain::EventPayload PayloadAt(size_t index, std::index_sequence<I...>) {
