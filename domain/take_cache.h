@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 #include <list>
 #include <optional>
 #include <string>
@@ -26,6 +25,11 @@ class TakeCache {
   explicit TakeCache(size_t capacity) : capacity_(capacity) {
     values_.reserve(capacity + 1);  // never rehashed: the arrival list's iterators stay valid
   }
+  // A copy's arrival list would point into the original's map.
+  TakeCache(const TakeCache&) = delete;
+  TakeCache& operator=(const TakeCache&) = delete;
+  TakeCache(TakeCache&&) = default;  // the nodes move with the map: the iterators stay valid
+  TakeCache& operator=(TakeCache&&) = default;
 
   // The value of `id`, taken out of the cache; nullopt if it is not there.
   std::optional<Value> Take(const std::string& id) {
@@ -41,9 +45,17 @@ class TakeCache {
   void Put(const std::string& id, Value value) {
     if (capacity_ == 0) return;
     auto [it, inserted] = values_.try_emplace(id);
-    if (!inserted) arrival_.erase(it->second.arrival);
+    if (inserted) {
+      try {
+        it->second.arrival = arrival_.insert(arrival_.end(), it);
+      } catch (...) {
+        values_.erase(it);
+        throw;
+      }
+    } else {
+      arrival_.splice(arrival_.end(), arrival_, it->second.arrival);  // now the newest
+    }
     it->second.value = std::move(value);
-    it->second.arrival = arrival_.insert(arrival_.end(), it);
     if (values_.size() > capacity_) {  // the oldest goes
       values_.erase(arrival_.front());
       arrival_.pop_front();

@@ -412,11 +412,12 @@ void Up::WaitUntilDone() {
     }
     const bool terminal = counts.ok() && total >= placed_ids_.size() && done == total;
     const bool log_now = counts.ok() && clock_.Now() - last_log > std::chrono::seconds(3);
+    // Each check scans the status index (every order): at most every 200 ms,
+    // and with ten times its scan's duration between scans, so that a long
+    // simulation spends at most a tenth of a core on watching itself.
+    const auto between_scans = std::max<SteadyClock::duration>(std::chrono::milliseconds(200), 10 * scan_took);
     if (!terminal && !log_now) {
-      // Each check scans the status index (every order): at most every 200 ms,
-      // and with ten times its scan's duration between scans, so that a long
-      // simulation spends at most a tenth of a core on watching itself.
-      Pause(std::max<SteadyClock::duration>(std::chrono::milliseconds(200), 10 * scan_took));
+      Pause(between_scans);
       continue;
     }
     auto settled = CheckSettled();
@@ -452,8 +453,7 @@ void Up::WaitUntilDone() {
         ReportStuckOrders(*counts);
       }
     }
-    // Each check scans the status index: not more often than this.
-    Pause(std::chrono::milliseconds(200));
+    Pause(between_scans);
   }
   for (const std::string& id : placed_ids_) {
     if (should_stop()) break;
