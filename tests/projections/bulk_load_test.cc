@@ -105,6 +105,7 @@ TEST(SeenFilterTest, AFilterReadBackFromItsBytesAnswersAsTheOriginalAndTheBytesA
   EXPECT_FALSE(SeenFilter::Parse(huge).has_value());
 }
 
+using orderflow::testing::CopyRecords;
 using orderflow::testing::LifecycleEvent;
 using orderflow::testing::PlacedEvent;
 using orderflow::testing::TempDir;
@@ -142,24 +143,8 @@ std::string BatchPathDigest(const std::vector<eventstore::Record>& log) {
   TempDir dir;
   auto store = ProjectionStore::Open(dir.path(), {});
   EXPECT_TRUE(store.ok());
-  for (size_t i = 0; i < log.size(); i += 37) {
-    std::vector<eventstore::Record> batch;
-    for (size_t j = i; j < std::min(log.size(), i + 37); ++j) {
-      batch.push_back(eventstore::Record::Make(std::string(log[j].topic()), log[j].partition(), log[j].offset(),
-                                               std::string(log[j].key()), std::string(log[j].value())));
-    }
-    EXPECT_TRUE((*store)->ApplyBatch(batch).ok());
-  }
+  for (size_t i = 0; i < log.size(); i += 37) EXPECT_TRUE((*store)->ApplyBatch(CopyRecords(log, i, i + 37)).ok());
   return *(*store)->Digest();
-}
-
-std::vector<eventstore::Record> Copy(const std::vector<eventstore::Record>& log, size_t from, size_t to) {
-  std::vector<eventstore::Record> out;
-  for (size_t j = from; j < std::min(log.size(), to); ++j) {
-    out.push_back(eventstore::Record::Make(std::string(log[j].topic()), log[j].partition(), log[j].offset(),
-                                           std::string(log[j].key()), std::string(log[j].value())));
-  }
-  return out;
 }
 
 TEST(StateDigestTest, IsTheSameInAnyOrderAndChangesWithAnyEntry) {
@@ -204,7 +189,7 @@ TEST(BulkLoaderTest, BuildsTheSameStoreAsTheBatchPathWhateverTheWindow) {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     auto loader = BulkLoader::Start(**store, {.window_events = window, .history_events = history});
     ASSERT_TRUE(loader.ok()) << loader.status().ToString();
-    for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(Copy(log, i, i + 50)).ok());
+    for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(CopyRecords(log, i, i + 50)).ok());
     ASSERT_TRUE((*loader)->Finish({}).ok());
     const auto totals = (*loader)->totals();
     EXPECT_EQ(totals.rejected, 2u);
@@ -238,7 +223,7 @@ TEST(BulkLoaderTest, ThePileOfOrderFilesARebuildLeavesIsMergedWithoutChangingThe
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   auto loader = BulkLoader::Start(**store, {.window_events = 20});
   ASSERT_TRUE(loader.ok()) << loader.status().ToString();
-  for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(Copy(log, i, i + 50)).ok());
+  for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(CopyRecords(log, i, i + 50)).ok());
   ASSERT_TRUE((*loader)->Finish({}).ok());
   const std::string digest = *(*store)->Digest();
   auto merged = (*store)->CompactOrders();
@@ -258,7 +243,7 @@ TEST(BulkLoaderTest, AnUnfinishedRebuildIsRefusedByEveryOtherOpen) {
     ASSERT_TRUE(store.ok());
     auto loader = BulkLoader::Start(**store, {.window_events = 10});
     ASSERT_TRUE(loader.ok());
-    ASSERT_TRUE((*loader)->Add(Copy(log, 0, 400)).ok());
+    ASSERT_TRUE((*loader)->Add(CopyRecords(log, 0, 400)).ok());
     // Dropped without Finish, as a killed replay would leave it.
   }
   EXPECT_TRUE(*IsUnfinishedRebuild(dir.path()));
@@ -307,7 +292,7 @@ TEST(BulkLoaderTest, AWindowThatCannotBeWrittenFailsTheRebuildInsteadOfHangingIt
   std::ofstream(dir.path() + "/bulk-load") << "not a directory";
   auto outcome = std::async(std::launch::async, [&]() -> Status {
     for (size_t i = 0; i < log.size(); i += 5) {
-      Status added = (*loader)->Add(Copy(log, i, i + 5));
+      Status added = (*loader)->Add(CopyRecords(log, i, i + 5));
       if (!added.ok()) return added;
     }
     return (*loader)->Finish({});
@@ -339,7 +324,7 @@ TEST(BulkLoaderTest, LoadsTheTailOnTopOfAStoreThatHoldsTheStart) {
         auto store = ProjectionStore::Open(dir.path(), {});
         ASSERT_TRUE(store.ok());
         for (size_t i = 0; i < split; i += 37) {
-          ASSERT_TRUE((*store)->ApplyBatch(Copy(log, i, std::min(split, i + 37))).ok());
+          ASSERT_TRUE((*store)->ApplyBatch(CopyRecords(log, i, std::min(split, i + 37))).ok());
         }
       }
       auto store = ProjectionStore::Open(dir.path(), {.rebuild = true});
@@ -352,7 +337,7 @@ TEST(BulkLoaderTest, LoadsTheTailOnTopOfAStoreThatHoldsTheStart) {
       ASSERT_TRUE(loader.ok()) << loader.status().ToString();
       EXPECT_EQ((*loader)->next_offsets(), start);
       // The whole log again: what the store holds already is skipped by offset.
-      for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(Copy(log, i, i + 50)).ok());
+      for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(CopyRecords(log, i, i + 50)).ok());
       ASSERT_TRUE((*loader)->Finish({}).ok());
       EXPECT_EQ(*(*loader)->Digest(), expected);
       EXPECT_EQ(*(*store)->Digest(), expected);
@@ -382,7 +367,7 @@ TEST(SnapshotTest, KeepsTheFilterOfItsOrdersAndReadsItBackOnlyWhenItMatches) {
     auto store = ProjectionStore::Open(data, {});
     ASSERT_TRUE(store.ok());
     for (size_t i = 0; i < 650; i += 37) {
-      ASSERT_TRUE((*store)->ApplyBatch(Copy(log, i, std::min<size_t>(650, i + 37))).ok());
+      ASSERT_TRUE((*store)->ApplyBatch(CopyRecords(log, i, std::min<size_t>(650, i + 37))).ok());
     }
     filter_of_store = *(*store)->OrdersFilter();
   }

@@ -21,6 +21,7 @@
 namespace orderflow::projections {
 namespace {
 
+using orderflow::testing::CopyRecords;
 using orderflow::testing::LifecycleEvent;
 using orderflow::testing::PlacedEvent;
 using orderflow::testing::TempDir;
@@ -343,11 +344,7 @@ TEST(ProjectionStoreTest, KeptDigestEqualsTheDigestOfTheEntriesRead) {
     EXPECT_EQ(empty, *store->DigestByReading());
     std::optional<PreparedBatch> in_flight;
     for (size_t i = 0; i < log.size(); i += 9) {
-      std::vector<eventstore::Record> batch;
-      for (size_t j = i; j < std::min(log.size(), i + 9); ++j) {
-        batch.push_back(eventstore::Record::Make(std::string(log[j].topic()), log[j].partition(), log[j].offset(),
-                                                 std::string(log[j].key()), std::string(log[j].value())));
-      }
+      std::vector<eventstore::Record> batch = CopyRecords(log, i, i + 9);
       if (i % 27 == 0 && i > 0) batch.push_back(ToRecord(PlacedEvent("o-1"), 0, 0));  // re-delivered
       auto prepared = store->Prepare(batch, in_flight ? &*in_flight : nullptr);
       ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
@@ -400,11 +397,7 @@ TEST(ProjectionStoreTest, OrdersKeptFromCommittedBatchesBuildTheSameStoreAsReadi
     EXPECT_NE(store, nullptr);
     std::optional<PreparedBatch> in_flight;
     for (size_t i = 0; i < log.size(); i += 3) {
-      std::vector<eventstore::Record> batch;
-      for (size_t j = i; j < std::min(log.size(), i + 3); ++j) {
-        batch.push_back(eventstore::Record::Make(std::string(log[j].topic()), log[j].partition(), log[j].offset(),
-                                                 std::string(log[j].key()), std::string(log[j].value())));
-      }
+      const std::vector<eventstore::Record> batch = CopyRecords(log, i, i + 3);
       if (i == 21) {  // prepared (taking what it finds kept) and dropped: never committed
         auto dropped = store->Prepare(batch, in_flight ? &*in_flight : nullptr);
         EXPECT_TRUE(dropped.ok());

@@ -1,6 +1,7 @@
 // Builders for events and records used across tests.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,18 @@ inline eventstore::Record ToRecord(const domain::Event& e, int32_t partition, in
                                    const std::string& topic = "orders.events") {
   return eventstore::Record::Make(topic, partition, offset, e.order_id, eventstore::EncodeEvent(e), {},
                                   1'700'000'000'000 + offset);
+}
+
+// Records [from, to) of `log` (to past the end: up to it), copied (a Record
+// cannot be): topic, partition, offset, key and value.
+inline std::vector<eventstore::Record> CopyRecords(const std::vector<eventstore::Record>& log, size_t from,
+                                                   size_t to) {
+  std::vector<eventstore::Record> out;
+  for (size_t j = from; j < std::min(log.size(), to); ++j) {
+    out.push_back(eventstore::Record::Make(std::string(log[j].topic()), log[j].partition(), log[j].offset(),
+                                           std::string(log[j].key()), std::string(log[j].value())));
+  }
+  return out;
 }
 
 }  // namespace orderflow::testing
