@@ -90,6 +90,10 @@ class HostReactor final : public Reactor {
     return Status::Ok();
   }
 
+  void Stored() override {
+    for (HostedReactor& h : hosted_) h.reactor->Stored();
+  }
+
   std::string FailedIn() const override { return failed_in_; }
   bool Exclude(const std::vector<std::string>& names) override {
     excluded_ = names;

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <fstream>
 #include <set>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "eventstore/topics.h"
 #include "services/lifecycle/host_reactor.h"
@@ -312,8 +314,17 @@ class DeliveryReactor final : public Reactor {
 // Router: lifecycle events -> NotificationRequested on notifications.high
 // (declined, cancelled, delivered) or notifications.low (placed, shipped).
 // Sender: drains high before low; "sends" by appending a line to the outbox
-// and records NotificationSent. The outbox itself is the record of what was
-// sent, re-read on every (re)start, so an instance never sends an id twice.
+// and records NotificationSent. Sent already: a request whose NotificationSent
+// the outputs index holds (any instance's, once its batch is stored), or whose
+// line this instance wrote and has not yet seen confirmed that way. The
+// service's state keeps where the outbox ended after its last stored batch,
+// and the ids of earlier lines still unconfirmed (`carried/<id>`: lines of
+// batches that were not stored, read at a start, whose requests were not
+// handled again since). A (re)start reads those and the lines past that end
+// only, so an instance never sends an id twice and neither its memory nor its
+// start grows with the outbox. A store without that end (new, lost, or from a
+// version before it) carries every line of the outbox read at its first start
+// until its request comes back, as that version kept every id.
 // Each instance has its own outbox: when a queue partition moves to another
 // instance, that one may send again what the first sent (at-least-once
 // across instances; run one sender per outbox for exactly-once).
@@ -330,15 +341,42 @@ class NotificationReactor final : public Reactor {
   // outbox say what was sent, not the order.
   bool Skips(std::string_view type) const override { return role_ == NotificationRole::kSend || ChangesNoStatus(type); }
 
-  void Load(const std::map<std::string, std::string>&) override {
+  void Load(const std::map<std::string, std::string>& state) override {
     if (role_ == NotificationRole::kRoute) return;  // no outbox
     sent_.clear();
+    carried_.clear();
+    to_carry_.clear();
+    moves_end_ = false;
+    this_batch_.clear();
+    unstored_.clear();
     pending_lines_.clear();
-    std::ifstream in(outbox_path_);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto last_tab = line.rfind('\t');
-      if (last_tab != std::string::npos) sent_.insert(line.substr(last_tab + 1));
+    outbox_end_ = 0;
+    const std::string prefix = kCarriedPrefix;
+    for (auto it = state.lower_bound(prefix); it != state.end() && it->first.starts_with(prefix); ++it) {
+      carried_.insert(it->first.substr(prefix.size()));
+    }
+    uint64_t stored_end = 0;
+    if (auto it = state.find(kOutboxEndKey); it != state.end()) {
+      std::from_chars(it->second.data(), it->second.data() + it->second.size(), stored_end);
+    }
+    std::ifstream in(outbox_path_, std::ios::binary | std::ios::ate);
+    if (in) outbox_end_ = static_cast<uint64_t>(in.tellg());
+    if (stored_end > outbox_end_) {
+      spdlog::warn("outbox {} is shorter ({} bytes) than when its last batch was stored ({}): reading all of it",
+                   outbox_path_, outbox_end_, stored_end);
+      stored_end = 0;
+    }
+    if (in) {
+      // Lines of batches not stored (all of them when the state has no end:
+      // a new or lost store): carried until their requests come back.
+      in.seekg(static_cast<std::streamoff>(stored_end));
+      std::string line;
+      while (std::getline(in, line)) {
+        auto last_tab = line.rfind('\t');
+        if (last_tab == std::string::npos) continue;
+        std::string id = line.substr(last_tab + 1);
+        if (carried_.insert(id).second) to_carry_.push_back(std::move(id));
+      }
     }
   }
 
@@ -371,38 +409,102 @@ class NotificationReactor final : public Reactor {
     const auto* req = std::get_if<domain::NotificationRequested>(&e.payload);
     if (req == nullptr || role_ == NotificationRole::kRoute) return Status::Ok();
     // Sent already when its NotificationSent is in the log (by any instance:
-    // the runner's outputs index) or in this instance's outbox.
+    // the runner's outputs index), or its line is in this instance's outbox
+    // and not yet confirmed that way (carried_, sent_).
     const bool in_log = !ctx.Emit(kOrdersTopic, e, e.order_id, "sent",
                                   domain::NotificationSent{req->notification_id, req->template_name, req->recipient,
                                                            req->priority});
-    if (!in_log && sent_.insert(req->notification_id).second) {
+    if (carried_.erase(req->notification_id)) {
+      // Confirmed once this batch is stored: its NotificationSent is then in
+      // the outputs index (emitted now, or there already).
+      ctx.Delete(kCarriedPrefix + req->notification_id);
+      sent_.insert(req->notification_id);  // until then (a duplicate in this batch)
+      this_batch_.push_back(req->notification_id);
+      moves_end_ = true;
+    } else if (!in_log && sent_.insert(req->notification_id).second) {
       pending_lines_ += req->recipient + "\t" + req->template_name + "\t" + e.order_id + "\t" +
                         req->notification_id + "\n";
+      this_batch_.push_back(req->notification_id);
+      moves_end_ = true;
     }
     return Status::Ok();
   }
 
+  // After a batch that wrote lines or confirmed carried ids (not an idle
+  // one, whose writes are dropped): where the outbox ends once its lines are
+  // written, stored with the batch, and the ids read at Load that are still
+  // unconfirmed, which the stored end no longer leads to.
+  void OnTick(BatchContext& ctx) override {
+    if (!moves_end_) return;
+    moves_end_ = false;
+    ctx.Put(kOutboxEndKey, std::to_string(outbox_end_ + pending_lines_.size()));
+    for (const std::string& id : to_carry_) {
+      if (carried_.count(id)) ctx.Put(kCarriedPrefix + id, "");
+    }
+    to_carry_.clear();
+  }
+
   Status FlushSideEffects() override {
+    if (role_ == NotificationRole::kRoute) return Status::Ok();
+    Status written = WritePending();
+    if (written.ok()) unstored_.push_back(std::move(this_batch_));
+    this_batch_.clear();
+    return written;
+  }
+
+  // The batch's NotificationSent records are in the outputs index now.
+  void Stored() override {
+    if (unstored_.empty()) return;
+    for (const std::string& id : unstored_.front()) sent_.erase(id);
+    unstored_.pop_front();
+  }
+
+ private:
+  static constexpr char kOutboxEndKey[] = "outbox_end";
+  static constexpr char kCarriedPrefix[] = "carried/";
+
+  Status WritePending() {
     if (pending_lines_.empty()) return Status::Ok();
     int fd = ::open(outbox_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return Status::Unavailable("open outbox " + outbox_path_ + ": " + std::strerror(errno));
     const off_t size_before = ::lseek(fd, 0, SEEK_END);
+    if (size_before < 0) {
+      ::close(fd);
+      return Status::Unavailable("outbox " + outbox_path_ + ": " + std::strerror(errno));
+    }
+    if (static_cast<uint64_t>(size_before) != outbox_end_) {
+      // Changed by something else: the end stored with this batch would be
+      // off. Handled again once Load has read the outbox anew.
+      ::close(fd);
+      return Status::Unavailable("outbox " + outbox_path_ + " is " + std::to_string(size_before) +
+                                 " bytes, not the " + std::to_string(outbox_end_) + " this instance wrote");
+    }
     ssize_t n = ::write(fd, pending_lines_.data(), pending_lines_.size());
     bool ok = n == static_cast<ssize_t>(pending_lines_.size()) && ::fdatasync(fd) == 0;
-    if (!ok && size_before >= 0 && ::ftruncate(fd, size_before) != 0) {
+    if (!ok && ::ftruncate(fd, size_before) != 0) {
       spdlog::error("outbox {}: could not cut a partial write", outbox_path_);
     }
     ::close(fd);
     if (!ok) return Status::Unavailable("write outbox " + outbox_path_);
+    outbox_end_ = static_cast<uint64_t>(size_before) + pending_lines_.size();
     pending_lines_.clear();
     return Status::Ok();
   }
 
- private:
   std::string outbox_path_;
   NotificationRole role_;
-  std::set<std::string> sent_;
+  // Ids written to the outbox whose NotificationSent the outputs index may
+  // not hold: carried (below), or of batches not stored yet.
+  std::unordered_set<std::string> sent_;
+  // Ids read at Load (from the state, or past the stored end) whose requests
+  // were not handled again since; to_carry_: those not in the state yet.
+  std::unordered_set<std::string> carried_;
+  std::vector<std::string> to_carry_;
+  bool moves_end_ = false;  // this batch writes lines or confirms carried ids
+  std::vector<std::string> this_batch_;          // ids of pending_lines_
+  std::deque<std::vector<std::string>> unstored_;  // per flushed batch not yet stored, oldest first
   std::string pending_lines_;
+  uint64_t outbox_end_ = 0;  // the outbox's size once what was flushed is written
 };
 
 }  // namespace

@@ -66,7 +66,8 @@ class BatchContext {
 class Reactor {
  public:
   virtual ~Reactor() = default;
-  // Called once at start with every key/value of the service's state.
+  // Called at start, and again after every retryable failure (the runner
+  // resumes from the stored offsets), with every key/value of the service's state.
   virtual void Load(const std::map<std::string, std::string>& state) {}
   // A new (not yet applied) event of an order on orders.events, with the
   // order's status before applying it and the aggregate after. A handler that
@@ -106,6 +107,11 @@ class Reactor {
   // appended. An error retries the batch from the stored offsets (after Load
   // has been called again with the committed state).
   virtual Status FlushSideEffects() { return Status::Ok(); }
+  // The oldest batch whose side effects were flushed and that was not stored
+  // yet is stored now: its outputs are in the outputs index. Called once per
+  // FlushSideEffects that succeeded, in the same order, unless a failure
+  // reloads the state (Load) first.
+  virtual void Stored() {}
 };
 
 struct ServiceOptions {

@@ -554,6 +554,7 @@ class ServiceRunner::Loop {
     }
     offsets_to_publish_ = true;
     ctx.Committed();  // its orders, as stored, stay in the cache
+    impl_.reactor->Stored();
     std::erase_if(impl_.failures, [&](const auto& f) {
       auto it = impl_.offsets.find(f.first.first);
       return it != impl_.offsets.end() && it->second > f.first.second;

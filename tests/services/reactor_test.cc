@@ -2,6 +2,7 @@
 // context: no broker, no RocksDB.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -27,7 +28,7 @@ class FakeContext final : public BatchContext {
             const std::string& tag, domain::EventPayload payload) override {
     domain::Event e;
     e.id = domain::DeriveEventId(cause.id, tag);
-    if (in_log.count(tag)) return false;  // as the runner's outputs index says
+    if (in_log.count(tag) || in_log_ids.count(e.id)) return false;  // as the runner's outputs index says
     e.order_id = aggregate_id;
     e.payload = std::move(payload);
     e.producer = producer_;
@@ -58,6 +59,7 @@ class FakeContext final : public BatchContext {
   std::vector<std::pair<std::string, domain::Event>> outputs;
   std::map<std::string, std::string> kv;
   std::set<std::string> in_log;  // tags whose output Emit reports as already in the log
+  std::set<domain::EventId> in_log_ids;  // outputs Emit reports as already in the log
 
  private:
   std::string producer_;  // set while EmitAs emits
@@ -228,6 +230,107 @@ TEST(NotificationReactorTest, ARequestAlreadySentByAnyInstanceIsNotWrittenAgain)
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find("n-o-2"), std::string::npos);
+}
+
+// The outbox stands in for the log only for batches not stored yet: once a
+// batch is stored the outputs index holds its NotificationSent records. A
+// (re)start reads the outbox only past where it ended when the last batch was
+// stored, and a line of a batch that was not stored is never written again,
+// however many notifications of the other class are sent and however many
+// restarts happen before its request comes back.
+TEST(NotificationReactorTest, ReadsOnlyTheLinesOfBatchesNotStoredAndForgetsStoredOnes) {
+  TempDir dir;
+  const std::string outbox = dir.Sub("outbox.log");
+  const std::string old_line = "alice\torder.placed\to-old\tn-o-old\n";
+  {
+    std::ofstream out(outbox, std::ios::binary);
+    out << old_line << "alice\torder.placed\to-tail\tn-o-tail\n";  // o-tail's batch was not stored
+  }
+  auto request = [](const std::string& order, domain::NotificationPriority priority) {
+    return LifecycleEvent(order, 1, domain::NotificationRequested{"n-" + order, "order.placed", "alice", priority});
+  };
+  auto lines = [&] {
+    std::ifstream in(outbox);
+    std::vector<std::string> all;
+    for (std::string line; std::getline(in, line);) all.push_back(line);
+    return all;
+  };
+  FakeContext ctx;
+  // What the runner does with a batch: side effects flushed, then stored
+  // (its outputs into the outputs index).
+  auto flush = [&](Reactor& r) {
+    r.OnTick(ctx);
+    ASSERT_TRUE(r.FlushSideEffects().ok());
+  };
+  auto store = [&](Reactor& r, size_t outputs) {
+    ASSERT_LE(outputs, ctx.outputs.size());
+    for (size_t i = 0; i < outputs; ++i) ctx.in_log_ids.insert(ctx.outputs[i].second.id);
+    ctx.outputs.erase(ctx.outputs.begin(), ctx.outputs.begin() + static_cast<ptrdiff_t>(outputs));
+    r.Stored();
+  };
+
+  auto notification = MakeNotificationReactor(outbox);
+  notification->Load({{"outbox_end", std::to_string(old_line.size())}});
+  constexpr int kHigh = 2000;
+  for (int batch = 0; batch < kHigh / 100; ++batch) {
+    for (int i = 0; i < 100; ++i) {
+      const std::string order = "h-" + std::to_string(batch * 100 + i);
+      ASSERT_TRUE(notification->OnEvent(eventstore::kNotificationsHighTopic,
+                                        request(order, domain::NotificationPriority::kHigh), ctx).ok());
+    }
+    flush(*notification);
+    store(*notification, 100);
+  }
+  EXPECT_EQ(ctx.kv["outbox_end"], std::to_string(std::filesystem::file_size(outbox)));
+  ASSERT_EQ(lines().size(), 2u + kHigh);
+  EXPECT_EQ(ctx.kv.count("carried/n-o-tail"), 1u) << "the stored end is past o-tail's line";
+  // Restarted again before o-tail's request comes back: the stored end is
+  // past its line now, and the state carries its id.
+  notification = MakeNotificationReactor(outbox);
+  notification->Load(ctx.kv);
+  ASSERT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic,
+                                    request("o-tail", domain::NotificationPriority::kLow), ctx).ok());
+  EXPECT_EQ(ctx.kv.count("carried/n-o-tail"), 0u) << "confirmed with this batch";
+  ASSERT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic,
+                                    request("o-new", domain::NotificationPriority::kLow), ctx).ok());
+  flush(*notification);
+  // Handled again while its batch is not stored: not written again.
+  ASSERT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic,
+                                    request("o-new", domain::NotificationPriority::kLow), ctx).ok());
+  flush(*notification);
+  ASSERT_EQ(lines().size(), 3u + kHigh);
+  EXPECT_EQ(lines().back(), "alice\torder.placed\to-new\tn-o-new");
+  store(*notification, 2);  // the first batch: o-tail's and o-new's NotificationSent
+  store(*notification, 1);
+  // Both stored: the reactor keeps nothing of them, the outputs index answers
+  // (here it is made to forget o-new, to show that memory does not).
+  ctx.in_log_ids.clear();
+  ASSERT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic,
+                                    request("o-new", domain::NotificationPriority::kLow), ctx).ok());
+  flush(*notification);
+  store(*notification, 1);
+  ASSERT_EQ(lines().size(), 4u + kHigh);
+
+  // A restart with the state of the last stored batch and one more flushed
+  // but not stored: only that batch's line is read.
+  const auto stored_state = ctx.kv;
+  ASSERT_TRUE(notification->OnEvent(eventstore::kNotificationsLowTopic,
+                                    request("o-crash", domain::NotificationPriority::kLow), ctx).ok());
+  flush(*notification);
+  ASSERT_EQ(lines().size(), 5u + kHigh);
+  auto restarted = MakeNotificationReactor(outbox);
+  restarted->Load(stored_state);
+  FakeContext after;
+  for (const std::string order : {"o-crash", "o-old"}) {
+    ASSERT_TRUE(restarted->OnEvent(eventstore::kNotificationsLowTopic,
+                                   request(order, domain::NotificationPriority::kLow), after).ok());
+  }
+  ASSERT_TRUE(restarted->FlushSideEffects().ok());
+  // o-old's line is before the stored end: its NotificationSent is in the
+  // log, which this fake context does not know, so it is written again here.
+  // That it is shows the line was not read.
+  ASSERT_EQ(lines().size(), 6u + kHigh);
+  EXPECT_EQ(lines().back(), "alice\torder.placed\to-old\tn-o-old");
 }
 
 // A default payload of the event type with index `index`.
