@@ -18,7 +18,7 @@ bool ServiceBatch::EmitAs(const std::string& producer, const std::string& topic,
                           const std::string& aggregate_id, const std::string& tag, domain::EventPayload payload) {
   domain::Event e;
   e.id = domain::DeriveEventId(cause.id, producer + "/" + tag);
-  if (InLog(e.id)) {
+  if (InLog(aggregate_id, e.id)) {
     ++suppressed_;
     return false;
   }
@@ -47,10 +47,12 @@ std::optional<std::string> ServiceBatch::Get(const std::string& key) {
   return std::nullopt;
 }
 
-bool ServiceBatch::InLog(const domain::EventId& id) {
+bool ServiceBatch::InLog(const std::string& aggregate_id, const domain::EventId& id) {
   if (behind_ != nullptr && behind_->output_ids_.count(id)) return true;  // on its way to the log
   std::string ignored;
-  rocksdb::Status st = db_.Get(rocksdb::ReadOptions(), OutputKey(id), &ignored);
+  rocksdb::Status st = db_.Get(rocksdb::ReadOptions(), OutputKey(aggregate_id, id), &ignored);
+  if (st.ok()) return true;
+  if (st.IsNotFound() && legacy_outputs_) st = db_.Get(rocksdb::ReadOptions(), LegacyOutputKey(id), &ignored);
   if (st.ok()) return true;
   if (!st.IsNotFound() && status_.ok()) status_ = FromRocks(st, "read outputs index");
   return false;
@@ -101,7 +103,7 @@ void ServiceBatch::AddTo(rocksdb::WriteBatch& batch) const {
   }
   std::vector<std::string> outputs;
   outputs.reserve(outputs_.size());
-  for (const auto& [topic, e] : outputs_) outputs.push_back(OutputKey(e.id));
+  for (const auto& [topic, e] : outputs_) outputs.push_back(OutputKey(e.order_id, e.id));
   std::sort(outputs.begin(), outputs.end());
   for (const auto& key : outputs) batch.Put(key, "").PermitUncheckedError();
 }

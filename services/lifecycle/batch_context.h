@@ -37,9 +37,11 @@ class ServiceBatch final : public BatchContext {
   // `cache` holds committed order states; Order() takes from it. `behind`,
   // when given, is the previous batch, handled and appended but not stored
   // yet: reads go through its orders, state and outputs first.
+  // `legacy_outputs`: the store holds outputs index entries of a version
+  // before they were kept under their aggregate (store_keys::LegacyOutputKey).
   ServiceBatch(const std::string& service, rocksdb::DB& db, int64_t now, OrderCache& cache,
-               const ServiceBatch* behind = nullptr)
-      : service_(service), db_(db), now_(now), cache_(cache), behind_(behind) {}
+               const ServiceBatch* behind = nullptr, bool legacy_outputs = false)
+      : service_(service), db_(db), now_(now), cache_(cache), behind_(behind), legacy_outputs_(legacy_outputs) {}
   // The batch behind is stored (or dropped): read the store and cache only.
   void ForgetBehind() { behind_ = nullptr; }
 
@@ -60,8 +62,9 @@ class ServiceBatch final : public BatchContext {
   void SetStatus(Status s) {
     if (status_.ok()) status_ = std::move(s);
   }
-  // Whether the outputs index holds `id` (an output of this service already in the log).
-  bool InLog(const domain::EventId& id);
+  // Whether the outputs index holds `id`, an output of this service about
+  // `aggregate_id`, already in the log (or the batch behind appends it).
+  bool InLog(const std::string& aggregate_id, const domain::EventId& id);
   // The order aggregate, loaded once per batch.
   Result<domain::OrderState*> Order(const std::string& id);
   // Parks `record` on orders.dlq with this batch's outputs, in the name of
@@ -87,6 +90,7 @@ class ServiceBatch final : public BatchContext {
   int64_t now_;
   OrderCache& cache_;
   const ServiceBatch* behind_;
+  bool legacy_outputs_;
   std::vector<std::pair<std::string, domain::Event>> outputs_;
   std::set<domain::EventId> output_ids_;  // of outputs_, for the batch after
   std::vector<eventstore::DeadLetterRecord> dead_letters_;

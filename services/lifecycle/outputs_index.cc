@@ -78,7 +78,7 @@ Status IndexOutputs(const ServiceOptions& options, eventstore::StateDb& store, S
       ++records;
       auto event = eventstore::DecodeEvent(r.value());
       if (event.ok() && own(event->producer)) {
-        batch.Put(OutputKey(event->id), "").PermitUncheckedError();
+        batch.Put(OutputKey(event->order_id, event->id), "").PermitUncheckedError();
         ++found;
       }
       reached[tp] = r.offset() + 1;  // this record's entry is in the batch

@@ -119,6 +119,14 @@ Result<std::unique_ptr<ServiceRunner>> ServiceRunner::Create(ServiceOptions opti
   impl->db = &impl->store->db();
 
   impl->data_dir = options.data_dir;
+  {
+    // Entries an earlier version wrote to the outputs index, under the event
+    // id alone: looked up too as long as any is there.
+    std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions()));
+    it->Seek(kLegacyOutputPrefix);
+    impl->legacy_outputs = it->Valid() && it->key().starts_with(kLegacyOutputPrefix);
+    ORDERFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read " + options.data_dir));
+  }
   ORDERFLOW_RETURN_IF_ERROR(impl->LoadState());
   return std::unique_ptr<ServiceRunner>(new ServiceRunner(std::move(options), std::move(impl)));
 }

@@ -31,6 +31,7 @@ struct ServiceRunner::Impl {
   std::vector<eventstore::TopicPartition> assigned;                // what the consumers hold, as of the last poll
   mutable std::mutex offsets_mu;  // guards `offsets` and `assigned` against readers on other threads
   std::string data_dir;
+  bool legacy_outputs = false;  // the store has outputs index entries of an earlier version (x/)
   // Set by the running Loop (ServiceRunner::Run) and cleared when it ends: what
   // its consumers call before partitions are taken away (they outlive it).
   std::function<void()> before_revoke;

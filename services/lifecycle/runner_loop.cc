@@ -257,7 +257,7 @@ class ServiceRunner::Loop {
   // idle tick).
   Status HandleBatch() {
     auto batch = std::make_unique<ServiceBatch>(options_.name, *impl_.db, options_.clock->WallMs(), cache_,
-                                                pending_ ? pending_->ctx.get() : nullptr);
+                                                pending_ ? pending_->ctx.get() : nullptr, impl_.legacy_outputs);
     ServiceBatch& ctx = *batch;
     std::map<eventstore::TopicPartition, int64_t> next;
     Status status = HandleRecords(ctx, next);

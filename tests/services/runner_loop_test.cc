@@ -4,6 +4,7 @@
 #include "services/lifecycle/runner.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <algorithm>
 #include <functional>
@@ -25,6 +26,7 @@
 #include "services/lifecycle/batch_context.h"
 #include "services/lifecycle/host_reactor.h"
 #include "services/lifecycle/runner_io.h"
+#include "services/lifecycle/service_keys.h"
 #include "tests/util/events.h"
 #include "tests/util/fake_clock.h"
 #include "tests/util/temp_dir.h"
@@ -351,6 +353,30 @@ TEST_F(RunnerLoopTest, ABatchCommitsItsOutputsWithItsOffsetsAndARestartRedoesNot
   EXPECT_TRUE(RunUntil(*again, [&] { return Locked<int>([](FakeLog& l) { return l.polls; }) >= 5; }).ok());
   EXPECT_EQ(again->stats().events.load(), 0u);
   EXPECT_EQ(Locked<size_t>([](FakeLog& l) { return l.acknowledged.size(); }), 6u);
+}
+
+// A store an earlier version wrote keeps its outputs index entries under the
+// event id alone: an input handled again (here: for the first time, its
+// output put in the index by hand) finds its output there and emits nothing.
+TEST_F(RunnerLoopTest, AnOutputAnEarlierVersionIndexedIsStillFoundInTheLog) {
+  Place(0, "o-1");
+  Place(0, "o-2");
+  ASSERT_TRUE(NewRunner());  // creates the store
+  const domain::Event placed = Locked<domain::Event>([](FakeLog& l) { return l.inputs[{eventstore::kOrdersTopic, 0}][0]; });
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.Sub("payment"), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    const domain::EventId paid = domain::DeriveEventId(placed.id, "payment/pay");
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), store_keys::LegacyOutputKey(paid), "").ok());
+  }
+  auto runner = NewRunner();
+  ASSERT_TRUE(runner);
+  ASSERT_TRUE(RunUntil(*runner, [&] { return CommittedTotal(*runner) == 2; }).ok());
+  EXPECT_EQ(runner->stats().suppressed.load(), 1u);
+  auto acknowledged = Locked<std::vector<domain::Event>>([](FakeLog& l) { return l.acknowledged_events; });
+  ASSERT_EQ(acknowledged.size(), 1u) << "o-1's payment is in the log already";
+  EXPECT_EQ(acknowledged[0].order_id, "o-2");
 }
 
 // Counts the events of each order in its state and emits one output per
