@@ -85,7 +85,7 @@ Result<domain::OrderState*> ServiceBatch::Order(const std::string& id) {
 }
 
 void ServiceBatch::AddTo(rocksdb::WriteBatch& batch) const {
-  // In key order (k/ < o/ < x/, each sorted): the store's memtable inserts a
+  // In key order (k/ < o/ < y/, each sorted): the store's memtable inserts a
   // key near the one before it cheaply (eventstore::TuneForPointLookups).
   for (const auto& [key, value] : writes_) {
     if (value) {

@@ -1,7 +1,7 @@
 // The outputs index of a lifecycle service: the ids of its own outputs that
 // are in the log, so that a batch retried after a crash does not append them
 // again (BatchContext::Emit asks it). Kept in the service's store (keys
-// x/<event id> and m/outidx/..., service_keys.h).
+// y/<aggregate id><event id> and m/outidx/..., service_keys.h).
 #pragma once
 
 #include <stop_token>
