@@ -51,7 +51,6 @@ bool ServiceBatch::InLog(const std::string& aggregate_id, const domain::EventId&
   if (behind_ != nullptr && behind_->output_ids_.count(id)) return true;  // on its way to the log
   std::string ignored;
   rocksdb::Status st = db_.Get(rocksdb::ReadOptions(), OutputKey(aggregate_id, id), &ignored);
-  if (st.ok()) return true;
   if (st.IsNotFound() && legacy_outputs_) st = db_.Get(rocksdb::ReadOptions(), LegacyOutputKey(id), &ignored);
   if (st.ok()) return true;
   if (!st.IsNotFound() && status_.ok()) status_ = FromRocks(st, "read outputs index");

@@ -8,7 +8,6 @@
 #include <charconv>
 #include <deque>
 #include <fstream>
-#include <set>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -346,7 +345,6 @@ class NotificationReactor final : public Reactor {
     sent_.clear();
     carried_.clear();
     to_carry_.clear();
-    moves_end_ = false;
     this_batch_.clear();
     unstored_.clear();
     pending_lines_.clear();
@@ -420,12 +418,10 @@ class NotificationReactor final : public Reactor {
       ctx.Delete(kCarriedPrefix + req->notification_id);
       sent_.insert(req->notification_id);  // until then (a duplicate in this batch)
       this_batch_.push_back(req->notification_id);
-      moves_end_ = true;
     } else if (!in_log && sent_.insert(req->notification_id).second) {
       pending_lines_ += req->recipient + "\t" + req->template_name + "\t" + e.order_id + "\t" +
                         req->notification_id + "\n";
       this_batch_.push_back(req->notification_id);
-      moves_end_ = true;
     }
     return Status::Ok();
   }
@@ -435,8 +431,7 @@ class NotificationReactor final : public Reactor {
   // written, stored with the batch, and the ids read at Load that are still
   // unconfirmed, which the stored end no longer leads to.
   void OnTick(BatchContext& ctx) override {
-    if (!moves_end_) return;
-    moves_end_ = false;
+    if (this_batch_.empty()) return;
     ctx.Put(kOutboxEndKey, std::to_string(outbox_end_ + pending_lines_.size()));
     for (const std::string& id : to_carry_) {
       if (carried_.count(id)) ctx.Put(kCarriedPrefix + id, "");
@@ -500,8 +495,8 @@ class NotificationReactor final : public Reactor {
   // were not handled again since; to_carry_: those not in the state yet.
   std::unordered_set<std::string> carried_;
   std::vector<std::string> to_carry_;
-  bool moves_end_ = false;  // this batch writes lines or confirms carried ids
-  std::vector<std::string> this_batch_;          // ids of pending_lines_
+  // Ids this batch wrote lines for or confirmed: forgotten once it is stored.
+  std::vector<std::string> this_batch_;
   std::deque<std::vector<std::string>> unstored_;  // per flushed batch not yet stored, oldest first
   std::string pending_lines_;
   uint64_t outbox_end_ = 0;  // the outbox's size once what was flushed is written
