@@ -14,7 +14,6 @@
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <unordered_map>
 
 #include "eventstore/codec.h"
 #include "projections/records_internal.h"
@@ -71,6 +70,11 @@ struct BulkLoader::Impl {
   // writing one window is most of a rebuild's work, and with one at a time the
   // fold waits on it.
   static constexpr size_t kWindowsInFlight = 2;
+  size_t largest_chunk = 0;  // records; before `window`, which NewWindow sizes with it
+  // The last window written, kept to be filled again: a window's orders take
+  // ~10 MiB, which jemalloc returns to the system as soon as they are freed
+  // (a block that large), so a new one took a page fault per 4 KiB.
+  std::unique_ptr<LoadWindow> spare;
   std::unique_ptr<LoadWindow> window = NewWindow();
   std::deque<std::unique_ptr<LoadWindow>> sealed;  // oldest first, not yet known to be in RocksDB
   std::deque<std::shared_future<Status>> writing;  // one per sealed window
@@ -101,11 +105,19 @@ struct BulkLoader::Impl {
   Impl(ProjectionStore& s, ProjectionStore::Impl& d, const BulkLoadOptions& o)
       : store(s), db(d), options(o), work_dir(s.dir() + "/bulk-load") {}
 
-  // A window sized for what it will hold, so filling it never rehashes or regrows.
-  std::unique_ptr<LoadWindow> NewWindow() const {
-    auto w = std::make_unique<LoadWindow>();
+  // A window sized for what it will hold, so filling it never rehashes or
+  // regrows: a window is sealed after the chunk that filled it, so it holds up
+  // to a chunk's orders more than its limits.
+  std::unique_ptr<LoadWindow> NewWindow() {
+    std::unique_ptr<LoadWindow> w;
+    if (spare) {
+      w = std::move(spare);
+      w->Clear();
+    } else {
+      w = std::make_unique<LoadWindow>();
+    }
     const size_t orders = std::min(options.window_events, options.window_bytes / kOrderBytes + 1);
-    w->orders.reserve(orders);
+    w->orders.Reserve(orders + largest_chunk);
     return w;
   }
 
@@ -141,16 +153,16 @@ struct BulkLoader::Impl {
     auto& orders = window->orders;
     std::vector<std::string> ids;
     for (const Decoded& d : chunk) {
-      if (!d.event || orders.count(d.event->order_id)) continue;
+      if (!d.event || orders.Find(d.event->order_id) != nullptr) continue;
       if (!MaybeWritten(d.event->order_id)) continue;
       // A sealed window may still be on its way into RocksDB: the newest that
       // holds the order has its latest state.
       bool in_sealed = false;
       for (auto w = sealed.rbegin(); w != sealed.rend() && !in_sealed; ++w) {
-        auto it = (*w)->orders.find(d.event->order_id);
-        if (it == (*w)->orders.end()) continue;
-        WindowOrder& loaded = orders[it->first];
-        loaded.state = it->second.state;
+        const WindowOrder* earlier = (*w)->orders.Find(d.event->order_id);
+        if (earlier == nullptr) continue;
+        WindowOrder& loaded = *orders.FindOrAdd(earlier->id).first;
+        loaded.state = earlier->state;
         loaded.initial_status = loaded.state.status;
         loaded.stored = internal::EncodeOrder(loaded.state);
         in_sealed = true;
@@ -171,7 +183,7 @@ struct BulkLoader::Impl {
       if (!statuses[i].ok()) return FromRocks(statuses[i], "read order " + ids[i]);
       auto state = internal::DecodeOrder(values[i].ToStringView());
       if (!state.ok()) return Status::Corruption("stored order " + ids[i] + ": " + state.status().message());
-      WindowOrder& loaded = orders[ids[i]];
+      WindowOrder& loaded = *orders.FindOrAdd(ids[i]).first;
       loaded.state = std::move(state).value();
       loaded.initial_status = loaded.state.status;
       loaded.stored = values[i].ToString();
@@ -190,6 +202,8 @@ struct BulkLoader::Impl {
   // Applies a chunk exactly as ProjectionStore::Prepare does.
   Status Fold(Chunk& chunk) {
     const auto t = options.clock->Now();
+    largest_chunk = std::max(largest_chunk, chunk.records.size());
+    window->orders.Reserve(window->orders.size() + chunk.records.size());
     ORDERFLOW_RETURN_IF_ERROR(LoadEarlier(chunk.records));
     load_s += Since(t);
     std::map<std::string, int64_t> delta;
@@ -202,7 +216,7 @@ struct BulkLoader::Impl {
         continue;
       }
       domain::Event& event = *d.event;
-      auto [it, inserted] = window->orders.try_emplace(event.order_id);
+      auto [order, inserted] = window->orders.FindOrAdd(event.order_id);
       if (inserted) {
         window->bytes += kOrderBytes;
         // Asked only for orders not in the window: from the next one on, this
@@ -210,7 +224,7 @@ struct BulkLoader::Impl {
         // filter of its orders every order is looked up.
         if (!started_on_state || stored) seen.Add(event.order_id);
       }
-      WindowOrder& loaded = it->second;
+      WindowOrder& loaded = *order;
       domain::OrderState& state = loaded.state;
       if (state.HasApplied(event.id)) {
         ++duplicates;
@@ -267,9 +281,9 @@ struct BulkLoader::Impl {
       std::vector<std::unique_ptr<std::string>> buffers;  // every entry the window held is in them
     };
     auto taken = std::make_shared<AllTaken>();
-    for (auto& [id, loaded] : window->orders) {
+    for (WindowOrder& loaded : window->orders.all()) {
       if (loaded.history.empty()) continue;
-      taken->orders.push_back({id, std::move(loaded.history)});
+      taken->orders.push_back({std::string(loaded.id), std::move(loaded.history)});
       loaded.history.clear();
     }
     taken->buffers = std::move(window->history_buffers);
@@ -320,6 +334,7 @@ struct BulkLoader::Impl {
   Status PopWritten() {
     Status s = writing.front().get();
     writing.pop_front();
+    spare = std::move(sealed.front());
     sealed.pop_front();
     return s;
   }

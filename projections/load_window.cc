@@ -3,6 +3,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
+#include <xxhash.h>
 
 #include <algorithm>
 
@@ -29,17 +30,63 @@ const std::vector<domain::OrderStatus>& StatusesByName() {
 
 }  // namespace
 
+void WindowOrders::Reserve(size_t orders) {
+  orders_.reserve(orders);
+  size_t slots = 16;
+  while (slots < 2 * orders) slots <<= 1;
+  if (slots > slots_.size()) Rehash(slots);
+}
+
+void WindowOrders::Clear() {
+  orders_.clear();
+  std::fill(slots_.begin(), slots_.end(), 0);
+  ids_ = KeyArena();
+}
+
+size_t WindowOrders::SlotOf(std::string_view id, uint64_t h) const {
+  const uint64_t tag = h & 0xffff'ffff'0000'0000;
+  const size_t mask = slots_.size() - 1;
+  for (size_t at = h & mask;; at = (at + 1) & mask) {
+    const uint64_t slot = slots_[at];
+    if (slot == 0) return at;
+    if ((slot & 0xffff'ffff'0000'0000) == tag && orders_[(slot & 0xffff'ffff) - 1].id == id) return at;
+  }
+}
+
+void WindowOrders::Rehash(size_t slots) {
+  slots_.assign(slots, 0);
+  for (size_t i = 0; i < orders_.size(); ++i) {
+    const uint64_t h = XXH3_64bits(orders_[i].id.data(), orders_[i].id.size());
+    slots_[SlotOf(orders_[i].id, h)] = (h & 0xffff'ffff'0000'0000) | (i + 1);
+  }
+}
+
+std::pair<WindowOrder*, bool> WindowOrders::FindOrAdd(std::string_view id) {
+  if (2 * (orders_.size() + 1) > slots_.size()) Rehash(std::max<size_t>(16, 2 * slots_.size()));
+  const uint64_t h = XXH3_64bits(id.data(), id.size());
+  uint64_t& slot = slots_[SlotOf(id, h)];
+  if (slot != 0) return {&orders_[(slot & 0xffff'ffff) - 1], false};
+  orders_.emplace_back();
+  orders_.back().id = ids_.Copy(id);
+  slot = (h & 0xffff'ffff'0000'0000) | orders_.size();
+  return {&orders_.back(), true};
+}
+
+const WindowOrder* WindowOrders::Find(std::string_view id) const {
+  if (orders_.empty()) return nullptr;
+  const uint64_t slot = slots_[SlotOf(id, XXH3_64bits(id.data(), id.size()))];
+  return slot == 0 ? nullptr : &orders_[(slot & 0xffff'ffff) - 1];
+}
+
 std::vector<WindowOrderRef> ChangedOrdersById(const LoadWindow& w) {
   std::vector<WindowOrderRef> changed;
   changed.reserve(w.orders.size());
-  for (const auto& entry : w.orders) {
-    if (entry.second.dirty) changed.push_back(&entry);
+  for (const WindowOrder& order : w.orders.all()) {
+    if (order.dirty) changed.push_back(&order);
   }
   std::vector<WindowOrderRef> sorted;
   sorted.reserve(changed.size());
-  for (size_t i : SortedByKey(changed.size(), [&](size_t i) -> const std::string& { return changed[i]->first; })) {
-    sorted.push_back(changed[i]);
-  }
+  for (size_t i : SortedByKey(changed.size(), [&](size_t i) { return changed[i]->id; })) sorted.push_back(changed[i]);
   return sorted;
 }
 
@@ -47,7 +94,8 @@ void LayOutOrders(const std::vector<WindowOrderRef>& changed, WindowEntries* out
   out->order_values.resize(changed.size());
   out->orders.reserve(changed.size());
   for (size_t i = 0; i < changed.size(); ++i) {
-    const auto& [id, loaded] = *changed[i];
+    const WindowOrder& loaded = *changed[i];
+    const std::string_view id = loaded.id;
     if (loaded.stored) out->overwritten.Remove(kOrders, id, *loaded.stored);
     out->order_values[i] = internal::EncodeOrder(loaded.state);
     out->orders.push_back({id, out->order_values[i]});
@@ -56,12 +104,11 @@ void LayOutOrders(const std::vector<WindowOrderRef>& changed, WindowEntries* out
 
 void LayOutHistory(const std::vector<WindowOrderRef>& changed, WindowEntries* out) {
   size_t count = 0;
-  for (WindowOrderRef order : changed) count += order->second.history.size();
+  for (WindowOrderRef order : changed) count += order->history.size();
   out->history.reserve(count);
   for (WindowOrderRef order : changed) {
-    const auto& [id, loaded] = *order;
-    for (const auto& [version, entry] : loaded.history) {
-      out->history.push_back({out->history_keys.History(id, version), entry});
+    for (const auto& [version, entry] : order->history) {
+      out->history.push_back({out->history_keys.History(order->id, version), entry});
     }
   }
 }
@@ -76,7 +123,8 @@ void LayOutIndexes(const std::vector<WindowOrderRef>& changed, const LoadWindow&
   FileEntries time_entries;
   std::vector<std::pair<uint64_t, size_t>> by_time;  // (the key's time, place in time_entries)
   for (WindowOrderRef order : changed) {
-    const auto& [id, loaded] = *order;
+    const WindowOrder& loaded = *order;
+    const std::string_view id = loaded.id;
     const domain::OrderStatus from = loaded.initial_status, to = loaded.state.status;
     if (from == to) continue;
     if (from == domain::OrderStatus::kNone) {

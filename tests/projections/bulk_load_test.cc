@@ -46,6 +46,34 @@ TEST(SortedByKeyTest, PutsKeysInBytewiseOrderWhateverPrefixTheyShare) {
   }
 }
 
+// A window's orders: each id added once, found again however far the window
+// grew past what it reserved, in the order they came; absent ids are not found.
+TEST(WindowOrdersTest, FindsEveryOrderAddedOnceInTheOrderTheyCameAsTheWindowGrows) {
+  WindowOrders orders;
+  orders.Reserve(4);
+  std::vector<std::string> ids = {"", "a", std::string("a\0b", 3), std::string(100, 'z')};
+  for (int i = 0; i < 5000; ++i) ids.push_back("0193a5b2-3c4d-7" + std::to_string(i));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto [order, added] = orders.FindOrAdd(ids[i]);
+    ASSERT_TRUE(added) << ids[i];
+    order->state.version = static_cast<uint32_t>(i);
+    EXPECT_FALSE(orders.FindOrAdd(ids[i]).second) << "added twice: " << ids[i];
+  }
+  ASSERT_EQ(orders.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const WindowOrder* found = orders.Find(ids[i]);
+    ASSERT_NE(found, nullptr) << ids[i];
+    EXPECT_EQ(found->id, ids[i]);
+    EXPECT_EQ(found->state.version, i) << ids[i];
+    EXPECT_EQ(orders.all()[i].id, ids[i]);
+  }
+  for (const std::string& absent :
+       std::vector<std::string>{"b", "0193a5b2-3c4d-75000", std::string(99, 'z'), std::string("a\0", 2)}) {
+    EXPECT_EQ(orders.Find(absent), nullptr) << absent;
+  }
+  EXPECT_EQ(WindowOrders().Find("a"), nullptr);  // an empty window finds nothing
+}
+
 // The loader sizes its filter of seen orders for the log (BulkLoader::ExpectRecords):
 // more orders than it was sized for make lookups more frequent, never an order forgotten.
 TEST(SeenFilterTest, AFilterSizedForFewOrdersForgetsNoneOfManyMore) {
