@@ -6,11 +6,12 @@
 // batch's offsets (AddTo). One batch, one thread.
 #pragma once
 
+#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
-#include <set>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -92,7 +93,17 @@ class ServiceBatch final : public BatchContext {
   const ServiceBatch* behind_;
   bool legacy_outputs_;
   std::vector<std::pair<std::string, domain::Event>> outputs_;
-  std::set<domain::EventId> output_ids_;  // of outputs_, for the batch after
+  // Event ids are UUIDs whose last eight bytes are a hash's (v5) or random
+  // (v7): they hash them. (An ordered set's compares were 1.5 % of the
+  // lifecycle's CPU at 3,500 orders/s.)
+  struct LastBytesHash {
+    size_t operator()(const domain::EventId& id) const {
+      uint64_t h;
+      std::memcpy(&h, id.data() + 8, sizeof h);
+      return static_cast<size_t>(h);
+    }
+  };
+  std::unordered_set<domain::EventId, LastBytesHash> output_ids_;  // of outputs_, for the batch after
   std::vector<eventstore::DeadLetterRecord> dead_letters_;
   std::map<std::string, std::optional<std::string>> writes_;
   std::unordered_map<std::string, domain::OrderState> orders_;
