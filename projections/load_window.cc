@@ -31,7 +31,10 @@ const std::vector<domain::OrderStatus>& StatusesByName() {
 }  // namespace
 
 void WindowOrders::Reserve(size_t orders) {
-  orders_.reserve(orders);
+  // Twofold at least: a window that outgrows its room (orders read back from
+  // earlier windows are not counted against its limits) copies its orders
+  // a logarithmic number of times, not once per chunk.
+  if (orders > orders_.capacity()) orders_.reserve(std::max(orders, 2 * orders_.capacity()));
   size_t slots = 16;
   while (slots < 2 * orders) slots <<= 1;
   if (slots > slots_.size()) Rehash(slots);
@@ -40,7 +43,7 @@ void WindowOrders::Reserve(size_t orders) {
 void WindowOrders::Clear() {
   orders_.clear();
   std::fill(slots_.begin(), slots_.end(), 0);
-  ids_ = KeyArena();
+  ids_.Clear();
 }
 
 size_t WindowOrders::SlotOf(std::string_view id, uint64_t h) const {

@@ -72,6 +72,16 @@ TEST(WindowOrdersTest, FindsEveryOrderAddedOnceInTheOrderTheyCameAsTheWindowGrow
     EXPECT_EQ(orders.Find(absent), nullptr) << absent;
   }
   EXPECT_EQ(WindowOrders().Find("a"), nullptr);  // an empty window finds nothing
+
+  // Emptied and filled again (the bulk loader reuses its last window): none
+  // of the old ids is found, the new ones are.
+  orders.Clear();
+  EXPECT_EQ(orders.size(), 0u);
+  for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(orders.Find(ids[i]), nullptr) << ids[i];
+  for (size_t i = ids.size(); i-- > ids.size() - 100;) ASSERT_TRUE(orders.FindOrAdd(ids[i]).second) << ids[i];
+  EXPECT_EQ(orders.all()[0].id, ids.back());
+  EXPECT_EQ(orders.Find(ids[ids.size() - 100])->id, ids[ids.size() - 100]);
+  EXPECT_EQ(orders.Find(ids[0]), nullptr);
 }
 
 // The loader sizes its filter of seen orders for the log (BulkLoader::ExpectRecords):
