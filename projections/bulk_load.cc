@@ -165,6 +165,7 @@ struct BulkLoader::Impl {
         loaded.state = earlier->state;
         loaded.initial_status = loaded.state.status;
         loaded.stored = internal::EncodeOrder(loaded.state);
+        window->bytes += kOrderBytes + loaded.stored->size();  // counted as a new order is, and its old value
         in_sealed = true;
       }
       if (!in_sealed) ids.push_back(d.event->order_id);
@@ -187,6 +188,7 @@ struct BulkLoader::Impl {
       loaded.state = std::move(state).value();
       loaded.initial_status = loaded.state.status;
       loaded.stored = values[i].ToString();
+      window->bytes += kOrderBytes + loaded.stored->size();
     }
     return Status::Ok();
   }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -166,6 +167,14 @@ using TimePoint = std::chrono::steady_clock::time_point;
 // to refill it (docs/benchmarks.md).
 constexpr uint64_t kDeepPrefetchRecords = 100'000;
 
+// User + system CPU of the whole process so far, for the debug line.
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 // From offset zero into an empty store: projections::BulkLoader, fed by a
 // reader over every partition. Time travel drops what is past the limit.
 // `stored_orders`: the restored snapshot's filter of its orders (BulkLoadOptions).
@@ -243,6 +252,7 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options, std::string stored
            (options.until_time_ms >= 0 && r.timestamp_ms() > options.until_time_ms);
   };
   const auto started = options.kafka.clock->Now();
+  const double cpu_at_start = ProcessCpuSeconds();
   auto last_progress = started;
   double poll_seconds = 0;
   auto report = [&](TimePoint now) {
@@ -329,9 +339,12 @@ Result<ReplayResult> BulkReplay(const ReplayOptions& options, std::string stored
   const auto read_all = options.kafka.clock->Now();
   ORDERFLOW_RETURN_IF_ERROR((*loader)->Finish(stepped));
   const auto finished = options.kafka.clock->Now();
-  spdlog::debug("replay: first record after {:.3f} s, every record read after {:.3f} s, finished after {:.3f} s",
+  const double span_cpu = ProcessCpuSeconds() - cpu_at_start;
+  spdlog::debug("replay: first record after {:.3f} s, every record read after {:.3f} s, finished after {:.3f} s; "
+                "the process's CPU in that span {:.3f} s ({:.2f} us per record)",
                 first_record_s, std::chrono::duration<double>(read_all - started).count(),
-                std::chrono::duration<double>(finished - started).count());
+                std::chrono::duration<double>(finished - started).count(), span_cpu,
+                span_cpu * 1e6 / std::max<uint64_t>(1, (*loader)->totals().records));
   report(finished);
   const auto totals = (*loader)->totals();
   ReplayResult result;

@@ -251,6 +251,30 @@ TEST(BulkLoaderTest, BuildsTheSameStoreAsTheBatchPathWhateverTheWindow) {
   }
 }
 
+// Orders read back from earlier windows count against a window's bytes as
+// new ones do: a log of updates to old orders is written in windows of the
+// same bound, not held in one window until its count of events.
+TEST(BulkLoaderTest, OrdersReadBackFromEarlierWindowsCountAgainstTheWindowsBytes) {
+  std::vector<eventstore::Record> log;
+  int64_t offset = 0;
+  for (int i = 0; i < 400; ++i) log.push_back(ToRecord(PlacedEvent("o-" + std::to_string(i)), 0, offset++));
+  for (int i = 0; i < 400; ++i) {
+    log.push_back(ToRecord(LifecycleEvent("o-" + std::to_string(i), 1, domain::PaymentAuthorized{"p", 2900}), 0,
+                           offset++));
+  }
+  TempDir dir;
+  auto store = ProjectionStore::Open(dir.path(), {.rebuild = true});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto loader = BulkLoader::Start(**store, {.window_bytes = 100 * 1024});  // ~100 orders
+  ASSERT_TRUE(loader.ok()) << loader.status().ToString();
+  for (size_t i = 0; i < log.size(); i += 50) ASSERT_TRUE((*loader)->Add(CopyRecords(log, i, i + 50)).ok());
+  ASSERT_TRUE((*loader)->Finish({}).ok());
+  // Four windows of new orders, then four of orders read back (one window
+  // of all 400 if they did not count).
+  EXPECT_GE((*loader)->totals().windows, 8u);
+  EXPECT_EQ(*(*store)->Digest(), BatchPathDigest(log));
+}
+
 // A rebuild leaves the orders as one file per window at level 0; before a
 // snapshot is taken they are merged into one sorted run, which changes no
 // state. A store with few files is left as it is.
