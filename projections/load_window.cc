@@ -31,9 +31,9 @@ const std::vector<domain::OrderStatus>& StatusesByName() {
 }  // namespace
 
 void WindowOrders::Reserve(size_t orders) {
-  // Twofold at least: a window that outgrows its room (orders read back from
-  // earlier windows are not counted against its limits) copies its orders
-  // a logarithmic number of times, not once per chunk.
+  // Twofold at least: a window that outgrows its room (a chunk larger than
+  // the ones before, or orders read back, which count with their stored
+  // values) copies its orders a logarithmic number of times, not once per chunk.
   if (orders > orders_.capacity()) orders_.reserve(std::max(orders, 2 * orders_.capacity()));
   size_t slots = 16;
   while (slots < 2 * orders) slots <<= 1;
