@@ -70,7 +70,6 @@ struct BulkLoader::Impl {
   // writing one window is most of a rebuild's work, and with one at a time the
   // fold waits on it.
   static constexpr size_t kWindowsInFlight = 2;
-  size_t largest_chunk = 0;  // records; before `window`, which NewWindow sizes with it
   // The last window written, kept to be filled again: a window's orders take
   // ~10 MiB, which jemalloc returns to the system as soon as they are freed
   // (a block that large), so a new one took a page fault per 4 KiB.
@@ -105,9 +104,7 @@ struct BulkLoader::Impl {
   Impl(ProjectionStore& s, ProjectionStore::Impl& d, const BulkLoadOptions& o)
       : store(s), db(d), options(o), work_dir(s.dir() + "/bulk-load") {}
 
-  // A window sized for what it will hold, so filling it never rehashes or
-  // regrows: a window is sealed after the chunk that filled it, so it holds up
-  // to a chunk's orders more than its limits.
+  // A window sized for its limits (Fold makes room for each chunk past them).
   std::unique_ptr<LoadWindow> NewWindow() {
     std::unique_ptr<LoadWindow> w;
     if (spare) {
@@ -117,7 +114,7 @@ struct BulkLoader::Impl {
       w = std::make_unique<LoadWindow>();
     }
     const size_t orders = std::min(options.window_events, options.window_bytes / kOrderBytes + 1);
-    w->orders.Reserve(orders + largest_chunk);
+    w->orders.Reserve(orders);
     return w;
   }
 
@@ -161,11 +158,7 @@ struct BulkLoader::Impl {
       for (auto w = sealed.rbegin(); w != sealed.rend() && !in_sealed; ++w) {
         const WindowOrder* earlier = (*w)->orders.Find(d.event->order_id);
         if (earlier == nullptr) continue;
-        WindowOrder& loaded = *orders.FindOrAdd(earlier->id).first;
-        loaded.state = earlier->state;
-        loaded.initial_status = loaded.state.status;
-        loaded.stored = internal::EncodeOrder(loaded.state);
-        window->bytes += kOrderBytes + loaded.stored->size();  // counted as a new order is, and its old value
+        Loaded(earlier->id, earlier->state, internal::EncodeOrder(earlier->state));
         in_sealed = true;
       }
       if (!in_sealed) ids.push_back(d.event->order_id);
@@ -184,13 +177,19 @@ struct BulkLoader::Impl {
       if (!statuses[i].ok()) return FromRocks(statuses[i], "read order " + ids[i]);
       auto state = internal::DecodeOrder(values[i].ToStringView());
       if (!state.ok()) return Status::Corruption("stored order " + ids[i] + ": " + state.status().message());
-      WindowOrder& loaded = *orders.FindOrAdd(ids[i]).first;
-      loaded.state = std::move(state).value();
-      loaded.initial_status = loaded.state.status;
-      loaded.stored = values[i].ToString();
-      window->bytes += kOrderBytes + loaded.stored->size();
+      Loaded(ids[i], std::move(state).value(), values[i].ToString());
     }
     return Status::Ok();
+  }
+
+  // Adds to the window an order an earlier window wrote (`stored`, its value
+  // then): counted against the window's bytes as a new order is, with that value.
+  void Loaded(std::string_view id, domain::OrderState state, std::string stored) {
+    WindowOrder& loaded = *window->orders.FindOrAdd(id).first;
+    loaded.state = std::move(state);
+    loaded.initial_status = loaded.state.status;
+    loaded.stored = std::move(stored);
+    window->bytes += kOrderBytes + loaded.stored->size();
   }
 
   // Whether the store or a sealed window may hold `id`: an order of an earlier
@@ -204,7 +203,8 @@ struct BulkLoader::Impl {
   // Applies a chunk exactly as ProjectionStore::Prepare does.
   Status Fold(Chunk& chunk) {
     const auto t = options.clock->Now();
-    largest_chunk = std::max(largest_chunk, chunk.records.size());
+    // Room for every order of the chunk: a window is sealed after the chunk
+    // that filled it, so it holds up to a chunk's orders past its limits.
     window->orders.Reserve(window->orders.size() + chunk.records.size());
     ORDERFLOW_RETURN_IF_ERROR(LoadEarlier(chunk.records));
     load_s += Since(t);

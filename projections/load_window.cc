@@ -46,39 +46,39 @@ void WindowOrders::Clear() {
   ids_.Clear();
 }
 
+uint64_t WindowOrders::Hash(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
+
 size_t WindowOrders::SlotOf(std::string_view id, uint64_t h) const {
-  const uint64_t tag = h & 0xffff'ffff'0000'0000;
   const size_t mask = slots_.size() - 1;
   for (size_t at = h & mask;; at = (at + 1) & mask) {
     const uint64_t slot = slots_[at];
-    if (slot == 0) return at;
-    if ((slot & 0xffff'ffff'0000'0000) == tag && orders_[(slot & 0xffff'ffff) - 1].id == id) return at;
+    if (slot == 0 || ((slot & kTag) == (h & kTag) && orders_[PlaceOf(slot)].id == id)) return at;
   }
 }
 
 void WindowOrders::Rehash(size_t slots) {
   slots_.assign(slots, 0);
   for (size_t i = 0; i < orders_.size(); ++i) {
-    const uint64_t h = XXH3_64bits(orders_[i].id.data(), orders_[i].id.size());
-    slots_[SlotOf(orders_[i].id, h)] = (h & 0xffff'ffff'0000'0000) | (i + 1);
+    const uint64_t h = Hash(orders_[i].id);
+    slots_[SlotOf(orders_[i].id, h)] = (h & kTag) | (i + 1);
   }
 }
 
 std::pair<WindowOrder*, bool> WindowOrders::FindOrAdd(std::string_view id) {
   if (2 * (orders_.size() + 1) > slots_.size()) Rehash(std::max<size_t>(16, 2 * slots_.size()));
-  const uint64_t h = XXH3_64bits(id.data(), id.size());
+  const uint64_t h = Hash(id);
   uint64_t& slot = slots_[SlotOf(id, h)];
-  if (slot != 0) return {&orders_[(slot & 0xffff'ffff) - 1], false};
+  if (slot != 0) return {&orders_[PlaceOf(slot)], false};
   orders_.emplace_back();
   orders_.back().id = ids_.Copy(id);
-  slot = (h & 0xffff'ffff'0000'0000) | orders_.size();
+  slot = (h & kTag) | orders_.size();
   return {&orders_.back(), true};
 }
 
 const WindowOrder* WindowOrders::Find(std::string_view id) const {
   if (orders_.empty()) return nullptr;
-  const uint64_t slot = slots_[SlotOf(id, XXH3_64bits(id.data(), id.size()))];
-  return slot == 0 ? nullptr : &orders_[(slot & 0xffff'ffff) - 1];
+  const uint64_t slot = slots_[SlotOf(id, Hash(id))];
+  return slot == 0 ? nullptr : &orders_[PlaceOf(slot)];
 }
 
 std::vector<WindowOrderRef> ChangedOrdersById(const LoadWindow& w) {

@@ -125,11 +125,14 @@ class WindowOrders {
   size_t size() const { return orders_.size(); }
 
  private:
+  // A slot: 0 when empty; else the id's hash's high 32 bits (its tag), then its order's place + 1.
+  static constexpr uint64_t kTag = 0xffff'ffff'0000'0000;
+  static uint64_t Hash(std::string_view id);
+  static size_t PlaceOf(uint64_t slot) { return (slot & ~kTag) - 1; }
   // The slot of `id` (hash `h`): its order's, or the empty one where it would go.
   size_t SlotOf(std::string_view id, uint64_t h) const;
   void Rehash(size_t slots);
   std::vector<WindowOrder> orders_;
-  // 0: empty; else the hash's high 32 bits, then the order's place + 1.
   std::vector<uint64_t> slots_;
   KeyArena ids_;
 };
